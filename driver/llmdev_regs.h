@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR MIT) */
+/*
+ * llmdev card: register map, descriptor and completion formats.
+ *
+ * This header is the machine-readable half of docs/hardware.md and the only
+ * place register offsets are written down. It is shared by the driver and by
+ * the QEMU model of the card, so it uses plain C and no kernel or QEMU macros.
+ * All registers are little-endian. 64-bit registers may be accessed as one
+ * 64-bit access or as two 32-bit accesses (low word first).
+ */
+#ifndef LLMDEV_REGS_H
+#define LLMDEV_REGS_H
+
+#ifdef __KERNEL__
+#include <linux/types.h>
+typedef __le64 llmdev_le64;
+typedef __le32 llmdev_le32;
+typedef __le16 llmdev_le16;
+#else
+#include <stdint.h>
+typedef uint64_t llmdev_le64;
+typedef uint32_t llmdev_le32;
+typedef uint16_t llmdev_le16;
+#endif
+
+/* ---- PCI identity ------------------------------------------------------ */
+#define LLMDEV_PCI_VENDOR_ID		0x1234
+#define LLMDEV_PCI_DEVICE_ID		0x4c4d
+#define LLMDEV_PCI_SUBVENDOR_ID		0x1234
+#define LLMDEV_PCI_SUBDEVICE_ID		0x0001
+#define LLMDEV_PCI_CLASS		0x1200	/* processing accelerator */
+#define LLMDEV_PCI_REVISION		0x01
+
+#define LLMDEV_BAR_REGS			0	/* 64 KiB, 64-bit, non-prefetchable */
+#define LLMDEV_BAR_HBM			2	/* HBM aperture, 64-bit, prefetchable */
+#define LLMDEV_BAR_REGS_SIZE		0x10000
+#define LLMDEV_MSIX_TABLE_OFFSET	0xc000	/* in BAR 0 */
+#define LLMDEV_MSIX_PBA_OFFSET		0xe000	/* in BAR 0 */
+
+/* ---- Limits --------------------------------------------------------------- */
+#define LLMDEV_NUM_RINGS		4	/* rings 0-1 host-to-card, 2-3 card-to-host */
+#define LLMDEV_NUM_H2C_RINGS		2
+#define LLMDEV_MAX_RINGS		16	/* register space reserved for */
+#define LLMDEV_RING_MIN_ENTRIES		2
+#define LLMDEV_RING_MAX_ENTRIES		4096
+#define LLMDEV_DESC_MAX_SG		4096	/* entries in one scatter-gather table */
+#define LLMDEV_ERR_LOG_ENTRIES		16
+#define LLMDEV_NUM_LINK_PORTS		4
+
+/* ---- MSI-X vectors ------------------------------------------------------ */
+#define LLMDEV_VEC_RING(n)		(n)	/* one per DMA ring */
+#define LLMDEV_VEC_ERROR		4
+#define LLMDEV_VEC_EVENT		5	/* scrub done, later: links, collectives */
+#define LLMDEV_NUM_VECTORS		8	/* 6 and 7 reserved */
+
+/* ---- Identity and control block (0x0000) --------------------------------- */
+#define LLMDEV_REG_ID			0x0000	/* RO  32: LLMDEV_ID_MAGIC */
+#define LLMDEV_ID_MAGIC			0x4c4c4d44	/* "LLMD" */
+#define LLMDEV_REG_VERSION		0x0004	/* RO  32: spec major << 16 | minor */
+#define LLMDEV_SPEC_MAJOR		1
+#define LLMDEV_SPEC_MINOR		0
+#define LLMDEV_REG_CAPS			0x0008	/* RO  32 */
+#define LLMDEV_CAPS_H2C_RINGS(c)	((c) & 0xf)
+#define LLMDEV_CAPS_C2H_RINGS(c)	(((c) >> 4) & 0xf)
+#define LLMDEV_CAPS_LINK_PORTS(c)	(((c) >> 8) & 0xf)
+#define LLMDEV_CAPS_SCRUB		(1u << 16)
+#define LLMDEV_CAPS_FAULT_INJECT	(1u << 17)
+#define LLMDEV_REG_STATUS		0x000c	/* RO  32 */
+#define LLMDEV_STATUS_READY		(1u << 0)
+#define LLMDEV_STATUS_ERROR		(1u << 1)	/* ERR_STATUS != 0 */
+#define LLMDEV_STATUS_ENABLED		(1u << 2)	/* CONTROL.ENABLE */
+#define LLMDEV_REG_CONTROL		0x0010	/* RW  32 */
+#define LLMDEV_CONTROL_ENABLE		(1u << 0)	/* DMA engine may run */
+#define LLMDEV_CONTROL_RESET		(1u << 1)	/* WO: soft reset, self-clearing */
+#define LLMDEV_REG_SCRATCH		0x0014	/* RW  32: no effect, reset 0 */
+#define LLMDEV_REG_SERIAL		0x0018	/* RO  64 */
+#define LLMDEV_REG_HBM_SIZE		0x0020	/* RO  64: bytes */
+#define LLMDEV_REG_TIMESTAMP		0x0028	/* RO  64: ns since power-on */
+#define LLMDEV_REG_NUM_VECTORS		0x0030	/* RO  32: LLMDEV_NUM_VECTORS */
+#define LLMDEV_REG_RESET_COUNT		0x0034	/* RO  32: soft resets + FLRs */
+
+/* ---- Interrupt block (0x0100) -------------------------------------------- */
+#define LLMDEV_REG_IRQ_STATUS		0x0100	/* RW1C 32: pending sources */
+#define LLMDEV_REG_IRQ_MASK		0x0104	/* RW  32: 1 = masked, reset all ones */
+#define LLMDEV_IRQ_RING(n)		(1u << (n))
+#define LLMDEV_IRQ_ERROR		(1u << 16)
+#define LLMDEV_IRQ_EVENT		(1u << 17)
+#define LLMDEV_IRQ_ALL			(0xffffu | LLMDEV_IRQ_ERROR | LLMDEV_IRQ_EVENT)
+
+/* ---- Error block (0x0200) ------------------------------------------------ */
+#define LLMDEV_REG_ERR_STATUS		0x0200	/* RW1C 32: one bit per error kind */
+#define LLMDEV_REG_ERR_COUNT		0x0204	/* RO  32: errors since reset */
+#define LLMDEV_REG_ERR_LOG_HEAD		0x0208	/* RO  32: entries ever logged */
+#define LLMDEV_REG_FAULT_INJECT		0x0210	/* RW  32: test mode, see below */
+#define LLMDEV_FAULT_FAIL_NEXT_DESC	(1u << 0)	/* self-clears when used */
+#define LLMDEV_FAULT_RAISE_ERROR	(1u << 1)	/* WO: log an injected error */
+#define LLMDEV_FAULT_STALL_RING(n)	(1u << (8 + (n)))	/* ring stops fetching */
+#define LLMDEV_FAULT_VALID_MASK		(0x3u | (0xffffu << 8))
+#define LLMDEV_REG_ERR_LOG		0x0400	/* RO: LLMDEV_ERR_LOG_ENTRIES x 32 bytes */
+#define LLMDEV_ERR_LOG_STRIDE		0x20
+/* error log entry i is at ERR_LOG + (seq % ENTRIES) * STRIDE */
+#define LLMDEV_ERR_LOG_CODE		0x00	/* 32: LLMDEV_ERR_* code */
+#define LLMDEV_ERR_LOG_SOURCE		0x04	/* 32: ring << 16 | descriptor slot; 0xffff.. none */
+#define LLMDEV_ERR_LOG_ADDR		0x08	/* 64: offending address or value */
+#define LLMDEV_ERR_LOG_TIME		0x10	/* 64: TIMESTAMP when logged */
+#define LLMDEV_ERR_LOG_SEQ		0x18	/* 32: sequence number, from 0 */
+
+/* error codes; ERR_STATUS bit n is set for code n */
+#define LLMDEV_ERR_NONE			0
+#define LLMDEV_ERR_DESC_FETCH		1	/* descriptor or SG table not in host RAM */
+#define LLMDEV_ERR_HOST_ADDR		2	/* data buffer not in host RAM */
+#define LLMDEV_ERR_HBM_RANGE		3	/* HBM address + length beyond HBM */
+#define LLMDEV_ERR_DESC_FORMAT		4	/* zero length, bad flags, bad SG count */
+#define LLMDEV_ERR_DOORBELL		5	/* tail beyond head + size, ring not enabled */
+#define LLMDEV_ERR_RING_CONFIG		6	/* bad base alignment or size on enable */
+#define LLMDEV_ERR_CMPL_WRITE		7	/* completion write-back failed */
+#define LLMDEV_ERR_INJECTED		8	/* fault injection */
+#define LLMDEV_ERR_SCRUB		9	/* scrub range beyond HBM */
+#define LLMDEV_ERR_REG_ACCESS		10	/* write to a read-only or reserved register */
+#define LLMDEV_ERR_MAX			10
+
+/* ---- HBM scrub engine (0x0300) ------------------------------------------- */
+#define LLMDEV_REG_SCRUB_ADDR		0x0300	/* RW  64: HBM offset, 4 KiB aligned */
+#define LLMDEV_REG_SCRUB_LEN		0x0308	/* RW  64: bytes, multiple of 4 KiB */
+#define LLMDEV_REG_SCRUB_PATTERN	0x0310	/* RW  32: fill word */
+#define LLMDEV_REG_SCRUB_CTRL		0x0314	/* RW  32 */
+#define LLMDEV_SCRUB_CTRL_START		(1u << 0)	/* WO: start */
+#define LLMDEV_REG_SCRUB_STATUS		0x0318	/* RO  32 */
+#define LLMDEV_SCRUB_STATUS_BUSY	(1u << 0)
+#define LLMDEV_SCRUB_STATUS_DONE	(1u << 1)	/* cleared by START */
+#define LLMDEV_SCRUB_STATUS_ERROR	(1u << 2)	/* cleared by START */
+#define LLMDEV_SCRUB_ALIGN		4096
+
+/* ---- DMA rings (0x1000 + n * 0x100) ------------------------------------- */
+#define LLMDEV_RING_BASE(n)		(0x1000 + (n) * 0x100)
+#define LLMDEV_RING_DESC_BASE		0x00	/* RW  64: IOVA, 64-byte aligned */
+#define LLMDEV_RING_CMPL_BASE		0x08	/* RW  64: IOVA, 64-byte aligned */
+#define LLMDEV_RING_SIZE		0x10	/* RW  32: entries, power of two */
+#define LLMDEV_RING_CTRL		0x14	/* RW  32 */
+#define LLMDEV_RING_CTRL_ENABLE		(1u << 0)
+#define LLMDEV_RING_CTRL_RESET		(1u << 1)	/* WO: abort, zero indices */
+#define LLMDEV_RING_HEAD		0x18	/* RO  32: descriptors consumed (free-running) */
+#define LLMDEV_RING_TAIL		0x1c	/* RW  32: doorbell, descriptors posted */
+#define LLMDEV_RING_STATUS		0x20	/* RO  32 */
+#define LLMDEV_RING_STATUS_ENABLED	(1u << 0)
+#define LLMDEV_RING_STATUS_BUSY		(1u << 1)	/* HEAD != TAIL, work pending */
+#define LLMDEV_RING_STATUS_HALTED	(1u << 2)	/* stopped on a ring-level error */
+#define LLMDEV_RING_STATUS_STALLED	(1u << 3)	/* fault injection */
+#define LLMDEV_RING_DIR			0x24	/* RO  32: LLMDEV_DIR_* */
+#define LLMDEV_DIR_H2C			0
+#define LLMDEV_DIR_C2H			1
+#define LLMDEV_RING_IRQ_COALESCE	0x28	/* RW  32: count [15:0], usecs [31:16] */
+#define LLMDEV_RING_COMPLETED		0x2c	/* RO  32: completions written (free-running) */
+#define LLMDEV_RING_ERR_CODE		0x30	/* RO  32: last ring-level error code */
+
+/*
+ * Descriptor, 32 bytes, in host memory at DESC_BASE + (index % size) * 32.
+ * Without LLMDEV_DESC_F_SGL, host_addr is one contiguous buffer of length
+ * bytes. With it, host_addr points to sg_count struct llmdev_hw_sg entries
+ * whose lengths add up to length.
+ */
+struct llmdev_hw_desc {
+	llmdev_le64 host_addr;
+	llmdev_le64 hbm_addr;
+	llmdev_le32 length;
+	llmdev_le32 flags;
+	llmdev_le32 sg_count;
+	llmdev_le32 cookie;		/* echoed in the completion */
+};
+
+#define LLMDEV_DESC_SIZE		32
+#define LLMDEV_DESC_F_SGL		(1u << 0)
+#define LLMDEV_DESC_F_IRQ		(1u << 1)	/* interrupt after completion */
+#define LLMDEV_DESC_F_VALID_MASK	(LLMDEV_DESC_F_SGL | LLMDEV_DESC_F_IRQ)
+
+struct llmdev_hw_sg {
+	llmdev_le64 addr;
+	llmdev_le32 length;
+	llmdev_le32 reserved;		/* must be zero */
+};
+
+#define LLMDEV_SG_SIZE			16
+
+/*
+ * Completion, 16 bytes, written at CMPL_BASE + (n % size) * 16 for the n-th
+ * completed descriptor. The phase bit is 1 on the first pass through the
+ * ring, 0 on the second, and so on: an entry is new when its phase matches
+ * the pass the host expects.
+ */
+struct llmdev_hw_cmpl {
+	llmdev_le32 cookie;
+	llmdev_le32 bytes;		/* bytes moved */
+	llmdev_le16 status;		/* LLMDEV_ERR_* code, 0 = success */
+	llmdev_le16 flags;
+	llmdev_le32 desc_index;	/* free-running index of the descriptor */
+};
+
+#define LLMDEV_CMPL_SIZE		16
+#define LLMDEV_CMPL_F_PHASE		(1u << 0)
+
+/* ---- Perf counters (0x2000) ------------------------------------------- */
+#define LLMDEV_REG_PERF_CTRL		0x2000	/* RW  32 */
+#define LLMDEV_PERF_CTRL_SNAPSHOT	(1u << 0)	/* WO: latch all counters */
+#define LLMDEV_REG_PERF_NUM		0x2004	/* RO  32: number of counters */
+#define LLMDEV_REG_PERF_SNAP_TIME	0x2008	/* RO  64: TIMESTAMP of the latch */
+#define LLMDEV_REG_PERF_LIVE		0x2100	/* RO  64 each: live counters */
+#define LLMDEV_REG_PERF_SNAP		0x2200	/* RO  64 each: latched counters */
+#define LLMDEV_PERF_MAX			32	/* room reserved */
+
+enum llmdev_perf_counter {
+	LLMDEV_PERF_H2C_BYTES,
+	LLMDEV_PERF_C2H_BYTES,
+	LLMDEV_PERF_H2C_DESC,
+	LLMDEV_PERF_C2H_DESC,
+	LLMDEV_PERF_IRQS,
+	LLMDEV_PERF_APERTURE_RD_BYTES,
+	LLMDEV_PERF_APERTURE_WR_BYTES,
+	LLMDEV_PERF_ERRORS,
+	LLMDEV_PERF_DMA_BUSY_NS,
+	LLMDEV_PERF_SCRUB_BYTES,
+	LLMDEV_PERF_DOORBELLS,
+	LLMDEV_PERF_NUM_COUNTERS,
+};
+
+/* ---- Sensors (0x2800) -------------------------------------------------- */
+#define LLMDEV_REG_TEMP_MC		0x2800	/* RO  32: die temperature, m°C */
+#define LLMDEV_REG_TEMP_CRIT_MC		0x2804	/* RO  32: critical limit, m°C */
+#define LLMDEV_REG_POWER_MW		0x2808	/* RO  32: board power, mW */
+#define LLMDEV_REG_POWER_CAP_MW		0x280c	/* RO  32: power cap, mW */
+
+/* ---- Reserved for later blocks ----------------------------------------- */
+#define LLMDEV_REG_LINK_BASE		0x3000	/* peer-link ports, 0x100 each */
+#define LLMDEV_REG_COLL_BASE		0x4000	/* collective engine */
+#define LLMDEV_REG_ROUTE_BASE		0x5000	/* routing table, 0x1000 bytes */
+#define LLMDEV_REG_RESERVED_END		0xc000	/* MSI-X table follows */
+
+#endif /* LLMDEV_REGS_H */

@@ -1,0 +1,42 @@
+# Shared settings for the build scripts; sourced, not run.
+# Caches live outside the repository, keyed by what they depend on.
+LLMDEV_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LLMDEV_CACHE=${LLMDEV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/llmdev}
+mkdir -p "$LLMDEV_CACHE"
+
+log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
+die() { printf '%s: error: %s\n' "${0##*/}" "$*" >&2; exit 2; }
+
+# hash_files FILE... : a short content hash of the named files (and their names)
+hash_files() {
+	local f
+	for f in "$@"; do
+		printf '%s\n' "${f#"$LLMDEV_TOP"/}"
+		cat "$f"
+	done | sha256sum | cut -c1-16
+}
+
+# Make sure deb-src entries mirror the deb entries, so apt-get source works.
+ensure_deb_src() {
+	local f=/etc/apt/sources.list.d/llmdev-deb-src.sources
+	if apt-cache showsrc "$1" 2>/dev/null | grep -q '^Package:'; then
+		return 0
+	fi
+	[ "$(id -u)" = 0 ] || die "no deb-src entries for $1 and not root to add them"
+	if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+		sed -n '/^Types:/!p;/^Types:/s/.*/Types: deb-src/p' \
+			/etc/apt/sources.list.d/debian.sources >"$f"
+	elif [ -f /etc/apt/sources.list ]; then
+		grep -E '^deb ' /etc/apt/sources.list | sed 's/^deb /deb-src /' \
+			>/etc/apt/sources.list.d/llmdev-deb-src.list
+	fi
+	apt-get update -qq
+}
+
+# Kernel ABI name of Debian's current linux-image-amd64, e.g. 6.1.0-56-amd64
+debian_kver() {
+	local d
+	d=$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1)
+	[ -n "$d" ] || die "linux-headers-amd64 is not installed (run scripts/deps.sh)"
+	echo "${d#/usr/src/linux-headers-}"
+}

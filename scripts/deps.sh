@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Install, idempotently, every Debian package the build and the tests need.
+# Safe to run on a brand-new Debian 12 machine and again on a warm one.
+set -euo pipefail
+
+PKGS=(
+	# toolchain and QEMU build
+	build-essential pkg-config ninja-build meson python3 python3-venv
+	libglib2.0-dev libpixman-1-dev libfdt-dev zlib1g-dev flex bison
+	dpkg-dev xz-utils git
+	# firmware for the emulated machine (used through -L)
+	qemu-system-data seabios
+	# guest kernels, module build, debug kernel build
+	linux-headers-amd64 linux-source-6.1 bc libelf-dev libssl-dev
+	cpio kmod rsync
+	# guest userspace
+	busybox-static pciutils
+)
+
+have_all=1
+missing=()
+for p in "${PKGS[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+		missing+=("$p")
+	fi
+done
+[ ${#missing[@]} -eq 0 ] || have_all=0
+
+if [ "$have_all" = 1 ]; then
+	exit 0
+fi
+
+if [ "$(id -u)" != 0 ]; then
+	echo "deps: missing packages: ${missing[*]}; run as root (or install them)" >&2
+	exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+echo "deps: installing ${missing[*]}"
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
