@@ -1,0 +1,686 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * llmdev: DMA rings, zero-copy transfers and their fences.
+ *
+ * A transfer (job) pins the user pages, maps them, and becomes one or more
+ * descriptors (up to LLMDEV_DESC_MAX_SG segments each) on one ring. The
+ * card completes descriptors in order; a job's fence is signalled when its
+ * last descriptor completes. A per-ring watchdog resets a ring that has
+ * outstanding descriptors but made no progress for dma_timeout_ms, and
+ * fails the jobs on it with -ETIMEDOUT; a ring the card halted on an error
+ * is reset the same way with -EIO.
+ */
+#include <linux/dma-mapping.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/poll.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "llmdev_drv.h"
+
+unsigned int llmdev_dma_timeout_ms = 10000;
+module_param_named(dma_timeout_ms, llmdev_dma_timeout_ms, uint, 0644);
+MODULE_PARM_DESC(dma_timeout_ms, "A ring that makes no progress for this long is reset and its transfers fail with -ETIMEDOUT (default 10000)");
+
+#define LLMDEV_RING_MASK	(LLMDEV_RING_ENTRIES - 1)
+#define LLMDEV_MAX_SEGMENT	(SZ_1G)
+
+struct llmdev_job_desc {
+	struct llmdev_hw_sg *table;	/* NULL for a single segment */
+	dma_addr_t addr;		/* the segment, or the table */
+	u32 count;
+	u32 length;
+	u64 hbm_addr;
+};
+
+/**
+ * struct llmdev_job - one transfer, the unit a fence tracks
+ * @node: in llmdev_ring.pending until fully posted, then llmdev_ring.active
+ * @list: in llmdev_file.done once complete
+ * @file: the submitter
+ * @ring: the ring it runs on
+ * @fence: its fence number in @file
+ * @region: the HBM region (busy count held until the job finishes)
+ * @to_card: direction
+ * @pages: pinned user pages
+ * @nr_pages: number of @pages
+ * @sgt: the DMA-mapped pages
+ * @descs: hardware descriptors to post
+ * @nr_desc: number of @descs
+ * @posted: descriptors posted
+ * @done: descriptors completed
+ * @status: 0 or the first error
+ * @complete: fence signalled (set under the file's lock)
+ */
+struct llmdev_job {
+	struct list_head node;
+	struct list_head list;
+	struct llmdev_file *file;
+	struct llmdev_ring *ring;
+	u64 fence;
+	struct llmdev_region *region;
+	bool to_card;
+	struct page **pages;
+	unsigned int nr_pages;
+	struct sg_table sgt;
+	struct llmdev_job_desc *descs;
+	unsigned int nr_desc;
+	unsigned int posted;
+	unsigned int done;
+	int status;
+	bool complete;
+};
+
+static struct device *llmdev_dma_dev(struct llmdev_ring *ring)
+{
+	return &ring->ldev->pdev->dev;
+}
+
+/* ---- job construction and teardown ----------------------------------- */
+
+static void llmdev_job_free_descs(struct llmdev_job *job)
+{
+	struct device *dev = llmdev_dma_dev(job->ring);
+	unsigned int i;
+
+	for (i = 0; i < job->nr_desc; i++)
+		if (job->descs[i].table)
+			dma_free_coherent(dev, job->descs[i].count * LLMDEV_SG_SIZE,
+					  job->descs[i].table, job->descs[i].addr);
+	kvfree(job->descs);
+	job->descs = NULL;
+}
+
+/* Undo the pinning and mapping; the job struct stays for its fence. */
+static void llmdev_job_release(struct llmdev_job *job)
+{
+	struct device *dev = llmdev_dma_dev(job->ring);
+
+	if (job->descs)
+		llmdev_job_free_descs(job);
+	if (job->sgt.sgl) {
+		dma_unmap_sgtable(dev, &job->sgt, job->to_card ? DMA_TO_DEVICE :
+				  DMA_FROM_DEVICE, 0);
+		sg_free_table(&job->sgt);
+		job->sgt.sgl = NULL;
+	}
+	if (job->pages) {
+		unpin_user_pages_dirty_lock(job->pages, job->nr_pages,
+					    !job->to_card);
+		kvfree(job->pages);
+		job->pages = NULL;
+	}
+	if (job->region) {
+		llmdev_region_put(job->ring->ldev, job->region);
+		job->region = NULL;
+	}
+}
+
+static int llmdev_job_pin(struct llmdev_job *job, u64 uaddr, u64 length)
+{
+	struct device *dev = llmdev_dma_dev(job->ring);
+	unsigned int first = offset_in_page(uaddr);
+	int pinned, ret;
+
+	job->nr_pages = DIV_ROUND_UP(first + length, PAGE_SIZE);
+	job->pages = kvmalloc_array(job->nr_pages, sizeof(*job->pages),
+				    GFP_KERNEL);
+	if (!job->pages)
+		return -ENOMEM;
+	pinned = pin_user_pages_fast(uaddr & PAGE_MASK, job->nr_pages,
+				     job->to_card ? 0 : FOLL_WRITE, job->pages);
+	if (pinned != job->nr_pages) {
+		if (pinned > 0)
+			unpin_user_pages(job->pages, pinned);
+		kvfree(job->pages);
+		job->pages = NULL;
+		return pinned < 0 ? pinned : -EFAULT;
+	}
+	ret = sg_alloc_table_from_pages_segment(&job->sgt, job->pages,
+						job->nr_pages, first, length,
+						LLMDEV_MAX_SEGMENT, GFP_KERNEL);
+	if (ret)
+		return ret;
+	ret = dma_map_sgtable(dev, &job->sgt, job->to_card ? DMA_TO_DEVICE :
+			      DMA_FROM_DEVICE, 0);
+	if (ret) {
+		sg_free_table(&job->sgt);
+		job->sgt.sgl = NULL;
+	}
+	return ret;
+}
+
+/* Split the mapped segments into descriptors of at most DESC_MAX_SG each. */
+static int llmdev_job_build(struct llmdev_job *job, u64 hbm_addr)
+{
+	struct device *dev = llmdev_dma_dev(job->ring);
+	unsigned int nents = job->sgt.nents, i, n = 0;
+	struct scatterlist *sg;
+
+	job->nr_desc = DIV_ROUND_UP(nents, LLMDEV_DESC_MAX_SG);
+	job->descs = kvcalloc(job->nr_desc, sizeof(*job->descs), GFP_KERNEL);
+	if (!job->descs)
+		return -ENOMEM;
+
+	for_each_sgtable_dma_sg(&job->sgt, sg, i) {
+		struct llmdev_job_desc *d = &job->descs[i / LLMDEV_DESC_MAX_SG];
+		unsigned int k = i % LLMDEV_DESC_MAX_SG;
+
+		if (!k) {
+			d->count = min_t(unsigned int, nents - i,
+					 LLMDEV_DESC_MAX_SG);
+			d->hbm_addr = hbm_addr;
+			n++;
+			if (d->count > 1) {
+				size_t sz = d->count * LLMDEV_SG_SIZE;
+
+				d->table = dma_alloc_coherent(dev, sz, &d->addr,
+							      GFP_KERNEL);
+				if (!d->table)
+					return -ENOMEM;
+			} else {
+				d->addr = sg_dma_address(sg);
+			}
+		}
+		if (d->table) {
+			d->table[k].addr = cpu_to_le64(sg_dma_address(sg));
+			d->table[k].length = cpu_to_le32(sg_dma_len(sg));
+			d->table[k].reserved = 0;
+		}
+		d->length += sg_dma_len(sg);
+		hbm_addr += sg_dma_len(sg);
+	}
+	WARN_ON(n != job->nr_desc);
+	return 0;
+}
+
+/* ---- the ring ------------------------------------------------------------ */
+
+static u32 llmdev_ring_reg(struct llmdev_ring *ring, u32 reg)
+{
+	return LLMDEV_RING_BASE(ring->index) + reg;
+}
+
+/* Program and enable the ring. Caller holds ring->lock or owns the ring. */
+static void llmdev_ring_hw_init(struct llmdev_ring *ring)
+{
+	struct llmdev_device *ldev = ring->ldev;
+
+	llmdev_wr32(ldev, llmdev_ring_reg(ring, LLMDEV_RING_CTRL),
+		    LLMDEV_RING_CTRL_RESET);
+	memset(ring->cmpl, 0, LLMDEV_RING_ENTRIES * LLMDEV_CMPL_SIZE);
+	memset(ring->slot_job, 0, sizeof(ring->slot_job));
+	ring->tail = 0;
+	ring->completed = 0;
+	llmdev_wr64(ldev, llmdev_ring_reg(ring, LLMDEV_RING_DESC_BASE),
+		    ring->desc_dma);
+	llmdev_wr64(ldev, llmdev_ring_reg(ring, LLMDEV_RING_CMPL_BASE),
+		    ring->cmpl_dma);
+	llmdev_wr32(ldev, llmdev_ring_reg(ring, LLMDEV_RING_SIZE),
+		    LLMDEV_RING_ENTRIES);
+	llmdev_wr32(ldev, llmdev_ring_reg(ring, LLMDEV_RING_IRQ_COALESCE), 0);
+	llmdev_wr32(ldev, llmdev_ring_reg(ring, LLMDEV_RING_CTRL),
+		    LLMDEV_RING_CTRL_ENABLE);
+}
+
+/* Post what fits from the pending jobs. Caller holds ring->lock. */
+static void llmdev_ring_post(struct llmdev_ring *ring)
+{
+	u32 space = LLMDEV_RING_ENTRIES - (ring->tail - ring->completed);
+	u32 old_tail = ring->tail;
+	struct llmdev_job *job, *tmp;
+
+	list_for_each_entry_safe(job, tmp, &ring->pending, node) {
+		while (space && job->posted < job->nr_desc) {
+			struct llmdev_job_desc *jd = &job->descs[job->posted];
+			struct llmdev_hw_desc *d;
+			u32 slot = ring->tail & LLMDEV_RING_MASK;
+			u32 flags = jd->table ? LLMDEV_DESC_F_SGL : 0;
+
+			if (job->posted == job->nr_desc - 1)
+				flags |= LLMDEV_DESC_F_IRQ;
+			d = &ring->desc[slot];
+			d->host_addr = cpu_to_le64(jd->addr);
+			d->hbm_addr = cpu_to_le64(jd->hbm_addr);
+			d->length = cpu_to_le32(jd->length);
+			d->flags = cpu_to_le32(flags);
+			d->sg_count = cpu_to_le32(jd->table ? jd->count : 0);
+			d->cookie = cpu_to_le32(job->posted);
+			ring->slot_job[slot] = job;
+			ring->tail++;
+			job->posted++;
+			space--;
+		}
+		if (job->posted < job->nr_desc)
+			break;
+		list_move_tail(&job->node, &ring->active);
+	}
+	if (ring->tail == old_tail)
+		return;
+	if (old_tail == ring->completed)
+		ring->last_progress = jiffies;
+	dma_wmb();
+	llmdev_wr32(ring->ldev, llmdev_ring_reg(ring, LLMDEV_RING_TAIL),
+		    ring->tail);
+	if (!delayed_work_pending(&ring->timeout_work))
+		schedule_delayed_work(&ring->timeout_work,
+				      msecs_to_jiffies(llmdev_dma_timeout_ms));
+}
+
+/* Signal a finished job's fence. Sleeps (unpins pages). */
+static void llmdev_job_finish(struct llmdev_job *job, int status)
+{
+	struct llmdev_file *lf = job->file;
+
+	if (status && !job->status)
+		job->status = status;
+	llmdev_job_release(job);
+	spin_lock(&lf->lock);
+	job->complete = true;
+	list_add_tail(&job->list, &lf->done);
+	lf->inflight--;
+	spin_unlock(&lf->lock);
+	wake_up_all(&lf->wq);
+}
+
+static void llmdev_finish_list(struct list_head *jobs, int status)
+{
+	struct llmdev_job *job, *tmp;
+
+	list_for_each_entry_safe(job, tmp, jobs, node) {
+		list_del(&job->node);
+		llmdev_job_finish(job, status);
+	}
+}
+
+void llmdev_dma_handle_ring(struct llmdev_ring *ring)
+{
+	LIST_HEAD(finished);
+
+	spin_lock(&ring->lock);
+	while (ring->completed != ring->tail) {
+		struct llmdev_hw_cmpl *c;
+		struct llmdev_job *job;
+		u32 slot = ring->completed & LLMDEV_RING_MASK;
+		u16 phase = (ring->completed / LLMDEV_RING_ENTRIES) & 1 ?
+			    0 : LLMDEV_CMPL_F_PHASE;
+
+		c = &ring->cmpl[slot];
+		if ((le16_to_cpu(READ_ONCE(c->flags)) & LLMDEV_CMPL_F_PHASE) != phase)
+			break;
+		dma_rmb();
+		job = ring->slot_job[slot];
+		ring->slot_job[slot] = NULL;
+		ring->completed++;
+		ring->last_progress = jiffies;
+		if (WARN_ON_ONCE(!job))
+			continue;
+		if (c->status && !job->status) {
+			job->status = -EIO;
+			dev_dbg(&ring->ldev->dev, "ring %u: descriptor failed, card status %u\n",
+				ring->index, le16_to_cpu(c->status));
+		}
+		if (++job->done == job->nr_desc)
+			list_move_tail(&job->node, &finished);
+	}
+	llmdev_ring_post(ring);
+	spin_unlock(&ring->lock);
+	llmdev_finish_list(&finished, 0);
+}
+
+/*
+ * Reset a ring: jobs with descriptors on it fail with @status; jobs that
+ * had none posted are posted again on the fresh ring.
+ */
+static void llmdev_ring_recover(struct llmdev_ring *ring, int status)
+{
+	LIST_HEAD(failed);
+	struct llmdev_job *job, *tmp;
+
+	spin_lock(&ring->lock);
+	list_splice_init(&ring->active, &failed);
+	list_for_each_entry_safe(job, tmp, &ring->pending, node)
+		if (job->posted)
+			list_move_tail(&job->node, &failed);
+	llmdev_ring_hw_init(ring);
+	llmdev_ring_post(ring);
+	spin_unlock(&ring->lock);
+	if (!list_empty(&failed))
+		dev_warn(&ring->ldev->dev, "ring %u reset, transfers on it failed: %d\n",
+			 ring->index, status);
+	llmdev_finish_list(&failed, status);
+}
+
+static void llmdev_ring_timeout(struct work_struct *work)
+{
+	struct llmdev_ring *ring = container_of(to_delayed_work(work),
+						struct llmdev_ring, timeout_work);
+	unsigned long timeout = msecs_to_jiffies(llmdev_dma_timeout_ms);
+	bool busy, stuck;
+	int idx;
+
+	if (!llmdev_enter(ring->ldev, &idx))
+		return;
+	llmdev_dma_handle_ring(ring);	/* completions whose interrupt we lost */
+	spin_lock(&ring->lock);
+	busy = ring->completed != ring->tail;
+	stuck = busy && time_after_eq(jiffies, ring->last_progress + timeout);
+	spin_unlock(&ring->lock);
+	if (stuck)
+		llmdev_ring_recover(ring, -ETIMEDOUT);
+	spin_lock(&ring->lock);
+	if (ring->completed != ring->tail)
+		schedule_delayed_work(&ring->timeout_work,
+				      max_t(long, 1, ring->last_progress + timeout -
+						     jiffies));
+	spin_unlock(&ring->lock);
+	llmdev_exit(ring->ldev, idx);
+}
+
+void llmdev_dma_handle_error(struct llmdev_device *ldev)
+{
+	u32 err = llmdev_rd32(ldev, LLMDEV_REG_ERR_STATUS);
+	unsigned int i;
+
+	if (err == ~0u)
+		return;
+	llmdev_wr32(ldev, LLMDEV_REG_ERR_STATUS, err);
+	dev_dbg(&ldev->dev, "card error status %#x\n", err);
+	for (i = 0; i < LLMDEV_NUM_RINGS; i++) {
+		struct llmdev_ring *ring = &ldev->ring[i];
+		u32 st = llmdev_rd32(ldev, llmdev_ring_reg(ring, LLMDEV_RING_STATUS));
+
+		if (st != ~0u && (st & LLMDEV_RING_STATUS_HALTED)) {
+			dev_err(&ldev->dev, "ring %u halted by the card, error %u\n",
+				i, llmdev_rd32(ldev, llmdev_ring_reg(ring,
+						LLMDEV_RING_ERR_CODE)));
+			llmdev_dma_handle_ring(ring);
+			llmdev_ring_recover(ring, -EIO);
+		}
+	}
+}
+
+/* ---- ioctls ---------------------------------------------------------------- */
+
+static struct llmdev_ring *llmdev_pick_ring(struct llmdev_device *ldev,
+					    bool to_card, u32 ring)
+{
+	static atomic_t rr = ATOMIC_INIT(0);
+	unsigned int base = to_card ? 0 : LLMDEV_NUM_H2C_RINGS;
+	unsigned int n = to_card ? LLMDEV_NUM_H2C_RINGS :
+			 LLMDEV_NUM_RINGS - LLMDEV_NUM_H2C_RINGS;
+
+	if (ring == LLMDEV_RING_ANY)
+		ring = (unsigned int)atomic_inc_return(&rr) % n;
+	if (ring >= n)
+		return NULL;
+	return &ldev->ring[base + ring];
+}
+
+static void llmdev_job_destroy(struct llmdev_job *job)
+{
+	llmdev_job_release(job);
+	kfree(job);
+}
+
+int llmdev_dma_ioctl_submit(struct llmdev_file *lf, void __user *arg)
+{
+	struct llmdev_device *ldev = lf->ldev;
+	struct llmdev_region *region;
+	struct llmdev_ring *ring;
+	struct llmdev_job *job;
+	struct llmdev_dma d;
+	int idx, ret;
+
+	ret = llmdev_copy_from_user(&d, sizeof(d), sizeof(d), arg);
+	if (ret)
+		return ret;
+	if ((d.flags & ~LLMDEV_DMA_TO_CARD) || !d.length ||
+	    d.length > LLMDEV_DMA_MAX_LENGTH)
+		return -EINVAL;
+	ring = llmdev_pick_ring(ldev, d.flags & LLMDEV_DMA_TO_CARD, d.ring);
+	if (!ring)
+		return -EINVAL;
+	if (d.user_addr + d.length < d.user_addr)
+		return -EFAULT;
+
+	spin_lock(&lf->lock);
+	ret = lf->nfences >= LLMDEV_MAX_FENCES ? -EAGAIN : 0;
+	if (!ret) {
+		lf->nfences++;
+		lf->inflight++;
+		d.fence = lf->next_fence++;
+	}
+	spin_unlock(&lf->lock);
+	if (ret)
+		return ret;
+
+	job = kzalloc(sizeof(*job), GFP_KERNEL);
+	if (!job) {
+		ret = -ENOMEM;
+		goto err_unreserve;
+	}
+	job->file = lf;
+	job->ring = ring;
+	job->fence = d.fence;
+	job->to_card = d.flags & LLMDEV_DMA_TO_CARD;
+	region = llmdev_region_get(lf, d.handle, d.offset, d.length);
+	if (IS_ERR(region)) {
+		ret = PTR_ERR(region);
+		goto err_free;
+	}
+	job->region = region;
+	ret = llmdev_job_pin(job, d.user_addr, d.length);
+	if (ret)
+		goto err_free;
+	ret = llmdev_job_build(job, region->offset + d.offset);
+	if (ret)
+		goto err_free;
+	ret = xa_insert(&lf->fences, job->fence, job, GFP_KERNEL);
+	if (ret)
+		goto err_free;
+	if (copy_to_user(arg, &d, min_t(u32, d.size, sizeof(d)))) {
+		ret = -EFAULT;
+		goto err_erase;
+	}
+
+	if (!llmdev_enter(ldev, &idx)) {
+		ret = -ENODEV;
+		goto err_erase;
+	}
+	spin_lock(&ring->lock);
+	list_add_tail(&job->node, &ring->pending);
+	llmdev_ring_post(ring);
+	spin_unlock(&ring->lock);
+	llmdev_exit(ldev, idx);
+	return 0;
+
+err_erase:
+	xa_erase(&lf->fences, job->fence);
+err_free:
+	llmdev_job_destroy(job);
+err_unreserve:
+	spin_lock(&lf->lock);
+	lf->nfences--;
+	lf->inflight--;
+	spin_unlock(&lf->lock);
+	return ret;
+}
+
+/* The fence is complete, or gone (consumed by another waiter). */
+static bool llmdev_fence_ready(struct llmdev_file *lf, u64 fence, bool any)
+{
+	struct llmdev_job *job;
+	bool ready;
+
+	spin_lock(&lf->lock);
+	if (any) {
+		ready = !list_empty(&lf->done) || !lf->inflight;
+	} else {
+		job = xa_load(&lf->fences, fence);
+		ready = !job || job->complete;
+	}
+	spin_unlock(&lf->lock);
+	return ready || READ_ONCE(lf->ldev->unplugged);
+}
+
+/* Take a completed job off the file. Returns it, or an ERR_PTR. */
+static struct llmdev_job *llmdev_fence_consume(struct llmdev_file *lf,
+					       u64 fence, bool any)
+{
+	struct llmdev_job *job;
+
+	spin_lock(&lf->lock);
+	if (any) {
+		job = list_first_entry_or_null(&lf->done, struct llmdev_job, list);
+		if (!job)
+			job = ERR_PTR(lf->inflight ? -ETIME : -ENOENT);
+	} else {
+		job = xa_load(&lf->fences, fence);
+		if (!job)
+			job = ERR_PTR(-ENOENT);
+		else if (!job->complete)
+			job = ERR_PTR(-ETIME);
+	}
+	if (!IS_ERR(job)) {
+		xa_erase(&lf->fences, job->fence);
+		list_del(&job->list);
+		lf->nfences--;
+	}
+	spin_unlock(&lf->lock);
+	return job;
+}
+
+int llmdev_dma_ioctl_wait(struct llmdev_file *lf, void __user *arg)
+{
+	struct llmdev_fence_wait w;
+	struct llmdev_job *job;
+	unsigned long deadline;
+	long timeout, left;
+	bool any;
+	int ret;
+
+	ret = llmdev_copy_from_user(&w, sizeof(w), sizeof(w), arg);
+	if (ret)
+		return ret;
+	if ((w.flags & ~LLMDEV_WAIT_ANY) || w.__reserved)
+		return -EINVAL;
+	any = w.flags & LLMDEV_WAIT_ANY;
+
+	timeout = min_t(u64, nsecs_to_jiffies64(w.timeout_ns),
+			MAX_SCHEDULE_TIMEOUT - 1);
+	if (w.timeout_ns && !timeout)
+		timeout = 1;
+	deadline = jiffies + timeout;
+	if (timeout) {
+		left = wait_event_interruptible_timeout(lf->wq,
+							llmdev_fence_ready(lf, w.fence, any),
+							timeout);
+		if (left == -ERESTARTSYS) {
+			/* restart with what is left of the caller's timeout */
+			long rem = max_t(long, 0, (long)(deadline - jiffies));
+			struct llmdev_fence_wait __user *uw = arg;
+
+			if (put_user(jiffies_to_nsecs(rem), &uw->timeout_ns))
+				return -EFAULT;
+			return -ERESTARTSYS;
+		}
+	}
+
+	job = llmdev_fence_consume(lf, w.fence, any);
+	if (IS_ERR(job))
+		return READ_ONCE(lf->ldev->unplugged) ? -ENODEV : PTR_ERR(job);
+	w.fence = job->fence;
+	w.status = job->status;
+	kfree(job);
+	return copy_to_user(arg, &w, min_t(u32, w.size, sizeof(w))) ? -EFAULT : 0;
+}
+
+__poll_t llmdev_dma_poll(struct llmdev_file *lf)
+{
+	__poll_t mask;
+
+	spin_lock(&lf->lock);
+	mask = list_empty(&lf->done) ? 0 : EPOLLIN | EPOLLRDNORM;
+	spin_unlock(&lf->lock);
+	return mask;
+}
+
+/* The file is closing: let its transfers finish, then drop their fences. */
+void llmdev_dma_release_file(struct llmdev_file *lf)
+{
+	struct llmdev_job *job;
+	unsigned long i;
+
+	wait_event(lf->wq, !READ_ONCE(lf->inflight));
+	xa_for_each(&lf->fences, i, job) {
+		xa_erase(&lf->fences, i);
+		kfree(job);
+	}
+}
+
+/* ---- setup and teardown ---------------------------------------------------- */
+
+int llmdev_dma_init(struct llmdev_device *ldev)
+{
+	struct device *dev = &ldev->pdev->dev;
+	unsigned int i;
+
+	dma_set_max_seg_size(dev, LLMDEV_MAX_SEGMENT);
+	for (i = 0; i < LLMDEV_NUM_RINGS; i++) {
+		struct llmdev_ring *ring = &ldev->ring[i];
+
+		ring->ldev = ldev;
+		ring->index = i;
+		ring->to_card = i < LLMDEV_NUM_H2C_RINGS;
+		spin_lock_init(&ring->lock);
+		INIT_LIST_HEAD(&ring->pending);
+		INIT_LIST_HEAD(&ring->active);
+		INIT_DELAYED_WORK(&ring->timeout_work, llmdev_ring_timeout);
+		ring->desc = dmam_alloc_coherent(dev, LLMDEV_RING_ENTRIES *
+						 LLMDEV_DESC_SIZE,
+						 &ring->desc_dma, GFP_KERNEL);
+		ring->cmpl = dmam_alloc_coherent(dev, LLMDEV_RING_ENTRIES *
+						 LLMDEV_CMPL_SIZE,
+						 &ring->cmpl_dma, GFP_KERNEL);
+		if (!ring->desc || !ring->cmpl)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+void llmdev_dma_hw_start(struct llmdev_device *ldev)
+{
+	unsigned int i;
+
+	for (i = 0; i < LLMDEV_NUM_RINGS; i++)
+		llmdev_ring_hw_init(&ldev->ring[i]);
+}
+
+/* The card is going away and no longer does DMA: fail every job. */
+void llmdev_dma_unplug(struct llmdev_device *ldev)
+{
+	unsigned int i;
+
+	for (i = 0; i < LLMDEV_NUM_RINGS; i++) {
+		struct llmdev_ring *ring = &ldev->ring[i];
+		LIST_HEAD(failed);
+
+		cancel_delayed_work_sync(&ring->timeout_work);
+		spin_lock(&ring->lock);
+		list_splice_init(&ring->active, &failed);
+		list_splice_tail_init(&ring->pending, &failed);
+		spin_unlock(&ring->lock);
+		llmdev_finish_list(&failed, -ENODEV);
+	}
+}
+
+void llmdev_dma_fini(struct llmdev_device *ldev)
+{
+	unsigned int i;
+
+	for (i = 0; i < LLMDEV_NUM_RINGS; i++)
+		cancel_delayed_work_sync(&ldev->ring[i].timeout_work);
+}

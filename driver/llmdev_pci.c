@@ -1,0 +1,522 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * llmdev: PCI probe and remove, interrupts, the scrub engine, sysfs.
+ */
+#include <linux/interrupt.h>
+#include <linux/module.h>
+#include <linux/pci.h>
+
+#include "llmdev_drv.h"
+
+static bool llmdev_use_msix = true;
+module_param_named(msix, llmdev_use_msix, bool, 0444);
+MODULE_PARM_DESC(msix, "Use MSI-X, one vector per ring (default: true); false forces one shared MSI or INTx vector");
+
+#define LLMDEV_SCRUB_TIMEOUT_MS	30000
+
+void llmdev_get(struct llmdev_device *ldev)
+{
+	get_device(&ldev->dev);
+}
+
+void llmdev_put(struct llmdev_device *ldev)
+{
+	put_device(&ldev->dev);
+}
+
+/* ---- interrupts ---------------------------------------------------------- */
+
+static void llmdev_handle_event(struct llmdev_device *ldev)
+{
+	wake_up_all(&ldev->scrub_wait);
+}
+
+static irqreturn_t llmdev_ring_irq(int irq, void *data)
+{
+	struct llmdev_ring *ring = data;
+
+	llmdev_wr32(ring->ldev, LLMDEV_REG_IRQ_STATUS,
+		    LLMDEV_IRQ_RING(ring->index));
+	llmdev_dma_handle_ring(ring);
+	return IRQ_HANDLED;
+}
+
+static irqreturn_t llmdev_error_irq(int irq, void *data)
+{
+	struct llmdev_device *ldev = data;
+
+	llmdev_wr32(ldev, LLMDEV_REG_IRQ_STATUS, LLMDEV_IRQ_ERROR);
+	llmdev_dma_handle_error(ldev);
+	return IRQ_HANDLED;
+}
+
+static irqreturn_t llmdev_event_irq(int irq, void *data)
+{
+	struct llmdev_device *ldev = data;
+
+	llmdev_wr32(ldev, LLMDEV_REG_IRQ_STATUS, LLMDEV_IRQ_EVENT);
+	llmdev_handle_event(ldev);
+	return IRQ_HANDLED;
+}
+
+/*
+ * With a single vector every source shares it: read IRQ_STATUS to find who
+ * rang. The hard handler only checks that it was us, so a shared INTx line
+ * is not claimed for other devices' interrupts.
+ */
+static irqreturn_t llmdev_single_hardirq(int irq, void *data)
+{
+	struct llmdev_device *ldev = data;
+	u32 status = llmdev_rd32(ldev, LLMDEV_REG_IRQ_STATUS);
+
+	if (!status || status == ~0u)
+		return IRQ_NONE;
+	return IRQ_WAKE_THREAD;
+}
+
+static irqreturn_t llmdev_single_irq(int irq, void *data)
+{
+	struct llmdev_device *ldev = data;
+	u32 status = llmdev_rd32(ldev, LLMDEV_REG_IRQ_STATUS);
+	unsigned int i;
+
+	if (status == ~0u)
+		return IRQ_NONE;	/* surprise removal */
+	llmdev_wr32(ldev, LLMDEV_REG_IRQ_STATUS, status);
+	for (i = 0; i < LLMDEV_NUM_RINGS; i++)
+		if (status & LLMDEV_IRQ_RING(i))
+			llmdev_dma_handle_ring(&ldev->ring[i]);
+	if (status & LLMDEV_IRQ_ERROR)
+		llmdev_dma_handle_error(ldev);
+	if (status & LLMDEV_IRQ_EVENT)
+		llmdev_handle_event(ldev);
+	return IRQ_HANDLED;
+}
+
+static int llmdev_irq_init(struct llmdev_device *ldev)
+{
+	struct pci_dev *pdev = ldev->pdev;
+	unsigned int i;
+	int ret;
+
+	ldev->nvec = -ENOSPC;
+	if (llmdev_use_msix)
+		ldev->nvec = pci_alloc_irq_vectors(pdev, LLMDEV_NUM_VECTORS,
+						   LLMDEV_NUM_VECTORS,
+						   PCI_IRQ_MSIX);
+	if (ldev->nvec < 0) {
+		/*
+		 * One vector for everything: completions of all rings, errors
+		 * and events are demultiplexed from IRQ_STATUS, so a busy ring
+		 * delays the others' completions by one handler run.
+		 */
+		ldev->nvec = pci_alloc_irq_vectors(pdev, 1, 1,
+						   PCI_IRQ_MSI | PCI_IRQ_LEGACY);
+		if (ldev->nvec < 0)
+			return ldev->nvec;
+		ret = request_threaded_irq(pci_irq_vector(pdev, 0),
+					   llmdev_single_hardirq,
+					   llmdev_single_irq, IRQF_SHARED,
+					   dev_name(&ldev->dev), ldev);
+		if (ret)
+			goto err_free_vectors;
+		dev_info(&pdev->dev, "using one shared %s vector\n",
+			 pdev->msi_enabled ? "MSI" : "INTx");
+		return 0;
+	}
+
+	for (i = 0; i < LLMDEV_NUM_RINGS; i++) {
+		ret = request_threaded_irq(pci_irq_vector(pdev, LLMDEV_VEC_RING(i)),
+					   NULL, llmdev_ring_irq, IRQF_ONESHOT,
+					   dev_name(&ldev->dev), &ldev->ring[i]);
+		if (ret)
+			goto err_free_rings;
+	}
+	ret = request_threaded_irq(pci_irq_vector(pdev, LLMDEV_VEC_ERROR), NULL,
+				   llmdev_error_irq, IRQF_ONESHOT,
+				   dev_name(&ldev->dev), ldev);
+	if (ret)
+		goto err_free_rings;
+	ret = request_threaded_irq(pci_irq_vector(pdev, LLMDEV_VEC_EVENT), NULL,
+				   llmdev_event_irq, IRQF_ONESHOT,
+				   dev_name(&ldev->dev), ldev);
+	if (ret)
+		goto err_free_error;
+	return 0;
+
+err_free_error:
+	free_irq(pci_irq_vector(pdev, LLMDEV_VEC_ERROR), ldev);
+err_free_rings:
+	while (i--)
+		free_irq(pci_irq_vector(pdev, LLMDEV_VEC_RING(i)), &ldev->ring[i]);
+err_free_vectors:
+	pci_free_irq_vectors(pdev);
+	return ret;
+}
+
+static void llmdev_irq_fini(struct llmdev_device *ldev)
+{
+	struct pci_dev *pdev = ldev->pdev;
+	unsigned int i;
+
+	if (ldev->nvec == 1) {
+		free_irq(pci_irq_vector(pdev, 0), ldev);
+	} else {
+		free_irq(pci_irq_vector(pdev, LLMDEV_VEC_EVENT), ldev);
+		free_irq(pci_irq_vector(pdev, LLMDEV_VEC_ERROR), ldev);
+		for (i = 0; i < LLMDEV_NUM_RINGS; i++)
+			free_irq(pci_irq_vector(pdev, LLMDEV_VEC_RING(i)),
+				 &ldev->ring[i]);
+	}
+	pci_free_irq_vectors(pdev);
+}
+
+/* ---- scrub engine ---------------------------------------------------------- */
+
+static bool llmdev_scrub_finished(struct llmdev_device *ldev)
+{
+	return READ_ONCE(ldev->unplugged) ||
+	       (llmdev_rd32(ldev, LLMDEV_REG_SCRUB_STATUS) &
+		(LLMDEV_SCRUB_STATUS_DONE | LLMDEV_SCRUB_STATUS_ERROR));
+}
+
+/**
+ * llmdev_scrub() - zero a range of HBM with the card's scrub engine
+ * @ldev: the card
+ * @offset: HBM offset, LLMDEV_SCRUB_ALIGN aligned
+ * @length: bytes, a multiple of LLMDEV_SCRUB_ALIGN
+ *
+ * Return: 0, -ETIMEDOUT if the engine did not finish, -EIO if it refused
+ * the range, -ENODEV if the card is gone.
+ */
+int llmdev_scrub(struct llmdev_device *ldev, u64 offset, u64 length)
+{
+	long left;
+	u32 status;
+	int idx, ret = 0;
+
+	if (!llmdev_enter(ldev, &idx))
+		return -ENODEV;
+	mutex_lock(&ldev->scrub_lock);
+	llmdev_wr64(ldev, LLMDEV_REG_SCRUB_ADDR, offset);
+	llmdev_wr64(ldev, LLMDEV_REG_SCRUB_LEN, length);
+	llmdev_wr32(ldev, LLMDEV_REG_SCRUB_PATTERN, 0);
+	llmdev_wr32(ldev, LLMDEV_REG_SCRUB_CTRL, LLMDEV_SCRUB_CTRL_START);
+	left = wait_event_timeout(ldev->scrub_wait, llmdev_scrub_finished(ldev),
+				  msecs_to_jiffies(LLMDEV_SCRUB_TIMEOUT_MS));
+	status = llmdev_rd32(ldev, LLMDEV_REG_SCRUB_STATUS);
+	if (READ_ONCE(ldev->unplugged))
+		ret = -ENODEV;
+	else if (!left && !(status & LLMDEV_SCRUB_STATUS_DONE))
+		ret = -ETIMEDOUT;
+	else if (status & LLMDEV_SCRUB_STATUS_ERROR)
+		ret = -EIO;
+	mutex_unlock(&ldev->scrub_lock);
+	llmdev_exit(ldev, idx);
+	if (ret && ret != -ENODEV)
+		dev_err(&ldev->dev, "scrub of HBM [%#llx, +%#llx) failed: %d\n",
+			offset, length, ret);
+	return ret;
+}
+
+/* ---- sysfs ----------------------------------------------------------------- */
+
+static ssize_t serial_show(struct device *dev, struct device_attribute *attr,
+			   char *buf)
+{
+	return sysfs_emit(buf, "0x%016llx\n", to_llmdev(dev)->serial);
+}
+static DEVICE_ATTR_RO(serial);
+
+static ssize_t spec_version_show(struct device *dev,
+				 struct device_attribute *attr, char *buf)
+{
+	u32 v = to_llmdev(dev)->spec_version;
+
+	return sysfs_emit(buf, "%u.%u\n", v >> 16, v & 0xffff);
+}
+static DEVICE_ATTR_RO(spec_version);
+
+static ssize_t hbm_total_show(struct device *dev, struct device_attribute *attr,
+			      char *buf)
+{
+	return sysfs_emit(buf, "%llu\n", to_llmdev(dev)->hbm.size);
+}
+static DEVICE_ATTR_RO(hbm_total);
+
+static ssize_t hbm_used_show(struct device *dev, struct device_attribute *attr,
+			     char *buf)
+{
+	return sysfs_emit(buf, "%llu\n", llmdev_hbm_used(&to_llmdev(dev)->hbm));
+}
+static DEVICE_ATTR_RO(hbm_used);
+
+static ssize_t numa_node_show(struct device *dev, struct device_attribute *attr,
+			      char *buf)
+{
+	return sysfs_emit(buf, "%d\n", dev_to_node(&to_llmdev(dev)->pdev->dev));
+}
+static DEVICE_ATTR_RO(numa_node);
+
+static ssize_t pcie_link_speed_show(struct device *dev,
+				    struct device_attribute *attr, char *buf)
+{
+	static const char * const speeds[] = {
+		"unknown", "2.5 GT/s", "5.0 GT/s", "8.0 GT/s", "16.0 GT/s",
+		"32.0 GT/s", "64.0 GT/s",
+	};
+	u16 lnksta = 0;
+	unsigned int s;
+
+	pcie_capability_read_word(to_llmdev(dev)->pdev, PCI_EXP_LNKSTA, &lnksta);
+	s = lnksta & PCI_EXP_LNKSTA_CLS;
+	return sysfs_emit(buf, "%s\n", s < ARRAY_SIZE(speeds) ? speeds[s] : "unknown");
+}
+static DEVICE_ATTR_RO(pcie_link_speed);
+
+static ssize_t pcie_link_width_show(struct device *dev,
+				    struct device_attribute *attr, char *buf)
+{
+	u16 lnksta = 0;
+
+	pcie_capability_read_word(to_llmdev(dev)->pdev, PCI_EXP_LNKSTA, &lnksta);
+	return sysfs_emit(buf, "%u\n", (lnksta & PCI_EXP_LNKSTA_NLW) >>
+				      PCI_EXP_LNKSTA_NLW_SHIFT);
+}
+static DEVICE_ATTR_RO(pcie_link_width);
+
+static struct attribute *llmdev_attrs[] = {
+	&dev_attr_serial.attr,
+	&dev_attr_spec_version.attr,
+	&dev_attr_hbm_total.attr,
+	&dev_attr_hbm_used.attr,
+	&dev_attr_numa_node.attr,
+	&dev_attr_pcie_link_speed.attr,
+	&dev_attr_pcie_link_width.attr,
+	NULL,
+};
+
+static const struct attribute_group llmdev_attr_group = {
+	.attrs = llmdev_attrs,
+};
+
+const struct attribute_group *llmdev_groups[] = {
+	&llmdev_attr_group,
+	&llmdev_counters_group,
+	NULL,
+};
+
+/* ---- probe and remove ------------------------------------------------------ */
+
+static int llmdev_hw_init(struct llmdev_device *ldev)
+{
+	struct pci_dev *pdev = ldev->pdev;
+	u32 id = llmdev_rd32(ldev, LLMDEV_REG_ID);
+
+	ldev->spec_version = llmdev_rd32(ldev, LLMDEV_REG_VERSION);
+	if (id != LLMDEV_ID_MAGIC ||
+	    ldev->spec_version >> 16 != LLMDEV_SPEC_MAJOR) {
+		dev_err(&pdev->dev, "unsupported card: id %#x, spec version %#x\n",
+			id, ldev->spec_version);
+		return -ENODEV;
+	}
+	llmdev_wr32(ldev, LLMDEV_REG_CONTROL, LLMDEV_CONTROL_RESET);
+	ldev->serial = llmdev_rd64(ldev, LLMDEV_REG_SERIAL);
+	llmdev_hbm_init(&ldev->hbm, llmdev_rd64(ldev, LLMDEV_REG_HBM_SIZE));
+	if (ldev->hbm.size > pci_resource_len(pdev, LLMDEV_BAR_HBM)) {
+		dev_err(&pdev->dev, "HBM of %llu bytes does not fit BAR %d\n",
+			ldev->hbm.size, LLMDEV_BAR_HBM);
+		return -ENODEV;
+	}
+	return 0;
+}
+
+static void llmdev_release_bar(void *data)
+{
+	pci_release_region(data, LLMDEV_BAR_HBM);
+}
+
+static int llmdev_pci_init(struct llmdev_device *ldev)
+{
+	struct pci_dev *pdev = ldev->pdev;
+	int ret;
+
+	ret = pcim_enable_device(pdev);
+	if (ret)
+		return ret;
+	ret = pcim_iomap_regions(pdev, BIT(LLMDEV_BAR_REGS), LLMDEV_NAME);
+	if (ret)
+		return ret;
+	ldev->regs = pcim_iomap_table(pdev)[LLMDEV_BAR_REGS];
+	/* the aperture is only mapped to userspace, never by the kernel */
+	ret = pci_request_region(pdev, LLMDEV_BAR_HBM, LLMDEV_NAME);
+	if (ret)
+		return ret;
+	ret = devm_add_action_or_reset(&pdev->dev, llmdev_release_bar, pdev);
+	if (ret)
+		return ret;
+	ldev->hbm_phys = pci_resource_start(pdev, LLMDEV_BAR_HBM);
+	pci_set_master(pdev);
+	return dma_set_mask_and_coherent(&pdev->dev, DMA_BIT_MASK(64));
+}
+
+static void llmdev_dev_release(struct device *dev)
+{
+	struct llmdev_device *ldev = to_llmdev(dev);
+
+	llmdev_hbm_fini(ldev);
+	cleanup_srcu_struct(&ldev->unplug_srcu);
+	pci_dev_put(ldev->pdev);
+	kfree(ldev);
+}
+
+static struct llmdev_device *llmdev_alloc(struct pci_dev *pdev)
+{
+	struct llmdev_device *ldev;
+	int ret;
+
+	ldev = kzalloc(sizeof(*ldev), GFP_KERNEL);
+	if (!ldev)
+		return ERR_PTR(-ENOMEM);
+	ret = init_srcu_struct(&ldev->unplug_srcu);
+	if (ret) {
+		kfree(ldev);
+		return ERR_PTR(ret);
+	}
+	ldev->pdev = pci_dev_get(pdev);
+	ldev->minor = -1;
+	mutex_init(&ldev->scrub_lock);
+	init_waitqueue_head(&ldev->scrub_wait);
+	mutex_init(&ldev->perf_lock);
+	mutex_init(&ldev->files_lock);
+	INIT_LIST_HEAD(&ldev->files);
+	device_initialize(&ldev->dev);
+	ldev->dev.release = llmdev_dev_release;
+	ldev->dev.parent = &pdev->dev;
+	ldev->dev.groups = llmdev_groups;
+	return ldev;
+}
+
+static int llmdev_probe(struct pci_dev *pdev, const struct pci_device_id *id)
+{
+	struct llmdev_device *ldev;
+	int ret;
+
+	ldev = llmdev_alloc(pdev);
+	if (IS_ERR(ldev))
+		return PTR_ERR(ldev);
+	pci_set_drvdata(pdev, ldev);
+
+	ret = llmdev_pci_init(ldev);
+	if (ret)
+		goto err_put;
+	ret = llmdev_hw_init(ldev);
+	if (ret)
+		goto err_put;
+	ret = llmdev_cdev_add(ldev);	/* names the device; not yet visible */
+	if (ret)
+		goto err_put;
+	ret = llmdev_dma_init(ldev);
+	if (ret)
+		goto err_cdev_del;
+	ret = llmdev_irq_init(ldev);
+	if (ret)
+		goto err_dma_fini;
+
+	llmdev_wr32(ldev, LLMDEV_REG_IRQ_MASK, ~LLMDEV_IRQ_ALL);
+	ret = llmdev_scrub(ldev, 0, ldev->hbm.size);
+	if (ret)
+		goto err_irq_fini;
+	llmdev_dma_hw_start(ldev);
+	llmdev_wr32(ldev, LLMDEV_REG_CONTROL, LLMDEV_CONTROL_ENABLE);
+
+	ret = device_add(&ldev->dev);
+	if (ret)
+		goto err_hw_stop;
+	ret = cdev_add(&ldev->cdev, ldev->dev.devt, 1);
+	if (ret)
+		goto err_device_del;
+
+	dev_info(&pdev->dev, "%s: serial %016llx, spec %u.%u, %llu MiB HBM, %d irq vector%s\n",
+		 dev_name(&ldev->dev), ldev->serial, ldev->spec_version >> 16,
+		 ldev->spec_version & 0xffff, ldev->hbm.size >> 20, ldev->nvec,
+		 ldev->nvec == 1 ? "" : "s");
+	return 0;
+
+err_device_del:
+	device_del(&ldev->dev);
+err_hw_stop:
+	llmdev_wr32(ldev, LLMDEV_REG_CONTROL, LLMDEV_CONTROL_RESET);
+err_irq_fini:
+	llmdev_irq_fini(ldev);
+err_dma_fini:
+	llmdev_dma_fini(ldev);
+err_cdev_del:
+	llmdev_cdev_del(ldev);
+err_put:
+	pci_set_drvdata(pdev, NULL);
+	llmdev_put(ldev);
+	return ret;
+}
+
+static void llmdev_remove(struct pci_dev *pdev)
+{
+	struct llmdev_device *ldev = pci_get_drvdata(pdev);
+
+	/* No new opens; ioctls in progress finish, later ones get -ENODEV. */
+	cdev_del(&ldev->cdev);
+	WRITE_ONCE(ldev->unplugged, true);
+	synchronize_srcu(&ldev->unplug_srcu);
+
+	if (pci_device_is_present(pdev)) {
+		llmdev_wr32(ldev, LLMDEV_REG_IRQ_MASK, ~0u);
+		llmdev_wr32(ldev, LLMDEV_REG_CONTROL, LLMDEV_CONTROL_RESET);
+	}
+	llmdev_irq_fini(ldev);
+	wake_up_all(&ldev->scrub_wait);
+	llmdev_dma_unplug(ldev);
+	llmdev_dma_fini(ldev);
+	device_del(&ldev->dev);
+	llmdev_cdev_del(ldev);
+	pci_set_drvdata(pdev, NULL);
+	llmdev_put(ldev);
+}
+
+static const struct pci_device_id llmdev_pci_ids[] = {
+	{ PCI_DEVICE_SUB(LLMDEV_PCI_VENDOR_ID, LLMDEV_PCI_DEVICE_ID,
+			 LLMDEV_PCI_SUBVENDOR_ID, PCI_ANY_ID) },
+	{ }
+};
+MODULE_DEVICE_TABLE(pci, llmdev_pci_ids);
+
+static struct pci_driver llmdev_pci_driver = {
+	.name = LLMDEV_NAME,
+	.id_table = llmdev_pci_ids,
+	.probe = llmdev_probe,
+	.remove = llmdev_remove,
+};
+
+static int __init llmdev_init(void)
+{
+	int ret;
+
+	ret = llmdev_cdev_init();
+	if (ret)
+		return ret;
+	ret = pci_register_driver(&llmdev_pci_driver);
+	if (ret)
+		llmdev_cdev_fini();
+	return ret;
+}
+
+static void __exit llmdev_fini(void)
+{
+	pci_unregister_driver(&llmdev_pci_driver);
+	llmdev_cdev_fini();
+}
+
+module_init(llmdev_init);
+module_exit(llmdev_fini);
+
+MODULE_DESCRIPTION("llmdev LLM inference card driver");
+MODULE_LICENSE("GPL");
