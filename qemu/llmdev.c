@@ -126,6 +126,10 @@ struct LlmdevState {
 
 	uint64_t scrub_addr;
 	uint64_t scrub_len;
+	/* latched by START, so register writes cannot move a running scrub */
+	uint64_t scrub_cur_addr;
+	uint64_t scrub_cur_len;
+	uint32_t scrub_cur_pattern;
 	uint64_t scrub_done;
 	uint32_t scrub_pattern;
 	uint32_t scrub_status;
@@ -454,7 +458,12 @@ static int64_t llmdev_ring_step(LlmdevRing *r)
 		timer_mod(r->bw_timer, r->busy_until);
 		return 0;
 	}
-	r->inflight = false;
+	if (r->inflight) {
+		/* the modelled transfer time counts as busy time */
+		s->perf[LLMDEV_PERF_DMA_BUSY_NS] += (uint64_t)len * 1000 /
+						    s->bandwidth_mbps;
+		r->inflight = false;
+	}
 
 	status = llmdev_do_desc(r, &d, &bad);
 
@@ -464,8 +473,11 @@ static int64_t llmdev_ring_step(LlmdevRing *r)
 	c.status = cpu_to_le16(status);
 	c.flags = cpu_to_le16((r->completed / r->size) & 1 ? 0 : LLMDEV_CMPL_F_PHASE);
 	c.desc_index = cpu_to_le32(r->head);
+	/* the word holding the phase bit goes last, so a new phase is whole */
 	if (!llmdev_host_range_ok(s, caddr, sizeof(c), true) ||
-	    pci_dma_write(PCI_DEVICE(s), caddr, &c, sizeof(c)) != MEMTX_OK) {
+	    pci_dma_write(PCI_DEVICE(s), caddr, &c, 8) != MEMTX_OK ||
+	    pci_dma_write(PCI_DEVICE(s), caddr + 12, (uint8_t *)&c + 12, 4) != MEMTX_OK ||
+	    pci_dma_write(PCI_DEVICE(s), caddr + 8, (uint8_t *)&c + 8, 4) != MEMTX_OK) {
 		llmdev_ring_halt(r, LLMDEV_ERR_CMPL_WRITE, caddr);
 		return -1;
 	}
@@ -550,20 +562,20 @@ static bool llmdev_ring_config_ok(LlmdevRing *r)
 static void llmdev_scrub_run(void *opaque)
 {
 	LlmdevState *s = opaque;
-	uint64_t left = s->scrub_len - s->scrub_done;
+	uint64_t left = s->scrub_cur_len - s->scrub_done;
 	uint64_t n = MIN(left, LLMDEV_SCRUB_CHUNK);
-	uint8_t *p = s->hbm + s->scrub_addr + s->scrub_done;
+	uint8_t *p = s->hbm + s->scrub_cur_addr + s->scrub_done;
 	uint64_t i;
 
-	if (s->scrub_pattern == 0) {
+	if (s->scrub_cur_pattern == 0) {
 		memset(p, 0, n);
 	} else {
 		for (i = 0; i < n; i += 4)
-			stl_le_p(p + i, s->scrub_pattern);
+			stl_le_p(p + i, s->scrub_cur_pattern);
 	}
 	s->scrub_done += n;
 	s->perf[LLMDEV_PERF_SCRUB_BYTES] += n;
-	if (s->scrub_done < s->scrub_len) {
+	if (s->scrub_done < s->scrub_cur_len) {
 		qemu_bh_schedule(s->scrub_bh);
 		return;
 	}
@@ -583,6 +595,9 @@ static void llmdev_scrub_start(LlmdevState *s)
 		return;
 	}
 	s->scrub_status = LLMDEV_SCRUB_STATUS_BUSY;
+	s->scrub_cur_addr = s->scrub_addr;
+	s->scrub_cur_len = s->scrub_len;
+	s->scrub_cur_pattern = s->scrub_pattern;
 	s->scrub_done = 0;
 	qemu_bh_schedule(s->scrub_bh);
 }
@@ -625,6 +640,8 @@ static void llmdev_soft_reset(LlmdevState *s)
 	s->fault_inject = 0;
 	memset(s->err_log, 0, sizeof(s->err_log));
 	s->scrub_addr = s->scrub_len = s->scrub_done = 0;
+	s->scrub_cur_addr = s->scrub_cur_len = 0;
+	s->scrub_cur_pattern = 0;
 	s->scrub_pattern = 0;
 	s->scrub_status = 0;
 	memset(s->perf, 0, sizeof(s->perf));
@@ -728,6 +745,8 @@ static bool llmdev_ring_write(LlmdevRing *r, hwaddr off, uint64_t val)
 	return false;
 }
 
+static bool llmdev_is_reg64(hwaddr addr);
+
 static uint64_t llmdev_reg_read(LlmdevState *s, hwaddr addr)
 {
 	if (addr >= LLMDEV_RING_BASE(0) &&
@@ -738,9 +757,10 @@ static uint64_t llmdev_reg_read(LlmdevState *s, hwaddr addr)
 	    addr < LLMDEV_REG_ERR_LOG +
 		   LLMDEV_ERR_LOG_ENTRIES * LLMDEV_ERR_LOG_STRIDE) {
 		hwaddr o = addr - LLMDEV_REG_ERR_LOG;
+		uint8_t *e = &s->err_log[o / LLMDEV_ERR_LOG_STRIDE]
+					[o % LLMDEV_ERR_LOG_STRIDE];
 
-		return ldq_le_p(&s->err_log[o / LLMDEV_ERR_LOG_STRIDE]
-					   [o % LLMDEV_ERR_LOG_STRIDE]);
+		return llmdev_is_reg64(addr) ? ldq_le_p(e) : ldl_le_p(e);
 	}
 	if (addr >= LLMDEV_REG_PERF_LIVE &&
 	    addr < LLMDEV_REG_PERF_LIVE + 8 * LLMDEV_PERF_NUM_COUNTERS)
@@ -857,13 +877,16 @@ static bool llmdev_reg_write(LlmdevState *s, hwaddr addr, uint64_t val)
 		llmdev_kick_all(s);
 		return true;
 	case LLMDEV_REG_SCRUB_ADDR:
-		s->scrub_addr = val;
-		return true;
 	case LLMDEV_REG_SCRUB_LEN:
-		s->scrub_len = val;
-		return true;
 	case LLMDEV_REG_SCRUB_PATTERN:
-		s->scrub_pattern = val;
+		if (s->scrub_status & LLMDEV_SCRUB_STATUS_BUSY)
+			return false;
+		if (addr == LLMDEV_REG_SCRUB_ADDR)
+			s->scrub_addr = val;
+		else if (addr == LLMDEV_REG_SCRUB_LEN)
+			s->scrub_len = val;
+		else
+			s->scrub_pattern = val;
 		return true;
 	case LLMDEV_REG_SCRUB_CTRL:
 		if (val & LLMDEV_SCRUB_CTRL_START)
