@@ -475,7 +475,7 @@ int llmdev_dma_ioctl_submit(struct llmdev_file *lf, void __user *arg)
 	ret = llmdev_job_pin(job, d.user_addr, d.length);
 	if (ret)
 		goto err_free;
-	ret = llmdev_job_build(job, region->offset + d.offset);
+	ret = llmdev_job_build(job, region->ext.offset + d.offset);
 	if (ret)
 		goto err_free;
 	ret = xa_insert(&lf->fences, job->fence, job, GFP_KERNEL);

@@ -17,6 +17,7 @@
 #include <linux/workqueue.h>
 #include <linux/xarray.h>
 
+#include "llmdev_alloc.h"
 #include "llmdev_regs.h"
 #include "../uapi/llmdev.h"
 
@@ -31,9 +32,8 @@ struct llmdev_file;
 
 /**
  * struct llmdev_region - an allocated extent of HBM
- * @node: in llmdev_hbm.regions, sorted by @offset
- * @offset: HBM offset
- * @length: bytes, a multiple of LLMDEV_HBM_GRANULE
+ * @ext: its extent of HBM, in llmdev_hbm.regions (sorted by offset);
+ *       the length is a multiple of LLMDEV_HBM_GRANULE
  * @handle: id in llmdev_hbm.handles
  * @owner: the open file that owns it; NULL once it is persistent and
  *         its creator closed
@@ -45,9 +45,7 @@ struct llmdev_file;
  * @name: optional name; unique among persistent regions
  */
 struct llmdev_region {
-	struct list_head node;
-	u64 offset;
-	u64 length;
+	struct llmdev_extent ext;
 	u32 handle;
 	struct llmdev_file *owner;
 	kuid_t uid;

@@ -2,10 +2,7 @@
 /*
  * llmdev: HBM regions: allocation, ownership, mmap, scrub on free.
  *
- * The allocator is first fit over a list of regions sorted by offset: the
- * gaps between them are the free extents. Cards hold tens of regions
- * (model shards, activation buffers), so a walk of the list is cheap and
- * the largest free extent is exact.
+ * Placement is first fit (llmdev_alloc.c) over the regions' extents.
  */
 #include <linux/capability.h>
 #include <linux/cred.h>
@@ -39,48 +36,15 @@ void llmdev_hbm_fini(struct llmdev_device *ldev)
 {
 	struct llmdev_region *r, *tmp;
 
-	list_for_each_entry_safe(r, tmp, &ldev->hbm.regions, node)
+	list_for_each_entry_safe(r, tmp, &ldev->hbm.regions, ext.node)
 		llmdev_region_destroy(r);
 	INIT_LIST_HEAD(&ldev->hbm.regions);
 	xa_destroy(&ldev->hbm.handles);
 }
 
-/* Find the first gap that holds @len bytes at @align. Caller holds lock. */
-static int llmdev_hbm_find(struct llmdev_hbm *hbm, u64 len, u64 align,
-			   u64 *offset, struct list_head **prev)
-{
-	struct list_head *before = &hbm->regions;
-	struct llmdev_region *r;
-	u64 start = 0, a, end;
-
-	list_for_each_entry(r, &hbm->regions, node) {
-		a = ALIGN(start, align);
-		if (a >= start && a <= r->offset && r->offset - a >= len)
-			goto found;
-		start = r->offset + r->length;
-		before = &r->node;
-	}
-	end = hbm->size;
-	a = ALIGN(start, align);
-	if (a >= start && a <= end && end - a >= len)
-		goto found;
-	return -ENOSPC;
-found:
-	*offset = a;
-	*prev = before;
-	return 0;
-}
-
 static u64 llmdev_hbm_largest_free_locked(struct llmdev_hbm *hbm)
 {
-	struct llmdev_region *r;
-	u64 start = 0, best = 0;
-
-	list_for_each_entry(r, &hbm->regions, node) {
-		best = max(best, r->offset - start);
-		start = r->offset + r->length;
-	}
-	return max(best, hbm->size - start);
+	return llmdev_extent_largest_free(&hbm->regions, hbm->size);
 }
 
 u64 llmdev_hbm_largest_free(struct llmdev_hbm *hbm)
@@ -114,7 +78,7 @@ static struct llmdev_region *llmdev_find_persistent(struct llmdev_hbm *hbm,
 {
 	struct llmdev_region *r;
 
-	list_for_each_entry(r, &hbm->regions, node)
+	list_for_each_entry(r, &hbm->regions, ext.node)
 		if (r->persistent && !r->dying && !strcmp(r->name, name))
 			return r;
 	return NULL;
@@ -161,15 +125,16 @@ int llmdev_hbm_ioctl_alloc(struct llmdev_file *lf, void __user *arg)
 	if (a.length > hbm->size)
 		goto err_nospc;
 	len = ALIGN(a.length, LLMDEV_HBM_GRANULE);
-	ret = llmdev_hbm_find(hbm, len, align, &offset, &prev);
+	ret = llmdev_extent_find(&hbm->regions, hbm->size, len, align, &offset,
+				 &prev);
 	if (ret)
 		goto err_nospc;
 	ret = xa_alloc(&hbm->handles, &r->handle, r, xa_limit_31b, GFP_KERNEL);
 	if (ret)
 		goto err_unlock;
-	r->offset = offset;
-	r->length = len;
-	list_add(&r->node, prev);
+	r->ext.offset = offset;
+	r->ext.length = len;
+	list_add(&r->ext.node, prev);
 	WRITE_ONCE(hbm->used, hbm->used + len);
 	a.largest_free = llmdev_hbm_largest_free_locked(hbm);
 	mutex_unlock(&hbm->lock);
@@ -216,19 +181,19 @@ void llmdev_hbm_release_region(struct llmdev_device *ldev,
 
 	wait_event(hbm->idle, !READ_ONCE(r->busy));
 	if (ldev->mapping)
-		unmap_mapping_range(ldev->mapping, r->offset, r->length, 1);
+		unmap_mapping_range(ldev->mapping, r->ext.offset, r->ext.length, 1);
 
-	ret = llmdev_scrub(ldev, r->offset, r->length);
+	ret = llmdev_scrub(ldev, r->ext.offset, r->ext.length);
 	if (ret && ret != -ENODEV) {
 		/* never hand out HBM that may hold the old tenant's data */
 		dev_warn(&ldev->dev, "quarantining HBM [%#llx, +%#llx)\n",
-			 r->offset, r->length);
+			 r->ext.offset, r->ext.length);
 		return;
 	}
 
 	mutex_lock(&hbm->lock);
-	list_del(&r->node);
-	WRITE_ONCE(hbm->used, hbm->used - r->length);
+	list_del(&r->ext.node);
+	WRITE_ONCE(hbm->used, hbm->used - r->ext.length);
 	mutex_unlock(&hbm->lock);
 	llmdev_region_destroy(r);
 }
@@ -270,8 +235,8 @@ static void llmdev_region_to_user(struct llmdev_file *lf,
 	e->handle = r->handle;
 	e->flags = (r->persistent ? LLMDEV_REGION_PERSISTENT : 0) |
 		   (r->owner == lf ? LLMDEV_REGION_MINE : 0);
-	e->hbm_offset = r->offset;
-	e->length = r->length;
+	e->hbm_offset = r->ext.offset;
+	e->length = r->ext.length;
 	e->owner_uid = from_kuid_munged(current_user_ns(), r->uid);
 	e->owner_pid = pid_vnr(r->pid);
 	strscpy(e->name, r->name, sizeof(e->name));
@@ -302,7 +267,7 @@ int llmdev_hbm_ioctl_list(struct llmdev_file *lf, void __user *arg)
 	}
 
 	mutex_lock(&hbm->lock);
-	list_for_each_entry(r, &hbm->regions, node) {
+	list_for_each_entry(r, &hbm->regions, ext.node) {
 		if (r->dying || (!r->persistent && r->owner != lf))
 			continue;
 		if (n < cap)
@@ -346,8 +311,8 @@ int llmdev_hbm_ioctl_open(struct llmdev_file *lf, void __user *arg)
 	ret = r ? llmdev_region_access(lf, r) : -ENOENT;
 	if (!ret) {
 		o.handle = r->handle;
-		o.length = r->length;
-		o.mmap_offset = r->offset;
+		o.length = r->ext.length;
+		o.mmap_offset = r->ext.offset;
 	}
 	mutex_unlock(&hbm->lock);
 	if (ret)
@@ -378,7 +343,7 @@ struct llmdev_region *llmdev_region_get(struct llmdev_file *lf, u32 handle,
 		ret = -ENOENT;
 	else
 		ret = llmdev_region_access(lf, r);
-	if (!ret && (offset > r->length || length > r->length - offset))
+	if (!ret && (offset > r->ext.length || length > r->ext.length - offset))
 		ret = -EINVAL;
 	if (!ret)
 		r->busy++;
@@ -412,9 +377,9 @@ int llmdev_hbm_mmap(struct llmdev_file *lf, struct vm_area_struct *vma)
 	if (!llmdev_enter(ldev, &idx))
 		return -ENODEV;
 	mutex_lock(&hbm->lock);
-	list_for_each_entry(r, &hbm->regions, node) {
-		if (r->dying || off < r->offset || off - r->offset > r->length ||
-		    len > r->length - (off - r->offset))
+	list_for_each_entry(r, &hbm->regions, ext.node) {
+		if (r->dying || off < r->ext.offset || off - r->ext.offset > r->ext.length ||
+		    len > r->ext.length - (off - r->ext.offset))
 			continue;
 		ret = llmdev_region_access(lf, r);
 		if (ret)
@@ -444,7 +409,7 @@ void llmdev_hbm_release_file(struct llmdev_file *lf)
 		struct llmdev_region *victim = NULL;
 
 		mutex_lock(&hbm->lock);
-		list_for_each_entry(r, &hbm->regions, node) {
+		list_for_each_entry(r, &hbm->regions, ext.node) {
 			if (r->owner != lf)
 				continue;
 			r->owner = NULL;

@@ -15,6 +15,8 @@ PKGS=(
 	cpio kmod rsync
 	# guest userspace
 	busybox-static pciutils
+	# kernel static checks
+	sparse
 )
 
 have_all=1
