@@ -54,9 +54,7 @@ static int llmdev_ioctl_info(struct llmdev_file *lf, void __user *arg)
 	ret = llmdev_copy_from_user(&info, sizeof(info), sizeof(info), arg);
 	if (ret)
 		return ret;
-	if (info.flags || memchr_inv(&info.spec_version, 0,
-				     sizeof(info) - offsetof(struct llmdev_info,
-							     spec_version)))
+	if (info.flags)
 		return -EINVAL;
 
 	info.spec_version = ldev->spec_version;

@@ -242,46 +242,49 @@ static void llmdev_region_to_user(struct llmdev_file *lf,
 	strscpy(e->name, r->name, sizeof(e->name));
 }
 
+static bool llmdev_region_visible(struct llmdev_file *lf,
+				  struct llmdev_region *r)
+{
+	return !r->dying && (r->persistent || r->owner == lf);
+}
+
 int llmdev_hbm_ioctl_list(struct llmdev_file *lf, void __user *arg)
 {
 	struct llmdev_hbm *hbm = &lf->ldev->hbm;
 	struct llmdev_hbm_region *buf = NULL;
 	struct llmdev_hbm_list l;
 	struct llmdev_region *r;
-	u32 n = 0, cap, esize;
+	u32 n = 0, cap, i;
 	int ret;
 
 	ret = llmdev_copy_from_user(&l, sizeof(l), sizeof(l), arg);
 	if (ret)
 		return ret;
-	if (l.flags)
+	if (l.flags || l.entry_size < sizeof(struct llmdev_hbm_region))
 		return -EINVAL;
-	if (l.entry_size < sizeof(struct llmdev_hbm_region))
-		return -EINVAL;
-	esize = l.entry_size;
-	cap = min_t(u32, l.count, 4096);
-	if (cap) {
-		buf = kvcalloc(cap, sizeof(*buf), GFP_KERNEL);
-		if (!buf)
-			return -ENOMEM;
-	}
 
 	mutex_lock(&hbm->lock);
-	list_for_each_entry(r, &hbm->regions, ext.node) {
-		if (r->dying || (!r->persistent && r->owner != lf))
-			continue;
-		if (n < cap)
-			llmdev_region_to_user(lf, r, &buf[n]);
-		n++;
+	list_for_each_entry(r, &hbm->regions, ext.node)
+		n += llmdev_region_visible(lf, r);
+	cap = min(n, l.count);
+	if (cap) {
+		buf = kvcalloc(cap, sizeof(*buf), GFP_KERNEL);
+		if (!buf) {
+			mutex_unlock(&hbm->lock);
+			return -ENOMEM;
+		}
 	}
+	i = 0;
+	list_for_each_entry(r, &hbm->regions, ext.node)
+		if (i < cap && llmdev_region_visible(lf, r))
+			llmdev_region_to_user(lf, r, &buf[i++]);
 	mutex_unlock(&hbm->lock);
 
-	ret = 0;
-	for (cap = 0; cap < min(n, l.count) && cap < 4096; cap++) {
-		void __user *dst = u64_to_user_ptr(l.regions + (u64)cap * esize);
+	for (i = 0; i < cap; i++) {
+		void __user *dst = u64_to_user_ptr(l.regions + (u64)i * l.entry_size);
 
-		if (copy_to_user(dst, &buf[cap], sizeof(*buf)) ||
-		    clear_user(dst + sizeof(*buf), esize - sizeof(*buf))) {
+		if (copy_to_user(dst, &buf[i], sizeof(*buf)) ||
+		    clear_user(dst + sizeof(*buf), l.entry_size - sizeof(*buf))) {
 			ret = -EFAULT;
 			break;
 		}

@@ -57,9 +57,9 @@ enum {
  * @pci_devfn: PCI device and function
  * @numa_node: NUMA node of the card, -1 if none
  * @irq_vectors: interrupt vectors in use (8 with MSI-X, 1 with MSI)
- * @__reserved: set to zero by the kernel
  *
- * Output only. Errors: the common ones.
+ * Every field but size and flags is output; their input values are
+ * ignored. Errors: the common ones.
  */
 struct llmdev_info {
 	__u32 size;
@@ -269,7 +269,11 @@ struct llmdev_dma {
  * @flags: LLMDEV_WAIT_ANY or 0
  * @fence: in: the fence (ignored with LLMDEV_WAIT_ANY); out: the fence
  *         that completed
- * @timeout_ns: how long to wait; 0 polls
+ * @timeout_ns: how long to wait; 0 polls. When a signal interrupts the
+ *              wait, the kernel writes the time left here before the call
+ *              is restarted (or fails with EINTR, for a handler without
+ *              SA_RESTART), so a retry with the same struct keeps the
+ *              original deadline
  * @status: out: 0, or the transfer's negative errno: -EIO the card
  *          reported a DMA error, -ETIMEDOUT the card did not finish in
  *          time (the ring was reset), -ECANCELED the transfer was

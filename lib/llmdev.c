@@ -1,0 +1,497 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR MIT)
+/*
+ * libllmdev: wrappers around the llmdev ioctls. The driver validates the
+ * arguments; this file only fills in the structs, names and finds devices,
+ * and builds the synchronous copies on submit + wait. See llmdev.h.
+ */
+#define _GNU_SOURCE
+#define _FILE_OFFSET_BITS 64	/* 64-bit mmap offsets on 32-bit hosts too */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "llmdev.h"
+
+#define LLMDEV_SYSFS_CLASS	"/sys/class/llmdev"
+#define LLMDEV_SYSFS_PCI	"/sys/bus/pci/devices"
+/* transfers one llmdev_copy_*() keeps in flight (of LLMDEV_MAX_FENCES) */
+#define LLMDEV_COPY_WINDOW	16
+
+struct llmdev {
+	int fd;
+	char name[NAME_MAX + 1];
+};
+
+/* Fail with @e (positive): set errno and return -@e. */
+static int llmdev_err(int e)
+{
+	errno = e;
+	return -e;
+}
+
+static int llmdev_ioctl(struct llmdev *dev, unsigned long cmd, void *arg)
+{
+	return ioctl(dev->fd, cmd, arg) ? -errno : 0;
+}
+
+/* Copy a name into a uapi name field; one too long stays unterminated
+ * and the driver rejects it with -EINVAL. */
+static void llmdev_set_name(char dst[LLMDEV_NAME_LEN], const char *name)
+{
+	memcpy(dst, name, strnlen(name, LLMDEV_NAME_LEN));
+}
+
+/* The kernel's name of the node behind @fd, else the last part of @path. */
+static void llmdev_find_name(struct llmdev *dev, const char *path)
+{
+	char link[64], target[PATH_MAX];
+	const char *base;
+	struct stat st;
+	ssize_t len;
+
+	base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	if (!fstat(dev->fd, &st) && S_ISCHR(st.st_mode)) {
+		snprintf(link, sizeof(link), "/sys/dev/char/%u:%u",
+			 major(st.st_rdev), minor(st.st_rdev));
+		len = readlink(link, target, sizeof(target) - 1);
+		if (len > 0) {
+			target[len] = '\0';
+			base = strrchr(target, '/');
+			base = base ? base + 1 : target;
+		}
+	}
+	snprintf(dev->name, sizeof(dev->name), "%.*s", NAME_MAX, base);
+}
+
+int llmdev_open_path(const char *path, struct llmdev **devp)
+{
+	struct llmdev *dev;
+
+	if (!path || !devp)
+		return llmdev_err(EINVAL);
+	dev = calloc(1, sizeof(*dev));
+	if (!dev)
+		return llmdev_err(ENOMEM);
+	dev->fd = open(path, O_RDWR | O_CLOEXEC);
+	if (dev->fd < 0) {
+		int e = errno;
+
+		free(dev);
+		return llmdev_err(e);
+	}
+	llmdev_find_name(dev, path);
+	*devp = dev;
+	return 0;
+}
+
+int llmdev_open(unsigned int index, struct llmdev **devp)
+{
+	char path[32];
+
+	snprintf(path, sizeof(path), "/dev/llmdev%u", index);
+	return llmdev_open_path(path, devp);
+}
+
+int llmdev_open_pci(const char *bdf, struct llmdev **devp)
+{
+	char dir[PATH_MAX], node[PATH_MAX] = "";
+	struct dirent *de;
+	DIR *d;
+
+	if (!bdf || !devp)
+		return llmdev_err(EINVAL);
+	/* "bus:dev.fn" has one colon, "domain:bus:dev.fn" two */
+	snprintf(dir, sizeof(dir), LLMDEV_SYSFS_PCI "/%s%s/llmdev",
+		 strchr(bdf, ':') == strrchr(bdf, ':') ? "0000:" : "", bdf);
+	d = opendir(dir);
+	if (!d)
+		return llmdev_err(errno == ENOTDIR ? ENOENT : errno);
+	while ((de = readdir(d))) {
+		if (!strncmp(de->d_name, "llmdev", 6)) {
+			snprintf(node, sizeof(node), "/dev/%s", de->d_name);
+			break;
+		}
+	}
+	closedir(d);
+	if (!node[0])
+		return llmdev_err(ENOENT);
+	return llmdev_open_path(node, devp);
+}
+
+void llmdev_close(struct llmdev *dev)
+{
+	int e = errno;
+
+	if (!dev)
+		return;
+	close(dev->fd);
+	free(dev);
+	errno = e;
+}
+
+int llmdev_fd(const struct llmdev *dev)
+{
+	return dev ? dev->fd : llmdev_err(EINVAL);
+}
+
+const char *llmdev_name(const struct llmdev *dev)
+{
+	if (!dev) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return dev->name;
+}
+
+int llmdev_count(void)
+{
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	d = opendir(LLMDEV_SYSFS_CLASS);
+	if (!d)
+		return errno == ENOENT ? 0 : llmdev_err(errno);
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+int llmdev_get_info(struct llmdev *dev, struct llmdev_info *info)
+{
+	if (!dev || !info)
+		return llmdev_err(EINVAL);
+	memset(info, 0, sizeof(*info));
+	info->size = sizeof(*info);
+	return llmdev_ioctl(dev, LLMDEV_INFO, info);
+}
+
+int llmdev_hbm_alloc(struct llmdev *dev, uint64_t length, uint64_t align,
+		     uint32_t flags, const char *name,
+		     struct llmdev_hbm_alloc *out)
+{
+	struct llmdev_hbm_alloc a = {
+		.size = sizeof(a),
+		.flags = flags,
+		.length = length,
+		.align = align,
+	};
+	int ret;
+
+	if (!dev)
+		return llmdev_err(EINVAL);
+	if (name)
+		llmdev_set_name(a.name, name);
+	ret = llmdev_ioctl(dev, LLMDEV_HBM_ALLOC, &a);
+	/* the driver fills largest_free also on -ENOSPC */
+	if (out && (!ret || ret == -ENOSPC))
+		*out = a;
+	return ret;
+}
+
+int llmdev_hbm_free(struct llmdev *dev, uint32_t handle)
+{
+	struct llmdev_hbm_free f = { .size = sizeof(f), .handle = handle };
+
+	if (!dev)
+		return llmdev_err(EINVAL);
+	return llmdev_ioctl(dev, LLMDEV_HBM_FREE, &f);
+}
+
+int llmdev_hbm_list(struct llmdev *dev, struct llmdev_hbm_region **regions,
+		    unsigned int *count)
+{
+	struct llmdev_hbm_region *buf = NULL;
+	struct llmdev_hbm_list l;
+	unsigned int cap = 0;
+	int ret;
+
+	if (!dev || !regions || !count)
+		return llmdev_err(EINVAL);
+	*regions = NULL;
+	*count = 0;
+	for (;;) {
+		l = (struct llmdev_hbm_list) {
+			.size = sizeof(l),
+			.count = cap,
+			.entry_size = sizeof(*buf),
+			.regions = (uintptr_t)buf,
+		};
+		ret = llmdev_ioctl(dev, LLMDEV_HBM_LIST, &l);
+		if (ret || l.count <= cap)
+			break;
+		/* first call, or regions were created since: ask again */
+		free(buf);
+		cap = l.count;
+		buf = calloc(cap, sizeof(*buf));
+		if (!buf)
+			return llmdev_err(ENOMEM);
+	}
+	if (ret) {
+		free(buf);
+		return llmdev_err(-ret);
+	}
+	if (!l.count) {
+		free(buf);
+		buf = NULL;
+	}
+	*regions = buf;
+	*count = l.count;
+	return 0;
+}
+
+int llmdev_hbm_open(struct llmdev *dev, const char *name,
+		    struct llmdev_hbm_open *out)
+{
+	if (!dev || !name || !out)
+		return llmdev_err(EINVAL);
+	memset(out, 0, sizeof(*out));
+	out->size = sizeof(*out);
+	llmdev_set_name(out->name, name);
+	return llmdev_ioctl(dev, LLMDEV_HBM_OPEN, out);
+}
+
+void *llmdev_hbm_map(struct llmdev *dev, uint64_t mmap_offset,
+		     uint64_t length, int prot)
+{
+	void *addr;
+
+	if (!dev) {
+		errno = EINVAL;
+		return NULL;
+	}
+	addr = mmap(NULL, length, prot, MAP_SHARED, dev->fd, mmap_offset);
+	return addr == MAP_FAILED ? NULL : addr;
+}
+
+int llmdev_hbm_unmap(void *addr, uint64_t length)
+{
+	return munmap(addr, length) ? -errno : 0;
+}
+
+int llmdev_dma_submit(struct llmdev *dev, uint32_t handle, uint64_t offset,
+		      void *buf, uint64_t length, uint32_t flags,
+		      uint32_t ring, uint64_t *fence)
+{
+	struct llmdev_dma d = {
+		.size = sizeof(d),
+		.flags = flags,
+		.handle = handle,
+		.ring = ring,
+		.offset = offset,
+		.user_addr = (uintptr_t)buf,
+		.length = length,
+	};
+	int ret;
+
+	if (!dev || !fence)
+		return llmdev_err(EINVAL);
+	ret = llmdev_ioctl(dev, LLMDEV_DMA_SUBMIT, &d);
+	if (!ret)
+		*fence = d.fence;
+	return ret;
+}
+
+static int llmdev_wait(struct llmdev *dev, uint32_t flags, uint64_t *fence,
+		       uint64_t timeout_ns, int *status)
+{
+	struct llmdev_fence_wait w = {
+		.size = sizeof(w),
+		.flags = flags,
+		.fence = *fence,
+		.timeout_ns = timeout_ns,
+	};
+	int ret;
+
+	/*
+	 * Interrupted by a signal without SA_RESTART, the driver has stored
+	 * the time left in w.timeout_ns: asking again resumes the wait.
+	 */
+	do
+		ret = llmdev_ioctl(dev, LLMDEV_FENCE_WAIT, &w);
+	while (ret == -EINTR);
+	if (ret)
+		return ret;
+	*fence = w.fence;
+	*status = w.status;
+	return 0;
+}
+
+int llmdev_fence_wait(struct llmdev *dev, uint64_t fence, uint64_t timeout_ns,
+		      int *status)
+{
+	if (!dev || !status)
+		return llmdev_err(EINVAL);
+	return llmdev_wait(dev, 0, &fence, timeout_ns, status);
+}
+
+int llmdev_fence_wait_any(struct llmdev *dev, uint64_t timeout_ns,
+			  uint64_t *fence, int *status)
+{
+	uint64_t f = 0;
+	int ret;
+
+	if (!dev || !fence || !status)
+		return llmdev_err(EINVAL);
+	ret = llmdev_wait(dev, LLMDEV_WAIT_ANY, &f, timeout_ns, status);
+	if (!ret)
+		*fence = f;
+	return ret;
+}
+
+static uint64_t llmdev_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/*
+ * Copy @length bytes in transfers of at most LLMDEV_DMA_MAX_LENGTH, up to
+ * LLMDEV_COPY_WINDOW of them in flight, reaped in submission (= buffer)
+ * order. The first error stops the submissions; the transfers already
+ * started are always waited for, so @buf is free again on return.
+ */
+static int llmdev_copy(struct llmdev *dev, uint32_t handle, uint64_t offset,
+		       char *buf, uint64_t length, uint32_t flags,
+		       uint64_t timeout_ns)
+{
+	uint64_t fences[LLMDEV_COPY_WINDOW], now, deadline, left, done = 0;
+	unsigned int head = 0, n = 0;
+	int ret = 0;	/* first failure among the transfers started */
+	int sret = 0;	/* a transfer that could not be started */
+	int r, status;
+
+	if (!dev || !buf)
+		return llmdev_err(EINVAL);
+	now = llmdev_now_ns();
+	deadline = timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + timeout_ns;
+
+	for (;;) {
+		if (!ret && !sret && done < length && n < LLMDEV_COPY_WINDOW) {
+			uint64_t chunk = length - done;
+
+			if (chunk > LLMDEV_DMA_MAX_LENGTH)
+				chunk = LLMDEV_DMA_MAX_LENGTH;
+			r = llmdev_dma_submit(dev, handle, offset + done,
+					      buf + done, chunk, flags,
+					      LLMDEV_RING_ANY,
+					      &fences[(head + n) % LLMDEV_COPY_WINDOW]);
+			if (!r) {
+				n++;
+				done += chunk;
+				continue;
+			}
+			/* -EAGAIN: the file's fences are used up; reap ours */
+			if (r != -EAGAIN || !n)
+				sret = r;
+		}
+		if (!n)
+			break;
+		if (ret || sret) {
+			left = UINT64_MAX;	/* draining: the driver bounds it */
+		} else {
+			now = llmdev_now_ns();
+			left = deadline > now ? deadline - now : 0;
+		}
+		r = llmdev_wait(dev, 0, &fences[head], left, &status);
+		if (r == -ETIME) {
+			if (!ret)
+				ret = -ETIME;
+			continue;
+		}
+		/* anything else ends the fence (-ENOENT: reaped elsewhere) */
+		head = (head + 1) % LLMDEV_COPY_WINDOW;
+		n--;
+		if (!ret)
+			ret = r ? r : status;
+	}
+	if (!ret)
+		ret = sret;
+	return ret ? llmdev_err(-ret) : 0;
+}
+
+int llmdev_copy_to_hbm(struct llmdev *dev, uint32_t handle, uint64_t offset,
+		       const void *buf, uint64_t length, uint64_t timeout_ns)
+{
+	/* the driver only reads the buffer of a host-to-card transfer */
+	return llmdev_copy(dev, handle, offset, (char *)buf, length,
+			   LLMDEV_DMA_TO_CARD, timeout_ns);
+}
+
+int llmdev_copy_from_hbm(struct llmdev *dev, uint32_t handle, uint64_t offset,
+			 void *buf, uint64_t length, uint64_t timeout_ns)
+{
+	return llmdev_copy(dev, handle, offset, buf, length, 0, timeout_ns);
+}
+
+int llmdev_perf_read(struct llmdev *dev, struct llmdev_perf *perf)
+{
+	if (!dev || !perf)
+		return llmdev_err(EINVAL);
+	memset(perf, 0, sizeof(*perf));
+	perf->size = sizeof(*perf);
+	return llmdev_ioctl(dev, LLMDEV_PERF_READ, perf);
+}
+
+static const char *const llmdev_counter_names[LLMDEV_COUNTER_NUM] = {
+	[LLMDEV_COUNTER_H2C_BYTES] = "h2c_bytes",
+	[LLMDEV_COUNTER_C2H_BYTES] = "c2h_bytes",
+	[LLMDEV_COUNTER_H2C_DESC] = "h2c_desc",
+	[LLMDEV_COUNTER_C2H_DESC] = "c2h_desc",
+	[LLMDEV_COUNTER_IRQS] = "irqs",
+	[LLMDEV_COUNTER_APERTURE_RD_BYTES] = "aperture_rd_bytes",
+	[LLMDEV_COUNTER_APERTURE_WR_BYTES] = "aperture_wr_bytes",
+	[LLMDEV_COUNTER_ERRORS] = "errors",
+	[LLMDEV_COUNTER_DMA_BUSY_NS] = "dma_busy_ns",
+	[LLMDEV_COUNTER_SCRUB_BYTES] = "scrub_bytes",
+	[LLMDEV_COUNTER_DOORBELLS] = "doorbells",
+};
+
+const char *llmdev_counter_name(unsigned int index)
+{
+	return index < LLMDEV_COUNTER_NUM ? llmdev_counter_names[index] : NULL;
+}
+
+const char *llmdev_strerror(int err)
+{
+	switch (err < 0 ? -err : err) {
+	case ETIME:
+		return "Transfer not complete yet (wait timed out, still pending)";
+	case ETIMEDOUT:
+		return "Card did not finish the transfer in time (DMA ring was reset)";
+	case EIO:
+		return "Card reported a DMA error";
+	case ECANCELED:
+		return "Transfer was aborted";
+	case ENOSPC:
+		return "Not enough contiguous free HBM for the region";
+	case EEXIST:
+		return "A persistent HBM region of that name exists";
+	case EAGAIN:
+		return "Too many transfers in flight on this handle; wait for some first";
+	case ENODEV:
+		return "Card was removed";
+	case ENOTTY:
+		return "Not an llmdev device, or the driver does not know this command";
+	case E2BIG:
+		return "Driver is older than the library and does not know a field that is set";
+	case EPERM:
+		return "Region belongs to another user or open file, or CAP_SYS_ADMIN is needed";
+	default:
+		return strerror(err < 0 ? -err : err);
+	}
+}

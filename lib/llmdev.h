@@ -1,0 +1,327 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR MIT) */
+/*
+ * libllmdev: a thin C library over the ioctls of the llmdev driver.
+ *
+ * Conventions (those of liburing and libbpf):
+ *  - struct llmdev is an opaque handle on one open /dev/llmdevN.
+ *  - Functions returning int return 0 (or a count) on success and a
+ *    negative errno on failure; they also set errno to the positive value.
+ *    Functions returning a pointer return NULL on failure and set errno.
+ *  - The ioctl structs are those of <llmdev-uapi.h>. The library fills in
+ *    their size and zeroes every field it does not set; the driver checks
+ *    the arguments, the library only rejects NULL pointers (-EINVAL).
+ *  - A handle may be used from several threads at once; fences are per
+ *    handle, so llmdev_fence_wait_any() in one thread can consume a fence
+ *    another thread is waiting for (that wait then gives -ENOENT).
+ */
+#ifndef LLMDEV_H
+#define LLMDEV_H
+
+#include <linux/types.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "llmdev-uapi.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef LLMDEV_API
+#define LLMDEV_API __attribute__((visibility("default")))
+#endif
+
+struct llmdev;
+
+/**
+ * llmdev_open() - open a card by index
+ * @index: N of /dev/llmdevN
+ * @devp: out: the new handle, to be released with llmdev_close()
+ *
+ * Return: 0; -ENOENT no such device node; -ENODEV the card was removed;
+ * -EACCES; -ENOMEM; -EINVAL @devp is NULL.
+ */
+LLMDEV_API int llmdev_open(unsigned int index, struct llmdev **devp);
+
+/**
+ * llmdev_open_path() - open a card by device node path
+ * @path: e.g. "/dev/llmdev0"
+ * @devp: out: the new handle
+ *
+ * The file is opened read-write and close-on-exec.
+ *
+ * Return: 0, or a negative errno from open(2); -EINVAL a NULL argument.
+ */
+LLMDEV_API int llmdev_open_path(const char *path, struct llmdev **devp);
+
+/**
+ * llmdev_open_pci() - open a card by PCI address
+ * @bdf: "0000:01:00.0", or "01:00.0" for domain 0
+ * @devp: out: the new handle
+ *
+ * Finds /sys/bus/pci/devices/<bdf>/llmdev/llmdevN and opens /dev/llmdevN.
+ *
+ * Return: 0; -ENOENT no such PCI device, or the card has no device node
+ * (the driver is not bound to it); -EINVAL a NULL argument; the errors of
+ * llmdev_open_path().
+ */
+LLMDEV_API int llmdev_open_pci(const char *bdf, struct llmdev **devp);
+
+/**
+ * llmdev_close() - close a handle
+ * @dev: the handle, or NULL (then nothing happens)
+ *
+ * Regions that are not persistent and transfers still in flight belong to
+ * the open file: the driver lets the transfers finish and frees the regions.
+ * errno is preserved.
+ *
+ * Return: nothing.
+ */
+LLMDEV_API void llmdev_close(struct llmdev *dev);
+
+/**
+ * llmdev_fd() - the file descriptor of a handle
+ * @dev: the handle
+ *
+ * For poll(2) (POLLIN: completed fences are waiting to be reaped) and for
+ * calls the library does not wrap. Do not close it.
+ *
+ * Return: the descriptor, or -EINVAL if @dev is NULL.
+ */
+LLMDEV_API int llmdev_fd(const struct llmdev *dev);
+
+/**
+ * llmdev_name() - the kernel's name of the card
+ * @dev: the handle
+ *
+ * Return: e.g. "llmdev0", valid until llmdev_close(); NULL with errno set
+ * to EINVAL if @dev is NULL.
+ */
+LLMDEV_API const char *llmdev_name(const struct llmdev *dev);
+
+/**
+ * llmdev_count() - how many cards have a device node
+ *
+ * Counts the entries of /sys/class/llmdev.
+ *
+ * Return: the number of cards, 0 when the driver is not loaded; a negative
+ * errno if sysfs cannot be read.
+ */
+LLMDEV_API int llmdev_count(void);
+
+/**
+ * llmdev_get_info() - describe the card (LLMDEV_INFO)
+ * @dev: the handle
+ * @info: out
+ *
+ * Return: 0; -EINVAL a NULL argument; the errors of LLMDEV_INFO.
+ */
+LLMDEV_API int llmdev_get_info(struct llmdev *dev, struct llmdev_info *info);
+
+/**
+ * llmdev_hbm_alloc() - allocate an HBM region (LLMDEV_HBM_ALLOC)
+ * @dev: the handle
+ * @length: bytes, rounded up to 4 KiB by the driver
+ * @align: a power of two, or 0 for 4 KiB
+ * @flags: LLMDEV_HBM_PERSISTENT or 0
+ * @name: region name (at most LLMDEV_NAME_LEN - 1 bytes), or NULL
+ * @out: out: handle, hbm_offset, mmap_offset, largest_free; may be NULL
+ *
+ * The region is freed when the handle is closed unless it is persistent.
+ *
+ * Return: 0; -ENOSPC no free extent large enough, @out->largest_free then
+ * tells the largest region that would fit; -EINVAL a name too long and the
+ * other errors of LLMDEV_HBM_ALLOC.
+ */
+LLMDEV_API int llmdev_hbm_alloc(struct llmdev *dev, uint64_t length,
+				uint64_t align, uint32_t flags, const char *name,
+				struct llmdev_hbm_alloc *out);
+
+/**
+ * llmdev_hbm_free() - free an HBM region (LLMDEV_HBM_FREE)
+ * @dev: the handle
+ * @handle: the region
+ *
+ * Return: 0; -EINVAL @dev is NULL; the errors of LLMDEV_HBM_FREE.
+ */
+LLMDEV_API int llmdev_hbm_free(struct llmdev *dev, uint32_t handle);
+
+/**
+ * llmdev_hbm_list() - list the persistent regions and the handle's own
+ * @dev: the handle
+ * @regions: out: a malloc()ed array, to be free()d by the caller; NULL when
+ *           there are no regions
+ * @count: out: entries in *@regions
+ *
+ * Asks the driver again if regions were created between sizing the array
+ * and reading it.
+ *
+ * Return: 0; -EINVAL a NULL argument; -ENOMEM; the errors of
+ * LLMDEV_HBM_LIST. On failure *@regions is NULL and *@count 0.
+ */
+LLMDEV_API int llmdev_hbm_list(struct llmdev *dev,
+			       struct llmdev_hbm_region **regions,
+			       unsigned int *count);
+
+/**
+ * llmdev_hbm_open() - look up a persistent region (LLMDEV_HBM_OPEN)
+ * @dev: the handle
+ * @name: its name
+ * @out: out: handle, length, mmap_offset
+ *
+ * Return: 0; -EINVAL a NULL argument or a name too long; -ENOENT no
+ * persistent region of that name; -EPERM not the owner nor CAP_SYS_ADMIN.
+ */
+LLMDEV_API int llmdev_hbm_open(struct llmdev *dev, const char *name,
+			       struct llmdev_hbm_open *out);
+
+/**
+ * llmdev_hbm_map() - map (part of) a region into the process
+ * @dev: the handle
+ * @mmap_offset: the region's mmap_offset (plus a page-aligned offset in it)
+ * @length: bytes
+ * @prot: PROT_READ and/or PROT_WRITE
+ *
+ * A shared mapping through the card's HBM aperture. Accesses after the
+ * region is freed get SIGBUS.
+ *
+ * Return: the address, or NULL with errno set (EINVAL a NULL @dev or a
+ * range that is not inside one region the caller may use; the errors of
+ * mmap(2)).
+ */
+LLMDEV_API void *llmdev_hbm_map(struct llmdev *dev, uint64_t mmap_offset,
+				uint64_t length, int prot);
+
+/**
+ * llmdev_hbm_unmap() - undo llmdev_hbm_map()
+ * @addr: the address it returned
+ * @length: the length given to it
+ *
+ * Return: 0, or a negative errno from munmap(2).
+ */
+LLMDEV_API int llmdev_hbm_unmap(void *addr, uint64_t length);
+
+/**
+ * llmdev_dma_submit() - start a transfer (LLMDEV_DMA_SUBMIT)
+ * @dev: the handle
+ * @handle: the region
+ * @offset: byte offset in the region
+ * @buf: host buffer, any alignment; read for LLMDEV_DMA_TO_CARD, written
+ *       otherwise. It must stay valid until the fence completes.
+ * @length: bytes, 1 .. LLMDEV_DMA_MAX_LENGTH
+ * @flags: LLMDEV_DMA_TO_CARD, or 0 for card to host
+ * @ring: ring of that direction, or LLMDEV_RING_ANY
+ * @fence: out: the transfer's fence, for llmdev_fence_wait()
+ *
+ * Return: 0 once the transfer is queued; -EINVAL a NULL argument; -EAGAIN
+ * LLMDEV_MAX_FENCES fences are unreaped on this handle; the other errors
+ * of LLMDEV_DMA_SUBMIT.
+ */
+LLMDEV_API int llmdev_dma_submit(struct llmdev *dev, uint32_t handle,
+				 uint64_t offset, void *buf, uint64_t length,
+				 uint32_t flags, uint32_t ring, uint64_t *fence);
+
+/**
+ * llmdev_fence_wait() - wait for a transfer and reap its fence
+ * @dev: the handle
+ * @fence: from llmdev_dma_submit()
+ * @timeout_ns: how long to wait; 0 only checks
+ * @status: out: the transfer's result, 0 or a negative errno (-EIO,
+ *          -ETIMEDOUT, -ECANCELED, -ENODEV)
+ *
+ * A wait interrupted by a signal is resumed with the time left.
+ *
+ * Return: 0 the fence completed (and is consumed; see *@status); -ETIME
+ * not yet (wait again); -ENOENT no such fence (or already reaped);
+ * -EINVAL a NULL argument; -ENODEV the card was removed.
+ */
+LLMDEV_API int llmdev_fence_wait(struct llmdev *dev, uint64_t fence,
+				 uint64_t timeout_ns, int *status);
+
+/**
+ * llmdev_fence_wait_any() - wait for any transfer of the handle
+ * @dev: the handle
+ * @timeout_ns: how long to wait; 0 only checks
+ * @fence: out: the fence that completed (and is consumed)
+ * @status: out: its result, as for llmdev_fence_wait()
+ *
+ * Return: 0; -ETIME transfers are pending but none completed in time;
+ * -ENOENT the handle has no transfer at all; -EINVAL a NULL argument;
+ * -ENODEV the card was removed.
+ */
+LLMDEV_API int llmdev_fence_wait_any(struct llmdev *dev, uint64_t timeout_ns,
+				     uint64_t *fence, int *status);
+
+/**
+ * llmdev_copy_to_hbm() - copy host memory into a region, synchronously
+ * @dev: the handle
+ * @handle: the region
+ * @offset: byte offset in the region
+ * @buf: the data
+ * @length: bytes, any size; split into transfers of at most
+ *          LLMDEV_DMA_MAX_LENGTH kept in flight together
+ * @timeout_ns: for the whole copy
+ *
+ * Whatever happens, the function returns only when none of its transfers
+ * is in flight any more: @buf may be reused at once. When @timeout_ns
+ * expires it stops submitting and waits for the transfers it started
+ * (the driver ends every transfer, failing a stuck one with -ETIMEDOUT).
+ *
+ * Return: 0; the negative errno of the first transfer (in buffer order)
+ * that could not be submitted or that failed; -ETIME @timeout_ns expired
+ * first; -EINVAL a NULL argument.
+ */
+LLMDEV_API int llmdev_copy_to_hbm(struct llmdev *dev, uint32_t handle,
+				  uint64_t offset, const void *buf,
+				  uint64_t length, uint64_t timeout_ns);
+
+/**
+ * llmdev_copy_from_hbm() - copy a region into host memory, synchronously
+ * @dev: the handle
+ * @handle: the region
+ * @offset: byte offset in the region
+ * @buf: where to write
+ * @length: bytes, any size
+ * @timeout_ns: for the whole copy
+ *
+ * As llmdev_copy_to_hbm(), in the other direction.
+ *
+ * Return: as llmdev_copy_to_hbm().
+ */
+LLMDEV_API int llmdev_copy_from_hbm(struct llmdev *dev, uint32_t handle,
+				    uint64_t offset, void *buf,
+				    uint64_t length, uint64_t timeout_ns);
+
+/**
+ * llmdev_perf_read() - snapshot the card's counters (LLMDEV_PERF_READ)
+ * @dev: the handle
+ * @perf: out; counters[] is indexed by enum llmdev_counter, names from
+ *        llmdev_counter_name()
+ *
+ * Return: 0; -EINVAL a NULL argument; the errors of LLMDEV_PERF_READ.
+ */
+LLMDEV_API int llmdev_perf_read(struct llmdev *dev, struct llmdev_perf *perf);
+
+/**
+ * llmdev_counter_name() - name of a perf counter
+ * @index: an enum llmdev_counter
+ *
+ * Return: e.g. "h2c_bytes"; NULL if @index >= LLMDEV_COUNTER_NUM.
+ */
+LLMDEV_API const char *llmdev_counter_name(unsigned int index);
+
+/**
+ * llmdev_strerror() - describe an error returned by the library
+ * @err: a negative errno (a positive one is accepted too)
+ *
+ * Return: a static string; for the codes with a specific meaning in llmdev
+ * (-ETIME, -ENOSPC, -EAGAIN, -ENOTTY, ...) it says what it means for a
+ * card, otherwise it is strerror(-@err).
+ */
+LLMDEV_API const char *llmdev_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LLMDEV_H */

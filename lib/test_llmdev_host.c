@@ -1,0 +1,877 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR MIT)
+/*
+ * Host-side tests of libllmdev: no card, no driver needed. Prints TAP.
+ *
+ * The ioctls are served by a mock: this program defines ioctl(), which the
+ * shared library's calls bind to, and answers the llmdev commands on one
+ * descriptor (/dev/null opened through llmdev_open_path()) the way the
+ * driver documents them. Packaging (exports, install, pkg-config, static
+ * and shared linking) is checked on the build tree this binary lives in:
+ * $(O)/lib/test_llmdev_host or $(O)/host-tests/lib_host_test.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "llmdev.h"
+
+/* ---- TAP ---------------------------------------------------------------- */
+
+static char skip_reason[256];
+
+#define CHECK(cond) do {						\
+	if (!(cond)) {							\
+		printf("# %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+		return 1;						\
+	}								\
+} while (0)
+
+/* expect a library error: return value -e and errno e */
+#define CHECK_ERR(call, e) do {						\
+	int _r;								\
+	errno = 0;							\
+	_r = (call);							\
+	if (_r != -(e) || errno != (e)) {				\
+		printf("# %s:%d: %s: got %d errno %d, want %d\n",	\
+		       __FILE__, __LINE__, #call, _r, errno, -(e));	\
+		return 1;						\
+	}								\
+} while (0)
+
+#define SKIP(...) do {							\
+	snprintf(skip_reason, sizeof(skip_reason), __VA_ARGS__);	\
+	return 2;							\
+} while (0)
+
+/* ---- the mock driver ---------------------------------------------------- */
+
+#define MOCK_MAX_SUB 64
+
+static struct {
+	int fd;			/* the descriptor served; -1: none */
+	const char *bad;	/* first malformed argument seen */
+	/* DMA */
+	struct {
+		struct llmdev_dma d;
+		int status;
+		int reaped;
+	} sub[MOCK_MAX_SUB];
+	unsigned int nsub, inflight, max_inflight;
+	unsigned int limit;		/* EAGAIN beyond this many in flight */
+	int fail_submit_at, fail_submit_errno;
+	int fail_status_at, fail_status;
+	int eintr;			/* waits to interrupt */
+	int stuck;			/* ETIME for every bounded wait */
+	unsigned int nwaits;
+	uint64_t last_timeout;
+	/* regions */
+	unsigned int list_calls, nregions;
+	struct llmdev_hbm_alloc last_alloc;
+} mock;
+
+static void mock_reset(int fd)
+{
+	memset(&mock, 0, sizeof(mock));
+	mock.fd = fd;
+	mock.fail_submit_at = -1;
+	mock.fail_status_at = -1;
+}
+
+static void mock_bad(const char *why)
+{
+	if (!mock.bad)
+		mock.bad = why;
+}
+
+/* what copy_struct_from_user() and the reserved-field checks would see */
+static void mock_check_size(const void *arg, size_t size)
+{
+	if (*(const __u32 *)arg != size)
+		mock_bad("size is not sizeof(struct)");
+}
+
+static int mock_submit(struct llmdev_dma *d)
+{
+	unsigned int i = mock.nsub;
+
+	mock_check_size(d, sizeof(*d));
+	if (d->fence)
+		mock_bad("dma: fence not zeroed");
+	if ((int)i == mock.fail_submit_at)
+		return mock.fail_submit_errno;
+	if (mock.limit && mock.inflight >= mock.limit)
+		return EAGAIN;
+	if (i == MOCK_MAX_SUB)
+		return ENOMEM;
+	mock.sub[i].d = *d;
+	mock.sub[i].status = (int)i == mock.fail_status_at ? mock.fail_status : 0;
+	mock.nsub++;
+	if (++mock.inflight > mock.max_inflight)
+		mock.max_inflight = mock.inflight;
+	d->fence = i + 1;
+	return 0;
+}
+
+static int mock_wait(struct llmdev_fence_wait *w)
+{
+	unsigned int i;
+
+	mock_check_size(w, sizeof(*w));
+	if (w->status || w->__reserved || (w->flags & ~LLMDEV_WAIT_ANY))
+		mock_bad("wait: status/reserved/flags not zero");
+	mock.last_timeout = w->timeout_ns;
+	if (++mock.nwaits > 10000) {
+		mock_bad("wait: busy loop");
+		mock.stuck = 0;
+	}
+	if (mock.eintr) {
+		mock.eintr--;
+		w->timeout_ns /= 2;	/* the driver stores the time left */
+		return EINTR;
+	}
+	if (w->flags & LLMDEV_WAIT_ANY) {
+		for (i = 0; i < mock.nsub && mock.sub[i].reaped; i++)
+			;
+	} else {
+		i = w->fence - 1;
+	}
+	if (i >= mock.nsub || mock.sub[i].reaped)
+		return ENOENT;
+	if (mock.stuck && w->timeout_ns < (1ULL << 62))
+		return ETIME;
+	mock.sub[i].reaped = 1;
+	mock.inflight--;
+	w->fence = i + 1;
+	w->status = mock.sub[i].status;
+	return 0;
+}
+
+static int mock_list(struct llmdev_hbm_list *l)
+{
+	struct llmdev_hbm_region *r = (void *)(uintptr_t)l->regions;
+	unsigned int i;
+
+	mock_check_size(l, sizeof(*l));
+	if (l->entry_size != sizeof(*r))
+		mock_bad("list: entry_size");
+	/* a region is created between the library's second and third call */
+	if (++mock.list_calls == 2)
+		mock.nregions++;
+	for (i = 0; i < l->count && i < mock.nregions; i++) {
+		memset(&r[i], 0, sizeof(r[i]));
+		r[i].handle = i + 1;
+		snprintf(r[i].name, sizeof(r[i].name), "r%u", i + 1);
+	}
+	l->count = mock.nregions;
+	return 0;
+}
+
+static int mock_ioctl(unsigned long req, void *arg)
+{
+	switch (req) {
+	case LLMDEV_INFO: {
+		struct llmdev_info *info = arg;
+		static const struct llmdev_info zero;
+
+		mock_check_size(arg, sizeof(*info));
+		if (memcmp((char *)info + 4, (char *)&zero + 4, sizeof(*info) - 4))
+			mock_bad("info: not zeroed");
+		info->hbm_size = 1ULL << 34;
+		return 0;
+	}
+	case LLMDEV_HBM_ALLOC: {
+		struct llmdev_hbm_alloc *a = arg;
+
+		mock_check_size(arg, sizeof(*a));
+		if (a->handle || a->__reserved || a->hbm_offset ||
+		    a->mmap_offset || a->largest_free)
+			mock_bad("alloc: outputs not zeroed");
+		mock.last_alloc = *a;
+		if (!memchr(a->name, 0, sizeof(a->name)))
+			return EINVAL;
+		a->largest_free = 12345;
+		if (a->length > (1ULL << 34))
+			return ENOSPC;
+		a->handle = 7;
+		a->mmap_offset = 1ULL << 20;
+		return 0;
+	}
+	case LLMDEV_HBM_FREE: {
+		struct llmdev_hbm_free *f = arg;
+
+		mock_check_size(arg, sizeof(*f));
+		if (f->flags || f->__reserved)
+			mock_bad("free: not zeroed");
+		return f->handle == 7 ? 0 : ENOENT;
+	}
+	case LLMDEV_HBM_LIST:
+		return mock_list(arg);
+	case LLMDEV_HBM_OPEN: {
+		struct llmdev_hbm_open *o = arg;
+
+		mock_check_size(arg, sizeof(*o));
+		if (o->flags || o->handle || o->__reserved || o->length)
+			mock_bad("open: not zeroed");
+		if (strcmp(o->name, "weights"))
+			return ENOENT;
+		o->handle = 9;
+		o->length = 4096;
+		return 0;
+	}
+	case LLMDEV_DMA_SUBMIT:
+		return mock_submit(arg);
+	case LLMDEV_FENCE_WAIT:
+		return mock_wait(arg);
+	case LLMDEV_PERF_READ: {
+		struct llmdev_perf *p = arg;
+
+		mock_check_size(arg, sizeof(*p));
+		if (p->flags || p->num_counters || p->counters[0])
+			mock_bad("perf: not zeroed");
+		p->num_counters = LLMDEV_COUNTER_NUM;
+		p->counters[LLMDEV_COUNTER_IRQS] = 3;
+		return 0;
+	}
+	}
+	return ENOTTY;
+}
+
+/* libllmdev.so's ioctl() calls bind to this one (exported, not hidden). */
+__attribute__((visibility("default"))) int ioctl(int fd, unsigned long req, ...)
+{
+	va_list ap;
+	void *arg;
+	int e;
+
+	va_start(ap, req);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	if (mock.fd < 0 || fd != mock.fd)
+		return syscall(SYS_ioctl, fd, req, arg);
+	e = mock_ioctl(req, arg);
+	if (e) {
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
+static struct llmdev *mock_dev;
+
+static int mock_open(void)
+{
+	if (llmdev_open_path("/dev/null", &mock_dev))
+		return -1;
+	mock_reset(llmdev_fd(mock_dev));
+	return 0;
+}
+
+static void mock_close(void)
+{
+	llmdev_close(mock_dev);
+	mock_dev = NULL;
+	mock_reset(-1);
+}
+
+/* ---- API tests without a device ----------------------------------------- */
+
+static const char *const api[] = {
+	"llmdev_open", "llmdev_open_path", "llmdev_open_pci", "llmdev_close",
+	"llmdev_fd", "llmdev_name", "llmdev_count", "llmdev_get_info",
+	"llmdev_hbm_alloc", "llmdev_hbm_free", "llmdev_hbm_list",
+	"llmdev_hbm_open", "llmdev_hbm_map", "llmdev_hbm_unmap",
+	"llmdev_dma_submit", "llmdev_fence_wait", "llmdev_fence_wait_any",
+	"llmdev_copy_to_hbm", "llmdev_copy_from_hbm", "llmdev_perf_read",
+	"llmdev_counter_name", "llmdev_strerror",
+};
+#define API_NUM (sizeof(api) / sizeof(api[0]))
+
+static int test_open_missing(void)
+{
+	struct llmdev *dev = NULL;
+	char first[NAME_MAX + 1] = "";
+	FILE *f;
+
+	CHECK_ERR(llmdev_open(4000000000u, &dev), ENOENT);
+	CHECK_ERR(llmdev_open_path("/nonexistent/llmdev0", &dev), ENOENT);
+	CHECK_ERR(llmdev_open_pci("0000:ff:1f.7", &dev), ENOENT);
+	CHECK_ERR(llmdev_open_pci("ff:1f.7", &dev), ENOENT);
+	CHECK(dev == NULL);
+
+	/* a PCI device the driver is not bound to: no node, -ENOENT */
+	f = popen("for d in /sys/bus/pci/devices/*; do [ -e $d/llmdev ] || "
+		  "{ basename $d; break; }; done 2>/dev/null", "r");
+	if (f) {
+		if (!fgets(first, sizeof(first), f))
+			first[0] = '\0';
+		pclose(f);
+	}
+	first[strcspn(first, "\n")] = '\0';
+	if (first[0] && first[0] != '*') {
+		printf("# unbound PCI device %s\n", first);
+		CHECK_ERR(llmdev_open_pci(first, &dev), ENOENT);
+		if (!strncmp(first, "0000:", 5))
+			CHECK_ERR(llmdev_open_pci(first + 5, &dev), ENOENT);
+	}
+	return 0;
+}
+
+static int test_null_args(void)
+{
+	struct llmdev_hbm_region *regions;
+	struct llmdev_hbm_open open_out;
+	struct llmdev_info info;
+	struct llmdev_perf perf;
+	struct llmdev *dev;
+	unsigned int count;
+	uint64_t fence;
+	char buf[8];
+	int status;
+
+	CHECK_ERR(llmdev_open(0, NULL), EINVAL);
+	CHECK_ERR(llmdev_open_path(NULL, &dev), EINVAL);
+	CHECK_ERR(llmdev_open_path("/dev/null", NULL), EINVAL);
+	CHECK_ERR(llmdev_open_pci(NULL, &dev), EINVAL);
+	CHECK_ERR(llmdev_open_pci("0000:00:00.0", NULL), EINVAL);
+	CHECK_ERR(llmdev_fd(NULL), EINVAL);
+	errno = 0;
+	CHECK(llmdev_name(NULL) == NULL && errno == EINVAL);
+	CHECK_ERR(llmdev_get_info(NULL, &info), EINVAL);
+	CHECK_ERR(llmdev_hbm_alloc(NULL, 4096, 0, 0, NULL, NULL), EINVAL);
+	CHECK_ERR(llmdev_hbm_free(NULL, 1), EINVAL);
+	CHECK_ERR(llmdev_hbm_list(NULL, &regions, &count), EINVAL);
+	CHECK_ERR(llmdev_hbm_open(NULL, "x", &open_out), EINVAL);
+	errno = 0;
+	CHECK(llmdev_hbm_map(NULL, 0, 4096, 0) == NULL && errno == EINVAL);
+	CHECK_ERR(llmdev_dma_submit(NULL, 1, 0, buf, 8, 0, 0, &fence), EINVAL);
+	CHECK_ERR(llmdev_fence_wait(NULL, 1, 0, &status), EINVAL);
+	CHECK_ERR(llmdev_fence_wait_any(NULL, 0, &fence, &status), EINVAL);
+	CHECK_ERR(llmdev_copy_to_hbm(NULL, 1, 0, buf, 8, 0), EINVAL);
+	CHECK_ERR(llmdev_copy_from_hbm(NULL, 1, 0, buf, 8, 0), EINVAL);
+	CHECK_ERR(llmdev_perf_read(NULL, &perf), EINVAL);
+	llmdev_close(NULL);
+
+	/* NULL outputs on a valid handle */
+	CHECK(llmdev_open_path("/dev/null", &dev) == 0);
+	CHECK_ERR(llmdev_get_info(dev, NULL), EINVAL);
+	CHECK_ERR(llmdev_hbm_list(dev, NULL, &count), EINVAL);
+	CHECK_ERR(llmdev_hbm_list(dev, &regions, NULL), EINVAL);
+	CHECK_ERR(llmdev_hbm_open(dev, NULL, &open_out), EINVAL);
+	CHECK_ERR(llmdev_hbm_open(dev, "x", NULL), EINVAL);
+	CHECK_ERR(llmdev_dma_submit(dev, 1, 0, buf, 8, 0, 0, NULL), EINVAL);
+	CHECK_ERR(llmdev_fence_wait(dev, 1, 0, NULL), EINVAL);
+	CHECK_ERR(llmdev_fence_wait_any(dev, 0, NULL, &status), EINVAL);
+	CHECK_ERR(llmdev_fence_wait_any(dev, 0, &fence, NULL), EINVAL);
+	CHECK_ERR(llmdev_copy_to_hbm(dev, 1, 0, NULL, 8, 0), EINVAL);
+	CHECK_ERR(llmdev_copy_from_hbm(dev, 1, 0, NULL, 8, 0), EINVAL);
+	CHECK_ERR(llmdev_perf_read(dev, NULL), EINVAL);
+	llmdev_close(dev);
+	return 0;
+}
+
+static int test_counter_names(void)
+{
+	static const char *const want[] = {
+		"h2c_bytes", "c2h_bytes", "h2c_desc", "c2h_desc", "irqs",
+		"aperture_rd_bytes", "aperture_wr_bytes", "errors",
+		"dma_busy_ns", "scrub_bytes", "doorbells",
+	};
+	unsigned int i;
+
+	CHECK(sizeof(want) / sizeof(want[0]) == LLMDEV_COUNTER_NUM);
+	for (i = 0; i < LLMDEV_COUNTER_NUM; i++) {
+		CHECK(llmdev_counter_name(i) != NULL);
+		CHECK(!strcmp(llmdev_counter_name(i), want[i]));
+	}
+	CHECK(llmdev_counter_name(LLMDEV_COUNTER_NUM) == NULL);
+	CHECK(llmdev_counter_name(LLMDEV_MAX_COUNTERS) == NULL);
+	CHECK(llmdev_counter_name(UINT_MAX) == NULL);
+	return 0;
+}
+
+static int test_count(void)
+{
+	struct stat st;
+	int n = llmdev_count();
+
+	CHECK(n >= 0);
+	if (stat("/sys/class/llmdev", &st))
+		CHECK(n == 0);
+	printf("# %d card(s)\n", n);
+	return 0;
+}
+
+static int test_strerror(void)
+{
+	static const int specific[] = {
+		ETIME, ETIMEDOUT, EIO, ECANCELED, ENOSPC, EEXIST, EAGAIN,
+		ENODEV, ENOTTY, E2BIG, EPERM,
+	};
+	unsigned int i;
+
+	for (i = 0; i < sizeof(specific) / sizeof(specific[0]); i++) {
+		const char *s = llmdev_strerror(-specific[i]);
+
+		CHECK(s && s[0]);
+		CHECK(strcmp(s, strerror(specific[i])));
+		CHECK(!strcmp(s, llmdev_strerror(specific[i])));
+	}
+	CHECK(!strcmp(llmdev_strerror(-EINVAL), strerror(EINVAL)));
+	CHECK(!strcmp(llmdev_strerror(-ENOENT), strerror(ENOENT)));
+	CHECK(llmdev_strerror(-100000) != NULL);
+	return 0;
+}
+
+/* A file that is not a card: every ioctl is -ENOTTY, nothing crashes. */
+static int test_not_a_card(void)
+{
+	struct llmdev_hbm_region *regions = (void *)1;
+	struct llmdev_info info;
+	struct llmdev *dev;
+	unsigned int count = 1;
+	char buf[16];
+	int status;
+
+	CHECK(llmdev_open_path("/dev/null", &dev) == 0);
+	CHECK(llmdev_fd(dev) >= 0);
+	CHECK(!strcmp(llmdev_name(dev), "null"));
+	CHECK_ERR(llmdev_get_info(dev, &info), ENOTTY);
+	CHECK_ERR(llmdev_fence_wait(dev, 1, 1000, &status), ENOTTY);
+	CHECK_ERR(llmdev_hbm_list(dev, &regions, &count), ENOTTY);
+	CHECK(regions == NULL && count == 0);
+	CHECK_ERR(llmdev_copy_to_hbm(dev, 1, 0, buf, sizeof(buf), 1000), ENOTTY);
+	CHECK(llmdev_copy_from_hbm(dev, 1, 0, buf, 0, 1000) == 0);
+	errno = 0;
+	CHECK(llmdev_hbm_map(dev, 0, 4096, PROT_READ) == NULL && errno != 0);
+	errno = 1234;
+	llmdev_close(dev);
+	CHECK(errno == 1234);
+	return 0;
+}
+
+/* ---- against the mock --------------------------------------------------- */
+
+static int test_mock_structs(void)
+{
+	struct llmdev_hbm_alloc a;
+	struct llmdev_hbm_open o;
+	struct llmdev_info info;
+	struct llmdev_perf perf;
+
+	CHECK(mock_open() == 0);
+	memset(&info, 0xa5, sizeof(info));
+	CHECK(llmdev_get_info(mock_dev, &info) == 0);
+	CHECK(info.size == sizeof(info) && info.hbm_size == 1ULL << 34);
+
+	memset(&a, 0xa5, sizeof(a));
+	CHECK(llmdev_hbm_alloc(mock_dev, 8192, 0, LLMDEV_HBM_PERSISTENT,
+			       "weights", &a) == 0);
+	CHECK(a.handle == 7 && a.mmap_offset == 1ULL << 20);
+	CHECK(mock.last_alloc.length == 8192 && mock.last_alloc.align == 0);
+	CHECK(mock.last_alloc.flags == LLMDEV_HBM_PERSISTENT);
+	CHECK(!strcmp(mock.last_alloc.name, "weights"));
+	CHECK(llmdev_hbm_alloc(mock_dev, 4096, 0, 0, NULL, NULL) == 0);
+	CHECK(mock.last_alloc.name[0] == '\0');
+
+	memset(&a, 0, sizeof(a));
+	CHECK_ERR(llmdev_hbm_alloc(mock_dev, 1ULL << 40, 0, 0, NULL, &a), ENOSPC);
+	CHECK(a.largest_free == 12345);
+	/* 32 characters do not fit: the driver sees no terminator */
+	CHECK_ERR(llmdev_hbm_alloc(mock_dev, 4096, 0, 0,
+				   "0123456789abcdef0123456789abcdef", NULL), EINVAL);
+	CHECK(llmdev_hbm_alloc(mock_dev, 4096, 0, 0,
+			       "0123456789abcdef0123456789abcde", NULL) == 0);
+
+	CHECK(llmdev_hbm_free(mock_dev, 7) == 0);
+	CHECK_ERR(llmdev_hbm_free(mock_dev, 8), ENOENT);
+	memset(&o, 0xa5, sizeof(o));
+	CHECK(llmdev_hbm_open(mock_dev, "weights", &o) == 0);
+	CHECK(o.handle == 9 && o.length == 4096);
+	CHECK_ERR(llmdev_hbm_open(mock_dev, "other", &o), ENOENT);
+	memset(&perf, 0xa5, sizeof(perf));
+	CHECK(llmdev_perf_read(mock_dev, &perf) == 0);
+	CHECK(perf.num_counters == LLMDEV_COUNTER_NUM);
+	CHECK(perf.counters[LLMDEV_COUNTER_IRQS] == 3 && perf.counters[0] == 0);
+	if (mock.bad)
+		printf("# mock: %s\n", mock.bad);
+	CHECK(!mock.bad);
+	mock_close();
+	return 0;
+}
+
+static int test_mock_list_grows(void)
+{
+	struct llmdev_hbm_region *r;
+	unsigned int count, i;
+
+	CHECK(mock_open() == 0);
+	mock.nregions = 2;
+	CHECK(llmdev_hbm_list(mock_dev, &r, &count) == 0);
+	CHECK(mock.list_calls == 3);
+	CHECK(count == 3);
+	for (i = 0; i < count; i++)
+		CHECK(r[i].handle == i + 1);
+	CHECK(!strcmp(r[2].name, "r3"));
+	free(r);
+
+	mock_reset(llmdev_fd(mock_dev));	/* no regions: one call, NULL */
+	mock.list_calls = 5;
+	CHECK(llmdev_hbm_list(mock_dev, &r, &count) == 0);
+	CHECK(r == NULL && count == 0);
+	CHECK(!mock.bad);
+	mock_close();
+	return 0;
+}
+
+static int test_mock_fence_wait(void)
+{
+	uint64_t fence, f;
+	int status = 1;
+	char buf[64];
+
+	CHECK(mock_open() == 0);
+	CHECK(llmdev_dma_submit(mock_dev, 3, 128, buf, sizeof(buf),
+				LLMDEV_DMA_TO_CARD, 1, &fence) == 0);
+	CHECK(fence == 1);
+	CHECK(mock.sub[0].d.handle == 3 && mock.sub[0].d.offset == 128);
+	CHECK(mock.sub[0].d.user_addr == (uintptr_t)buf);
+	CHECK(mock.sub[0].d.length == sizeof(buf));
+	CHECK(mock.sub[0].d.flags == LLMDEV_DMA_TO_CARD && mock.sub[0].d.ring == 1);
+
+	/* interrupted three times: resumed with the time the driver left */
+	mock.eintr = 3;
+	mock.sub[0].status = -ETIMEDOUT;
+	CHECK(llmdev_fence_wait(mock_dev, fence, 8000, &status) == 0);
+	CHECK(status == -ETIMEDOUT);
+	CHECK(mock.last_timeout == 1000);
+	CHECK_ERR(llmdev_fence_wait(mock_dev, fence, 0, &status), ENOENT);
+
+	CHECK(llmdev_dma_submit(mock_dev, 3, 0, buf, 1, 0, LLMDEV_RING_ANY, &fence) == 0);
+	mock.stuck = 1;
+	CHECK_ERR(llmdev_fence_wait(mock_dev, fence, 0, &status), ETIME);
+	CHECK_ERR(llmdev_fence_wait_any(mock_dev, 0, &f, &status), ETIME);
+	mock.stuck = 0;
+	mock.eintr = 1;
+	CHECK(llmdev_fence_wait_any(mock_dev, 1000, &f, &status) == 0);
+	CHECK(f == fence && status == 0);
+	CHECK_ERR(llmdev_fence_wait_any(mock_dev, 0, &f, &status), ENOENT);
+	CHECK(!mock.bad);
+	mock_close();
+	return 0;
+}
+
+#define GiB (1ULL << 30)
+/* never dereferenced: the mock does not touch user memory */
+#define FAKE_BUF ((char *)(uintptr_t)0x10000000)
+
+static int test_mock_copy_split(void)
+{
+	uint64_t len = 2 * GiB + GiB / 2 + 3;
+	unsigned int i;
+
+	CHECK(mock_open() == 0);
+	CHECK(llmdev_copy_to_hbm(mock_dev, 5, 4096, FAKE_BUF, len, 1000000000) == 0);
+	CHECK(mock.nsub == 3 && mock.inflight == 0 && mock.max_inflight == 3);
+	for (i = 0; i < 3; i++) {
+		struct llmdev_dma *d = &mock.sub[i].d;
+
+		CHECK(d->handle == 5 && d->flags == LLMDEV_DMA_TO_CARD);
+		CHECK(d->ring == LLMDEV_RING_ANY);
+		CHECK(d->offset == 4096 + i * GiB);
+		CHECK(d->user_addr == (uintptr_t)FAKE_BUF + i * GiB);
+		CHECK(d->length == (i < 2 ? GiB : GiB / 2 + 3));
+	}
+
+	mock_reset(llmdev_fd(mock_dev));
+	CHECK(llmdev_copy_from_hbm(mock_dev, 5, 0, FAKE_BUF, 100, 1000000000) == 0);
+	CHECK(mock.nsub == 1 && mock.sub[0].d.flags == 0 && mock.sub[0].d.length == 100);
+	CHECK(mock.inflight == 0);
+
+	/* more chunks than the window, and fences running out (-EAGAIN) */
+	mock_reset(llmdev_fd(mock_dev));
+	mock.limit = 2;
+	CHECK(llmdev_copy_from_hbm(mock_dev, 5, 0, FAKE_BUF, 40 * GiB, 1000000000) == 0);
+	CHECK(mock.nsub == 40 && mock.max_inflight == 2 && mock.inflight == 0);
+	CHECK(mock.sub[39].d.offset == 39 * GiB);
+	mock_reset(llmdev_fd(mock_dev));
+	CHECK(llmdev_copy_from_hbm(mock_dev, 5, 0, FAKE_BUF, 40 * GiB, 1000000000) == 0);
+	CHECK(mock.nsub == 40 && mock.max_inflight == 16 && mock.inflight == 0);
+	CHECK(!mock.bad);
+	mock_close();
+	return 0;
+}
+
+static int test_mock_copy_errors(void)
+{
+	CHECK(mock_open() == 0);
+	/* the second transfer fails: its error, all five reaped */
+	mock.fail_status_at = 1;
+	mock.fail_status = -EIO;
+	CHECK_ERR(llmdev_copy_to_hbm(mock_dev, 5, 0, FAKE_BUF, 5 * GiB, 1000000000), EIO);
+	CHECK(mock.nsub == 5 && mock.inflight == 0);
+
+	/* the third cannot be submitted: the two in flight are reaped */
+	mock_reset(llmdev_fd(mock_dev));
+	mock.fail_submit_at = 2;
+	mock.fail_submit_errno = EFAULT;
+	CHECK_ERR(llmdev_copy_to_hbm(mock_dev, 5, 0, FAKE_BUF, 5 * GiB, 1000000000), EFAULT);
+	CHECK(mock.nsub == 2 && mock.inflight == 0);
+
+	/* ...but an earlier transfer's failure comes first */
+	mock_reset(llmdev_fd(mock_dev));
+	mock.fail_submit_at = 2;
+	mock.fail_submit_errno = EFAULT;
+	mock.fail_status_at = 0;
+	mock.fail_status = -ECANCELED;
+	CHECK_ERR(llmdev_copy_to_hbm(mock_dev, 5, 0, FAKE_BUF, 5 * GiB, 1000000000), ECANCELED);
+	CHECK(mock.inflight == 0);
+
+	/* -EAGAIN with nothing of ours in flight is the caller's problem */
+	mock_reset(llmdev_fd(mock_dev));
+	mock.fail_submit_at = 0;
+	mock.fail_submit_errno = EAGAIN;
+	CHECK_ERR(llmdev_copy_to_hbm(mock_dev, 5, 0, FAKE_BUF, 5 * GiB, 1000000000), EAGAIN);
+
+	/* timeout: -ETIME, but only after every transfer has finished */
+	mock_reset(llmdev_fd(mock_dev));
+	mock.stuck = 1;
+	CHECK_ERR(llmdev_copy_from_hbm(mock_dev, 5, 0, FAKE_BUF, 3 * GiB, 1000), ETIME);
+	CHECK(mock.nsub == 3 && mock.inflight == 0);
+	CHECK(!mock.bad);
+	mock_close();
+	return 0;
+}
+
+/* ---- the build products ------------------------------------------------- */
+
+static char builddir[PATH_MAX];	/* $(O) */
+
+static int run(const char *fmt, ...)
+{
+	char cmd[8192];
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	ret = system(cmd);
+	if (ret)
+		printf("# command failed (%d): %s\n", ret, cmd);
+	return ret;
+}
+
+static int have(const char *tool)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "command -v %s >/dev/null 2>&1", tool);
+	return system(cmd) == 0;
+}
+
+static int test_exports(void)
+{
+	char cmd[PATH_MAX + 128], line[256];
+	unsigned int n = 0, i;
+	int found[API_NUM] = { 0 };
+	FILE *f;
+
+	if (!have("nm"))
+		SKIP("nm not installed");
+	snprintf(cmd, sizeof(cmd),
+		 "nm -D --defined-only %s/lib/libllmdev.so.1", builddir);
+	f = popen(cmd, "r");
+	CHECK(f);
+	while (fgets(line, sizeof(line), f)) {
+		char type, name[200];
+
+		/* "0000000000001234 T llmdev_open@@LLMDEV_1.0" */
+		if (sscanf(line, "%*s %c %199s", &type, name) != 2)
+			continue;
+		if (type == 'A' && !strcmp(name, "LLMDEV_1.0"))
+			continue;	/* the version node itself */
+		if (!strstr(name, "@@LLMDEV_1.0")) {
+			printf("# unversioned or unexpected export: %s", line);
+			n = 1000;
+			continue;
+		}
+		*strchr(name, '@') = '\0';
+		for (i = 0; i < API_NUM && strcmp(api[i], name); i++)
+			;
+		if (i == API_NUM || type != 'T') {
+			printf("# export not in the API: %s", line);
+			n = 1000;
+			continue;
+		}
+		found[i]++;
+		n++;
+	}
+	CHECK(pclose(f) == 0);
+	for (i = 0; i < API_NUM; i++)
+		if (found[i] != 1)
+			printf("# %s exported %d times\n", api[i], found[i]);
+	CHECK(n == API_NUM);
+	return 0;
+}
+
+static int test_symlinks(void)
+{
+	char p[PATH_MAX + 32], t[64];
+	ssize_t len;
+
+	snprintf(p, sizeof(p), "%s/lib/libllmdev.so", builddir);
+	len = readlink(p, t, sizeof(t) - 1);
+	CHECK(len > 0);
+	t[len] = '\0';
+	CHECK(!strcmp(t, "libllmdev.so.1"));
+	snprintf(p, sizeof(p), "%s/lib/libllmdev.so.1", builddir);
+	len = readlink(p, t, sizeof(t) - 1);
+	CHECK(len > 0);
+	t[len] = '\0';
+	CHECK(!strcmp(t, "libllmdev.so.1.0.0"));
+	if (have("objdump"))
+		CHECK(run("objdump -p %s/lib/libllmdev.so.1.0.0 | "
+			  "grep -q 'SONAME *libllmdev.so.1$'", builddir) == 0);
+	return 0;
+}
+
+/*
+ * Install into a scratch DESTDIR, then build a program with the flags
+ * pkg-config gives for the installed llmdev.pc, once against the static
+ * archive and once against the shared library, and run both.
+ */
+static int test_install_pkgconfig(void)
+{
+	static const char prog[] =
+		"#include <errno.h>\n"
+		"#include <string.h>\n"
+		"#include <llmdev.h>\n"
+		"int main(void)\n{\n"
+		"	struct llmdev *dev;\n"
+		"	if (strcmp(llmdev_counter_name(LLMDEV_COUNTER_IRQS), \"irqs\"))\n"
+		"		return 1;\n"
+		"	return llmdev_open_path(\"/nonexistent\", &dev) == -ENOENT &&\n"
+		"	       errno == ENOENT ? 0 : 1;\n"
+		"}\n";
+	char tmp[] = "/tmp/llmdev-host-test.XXXXXX", env[2 * PATH_MAX];
+	const char *cc = getenv("CC") ? getenv("CC") : "cc";
+	struct stat st;
+	FILE *f;
+	int ret = 1;
+
+	if (stat(LLMDEV_SRC "/Makefile", &st))
+		SKIP("source tree %s not found", LLMDEV_SRC);
+	if (!have("make") || !have("pkg-config") || !have(cc))
+		SKIP("needs make, pkg-config and %s", cc);
+	CHECK(mkdtemp(tmp));
+	snprintf(env, sizeof(env), "PKG_CONFIG_PATH=%s/usr/lib/pkgconfig "
+		 "PKG_CONFIG_SYSROOT_DIR=%s PKG_CONFIG_LIBDIR=/nonexistent",
+		 tmp, tmp);
+
+	/* a make of its own, not a child of the one running `make check` */
+	if (run("env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL "
+		"make -s --no-print-directory -C %s O=%s install DESTDIR=%s "
+		"PREFIX=/usr >/dev/null", LLMDEV_SRC, builddir, tmp))
+		goto out;
+	if (run("cd %s/usr && test -f include/llmdev.h && "
+		"test -f include/llmdev-uapi.h && test -f lib/libllmdev.a && "
+		"test -f lib/libllmdev.so.1.0.0 && "
+		"test \"$(readlink lib/libllmdev.so.1)\" = libllmdev.so.1.0.0 && "
+		"test \"$(readlink lib/libllmdev.so)\" = libllmdev.so.1 && "
+		"grep -qx 'prefix=/usr' lib/pkgconfig/llmdev.pc", tmp))
+		goto out;
+	if (run("%s pkg-config --exists --print-errors llmdev && "
+		"%s pkg-config --cflags llmdev | grep -q -- '-I%s/usr/include' && "
+		"%s pkg-config --libs llmdev | grep -q -- '-lllmdev'",
+		env, env, tmp, env))
+		goto out;
+
+	{
+		char path[PATH_MAX + 16];
+
+		snprintf(path, sizeof(path), "%s/prog.c", tmp);
+		f = fopen(path, "w");
+		if (!f)
+			goto out;
+		fputs(prog, f);
+		fclose(f);
+	}
+	/* static: -Wl,-Bstatic makes -lllmdev pick libllmdev.a */
+	if (run("cd %s && %s -Wall -Werror -o prog-static prog.c "
+		"$(%s pkg-config --cflags llmdev) -Wl,-Bstatic "
+		"$(%s pkg-config --libs llmdev) -Wl,-Bdynamic && ./prog-static && "
+		"! (nm -D prog-static 2>/dev/null | grep -q ' U llmdev_')",
+		tmp, cc, env, env))
+		goto out;
+	if (run("cd %s && %s -Wall -Werror -o prog-shared prog.c "
+		"$(%s pkg-config --cflags --libs llmdev) && "
+		"LD_LIBRARY_PATH=%s/usr/lib ./prog-shared",
+		tmp, cc, env, tmp))
+		goto out;
+	ret = 0;
+out:
+	run("rm -rf %s", tmp);
+	return ret;
+}
+
+/* ---- main --------------------------------------------------------------- */
+
+static const struct {
+	const char *name;
+	int (*fn)(void);
+} tests[] = {
+	{ "open_missing", test_open_missing },
+	{ "null_args", test_null_args },
+	{ "counter_names", test_counter_names },
+	{ "count", test_count },
+	{ "strerror", test_strerror },
+	{ "not_a_card", test_not_a_card },
+	{ "mock_structs", test_mock_structs },
+	{ "mock_list_grows", test_mock_list_grows },
+	{ "mock_fence_wait", test_mock_fence_wait },
+	{ "mock_copy_split", test_mock_copy_split },
+	{ "mock_copy_errors", test_mock_copy_errors },
+	{ "exports", test_exports },
+	{ "symlinks", test_symlinks },
+	{ "install_pkgconfig", test_install_pkgconfig },
+};
+
+int main(void)
+{
+	unsigned int i, n = sizeof(tests) / sizeof(tests[0]), failed = 0;
+	char exe[PATH_MAX];
+	ssize_t len;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	mock_reset(-1);
+	/* $(O)/lib/test_llmdev_host or $(O)/host-tests/lib_host_test */
+	len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	exe[len > 0 ? len : 0] = '\0';
+	snprintf(builddir, sizeof(builddir), "%s", dirname(dirname(exe)));
+
+	printf("TAP version 13\n1..%u\n", n);
+	for (i = 0; i < n; i++) {
+		int r;
+
+		skip_reason[0] = '\0';
+		fflush(stdout);
+		r = tests[i].fn();
+		if (r == 2)
+			printf("ok %u %s # SKIP %s\n", i + 1, tests[i].name, skip_reason);
+		else
+			printf("%sok %u %s\n", r ? "not " : "", i + 1, tests[i].name);
+		failed += r == 1;
+	}
+	printf("# %u of %u failed\n", failed, n);
+	return failed ? 1 : 0;
+}
