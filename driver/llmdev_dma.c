@@ -259,30 +259,40 @@ static void llmdev_ring_post(struct llmdev_ring *ring)
 	}
 	if (ring->tail == old_tail)
 		return;
-	if (old_tail == ring->completed)
-		ring->last_progress = jiffies;
 	dma_wmb();
 	llmdev_wr32(ring->ldev, llmdev_ring_reg(ring, LLMDEV_RING_TAIL),
 		    ring->tail);
-	if (!delayed_work_pending(&ring->timeout_work))
-		schedule_delayed_work(&ring->timeout_work,
-				      msecs_to_jiffies(llmdev_dma_timeout_ms));
+	if (old_tail == ring->completed) {
+		/* an idle ring became busy: the watchdog starts afresh */
+		ring->last_progress = jiffies;
+		mod_delayed_work(system_wq, &ring->timeout_work,
+				 msecs_to_jiffies(llmdev_dma_timeout_ms));
+	}
 }
 
-/* Signal a finished job's fence. Sleeps (unpins pages). */
+/*
+ * Signal a finished job's fence. Sleeps (unpins pages). The region is let
+ * go last, so that when LLMDEV_HBM_FREE returns, the fences of the
+ * transfers it waited for are already signalled.
+ */
 static void llmdev_job_finish(struct llmdev_job *job, int status)
 {
+	struct llmdev_device *ldev = job->ring->ldev;
+	struct llmdev_region *region = job->region;
 	struct llmdev_file *lf = job->file;
 
 	if (status && !job->status)
 		job->status = status;
+	job->region = NULL;
 	llmdev_job_release(job);
 	spin_lock(&lf->lock);
-	job->complete = true;
+	job->complete = true;	/* a waiter may free the job from here on */
 	list_add_tail(&job->list, &lf->done);
 	lf->inflight--;
 	spin_unlock(&lf->lock);
 	wake_up_all(&lf->wq);
+	if (region)
+		llmdev_region_put(ldev, region);
 }
 
 static void llmdev_finish_list(struct list_head *jobs, int status)
@@ -293,6 +303,22 @@ static void llmdev_finish_list(struct list_head *jobs, int status)
 		list_del(&job->node);
 		llmdev_job_finish(job, status);
 	}
+}
+
+/*
+ * Fail the jobs of a ring being reset: the oldest, the one the card was
+ * working on, with @status; the ones queued behind it with -ECANCELED.
+ */
+static void llmdev_fail_ring_jobs(struct list_head *jobs, int status)
+{
+	struct llmdev_job *first;
+
+	first = list_first_entry_or_null(jobs, struct llmdev_job, node);
+	if (!first)
+		return;
+	list_del(&first->node);
+	llmdev_job_finish(first, status);
+	llmdev_finish_list(jobs, -ECANCELED);
 }
 
 void llmdev_dma_handle_ring(struct llmdev_ring *ring)
@@ -348,9 +374,10 @@ static void llmdev_ring_recover(struct llmdev_ring *ring, int status)
 	llmdev_ring_post(ring);
 	spin_unlock(&ring->lock);
 	if (!list_empty(&failed))
-		dev_warn(&ring->ldev->dev, "ring %u reset, transfers on it failed: %d\n",
-			 ring->index, status);
-	llmdev_finish_list(&failed, status);
+		dev_warn(&ring->ldev->dev, "ring %u reset: %s\n", ring->index,
+			 status == -ETIMEDOUT ? "no progress, timed out" :
+			 "halted by a card error");
+	llmdev_fail_ring_jobs(&failed, status);
 }
 
 static void llmdev_ring_timeout(struct work_struct *work)
@@ -589,6 +616,9 @@ int llmdev_dma_ioctl_wait(struct llmdev_file *lf, void __user *arg)
 		}
 	}
 
+	/* make sure the result can be delivered before consuming the fence */
+	if (put_user(w.size, (u32 __user *)arg))
+		return -EFAULT;
 	job = llmdev_fence_consume(lf, w.fence, any);
 	if (IS_ERR(job))
 		return READ_ONCE(lf->ldev->unplugged) ? -ENODEV : PTR_ERR(job);

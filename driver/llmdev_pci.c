@@ -331,11 +331,6 @@ static int llmdev_hw_init(struct llmdev_device *ldev)
 	return 0;
 }
 
-static void llmdev_release_bar(void *data)
-{
-	pci_release_region(data, LLMDEV_BAR_HBM);
-}
-
 static int llmdev_pci_init(struct llmdev_device *ldev)
 {
 	struct pci_dev *pdev = ldev->pdev;
@@ -348,11 +343,12 @@ static int llmdev_pci_init(struct llmdev_device *ldev)
 	if (ret)
 		return ret;
 	ldev->regs = pcim_iomap_table(pdev)[LLMDEV_BAR_REGS];
-	/* the aperture is only mapped to userspace, never by the kernel */
+	/*
+	 * The aperture is only mapped to userspace, never by the kernel.
+	 * pcim_enable_device() makes the region managed: it is released at
+	 * unbind without a call of ours.
+	 */
 	ret = pci_request_region(pdev, LLMDEV_BAR_HBM, LLMDEV_NAME);
-	if (ret)
-		return ret;
-	ret = devm_add_action_or_reset(&pdev->dev, llmdev_release_bar, pdev);
 	if (ret)
 		return ret;
 	ldev->hbm_phys = pci_resource_start(pdev, LLMDEV_BAR_HBM);
@@ -466,7 +462,14 @@ static void llmdev_remove(struct pci_dev *pdev)
 	/* No new opens; ioctls in progress finish, later ones get -ENODEV. */
 	cdev_del(&ldev->cdev);
 	WRITE_ONCE(ldev->unplugged, true);
+	wake_up_all(&ldev->scrub_wait);
 	synchronize_srcu(&ldev->unplug_srcu);
+
+	/* existing mappings of the aperture get SIGBUS from now on */
+	mutex_lock(&ldev->files_lock);
+	if (ldev->mapping)
+		unmap_mapping_range(ldev->mapping, 0, 0, 1);
+	mutex_unlock(&ldev->files_lock);
 
 	if (pci_device_is_present(pdev)) {
 		llmdev_wr32(ldev, LLMDEV_REG_IRQ_MASK, ~0u);

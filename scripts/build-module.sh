@@ -22,5 +22,6 @@ make -s -C "$KDIR" M="$out/src" W=1 "${checker[@]}" -j"$(nproc)" modules \
 if grep -E 'warning|error' "$out/build.log" >&2; then
 	die "module build for $KVER printed warnings (see above)"
 fi
-cp "$out/src/llmdev.ko" "$out/llmdev.ko"
+rm -f "$out"/*.ko
+cp "$out"/src/*.ko "$out/"	# llmdev.ko, and llmdev_kunit.ko on KUnit kernels
 echo "$out/llmdev.ko"

@@ -16,7 +16,18 @@
  *  - an unknown command: -ENOTTY.
  *
  * Sizes, offsets and addresses are __aligned_u64. Timeouts are __u64
- * nanoseconds. An interrupted wait is restarted transparently.
+ * nanoseconds. A wait interrupted by a signal is restarted by the kernel
+ * when the handler has SA_RESTART; otherwise it fails with EINTR (never
+ * with the kernel-internal 512) and can be called again with the same
+ * struct, which then holds the time left.
+ *
+ * mmap(): the offset is a region's mmap_offset (or within it, page
+ * aligned), the mapping must be MAP_SHARED and lie within one region.
+ * Errors: -EINVAL not MAP_SHARED or not within one region; -EACCES a
+ * region the caller may not use; -ENODEV the card was removed. Once a
+ * region is freed or its card removed, its mappings give SIGBUS.
+ * A DMA buffer must be ordinary memory: an mmap of the aperture as the
+ * user buffer of LLMDEV_DMA_SUBMIT gives -EFAULT.
  */
 #ifndef _UAPI_LLMDEV_H
 #define _UAPI_LLMDEV_H
@@ -203,8 +214,9 @@ struct llmdev_hbm_list {
  * @length: out: its length
  * @mmap_offset: out: offset to pass to mmap() on this fd
  *
- * Errors: -ENOENT no persistent region of that name; -EPERM the caller is
- * neither its owner nor CAP_SYS_ADMIN.
+ * Errors: -EINVAL name empty or not terminated; -ENOENT no persistent
+ * region of that name; -EPERM the caller is neither its owner nor
+ * CAP_SYS_ADMIN.
  */
 struct llmdev_hbm_open {
 	__u32 size;
@@ -275,9 +287,11 @@ struct llmdev_dma {
  *              SA_RESTART), so a retry with the same struct keeps the
  *              original deadline
  * @status: out: 0, or the transfer's negative errno: -EIO the card
- *          reported a DMA error, -ETIMEDOUT the card did not finish in
- *          time (the ring was reset), -ECANCELED the transfer was
- *          aborted, -ENODEV the card was removed
+ *          reported a DMA error; -ETIMEDOUT the card made no progress on
+ *          this transfer for the dma_timeout_ms module parameter (the ring
+ *          was reset); -ECANCELED the transfer was queued behind one that
+ *          failed so, and the ring reset dropped it: submit it again;
+ *          -ENODEV the card was removed
  * @__reserved: must be zero
  *
  * A completed fence is consumed: waiting on it again gives -ENOENT.
@@ -285,7 +299,8 @@ struct llmdev_dma {
  *
  * Errors: -ENOENT no such fence on this file (or none at all with
  * LLMDEV_WAIT_ANY); -ETIME the fence did not complete within timeout_ns
- * (it is still pending and can be waited for again).
+ * (it is still pending and can be waited for again); -EFAULT the struct
+ * is not writable (the fence is not consumed).
  */
 struct llmdev_fence_wait {
 	__u32 size;

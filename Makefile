@@ -1,0 +1,143 @@
+# llmdev: top-level targets. `make help` lists them.
+#
+# Every target that needs packages runs scripts/deps.sh first (a no-op when
+# everything is installed; installs with apt as root otherwise). Caches of
+# QEMU and the kernels live in ~/.cache/llmdev (keyed by their inputs),
+# build outputs in build/.
+
+SHELL         := /bin/bash
+.DEFAULT_GOAL := help
+TOP           := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+BUILD         := $(TOP)/build
+
+KERNEL   ?= debian
+CARDS    ?= 4
+HBM_SIZE ?= 256M
+CMD      ?=
+FILE     ?=
+TIMEOUT  ?=
+# the guest command goes through the environment: no quoting trouble
+export CMD
+
+VM      := python3 $(TOP)/scripts/vm.py
+VM_ARGS  = --kernel $(KERNEL) --cards $(CARDS) --hbm-size $(HBM_SIZE) \
+	   $(if $(FILE),--file '$(FILE)') $(if $(TIMEOUT),--timeout $(TIMEOUT)) \
+	   --log $(BUILD)/logs/vm-last.log
+
+.PHONY: help deps qemu kernel module lib tools selftests hostctl initramfs vm demo \
+	bench check clean modules_install install
+
+help:
+	@echo 'llmdev: PCIe driver stack for emulated FPGA LLM-inference cards'
+	@echo
+	@echo '  make demo         boot a VM with 4 emulated cards and show them'
+	@echo '  make check        build everything and run every test; ends with'
+	@echo '                    "N passed, N failed, N skipped" (exit 0 iff none failed)'
+	@echo '  make vm           interactive shell in a VM (Ctrl-A x kills it)'
+	@echo "  make vm CMD='...' run one command in the VM; prints its output, fails"
+	@echo '                    if it fails (make says "Error <status>"; for the exact'
+	@echo '                    status use scripts/vm.py --cmd ... directly)'
+	@echo '      CARDS=n       number of cards (default 4)'
+	@echo '      KERNEL=debian|debug  guest kernel (default debian; debug = KASAN,'
+	@echo '                    lockdep, kmemleak: slower)'
+	@echo '      HBM_SIZE=256M HBM per card'
+	@echo '      FILE=path     attach a file read-only as the guest disk /dev/vda'
+	@echo '      TIMEOUT=s     kill the VM after s seconds (default 600 with CMD)'
+	@echo
+	@echo '  make bench        DMA throughput (4K, 1M, 64M) beside memcpy, in the VM'
+	@echo
+	@echo '  make deps         install the Debian packages needed (root)'
+	@echo '  make qemu         build QEMU with the card model'
+	@echo '  make kernel       fetch/build the guest kernel (KERNEL=debian|debug)'
+	@echo '  make module       build llmdev.ko for the guest kernel (KERNEL=...)'
+	@echo '  make lib          build libllmdev (shared, static, pkg-config) into build/lib'
+	@echo '  make tools        build the userspace tools into build/bin'
+	@echo '  make selftests    build the in-VM tests and tools into build/'
+	@echo '  make modules_install  build and install llmdev.ko for the running kernel'
+	@echo '                    (KDIR=/lib/modules/$$(uname -r)/build)'
+	@echo '  make install      install libllmdev (DESTDIR=, PREFIX=/usr/local)'
+	@echo '  make initramfs    build the guest initramfs for KERNEL'
+	@echo '  make clean        remove build/ (the caches in ~/.cache/llmdev stay)'
+	@echo
+	@echo 'More: README.md; scripts/vm.py --help.'
+
+deps:
+	@$(TOP)/scripts/deps.sh
+
+qemu: deps
+	@$(TOP)/scripts/build-qemu.sh >/dev/null
+
+kernel: deps
+	@$(TOP)/scripts/kernel.sh $(KERNEL) >/dev/null
+
+module: deps
+	@$(TOP)/scripts/build-module.sh $(KERNEL) >/dev/null
+
+lib: deps
+	@$(MAKE) -s --no-print-directory -C $(TOP)/lib O=$(BUILD)
+
+tools: lib
+	@$(MAKE) -s --no-print-directory -C $(TOP)/tools O=$(BUILD)
+
+selftests: deps tools
+	@ksft=$$($(TOP)/scripts/linux-src.sh)/tools/testing/selftests && \
+	$(MAKE) -s --no-print-directory -C $(TOP)/selftests O=$(BUILD) KSFT_INC=$$ksft && \
+	$(MAKE) -s --no-print-directory -C $(TOP)/selftests/driver O=$(BUILD) KSFT_INC=$$ksft
+
+# Out-of-tree install on a real host (DKMS users: see dkms.conf).
+KDIR ?= /lib/modules/$(shell uname -r)/build
+modules_install:
+	$(MAKE) -C $(KDIR) M=$(TOP) modules
+	$(MAKE) -C $(KDIR) M=$(TOP) INSTALL_MOD_DIR=extra modules_install
+
+install:
+	$(MAKE) -C $(TOP)/lib O=$(BUILD) install
+
+hostctl: deps
+	@mkdir -p $(BUILD)/bin
+	gcc -static -Wall -Wextra -Werror -O2 -o $(BUILD)/bin/hostctl $(TOP)/selftests/vm/hostctl.c
+
+initramfs: kernel selftests
+	@eval "$$($(TOP)/scripts/kernel.sh $(KERNEL))" && \
+	$(TOP)/scripts/mkinitramfs.sh base "$$KVER" "$$MODDIR"
+
+vm: qemu kernel module selftests
+	@$(VM) $(VM_ARGS) $(if $(CMD),--cmd "$$CMD")
+
+# What `make demo` shows, in the guest (busybox sh).
+define DEMO_CMD
+echo "== $$CARDS llmdev card(s): lspci -nn -d 1234:4c4d"
+lspci -nn -d 1234:4c4d
+first=$$(lspci -d 1234:4c4d | head -n 1 | cut -d' ' -f1)
+if [ -n "$$first" ]; then
+	echo; echo "== lspci -vv -s $$first"
+	lspci -vv -s "$$first"
+fi
+echo; echo "== llmdev-regdump"
+llmdev-regdump
+echo; echo "== insmod llmdev.ko"
+insmod /llmdev/modules/llmdev.ko && ls -l /dev/llmdev*
+for d in /sys/class/llmdev/llmdev*; do
+	echo "$${d##*/}: serial $$(cat $$d/serial), HBM $$(cat $$d/hbm_total) bytes, link $$(cat $$d/pcie_link_speed) x$$(cat $$d/pcie_link_width)"
+done
+echo; echo "== llmdev-bench -s 1M -t 0.5 (DMA through the driver)"
+llmdev-bench -s 1M -t 0.5
+endef
+export DEMO_CMD
+
+demo: qemu kernel module selftests
+	@$(VM) --kernel $(KERNEL) --cards 4 --hbm-size $(HBM_SIZE) \
+		--log $(BUILD)/logs/demo.log --cmd "$$DEMO_CMD"
+
+# The figures for DMA throughput: 4 KiB, 1 MiB and 64 MiB transfers through
+# the driver, beside memcpy of the same sizes in the same VM.
+bench: qemu kernel module selftests
+	@$(VM) --kernel $(KERNEL) --cards 1 --hbm-size $(HBM_SIZE) \
+		--log $(BUILD)/logs/bench.log \
+		--cmd 'insmod /llmdev/modules/llmdev.ko && llmdev-bench -s 4K -s 1M -s 64M -t 3'
+
+check:
+	@$(TOP)/scripts/check.sh
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# Build everything and run every test (`make check`, .ci/run).
+#
+#   1. dependencies, QEMU with the card model, both guest kernels (Debian's
+#      and the debug build), the in-VM selftests and tools;
+#   2. host-side unit tests: every executable in build/host-tests/ (built by
+#      whoever adds them), each printing KTAP; exit 0 = ok, 4 = skip;
+#   3. the in-VM suite (/llmdev/selftests/run_tests.sh) on the Debian kernel
+#      and on the debug kernel (KASAN, lockdep, kmemleak), 4 cards each;
+#   4. system-reset smoke test: reset the VM from the guest (hostctl), then
+#      check after the reboot that every card is back with the right ID.
+#
+# Counting (scripts/vm.py parse_ktap): leaves of the KTAP output; a crashed
+# test binary counts one failure; a VM run that fails (timeout, kernel
+# WARNING/BUG/leak/..., no exit line) counts one failure, with the reason.
+# A build step that fails counts one failure and skips what needs it.
+# The last line is "N passed, N failed, N skipped"; exit 0 iff none failed.
+#
+# Logs: build/logs/check/ (one per VM run and build step), replaced on each
+# run. CI=true: no colours (and nothing is interactive anyway).
+# Environment: CHECK_TIMEOUT_DEBIAN, CHECK_TIMEOUT_DEBUG (seconds per VM
+# run); CHECK_KERNELS (default "debian debug"; for quick local runs only:
+# a kernel left out is reported as skipped).
+set -uo pipefail
+. "$(dirname "$0")/common.sh"
+
+BUILD=$LLMDEV_TOP/build
+LOGS=$BUILD/logs/check
+VM=(python3 "$LLMDEV_TOP/scripts/vm.py")
+T_DEBIAN=${CHECK_TIMEOUT_DEBIAN:-900}
+T_DEBUG=${CHECK_TIMEOUT_DEBUG:-3600}
+KERNELS=" ${CHECK_KERNELS:-debian debug} "
+
+if [ "${CI:-}" != true ] && [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then
+	B=$'\e[1m' R=$'\e[31m' G=$'\e[32m' O=$'\e[0m'
+else
+	B= R= G= O=
+fi
+
+rm -rf "$LOGS"
+mkdir -p "$LOGS"
+
+PASSED=0 FAILED=0 SKIPPED=0
+SUMMARY=()
+
+section() { printf '\n%s==== %s ====%s\n' "$B" "$*" "$O"; }
+
+# add NAME PASSED FAILED SKIPPED [NOTE]
+add() {
+	PASSED=$((PASSED + $2)) FAILED=$((FAILED + $3)) SKIPPED=$((SKIPPED + $4))
+	local mark="${G}ok  ${O}"
+	[ "$3" -eq 0 ] || mark="${R}FAIL${O}"
+	SUMMARY+=("$(printf '  %s %-30s %4d passed, %d failed, %d skipped%s' \
+		"$mark" "$1" "$2" "$3" "$4" "${5:+  ($5)}")")
+}
+
+# step NAME CMD...: run a build step with its output in a log; on failure
+# print the log's tail, count one failure, return 1.
+step() {
+	local name=$1 log=$LOGS/build-$1.log t0=$SECONDS
+	shift
+	printf '%-34s' "$name"
+	if "$@" >"$log" 2>&1; then
+		echo "done ($((SECONDS - t0)) s)"
+		return 0
+	fi
+	echo "${R}FAILED${O} ($((SECONDS - t0)) s; log: ${log#"$LLMDEV_TOP"/})"
+	tail -n 25 "$log" | sed 's/^/    /'
+	add "build: $name" 0 1 0 "see ${log#"$LLMDEV_TOP"/}"
+	return 1
+}
+
+# vm_suite NAME KERNEL TIMEOUT CMD: a guest command printing KTAP, summed up
+vm_suite() {
+	local name=$1 kernel=$2 timeout=$3 cmd=$4 counts=$LOGS/$1.counts rc p f s
+	section "$name: $kernel kernel, 4 cards: $cmd"
+	"${VM[@]}" --kernel "$kernel" --cards 4 --timeout "$timeout" --quiet \
+		--log "$LOGS/$name.log" --ktap --title "$name" --counts "$counts" \
+		--cmd "$cmd" </dev/null
+	rc=$?
+	if read -r p f s <"$counts" 2>/dev/null; then
+		add "$name" "$p" "$f" "$s" "$(reason "$rc")"
+	else
+		add "$name" 0 1 0 "runner failed (exit $rc)"
+	fi
+	echo "log: ${LOGS#"$LLMDEV_TOP"/}/$name.log"
+}
+
+reason() {
+	case $1 in
+	0) ;;
+	3) echo "kernel reports" ;;
+	124) echo "timeout" ;;
+	125) echo "VM run failed" ;;
+	130) echo "interrupted" ;;
+	*) echo "exit $1" ;;
+	esac
+}
+
+# The guest side of the system-reset smoke test.
+read -r -d '' RESET_CMD <<'EOF'
+cards() { lspci -d 1234:4c4d | cut -d' ' -f1; }
+if [ "$BOOT" = 1 ]; then
+	echo "boot 1: $(cards | wc -l) card(s); resetting the system"
+	hostctl hmp system_reset
+	sleep 120
+	echo "system_reset did not reset"; exit 1
+fi
+n=$(cards | wc -l)
+echo "boot $BOOT: $n card(s), expected $CARDS"
+[ "$n" -eq "$CARDS" ] || exit 1
+for c in $(cards); do
+	llmdev-regdump "$c" >/tmp/regdump || { echo "$c: llmdev-regdump failed"; exit 1; }
+	grep -Eq '^ +id +0x4c4c4d44$' /tmp/regdump || { echo "$c: bad ID"; cat /tmp/regdump; exit 1; }
+	echo "$c: ID ok"
+done
+EOF
+
+reset_test() {
+	local rc
+	section "system reset: reboot from the guest, cards come back"
+	"${VM[@]}" --kernel debian --cards 4 --timeout "$T_DEBIAN" \
+		--log "$LOGS/system-reset.log" --cmd "$RESET_CMD" </dev/null
+	rc=$?
+	if [ "$rc" -eq 0 ]; then
+		add "system reset" 1 0 0
+	else
+		add "system reset" 0 1 0 "$(reason "$rc")"
+	fi
+	echo "log: ${LOGS#"$LLMDEV_TOP"/}/system-reset.log"
+}
+
+# Host tests: each executable prints KTAP; wrap them like run_tests.sh does.
+host_tests() {
+	local dir=$BUILD/host-tests t n=0 i=0 rc out=$LOGS/host-tests.log
+	[ -d "$dir" ] || return 0
+	local tests=()
+	for t in "$dir"/*; do
+		[ -f "$t" ] && [ -x "$t" ] && tests+=("$t")
+	done
+	[ ${#tests[@]} -gt 0 ] || return 0
+	section "host tests (build/host-tests)"
+	{
+		echo "KTAP version 1"
+		echo "1..${#tests[@]}"
+		for t in "${tests[@]}"; do
+			i=$((i + 1))
+			(cd "$dir" && timeout 600 "$t") 2>&1 | sed 's/^/    /'
+			rc=${PIPESTATUS[0]}
+			case $rc in
+			0) echo "ok $i ${t##*/}" ;;
+			4) echo "ok $i ${t##*/} # SKIP" ;;
+			*) echo "not ok $i ${t##*/} # exit $rc" ;;
+			esac
+		done
+	} >"$out"
+	"${VM[@]}" --parse-ktap "$out" --title "host tests" --counts "$LOGS/host.counts"
+	read -r p f s <"$LOGS/host.counts"
+	add "host tests" "$p" "$f" "$s"
+}
+
+t_start=$SECONDS
+section "build"
+ok_deps=0 ok_qemu=0 ok_debian=0 ok_debug=0 ok_tests=0
+step deps "$LLMDEV_TOP/scripts/deps.sh" && ok_deps=1
+if [ $ok_deps = 1 ]; then
+	step qemu "$LLMDEV_TOP/scripts/build-qemu.sh" && ok_qemu=1
+	step lib make -C "$LLMDEV_TOP" lib
+	case $KERNELS in *" debian "*)
+		step kernel-debian "$LLMDEV_TOP/scripts/kernel.sh" debian &&
+			step module-debian "$LLMDEV_TOP/scripts/build-module.sh" debian &&
+			ok_debian=1 ;;
+	esac
+	case $KERNELS in *" debug "*)
+		step kernel-debug "$LLMDEV_TOP/scripts/kernel.sh" debug &&
+			step module-debug "$LLMDEV_TOP/scripts/build-module.sh" debug &&
+			ok_debug=1 ;;
+	*) add "selftests-debug" 0 0 1 "CHECK_KERNELS leaves it out" ;;
+	esac
+	step selftests make -C "$LLMDEV_TOP" selftests && ok_tests=1
+fi
+
+host_tests
+
+# The hardware tests reach the cards through sysfs and need them without a
+# driver; the driver tests need llmdev.ko loaded: one VM boot each.
+HW_CMD="/llmdev/selftests/run_tests.sh 'llmdev_*'"
+DRV_CMD="insmod /llmdev/modules/llmdev.ko && /llmdev/selftests/run_tests.sh 'driver_*'"
+if [ $ok_qemu = 1 ] && [ $ok_tests = 1 ]; then
+	if [ $ok_debian = 1 ]; then
+		vm_suite "hw-debian" debian "$T_DEBIAN" "$HW_CMD"
+		vm_suite "driver-debian" debian "$T_DEBIAN" "$DRV_CMD"
+	fi
+	if [ $ok_debug = 1 ]; then
+		vm_suite "hw-debug" debug "$T_DEBUG" "$HW_CMD"
+		vm_suite "driver-debug" debug "$T_DEBUG" "$DRV_CMD"
+	fi
+	[ $ok_debian = 1 ] && reset_test
+fi
+
+section "summary ($((SECONDS - t_start)) s; logs in ${LOGS#"$LLMDEV_TOP"/})"
+printf '%s\n' "${SUMMARY[@]}"
+echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
+[ "$FAILED" -eq 0 ]
