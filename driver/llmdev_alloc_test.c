@@ -4,10 +4,11 @@
  * kernels with CONFIG_KUNIT; the suite runs when the module is loaded.
  */
 #include <kunit/test.h>
+#include <linux/sizes.h>
 
 #include "llmdev_alloc.c"
 
-#define SZ	(1ULL << 30)
+#define SZ	((u64)SZ_1G)
 
 struct llmdev_alloc_test {
 	struct list_head used;

@@ -419,7 +419,7 @@ static int llmdev_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (ret)
 		goto err_dma_fini;
 
-	llmdev_wr32(ldev, LLMDEV_REG_IRQ_MASK, ~LLMDEV_IRQ_ALL);
+	llmdev_wr32(ldev, LLMDEV_REG_IRQ_MASK, lower_32_bits(~LLMDEV_IRQ_ALL));
 	ret = llmdev_scrub(ldev, 0, ldev->hbm.size);
 	if (ret)
 		goto err_irq_fini;

@@ -11,16 +11,12 @@
 #ifndef LLMDEV_REGS_H
 #define LLMDEV_REGS_H
 
+#include <linux/types.h>	/* __le64 and friends, in and out of the kernel */
+
 #ifdef __KERNEL__
-#include <linux/types.h>
-typedef __le64 llmdev_le64;
-typedef __le32 llmdev_le32;
-typedef __le16 llmdev_le16;
-#else
-#include <stdint.h>
-typedef uint64_t llmdev_le64;
-typedef uint32_t llmdev_le32;
-typedef uint16_t llmdev_le16;
+#include <linux/bits.h>
+#elif !defined(BIT)
+#define BIT(nr)			(1U << (nr))	/* every register field is 32-bit */
 #endif
 
 /* ---- PCI identity ------------------------------------------------------ */
@@ -63,15 +59,15 @@ typedef uint16_t llmdev_le16;
 #define LLMDEV_CAPS_H2C_RINGS(c)	((c) & 0xf)
 #define LLMDEV_CAPS_C2H_RINGS(c)	(((c) >> 4) & 0xf)
 #define LLMDEV_CAPS_LINK_PORTS(c)	(((c) >> 8) & 0xf)
-#define LLMDEV_CAPS_SCRUB		(1u << 16)
-#define LLMDEV_CAPS_FAULT_INJECT	(1u << 17)
+#define LLMDEV_CAPS_SCRUB		BIT(16)
+#define LLMDEV_CAPS_FAULT_INJECT	BIT(17)
 #define LLMDEV_REG_STATUS		0x000c	/* RO  32 */
-#define LLMDEV_STATUS_READY		(1u << 0)
-#define LLMDEV_STATUS_ERROR		(1u << 1)	/* ERR_STATUS != 0 */
-#define LLMDEV_STATUS_ENABLED		(1u << 2)	/* CONTROL.ENABLE */
+#define LLMDEV_STATUS_READY		BIT(0)
+#define LLMDEV_STATUS_ERROR		BIT(1)	/* ERR_STATUS != 0 */
+#define LLMDEV_STATUS_ENABLED		BIT(2)	/* CONTROL.ENABLE */
 #define LLMDEV_REG_CONTROL		0x0010	/* RW  32 */
-#define LLMDEV_CONTROL_ENABLE		(1u << 0)	/* DMA engine may run */
-#define LLMDEV_CONTROL_RESET		(1u << 1)	/* WO: soft reset, self-clearing */
+#define LLMDEV_CONTROL_ENABLE		BIT(0)	/* DMA engine may run */
+#define LLMDEV_CONTROL_RESET		BIT(1)	/* WO: soft reset, self-clearing */
 #define LLMDEV_REG_SCRATCH		0x0014	/* RW  32: no effect, reset 0 */
 #define LLMDEV_REG_SERIAL		0x0018	/* RO  64 */
 #define LLMDEV_REG_HBM_SIZE		0x0020	/* RO  64: bytes */
@@ -82,9 +78,9 @@ typedef uint16_t llmdev_le16;
 /* ---- Interrupt block (0x0100) -------------------------------------------- */
 #define LLMDEV_REG_IRQ_STATUS		0x0100	/* RW1C 32: pending sources */
 #define LLMDEV_REG_IRQ_MASK		0x0104	/* RW  32: 1 = masked, reset all ones */
-#define LLMDEV_IRQ_RING(n)		(1u << (n))
-#define LLMDEV_IRQ_ERROR		(1u << 16)
-#define LLMDEV_IRQ_EVENT		(1u << 17)
+#define LLMDEV_IRQ_RING(n)		BIT(n)
+#define LLMDEV_IRQ_ERROR		BIT(16)
+#define LLMDEV_IRQ_EVENT		BIT(17)
 #define LLMDEV_IRQ_ALL			(0xffffu | LLMDEV_IRQ_ERROR | LLMDEV_IRQ_EVENT)
 
 /* ---- Error block (0x0200) ------------------------------------------------ */
@@ -92,15 +88,15 @@ typedef uint16_t llmdev_le16;
 #define LLMDEV_REG_ERR_COUNT		0x0204	/* RO  32: errors since reset */
 #define LLMDEV_REG_ERR_LOG_HEAD		0x0208	/* RO  32: entries ever logged */
 #define LLMDEV_REG_FAULT_INJECT		0x0210	/* RW  32: test mode, see below */
-#define LLMDEV_FAULT_FAIL_NEXT_DESC	(1u << 0)	/* self-clears when used */
-#define LLMDEV_FAULT_RAISE_ERROR	(1u << 1)	/* WO: log an injected error */
-#define LLMDEV_FAULT_STALL_RING(n)	(1u << (8 + (n)))	/* ring stops fetching */
+#define LLMDEV_FAULT_FAIL_NEXT_DESC	BIT(0)	/* self-clears when used */
+#define LLMDEV_FAULT_RAISE_ERROR	BIT(1)	/* WO: log an injected error */
+#define LLMDEV_FAULT_STALL_RING(n)	BIT(8 + (n))	/* ring stops fetching */
 #define LLMDEV_FAULT_VALID_MASK		(0x3u | (0xffffu << 8))
 #define LLMDEV_REG_ERR_LOG		0x0400	/* RO: LLMDEV_ERR_LOG_ENTRIES x 32 bytes */
 #define LLMDEV_ERR_LOG_STRIDE		0x20
 /* error log entry i is at ERR_LOG + (seq % ENTRIES) * STRIDE */
 #define LLMDEV_ERR_LOG_CODE		0x00	/* 32: LLMDEV_ERR_* code */
-#define LLMDEV_ERR_LOG_SOURCE		0x04	/* 32: ring << 16 | descriptor slot; 0xffff.. none */
+#define LLMDEV_ERR_LOG_SOURCE		0x04	/* 32: ring << 16 | slot, ~0 for none */
 #define LLMDEV_ERR_LOG_ADDR		0x08	/* 64: offending address or value */
 #define LLMDEV_ERR_LOG_TIME		0x10	/* 64: TIMESTAMP when logged */
 #define LLMDEV_ERR_LOG_SEQ		0x18	/* 32: sequence number, from 0 */
@@ -124,11 +120,11 @@ typedef uint16_t llmdev_le16;
 #define LLMDEV_REG_SCRUB_LEN		0x0308	/* RW  64: bytes, multiple of 4 KiB */
 #define LLMDEV_REG_SCRUB_PATTERN	0x0310	/* RW  32: fill word */
 #define LLMDEV_REG_SCRUB_CTRL		0x0314	/* RW  32 */
-#define LLMDEV_SCRUB_CTRL_START		(1u << 0)	/* WO: start */
+#define LLMDEV_SCRUB_CTRL_START		BIT(0)	/* WO: start */
 #define LLMDEV_REG_SCRUB_STATUS		0x0318	/* RO  32 */
-#define LLMDEV_SCRUB_STATUS_BUSY	(1u << 0)
-#define LLMDEV_SCRUB_STATUS_DONE	(1u << 1)	/* cleared by START */
-#define LLMDEV_SCRUB_STATUS_ERROR	(1u << 2)	/* cleared by START */
+#define LLMDEV_SCRUB_STATUS_BUSY	BIT(0)
+#define LLMDEV_SCRUB_STATUS_DONE	BIT(1)	/* cleared by START */
+#define LLMDEV_SCRUB_STATUS_ERROR	BIT(2)	/* cleared by START */
 #define LLMDEV_SCRUB_ALIGN		4096
 
 /* ---- DMA rings (0x1000 + n * 0x100) ------------------------------------- */
@@ -137,15 +133,15 @@ typedef uint16_t llmdev_le16;
 #define LLMDEV_RING_CMPL_BASE		0x08	/* RW  64: IOVA, 64-byte aligned */
 #define LLMDEV_RING_SIZE		0x10	/* RW  32: entries, power of two */
 #define LLMDEV_RING_CTRL		0x14	/* RW  32 */
-#define LLMDEV_RING_CTRL_ENABLE		(1u << 0)
-#define LLMDEV_RING_CTRL_RESET		(1u << 1)	/* WO: abort, zero indices */
+#define LLMDEV_RING_CTRL_ENABLE		BIT(0)
+#define LLMDEV_RING_CTRL_RESET		BIT(1)	/* WO: abort, zero indices */
 #define LLMDEV_RING_HEAD		0x18	/* RO  32: descriptors consumed (free-running) */
 #define LLMDEV_RING_TAIL		0x1c	/* RW  32: doorbell, descriptors posted */
 #define LLMDEV_RING_STATUS		0x20	/* RO  32 */
-#define LLMDEV_RING_STATUS_ENABLED	(1u << 0)
-#define LLMDEV_RING_STATUS_BUSY		(1u << 1)	/* HEAD != TAIL, work pending */
-#define LLMDEV_RING_STATUS_HALTED	(1u << 2)	/* stopped on a ring-level error */
-#define LLMDEV_RING_STATUS_STALLED	(1u << 3)	/* fault injection */
+#define LLMDEV_RING_STATUS_ENABLED	BIT(0)
+#define LLMDEV_RING_STATUS_BUSY		BIT(1)	/* HEAD != TAIL, work pending */
+#define LLMDEV_RING_STATUS_HALTED	BIT(2)	/* stopped on a ring-level error */
+#define LLMDEV_RING_STATUS_STALLED	BIT(3)	/* fault injection */
 #define LLMDEV_RING_DIR			0x24	/* RO  32: LLMDEV_DIR_* */
 #define LLMDEV_DIR_H2C			0
 #define LLMDEV_DIR_C2H			1
@@ -160,23 +156,23 @@ typedef uint16_t llmdev_le16;
  * whose lengths add up to length.
  */
 struct llmdev_hw_desc {
-	llmdev_le64 host_addr;
-	llmdev_le64 hbm_addr;
-	llmdev_le32 length;
-	llmdev_le32 flags;
-	llmdev_le32 sg_count;
-	llmdev_le32 cookie;		/* echoed in the completion */
+	__le64 host_addr;
+	__le64 hbm_addr;
+	__le32 length;
+	__le32 flags;
+	__le32 sg_count;
+	__le32 cookie;		/* echoed in the completion */
 };
 
 #define LLMDEV_DESC_SIZE		32
-#define LLMDEV_DESC_F_SGL		(1u << 0)
-#define LLMDEV_DESC_F_IRQ		(1u << 1)	/* interrupt after completion */
+#define LLMDEV_DESC_F_SGL		BIT(0)
+#define LLMDEV_DESC_F_IRQ		BIT(1)	/* interrupt after completion */
 #define LLMDEV_DESC_F_VALID_MASK	(LLMDEV_DESC_F_SGL | LLMDEV_DESC_F_IRQ)
 
 struct llmdev_hw_sg {
-	llmdev_le64 addr;
-	llmdev_le32 length;
-	llmdev_le32 reserved;		/* must be zero */
+	__le64 addr;
+	__le32 length;
+	__le32 reserved;		/* must be zero */
 };
 
 #define LLMDEV_SG_SIZE			16
@@ -188,19 +184,19 @@ struct llmdev_hw_sg {
  * the pass the host expects.
  */
 struct llmdev_hw_cmpl {
-	llmdev_le32 cookie;
-	llmdev_le32 bytes;		/* bytes moved */
-	llmdev_le16 status;		/* LLMDEV_ERR_* code, 0 = success */
-	llmdev_le16 flags;
-	llmdev_le32 desc_index;	/* free-running index of the descriptor */
+	__le32 cookie;
+	__le32 bytes;		/* bytes moved */
+	__le16 status;		/* LLMDEV_ERR_* code, 0 = success */
+	__le16 flags;
+	__le32 desc_index;	/* free-running index of the descriptor */
 };
 
 #define LLMDEV_CMPL_SIZE		16
-#define LLMDEV_CMPL_F_PHASE		(1u << 0)
+#define LLMDEV_CMPL_F_PHASE		BIT(0)
 
 /* ---- Perf counters (0x2000) ------------------------------------------- */
 #define LLMDEV_REG_PERF_CTRL		0x2000	/* RW  32 */
-#define LLMDEV_PERF_CTRL_SNAPSHOT	(1u << 0)	/* WO: latch all counters */
+#define LLMDEV_PERF_CTRL_SNAPSHOT	BIT(0)	/* WO: latch all counters */
 #define LLMDEV_REG_PERF_NUM		0x2004	/* RO  32: number of counters */
 #define LLMDEV_REG_PERF_SNAP_TIME	0x2008	/* RO  64: TIMESTAMP of the latch */
 #define LLMDEV_REG_PERF_LIVE		0x2100	/* RO  64 each: live counters */

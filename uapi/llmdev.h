@@ -32,8 +32,9 @@
 #ifndef _UAPI_LLMDEV_H
 #define _UAPI_LLMDEV_H
 
-#include <linux/types.h>
+#include <linux/const.h>
 #include <linux/ioctl.h>
+#include <linux/types.h>
 
 #define LLMDEV_TYPE		'L'
 
@@ -93,7 +94,7 @@ struct llmdev_info {
 #define LLMDEV_INFO		_IO(LLMDEV_TYPE, LLMDEV_CMD_INFO)
 
 /* struct llmdev_hbm_alloc flags */
-#define LLMDEV_HBM_PERSISTENT	(1U << 0)	/* outlives the file; needs a name */
+#define LLMDEV_HBM_PERSISTENT	_BITUL(0)	/* outlives the file; needs a name */
 
 /**
  * struct llmdev_hbm_alloc - LLMDEV_HBM_ALLOC: allocate an HBM region
@@ -159,8 +160,8 @@ struct llmdev_hbm_free {
 #define LLMDEV_HBM_FREE		_IO(LLMDEV_TYPE, LLMDEV_CMD_HBM_FREE)
 
 /* struct llmdev_hbm_region flags */
-#define LLMDEV_REGION_PERSISTENT	(1U << 0)
-#define LLMDEV_REGION_MINE		(1U << 1)	/* owned by this open file */
+#define LLMDEV_REGION_PERSISTENT	_BITUL(0)
+#define LLMDEV_REGION_MINE		_BITUL(1)	/* owned by this open file */
 
 /**
  * struct llmdev_hbm_region - one entry of LLMDEV_HBM_LIST
@@ -231,7 +232,7 @@ struct llmdev_hbm_open {
 #define LLMDEV_HBM_OPEN		_IO(LLMDEV_TYPE, LLMDEV_CMD_HBM_OPEN)
 
 /* struct llmdev_dma flags */
-#define LLMDEV_DMA_TO_CARD	(1U << 0)	/* else card to host */
+#define LLMDEV_DMA_TO_CARD	_BITUL(0)	/* else card to host */
 
 #define LLMDEV_RING_ANY		0xffffffffU
 
@@ -270,10 +271,10 @@ struct llmdev_dma {
 #define LLMDEV_DMA_SUBMIT	_IO(LLMDEV_TYPE, LLMDEV_CMD_DMA_SUBMIT)
 
 #define LLMDEV_MAX_FENCES	1024	/* unreaped transfers per open file */
-#define LLMDEV_DMA_MAX_LENGTH	(1ULL << 30)
+#define LLMDEV_DMA_MAX_LENGTH	_BITULL(30)
 
 /* struct llmdev_fence_wait flags */
-#define LLMDEV_WAIT_ANY		(1U << 0)	/* ignore @fence: any completed one */
+#define LLMDEV_WAIT_ANY		_BITUL(0)	/* ignore @fence: any completed one */
 
 /**
  * struct llmdev_fence_wait - LLMDEV_FENCE_WAIT: wait for a transfer
