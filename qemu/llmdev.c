@@ -33,6 +33,7 @@
 #include "qapi/error.h"
 #include "hw/pci/pci.h"
 #include "hw/pci/pcie.h"
+#include "hw/pci/pcie_regs.h"
 #include "hw/pci/msi.h"
 #include "hw/pci/msix.h"
 #include "hw/qdev-properties.h"
@@ -1029,6 +1030,26 @@ static const MemoryRegionOps llmdev_aperture_ops = {
 
 /* ---- Device life cycle ---------------------------------------------------- */
 
+/* The card's PCIe link: 16 GT/s x16, trained at that. */
+static void llmdev_set_link(PCIDevice *pdev)
+{
+	uint8_t *exp = pdev->config + pdev->exp.exp_cap;
+
+	pci_long_test_and_clear_mask(exp + PCI_EXP_LNKCAP,
+				     PCI_EXP_LNKCAP_MLW | PCI_EXP_LNKCAP_SLS);
+	pci_long_test_and_set_mask(exp + PCI_EXP_LNKCAP,
+				   QEMU_PCI_EXP_LNKCAP_MLW(QEMU_PCI_EXP_LNK_X16) |
+				   QEMU_PCI_EXP_LNKCAP_MLS(QEMU_PCI_EXP_LNK_16GT));
+	pci_set_long(exp + PCI_EXP_LNKCAP2, PCI_EXP_LNKCAP2_SLS_2_5GB |
+		     PCI_EXP_LNKCAP2_SLS_5_0GB | PCI_EXP_LNKCAP2_SLS_8_0GB |
+		     PCI_EXP_LNKCAP2_SLS_16_0GB);
+	pci_word_test_and_clear_mask(exp + PCI_EXP_LNKSTA,
+				     PCI_EXP_LNKSTA_CLS | PCI_EXP_LNKSTA_NLW);
+	pci_word_test_and_set_mask(exp + PCI_EXP_LNKSTA,
+				   QEMU_PCI_EXP_LNKSTA_NLW(QEMU_PCI_EXP_LNK_X16) |
+				   QEMU_PCI_EXP_LNKSTA_CLS(QEMU_PCI_EXP_LNK_16GT));
+}
+
 static void llmdev_realize(PCIDevice *pdev, Error **errp)
 {
 	LlmdevState *s = LLMDEV(pdev);
@@ -1074,6 +1095,7 @@ static void llmdev_realize(PCIDevice *pdev, Error **errp)
 	}
 	pcie_cap_deverr_init(pdev);
 	pcie_cap_flr_init(pdev);
+	llmdev_set_link(pdev);
 	ret = pcie_aer_init(pdev, PCI_ERR_VER, LLMDEV_AER_OFFSET,
 			    PCI_ERR_SIZEOF, errp);
 	if (ret < 0)
