@@ -12,7 +12,8 @@ static bool llmdev_use_msix = true;
 module_param_named(msix, llmdev_use_msix, bool, 0444);
 MODULE_PARM_DESC(msix, "Use MSI-X, one vector per ring (default: true); false forces one shared MSI or INTx vector");
 
-#define LLMDEV_SCRUB_TIMEOUT_MS	30000
+/* the scrub engine gets 10 s plus 1 s per GiB */
+#define LLMDEV_SCRUB_TIMEOUT_MS(len)	(10000 + ((len) >> 30) * 1000)
 
 void llmdev_get(struct llmdev_device *ldev)
 {
@@ -203,7 +204,7 @@ int llmdev_scrub(struct llmdev_device *ldev, u64 offset, u64 length)
 	llmdev_wr32(ldev, LLMDEV_REG_SCRUB_PATTERN, 0);
 	llmdev_wr32(ldev, LLMDEV_REG_SCRUB_CTRL, LLMDEV_SCRUB_CTRL_START);
 	left = wait_event_timeout(ldev->scrub_wait, llmdev_scrub_finished(ldev),
-				  msecs_to_jiffies(LLMDEV_SCRUB_TIMEOUT_MS));
+				  msecs_to_jiffies(LLMDEV_SCRUB_TIMEOUT_MS(length)));
 	status = llmdev_rd32(ldev, LLMDEV_REG_SCRUB_STATUS);
 	if (READ_ONCE(ldev->unplugged))
 		ret = -ENODEV;

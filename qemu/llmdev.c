@@ -29,6 +29,7 @@
 #include "qemu/module.h"
 #include "qemu/timer.h"
 #include "qemu/main-loop.h"
+#include "qemu/madvise.h"
 #include "qemu/rcu.h"
 #include "qapi/error.h"
 #include "hw/pci/pci.h"
@@ -568,7 +569,12 @@ static void llmdev_scrub_run(void *opaque)
 	uint8_t *p = s->hbm + s->scrub_cur_addr + s->scrub_done;
 	uint64_t i;
 
-	if (s->scrub_cur_pattern == 0) {
+	if (s->scrub_cur_pattern == 0 &&
+	    QEMU_IS_ALIGNED((uintptr_t)p | n, qemu_real_host_page_size())) {
+		/* the store is anonymous memory: dropped pages read as zero */
+		if (qemu_madvise(p, n, QEMU_MADV_DONTNEED))
+			memset(p, 0, n);
+	} else if (s->scrub_cur_pattern == 0) {
 		memset(p, 0, n);
 	} else {
 		for (i = 0; i < n; i += 4)
