@@ -186,10 +186,13 @@ host_tests
 # driver; the driver tests need llmdev.ko loaded: one VM boot each.
 HW_CMD="/llmdev/selftests/run_tests.sh 'llmdev_*'"
 DRV_CMD="insmod /llmdev/modules/llmdev.ko && /llmdev/selftests/run_tests.sh 'driver_*'"
+# the fallback to one shared MSI vector, for what interrupts drive
+MSI_CMD="insmod /llmdev/modules/llmdev.ko msix=0 && /llmdev/selftests/run_tests.sh driver_dma driver_fault"
 if [ $ok_qemu = 1 ] && [ $ok_tests = 1 ]; then
 	if [ $ok_debian = 1 ]; then
 		vm_suite "hw-debian" debian "$T_DEBIAN" "$HW_CMD"
 		vm_suite "driver-debian" debian "$T_DEBIAN" "$DRV_CMD"
+		vm_suite "driver-debian-msi" debian "$T_DEBIAN" "$MSI_CMD"
 	fi
 	if [ $ok_debug = 1 ]; then
 		vm_suite "hw-debug" debug "$T_DEBUG" "$HW_CMD"
