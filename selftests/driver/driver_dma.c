@@ -50,23 +50,13 @@ FIXTURE_VARIANT_ADD(rt, len_64M) { .len = 64 * LD_MIB };
 
 FIXTURE_SETUP(rt)
 {
-	self->kmsg = ld_kmsg_open();
-	self->fd = -1;
-	if (access("/dev/llmdev0", F_OK))
-		SKIP(return, "/dev/llmdev0 is missing: llmdev.ko not loaded?");
-	self->fd = ld_open(0);
-	ASSERT_LE(0, self->fd);
-	ASSERT_EQ(0, ld_info(self->fd, &self->info));
+	LD_FIXTURE_START();
+	LD_FIXTURE_OPEN_CARD0();
 }
 
 FIXTURE_TEARDOWN(rt)
 {
-	char kmsg[256];
-	int reports = ld_kmsg_problems(self->kmsg, kmsg, sizeof(kmsg));
-
-	if (reports)
-		TH_LOG("%d kernel report(s) during the test, the first: %s", reports, kmsg);
-	EXPECT_EQ(0, reports);
+	LD_EXPECT_NO_KERNEL_REPORTS(self->kmsg);
 	if (self->fd >= 0)
 		close(self->fd);
 }
@@ -155,24 +145,14 @@ FIXTURE(dma) {
 
 FIXTURE_SETUP(dma)
 {
-	self->kmsg = ld_kmsg_open();
-	self->fd = -1;
-	if (access("/dev/llmdev0", F_OK))
-		SKIP(return, "/dev/llmdev0 is missing: llmdev.ko not loaded?");
-	self->fd = ld_open(0);
-	ASSERT_LE(0, self->fd);
-	ASSERT_EQ(0, ld_info(self->fd, &self->info));
+	LD_FIXTURE_START();
+	LD_FIXTURE_OPEN_CARD0();
 	self->used0 = self->info.hbm_used;
 }
 
 FIXTURE_TEARDOWN(dma)
 {
-	char kmsg[256];
-	int reports = ld_kmsg_problems(self->kmsg, kmsg, sizeof(kmsg));
-
-	if (reports)
-		TH_LOG("%d kernel report(s) during the test, the first: %s", reports, kmsg);
-	EXPECT_EQ(0, reports);
+	LD_EXPECT_NO_KERNEL_REPORTS(self->kmsg);
 	if (self->fd >= 0)
 		close(self->fd);
 }

@@ -42,10 +42,7 @@ static void fctx_setup(struct __test_metadata *_metadata, struct fctx *self)
 {
 	struct llmdev_hbm_alloc a;
 
-	self->kmsg = ld_kmsg_open();
-	self->fd = -1;
-	if (access("/dev/llmdev0", F_OK))
-		SKIP(return, "/dev/llmdev0 is missing: llmdev.ko not loaded?");
+	LD_FIXTURE_START();
 	if (ld_bar0_map(0, &self->bar))
 		SKIP(return, "no BAR 0 access: %s", self->bar.why);
 	if (!(ld_rd32(&self->bar, LLMDEV_REG_CAPS) & LLMDEV_CAPS_FAULT_INJECT))
@@ -54,9 +51,7 @@ static void fctx_setup(struct __test_metadata *_metadata, struct fctx *self)
 	self->have_param = !ld_get_timeout_ms(&self->timeout_ms);
 	if (self->have_param)
 		ASSERT_EQ(0, ld_set_timeout_ms(TEST_TIMEOUT_MS));
-	self->fd = ld_open(0);
-	ASSERT_LE(0, self->fd);
-	ASSERT_EQ(0, ld_info(self->fd, &self->info));
+	LD_FIXTURE_OPEN_CARD0();
 	ASSERT_EQ(0, ld_hbm_alloc(self->fd, REGION, 0, 0, NULL, &a));
 	self->handle = a.handle;
 	self->src = ld_alloc_buf(XFER);
@@ -89,12 +84,7 @@ FIXTURE_SETUP(fault)
 
 FIXTURE_TEARDOWN(fault)
 {
-	char kmsg[256];
-	int reports = ld_kmsg_problems(self->c.kmsg, kmsg, sizeof(kmsg));
-
-	if (reports)
-		TH_LOG("%d kernel report(s) during the test, the first: %s", reports, kmsg);
-	EXPECT_EQ(0, reports);
+	LD_EXPECT_NO_KERNEL_REPORTS(self->c.kmsg);
 	fctx_teardown(&self->c);
 }
 
@@ -225,12 +215,7 @@ FIXTURE_SETUP(stall)
 
 FIXTURE_TEARDOWN(stall)
 {
-	char kmsg[256];
-	int reports = ld_kmsg_problems(self->c.kmsg, kmsg, sizeof(kmsg));
-
-	if (reports)
-		TH_LOG("%d kernel report(s) during the test, the first: %s", reports, kmsg);
-	EXPECT_EQ(0, reports);
+	LD_EXPECT_NO_KERNEL_REPORTS(self->c.kmsg);
 	fctx_teardown(&self->c);
 }
 

@@ -116,21 +116,13 @@ FIXTURE(unplug) {
 
 FIXTURE_SETUP(unplug)
 {
-	self->kmsg = ld_kmsg_open();
-	self->fd = -1;
-	if (access("/dev/llmdev0", F_OK))
-		SKIP(return, "/dev/llmdev0 is missing: llmdev.ko not loaded?");
+	LD_FIXTURE_START();
 	self->ncards = ld_num_cards();
 }
 
 FIXTURE_TEARDOWN(unplug)
 {
-	char kmsg[256];
-	int reports = ld_kmsg_problems(self->kmsg, kmsg, sizeof(kmsg));
-
-	if (reports)
-		TH_LOG("%d kernel report(s) during the test, the first: %s", reports, kmsg);
-	EXPECT_EQ(0, reports);
+	LD_EXPECT_NO_KERNEL_REPORTS(self->kmsg);
 	if (self->fd >= 0)
 		close(self->fd);
 }

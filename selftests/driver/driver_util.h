@@ -52,6 +52,43 @@
  */
 #define SETUP_OR_SKIP() do { if (_metadata->skip) return; } while (0)
 
+/*
+ * The fixtures' common steps. They are macros because the harness' SKIP,
+ * ASSERT and EXPECT need the test's context (_metadata, self).
+ *
+ * LD_FIXTURE_START: watch the kernel log, and SKIP when the driver is not
+ * loaded. LD_FIXTURE_OPEN_CARD0: open /dev/llmdev0 into self->fd and read
+ * its info into self->info. LD_EXPECT_NO_KERNEL_REPORTS: the test fails
+ * if the kernel logged a warning, BUG, KASAN or lockdep report since
+ * LD_FIXTURE_START.
+ */
+#define LD_FIXTURE_START()						\
+	do {								\
+		self->kmsg = ld_kmsg_open();				\
+		self->fd = -1;						\
+		if (access("/dev/llmdev0", F_OK))			\
+			SKIP(return, "/dev/llmdev0 is missing: llmdev.ko not loaded?"); \
+	} while (0)
+
+#define LD_FIXTURE_OPEN_CARD0()						\
+	do {								\
+		self->fd = ld_open(0);					\
+		ASSERT_LE(0, self->fd)					\
+			TH_LOG("open /dev/llmdev0: %s", strerror(-self->fd)); \
+		ASSERT_EQ(0, ld_info(self->fd, &self->info));		\
+	} while (0)
+
+#define LD_EXPECT_NO_KERNEL_REPORTS(kmsg_fd)				\
+	do {								\
+		char _kmsg[256];					\
+		int _reports = ld_kmsg_problems(kmsg_fd, _kmsg, sizeof(_kmsg)); \
+									\
+		if (_reports)						\
+			TH_LOG("%d kernel report(s) during the test, the first: %s", \
+			       _reports, _kmsg);			\
+		EXPECT_EQ(0, _reports);					\
+	} while (0)
+
 /* ---- time ---------------------------------------------------------------- */
 
 static LD_UNUSED uint64_t ld_now_ns(void)
