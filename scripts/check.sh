@@ -70,11 +70,13 @@ step() {
 	return 1
 }
 
-# vm_suite NAME KERNEL TIMEOUT CMD: a guest command printing KTAP, summed up
+# vm_suite NAME KERNEL TIMEOUT CMD [VM.PY ARGS]: a guest command printing
+# KTAP, in a VM with 4 cards (unless the extra arguments say otherwise)
 vm_suite() {
 	local name=$1 kernel=$2 timeout=$3 cmd=$4 counts=$LOGS/$1.counts rc p f s
-	section "$name: $kernel kernel, 4 cards: $cmd"
-	"${VM[@]}" --kernel "$kernel" --cards 4 --timeout "$timeout" --quiet \
+	shift 4
+	section "$name: $kernel kernel ${*:-(4 cards)}: $cmd"
+	"${VM[@]}" --kernel "$kernel" --cards 4 "$@" --timeout "$timeout" --quiet \
 		--log "$LOGS/$name.log" --ktap --title "$name" --counts "$counts" \
 		--cmd "$cmd" </dev/null
 	rc=$?
@@ -186,6 +188,9 @@ host_tests
 # driver; the driver tests need llmdev.ko loaded: one VM boot each.
 HW_CMD="/llmdev/selftests/run_tests.sh 'llmdev_*'"
 DRV_CMD="insmod /llmdev/modules/llmdev.ko && /llmdev/selftests/run_tests.sh 'driver_*'"
+# (one run_tests.sh per VM run: the KTAP parser reads one document)
+BIG_HW_CMD="/llmdev/selftests/run_tests.sh llmdev_enumerate llmdev_aperture llmdev_scrub llmdev_dma"
+BIG_DRV_CMD="insmod /llmdev/modules/llmdev.ko && /llmdev/selftests/run_tests.sh driver_hbm driver_lib"
 # the fallback to one shared MSI vector, for what interrupts drive
 MSI_CMD="insmod /llmdev/modules/llmdev.ko msix=0 && /llmdev/selftests/run_tests.sh driver_dma driver_fault"
 if [ $ok_qemu = 1 ] && [ $ok_tests = 1 ]; then
@@ -193,6 +198,10 @@ if [ $ok_qemu = 1 ] && [ $ok_tests = 1 ]; then
 		vm_suite "hw-debian" debian "$T_DEBIAN" "$HW_CMD"
 		vm_suite "driver-debian" debian "$T_DEBIAN" "$DRV_CMD"
 		vm_suite "driver-debian-msi" debian "$T_DEBIAN" "$MSI_CMD"
+		# the largest HBM the tests use: 4 GiB cards, through the aperture,
+		# the scrub engine, the allocator and DMA
+		vm_suite "hw-4g-debian" debian "$T_DEBIAN" "$BIG_HW_CMD" --cards 2 --hbm-size 4G
+		vm_suite "driver-4g-debian" debian "$T_DEBIAN" "$BIG_DRV_CMD" --cards 2 --hbm-size 4G
 	fi
 	if [ $ok_debug = 1 ]; then
 		vm_suite "hw-debug" debug "$T_DEBUG" "$HW_CMD"
