@@ -17,6 +17,9 @@ PKGS=(
 	busybox-static pciutils
 	# kernel static checks
 	sparse
+	# fuzzing the GGUF reader (tools/fuzz_gguf.c): clang only recommends
+	# the runtime with libFuzzer and the sanitizers
+	clang libclang-rt-14-dev
 )
 
 have_all=1
