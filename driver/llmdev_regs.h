@@ -46,7 +46,7 @@
 /* ---- MSI-X vectors ------------------------------------------------------ */
 #define LLMDEV_VEC_RING(n)		(n)	/* one per DMA ring */
 #define LLMDEV_VEC_ERROR		4
-#define LLMDEV_VEC_EVENT		5	/* scrub done, later: links, collectives */
+#define LLMDEV_VEC_EVENT		5	/* scrub done, links, collectives */
 #define LLMDEV_NUM_VECTORS		8	/* 6 and 7 reserved */
 
 /* ---- Identity and control block (0x0000) --------------------------------- */
@@ -54,7 +54,7 @@
 #define LLMDEV_ID_MAGIC			0x4c4c4d44	/* "LLMD" */
 #define LLMDEV_REG_VERSION		0x0004	/* RO  32: spec major << 16 | minor */
 #define LLMDEV_SPEC_MAJOR		1
-#define LLMDEV_SPEC_MINOR		0
+#define LLMDEV_SPEC_MINOR		1
 #define LLMDEV_REG_CAPS			0x0008	/* RO  32 */
 #define LLMDEV_CAPS_H2C_RINGS(c)	((c) & 0xf)
 #define LLMDEV_CAPS_C2H_RINGS(c)	(((c) >> 4) & 0xf)
@@ -82,6 +82,10 @@
 #define LLMDEV_IRQ_ERROR		BIT(16)
 #define LLMDEV_IRQ_EVENT		BIT(17)
 #define LLMDEV_IRQ_ALL			(0xffffu | LLMDEV_IRQ_ERROR | LLMDEV_IRQ_EVENT)
+#define LLMDEV_REG_EVENT_CAUSE		0x0108	/* RW1C 32: why IRQ_EVENT was raised */
+#define LLMDEV_EVENT_SCRUB		BIT(0)	/* scrub finished */
+#define LLMDEV_EVENT_LINK		BIT(1)	/* see LINK_EVENT */
+#define LLMDEV_EVENT_COLL		BIT(2)	/* a collective finished */
 
 /* ---- Error block (0x0200) ------------------------------------------------ */
 #define LLMDEV_REG_ERR_STATUS		0x0200	/* RW1C 32: one bit per error kind */
@@ -215,6 +219,10 @@ enum llmdev_perf_counter {
 	LLMDEV_PERF_DMA_BUSY_NS,
 	LLMDEV_PERF_SCRUB_BYTES,
 	LLMDEV_PERF_DOORBELLS,
+	LLMDEV_PERF_LINK_TX_BYTES,	/* all ports */
+	LLMDEV_PERF_LINK_RX_BYTES,
+	LLMDEV_PERF_COLL_OPS,		/* collectives finished */
+	LLMDEV_PERF_COLL_BUSY_NS,	/* time with a collective running */
 	LLMDEV_PERF_NUM_COUNTERS,
 };
 
@@ -224,10 +232,116 @@ enum llmdev_perf_counter {
 #define LLMDEV_REG_POWER_MW		0x2808	/* RO  32: board power, mW */
 #define LLMDEV_REG_POWER_CAP_MW		0x280c	/* RO  32: power cap, mW */
 
-/* ---- Reserved for later blocks ----------------------------------------- */
-#define LLMDEV_REG_LINK_BASE		0x3000	/* peer-link ports, 0x100 each */
-#define LLMDEV_REG_COLL_BASE		0x4000	/* collective engine */
-#define LLMDEV_REG_ROUTE_BASE		0x5000	/* routing table, 0x1000 bytes */
+/* ---- Peer links (0x3000 + p * 0x100, p < LLMDEV_NUM_LINK_PORTS) -------- */
+#define LLMDEV_LINK_BASE(p)		(0x3000 + (p) * 0x100)
+#define LLMDEV_LINK_CTRL		0x00	/* RW  32 */
+#define LLMDEV_LINK_CTRL_ENABLE		BIT(0)	/* train when cabled; 0 = down */
+#define LLMDEV_LINK_STATUS		0x04	/* RO  32 */
+#define LLMDEV_LINK_STATE(s)		((s) & 0x3)
+#define LLMDEV_LINK_STATE_DOWN		0
+#define LLMDEV_LINK_STATE_TRAINING	1
+#define LLMDEV_LINK_STATE_UP		2
+#define LLMDEV_LINK_STATUS_CABLED	BIT(8)	/* a cable leads to another card */
+#define LLMDEV_LINK_STATUS_FORCED_DOWN	BIT(9)	/* LINK_FAULT.FORCE_DOWN on either end */
+#define LLMDEV_LINK_PEER_SERIAL		0x08	/* RO  64: peer card's SERIAL, 0 unless up */
+#define LLMDEV_LINK_PEER_PORT		0x10	/* RO  32: peer's port, ~0 unless up */
+#define LLMDEV_LINK_DOWN_COUNT		0x14	/* RO  32: up -> down transitions */
+#define LLMDEV_LINK_TX_BYTES		0x18	/* RO  64: bytes sent */
+#define LLMDEV_LINK_RX_BYTES		0x20	/* RO  64: bytes received */
+#define LLMDEV_LINK_TX_ERRORS		0x28	/* RO  64: frames replayed */
+#define LLMDEV_LINK_RX_ERRORS		0x30	/* RO  64: frames received with CRC errors */
+#define LLMDEV_LINK_FAULT		0x38	/* RW  32: test mode */
+#define LLMDEV_LINK_FAULT_FORCE_DOWN	BIT(0)	/* cable "pulled" while set */
+#define LLMDEV_LINK_FAULT_ERROR_BURST	BIT(1)	/* WO: BURST_COUNT CRC errors */
+#define LLMDEV_LINK_FAULT_BURST_COUNT(f) (((f) >> 16) & 0xffff)
+#define LLMDEV_LINK_FAULT_VALID_MASK	(0x3u | (0xffffu << 16))
+#define LLMDEV_LINK_DOWN_AFTER		0x40	/* RW  64: tx bytes left before a drop, 0 = never */
+#define LLMDEV_LINK_TRAIN_NS		1000000	/* training takes 1 ms of card time */
+
+#define LLMDEV_REG_LINK_EVENT		0x3f00	/* RW1C 32: what changed since last clear */
+#define LLMDEV_LINK_EVENT_STATE(p)	BIT(p)		/* port p changed state */
+#define LLMDEV_LINK_EVENT_ERROR(p)	BIT(8 + (p))	/* port p counted errors */
+#define LLMDEV_REG_LINK_GBPS		0x3f04	/* RO  32: line rate of each port, Gb/s */
+
+/* ---- Collective engine (0x4000) ---------------------------------------- */
+#define LLMDEV_REG_COLL_CTRL		0x4000	/* WO  32 */
+#define LLMDEV_COLL_CTRL_START		BIT(0)	/* post the programmed collective */
+#define LLMDEV_COLL_CTRL_ABORT		BIT(1)	/* give up: ERROR with ABORTED */
+#define LLMDEV_REG_COLL_STATUS		0x4004	/* RO  32 */
+#define LLMDEV_COLL_STATUS_BUSY		BIT(0)	/* posted, waiting or running */
+#define LLMDEV_COLL_STATUS_DONE		BIT(1)	/* last one finished; cleared by START */
+#define LLMDEV_COLL_STATUS_ERROR	BIT(2)	/* last one failed; cleared by START */
+#define LLMDEV_COLL_STATUS_RUNNING	BIT(3)	/* every member posted, data moving */
+#define LLMDEV_COLL_STATUS_ERR(s)	(((s) >> 8) & 0xff)	/* LLMDEV_COLL_ERR_* */
+#define LLMDEV_REG_COLL_TAG		0x4008	/* RW  64: the same on every member */
+#define LLMDEV_REG_COLL_OP		0x4010	/* RW  32: see LLMDEV_COLL_OP() */
+#define LLMDEV_REG_COLL_RANK		0x4014	/* RW  32: rank [7:0], nranks [15:8] */
+#define LLMDEV_REG_COLL_PORTS		0x4018	/* RW  32: tx port [3:0], rx port [7:4] */
+#define LLMDEV_REG_COLL_CHUNK		0x401c	/* RW  32: bytes per chunk, 0 = 1 MiB */
+#define LLMDEV_REG_COLL_COUNT		0x4020	/* RW  64: elements */
+#define LLMDEV_REG_COLL_SRC		0x4028	/* RW  64: HBM offset */
+#define LLMDEV_REG_COLL_DST		0x4030	/* RW  64: HBM offset, may equal SRC */
+#define LLMDEV_REG_COLL_TIMEOUT_US	0x4038	/* RW  32: 0 = wait for peers forever */
+#define LLMDEV_REG_COLL_COMPLETED	0x403c	/* RO  32: collectives finished, either way */
+#define LLMDEV_REG_COLL_DONE_TAG	0x4040	/* RO  64: TAG of the last one finished */
+
+#define LLMDEV_COLL_OP(kind, redop, dtype, root) \
+	((kind) | (redop) << 4 | (dtype) << 8 | (root) << 16)
+#define LLMDEV_COLL_OP_KIND(o)		((o) & 0xf)
+#define LLMDEV_COLL_OP_REDOP(o)		(((o) >> 4) & 0xf)
+#define LLMDEV_COLL_OP_DTYPE(o)		(((o) >> 8) & 0xf)
+#define LLMDEV_COLL_OP_ROOT(o)		(((o) >> 16) & 0xff)
+#define LLMDEV_COLL_KIND_ALLREDUCE	1
+#define LLMDEV_COLL_KIND_BROADCAST	2
+#define LLMDEV_COLL_REDOP_SUM		0
+#define LLMDEV_COLL_REDOP_MIN		1
+#define LLMDEV_COLL_REDOP_MAX		2
+#define LLMDEV_COLL_DTYPE_F32		0
+#define LLMDEV_COLL_DTYPE_F16		1
+#define LLMDEV_COLL_DTYPE_BF16		2
+#define LLMDEV_COLL_DTYPE_I32		3
+#define LLMDEV_COLL_MAX_RANKS		16
+#define LLMDEV_COLL_DEFAULT_CHUNK	0x100000	/* 1 MiB */
+#define LLMDEV_COLL_CHUNK_ALIGN		64
+
+#define LLMDEV_COLL_ERR_NONE		0
+#define LLMDEV_COLL_ERR_PARAM		1	/* bad op, ranks, ports or HBM range */
+#define LLMDEV_COLL_ERR_LINK_DOWN	2	/* a link of the ring is not up */
+#define LLMDEV_COLL_ERR_MISMATCH	3	/* members disagree on op or count */
+#define LLMDEV_COLL_ERR_TIMEOUT		4	/* peers did not post in time */
+#define LLMDEV_COLL_ERR_ABORTED		5	/* COLL_CTRL.ABORT on any member */
+#define LLMDEV_COLL_ERR_TOPOLOGY	6	/* tx port does not reach rank + 1 */
+
+/* ---- Shard routing table (0x5000) --------------------------------------- */
+#define LLMDEV_REG_ROUTE_CTRL		0x5000	/* WO  32 */
+#define LLMDEV_ROUTE_CTRL_COMMIT	BIT(0)	/* staging -> active, all or none */
+#define LLMDEV_REG_ROUTE_STAGE_NUM	0x5004	/* RW  32: staging entries to commit */
+#define LLMDEV_REG_ROUTE_ACTIVE_NUM	0x5008	/* RO  32: entries in the active table */
+#define LLMDEV_REG_ROUTE_GEN		0x500c	/* RO  32: successful commits */
+#define LLMDEV_REG_ROUTE_STATUS		0x5010	/* RO  32: result of the last commit */
+#define LLMDEV_ROUTE_STATUS_ERROR	BIT(0)	/* refused, active table unchanged */
+#define LLMDEV_ROUTE_STATUS_INDEX(s)	(((s) >> 8) & 0xff)	/* first bad entry */
+#define LLMDEV_REG_ROUTE_STAGE		0x5100	/* RW: LLMDEV_ROUTE_ENTRIES x 32 bytes */
+#define LLMDEV_REG_ROUTE_ACTIVE		0x5800	/* RO: LLMDEV_ROUTE_ENTRIES x 32 bytes */
+#define LLMDEV_ROUTE_ENTRIES		32
+#define LLMDEV_ROUTE_ENTRY_SIZE		32
+
+/*
+ * Routing entry, 32 bytes, as 32-bit registers: this card serves layers
+ * layer_first..layer_last (inclusive) for tensor-parallel rank tp_rank of
+ * tp_size from hbm_length bytes at hbm_offset, and sends activations on to
+ * next_hop: a link port, or LLMDEV_ROUTE_HOP_HOST.
+ */
+#define LLMDEV_ROUTE_E_LAYERS		0x00	/* first [15:0], last [31:16] */
+/* rank [7:0], size [15:8], next hop [23:16], flags [31:24] */
+#define LLMDEV_ROUTE_E_TP		0x04
+#define LLMDEV_ROUTE_E_HBM_OFFSET	0x08	/* 64 */
+#define LLMDEV_ROUTE_E_HBM_LENGTH	0x10	/* 64 */
+#define LLMDEV_ROUTE_E_TAG		0x18	/* 32: software's, e.g. region handle */
+#define LLMDEV_ROUTE_E_RESERVED		0x1c	/* 32: must be zero */
+#define LLMDEV_ROUTE_HOP_HOST		0xff
+#define LLMDEV_ROUTE_F_VALID		BIT(0)
+
 #define LLMDEV_REG_RESERVED_END		0xc000	/* MSI-X table follows */
 
 #endif /* LLMDEV_REGS_H */

@@ -13,6 +13,25 @@
  *   bandwidth-mbps=U32   model the PCIe link: each descriptor takes
  *                        length / bandwidth (MB/s) of virtual time; 0 (the
  *                        default) moves data as fast as the host can
+ *   link-gbps=U32        line rate of each peer-link port in Gb/s, 1..1600
+ *                        (default 100): a collective tick that moves B bytes
+ *                        over a link takes B * 8 / link-gbps ns
+ *   peer0..peer3=STR     explicit cabling: "ID.PORT" connects this card's
+ *                        port N to port PORT (0-3) of the llmdev card with
+ *                        id=ID. One end is enough; both ends may say it, but
+ *                        must agree. If any card has a peerN property, only
+ *                        explicit cables exist; otherwise the cards form a
+ *                        ring in realize order (card i port 0 to card i+1
+ *                        port 1). Conflicting cables (a port used twice, a
+ *                        card cabled to itself, a bad port number) make the
+ *                        card that completes the conflict fail to realize.
+ *                        Cables are resolved against the cards that exist,
+ *                        again at every realize and unrealize.
+ *
+ * Cards know each other through a global list: the links, the collective
+ * engine (all ranks of one TAG meet there) and the cabling live on it. All
+ * of it runs under the BQL; a session never outlives a card it points to
+ * (a departing or reset member ends it first).
  *
  * Every address, length and index the guest gives is checked; a bad one
  * sets an error status, logs an error and raises the error vector. DMA runs
@@ -100,6 +119,61 @@ typedef struct LlmdevRing {
 	QEMUTimer *coal_timer;
 } LlmdevRing;
 
+/* One peer-link port. */
+typedef struct LlmdevLink {
+	struct LlmdevState *s;
+	unsigned int port;
+
+	/* the cable, as resolved by llmdev_recable(): NULL = not cabled */
+	struct LlmdevState *peer;
+	unsigned int peer_port;
+	struct LlmdevState *new_peer;	/* scratch of llmdev_recable() */
+	unsigned int new_peer_port;
+	bool changed;
+
+	uint32_t ctrl;
+	uint32_t fault;			/* only FORCE_DOWN is stored */
+	uint32_t state;			/* LLMDEV_LINK_STATE_* */
+	bool trained;			/* both ends trained: the same on both */
+	uint64_t peer_serial;		/* latched when the link came up */
+	uint32_t peer_port_reg;
+	uint32_t down_count;
+	uint64_t tx_bytes;
+	uint64_t rx_bytes;
+	uint64_t tx_errors;
+	uint64_t rx_errors;
+	uint64_t down_after;		/* tx bytes left before the link drops */
+	QEMUTimer *train_timer;
+} LlmdevLink;
+
+/* Collective parameters, as programmed and as latched by START. */
+typedef struct LlmdevCollParams {
+	uint64_t tag;
+	uint32_t op;
+	uint32_t rank;
+	uint32_t ports;
+	uint32_t chunk;
+	uint64_t count;
+	uint64_t src;
+	uint64_t dst;
+	uint32_t timeout_us;
+} LlmdevCollParams;
+
+typedef struct LlmdevSession LlmdevSession;
+
+typedef struct LlmdevColl {
+	LlmdevCollParams reg;
+	LlmdevCollParams cur;
+	uint32_t status;		/* DONE/ERROR and the code of the last one */
+	uint32_t completed;
+	uint64_t done_tag;
+	bool waiting;			/* posted, waiting for the other ranks */
+	LlmdevSession *sess;		/* running */
+	int64_t run_start;
+	QEMUTimer *timeout_timer;
+	QEMUTimer *tick_timer;		/* drives the session whose rank 0 we are */
+} LlmdevColl;
+
 struct LlmdevState {
 	PCIDevice parent_obj;
 
@@ -147,6 +221,29 @@ struct LlmdevState {
 	uint64_t sensor_busy;
 
 	LlmdevRing ring[LLMDEV_NUM_RINGS];
+
+	/* peer links */
+	uint32_t link_gbps;		/* property */
+	char *peer_spec[LLMDEV_NUM_LINK_PORTS];	/* properties peer0..3 */
+	char *peer_id[LLMDEV_NUM_LINK_PORTS];	/* parsed: card id or NULL */
+	unsigned int peer_port[LLMDEV_NUM_LINK_PORTS];
+	LlmdevLink link[LLMDEV_NUM_LINK_PORTS];
+	uint32_t link_event;
+	uint32_t event_cause;
+	bool resetting;			/* no events to ourselves while resetting */
+
+	LlmdevColl coll;
+
+	/* routing table */
+	uint32_t route_stage_num;
+	uint32_t route_active_num;
+	uint32_t route_gen;
+	uint32_t route_status;
+	uint8_t route_stage[LLMDEV_ROUTE_ENTRIES][LLMDEV_ROUTE_ENTRY_SIZE];
+	uint8_t route_active[LLMDEV_ROUTE_ENTRIES][LLMDEV_ROUTE_ENTRY_SIZE];
+
+	bool listed;			/* on llmdev_cards */
+	QTAILQ_ENTRY(LlmdevState) next;
 };
 
 static unsigned int llmdev_instances;
@@ -187,6 +284,13 @@ static void llmdev_raise(LlmdevState *s, uint32_t source, unsigned int vector)
 		pci_set_irq(pdev, 1);
 	}
 	s->perf[LLMDEV_PERF_IRQS]++;
+}
+
+/* The event source, with the reason in EVENT_CAUSE. */
+static void llmdev_raise_event(LlmdevState *s, uint32_t cause)
+{
+	s->event_cause |= cause;
+	llmdev_raise(s, LLMDEV_IRQ_EVENT, LLMDEV_VEC_EVENT);
 }
 
 /* ---- Errors -------------------------------------------------------------- */
@@ -587,7 +691,7 @@ static void llmdev_scrub_run(void *opaque)
 		return;
 	}
 	s->scrub_status = LLMDEV_SCRUB_STATUS_DONE;
-	llmdev_raise(s, LLMDEV_IRQ_EVENT, LLMDEV_VEC_EVENT);
+	llmdev_raise_event(s, LLMDEV_EVENT_SCRUB);
 }
 
 static void llmdev_scrub_start(LlmdevState *s)
@@ -627,6 +731,1132 @@ static void llmdev_sensors_update(LlmdevState *s)
 	s->sensor_busy = s->perf[LLMDEV_PERF_DMA_BUSY_NS];
 }
 
+/* ---- Peer links ---------------------------------------------------------- */
+
+/* Every realized card, in realize order: the default ring follows it. */
+static QTAILQ_HEAD(, LlmdevState) llmdev_cards =
+	QTAILQ_HEAD_INITIALIZER(llmdev_cards);
+
+static const char *llmdev_id(LlmdevState *s)
+{
+	const char *id = DEVICE(s)->id;
+
+	return id ? id : "(no id)";
+}
+
+static LlmdevLink *llmdev_link_peer(LlmdevLink *l)
+{
+	return l->peer ? &l->peer->link[l->peer_port] : NULL;
+}
+
+static bool llmdev_link_forced(LlmdevLink *l)
+{
+	return l->fault & LLMDEV_LINK_FAULT_FORCE_DOWN;
+}
+
+/* Both ends enabled, neither forced down: the pair may train and stay up. */
+static bool llmdev_link_can_train(LlmdevLink *l)
+{
+	LlmdevLink *pl = llmdev_link_peer(l);
+
+	return pl && (l->ctrl & LLMDEV_LINK_CTRL_ENABLE) &&
+	       (pl->ctrl & LLMDEV_LINK_CTRL_ENABLE) &&
+	       !llmdev_link_forced(l) && !llmdev_link_forced(pl);
+}
+
+/*
+ * The state a port should be in: DOWN when disabled, not cabled or forced
+ * down at either end; UP when the pair finished training; else TRAINING
+ * (enabled and cabled: training, or waiting for the other end's ENABLE).
+ */
+static uint32_t llmdev_link_target(LlmdevLink *l)
+{
+	LlmdevLink *pl = llmdev_link_peer(l);
+
+	if (!(l->ctrl & LLMDEV_LINK_CTRL_ENABLE) || !pl ||
+	    llmdev_link_forced(l) || llmdev_link_forced(pl))
+		return LLMDEV_LINK_STATE_DOWN;
+	return l->trained ? LLMDEV_LINK_STATE_UP : LLMDEV_LINK_STATE_TRAINING;
+}
+
+static void llmdev_link_set_state(LlmdevLink *l, uint32_t st)
+{
+	LlmdevState *s = l->s;
+	uint32_t old = l->state;
+
+	if (st == old)
+		return;
+	if (old == LLMDEV_LINK_STATE_UP) {
+		l->down_count++;
+		l->peer_serial = 0;
+		l->peer_port_reg = ~0u;
+	}
+	if (st == LLMDEV_LINK_STATE_UP) {
+		l->peer_serial = l->peer->serial;
+		l->peer_port_reg = l->peer_port;
+	}
+	l->state = st;
+	trace_llmdev_link_state(llmdev_id(s), l->port, old, st);
+	if (s->resetting)
+		return;
+	s->link_event |= LLMDEV_LINK_EVENT_STATE(l->port);
+	llmdev_raise_event(s, LLMDEV_EVENT_LINK);
+}
+
+/* Re-evaluate a port and the port at the other end of its cable. */
+static void llmdev_link_update(LlmdevLink *l)
+{
+	LlmdevLink *pl = llmdev_link_peer(l);
+
+	if (!llmdev_link_can_train(l)) {
+		l->trained = false;
+		timer_del(l->train_timer);
+		if (pl) {
+			pl->trained = false;
+			timer_del(pl->train_timer);
+		}
+	} else if (!l->trained && !timer_pending(l->train_timer) &&
+		   !timer_pending(pl->train_timer)) {
+		timer_mod(l->train_timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
+			  LLMDEV_LINK_TRAIN_NS);
+	}
+	llmdev_link_set_state(l, llmdev_link_target(l));
+	if (pl)
+		llmdev_link_set_state(pl, llmdev_link_target(pl));
+}
+
+static void llmdev_link_trained(void *opaque)
+{
+	LlmdevLink *l = opaque;
+
+	if (llmdev_link_can_train(l)) {
+		l->trained = true;
+		llmdev_link_peer(l)->trained = true;
+	}
+	llmdev_link_update(l);
+}
+
+/* ERROR_BURST: count CRC errors at both ends of an up link. */
+static void llmdev_link_burst(LlmdevLink *l, uint32_t count)
+{
+	LlmdevLink *pl = llmdev_link_peer(l);
+
+	if (l->state != LLMDEV_LINK_STATE_UP || !pl || !count)
+		return;
+	trace_llmdev_link_burst(llmdev_id(l->s), l->port, count);
+	l->tx_errors += count;
+	pl->rx_errors += count;
+	l->s->link_event |= LLMDEV_LINK_EVENT_ERROR(l->port);
+	llmdev_raise_event(l->s, LLMDEV_EVENT_LINK);
+	pl->s->link_event |= LLMDEV_LINK_EVENT_ERROR(pl->port);
+	llmdev_raise_event(pl->s, LLMDEV_EVENT_LINK);
+}
+
+/* DOWN_AFTER ran out: the card pulls the cable itself (FORCE_DOWN). */
+static void llmdev_link_exhaust(LlmdevLink *l)
+{
+	l->down_after = 0;
+	l->fault |= LLMDEV_LINK_FAULT_FORCE_DOWN;
+	llmdev_link_update(l);
+}
+
+static LlmdevState *llmdev_find_card(const char *id)
+{
+	LlmdevState *c;
+
+	QTAILQ_FOREACH(c, &llmdev_cards, next) {
+		if (DEVICE(c)->id && !strcmp(DEVICE(c)->id, id))
+			return c;
+	}
+	return NULL;
+}
+
+static void llmdev_cable(LlmdevState *a, unsigned int pa, LlmdevState *b,
+			 unsigned int pb)
+{
+	LlmdevLink *la = &a->link[pa], *lb = &b->link[pb];
+
+	/* realize refused conflicting cables; a cable given twice is one */
+	if (la->new_peer || lb->new_peer)
+		return;
+	la->new_peer = b;
+	la->new_peer_port = pb;
+	lb->new_peer = a;
+	lb->new_peer_port = pa;
+}
+
+/*
+ * Work out the cables between the cards that exist now. A port whose cable
+ * leads somewhere else than before loses its link (and retrains with the
+ * new peer if both ends are enabled).
+ */
+static void llmdev_recable(void)
+{
+	LlmdevState *c, **ring;
+	bool explicit = false;
+	unsigned int n = 0, i, p;
+
+	QTAILQ_FOREACH(c, &llmdev_cards, next) {
+		n++;
+		for (p = 0; p < LLMDEV_NUM_LINK_PORTS; p++) {
+			c->link[p].new_peer = NULL;
+			c->link[p].new_peer_port = 0;
+			if (c->peer_id[p])
+				explicit = true;
+		}
+	}
+	if (explicit) {
+		QTAILQ_FOREACH(c, &llmdev_cards, next) {
+			for (p = 0; p < LLMDEV_NUM_LINK_PORTS; p++) {
+				LlmdevState *t;
+
+				if (!c->peer_id[p])
+					continue;
+				t = llmdev_find_card(c->peer_id[p]);
+				if (t && t != c)
+					llmdev_cable(c, p, t, c->peer_port[p]);
+			}
+		}
+	} else if (n >= 2) {
+		ring = g_new(LlmdevState *, n);
+		i = 0;
+		QTAILQ_FOREACH(c, &llmdev_cards, next)
+			ring[i++] = c;
+		for (i = 0; i < n; i++)
+			llmdev_cable(ring[i], 0, ring[(i + 1) % n], 1);
+		g_free(ring);
+	}
+
+	/* rewire first, then re-evaluate: both ends must see the new cable */
+	QTAILQ_FOREACH(c, &llmdev_cards, next) {
+		for (p = 0; p < LLMDEV_NUM_LINK_PORTS; p++) {
+			LlmdevLink *l = &c->link[p];
+
+			if (l->new_peer == l->peer &&
+			    (!l->peer || l->new_peer_port == l->peer_port))
+				continue;
+			l->changed = true;
+			l->trained = false;
+			timer_del(l->train_timer);
+			l->peer = l->new_peer;
+			l->peer_port = l->new_peer_port;
+			if (l->peer)
+				trace_llmdev_link_cable(llmdev_id(c), p,
+							llmdev_id(l->peer),
+							l->peer_port);
+		}
+	}
+	QTAILQ_FOREACH(c, &llmdev_cards, next) {
+		for (p = 0; p < LLMDEV_NUM_LINK_PORTS; p++) {
+			if (c->link[p].changed) {
+				c->link[p].changed = false;
+				llmdev_link_update(&c->link[p]);
+			}
+		}
+	}
+}
+
+static void llmdev_free_peers(LlmdevState *s)
+{
+	unsigned int p;
+
+	for (p = 0; p < LLMDEV_NUM_LINK_PORTS; p++) {
+		g_free(s->peer_id[p]);
+		s->peer_id[p] = NULL;
+	}
+}
+
+/* Parse the peerN properties ("ID.PORT"). */
+static bool llmdev_parse_peers(LlmdevState *s, Error **errp)
+{
+	unsigned int p;
+
+	for (p = 0; p < LLMDEV_NUM_LINK_PORTS; p++) {
+		const char *spec = s->peer_spec[p], *dot;
+
+		if (!spec || !*spec)
+			continue;
+		dot = strrchr(spec, '.');
+		if (!dot || dot == spec || dot[1] < '0' ||
+		    dot[1] >= '0' + LLMDEV_NUM_LINK_PORTS || dot[2]) {
+			error_setg(errp, "llmdev: peer%u=%s: expected ID.PORT with "
+				   "PORT 0..%u", p, spec, LLMDEV_NUM_LINK_PORTS - 1);
+			return false;
+		}
+		s->peer_id[p] = g_strndup(spec, dot - spec);
+		s->peer_port[p] = dot[1] - '0';
+		if (DEVICE(s)->id && !strcmp(DEVICE(s)->id, s->peer_id[p])) {
+			error_setg(errp, "llmdev: peer%u=%s: a cable must lead to "
+				   "another card", p, spec);
+			return false;
+		}
+	}
+	return true;
+}
+
+typedef struct LlmdevCableSpec {
+	char *a;		/* card id, or a unique name for a card without */
+	unsigned int pa;
+	const char *b;
+	unsigned int pb;
+} LlmdevCableSpec;
+
+static bool llmdev_same_end(const char *a, unsigned int pa, const char *b,
+			    unsigned int pb)
+{
+	return pa == pb && !strcmp(a, b);
+}
+
+/*
+ * The explicit cables of the cards that exist plus this new one must not
+ * use a port twice. Cables between cards that do not exist yet count too,
+ * so the result does not depend on the order in which cards appear.
+ */
+static void llmdev_add_cables(GArray *cables, LlmdevState *c)
+{
+	unsigned int p;
+
+	for (p = 0; p < LLMDEV_NUM_LINK_PORTS; p++) {
+		LlmdevCableSpec cs;
+
+		if (!c->peer_id[p])
+			continue;
+		cs.a = DEVICE(c)->id ? g_strdup(DEVICE(c)->id) :
+		       g_strdup_printf("\001%p", c);
+		cs.pa = p;
+		cs.b = c->peer_id[p];
+		cs.pb = c->peer_port[p];
+		g_array_append_val(cables, cs);
+	}
+}
+
+static bool llmdev_check_cables(LlmdevState *s, Error **errp)
+{
+	GArray *cables = g_array_new(false, true, sizeof(LlmdevCableSpec));
+	LlmdevState *c;
+	bool ok = true;
+	unsigned int i, j;
+
+	QTAILQ_FOREACH(c, &llmdev_cards, next)
+		llmdev_add_cables(cables, c);
+	llmdev_add_cables(cables, s);
+	for (i = 0; i < cables->len && ok; i++) {
+		LlmdevCableSpec *x = &g_array_index(cables, LlmdevCableSpec, i);
+
+		for (j = i + 1; j < cables->len && ok; j++) {
+			LlmdevCableSpec *y = &g_array_index(cables, LlmdevCableSpec, j);
+			bool same = (llmdev_same_end(x->a, x->pa, y->a, y->pa) &&
+				     llmdev_same_end(x->b, x->pb, y->b, y->pb)) ||
+				    (llmdev_same_end(x->a, x->pa, y->b, y->pb) &&
+				     llmdev_same_end(x->b, x->pb, y->a, y->pa));
+
+			if (same)
+				continue;
+			if (llmdev_same_end(x->a, x->pa, y->a, y->pa) ||
+			    llmdev_same_end(x->a, x->pa, y->b, y->pb) ||
+			    llmdev_same_end(x->b, x->pb, y->a, y->pa) ||
+			    llmdev_same_end(x->b, x->pb, y->b, y->pb)) {
+				error_setg(errp, "llmdev: cable %s.%u-%s.%u conflicts "
+					   "with cable %s.%u-%s.%u (a port takes one "
+					   "cable)",
+					   x->a[0] == 1 ? "(no id)" : x->a, x->pa,
+					   x->b, x->pb,
+					   y->a[0] == 1 ? "(no id)" : y->a, y->pa,
+					   y->b, y->pb);
+				ok = false;
+			}
+		}
+	}
+	for (i = 0; i < cables->len; i++)
+		g_free(g_array_index(cables, LlmdevCableSpec, i).a);
+	g_array_free(cables, true);
+	return ok;
+}
+
+static uint64_t llmdev_link_read(LlmdevLink *l, hwaddr off)
+{
+	LlmdevLink *pl = llmdev_link_peer(l);
+
+	switch (off) {
+	case LLMDEV_LINK_CTRL:
+		return l->ctrl;
+	case LLMDEV_LINK_STATUS:
+		return l->state |
+		       (pl ? LLMDEV_LINK_STATUS_CABLED : 0) |
+		       (llmdev_link_forced(l) || (pl && llmdev_link_forced(pl)) ?
+			LLMDEV_LINK_STATUS_FORCED_DOWN : 0);
+	case LLMDEV_LINK_PEER_SERIAL:
+		return l->peer_serial;
+	case LLMDEV_LINK_PEER_PORT:
+		return l->peer_port_reg;
+	case LLMDEV_LINK_DOWN_COUNT:
+		return l->down_count;
+	case LLMDEV_LINK_TX_BYTES:
+		return l->tx_bytes;
+	case LLMDEV_LINK_RX_BYTES:
+		return l->rx_bytes;
+	case LLMDEV_LINK_TX_ERRORS:
+		return l->tx_errors;
+	case LLMDEV_LINK_RX_ERRORS:
+		return l->rx_errors;
+	case LLMDEV_LINK_FAULT:
+		return l->fault;
+	case LLMDEV_LINK_DOWN_AFTER:
+		return l->down_after;
+	}
+	return 0;
+}
+
+static bool llmdev_link_write(LlmdevLink *l, hwaddr off, uint64_t val)
+{
+	switch (off) {
+	case LLMDEV_LINK_CTRL:
+		l->ctrl = val & LLMDEV_LINK_CTRL_ENABLE;
+		llmdev_link_update(l);
+		return true;
+	case LLMDEV_LINK_FAULT:
+		/* the burst sees the link as it was before this write */
+		if (val & LLMDEV_LINK_FAULT_ERROR_BURST)
+			llmdev_link_burst(l, LLMDEV_LINK_FAULT_BURST_COUNT(val));
+		l->fault = val & LLMDEV_LINK_FAULT_FORCE_DOWN;
+		llmdev_link_update(l);
+		return true;
+	case LLMDEV_LINK_DOWN_AFTER:
+		l->down_after = val;
+		return true;
+	}
+	return false;
+}
+
+static void llmdev_links_reset(LlmdevState *s)
+{
+	unsigned int p;
+
+	for (p = 0; p < LLMDEV_NUM_LINK_PORTS; p++) {
+		LlmdevLink *l = &s->link[p];
+
+		l->ctrl = 0;
+		l->fault = 0;
+		llmdev_link_update(l);	/* the peer sees the link go */
+		l->down_count = 0;
+		l->tx_bytes = l->rx_bytes = 0;
+		l->tx_errors = l->rx_errors = 0;
+		l->down_after = 0;
+		l->peer_serial = 0;
+		l->peer_port_reg = ~0u;
+	}
+	s->link_event = 0;
+}
+
+/* ---- Collective engine --------------------------------------------------- */
+
+/* Bytes per transfer per timer run, so a huge chunk cannot stall QEMU. */
+#define LLMDEV_COLL_BATCH		(4 * MiB)
+/* SRC -> DST copies: bytes per timer run over all members */
+#define LLMDEV_COLL_COPY_BATCH		(64 * MiB)
+
+struct LlmdevSession {
+	unsigned int n;
+	LlmdevState *m[LLMDEV_COLL_MAX_RANKS];	/* by rank */
+	uint32_t down_count[LLMDEV_COLL_MAX_RANKS];	/* tx link, at start */
+	uint32_t kind;
+	uint32_t redop;
+	uint32_t dtype;
+	uint32_t esize;
+	uint32_t root;
+	uint64_t tag;
+	uint64_t count;
+	uint64_t bytes;		/* count * esize */
+	uint64_t chunk;
+	uint64_t copied;	/* SRC -> DST copy progress */
+	unsigned int step, nsteps;
+	uint64_t tick, nticks;	/* chunk steps within the step */
+	uint64_t done;		/* bytes of this tick's transfers moved so far */
+};
+
+/* One rank sends len bytes at DST + off to the next rank's DST + off. */
+typedef struct LlmdevXfer {
+	unsigned int from;
+	uint64_t off;
+	uint64_t len;
+} LlmdevXfer;
+
+static unsigned int llmdev_dtype_size(uint32_t dtype)
+{
+	return dtype == LLMDEV_COLL_DTYPE_F16 ||
+	       dtype == LLMDEV_COLL_DTYPE_BF16 ? 2 : 4;
+}
+
+static uint64_t llmdev_coll_chunk(const LlmdevCollParams *p)
+{
+	return p->chunk ? p->chunk : LLMDEV_COLL_DEFAULT_CHUNK;
+}
+
+static unsigned int llmdev_coll_nranks(const LlmdevCollParams *p)
+{
+	return (p->rank >> 8) & 0xff;
+}
+
+static unsigned int llmdev_coll_txp(const LlmdevCollParams *p)
+{
+	return p->ports & 0xf;
+}
+
+static unsigned int llmdev_coll_rxp(const LlmdevCollParams *p)
+{
+	return (p->ports >> 4) & 0xf;
+}
+
+/* -- arithmetic: IEEE half and bfloat16 through float, round to nearest even */
+
+static float llmdev_f32(uint32_t v)
+{
+	float f;
+
+	memcpy(&f, &v, 4);
+	return f;
+}
+
+static uint32_t llmdev_f32_bits(float f)
+{
+	uint32_t v;
+
+	memcpy(&v, &f, 4);
+	return v;
+}
+
+static float llmdev_f16_to_f32(uint16_t h)
+{
+	uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+	uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff;
+
+	if (exp == 0x1f)	/* inf, NaN (payload kept) */
+		return llmdev_f32(sign | 0x7f800000 | man << 13);
+	if (exp == 0) {		/* zero, subnormal: man * 2^-24, exact */
+		float f = ldexpf((float)man, -24);
+
+		return sign ? -f : f;
+	}
+	return llmdev_f32(sign | (exp + 112) << 23 | man << 13);
+}
+
+static uint16_t llmdev_f32_to_f16(float f)
+{
+	uint32_t x = llmdev_f32_bits(f);
+	uint32_t sign = (x >> 16) & 0x8000;
+	uint32_t exp = (x >> 23) & 0xff, man = x & 0x7fffff, h, rem;
+	int e;
+
+	if (exp == 0xff)	/* inf; NaN stays a (quiet) NaN */
+		return sign | 0x7c00 | (man ? 0x200 | man >> 13 : 0);
+	e = (int)exp - 127 + 15;
+	if (e >= 31)
+		return sign | 0x7c00;
+	if (e <= 0) {		/* half subnormal (or zero) */
+		unsigned int shift = 14 - e;
+		uint32_t half;
+
+		if (e < -10)
+			return sign;
+		man |= 0x800000;
+		half = man >> shift;
+		rem = man & ((1u << shift) - 1);
+		if (rem > 1u << (shift - 1) ||
+		    (rem == 1u << (shift - 1) && (half & 1)))
+			half++;
+		return sign | half;
+	}
+	h = sign | (uint32_t)e << 10 | man >> 13;
+	rem = man & 0x1fff;
+	if (rem > 0x1000 || (rem == 0x1000 && (h & 1)))
+		h++;		/* may carry into the exponent, up to inf */
+	return h;
+}
+
+static float llmdev_bf16_to_f32(uint16_t b)
+{
+	return llmdev_f32((uint32_t)b << 16);
+}
+
+static uint16_t llmdev_f32_to_bf16(float f)
+{
+	uint32_t x = llmdev_f32_bits(f);
+
+	if ((x & 0x7fffffff) > 0x7f800000)	/* NaN: quiet, keep the top */
+		return (x >> 16) | 0x40;
+	return (x + 0x7fff + ((x >> 16) & 1)) >> 16;
+}
+
+/* receiver's value a op incoming value b; a NaN operand gives that NaN */
+static float llmdev_fop(float a, float b, uint32_t redop)
+{
+	if (isnan(a))
+		return a;
+	if (isnan(b))
+		return b;
+	switch (redop) {
+	case LLMDEV_COLL_REDOP_MIN:
+		return b < a ? b : a;
+	case LLMDEV_COLL_REDOP_MAX:
+		return b > a ? b : a;
+	}
+	return a + b;
+}
+
+static int32_t llmdev_iop(int32_t a, int32_t b, uint32_t redop)
+{
+	switch (redop) {
+	case LLMDEV_COLL_REDOP_MIN:
+		return b < a ? b : a;
+	case LLMDEV_COLL_REDOP_MAX:
+		return b > a ? b : a;
+	}
+	return (int32_t)((uint32_t)a + (uint32_t)b);	/* wraps */
+}
+
+/* acc[i] = acc[i] op in[i] for n elements */
+static void llmdev_reduce(uint8_t *acc, const uint8_t *in, uint64_t n,
+			  uint32_t dtype, uint32_t redop)
+{
+	uint64_t i;
+
+	switch (dtype) {
+	case LLMDEV_COLL_DTYPE_I32:
+		for (i = 0; i < n; i++)
+			stl_le_p(acc + 4 * i,
+				 llmdev_iop(ldl_le_p(acc + 4 * i),
+					    ldl_le_p(in + 4 * i), redop));
+		break;
+	case LLMDEV_COLL_DTYPE_F32:
+		for (i = 0; i < n; i++)
+			stl_le_p(acc + 4 * i, llmdev_f32_bits(
+				 llmdev_fop(llmdev_f32(ldl_le_p(acc + 4 * i)),
+					    llmdev_f32(ldl_le_p(in + 4 * i)),
+					    redop)));
+		break;
+	case LLMDEV_COLL_DTYPE_F16:
+		for (i = 0; i < n; i++)
+			stw_le_p(acc + 2 * i, llmdev_f32_to_f16(
+				 llmdev_fop(llmdev_f16_to_f32(lduw_le_p(acc + 2 * i)),
+					    llmdev_f16_to_f32(lduw_le_p(in + 2 * i)),
+					    redop)));
+		break;
+	case LLMDEV_COLL_DTYPE_BF16:
+		for (i = 0; i < n; i++)
+			stw_le_p(acc + 2 * i, llmdev_f32_to_bf16(
+				 llmdev_fop(llmdev_bf16_to_f32(lduw_le_p(acc + 2 * i)),
+					    llmdev_bf16_to_f32(lduw_le_p(in + 2 * i)),
+					    redop)));
+		break;
+	}
+}
+
+/* -- posting, matching, finishing */
+
+static void llmdev_coll_finish(LlmdevState *s, uint32_t err)
+{
+	LlmdevColl *c = &s->coll;
+
+	if (c->sess)
+		s->perf[LLMDEV_PERF_COLL_BUSY_NS] +=
+			qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) - c->run_start;
+	c->sess = NULL;
+	c->waiting = false;
+	timer_del(c->timeout_timer);
+	timer_del(c->tick_timer);
+	c->status = err ? LLMDEV_COLL_STATUS_ERROR | err << 8 :
+		    LLMDEV_COLL_STATUS_DONE;
+	c->done_tag = c->cur.tag;
+	c->completed++;
+	s->perf[LLMDEV_PERF_COLL_OPS]++;
+	trace_llmdev_coll_finish(llmdev_id(s), c->cur.tag, err);
+	llmdev_raise_event(s, LLMDEV_EVENT_COLL);
+}
+
+/* End a session on every member but skip (which is going away or resetting). */
+static void llmdev_sess_end(LlmdevSession *ss, uint32_t err, LlmdevState *skip)
+{
+	unsigned int r;
+
+	for (r = 0; r < ss->n; r++) {
+		LlmdevState *m = ss->m[r];
+
+		if (m->coll.sess != ss)
+			continue;
+		if (m == skip) {
+			m->coll.sess = NULL;
+			timer_del(m->coll.tick_timer);
+			continue;
+		}
+		llmdev_coll_finish(m, err);
+	}
+	g_free(ss);
+}
+
+static LlmdevLink *llmdev_sess_tx(LlmdevSession *ss, unsigned int r)
+{
+	LlmdevState *m = ss->m[r];
+
+	return &m->link[llmdev_coll_txp(&m->coll.cur)];
+}
+
+/* Every member posted and agrees: run. */
+static void llmdev_sess_start(LlmdevState **m, unsigned int n)
+{
+	LlmdevSession *ss = g_new0(LlmdevSession, 1);
+	const LlmdevCollParams *p = &m[0]->coll.cur;
+	int64_t now = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
+	unsigned int r;
+	uint64_t seg0;
+
+	ss->n = n;
+	ss->kind = LLMDEV_COLL_OP_KIND(p->op);
+	ss->redop = LLMDEV_COLL_OP_REDOP(p->op);
+	ss->dtype = LLMDEV_COLL_OP_DTYPE(p->op);
+	ss->root = LLMDEV_COLL_OP_ROOT(p->op);
+	ss->esize = llmdev_dtype_size(ss->dtype);
+	ss->tag = p->tag;
+	ss->count = p->count;
+	ss->bytes = p->count * ss->esize;
+	ss->chunk = llmdev_coll_chunk(p);
+	if (n < 2) {
+		ss->nsteps = 0;
+	} else if (ss->kind == LLMDEV_COLL_KIND_ALLREDUCE) {
+		seg0 = (ss->count / n + (ss->count % n ? 1 : 0)) * ss->esize;
+		ss->nsteps = 2 * (n - 1);
+		ss->nticks = DIV_ROUND_UP(seg0, ss->chunk);
+	} else {
+		ss->nsteps = 1;
+		ss->nticks = DIV_ROUND_UP(ss->bytes, ss->chunk) + n - 2;
+	}
+	for (r = 0; r < n; r++) {
+		ss->m[r] = m[r];
+		m[r]->coll.waiting = false;
+		m[r]->coll.sess = ss;
+		m[r]->coll.run_start = now;
+		timer_del(m[r]->coll.timeout_timer);
+		ss->down_count[r] = llmdev_sess_tx(ss, r)->down_count;
+	}
+	trace_llmdev_coll_run(ss->tag, n, ss->nsteps, ss->nticks);
+	timer_mod(m[0]->coll.tick_timer, now);
+}
+
+/*
+ * A card just posted a collective with this tag: if the cards waiting with
+ * the tag hold every rank of some member's nranks, check the group and run
+ * it or fail it.
+ */
+static void llmdev_coll_match(uint64_t tag)
+{
+	GPtrArray *g = g_ptr_array_new();
+	LlmdevState *c, *m[LLMDEV_COLL_MAX_RANKS];
+	const LlmdevCollParams *p0;
+	uint32_t err = LLMDEV_COLL_ERR_NONE, seen;
+	bool complete = false;
+	unsigned int i, j, n;
+
+	QTAILQ_FOREACH(c, &llmdev_cards, next) {
+		if (c->coll.waiting && c->coll.cur.tag == tag)
+			g_ptr_array_add(g, c);
+	}
+	for (i = 0; i < g->len && !complete; i++) {
+		n = llmdev_coll_nranks(&((LlmdevState *)g->pdata[i])->coll.cur);
+		seen = 0;
+		for (j = 0; j < g->len; j++) {
+			unsigned int r = ((LlmdevState *)g->pdata[j])->coll.cur.rank & 0xff;
+
+			if (r < n)
+				seen |= 1u << r;
+		}
+		complete = seen == (1u << n) - 1;
+	}
+	if (!complete)
+		goto out;
+
+	p0 = &((LlmdevState *)g->pdata[0])->coll.cur;
+	n = llmdev_coll_nranks(p0);
+	memset(m, 0, sizeof(m));
+	if (g->len != n)
+		err = LLMDEV_COLL_ERR_MISMATCH;
+	for (i = 0; i < g->len && !err; i++) {
+		const LlmdevCollParams *p = &((LlmdevState *)g->pdata[i])->coll.cur;
+		unsigned int r = p->rank & 0xff;
+		uint32_t kind = LLMDEV_COLL_OP_KIND(p->op);
+
+		if (llmdev_coll_nranks(p) != n || m[r] ||
+		    kind != LLMDEV_COLL_OP_KIND(p0->op) ||
+		    LLMDEV_COLL_OP_DTYPE(p->op) != LLMDEV_COLL_OP_DTYPE(p0->op) ||
+		    p->count != p0->count ||
+		    llmdev_coll_chunk(p) != llmdev_coll_chunk(p0) ||
+		    (kind == LLMDEV_COLL_KIND_ALLREDUCE &&
+		     LLMDEV_COLL_OP_REDOP(p->op) != LLMDEV_COLL_OP_REDOP(p0->op)) ||
+		    (kind == LLMDEV_COLL_KIND_BROADCAST &&
+		     LLMDEV_COLL_OP_ROOT(p->op) != LLMDEV_COLL_OP_ROOT(p0->op)))
+			err = LLMDEV_COLL_ERR_MISMATCH;
+		else
+			m[r] = g->pdata[i];
+	}
+	/* rank r's tx cable must arrive on rank r + 1's rx port */
+	for (i = 0; i < n && !err; i++) {
+		LlmdevState *next = m[(i + 1) % n];
+		LlmdevLink *tx = &m[i]->link[llmdev_coll_txp(&m[i]->coll.cur)];
+
+		if (tx->peer != next ||
+		    tx->peer_port != llmdev_coll_rxp(&next->coll.cur))
+			err = LLMDEV_COLL_ERR_TOPOLOGY;
+	}
+	for (i = 0; i < n && !err; i++) {
+		if (m[i]->link[llmdev_coll_txp(&m[i]->coll.cur)].state !=
+		    LLMDEV_LINK_STATE_UP)
+			err = LLMDEV_COLL_ERR_LINK_DOWN;
+	}
+	if (err) {
+		for (i = 0; i < g->len; i++)
+			llmdev_coll_finish(g->pdata[i], err);
+		goto out;
+	}
+	llmdev_sess_start(m, n);
+out:
+	g_ptr_array_free(g, true);
+}
+
+/* Parameter checks at START; returns an LLMDEV_COLL_ERR_* code. */
+static uint32_t llmdev_coll_check(LlmdevState *s)
+{
+	const LlmdevCollParams *p = &s->coll.cur;
+	uint32_t kind = LLMDEV_COLL_OP_KIND(p->op);
+	uint32_t dtype = LLMDEV_COLL_OP_DTYPE(p->op);
+	unsigned int rank = p->rank & 0xff, n = llmdev_coll_nranks(p);
+	uint64_t bytes;
+	bool src_used;
+
+	if ((p->op & ~0x00ff0fffu) || (p->rank & ~0xffffu) ||
+	    (p->ports & ~0xffu))
+		return LLMDEV_COLL_ERR_PARAM;
+	if (kind != LLMDEV_COLL_KIND_ALLREDUCE &&
+	    kind != LLMDEV_COLL_KIND_BROADCAST)
+		return LLMDEV_COLL_ERR_PARAM;
+	if (dtype > LLMDEV_COLL_DTYPE_I32)
+		return LLMDEV_COLL_ERR_PARAM;
+	if (kind == LLMDEV_COLL_KIND_ALLREDUCE &&
+	    LLMDEV_COLL_OP_REDOP(p->op) > LLMDEV_COLL_REDOP_MAX)
+		return LLMDEV_COLL_ERR_PARAM;
+	if (!n || n > LLMDEV_COLL_MAX_RANKS || rank >= n)
+		return LLMDEV_COLL_ERR_PARAM;
+	if (kind == LLMDEV_COLL_KIND_BROADCAST && LLMDEV_COLL_OP_ROOT(p->op) >= n)
+		return LLMDEV_COLL_ERR_PARAM;
+	if (llmdev_coll_txp(p) >= LLMDEV_NUM_LINK_PORTS ||
+	    llmdev_coll_rxp(p) >= LLMDEV_NUM_LINK_PORTS)
+		return LLMDEV_COLL_ERR_PARAM;
+	if (!p->count || p->chunk % LLMDEV_COLL_CHUNK_ALIGN)
+		return LLMDEV_COLL_ERR_PARAM;
+	if (p->count > s->hbm_size / llmdev_dtype_size(dtype))
+		return LLMDEV_COLL_ERR_PARAM;
+	bytes = p->count * llmdev_dtype_size(dtype);
+	src_used = kind == LLMDEV_COLL_KIND_ALLREDUCE ||
+		   rank == LLMDEV_COLL_OP_ROOT(p->op);
+	if (!llmdev_hbm_range_ok(s, p->dst, bytes))
+		return LLMDEV_COLL_ERR_PARAM;
+	if (src_used && !llmdev_hbm_range_ok(s, p->src, bytes))
+		return LLMDEV_COLL_ERR_PARAM;
+	if (src_used && p->src != p->dst && p->src < p->dst + bytes &&
+	    p->dst < p->src + bytes)
+		return LLMDEV_COLL_ERR_PARAM;
+	return LLMDEV_COLL_ERR_NONE;
+}
+
+static void llmdev_coll_start(LlmdevState *s)
+{
+	LlmdevColl *c = &s->coll;
+	uint32_t err;
+
+	c->cur = c->reg;
+	c->status = 0;
+	trace_llmdev_coll_start(llmdev_id(s), c->cur.tag, c->cur.op,
+				c->cur.rank & 0xff, llmdev_coll_nranks(&c->cur));
+	err = llmdev_coll_check(s);
+	if (err) {
+		llmdev_coll_finish(s, err);
+		return;
+	}
+	if (llmdev_coll_nranks(&c->cur) == 1) {
+		llmdev_sess_start(&s, 1);
+		return;
+	}
+	if (s->link[llmdev_coll_txp(&c->cur)].state != LLMDEV_LINK_STATE_UP ||
+	    s->link[llmdev_coll_rxp(&c->cur)].state != LLMDEV_LINK_STATE_UP) {
+		llmdev_coll_finish(s, LLMDEV_COLL_ERR_LINK_DOWN);
+		return;
+	}
+	c->waiting = true;
+	if (c->cur.timeout_us)
+		timer_mod(c->timeout_timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
+			  (int64_t)c->cur.timeout_us * SCALE_US);
+	llmdev_coll_match(c->cur.tag);
+}
+
+static void llmdev_coll_abort(LlmdevState *s)
+{
+	if (s->coll.sess)
+		llmdev_sess_end(s->coll.sess, LLMDEV_COLL_ERR_ABORTED, NULL);
+	else if (s->coll.waiting)
+		llmdev_coll_finish(s, LLMDEV_COLL_ERR_ABORTED);
+}
+
+static void llmdev_coll_timeout(void *opaque)
+{
+	LlmdevState *s = opaque;
+
+	if (s->coll.waiting)
+		llmdev_coll_finish(s, LLMDEV_COLL_ERR_TIMEOUT);
+}
+
+/* -- data movement */
+
+static uint64_t llmdev_seg_elems(LlmdevSession *ss, unsigned int k)
+{
+	return ss->count / ss->n + (k < ss->count % ss->n ? 1 : 0);
+}
+
+static uint64_t llmdev_seg_start(LlmdevSession *ss, unsigned int k)
+{
+	return k * (ss->count / ss->n) + MIN(k, ss->count % ss->n);
+}
+
+/* The transfers of the current tick; returns how many. */
+static unsigned int llmdev_sess_xfers(LlmdevSession *ss, LlmdevXfer *x)
+{
+	unsigned int n = ss->n, r, i, k = 0;
+	uint64_t off = ss->tick * ss->chunk;
+
+	if (ss->kind == LLMDEV_COLL_KIND_ALLREDUCE) {
+		unsigned int s = ss->step;
+
+		for (r = 0; r < n; r++) {
+			unsigned int seg = s < n - 1 ? (r + n - s) % n :
+					   (r + 1 + n - (s - (n - 1))) % n;
+			uint64_t len = llmdev_seg_elems(ss, seg) * ss->esize;
+
+			if (off >= len)
+				continue;
+			x[k].from = r;
+			x[k].off = llmdev_seg_start(ss, seg) * ss->esize + off;
+			x[k].len = MIN(ss->chunk, len - off);
+			k++;
+		}
+		return k;
+	}
+	/* broadcast: position i of the chain sends chunk tick - i */
+	for (i = 0; i + 1 < n; i++) {
+		uint64_t c;
+
+		if (ss->tick < i)
+			break;
+		c = ss->tick - i;
+		if (c * ss->chunk >= ss->bytes)
+			continue;
+		x[k].from = (ss->root + i) % n;
+		x[k].off = c * ss->chunk;
+		x[k].len = MIN(ss->chunk, ss->bytes - c * ss->chunk);
+		k++;
+	}
+	return k;
+}
+
+/* SRC -> DST on the members that need it, a batch per timer run. */
+static bool llmdev_sess_copy(LlmdevSession *ss)
+{
+	uint64_t batch = LLMDEV_COLL_COPY_BATCH / ss->n, len;
+	unsigned int r;
+
+	if (ss->copied >= ss->bytes)
+		return false;
+	len = MIN(batch, ss->bytes - ss->copied);
+	for (r = 0; r < ss->n; r++) {
+		LlmdevState *m = ss->m[r];
+		const LlmdevCollParams *p = &m->coll.cur;
+
+		if (p->src == p->dst ||
+		    (ss->kind == LLMDEV_COLL_KIND_BROADCAST && r != ss->root))
+			continue;
+		memcpy(m->hbm + p->dst + ss->copied, m->hbm + p->src + ss->copied,
+		       len);
+	}
+	ss->copied += len;
+	return true;
+}
+
+static void llmdev_coll_tick(void *opaque)
+{
+	LlmdevState *s = opaque;
+	LlmdevSession *ss = s->coll.sess;
+	LlmdevXfer x[LLMDEV_COLL_MAX_RANKS];
+	int64_t now = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
+	uint64_t maxlen = 0, dur = 1, len;
+	unsigned int nx, i, r;
+
+	if (!ss || ss->m[0] != s)
+		return;
+	if (llmdev_sess_copy(ss)) {
+		timer_mod(s->coll.tick_timer, now);
+		return;
+	}
+	if (ss->step >= ss->nsteps) {
+		llmdev_sess_end(ss, LLMDEV_COLL_ERR_NONE, NULL);
+		return;
+	}
+	nx = llmdev_sess_xfers(ss, x);
+
+	if (!ss->done) {
+		/* every link of the ring is up, and has been since the start */
+		for (r = 0; r < ss->n; r++) {
+			LlmdevLink *l = llmdev_sess_tx(ss, r);
+
+			if (l->state != LLMDEV_LINK_STATE_UP ||
+			    l->peer != ss->m[(r + 1) % ss->n] ||
+			    l->down_count != ss->down_count[r]) {
+				llmdev_sess_end(ss, LLMDEV_COLL_ERR_LINK_DOWN, NULL);
+				return;
+			}
+		}
+		/* a chunk that does not fit the DOWN_AFTER budget drops the link */
+		for (i = 0; i < nx; i++) {
+			LlmdevLink *l = llmdev_sess_tx(ss, x[i].from);
+
+			if (l->down_after && x[i].len > l->down_after) {
+				llmdev_link_exhaust(l);
+				llmdev_sess_end(ss, LLMDEV_COLL_ERR_LINK_DOWN, NULL);
+				return;
+			}
+		}
+	}
+
+	/* move this run's slice of every transfer */
+	for (i = 0; i < nx; i++) {
+		LlmdevState *from = ss->m[x[i].from];
+		LlmdevState *to = ss->m[(x[i].from + 1) % ss->n];
+		uint8_t *src, *dst;
+
+		maxlen = MAX(maxlen, x[i].len);
+		if (ss->done >= x[i].len)
+			continue;
+		len = MIN(LLMDEV_COLL_BATCH, x[i].len - ss->done);
+		src = from->hbm + from->coll.cur.dst + x[i].off + ss->done;
+		dst = to->hbm + to->coll.cur.dst + x[i].off + ss->done;
+		if (ss->kind == LLMDEV_COLL_KIND_ALLREDUCE && ss->step < ss->n - 1)
+			llmdev_reduce(dst, src, len / ss->esize, ss->dtype, ss->redop);
+		else
+			memcpy(dst, src, len);
+	}
+	ss->done += LLMDEV_COLL_BATCH;
+	if (ss->done < maxlen) {
+		timer_mod(s->coll.tick_timer, now);
+		return;
+	}
+
+	/* the tick is complete: count it, and wait for the slowest link */
+	for (i = 0; i < nx; i++) {
+		LlmdevState *from = ss->m[x[i].from];
+		LlmdevLink *l = llmdev_sess_tx(ss, x[i].from);
+		LlmdevLink *pl = llmdev_link_peer(l);
+
+		l->tx_bytes += x[i].len;
+		pl->rx_bytes += x[i].len;
+		from->perf[LLMDEV_PERF_LINK_TX_BYTES] += x[i].len;
+		pl->s->perf[LLMDEV_PERF_LINK_RX_BYTES] += x[i].len;
+		dur = MAX(dur, DIV_ROUND_UP(x[i].len * 8, from->link_gbps));
+		if (l->down_after) {
+			l->down_after -= x[i].len;
+			if (!l->down_after)
+				llmdev_link_exhaust(l);
+		}
+	}
+	ss->done = 0;
+	if (++ss->tick >= ss->nticks) {
+		ss->tick = 0;
+		ss->step++;
+	}
+	timer_mod(s->coll.tick_timer, now + dur);
+}
+
+static uint64_t llmdev_coll_status(LlmdevState *s)
+{
+	LlmdevColl *c = &s->coll;
+
+	return c->status |
+	       (c->waiting || c->sess ? LLMDEV_COLL_STATUS_BUSY : 0) |
+	       (c->sess ? LLMDEV_COLL_STATUS_RUNNING : 0);
+}
+
+static void llmdev_coll_reset(LlmdevState *s)
+{
+	LlmdevColl *c = &s->coll;
+
+	if (c->sess)
+		llmdev_sess_end(c->sess, LLMDEV_COLL_ERR_ABORTED, s);
+	timer_del(c->timeout_timer);
+	timer_del(c->tick_timer);
+	c->waiting = false;
+	memset(&c->reg, 0, sizeof(c->reg));
+	memset(&c->cur, 0, sizeof(c->cur));
+	c->status = 0;
+	c->completed = 0;
+	c->done_tag = 0;
+}
+
+/* ---- Routing table ------------------------------------------------------- */
+
+static bool llmdev_route_entry_ok(LlmdevState *s, const uint8_t *e)
+{
+	uint32_t layers = ldl_le_p(e + LLMDEV_ROUTE_E_LAYERS);
+	uint32_t tp = ldl_le_p(e + LLMDEV_ROUTE_E_TP);
+	uint64_t off = ldq_le_p(e + LLMDEV_ROUTE_E_HBM_OFFSET);
+	uint64_t len = ldq_le_p(e + LLMDEV_ROUTE_E_HBM_LENGTH);
+	uint32_t rank = tp & 0xff, size = (tp >> 8) & 0xff;
+	uint32_t hop = (tp >> 16) & 0xff, flags = tp >> 24;
+
+	return flags == LLMDEV_ROUTE_F_VALID &&
+	       (layers & 0xffff) <= layers >> 16 &&
+	       size && rank < size &&
+	       (hop < LLMDEV_NUM_LINK_PORTS || hop == LLMDEV_ROUTE_HOP_HOST) &&
+	       len && llmdev_hbm_range_ok(s, off, len) &&
+	       !ldl_le_p(e + LLMDEV_ROUTE_E_RESERVED);
+}
+
+static void llmdev_route_commit(LlmdevState *s)
+{
+	uint32_t n = s->route_stage_num, i;
+
+	if (n > LLMDEV_ROUTE_ENTRIES) {
+		s->route_status = LLMDEV_ROUTE_STATUS_ERROR |
+				  LLMDEV_ROUTE_ENTRIES << 8;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (!llmdev_route_entry_ok(s, s->route_stage[i])) {
+			s->route_status = LLMDEV_ROUTE_STATUS_ERROR | i << 8;
+			goto out;
+		}
+	}
+	memset(s->route_active, 0, sizeof(s->route_active));
+	memcpy(s->route_active, s->route_stage, n * LLMDEV_ROUTE_ENTRY_SIZE);
+	s->route_active_num = n;
+	s->route_gen++;
+	s->route_status = 0;
+out:
+	trace_llmdev_route_commit(llmdev_id(s), n, s->route_status, s->route_gen);
+}
+
+static void llmdev_route_reset(LlmdevState *s)
+{
+	memset(s->route_stage, 0, sizeof(s->route_stage));
+	memset(s->route_active, 0, sizeof(s->route_active));
+	s->route_stage_num = 0;
+	s->route_active_num = 0;
+	s->route_gen = 0;
+	s->route_status = 0;
+}
+
 /* ---- Reset -------------------------------------------------------------- */
 
 static void llmdev_soft_reset(LlmdevState *s)
@@ -636,6 +1866,13 @@ static void llmdev_soft_reset(LlmdevState *s)
 	for (i = 0; i < LLMDEV_NUM_RINGS; i++)
 		llmdev_ring_reset(&s->ring[i], false);
 	qemu_bh_cancel(s->scrub_bh);
+	/* other members of a running collective fail; peers see our links go */
+	s->resetting = true;
+	llmdev_coll_reset(s);
+	llmdev_links_reset(s);
+	s->resetting = false;
+	llmdev_route_reset(s);
+	s->event_cause = 0;
 
 	s->control = 0;
 	s->scratch = 0;
@@ -775,6 +2012,28 @@ static uint64_t llmdev_reg_read(LlmdevState *s, hwaddr addr)
 	if (addr >= LLMDEV_REG_PERF_SNAP &&
 	    addr < LLMDEV_REG_PERF_SNAP + 8 * LLMDEV_PERF_NUM_COUNTERS)
 		return s->perf_snap[(addr - LLMDEV_REG_PERF_SNAP) / 8];
+	if (addr >= LLMDEV_LINK_BASE(0) &&
+	    addr < LLMDEV_LINK_BASE(LLMDEV_NUM_LINK_PORTS))
+		return llmdev_link_read(&s->link[(addr - LLMDEV_LINK_BASE(0)) >> 8],
+					addr & 0xff);
+	if (addr >= LLMDEV_REG_ROUTE_STAGE &&
+	    addr < LLMDEV_REG_ROUTE_STAGE +
+		   LLMDEV_ROUTE_ENTRIES * LLMDEV_ROUTE_ENTRY_SIZE) {
+		hwaddr o = addr - LLMDEV_REG_ROUTE_STAGE;
+		uint8_t *e = &s->route_stage[o / LLMDEV_ROUTE_ENTRY_SIZE]
+					    [o % LLMDEV_ROUTE_ENTRY_SIZE];
+
+		return llmdev_is_reg64(addr) ? ldq_le_p(e) : ldl_le_p(e);
+	}
+	if (addr >= LLMDEV_REG_ROUTE_ACTIVE &&
+	    addr < LLMDEV_REG_ROUTE_ACTIVE +
+		   LLMDEV_ROUTE_ENTRIES * LLMDEV_ROUTE_ENTRY_SIZE) {
+		hwaddr o = addr - LLMDEV_REG_ROUTE_ACTIVE;
+		uint8_t *e = &s->route_active[o / LLMDEV_ROUTE_ENTRY_SIZE]
+					     [o % LLMDEV_ROUTE_ENTRY_SIZE];
+
+		return llmdev_is_reg64(addr) ? ldq_le_p(e) : ldl_le_p(e);
+	}
 
 	switch (addr) {
 	case LLMDEV_REG_ID:
@@ -809,6 +2068,8 @@ static uint64_t llmdev_reg_read(LlmdevState *s, hwaddr addr)
 		return s->irq_status;
 	case LLMDEV_REG_IRQ_MASK:
 		return s->irq_mask;
+	case LLMDEV_REG_EVENT_CAUSE:
+		return s->event_cause;
 	case LLMDEV_REG_ERR_STATUS:
 		return s->err_status;
 	case LLMDEV_REG_ERR_COUNT:
@@ -841,8 +2102,85 @@ static uint64_t llmdev_reg_read(LlmdevState *s, hwaddr addr)
 		       (uint32_t)(s->activity * LLMDEV_POWER_SPAN_MW);
 	case LLMDEV_REG_POWER_CAP_MW:
 		return LLMDEV_POWER_CAP_MW;
+	case LLMDEV_REG_LINK_EVENT:
+		return s->link_event;
+	case LLMDEV_REG_LINK_GBPS:
+		return s->link_gbps;
+	case LLMDEV_REG_COLL_STATUS:
+		return llmdev_coll_status(s);
+	case LLMDEV_REG_COLL_TAG:
+		return s->coll.reg.tag;
+	case LLMDEV_REG_COLL_OP:
+		return s->coll.reg.op;
+	case LLMDEV_REG_COLL_RANK:
+		return s->coll.reg.rank;
+	case LLMDEV_REG_COLL_PORTS:
+		return s->coll.reg.ports;
+	case LLMDEV_REG_COLL_CHUNK:
+		return s->coll.reg.chunk;
+	case LLMDEV_REG_COLL_COUNT:
+		return s->coll.reg.count;
+	case LLMDEV_REG_COLL_SRC:
+		return s->coll.reg.src;
+	case LLMDEV_REG_COLL_DST:
+		return s->coll.reg.dst;
+	case LLMDEV_REG_COLL_TIMEOUT_US:
+		return s->coll.reg.timeout_us;
+	case LLMDEV_REG_COLL_COMPLETED:
+		return s->coll.completed;
+	case LLMDEV_REG_COLL_DONE_TAG:
+		return s->coll.done_tag;
+	case LLMDEV_REG_ROUTE_STAGE_NUM:
+		return s->route_stage_num;
+	case LLMDEV_REG_ROUTE_ACTIVE_NUM:
+		return s->route_active_num;
+	case LLMDEV_REG_ROUTE_GEN:
+		return s->route_gen;
+	case LLMDEV_REG_ROUTE_STATUS:
+		return s->route_status;
 	}
 	return 0;
+}
+
+/* Collective parameters: refused while a collective is posted or running. */
+static bool llmdev_coll_write(LlmdevState *s, hwaddr addr, uint64_t val)
+{
+	LlmdevCollParams *p = &s->coll.reg;
+
+	if (s->coll.waiting || s->coll.sess)
+		return false;
+	switch (addr) {
+	case LLMDEV_REG_COLL_TAG:
+		p->tag = val;
+		break;
+	case LLMDEV_REG_COLL_OP:
+		p->op = val;
+		break;
+	case LLMDEV_REG_COLL_RANK:
+		p->rank = val;
+		break;
+	case LLMDEV_REG_COLL_PORTS:
+		p->ports = val;
+		break;
+	case LLMDEV_REG_COLL_CHUNK:
+		p->chunk = val;
+		break;
+	case LLMDEV_REG_COLL_COUNT:
+		p->count = val;
+		break;
+	case LLMDEV_REG_COLL_SRC:
+		p->src = val;
+		break;
+	case LLMDEV_REG_COLL_DST:
+		p->dst = val;
+		break;
+	case LLMDEV_REG_COLL_TIMEOUT_US:
+		p->timeout_us = val;
+		break;
+	default:
+		return false;
+	}
+	return true;
 }
 
 static bool llmdev_reg_write(LlmdevState *s, hwaddr addr, uint64_t val)
@@ -851,6 +2189,25 @@ static bool llmdev_reg_write(LlmdevState *s, hwaddr addr, uint64_t val)
 	    addr < LLMDEV_RING_BASE(LLMDEV_NUM_RINGS))
 		return llmdev_ring_write(&s->ring[(addr - LLMDEV_RING_BASE(0)) >> 8],
 					 addr & 0xff, val);
+	if (addr >= LLMDEV_LINK_BASE(0) &&
+	    addr < LLMDEV_LINK_BASE(LLMDEV_NUM_LINK_PORTS))
+		return llmdev_link_write(&s->link[(addr - LLMDEV_LINK_BASE(0)) >> 8],
+					 addr & 0xff, val);
+	if (addr >= LLMDEV_REG_COLL_TAG && addr <= LLMDEV_REG_COLL_TIMEOUT_US)
+		return llmdev_coll_write(s, addr, val);
+	if (addr >= LLMDEV_REG_ROUTE_STAGE &&
+	    addr < LLMDEV_REG_ROUTE_STAGE +
+		   LLMDEV_ROUTE_ENTRIES * LLMDEV_ROUTE_ENTRY_SIZE) {
+		hwaddr o = addr - LLMDEV_REG_ROUTE_STAGE;
+		uint8_t *e = &s->route_stage[o / LLMDEV_ROUTE_ENTRY_SIZE]
+					    [o % LLMDEV_ROUTE_ENTRY_SIZE];
+
+		if (llmdev_is_reg64(addr))
+			stq_le_p(e, val);
+		else
+			stl_le_p(e, val);
+		return true;
+	}
 
 	switch (addr) {
 	case LLMDEV_REG_CONTROL:
@@ -871,6 +2228,9 @@ static bool llmdev_reg_write(LlmdevState *s, hwaddr addr, uint64_t val)
 	case LLMDEV_REG_IRQ_MASK:
 		s->irq_mask = val;
 		llmdev_update_intx(s);
+		return true;
+	case LLMDEV_REG_EVENT_CAUSE:
+		s->event_cause &= ~val;
 		return true;
 	case LLMDEV_REG_ERR_STATUS:
 		s->err_status &= ~val;
@@ -905,6 +2265,27 @@ static bool llmdev_reg_write(LlmdevState *s, hwaddr addr, uint64_t val)
 			s->perf_snap_time = llmdev_now(s);
 		}
 		return true;
+	case LLMDEV_REG_LINK_EVENT:
+		s->link_event &= ~val;
+		return true;
+	case LLMDEV_REG_COLL_CTRL:
+		if (val & LLMDEV_COLL_CTRL_ABORT) {
+			llmdev_coll_abort(s);
+			return true;
+		}
+		if (val & LLMDEV_COLL_CTRL_START) {
+			if (s->coll.waiting || s->coll.sess)
+				return false;
+			llmdev_coll_start(s);
+		}
+		return true;
+	case LLMDEV_REG_ROUTE_CTRL:
+		if (val & LLMDEV_ROUTE_CTRL_COMMIT)
+			llmdev_route_commit(s);
+		return true;
+	case LLMDEV_REG_ROUTE_STAGE_NUM:
+		s->route_stage_num = val;
+		return true;
 	}
 	return false;
 }
@@ -928,7 +2309,28 @@ static bool llmdev_is_reg64(hwaddr addr)
 	if (addr >= LLMDEV_REG_PERF_LIVE &&
 	    addr < LLMDEV_REG_PERF_SNAP + 8 * LLMDEV_PERF_MAX)
 		return !(addr & 7);
+	if (addr >= LLMDEV_LINK_BASE(0) &&
+	    addr < LLMDEV_LINK_BASE(LLMDEV_NUM_LINK_PORTS)) {
+		ro = addr & 0xff;
+		return ro == LLMDEV_LINK_PEER_SERIAL || ro == LLMDEV_LINK_TX_BYTES ||
+		       ro == LLMDEV_LINK_RX_BYTES || ro == LLMDEV_LINK_TX_ERRORS ||
+		       ro == LLMDEV_LINK_RX_ERRORS || ro == LLMDEV_LINK_DOWN_AFTER;
+	}
+	if ((addr >= LLMDEV_REG_ROUTE_STAGE &&
+	     addr < LLMDEV_REG_ROUTE_STAGE +
+		    LLMDEV_ROUTE_ENTRIES * LLMDEV_ROUTE_ENTRY_SIZE) ||
+	    (addr >= LLMDEV_REG_ROUTE_ACTIVE &&
+	     addr < LLMDEV_REG_ROUTE_ACTIVE +
+		    LLMDEV_ROUTE_ENTRIES * LLMDEV_ROUTE_ENTRY_SIZE)) {
+		ro = addr & (LLMDEV_ROUTE_ENTRY_SIZE - 1);
+		return ro == LLMDEV_ROUTE_E_HBM_OFFSET || ro == LLMDEV_ROUTE_E_HBM_LENGTH;
+	}
 	switch (addr) {
+	case LLMDEV_REG_COLL_TAG:
+	case LLMDEV_REG_COLL_COUNT:
+	case LLMDEV_REG_COLL_SRC:
+	case LLMDEV_REG_COLL_DST:
+	case LLMDEV_REG_COLL_DONE_TAG:
 	case LLMDEV_REG_SERIAL:
 	case LLMDEV_REG_HBM_SIZE:
 	case LLMDEV_REG_TIMESTAMP:
@@ -1068,10 +2470,20 @@ static void llmdev_realize(PCIDevice *pdev, Error **errp)
 			   "16M to 64G, not %" PRIu64, s->hbm_size);
 		return;
 	}
+	if (s->link_gbps < 1 || s->link_gbps > 1600) {
+		error_setg(errp, "llmdev: link-gbps must be 1..1600, not %u",
+			   s->link_gbps);
+		return;
+	}
+	if (!llmdev_parse_peers(s, errp) || !llmdev_check_cables(s, errp)) {
+		llmdev_free_peers(s);
+		return;
+	}
 	s->hbm = mmap(NULL, s->hbm_size, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (s->hbm == MAP_FAILED) {
 		s->hbm = NULL;
+		llmdev_free_peers(s);
 		error_setg_errno(errp, errno, "llmdev: cannot allocate %" PRIu64
 				 " bytes of HBM", s->hbm_size);
 		return;
@@ -1137,8 +2549,25 @@ static void llmdev_realize(PCIDevice *pdev, Error **errp)
 					     llmdev_ring_coalesce_timeout, r);
 	}
 	s->scrub_bh = qemu_bh_new(llmdev_scrub_run, s);
+	for (i = 0; i < LLMDEV_NUM_LINK_PORTS; i++) {
+		LlmdevLink *l = &s->link[i];
+
+		l->s = s;
+		l->port = i;
+		l->train_timer = timer_new_ns(QEMU_CLOCK_VIRTUAL,
+					      llmdev_link_trained, l);
+	}
+	s->coll.timeout_timer = timer_new_ns(QEMU_CLOCK_VIRTUAL,
+					     llmdev_coll_timeout, s);
+	s->coll.tick_timer = timer_new_ns(QEMU_CLOCK_VIRTUAL,
+					  llmdev_coll_tick, s);
 	llmdev_soft_reset(s);
 	s->reset_count = 0;
+
+	/* known to the other cards from now on; cables are worked out again */
+	QTAILQ_INSERT_TAIL(&llmdev_cards, s, next);
+	s->listed = true;
+	llmdev_recable();
 	return;
 
 err_msix:
@@ -1150,12 +2579,34 @@ err_pcie:
 err_unmap:
 	munmap(s->hbm, s->hbm_size);
 	s->hbm = NULL;
+	llmdev_free_peers(s);
 }
 
 static void llmdev_exit(PCIDevice *pdev)
 {
 	LlmdevState *s = LLMDEV(pdev);
 	unsigned int i;
+
+	if (s->listed) {
+		/* the others of a running collective lose their ring */
+		if (s->coll.sess)
+			llmdev_sess_end(s->coll.sess, LLMDEV_COLL_ERR_LINK_DOWN, s);
+		s->coll.waiting = false;
+		/* the peers see our links go down, then the cables are redone */
+		s->resetting = true;
+		for (i = 0; i < LLMDEV_NUM_LINK_PORTS; i++) {
+			s->link[i].ctrl = 0;
+			llmdev_link_update(&s->link[i]);
+		}
+		QTAILQ_REMOVE(&llmdev_cards, s, next);
+		s->listed = false;
+		llmdev_recable();
+	}
+	for (i = 0; i < LLMDEV_NUM_LINK_PORTS; i++)
+		timer_free(s->link[i].train_timer);
+	timer_free(s->coll.timeout_timer);
+	timer_free(s->coll.tick_timer);
+	llmdev_free_peers(s);
 
 	for (i = 0; i < LLMDEV_NUM_RINGS; i++) {
 		LlmdevRing *r = &s->ring[i];
@@ -1192,6 +2643,11 @@ static Property llmdev_properties[] = {
 	DEFINE_PROP_SIZE("hbm-size", LlmdevState, hbm_size, LLMDEV_HBM_DEFAULT),
 	DEFINE_PROP_UINT64("serial", LlmdevState, serial, 0),
 	DEFINE_PROP_UINT32("bandwidth-mbps", LlmdevState, bandwidth_mbps, 0),
+	DEFINE_PROP_UINT32("link-gbps", LlmdevState, link_gbps, 100),
+	DEFINE_PROP_STRING("peer0", LlmdevState, peer_spec[0]),
+	DEFINE_PROP_STRING("peer1", LlmdevState, peer_spec[1]),
+	DEFINE_PROP_STRING("peer2", LlmdevState, peer_spec[2]),
+	DEFINE_PROP_STRING("peer3", LlmdevState, peer_spec[3]),
 	DEFINE_PROP_END_OF_LIST(),
 };
 
@@ -1222,6 +2678,16 @@ static void llmdev_class_init(ObjectClass *klass, void *data)
 		"serial number register (0: per-card default)");
 	object_class_property_set_description(klass, "bandwidth-mbps",
 		"modelled DMA bandwidth in MB/s of virtual time (0: unlimited)");
+	object_class_property_set_description(klass, "link-gbps",
+		"line rate of each peer-link port in Gb/s, 1..1600");
+	object_class_property_set_description(klass, "peer0",
+		"cable from port 0 to ID.PORT (another llmdev's id and port)");
+	object_class_property_set_description(klass, "peer1",
+		"cable from port 1 to ID.PORT");
+	object_class_property_set_description(klass, "peer2",
+		"cable from port 2 to ID.PORT");
+	object_class_property_set_description(klass, "peer3",
+		"cable from port 3 to ID.PORT");
 	set_bit(DEVICE_CATEGORY_MISC, dc->categories);
 }
 

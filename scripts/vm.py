@@ -10,7 +10,8 @@ kills the VM).
 
 Guest layout: /llmdev/selftests (tests), /llmdev/bin (tools, hostctl; on
 PATH), /llmdev/modules (driver modules for this kernel), /llmdev/vm.conf
-(CARDS=, HBM_SIZE=, KERNEL=, KVER=, BOOT=).
+(CARDS=, HBM_SIZE=, KERNEL=, KVER=, CABLES=, LINK_GBPS=,
+BOOT=).
 
 Exit status:
   the guest command's exit status (from the LLMDEV-EXIT line), except
@@ -291,6 +292,39 @@ def parse_size(s):
     return int(m.group(1)) << {'': 0, 'K': 10, 'M': 20, 'G': 30, 'T': 40}[m.group(2).upper()]
 
 
+CABLE_RE = re.compile(r'(\d+)\.([0-3])-(\d+)\.([0-3])')
+
+
+def parse_cables(spec, cards):
+    """'0.0-1.1,1.0-2.1' -> [(0, 0, 1, 1), (1, 0, 2, 1)]; raises ValueError."""
+    cables, used = [], set()
+    for item in spec.split(','):
+        item = item.strip()
+        m = CABLE_RE.fullmatch(item)
+        if not m:
+            raise ValueError('bad cable %r (CARD.PORT-CARD.PORT, ports 0-3)' % item)
+        a, pa, b, pb = (int(x) for x in m.groups())
+        for card in (a, b):
+            if card >= cards:
+                raise ValueError('cable %s: no card %d (%d cards)' % (item, card, cards))
+        if a == b:
+            raise ValueError('cable %s: a cable must lead to another card' % item)
+        for end in ((a, pa), (b, pb)):
+            if end in used:
+                raise ValueError('cable %s: card %d port %d already has a cable' % (item, *end))
+            used.add(end)
+        cables.append((a, pa, b, pb))
+    return cables
+
+
+def cable_props(spec, cards):
+    """{card: {port: 'llmdevB.Q'}}: each cable is given on its first end."""
+    props = {}
+    for a, pa, b, pb in parse_cables(spec, cards):
+        props.setdefault(a, {})[pa] = 'llmdev%d.%d' % (b, pb)
+    return props
+
+
 def shell_vars(text):
     """KEY=value lines as printed by scripts/kernel.sh (printf %q)."""
     out = {}
@@ -364,8 +398,9 @@ class Run:
         stage = os.path.join(self.tmp, 'run')
         os.makedirs(os.path.join(stage, 'llmdev'))
         with open(os.path.join(stage, 'llmdev/vm.conf'), 'w') as f:
-            f.write('CARDS=%d\nHBM_SIZE=%d\nKERNEL=%s\nKVER=%s\n'
-                    % (a.cards, a.hbm_size, a.kernel, self.kver))
+            f.write('CARDS=%d\nHBM_SIZE=%d\nKERNEL=%s\nKVER=%s\nCABLES=%s\nLINK_GBPS=%d\n'
+                    % (a.cards, a.hbm_size, a.kernel, self.kver, a.cables or '',
+                       a.link_gbps if a.link_gbps is not None else 100))
         if a.cmd is not None:
             with open(os.path.join(stage, 'llmdev/cmd'), 'w') as f:
                 f.write(a.cmd + '\n')
@@ -407,10 +442,15 @@ class Run:
             '-chardev', 'socket,id=qmp,path=%s/qmp.sock' % self.tmp,
             '-mon', 'chardev=qmp,mode=control',
         ]
+        peers = cable_props(a.cables, a.cards) if a.cables else {}
         for i in range(a.cards):
+            dev = 'llmdev,bus=rp%d,id=llmdev%d,hbm-size=%d' % (i, i, a.hbm_size)
+            if a.link_gbps is not None:
+                dev += ',link-gbps=%d' % a.link_gbps
+            for port, peer in sorted(peers.get(i, {}).items()):
+                dev += ',peer%d=%s' % (port, peer)
             self.cmdline += ['-device', 'pcie-root-port,id=rp%d,chassis=%d,slot=0' % (i, i + 1),
-                             '-device', 'llmdev,bus=rp%d,id=llmdev%d,hbm-size=%d'
-                             % (i, i, a.hbm_size)]
+                             '-device', dev]
         if a.file:
             self.cmdline += ['-drive', 'file=%s,format=raw,if=none,id=file0,readonly=on'
                              % os.path.abspath(a.file).replace(',', ',,'),
@@ -863,6 +903,13 @@ def self_test():
     assert parse_ktap(['nothing here'])['failed'] == 1
     assert SENTINEL.search(lines[-1]).group(1) == '1'
     assert hc_unescape(hc_escape('a\\b\nc\r')) == 'a\\b\nc\r'
+    assert cable_props('0.0-1.1,1.0-2.1', 3) == {0: {0: 'llmdev1.1'}, 1: {0: 'llmdev2.1'}}
+    for bad in ('0.0-0.1', '0.4-1.1', '0.0-3.1', '0.0-1.1,2.0-1.1', 'x'):
+        try:
+            parse_cables(bad, 3)
+            raise AssertionError('accepted cable spec %r' % bad)
+        except ValueError:
+            pass
     print(format_ktap(res, 'self-test'))
     print('vm.py self-test: ok')
     return 0
@@ -885,6 +932,14 @@ def main():
     ap.add_argument('--hbm-size', type=parse_size, default=parse_size('256M'),
                     help='HBM per card, power of two, 16M..64G (default 256M)')
     ap.add_argument('--file', help='attach FILE as read-only raw virtio-blk disk /dev/vda')
+    ap.add_argument('--cables', metavar='SPEC',
+                    help='peer-link cabling, e.g. 0.0-1.1,1.0-2.1 (CARD.PORT-CARD.PORT, card '
+                         'indexes of this VM, ports 0-3); sets the cards\' peerN properties. '
+                         'Default: none set, the cards form a ring (card i port 0 to card i+1 '
+                         'port 1)')
+    ap.add_argument('--link-gbps', type=int, metavar='N',
+                    help='line rate of every peer-link port in Gb/s, 1..1600 (default: the '
+                         "card's default, 100)")
     ap.add_argument('--log', help='write the full console log to LOG')
     ap.add_argument('--quiet', action='store_true', help="don't echo the console")
     ap.add_argument('--show-boot', action='store_true',
@@ -921,6 +976,13 @@ def main():
         ap.error('--cards must be 0..30')
     if args.file and not os.path.isfile(args.file):
         ap.error('--file %s: no such file' % args.file)
+    if args.cables:
+        try:
+            parse_cables(args.cables, args.cards)
+        except ValueError as e:
+            ap.error('--cables: %s' % e)
+    if args.link_gbps is not None and not 1 <= args.link_gbps <= 1600:
+        ap.error('--link-gbps must be 1..1600')
     if args.timeout is None and args.cmd is not None:
         args.timeout = 600
 

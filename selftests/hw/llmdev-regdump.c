@@ -23,9 +23,10 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: llmdev-regdump [-h|--help] [PCI_ADDRESS]\n"
-		"Print identity, sensors, status, error and reset counts and the perf\n"
-		"counters of every llmdev card (%04x:%04x), or of the one at PCI_ADDRESS\n"
-		"(e.g. 0000:01:00.0 or 01:00.0). Reads BAR 0 through sysfs; needs root.\n"
+		"Print identity, sensors, status, error and reset counts, the perf\n"
+		"counters, the links, the collective engine and the routing table of\n"
+		"every llmdev card (%04x:%04x), or of the one at PCI_ADDRESS (e.g.\n"
+		"0000:01:00.0 or 01:00.0). Reads BAR 0 through sysfs; needs root.\n"
 		"Exit status: 0 ok, 1 usage error, 2 failure.\n",
 		LLMDEV_PCI_VENDOR_ID, LLMDEV_PCI_DEVICE_ID);
 }
@@ -91,6 +92,41 @@ static int dump(const char *bdf)
 	printf("  perf counters:\n");
 	for (i = 0; i < LLMDEV_PERF_NUM_COUNTERS; i++)
 		printf("    %-18s %" PRIu64 "\n", llmdev_perf_name(i), llmdev_perf(&c, i));
+	if (ver >= (1u << 16 | 1)) {
+		static const char *const state[] = { "down", "training", "up", "?" };
+
+		printf("  links (%u Gb/s), link_event %#x, event_cause %#x:\n",
+		       llmdev_rd32(&c, LLMDEV_REG_LINK_GBPS),
+		       llmdev_rd32(&c, LLMDEV_REG_LINK_EVENT),
+		       llmdev_rd32(&c, LLMDEV_REG_EVENT_CAUSE));
+		for (i = 0; i < LLMDEV_NUM_LINK_PORTS; i++) {
+			uint32_t b = LLMDEV_LINK_BASE(i);
+			uint32_t st = llmdev_rd32(&c, b + LLMDEV_LINK_STATUS);
+
+			printf("    port %u %-8s%s%s", i, state[LLMDEV_LINK_STATE(st)],
+			       st & LLMDEV_LINK_STATUS_CABLED ? " cabled" : "",
+			       st & LLMDEV_LINK_STATUS_FORCED_DOWN ? " forced-down" : "");
+			if (LLMDEV_LINK_STATE(st) == LLMDEV_LINK_STATE_UP)
+				printf(" peer 0x%016" PRIx64 " port %u",
+				       llmdev_rd64(&c, b + LLMDEV_LINK_PEER_SERIAL),
+				       llmdev_rd32(&c, b + LLMDEV_LINK_PEER_PORT));
+			printf(" tx %" PRIu64 " rx %" PRIu64 " errors %" PRIu64 "/%" PRIu64
+			       " down %u\n",
+			       llmdev_rd64(&c, b + LLMDEV_LINK_TX_BYTES),
+			       llmdev_rd64(&c, b + LLMDEV_LINK_RX_BYTES),
+			       llmdev_rd64(&c, b + LLMDEV_LINK_TX_ERRORS),
+			       llmdev_rd64(&c, b + LLMDEV_LINK_RX_ERRORS),
+			       llmdev_rd32(&c, b + LLMDEV_LINK_DOWN_COUNT));
+		}
+		printf("  %-14s status %#x, %u finished, last tag %#" PRIx64 "\n", "collective",
+		       llmdev_rd32(&c, LLMDEV_REG_COLL_STATUS),
+		       llmdev_rd32(&c, LLMDEV_REG_COLL_COMPLETED),
+		       llmdev_rd64(&c, LLMDEV_REG_COLL_DONE_TAG));
+		printf("  %-14s %u entries, generation %u, status %#x\n", "routing",
+		       llmdev_rd32(&c, LLMDEV_REG_ROUTE_ACTIVE_NUM),
+		       llmdev_rd32(&c, LLMDEV_REG_ROUTE_GEN),
+		       llmdev_rd32(&c, LLMDEV_REG_ROUTE_STATUS));
+	}
 	llmdev_card_close(&c);
 	return 0;
 }

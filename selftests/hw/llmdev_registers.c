@@ -196,9 +196,19 @@ static const struct { uint32_t start, end; } reserved[] = {
 	{ LLMDEV_REG_PERF_SNAP_TIME + 8, LLMDEV_REG_PERF_LIVE },
 	{ LLMDEV_REG_PERF_LIVE + 8 * LLMDEV_PERF_NUM_COUNTERS, LLMDEV_REG_PERF_SNAP },
 	{ LLMDEV_REG_PERF_SNAP + 8 * LLMDEV_PERF_NUM_COUNTERS, LLMDEV_REG_TEMP_MC },
-	{ LLMDEV_REG_POWER_CAP_MW + 4, LLMDEV_REG_LINK_BASE },
-	{ LLMDEV_REG_LINK_BASE, LLMDEV_REG_RESERVED_END },
+	{ LLMDEV_REG_POWER_CAP_MW + 4, LLMDEV_LINK_BASE(0) },
+	{ LLMDEV_LINK_BASE(LLMDEV_NUM_LINK_PORTS), LLMDEV_REG_LINK_EVENT },
+	{ LLMDEV_REG_LINK_GBPS + 4, LLMDEV_REG_COLL_CTRL },
+	{ LLMDEV_REG_COLL_DONE_TAG + 8, LLMDEV_REG_ROUTE_CTRL },
+	{ LLMDEV_REG_ROUTE_STATUS + 4, LLMDEV_REG_ROUTE_STAGE },
+	{ LLMDEV_REG_ROUTE_STAGE + LLMDEV_ROUTE_ENTRIES * LLMDEV_ROUTE_ENTRY_SIZE,
+	  LLMDEV_REG_ROUTE_ACTIVE },
+	{ LLMDEV_REG_ROUTE_ACTIVE + LLMDEV_ROUTE_ENTRIES * LLMDEV_ROUTE_ENTRY_SIZE,
+	  LLMDEV_REG_RESERVED_END },
 };
+
+/* an offset in reserved space */
+#define RESERVED_OFF	LLMDEV_LINK_BASE(LLMDEV_NUM_LINK_PORTS)
 
 TEST_F(regs, reserved_read_zero)
 {
@@ -225,6 +235,19 @@ TEST_F(regs, reserved_read_zero)
 			if (v && bad++ < 8)
 				TH_LOG("ring hole %#x reads %#x", off, v);
 		}
+	for (r = 0; r < LLMDEV_NUM_LINK_PORTS; r++) {
+		/* link port holes: after FAULT, and after DOWN_AFTER */
+		off = LLMDEV_LINK_BASE(r) + LLMDEV_LINK_FAULT + 4;
+		if (llmdev_rd32(c, off) && bad++ < 8)
+			TH_LOG("link hole %#x reads %#x", off, llmdev_rd32(c, off));
+		for (off = LLMDEV_LINK_BASE(r) + LLMDEV_LINK_DOWN_AFTER + 8;
+		     off < LLMDEV_LINK_BASE(r + 1); off += 4) {
+			uint32_t v = llmdev_rd32(c, off);
+
+			if (v && bad++ < 8)
+				TH_LOG("link hole %#x reads %#x", off, v);
+		}
+	}
 	EXPECT_EQ(0, bad);
 	/* reading is never an error */
 	EXPECT_EQ(0, llmdev_rd32(c, LLMDEV_REG_ERR_COUNT));
@@ -305,8 +328,8 @@ TEST_F(regs, ro_write_logged)
 	EXPECT_EQ(1, llmdev_perf(c, LLMDEV_PERF_ERRORS));
 
 	/* a write to reserved space: the same */
-	llmdev_wr32(c, LLMDEV_REG_LINK_BASE, 1);
-	EXPECT_EQ(0, llmdev_rd32(c, LLMDEV_REG_LINK_BASE));
+	llmdev_wr32(c, RESERVED_OFF, 1);
+	EXPECT_EQ(0, llmdev_rd32(c, RESERVED_OFF));
 	EXPECT_EQ(2, llmdev_rd32(c, LLMDEV_REG_ERR_COUNT));
 	EXPECT_ERR_LOGGED(c, 1, LLMDEV_ERR_REG_ACCESS, LLMDEV_SRC_NONE);
 

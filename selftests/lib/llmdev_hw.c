@@ -32,6 +32,10 @@ const char *const llmdev_perf_names[LLMDEV_PERF_NUM_COUNTERS] = {
 	[LLMDEV_PERF_DMA_BUSY_NS]	= "dma_busy_ns",
 	[LLMDEV_PERF_SCRUB_BYTES]	= "scrub_bytes",
 	[LLMDEV_PERF_DOORBELLS]		= "doorbells",
+	[LLMDEV_PERF_LINK_TX_BYTES]	= "link_tx_bytes",
+	[LLMDEV_PERF_LINK_RX_BYTES]	= "link_rx_bytes",
+	[LLMDEV_PERF_COLL_OPS]		= "coll_ops",
+	[LLMDEV_PERF_COLL_BUSY_NS]	= "coll_busy_ns",
 };
 
 const char *const llmdev_err_names[LLMDEV_ERR_MAX + 1] = {
