@@ -44,7 +44,8 @@ help:
 	@echo '      FILE=path     attach a file read-only as the guest disk /dev/vda'
 	@echo '      TIMEOUT=s     kill the VM after s seconds (default 600 with CMD)'
 	@echo
-	@echo '  make bench        DMA throughput (4K, 1M, 64M) beside memcpy, in the VM'
+	@echo '  make bench        DMA throughput (4K, 1M, 64M) beside memcpy, and'
+	@echo '                    AllReduce over 2 and 4 cards (1M, 64M), in the VM'
 	@echo
 	@echo '  make deps         install the Debian packages needed (root)'
 	@echo '  make qemu         build QEMU with the card model'
@@ -130,11 +131,20 @@ demo: qemu kernel module selftests
 		--log $(BUILD)/logs/demo.log --cmd "$$DEMO_CMD"
 
 # The figures for DMA throughput: 4 KiB, 1 MiB and 64 MiB transfers through
-# the driver, beside memcpy of the same sizes in the same VM.
+# the driver, beside memcpy of the same sizes; then AllReduce (f32 sum) of
+# 1 MiB and 64 MiB per rank over 2 and 4 cards of the ring (algbw and
+# busbw), all in the same VM.
+define BENCH_CMD
+insmod /llmdev/modules/llmdev.ko &&
+llmdev-bench -s 4K -s 1M -s 64M -t 3 &&
+echo && llmdev-bench allreduce -r 2 -s 1M -s 64M -t 3 &&
+echo && llmdev-bench allreduce -r 4 -s 1M -s 64M -t 3
+endef
+export BENCH_CMD
+
 bench: qemu kernel module selftests
-	@$(VM) --kernel $(KERNEL) --cards 1 --hbm-size $(HBM_SIZE) \
-		--log $(BUILD)/logs/bench.log \
-		--cmd 'insmod /llmdev/modules/llmdev.ko && llmdev-bench -s 4K -s 1M -s 64M -t 3'
+	@$(VM) --kernel $(KERNEL) --cards 4 --hbm-size $(HBM_SIZE) \
+		--log $(BUILD)/logs/bench.log --cmd "$$BENCH_CMD"
 
 check:
 	@$(TOP)/scripts/check.sh

@@ -2,6 +2,7 @@
 /*
  * llmdev: the character device, its file operations and ioctl dispatch.
  */
+#include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/idr.h>
 #include <linux/module.h>
@@ -83,8 +84,15 @@ static const llmdev_ioctl_fn llmdev_ioctls[] = {
 	[LLMDEV_CMD_HBM_LIST - LLMDEV_CMD_BASE] = llmdev_hbm_ioctl_list,
 	[LLMDEV_CMD_HBM_OPEN - LLMDEV_CMD_BASE] = llmdev_hbm_ioctl_open,
 	[LLMDEV_CMD_DMA_SUBMIT - LLMDEV_CMD_BASE] = llmdev_dma_ioctl_submit,
-	[LLMDEV_CMD_FENCE_WAIT - LLMDEV_CMD_BASE] = llmdev_dma_ioctl_wait,
+	[LLMDEV_CMD_FENCE_WAIT - LLMDEV_CMD_BASE] = llmdev_fence_ioctl_wait,
 	[LLMDEV_CMD_PERF_READ - LLMDEV_CMD_BASE] = llmdev_perf_ioctl_read,
+	[LLMDEV_CMD_LINK_INFO - LLMDEV_CMD_BASE] = llmdev_link_ioctl_info,
+	[LLMDEV_CMD_LINK_SET - LLMDEV_CMD_BASE] = llmdev_link_ioctl_set,
+	[LLMDEV_CMD_GROUP_CREATE - LLMDEV_CMD_BASE] = llmdev_group_ioctl_create,
+	[LLMDEV_CMD_GROUP_DESTROY - LLMDEV_CMD_BASE] = llmdev_group_ioctl_destroy,
+	[LLMDEV_CMD_COLL_SUBMIT - LLMDEV_CMD_BASE] = llmdev_coll_ioctl_submit,
+	[LLMDEV_CMD_ROUTE_SET - LLMDEV_CMD_BASE] = llmdev_route_ioctl_set,
+	[LLMDEV_CMD_ROUTE_GET - LLMDEV_CMD_BASE] = llmdev_route_ioctl_get,
 };
 
 static long llmdev_ioctl(struct file *filp, unsigned int cmd, unsigned long arg)
@@ -121,6 +129,7 @@ static int llmdev_open(struct inode *inode, struct file *filp)
 	xa_init_flags(&lf->fences, XA_FLAGS_ALLOC1);
 	INIT_LIST_HEAD(&lf->done);
 	init_waitqueue_head(&lf->wq);
+	xa_init_flags(&lf->groups, XA_FLAGS_ALLOC1);
 	lf->next_fence = 1;
 	mutex_lock(&ldev->files_lock);
 	list_add_tail(&lf->node, &ldev->files);
@@ -136,7 +145,8 @@ static int llmdev_release(struct inode *inode, struct file *filp)
 	struct llmdev_file *lf = filp->private_data;
 	struct llmdev_device *ldev = lf->ldev;
 
-	llmdev_dma_release_file(lf);
+	llmdev_coll_release_file(lf);
+	llmdev_fence_release_file(lf);
 	llmdev_hbm_release_file(lf);
 	mutex_lock(&ldev->files_lock);
 	list_del(&lf->node);
@@ -153,7 +163,7 @@ static __poll_t llmdev_poll(struct file *filp, poll_table *wait)
 	__poll_t mask;
 
 	poll_wait(filp, &lf->wq, wait);
-	mask = llmdev_dma_poll(lf);
+	mask = llmdev_fence_poll(lf);
 	if (READ_ONCE(lf->ldev->unplugged))
 		mask |= EPOLLERR | EPOLLHUP;
 	return mask;
@@ -174,6 +184,28 @@ static const struct file_operations llmdev_fops = {
 	.mmap = llmdev_mmap,
 	.llseek = no_llseek,
 };
+
+/**
+ * llmdev_file_get() - the llmdev file behind a descriptor
+ * @fd: file descriptor of the caller
+ * @filp: out: the file, to fput() when done with the result
+ *
+ * Return: the file's context, ERR_PTR(-EBADF) if @fd is not open,
+ * ERR_PTR(-EINVAL) if it is not an llmdev card.
+ */
+struct llmdev_file *llmdev_file_get(int fd, struct file **filp)
+{
+	struct file *f = fget(fd);
+
+	if (!f)
+		return ERR_PTR(-EBADF);
+	if (f->f_op != &llmdev_fops) {
+		fput(f);
+		return ERR_PTR(-EINVAL);
+	}
+	*filp = f;
+	return f->private_data;
+}
 
 /* Name the device and prepare its cdev; the node appears at device_add(). */
 int llmdev_cdev_add(struct llmdev_device *ldev)

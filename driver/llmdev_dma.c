@@ -14,7 +14,6 @@
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/poll.h>
-#include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -37,11 +36,9 @@ struct llmdev_job_desc {
 
 /**
  * struct llmdev_job - one transfer, the unit a fence tracks
+ * @fence: its fence, in the submitter's file
  * @node: in llmdev_ring.pending until fully posted, then llmdev_ring.active
- * @list: in llmdev_file.done once complete
- * @file: the submitter
  * @ring: the ring it runs on
- * @fence: its fence number in @file
  * @region: the HBM region (busy count held until the job finishes)
  * @to_card: direction
  * @pages: pinned user pages
@@ -52,14 +49,11 @@ struct llmdev_job_desc {
  * @posted: descriptors posted
  * @done: descriptors completed
  * @status: 0 or the first error
- * @complete: fence signalled (set under the file's lock)
  */
 struct llmdev_job {
+	struct llmdev_fence fence;
 	struct list_head node;
-	struct list_head list;
-	struct llmdev_file *file;
 	struct llmdev_ring *ring;
-	u64 fence;
 	struct llmdev_region *region;
 	bool to_card;
 	struct page **pages;
@@ -70,7 +64,6 @@ struct llmdev_job {
 	unsigned int posted;
 	unsigned int done;
 	int status;
-	bool complete;
 };
 
 static struct device *llmdev_dma_dev(struct llmdev_ring *ring)
@@ -279,18 +272,13 @@ static void llmdev_job_finish(struct llmdev_job *job, int status)
 {
 	struct llmdev_device *ldev = job->ring->ldev;
 	struct llmdev_region *region = job->region;
-	struct llmdev_file *lf = job->file;
 
 	if (status && !job->status)
 		job->status = status;
 	job->region = NULL;
 	llmdev_job_release(job);
-	spin_lock(&lf->lock);
-	job->complete = true;	/* a waiter may free the job from here on */
-	list_add_tail(&job->list, &lf->done);
-	lf->inflight--;
-	spin_unlock(&lf->lock);
-	wake_up_all(&lf->wq);
+	/* a waiter may free the job from here on */
+	llmdev_fence_signal(&job->fence, job->status);
 	if (region)
 		llmdev_region_put(ldev, region);
 }
@@ -452,6 +440,11 @@ static void llmdev_job_destroy(struct llmdev_job *job)
 	kfree(job);
 }
 
+static void llmdev_job_free_fence(struct llmdev_fence *f)
+{
+	kfree(container_of(f, struct llmdev_job, fence));
+}
+
 int llmdev_dma_ioctl_submit(struct llmdev_file *lf, void __user *arg)
 {
 	struct llmdev_device *ldev = lf->ldev;
@@ -473,49 +466,40 @@ int llmdev_dma_ioctl_submit(struct llmdev_file *lf, void __user *arg)
 	if (d.user_addr + d.length < d.user_addr)
 		return -EFAULT;
 
-	spin_lock(&lf->lock);
-	ret = lf->nfences >= LLMDEV_MAX_FENCES ? -EAGAIN : 0;
-	if (!ret) {
-		lf->nfences++;
-		lf->inflight++;
-		d.fence = lf->next_fence++;
-	}
-	spin_unlock(&lf->lock);
-	if (ret)
-		return ret;
-
 	job = kzalloc(sizeof(*job), GFP_KERNEL);
-	if (!job) {
-		ret = -ENOMEM;
-		goto err_unreserve;
+	if (!job)
+		return -ENOMEM;
+	ret = llmdev_fence_reserve(lf, &job->fence, llmdev_job_free_fence);
+	if (ret) {
+		kfree(job);
+		return ret;
 	}
-	job->file = lf;
+	d.fence = job->fence.seqno;
 	job->ring = ring;
-	job->fence = d.fence;
 	job->to_card = d.flags & LLMDEV_DMA_TO_CARD;
 	region = llmdev_region_get(lf, d.handle, d.offset, d.length);
 	if (IS_ERR(region)) {
 		ret = PTR_ERR(region);
-		goto err_free;
+		goto err;
 	}
 	job->region = region;
 	ret = llmdev_job_pin(job, d.user_addr, d.length);
 	if (ret)
-		goto err_free;
+		goto err;
 	ret = llmdev_job_build(job, region->ext.offset + d.offset);
 	if (ret)
-		goto err_free;
-	ret = xa_insert(&lf->fences, job->fence, job, GFP_KERNEL);
+		goto err;
+	ret = llmdev_fence_publish(&job->fence);
 	if (ret)
-		goto err_free;
+		goto err;
 	if (copy_to_user(arg, &d, min_t(u32, d.size, sizeof(d)))) {
 		ret = -EFAULT;
-		goto err_erase;
+		goto err;
 	}
 
 	if (!llmdev_enter(ldev, &idx)) {
 		ret = -ENODEV;
-		goto err_erase;
+		goto err;
 	}
 	spin_lock(&ring->lock);
 	list_add_tail(&job->node, &ring->pending);
@@ -524,131 +508,10 @@ int llmdev_dma_ioctl_submit(struct llmdev_file *lf, void __user *arg)
 	llmdev_exit(ldev, idx);
 	return 0;
 
-err_erase:
-	xa_erase(&lf->fences, job->fence);
-err_free:
+err:
+	llmdev_fence_unreserve(&job->fence);
 	llmdev_job_destroy(job);
-err_unreserve:
-	spin_lock(&lf->lock);
-	lf->nfences--;
-	lf->inflight--;
-	spin_unlock(&lf->lock);
 	return ret;
-}
-
-/* The fence is complete, or gone (consumed by another waiter). */
-static bool llmdev_fence_ready(struct llmdev_file *lf, u64 fence, bool any)
-{
-	struct llmdev_job *job;
-	bool ready;
-
-	spin_lock(&lf->lock);
-	if (any) {
-		ready = !list_empty(&lf->done) || !lf->inflight;
-	} else {
-		job = xa_load(&lf->fences, fence);
-		ready = !job || job->complete;
-	}
-	spin_unlock(&lf->lock);
-	return ready || READ_ONCE(lf->ldev->unplugged);
-}
-
-/* Take a completed job off the file. Returns it, or an ERR_PTR. */
-static struct llmdev_job *llmdev_fence_consume(struct llmdev_file *lf,
-					       u64 fence, bool any)
-{
-	struct llmdev_job *job;
-
-	spin_lock(&lf->lock);
-	if (any) {
-		job = list_first_entry_or_null(&lf->done, struct llmdev_job, list);
-		if (!job)
-			job = ERR_PTR(lf->inflight ? -ETIME : -ENOENT);
-	} else {
-		job = xa_load(&lf->fences, fence);
-		if (!job)
-			job = ERR_PTR(-ENOENT);
-		else if (!job->complete)
-			job = ERR_PTR(-ETIME);
-	}
-	if (!IS_ERR(job)) {
-		xa_erase(&lf->fences, job->fence);
-		list_del(&job->list);
-		lf->nfences--;
-	}
-	spin_unlock(&lf->lock);
-	return job;
-}
-
-int llmdev_dma_ioctl_wait(struct llmdev_file *lf, void __user *arg)
-{
-	struct llmdev_fence_wait w;
-	struct llmdev_job *job;
-	unsigned long deadline;
-	long timeout, left;
-	bool any;
-	int ret;
-
-	ret = llmdev_copy_from_user(&w, sizeof(w), sizeof(w), arg);
-	if (ret)
-		return ret;
-	if ((w.flags & ~LLMDEV_WAIT_ANY) || w.__reserved)
-		return -EINVAL;
-	any = w.flags & LLMDEV_WAIT_ANY;
-
-	timeout = min_t(u64, nsecs_to_jiffies64(w.timeout_ns),
-			MAX_SCHEDULE_TIMEOUT - 1);
-	if (w.timeout_ns && !timeout)
-		timeout = 1;
-	deadline = jiffies + timeout;
-	if (timeout) {
-		left = wait_event_interruptible_timeout(lf->wq,
-							llmdev_fence_ready(lf, w.fence, any),
-							timeout);
-		if (left == -ERESTARTSYS) {
-			/* restart with what is left of the caller's timeout */
-			long rem = max_t(long, 0, (long)(deadline - jiffies));
-			struct llmdev_fence_wait __user *uw = arg;
-
-			if (put_user(jiffies_to_nsecs(rem), &uw->timeout_ns))
-				return -EFAULT;
-			return -ERESTARTSYS;
-		}
-	}
-
-	/* make sure the result can be delivered before consuming the fence */
-	if (put_user(w.size, (u32 __user *)arg))
-		return -EFAULT;
-	job = llmdev_fence_consume(lf, w.fence, any);
-	if (IS_ERR(job))
-		return READ_ONCE(lf->ldev->unplugged) ? -ENODEV : PTR_ERR(job);
-	w.fence = job->fence;
-	w.status = job->status;
-	kfree(job);
-	return copy_to_user(arg, &w, min_t(u32, w.size, sizeof(w))) ? -EFAULT : 0;
-}
-
-__poll_t llmdev_dma_poll(struct llmdev_file *lf)
-{
-	__poll_t mask;
-
-	spin_lock(&lf->lock);
-	mask = list_empty(&lf->done) ? 0 : EPOLLIN | EPOLLRDNORM;
-	spin_unlock(&lf->lock);
-	return mask;
-}
-
-/* The file is closing: let its transfers finish, then drop their fences. */
-void llmdev_dma_release_file(struct llmdev_file *lf)
-{
-	struct llmdev_job *job;
-	unsigned long i;
-
-	wait_event(lf->wq, !READ_ONCE(lf->inflight));
-	xa_for_each(&lf->fences, i, job) {
-		xa_erase(&lf->fences, i);
-		kfree(job);
-	}
 }
 
 /* ---- setup and teardown ---------------------------------------------------- */

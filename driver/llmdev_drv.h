@@ -26,6 +26,7 @@
 #define LLMDEV_HBM_GRANULE	4096ULL
 
 extern unsigned int llmdev_dma_timeout_ms;
+extern unsigned int llmdev_coll_timeout_ms;
 
 struct llmdev_device;
 struct llmdev_file;
@@ -40,6 +41,7 @@ struct llmdev_file;
  * @uid: creator's uid
  * @pid: creator's thread group
  * @persistent: survives its creator's file
+ * @routed: named by the card's routing table; cannot be freed
  * @busy: transfers in flight on the region
  * @dying: being freed: no new users, not listed
  * @name: optional name; unique among persistent regions
@@ -51,6 +53,7 @@ struct llmdev_region {
 	kuid_t uid;
 	struct pid *pid;
 	bool persistent;
+	bool routed;
 	unsigned int busy;
 	bool dying;
 	char name[LLMDEV_NAME_LEN];
@@ -75,6 +78,24 @@ struct llmdev_hbm {
 };
 
 struct llmdev_job;
+
+/**
+ * struct llmdev_fence - completion token of a transfer or a collective
+ * @list: in llmdev_file.done once signalled
+ * @file: the file that submitted the work
+ * @seqno: the fence number userspace sees
+ * @status: 0 or the negative errno the work finished with
+ * @complete: signalled (set under the file's lock)
+ * @free: frees the structure the fence is embedded in
+ */
+struct llmdev_fence {
+	struct list_head list;
+	struct llmdev_file *file;
+	u64 seqno;
+	int status;
+	bool complete;
+	void (*free)(struct llmdev_fence *f);
+};
 
 /**
  * struct llmdev_ring - one DMA ring and its software state
@@ -135,6 +156,12 @@ struct llmdev_ring {
  * @files_lock: protects @files and @mapping
  * @mapping: address space of the device node, for zapping user mappings
  * @files: open files, to wake and fail them on unplug
+ * @node: in the list of all cards (llmdev_find_by_serial() and friends)
+ * @link_lock: serialises changes of the link ports' configuration
+ * @route_lock: protects @route and the routing-table registers
+ * @route: the routing table as last applied (handles, not only offsets)
+ * @route_count: entries in @route
+ * @route_gen: tables applied since probe
  */
 struct llmdev_device {
 	struct pci_dev *pdev;
@@ -156,6 +183,12 @@ struct llmdev_device {
 	struct mutex files_lock;	/* protects files and mapping */
 	struct list_head files;
 	struct address_space *mapping;
+	struct list_head node;
+	struct mutex link_lock;		/* link port configuration */
+	struct mutex route_lock;	/* routing table */
+	struct llmdev_route_entry route[LLMDEV_ROUTE_MAX];
+	unsigned int route_count;
+	u32 route_gen;
 };
 
 /**
@@ -170,6 +203,7 @@ struct llmdev_device {
  * @nfences: fences handed out and not yet consumed
  * @inflight: jobs not yet complete
  * @wq: woken when a job completes
+ * @groups: collective groups created on this file, id -> group
  */
 struct llmdev_file {
 	struct llmdev_device *ldev;
@@ -181,6 +215,7 @@ struct llmdev_file {
 	unsigned int nfences;
 	unsigned int inflight;
 	wait_queue_head_t wq;
+	struct xarray groups;
 };
 
 static inline struct llmdev_device *to_llmdev(struct device *dev)
@@ -227,6 +262,10 @@ static inline void llmdev_exit(struct llmdev_device *ldev, int idx)
 void llmdev_get(struct llmdev_device *ldev);
 void llmdev_put(struct llmdev_device *ldev);
 
+/* llmdev_pci.c: every card; the lookups return a reference (llmdev_put) */
+struct llmdev_device *llmdev_find_by_serial(u64 serial);
+struct llmdev_device *llmdev_next_device(int minor);	/* lowest minor >= @minor */
+
 /* llmdev_cdev.c */
 int llmdev_cdev_init(void);
 void llmdev_cdev_fini(void);
@@ -258,15 +297,56 @@ int llmdev_dma_init(struct llmdev_device *ldev);
 void llmdev_dma_fini(struct llmdev_device *ldev);
 void llmdev_dma_hw_start(struct llmdev_device *ldev);
 int llmdev_dma_ioctl_submit(struct llmdev_file *lf, void __user *arg);
-int llmdev_dma_ioctl_wait(struct llmdev_file *lf, void __user *arg);
-void llmdev_dma_release_file(struct llmdev_file *lf);
 void llmdev_dma_handle_ring(struct llmdev_ring *ring);
 void llmdev_dma_handle_error(struct llmdev_device *ldev);
 void llmdev_dma_unplug(struct llmdev_device *ldev);
-__poll_t llmdev_dma_poll(struct llmdev_file *lf);
+
+/* llmdev_fence.c */
+int llmdev_fence_reserve(struct llmdev_file *lf, struct llmdev_fence *f,
+			 void (*free)(struct llmdev_fence *f));
+void llmdev_fence_unreserve(struct llmdev_fence *f);
+int llmdev_fence_publish(struct llmdev_fence *f);
+void llmdev_fence_signal(struct llmdev_fence *f, int status);
+int llmdev_fence_ioctl_wait(struct llmdev_file *lf, void __user *arg);
+__poll_t llmdev_fence_poll(struct llmdev_file *lf);
+void llmdev_fence_release_file(struct llmdev_file *lf);
+
+/* llmdev_coll.c */
+int llmdev_group_ioctl_create(struct llmdev_file *lf, void __user *arg);
+int llmdev_group_ioctl_destroy(struct llmdev_file *lf, void __user *arg);
+int llmdev_coll_ioctl_submit(struct llmdev_file *lf, void __user *arg);
+void llmdev_coll_release_file(struct llmdev_file *lf);
+void llmdev_coll_handle_event(struct llmdev_device *ldev);
+void llmdev_coll_unplug(struct llmdev_device *ldev);
+void llmdev_coll_fini(void);
+struct llmdev_file *llmdev_file_get(int fd, struct file **filp);
+
+/* llmdev_route.c */
+int llmdev_route_ioctl_set(struct llmdev_file *lf, void __user *arg);
+int llmdev_route_ioctl_get(struct llmdev_file *lf, void __user *arg);
+void llmdev_route_hw_start(struct llmdev_device *ldev);
 
 /* llmdev_pci.c */
 int llmdev_scrub(struct llmdev_device *ldev, u64 offset, u64 length);
+
+/* llmdev_link.c */
+void llmdev_link_hw_start(struct llmdev_device *ldev);
+void llmdev_link_handle_event(struct llmdev_device *ldev);
+int llmdev_link_get(struct llmdev_device *ldev, unsigned int port,
+		    struct llmdev_link_info *info);
+int llmdev_link_set(struct llmdev_device *ldev, unsigned int port,
+		    bool enable);
+int llmdev_link_ioctl_info(struct llmdev_file *lf, void __user *arg);
+int llmdev_link_ioctl_set(struct llmdev_file *lf, void __user *arg);
+bool llmdev_link_is_up(struct llmdev_device *ldev, unsigned int port);
+extern const struct attribute_group llmdev_link_attr_groups[LLMDEV_NUM_LINK_PORTS];
+
+/* llmdev_netlink.c */
+int llmdev_netlink_init(void);
+void llmdev_netlink_fini(void);
+void llmdev_nl_link_event(struct llmdev_device *ldev, unsigned int port,
+			  u8 cmd);
+void llmdev_nl_coll_error(struct llmdev_device *ldev, u64 tag, int err);
 
 /* llmdev_perf.c */
 int llmdev_perf_snapshot(struct llmdev_device *ldev, struct llmdev_perf *perf);

@@ -217,6 +217,8 @@ int llmdev_hbm_ioctl_free(struct llmdev_file *lf, void __user *arg)
 		ret = -ENOENT;
 	} else {
 		ret = llmdev_region_access(lf, r);
+		if (!ret && r->routed)
+			ret = -EBUSY;
 		if (!ret)
 			r->dying = true;
 	}

@@ -15,6 +15,53 @@ MODULE_PARM_DESC(msix, "Use MSI-X, one vector per ring (default: true); false fo
 /* the scrub engine gets 10 s plus 1 s per GiB */
 #define LLMDEV_SCRUB_TIMEOUT_MS(len)	(10000 + ((len) >> 30) * 1000)
 
+/* every bound card, for lookups across cards (peer links, collectives) */
+static DEFINE_MUTEX(llmdev_devices_lock);
+static LIST_HEAD(llmdev_devices);
+
+/**
+ * llmdev_find_by_serial() - the bound card with a serial number
+ * @serial: the card's SERIAL register
+ *
+ * Return: the card with a reference held (llmdev_put()), or NULL.
+ */
+struct llmdev_device *llmdev_find_by_serial(u64 serial)
+{
+	struct llmdev_device *ldev, *found = NULL;
+
+	mutex_lock(&llmdev_devices_lock);
+	list_for_each_entry(ldev, &llmdev_devices, node) {
+		if (ldev->serial == serial) {
+			found = ldev;
+			llmdev_get(found);
+			break;
+		}
+	}
+	mutex_unlock(&llmdev_devices_lock);
+	return found;
+}
+
+/**
+ * llmdev_next_device() - iterate over the bound cards by minor number
+ * @minor: where to start
+ *
+ * Return: the card with the lowest minor >= @minor, with a reference held
+ * (llmdev_put()), or NULL.
+ */
+struct llmdev_device *llmdev_next_device(int minor)
+{
+	struct llmdev_device *ldev, *found = NULL;
+
+	mutex_lock(&llmdev_devices_lock);
+	list_for_each_entry(ldev, &llmdev_devices, node)
+		if (ldev->minor >= minor && (!found || ldev->minor < found->minor))
+			found = ldev;
+	if (found)
+		llmdev_get(found);
+	mutex_unlock(&llmdev_devices_lock);
+	return found;
+}
+
 void llmdev_get(struct llmdev_device *ldev)
 {
 	get_device(&ldev->dev);
@@ -27,9 +74,21 @@ void llmdev_put(struct llmdev_device *ldev)
 
 /* ---- interrupts ---------------------------------------------------------- */
 
+/*
+ * Events are rare, so every source is looked at on each one: EVENT_CAUSE
+ * only says which to look at first, and a cause cleared here cannot hide
+ * an event that its handler would still find.
+ */
 static void llmdev_handle_event(struct llmdev_device *ldev)
 {
+	u32 cause = llmdev_rd32(ldev, LLMDEV_REG_EVENT_CAUSE);
+
+	if (cause == ~0u)
+		return;		/* surprise removal */
+	llmdev_wr32(ldev, LLMDEV_REG_EVENT_CAUSE, cause);
 	wake_up_all(&ldev->scrub_wait);
+	llmdev_link_handle_event(ldev);
+	llmdev_coll_handle_event(ldev);
 }
 
 static irqreturn_t llmdev_ring_irq(int irq, void *data)
@@ -304,8 +363,14 @@ static const struct attribute_group llmdev_attr_group = {
 const struct attribute_group *llmdev_groups[] = {
 	&llmdev_attr_group,
 	&llmdev_counters_group,
+	&llmdev_link_attr_groups[0],
+	&llmdev_link_attr_groups[1],
+	&llmdev_link_attr_groups[2],
+	&llmdev_link_attr_groups[3],
 	NULL,
 };
+
+static_assert(LLMDEV_NUM_LINK_PORTS == 4);
 
 /* ---- probe and remove ------------------------------------------------------ */
 
@@ -387,6 +452,9 @@ static struct llmdev_device *llmdev_alloc(struct pci_dev *pdev)
 	mutex_init(&ldev->perf_lock);
 	mutex_init(&ldev->files_lock);
 	INIT_LIST_HEAD(&ldev->files);
+	INIT_LIST_HEAD(&ldev->node);
+	mutex_init(&ldev->link_lock);
+	mutex_init(&ldev->route_lock);
 	device_initialize(&ldev->dev);
 	ldev->dev.release = llmdev_dev_release;
 	ldev->dev.parent = &pdev->dev;
@@ -425,6 +493,7 @@ static int llmdev_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (ret)
 		goto err_irq_fini;
 	llmdev_dma_hw_start(ldev);
+	llmdev_route_hw_start(ldev);
 	llmdev_wr32(ldev, LLMDEV_REG_CONTROL, LLMDEV_CONTROL_ENABLE);
 
 	ret = device_add(&ldev->dev);
@@ -433,6 +502,10 @@ static int llmdev_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	ret = cdev_add(&ldev->cdev, ldev->dev.devt, 1);
 	if (ret)
 		goto err_device_del;
+	mutex_lock(&llmdev_devices_lock);
+	list_add_tail(&ldev->node, &llmdev_devices);
+	mutex_unlock(&llmdev_devices_lock);
+	llmdev_link_hw_start(ldev);
 
 	dev_info(&pdev->dev, "%s: serial %016llx, spec %u.%u, %llu MiB HBM, %d irq vector%s\n",
 		 dev_name(&ldev->dev), ldev->serial, ldev->spec_version >> 16,
@@ -460,6 +533,10 @@ static void llmdev_remove(struct pci_dev *pdev)
 {
 	struct llmdev_device *ldev = pci_get_drvdata(pdev);
 
+	mutex_lock(&llmdev_devices_lock);
+	list_del_init(&ldev->node);
+	mutex_unlock(&llmdev_devices_lock);
+
 	/* No new opens; ioctls in progress finish, later ones get -ENODEV. */
 	cdev_del(&ldev->cdev);
 	WRITE_ONCE(ldev->unplugged, true);
@@ -478,6 +555,7 @@ static void llmdev_remove(struct pci_dev *pdev)
 	}
 	llmdev_irq_fini(ldev);
 	wake_up_all(&ldev->scrub_wait);
+	llmdev_coll_unplug(ldev);
 	llmdev_dma_unplug(ldev);
 	llmdev_dma_fini(ldev);
 	device_del(&ldev->dev);
@@ -507,15 +585,26 @@ static int __init llmdev_init(void)
 	ret = llmdev_cdev_init();
 	if (ret)
 		return ret;
+	ret = llmdev_netlink_init();
+	if (ret)
+		goto err_cdev;
 	ret = pci_register_driver(&llmdev_pci_driver);
 	if (ret)
-		llmdev_cdev_fini();
+		goto err_netlink;
+	return 0;
+
+err_netlink:
+	llmdev_netlink_fini();
+err_cdev:
+	llmdev_cdev_fini();
 	return ret;
 }
 
 static void __exit llmdev_fini(void)
 {
 	pci_unregister_driver(&llmdev_pci_driver);
+	llmdev_coll_fini();
+	llmdev_netlink_fini();
 	llmdev_cdev_fini();
 }
 

@@ -9,6 +9,8 @@
 
 #include "llmdev_drv.h"
 
+static_assert((int)LLMDEV_COUNTER_NUM == (int)LLMDEV_PERF_NUM_COUNTERS);
+
 /**
  * llmdev_perf_snapshot() - latch and read every counter at once
  * @ldev: the card
@@ -94,6 +96,10 @@ LLMDEV_COUNTER(errors, LLMDEV_COUNTER_ERRORS);
 LLMDEV_COUNTER(dma_busy_ns, LLMDEV_COUNTER_DMA_BUSY_NS);
 LLMDEV_COUNTER(scrub_bytes, LLMDEV_COUNTER_SCRUB_BYTES);
 LLMDEV_COUNTER(doorbells, LLMDEV_COUNTER_DOORBELLS);
+LLMDEV_COUNTER(link_tx_bytes, LLMDEV_COUNTER_LINK_TX_BYTES);
+LLMDEV_COUNTER(link_rx_bytes, LLMDEV_COUNTER_LINK_RX_BYTES);
+LLMDEV_COUNTER(coll_ops, LLMDEV_COUNTER_COLL_OPS);
+LLMDEV_COUNTER(coll_busy_ns, LLMDEV_COUNTER_COLL_BUSY_NS);
 
 static struct attribute *llmdev_counter_attrs[] = {
 	&llmdev_counter_h2c_bytes.attr.attr,
@@ -107,6 +113,10 @@ static struct attribute *llmdev_counter_attrs[] = {
 	&llmdev_counter_dma_busy_ns.attr.attr,
 	&llmdev_counter_scrub_bytes.attr.attr,
 	&llmdev_counter_doorbells.attr.attr,
+	&llmdev_counter_link_tx_bytes.attr.attr,
+	&llmdev_counter_link_rx_bytes.attr.attr,
+	&llmdev_counter_coll_ops.attr.attr,
+	&llmdev_counter_coll_busy_ns.attr.attr,
 	NULL,
 };
 

@@ -438,6 +438,268 @@ int llmdev_copy_from_hbm(struct llmdev *dev, uint32_t handle, uint64_t offset,
 	return llmdev_copy(dev, handle, offset, buf, length, 0, timeout_ns);
 }
 
+int llmdev_link_get_info(struct llmdev *dev, unsigned int port,
+			 struct llmdev_link_info *info)
+{
+	if (!dev || !info)
+		return llmdev_err(EINVAL);
+	memset(info, 0, sizeof(*info));
+	info->size = sizeof(*info);
+	info->port = port;
+	return llmdev_ioctl(dev, LLMDEV_LINK_INFO, info);
+}
+
+int llmdev_link_set_enabled(struct llmdev *dev, unsigned int port, int enable)
+{
+	struct llmdev_link_set l = {
+		.size = sizeof(l),
+		.port = port,
+		.enable = enable,
+	};
+
+	if (!dev)
+		return llmdev_err(EINVAL);
+	return llmdev_ioctl(dev, LLMDEV_LINK_SET, &l);
+}
+
+struct llmdev_group {
+	struct llmdev *dev;		/* the file the group belongs to */
+	uint32_t id;
+	unsigned int nranks;
+	struct llmdev *ranks[];
+};
+
+int llmdev_group_create(struct llmdev *dev, struct llmdev *const *ranks,
+			unsigned int nranks, struct llmdev_group **groupp)
+{
+	struct llmdev_group_create c = {
+		.size = sizeof(c),
+		.nranks = nranks,
+	};
+	struct llmdev_group *g;
+	unsigned int r;
+	int32_t *fds;
+	int ret;
+
+	if (!dev || !ranks || !groupp)
+		return llmdev_err(EINVAL);
+	for (r = 0; r < nranks; r++)
+		if (!ranks[r])
+			return llmdev_err(EINVAL);
+	/* nranks out of range is the driver's to reject; 0 still allocates */
+	g = calloc(1, sizeof(*g) + (nranks + 1) * sizeof(g->ranks[0]));
+	fds = calloc(nranks + 1, sizeof(*fds));
+	if (!g || !fds) {
+		free(g);
+		free(fds);
+		return llmdev_err(ENOMEM);
+	}
+	for (r = 0; r < nranks; r++) {
+		g->ranks[r] = ranks[r];
+		fds[r] = ranks[r]->fd;
+	}
+	c.fds = (uintptr_t)fds;
+	ret = llmdev_ioctl(dev, LLMDEV_GROUP_CREATE, &c);
+	free(fds);
+	if (ret) {
+		free(g);
+		return llmdev_err(-ret);
+	}
+	g->dev = dev;
+	g->id = c.group;
+	g->nranks = nranks;
+	*groupp = g;
+	return 0;
+}
+
+int llmdev_group_destroy(struct llmdev_group *group)
+{
+	struct llmdev_group_destroy d = { .size = sizeof(d) };
+	int ret;
+
+	if (!group)
+		return 0;
+	d.group = group->id;
+	ret = llmdev_ioctl(group->dev, LLMDEV_GROUP_DESTROY, &d);
+	free(group);
+	return ret ? llmdev_err(-ret) : 0;
+}
+
+unsigned int llmdev_dtype_size(uint32_t dtype)
+{
+	switch (dtype) {
+	case LLMDEV_DTYPE_F32:
+	case LLMDEV_DTYPE_I32:
+		return 4;
+	case LLMDEV_DTYPE_F16:
+	case LLMDEV_DTYPE_BF16:
+		return 2;
+	default:
+		return 0;
+	}
+}
+
+static int llmdev_coll_submit(struct llmdev_group *g,
+			      const struct llmdev_coll_buf *bufs,
+			      uint32_t op, uint64_t count, uint32_t dtype,
+			      uint32_t redop, uint32_t root, uint64_t *fence)
+{
+	struct llmdev_coll_buf b[LLMDEV_MAX_RANKS];
+	struct llmdev_coll c = {
+		.size = sizeof(c),
+		.op = op,
+		.dtype = dtype,
+		.redop = redop,
+		.root = root,
+		.buf_size = sizeof(b[0]),
+		.count = count,
+		.bufs = (uintptr_t)b,
+	};
+	unsigned int r;
+	int ret;
+
+	if (!g || !bufs || !fence)
+		return llmdev_err(EINVAL);
+	/* the driver accepted the group: nranks <= LLMDEV_MAX_RANKS */
+	memset(b, 0, sizeof(b));
+	for (r = 0; r < g->nranks; r++) {
+		b[r].fd = g->ranks[r]->fd;
+		b[r].src_handle = bufs[r].src_handle;
+		b[r].dst_handle = bufs[r].dst_handle;
+		b[r].src_offset = bufs[r].src_offset;
+		b[r].dst_offset = bufs[r].dst_offset;
+	}
+	c.group = g->id;
+	ret = llmdev_ioctl(g->dev, LLMDEV_COLL_SUBMIT, &c);
+	if (!ret)
+		*fence = c.fence;
+	return ret;
+}
+
+int llmdev_allreduce_submit(struct llmdev_group *group,
+			    const struct llmdev_coll_buf *bufs, uint64_t count,
+			    uint32_t dtype, uint32_t redop, uint64_t *fence)
+{
+	return llmdev_coll_submit(group, bufs, LLMDEV_COLL_ALLREDUCE, count,
+				  dtype, redop, 0, fence);
+}
+
+int llmdev_broadcast_submit(struct llmdev_group *group,
+			    const struct llmdev_coll_buf *bufs, uint64_t count,
+			    uint32_t dtype, uint32_t root, uint64_t *fence)
+{
+	return llmdev_coll_submit(group, bufs, LLMDEV_COLL_BROADCAST, count,
+				  dtype, 0, root, fence);
+}
+
+/*
+ * Submit and wait. Past @timeout_ns, wait on without a limit (the driver
+ * ends every collective within coll_timeout_ms) so that no fence is left
+ * behind, and report -ETIME.
+ */
+static int llmdev_coll_sync(struct llmdev_group *g,
+			    const struct llmdev_coll_buf *bufs, uint32_t op,
+			    uint64_t count, uint32_t dtype, uint32_t redop,
+			    uint32_t root, uint64_t timeout_ns)
+{
+	uint64_t fence;
+	int ret, status;
+
+	ret = llmdev_coll_submit(g, bufs, op, count, dtype, redop, root, &fence);
+	if (ret)
+		return ret;
+	ret = llmdev_wait(g->dev, 0, &fence, timeout_ns, &status);
+	if (ret == -ETIME) {
+		ret = llmdev_wait(g->dev, 0, &fence, UINT64_MAX, &status);
+		if (!ret || ret == -ENOENT)
+			ret = -ETIME;
+	} else if (!ret) {
+		ret = status;
+	}
+	return ret ? llmdev_err(-ret) : 0;
+}
+
+int llmdev_allreduce(struct llmdev_group *group,
+		     const struct llmdev_coll_buf *bufs, uint64_t count,
+		     uint32_t dtype, uint32_t redop, uint64_t timeout_ns)
+{
+	return llmdev_coll_sync(group, bufs, LLMDEV_COLL_ALLREDUCE, count,
+				dtype, redop, 0, timeout_ns);
+}
+
+int llmdev_broadcast(struct llmdev_group *group,
+		     const struct llmdev_coll_buf *bufs, uint64_t count,
+		     uint32_t dtype, uint32_t root, uint64_t timeout_ns)
+{
+	return llmdev_coll_sync(group, bufs, LLMDEV_COLL_BROADCAST, count,
+				dtype, 0, root, timeout_ns);
+}
+
+int llmdev_route_set(struct llmdev *dev,
+		     const struct llmdev_route_entry *entries,
+		     unsigned int count, struct llmdev_route *out)
+{
+	struct llmdev_route rt = {
+		.size = sizeof(rt),
+		.count = count,
+		.entry_size = sizeof(*entries),
+		.entries = (uintptr_t)entries,
+	};
+	int ret;
+
+	if (!dev || (!entries && count))
+		return llmdev_err(EINVAL);
+	ret = llmdev_ioctl(dev, LLMDEV_ROUTE_SET, &rt);
+	/* the driver reports generation and error_index either way */
+	if (out)
+		*out = rt;
+	return ret;
+}
+
+int llmdev_route_get(struct llmdev *dev, struct llmdev_route_entry **entries,
+		     unsigned int *count, uint32_t *generation)
+{
+	struct llmdev_route_entry *buf = NULL;
+	struct llmdev_route rt;
+	unsigned int cap = 0;
+	int ret;
+
+	if (!dev || !entries || !count)
+		return llmdev_err(EINVAL);
+	*entries = NULL;
+	*count = 0;
+	for (;;) {
+		rt = (struct llmdev_route) {
+			.size = sizeof(rt),
+			.count = cap,
+			.entry_size = sizeof(*buf),
+			.entries = (uintptr_t)buf,
+		};
+		ret = llmdev_ioctl(dev, LLMDEV_ROUTE_GET, &rt);
+		if (ret || rt.count <= cap)
+			break;
+		/* first call, or the table grew since: ask again */
+		free(buf);
+		cap = rt.count;
+		buf = calloc(cap, sizeof(*buf));
+		if (!buf)
+			return llmdev_err(ENOMEM);
+	}
+	if (ret) {
+		free(buf);
+		return llmdev_err(-ret);
+	}
+	if (!rt.count) {
+		free(buf);
+		buf = NULL;
+	}
+	*entries = buf;
+	*count = rt.count;
+	if (generation)
+		*generation = rt.generation;
+	return 0;
+}
+
 int llmdev_perf_read(struct llmdev *dev, struct llmdev_perf *perf)
 {
 	if (!dev || !perf)
@@ -459,6 +721,10 @@ static const char *const llmdev_counter_names[LLMDEV_COUNTER_NUM] = {
 	[LLMDEV_COUNTER_DMA_BUSY_NS] = "dma_busy_ns",
 	[LLMDEV_COUNTER_SCRUB_BYTES] = "scrub_bytes",
 	[LLMDEV_COUNTER_DOORBELLS] = "doorbells",
+	[LLMDEV_COUNTER_LINK_TX_BYTES] = "link_tx_bytes",
+	[LLMDEV_COUNTER_LINK_RX_BYTES] = "link_rx_bytes",
+	[LLMDEV_COUNTER_COLL_OPS] = "coll_ops",
+	[LLMDEV_COUNTER_COLL_BUSY_NS] = "coll_busy_ns",
 };
 
 const char *llmdev_counter_name(unsigned int index)
@@ -472,11 +738,11 @@ const char *llmdev_strerror(int err)
 	case ETIME:
 		return "Transfer not complete yet (wait timed out, still pending)";
 	case ETIMEDOUT:
-		return "Card did not finish the transfer in time (DMA ring was reset)";
+		return "Card did not finish the transfer or collective in time (it was reset or aborted)";
 	case EIO:
-		return "Card reported a DMA error";
+		return "Card reported a DMA or collective error";
 	case ECANCELED:
-		return "Transfer was aborted";
+		return "Transfer or collective was aborted";
 	case ENOSPC:
 		return "Not enough contiguous free HBM for the region";
 	case EEXIST:
@@ -489,6 +755,12 @@ const char *llmdev_strerror(int err)
 		return "Not an llmdev device, or the driver does not know this command";
 	case E2BIG:
 		return "Driver is older than the library and does not know a field that is set";
+	case ENOLINK:
+		return "A peer link between the cards is down";
+	case EHOSTUNREACH:
+		return "The peer links no longer form the group's ring";
+	case EBUSY:
+		return "The card's routing table uses the region";
 	case EPERM:
 		return "Region belongs to another user or open file, or CAP_SYS_ADMIN is needed";
 	default:

@@ -302,6 +302,214 @@ LLMDEV_API int llmdev_copy_from_hbm(struct llmdev *dev, uint32_t handle,
  */
 LLMDEV_API int llmdev_perf_read(struct llmdev *dev, struct llmdev_perf *perf);
 
+/* ---- Peer links (LLMDEV_1.1) ----------------------------------------------- */
+
+/**
+ * llmdev_link_get_info() - state of one peer-link port (LLMDEV_LINK_INFO)
+ * @dev: the handle
+ * @port: 0 .. num_link_ports - 1 (see llmdev_get_info())
+ * @info: out: state, flags, the peer when up, the port's counters
+ *
+ * Return: 0; -EINVAL a NULL argument or a port out of range; the other
+ * errors of LLMDEV_LINK_INFO.
+ */
+LLMDEV_API int llmdev_link_get_info(struct llmdev *dev, unsigned int port,
+				    struct llmdev_link_info *info);
+
+/**
+ * llmdev_link_set_enabled() - enable or disable a port (LLMDEV_LINK_SET)
+ * @dev: the handle
+ * @port: the port
+ * @enable: 1: the link trains and comes up once the peer's port is enabled
+ *          too; 0: the link goes down at both ends
+ *
+ * The call returns at once; llmdev_link_get_info() tells when the link is
+ * up.
+ *
+ * Return: 0; -EPERM without CAP_SYS_ADMIN; -EINVAL @dev is NULL, a port out
+ * of range, @enable not 0 or 1; the other errors of LLMDEV_LINK_SET.
+ */
+LLMDEV_API int llmdev_link_set_enabled(struct llmdev *dev, unsigned int port,
+				       int enable);
+
+/* ---- Collectives (LLMDEV_1.1) ---------------------------------------------- */
+
+/* A group of cards in rank order, for collectives; opaque. */
+struct llmdev_group;
+
+/**
+ * llmdev_group_create() - make a group of cards (LLMDEV_GROUP_CREATE)
+ * @dev: the handle the group belongs to: the collectives of the group are
+ *       submitted on it and their fences are waited for on it
+ * @ranks: a handle of every card, in rank order (@dev may be one of them)
+ * @nranks: entries in @ranks, 1 .. LLMDEV_MAX_RANKS
+ * @groupp: out: the new group, to be released with llmdev_group_destroy()
+ *
+ * Every rank's card must have an up link to the next rank's card, the last
+ * rank's to the first's (a ring). The group does not keep the handles open:
+ * @dev and those in @ranks must stay open while the group is used.
+ *
+ * Return: 0; -ENOLINK the ranks do not form a ring of up links; -EINVAL a
+ * NULL argument, @nranks out of range, the same card twice; -EMFILE
+ * LLMDEV_MAX_GROUPS groups exist on @dev; -ENOMEM; the other errors of
+ * LLMDEV_GROUP_CREATE.
+ */
+LLMDEV_API int llmdev_group_create(struct llmdev *dev,
+				   struct llmdev *const *ranks,
+				   unsigned int nranks,
+				   struct llmdev_group **groupp);
+
+/**
+ * llmdev_group_destroy() - release a group (LLMDEV_GROUP_DESTROY)
+ * @group: the group, or NULL (then nothing happens)
+ *
+ * Collectives already submitted on the group still complete, and their
+ * fences can still be waited for. The group's memory is freed whatever
+ * the driver answers.
+ *
+ * Return: 0; -ENOENT the driver no longer knows the group; -EBADF its
+ * handle was closed.
+ */
+LLMDEV_API int llmdev_group_destroy(struct llmdev_group *group);
+
+/**
+ * llmdev_allreduce_submit() - start an AllReduce (LLMDEV_COLL_SUBMIT)
+ * @group: the group
+ * @bufs: one entry per rank, in rank order: src_handle and src_offset (the
+ *        input), dst_handle and dst_offset (the result), in regions of that
+ *        rank's card the rank's handle may use. The library fills in fd
+ *        from the rank's handle and ignores the caller's fd and
+ *        __reserved. src and dst may be the same bytes (in place) but must
+ *        not overlap otherwise.
+ * @count: elements per rank
+ * @dtype: enum llmdev_dtype
+ * @redop: enum llmdev_redop
+ * @fence: out: completes when every rank has finished; wait for it with
+ *         llmdev_fence_wait() on the group's handle
+ *
+ * Every rank's dst receives the element-wise reduction of every rank's
+ * src, computed as the driver documents for LLMDEV_COLL_SUBMIT.
+ *
+ * Return: 0 once the collective is queued; -EINVAL a NULL argument, a bad
+ * dtype, redop or count, a buffer beyond its region, src and dst
+ * overlapping; -ENOENT no such region or group; -ENOLINK a link of the
+ * ring is down; -EAGAIN too many fences on the group's handle; the other
+ * errors of LLMDEV_COLL_SUBMIT.
+ */
+LLMDEV_API int llmdev_allreduce_submit(struct llmdev_group *group,
+				       const struct llmdev_coll_buf *bufs,
+				       uint64_t count, uint32_t dtype,
+				       uint32_t redop, uint64_t *fence);
+
+/**
+ * llmdev_broadcast_submit() - start a broadcast (LLMDEV_COLL_SUBMIT)
+ * @group: the group
+ * @bufs: one entry per rank, in rank order, as for
+ *        llmdev_allreduce_submit(); the source is read on the root only
+ * @count: elements
+ * @dtype: enum llmdev_dtype
+ * @root: rank whose src is copied to every rank's dst (its own too)
+ * @fence: out: completes when every rank has finished
+ *
+ * Return: as llmdev_allreduce_submit(); -EINVAL also a root out of range.
+ */
+LLMDEV_API int llmdev_broadcast_submit(struct llmdev_group *group,
+				       const struct llmdev_coll_buf *bufs,
+				       uint64_t count, uint32_t dtype,
+				       uint32_t root, uint64_t *fence);
+
+/**
+ * llmdev_allreduce() - AllReduce, synchronously
+ * @group: the group
+ * @bufs: as for llmdev_allreduce_submit()
+ * @count: elements per rank
+ * @dtype: enum llmdev_dtype
+ * @redop: enum llmdev_redop
+ * @timeout_ns: how long to wait
+ *
+ * Submits, then waits for the fence. As with llmdev_copy_to_hbm(), the
+ * function returns only once the collective has ended: when @timeout_ns
+ * expires first it keeps waiting (the driver ends every collective within
+ * its coll_timeout_ms parameter) and then returns -ETIME.
+ *
+ * Return: 0; the errors of llmdev_allreduce_submit(); the collective's
+ * failure (-ENOLINK a link went down during it, -EHOSTUNREACH,
+ * -ETIMEDOUT, -ECANCELED, -ENODEV, -EIO: see LLMDEV_COLL_SUBMIT); -ETIME
+ * @timeout_ns expired first.
+ */
+LLMDEV_API int llmdev_allreduce(struct llmdev_group *group,
+				const struct llmdev_coll_buf *bufs,
+				uint64_t count, uint32_t dtype, uint32_t redop,
+				uint64_t timeout_ns);
+
+/**
+ * llmdev_broadcast() - broadcast, synchronously
+ * @group: the group
+ * @bufs: as for llmdev_broadcast_submit()
+ * @count: elements
+ * @dtype: enum llmdev_dtype
+ * @root: the source rank
+ * @timeout_ns: how long to wait
+ *
+ * As llmdev_allreduce(), for llmdev_broadcast_submit().
+ *
+ * Return: as llmdev_allreduce().
+ */
+LLMDEV_API int llmdev_broadcast(struct llmdev_group *group,
+				const struct llmdev_coll_buf *bufs,
+				uint64_t count, uint32_t dtype, uint32_t root,
+				uint64_t timeout_ns);
+
+/**
+ * llmdev_dtype_size() - bytes of one element of a collective
+ * @dtype: enum llmdev_dtype
+ *
+ * Return: 4 (f32, i32) or 2 (f16, bf16); 0 for an unknown type.
+ */
+LLMDEV_API unsigned int llmdev_dtype_size(uint32_t dtype);
+
+/* ---- Shard routing table (LLMDEV_1.1) --------------------------------------- */
+
+/**
+ * llmdev_route_set() - replace the card's routing table (LLMDEV_ROUTE_SET)
+ * @dev: the handle
+ * @entries: the new table; hbm_offset and length are ignored
+ * @count: entries, 0 .. LLMDEV_ROUTE_MAX; 0 clears the table
+ * @out: out, also on failure: generation (tables applied since the driver
+ *       bound) and error_index (the first rejected entry, or ~0); may be
+ *       NULL
+ *
+ * All entries or none: a rejected table leaves the previous one in place.
+ *
+ * Return: 0; -EPERM without CAP_SYS_ADMIN; -ENOSPC more than
+ * LLMDEV_ROUTE_MAX entries; -EINVAL @dev NULL, @entries NULL with a
+ * non-zero @count, a malformed entry; -EEXIST overlapping layers of one
+ * tp_rank; -ENOENT no region with that handle; -EACCES a region that is
+ * not persistent; -ENOLINK next_hop is a port whose link is not up; the
+ * other errors of LLMDEV_ROUTE_SET.
+ */
+LLMDEV_API int llmdev_route_set(struct llmdev *dev,
+				const struct llmdev_route_entry *entries,
+				unsigned int count, struct llmdev_route *out);
+
+/**
+ * llmdev_route_get() - read the card's routing table (LLMDEV_ROUTE_GET)
+ * @dev: the handle
+ * @entries: out: a malloc()ed array, to be free()d by the caller, with
+ *           hbm_offset and length filled in; NULL when the table is empty
+ * @count: out: entries in *@entries
+ * @generation: out: tables applied since the driver bound; may be NULL
+ *
+ * Asks the driver again if the table grew between sizing the array and
+ * reading it.
+ *
+ * Return: 0; -EINVAL a NULL argument (but @generation); -ENOMEM; the
+ * errors of LLMDEV_ROUTE_GET. On failure *@entries is NULL and *@count 0.
+ */
+LLMDEV_API int llmdev_route_get(struct llmdev *dev,
+				struct llmdev_route_entry **entries,
+				unsigned int *count, uint32_t *generation);
+
 /**
  * llmdev_counter_name() - name of a perf counter
  * @index: an enum llmdev_counter

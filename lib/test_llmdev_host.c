@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <libgen.h>
+#include <stddef.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -77,6 +78,21 @@ static struct {
 	/* regions */
 	unsigned int list_calls, nregions;
 	struct llmdev_hbm_alloc last_alloc;
+	/* links */
+	struct llmdev_link_set last_link_set;
+	/* groups: fds of group id i + 1, nranks 0 = free slot */
+	struct {
+		int32_t fds[LLMDEV_MAX_RANKS];
+		unsigned int nranks;
+	} group[4];
+	/* collectives */
+	struct llmdev_coll last_coll;
+	struct llmdev_coll_buf last_bufs[LLMDEV_MAX_RANKS];
+	/* routing table */
+	struct llmdev_route_entry route[LLMDEV_ROUTE_MAX];
+	unsigned int nroute, route_calls;
+	uint32_t route_gen;
+	int route_grow;		/* the table grows after the first GET */
 } mock;
 
 static void mock_reset(int fd)
@@ -176,9 +192,177 @@ static int mock_list(struct llmdev_hbm_list *l)
 	return 0;
 }
 
+/* the struct of an ioctl whose fields from @from on must be zero on entry */
+static void mock_check_zero(const void *arg, size_t from, size_t size,
+			    const char *why)
+{
+	const unsigned char *p = arg;
+	size_t i;
+
+	for (i = from; i < size; i++)
+		if (p[i])
+			mock_bad(why);
+}
+
+static int mock_link_info(struct llmdev_link_info *l)
+{
+	mock_check_size(l, sizeof(*l));
+	if (l->flags)
+		mock_bad("link_info: flags");
+	mock_check_zero(l, offsetof(struct llmdev_link_info, state), sizeof(*l),
+			"link_info: outputs not zeroed");
+	if (l->port >= 4)
+		return EINVAL;
+	l->state = LLMDEV_LINK_UP;
+	l->link_flags = LLMDEV_LINK_ENABLED | LLMDEV_LINK_CABLED;
+	l->peer_port = l->port ^ 1;
+	l->peer_serial = 0x1000 + l->port;
+	l->peer_minor = 1;
+	l->tx_bytes = 100 * l->port;
+	return 0;
+}
+
+static int mock_group_create(struct llmdev_group_create *c)
+{
+	const int32_t *fds = (const void *)(uintptr_t)c->fds;
+	unsigned int i;
+
+	mock_check_size(c, sizeof(*c));
+	if (c->flags || c->group)
+		mock_bad("group_create: flags/group not zeroed");
+	if (!c->nranks || c->nranks > LLMDEV_MAX_RANKS)
+		return EINVAL;
+	for (i = 0; i < 4 && mock.group[i].nranks; i++)
+		;
+	if (i == 4)
+		return EMFILE;
+	memcpy(mock.group[i].fds, fds, c->nranks * sizeof(*fds));
+	mock.group[i].nranks = c->nranks;
+	c->group = i + 1;
+	return 0;
+}
+
+static int mock_group_destroy(struct llmdev_group_destroy *d)
+{
+	mock_check_size(d, sizeof(*d));
+	if (d->flags || d->__reserved)
+		mock_bad("group_destroy: not zeroed");
+	if (!d->group || d->group > 4 || !mock.group[d->group - 1].nranks)
+		return ENOENT;
+	mock.group[d->group - 1].nranks = 0;
+	return 0;
+}
+
+static int mock_coll(struct llmdev_coll *c)
+{
+	const struct llmdev_coll_buf *b = (const void *)(uintptr_t)c->bufs;
+	struct llmdev_dma d = { .size = sizeof(d) };
+	unsigned int n, r;
+	int ret;
+
+	mock_check_size(c, sizeof(*c));
+	if (c->flags || c->fence)
+		mock_bad("coll: flags/fence not zeroed");
+	if (c->buf_size != sizeof(*b))
+		mock_bad("coll: buf_size");
+	mock.last_coll = *c;
+	if (!c->group || c->group > 4 || !mock.group[c->group - 1].nranks)
+		return ENOENT;
+	n = mock.group[c->group - 1].nranks;
+	for (r = 0; r < n; r++) {
+		if (b[r].__reserved)
+			mock_bad("coll: buf reserved not zeroed");
+		if (b[r].fd != mock.group[c->group - 1].fds[r])
+			return EINVAL;	/* not the rank's card */
+		mock.last_bufs[r] = b[r];
+	}
+	if (!c->count || c->dtype > LLMDEV_DTYPE_I32)
+		return EINVAL;
+	/* a fence like a transfer's: the waits serve both */
+	ret = mock_submit(&d);
+	if (!ret)
+		c->fence = d.fence;
+	return ret;
+}
+
+static int mock_route_set(struct llmdev_route *rt)
+{
+	const struct llmdev_route_entry *e = (const void *)(uintptr_t)rt->entries;
+	unsigned int i;
+
+	mock_check_size(rt, sizeof(*rt));
+	if (rt->flags || rt->generation || rt->error_index)
+		mock_bad("route_set: not zeroed");
+	if (rt->entry_size != sizeof(*e))
+		mock_bad("route_set: entry_size");
+	rt->generation = mock.route_gen;
+	rt->error_index = ~0U;
+	if (rt->count > LLMDEV_ROUTE_MAX)
+		return ENOSPC;
+	for (i = 0; i < rt->count; i++) {
+		if (e[i].tp_rank >= e[i].tp_size) {
+			rt->error_index = i;
+			return EINVAL;
+		}
+	}
+	memcpy(mock.route, e, rt->count * sizeof(*e));
+	for (i = 0; i < rt->count; i++) {
+		mock.route[i].hbm_offset = 4096 * (i + 1);
+		mock.route[i].length = 4096;
+	}
+	mock.nroute = rt->count;
+	rt->generation = ++mock.route_gen;
+	return 0;
+}
+
+static int mock_route_get(struct llmdev_route *rt)
+{
+	struct llmdev_route_entry *e = (void *)(uintptr_t)rt->entries;
+	unsigned int i;
+
+	mock_check_size(rt, sizeof(*rt));
+	if (rt->flags || rt->generation || rt->error_index)
+		mock_bad("route_get: not zeroed");
+	if (rt->entry_size != sizeof(*e))
+		mock_bad("route_get: entry_size");
+	/* another table is applied between the library's first and second call */
+	if (++mock.route_calls == 2 && mock.route_grow) {
+		mock.route[mock.nroute] = mock.route[0];
+		mock.nroute++;
+		mock.route_gen++;
+	}
+	for (i = 0; i < rt->count && i < mock.nroute; i++)
+		e[i] = mock.route[i];
+	rt->count = mock.nroute;
+	rt->generation = mock.route_gen;
+	rt->error_index = ~0U;
+	return 0;
+}
+
 static int mock_ioctl(unsigned long req, void *arg)
 {
 	switch (req) {
+	case LLMDEV_LINK_INFO:
+		return mock_link_info(arg);
+	case LLMDEV_LINK_SET: {
+		struct llmdev_link_set *l = arg;
+
+		mock_check_size(arg, sizeof(*l));
+		if (l->flags)
+			mock_bad("link_set: flags");
+		mock.last_link_set = *l;
+		return l->port < 4 && l->enable <= 1 ? 0 : EINVAL;
+	}
+	case LLMDEV_GROUP_CREATE:
+		return mock_group_create(arg);
+	case LLMDEV_GROUP_DESTROY:
+		return mock_group_destroy(arg);
+	case LLMDEV_COLL_SUBMIT:
+		return mock_coll(arg);
+	case LLMDEV_ROUTE_SET:
+		return mock_route_set(arg);
+	case LLMDEV_ROUTE_GET:
+		return mock_route_get(arg);
 	case LLMDEV_INFO: {
 		struct llmdev_info *info = arg;
 		static const struct llmdev_info zero;
@@ -285,14 +469,43 @@ static void mock_close(void)
 
 /* ---- API tests without a device ----------------------------------------- */
 
-static const char *const api[] = {
-	"llmdev_open", "llmdev_open_path", "llmdev_open_pci", "llmdev_close",
-	"llmdev_fd", "llmdev_name", "llmdev_count", "llmdev_get_info",
-	"llmdev_hbm_alloc", "llmdev_hbm_free", "llmdev_hbm_list",
-	"llmdev_hbm_open", "llmdev_hbm_map", "llmdev_hbm_unmap",
-	"llmdev_dma_submit", "llmdev_fence_wait", "llmdev_fence_wait_any",
-	"llmdev_copy_to_hbm", "llmdev_copy_from_hbm", "llmdev_perf_read",
-	"llmdev_counter_name", "llmdev_strerror",
+/* the exported API and the version node of each symbol */
+static const struct {
+	const char *name, *version;
+} api[] = {
+	{ "llmdev_open", "LLMDEV_1.0" },
+	{ "llmdev_open_path", "LLMDEV_1.0" },
+	{ "llmdev_open_pci", "LLMDEV_1.0" },
+	{ "llmdev_close", "LLMDEV_1.0" },
+	{ "llmdev_fd", "LLMDEV_1.0" },
+	{ "llmdev_name", "LLMDEV_1.0" },
+	{ "llmdev_count", "LLMDEV_1.0" },
+	{ "llmdev_get_info", "LLMDEV_1.0" },
+	{ "llmdev_hbm_alloc", "LLMDEV_1.0" },
+	{ "llmdev_hbm_free", "LLMDEV_1.0" },
+	{ "llmdev_hbm_list", "LLMDEV_1.0" },
+	{ "llmdev_hbm_open", "LLMDEV_1.0" },
+	{ "llmdev_hbm_map", "LLMDEV_1.0" },
+	{ "llmdev_hbm_unmap", "LLMDEV_1.0" },
+	{ "llmdev_dma_submit", "LLMDEV_1.0" },
+	{ "llmdev_fence_wait", "LLMDEV_1.0" },
+	{ "llmdev_fence_wait_any", "LLMDEV_1.0" },
+	{ "llmdev_copy_to_hbm", "LLMDEV_1.0" },
+	{ "llmdev_copy_from_hbm", "LLMDEV_1.0" },
+	{ "llmdev_perf_read", "LLMDEV_1.0" },
+	{ "llmdev_counter_name", "LLMDEV_1.0" },
+	{ "llmdev_strerror", "LLMDEV_1.0" },
+	{ "llmdev_link_get_info", "LLMDEV_1.1" },
+	{ "llmdev_link_set_enabled", "LLMDEV_1.1" },
+	{ "llmdev_group_create", "LLMDEV_1.1" },
+	{ "llmdev_group_destroy", "LLMDEV_1.1" },
+	{ "llmdev_allreduce_submit", "LLMDEV_1.1" },
+	{ "llmdev_broadcast_submit", "LLMDEV_1.1" },
+	{ "llmdev_allreduce", "LLMDEV_1.1" },
+	{ "llmdev_broadcast", "LLMDEV_1.1" },
+	{ "llmdev_dtype_size", "LLMDEV_1.1" },
+	{ "llmdev_route_set", "LLMDEV_1.1" },
+	{ "llmdev_route_get", "LLMDEV_1.1" },
 };
 #define API_NUM (sizeof(api) / sizeof(api[0]))
 
@@ -328,11 +541,15 @@ static int test_open_missing(void)
 
 static int test_null_args(void)
 {
+	struct llmdev_route_entry route[1] = { { 0 } }, *routes;
+	struct llmdev_coll_buf bufs[1] = { { 0 } };
 	struct llmdev_hbm_region *regions;
 	struct llmdev_hbm_open open_out;
+	struct llmdev_link_info link;
+	struct llmdev_group *group;
 	struct llmdev_info info;
 	struct llmdev_perf perf;
-	struct llmdev *dev;
+	struct llmdev *dev, *ranks[2];
 	unsigned int count;
 	uint64_t fence;
 	char buf[8];
@@ -359,6 +576,16 @@ static int test_null_args(void)
 	CHECK_ERR(llmdev_copy_to_hbm(NULL, 1, 0, buf, 8, 0), EINVAL);
 	CHECK_ERR(llmdev_copy_from_hbm(NULL, 1, 0, buf, 8, 0), EINVAL);
 	CHECK_ERR(llmdev_perf_read(NULL, &perf), EINVAL);
+	CHECK_ERR(llmdev_link_get_info(NULL, 0, &link), EINVAL);
+	CHECK_ERR(llmdev_link_set_enabled(NULL, 0, 1), EINVAL);
+	CHECK_ERR(llmdev_group_create(NULL, ranks, 1, &group), EINVAL);
+	CHECK_ERR(llmdev_allreduce_submit(NULL, bufs, 1, 0, 0, &fence), EINVAL);
+	CHECK_ERR(llmdev_broadcast_submit(NULL, bufs, 1, 0, 0, &fence), EINVAL);
+	CHECK_ERR(llmdev_allreduce(NULL, bufs, 1, 0, 0, 0), EINVAL);
+	CHECK_ERR(llmdev_broadcast(NULL, bufs, 1, 0, 0, 0), EINVAL);
+	CHECK_ERR(llmdev_route_set(NULL, route, 1, NULL), EINVAL);
+	CHECK_ERR(llmdev_route_get(NULL, &routes, &count, NULL), EINVAL);
+	CHECK(llmdev_group_destroy(NULL) == 0);
 	llmdev_close(NULL);
 
 	/* NULL outputs on a valid handle */
@@ -375,6 +602,15 @@ static int test_null_args(void)
 	CHECK_ERR(llmdev_copy_to_hbm(dev, 1, 0, NULL, 8, 0), EINVAL);
 	CHECK_ERR(llmdev_copy_from_hbm(dev, 1, 0, NULL, 8, 0), EINVAL);
 	CHECK_ERR(llmdev_perf_read(dev, NULL), EINVAL);
+	CHECK_ERR(llmdev_link_get_info(dev, 0, NULL), EINVAL);
+	ranks[0] = dev;
+	ranks[1] = NULL;
+	CHECK_ERR(llmdev_group_create(dev, NULL, 1, &group), EINVAL);
+	CHECK_ERR(llmdev_group_create(dev, ranks, 1, NULL), EINVAL);
+	CHECK_ERR(llmdev_group_create(dev, ranks, 2, &group), EINVAL);
+	CHECK_ERR(llmdev_route_set(dev, NULL, 1, NULL), EINVAL);
+	CHECK_ERR(llmdev_route_get(dev, NULL, &count, NULL), EINVAL);
+	CHECK_ERR(llmdev_route_get(dev, &routes, NULL, NULL), EINVAL);
 	llmdev_close(dev);
 	return 0;
 }
@@ -384,7 +620,8 @@ static int test_counter_names(void)
 	static const char *const want[] = {
 		"h2c_bytes", "c2h_bytes", "h2c_desc", "c2h_desc", "irqs",
 		"aperture_rd_bytes", "aperture_wr_bytes", "errors",
-		"dma_busy_ns", "scrub_bytes", "doorbells",
+		"dma_busy_ns", "scrub_bytes", "doorbells", "link_tx_bytes",
+		"link_rx_bytes", "coll_ops", "coll_busy_ns",
 	};
 	unsigned int i;
 
@@ -415,7 +652,7 @@ static int test_strerror(void)
 {
 	static const int specific[] = {
 		ETIME, ETIMEDOUT, EIO, ECANCELED, ENOSPC, EEXIST, EAGAIN,
-		ENODEV, ENOTTY, E2BIG, EPERM,
+		ENODEV, ENOTTY, E2BIG, EPERM, ENOLINK, EHOSTUNREACH, EBUSY,
 	};
 	unsigned int i;
 
@@ -436,6 +673,9 @@ static int test_strerror(void)
 static int test_not_a_card(void)
 {
 	struct llmdev_hbm_region *regions = (void *)1;
+	struct llmdev_route_entry *routes;
+	struct llmdev_link_info link;
+	struct llmdev_group *group;
 	struct llmdev_info info;
 	struct llmdev *dev;
 	unsigned int count = 1;
@@ -451,6 +691,15 @@ static int test_not_a_card(void)
 	CHECK(regions == NULL && count == 0);
 	CHECK_ERR(llmdev_copy_to_hbm(dev, 1, 0, buf, sizeof(buf), 1000), ENOTTY);
 	CHECK(llmdev_copy_from_hbm(dev, 1, 0, buf, 0, 1000) == 0);
+	CHECK_ERR(llmdev_link_get_info(dev, 0, &link), ENOTTY);
+	CHECK_ERR(llmdev_link_set_enabled(dev, 0, 1), ENOTTY);
+	group = (void *)1;
+	CHECK_ERR(llmdev_group_create(dev, &dev, 1, &group), ENOTTY);
+	CHECK(group == (void *)1);	/* untouched on failure */
+	CHECK_ERR(llmdev_route_set(dev, NULL, 0, NULL), ENOTTY);
+	routes = (void *)1;
+	CHECK_ERR(llmdev_route_get(dev, &routes, &count, NULL), ENOTTY);
+	CHECK(routes == NULL && count == 0);
 	errno = 0;
 	CHECK(llmdev_hbm_map(dev, 0, 4096, PROT_READ) == NULL && errno != 0);
 	errno = 1234;
@@ -567,6 +816,229 @@ static int test_mock_fence_wait(void)
 	CHECK_ERR(llmdev_fence_wait_any(mock_dev, 0, &f, &status), ENOENT);
 	CHECK(!mock.bad);
 	mock_close();
+	return 0;
+}
+
+static int test_mock_links(void)
+{
+	struct llmdev_link_info l;
+
+	CHECK(mock_open() == 0);
+	memset(&l, 0xa5, sizeof(l));
+	CHECK(llmdev_link_get_info(mock_dev, 2, &l) == 0);
+	CHECK(l.size == sizeof(l) && l.flags == 0 && l.port == 2);
+	CHECK(l.state == LLMDEV_LINK_UP && l.peer_port == 3);
+	CHECK(l.peer_serial == 0x1002 && l.peer_minor == 1 && l.tx_bytes == 200);
+	CHECK_ERR(llmdev_link_get_info(mock_dev, 4, &l), EINVAL);
+
+	CHECK(llmdev_link_set_enabled(mock_dev, 3, 0) == 0);
+	CHECK(mock.last_link_set.port == 3 && mock.last_link_set.enable == 0);
+	CHECK(llmdev_link_set_enabled(mock_dev, 1, 1) == 0);
+	CHECK(mock.last_link_set.port == 1 && mock.last_link_set.enable == 1);
+	/* the driver, not the library, rejects a bad enable */
+	CHECK_ERR(llmdev_link_set_enabled(mock_dev, 1, 2), EINVAL);
+	CHECK(mock.last_link_set.enable == 2);
+	CHECK(!mock.bad);
+	mock_close();
+	return 0;
+}
+
+/* Three more handles on /dev/null stand for the other cards of a group. */
+static int test_mock_group(void)
+{
+	struct llmdev *other[3], *ranks[LLMDEV_MAX_RANKS + 1];
+	struct llmdev_group *g[5], *g2;
+	unsigned int i;
+
+	CHECK(mock_open() == 0);
+	for (i = 0; i < 3; i++)
+		CHECK(llmdev_open_path("/dev/null", &other[i]) == 0);
+	ranks[0] = other[1];
+	ranks[1] = mock_dev;
+	ranks[2] = other[0];
+	CHECK(llmdev_group_create(mock_dev, ranks, 3, &g[0]) == 0);
+	CHECK(mock.group[0].nranks == 3);
+	CHECK(mock.group[0].fds[0] == llmdev_fd(other[1]));
+	CHECK(mock.group[0].fds[1] == llmdev_fd(mock_dev));
+	CHECK(mock.group[0].fds[2] == llmdev_fd(other[0]));
+
+	/* the driver checks nranks; on failure nothing is returned */
+	g2 = (void *)1;
+	CHECK_ERR(llmdev_group_create(mock_dev, ranks, 0, &g2), EINVAL);
+	for (i = 0; i <= LLMDEV_MAX_RANKS; i++)
+		ranks[i] = other[i % 3];
+	CHECK_ERR(llmdev_group_create(mock_dev, ranks, LLMDEV_MAX_RANKS + 1, &g2),
+		  EINVAL);
+	CHECK(g2 == (void *)1);
+	CHECK(llmdev_group_create(mock_dev, ranks, LLMDEV_MAX_RANKS, &g[1]) == 0);
+	CHECK(mock.group[1].nranks == LLMDEV_MAX_RANKS);
+	CHECK(llmdev_group_create(mock_dev, ranks, 1, &g[2]) == 0);
+	CHECK(llmdev_group_create(mock_dev, ranks, 2, &g[3]) == 0);
+	CHECK_ERR(llmdev_group_create(mock_dev, ranks, 2, &g[4]), EMFILE);
+
+	CHECK(llmdev_group_destroy(g[1]) == 0);
+	CHECK(mock.group[1].nranks == 0);
+	CHECK(llmdev_group_create(mock_dev, ranks, 2, &g[1]) == 0);
+	/* the driver lost the group (e.g. a second destroy): memory freed anyway */
+	mock.group[2].nranks = 0;
+	CHECK_ERR(llmdev_group_destroy(g[2]), ENOENT);
+	for (i = 0; i < 4; i++)
+		if (i != 2)
+			CHECK(llmdev_group_destroy(g[i]) == 0);
+	for (i = 0; i < 3; i++)
+		llmdev_close(other[i]);
+	CHECK(!mock.bad);
+	mock_close();
+	return 0;
+}
+
+static int test_mock_coll(void)
+{
+	struct llmdev_coll_buf bufs[2];
+	struct llmdev *other, *ranks[2];
+	struct llmdev_group *g;
+	uint64_t fence;
+	int status;
+
+	CHECK(mock_open() == 0);
+	CHECK(llmdev_open_path("/dev/null", &other) == 0);
+	ranks[0] = other;
+	ranks[1] = mock_dev;
+	CHECK(llmdev_group_create(mock_dev, ranks, 2, &g) == 0);
+
+	/* the caller's fd and __reserved are not used: the library's are */
+	memset(bufs, 0xa5, sizeof(bufs));
+	bufs[0].src_handle = 1;
+	bufs[0].dst_handle = 2;
+	bufs[0].src_offset = 4096;
+	bufs[0].dst_offset = 8192;
+	bufs[1].src_handle = 3;
+	bufs[1].dst_handle = 3;
+	bufs[1].src_offset = 0;
+	bufs[1].dst_offset = 0;
+	CHECK(llmdev_allreduce_submit(g, bufs, 1000, LLMDEV_DTYPE_BF16,
+				      LLMDEV_REDOP_MAX, &fence) == 0);
+	CHECK(fence == 1);
+	CHECK(mock.last_coll.group == 1 && mock.last_coll.op == LLMDEV_COLL_ALLREDUCE);
+	CHECK(mock.last_coll.dtype == LLMDEV_DTYPE_BF16);
+	CHECK(mock.last_coll.redop == LLMDEV_REDOP_MAX && mock.last_coll.root == 0);
+	CHECK(mock.last_coll.count == 1000);
+	CHECK(mock.last_bufs[0].fd == llmdev_fd(other));
+	CHECK(mock.last_bufs[1].fd == llmdev_fd(mock_dev));
+	CHECK(mock.last_bufs[0].src_handle == 1 && mock.last_bufs[0].dst_handle == 2);
+	CHECK(mock.last_bufs[0].src_offset == 4096);
+	CHECK(mock.last_bufs[0].dst_offset == 8192);
+	CHECK(mock.last_bufs[1].src_handle == 3 && mock.last_bufs[1].dst_offset == 0);
+	CHECK(llmdev_fence_wait(mock_dev, fence, 1000, &status) == 0 && status == 0);
+
+	CHECK(llmdev_broadcast_submit(g, bufs, 7, LLMDEV_DTYPE_I32, 1, &fence) == 0);
+	CHECK(mock.last_coll.op == LLMDEV_COLL_BROADCAST);
+	CHECK(mock.last_coll.root == 1 && mock.last_coll.redop == 0);
+	CHECK(mock.last_coll.count == 7 && mock.last_coll.dtype == LLMDEV_DTYPE_I32);
+	CHECK(llmdev_fence_wait(mock_dev, fence, 1000, &status) == 0);
+
+	/* synchronous: submit errors, the fence status, interrupted waits */
+	CHECK_ERR(llmdev_allreduce(g, bufs, 0, LLMDEV_DTYPE_F32, LLMDEV_REDOP_SUM,
+				   1000), EINVAL);
+	mock.fail_status_at = mock.nsub;
+	mock.fail_status = -ENOLINK;
+	CHECK_ERR(llmdev_allreduce(g, bufs, 5, LLMDEV_DTYPE_F32, LLMDEV_REDOP_SUM,
+				   1000), ENOLINK);
+	CHECK(mock.inflight == 0);
+	mock.eintr = 2;
+	CHECK(llmdev_broadcast(g, bufs, 5, LLMDEV_DTYPE_F16, 0, 1000) == 0);
+	CHECK(mock.last_coll.op == LLMDEV_COLL_BROADCAST && mock.inflight == 0);
+	/* timeout: -ETIME, but only after the collective has ended */
+	mock.stuck = 1;
+	CHECK_ERR(llmdev_allreduce(g, bufs, 5, LLMDEV_DTYPE_F32, LLMDEV_REDOP_MIN,
+				   1000), ETIME);
+	CHECK(mock.inflight == 0);
+	mock.stuck = 0;
+
+	/* a group the driver no longer knows */
+	mock.group[0].nranks = 0;
+	CHECK_ERR(llmdev_allreduce_submit(g, bufs, 5, LLMDEV_DTYPE_F32,
+					  LLMDEV_REDOP_SUM, &fence), ENOENT);
+	mock.group[0].nranks = 2;
+	CHECK_ERR(llmdev_allreduce_submit(g, NULL, 5, 0, 0, &fence), EINVAL);
+	CHECK_ERR(llmdev_allreduce_submit(g, bufs, 5, 0, 0, NULL), EINVAL);
+	CHECK_ERR(llmdev_broadcast(g, NULL, 5, 0, 0, 1000), EINVAL);
+	CHECK(llmdev_group_destroy(g) == 0);
+	llmdev_close(other);
+	CHECK(!mock.bad);
+	mock_close();
+	return 0;
+}
+
+static int test_mock_route(void)
+{
+	struct llmdev_route_entry e[LLMDEV_ROUTE_MAX + 1], *got;
+	struct llmdev_route out;
+	unsigned int count, i;
+	uint32_t gen = 0;
+
+	CHECK(mock_open() == 0);
+	memset(e, 0, sizeof(e));
+	for (i = 0; i <= LLMDEV_ROUTE_MAX; i++) {
+		e[i].layer_first = i;
+		e[i].layer_last = i;
+		e[i].tp_size = 1;
+		e[i].handle = 10 + i;
+		e[i].next_hop = LLMDEV_HOP_HOST;
+	}
+	memset(&out, 0xa5, sizeof(out));
+	CHECK(llmdev_route_set(mock_dev, e, 3, &out) == 0);
+	CHECK(out.generation == 1 && out.error_index == ~0U);
+	CHECK(llmdev_route_get(mock_dev, &got, &count, &gen) == 0);
+	CHECK(count == 3 && gen == 1);
+	for (i = 0; i < count; i++) {
+		CHECK(got[i].handle == 10 + i && got[i].layer_first == i);
+		CHECK(got[i].hbm_offset == 4096 * (i + 1) && got[i].length == 4096);
+	}
+	free(got);
+
+	/* rejected: out says which entry; the table stays */
+	e[1].tp_rank = 1;
+	CHECK_ERR(llmdev_route_set(mock_dev, e, 3, &out), EINVAL);
+	CHECK(out.error_index == 1 && out.generation == 1);
+	e[1].tp_rank = 0;
+	CHECK_ERR(llmdev_route_set(mock_dev, e, LLMDEV_ROUTE_MAX + 1, &out), ENOSPC);
+	CHECK(llmdev_route_set(mock_dev, e, LLMDEV_ROUTE_MAX, NULL) == 0);
+	mock.route_calls = 0;
+	CHECK(llmdev_route_get(mock_dev, &got, &count, NULL) == 0);
+	CHECK(count == LLMDEV_ROUTE_MAX && mock.route_calls == 2);
+	CHECK(got[LLMDEV_ROUTE_MAX - 1].handle == 10 + LLMDEV_ROUTE_MAX - 1);
+	free(got);
+
+	/* the table grows between sizing and reading: asked again */
+	CHECK(llmdev_route_set(mock_dev, e, 2, NULL) == 0);
+	mock.route_calls = 0;
+	mock.route_grow = 1;
+	CHECK(llmdev_route_get(mock_dev, &got, &count, &gen) == 0);
+	CHECK(mock.route_calls == 3 && count == 3 && gen == 4);
+	CHECK(got[2].handle == 10);
+	free(got);
+	mock.route_grow = 0;
+
+	/* cleared: no array */
+	CHECK(llmdev_route_set(mock_dev, NULL, 0, &out) == 0);
+	CHECK(out.generation == 5);
+	got = (void *)1;
+	CHECK(llmdev_route_get(mock_dev, &got, &count, NULL) == 0);
+	CHECK(got == NULL && count == 0);
+	CHECK(!mock.bad);
+	mock_close();
+	return 0;
+}
+
+static int test_dtype_size(void)
+{
+	CHECK(llmdev_dtype_size(LLMDEV_DTYPE_F32) == 4);
+	CHECK(llmdev_dtype_size(LLMDEV_DTYPE_I32) == 4);
+	CHECK(llmdev_dtype_size(LLMDEV_DTYPE_F16) == 2);
+	CHECK(llmdev_dtype_size(LLMDEV_DTYPE_BF16) == 2);
+	CHECK(llmdev_dtype_size(LLMDEV_DTYPE_I32 + 1) == 0);
+	CHECK(llmdev_dtype_size(UINT32_MAX) == 0);
 	return 0;
 }
 
@@ -695,21 +1167,31 @@ static int test_exports(void)
 	while (fgets(line, sizeof(line), f)) {
 		char type, name[200];
 
+		char *ver;
+
 		/* "0000000000001234 T llmdev_open@@LLMDEV_1.0" */
 		if (sscanf(line, "%*s %c %199s", &type, name) != 2)
 			continue;
-		if (type == 'A' && !strcmp(name, "LLMDEV_1.0"))
-			continue;	/* the version node itself */
-		if (!strstr(name, "@@LLMDEV_1.0")) {
-			printf("# unversioned or unexpected export: %s", line);
+		if (type == 'A' && (!strcmp(name, "LLMDEV_1.0") ||
+				    !strcmp(name, "LLMDEV_1.1")))
+			continue;	/* the version nodes themselves */
+		ver = strstr(name, "@@");
+		if (!ver) {
+			printf("# unversioned export: %s", line);
 			n = 1000;
 			continue;
 		}
-		*strchr(name, '@') = '\0';
-		for (i = 0; i < API_NUM && strcmp(api[i], name); i++)
+		*ver = '\0';
+		ver += 2;
+		for (i = 0; i < API_NUM && strcmp(api[i].name, name); i++)
 			;
 		if (i == API_NUM || type != 'T') {
 			printf("# export not in the API: %s", line);
+			n = 1000;
+			continue;
+		}
+		if (strcmp(ver, api[i].version)) {
+			printf("# %s is in %s, want %s\n", name, ver, api[i].version);
 			n = 1000;
 			continue;
 		}
@@ -719,7 +1201,7 @@ static int test_exports(void)
 	CHECK(pclose(f) == 0);
 	for (i = 0; i < API_NUM; i++)
 		if (found[i] != 1)
-			printf("# %s exported %d times\n", api[i], found[i]);
+			printf("# %s exported %d times\n", api[i].name, found[i]);
 	CHECK(n == API_NUM);
 	return 0;
 }
@@ -738,9 +1220,9 @@ static int test_symlinks(void)
 	len = readlink(p, t, sizeof(t) - 1);
 	CHECK(len > 0);
 	t[len] = '\0';
-	CHECK(!strcmp(t, "libllmdev.so.1.0.0"));
+	CHECK(!strcmp(t, "libllmdev.so.1.1.0"));
 	if (have("objdump"))
-		CHECK(run("objdump -p %s/lib/libllmdev.so.1.0.0 | "
+		CHECK(run("objdump -p %s/lib/libllmdev.so.1.1.0 | "
 			  "grep -q 'SONAME *libllmdev.so.1$'", builddir) == 0);
 	return 0;
 }
@@ -759,6 +1241,8 @@ static int test_install_pkgconfig(void)
 		"int main(void)\n{\n"
 		"	struct llmdev *dev;\n"
 		"	if (strcmp(llmdev_counter_name(LLMDEV_COUNTER_IRQS), \"irqs\"))\n"
+		"		return 1;\n"
+		"	if (llmdev_dtype_size(LLMDEV_DTYPE_BF16) != 2)\n"
 		"		return 1;\n"
 		"	return llmdev_open_path(\"/nonexistent\", &dev) == -ENOENT &&\n"
 		"	       errno == ENOENT ? 0 : 1;\n"
@@ -785,8 +1269,8 @@ static int test_install_pkgconfig(void)
 		goto out;
 	if (run("cd %s/usr && test -f include/llmdev.h && "
 		"test -f include/llmdev-uapi.h && test -f lib/libllmdev.a && "
-		"test -f lib/libllmdev.so.1.0.0 && "
-		"test \"$(readlink lib/libllmdev.so.1)\" = libllmdev.so.1.0.0 && "
+		"test -f lib/libllmdev.so.1.1.0 && "
+		"test \"$(readlink lib/libllmdev.so.1)\" = libllmdev.so.1.1.0 && "
 		"test \"$(readlink lib/libllmdev.so)\" = libllmdev.so.1 && "
 		"grep -qx 'prefix=/usr' lib/pkgconfig/llmdev.pc", tmp))
 		goto out;
@@ -841,6 +1325,11 @@ static const struct {
 	{ "mock_fence_wait", test_mock_fence_wait },
 	{ "mock_copy_split", test_mock_copy_split },
 	{ "mock_copy_errors", test_mock_copy_errors },
+	{ "mock_links", test_mock_links },
+	{ "mock_group", test_mock_group },
+	{ "mock_coll", test_mock_coll },
+	{ "mock_route", test_mock_route },
+	{ "dtype_size", test_dtype_size },
 	{ "exports", test_exports },
 	{ "symlinks", test_symlinks },
 	{ "install_pkgconfig", test_install_pkgconfig },

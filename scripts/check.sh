@@ -191,6 +191,8 @@ DRV_CMD="insmod /llmdev/modules/llmdev.ko && /llmdev/selftests/run_tests.sh 'dri
 # (one run_tests.sh per VM run: the KTAP parser reads one document)
 BIG_HW_CMD="/llmdev/selftests/run_tests.sh llmdev_enumerate llmdev_aperture llmdev_scrub llmdev_dma"
 BIG_DRV_CMD="insmod /llmdev/modules/llmdev.ko && /llmdev/selftests/run_tests.sh driver_hbm driver_lib"
+# three ranks need a ring of three cards: the default cabling of a 3-card VM
+COLL3_CMD="insmod /llmdev/modules/llmdev.ko && /llmdev/selftests/run_tests.sh driver_coll"
 # the fallback to one shared MSI vector, for what interrupts drive
 MSI_CMD="insmod /llmdev/modules/llmdev.ko msix=0 && /llmdev/selftests/run_tests.sh driver_dma driver_fault"
 if [ $ok_qemu = 1 ] && [ $ok_tests = 1 ]; then
@@ -198,6 +200,7 @@ if [ $ok_qemu = 1 ] && [ $ok_tests = 1 ]; then
 		vm_suite "hw-debian" debian "$T_DEBIAN" "$HW_CMD"
 		vm_suite "driver-debian" debian "$T_DEBIAN" "$DRV_CMD"
 		vm_suite "driver-debian-msi" debian "$T_DEBIAN" "$MSI_CMD"
+		vm_suite "coll3-debian" debian "$T_DEBIAN" "$COLL3_CMD" --cards 3
 		# the largest HBM the tests use: 4 GiB cards, through the aperture,
 		# the scrub engine, the allocator and DMA
 		vm_suite "hw-4g-debian" debian "$T_DEBIAN" "$BIG_HW_CMD" --cards 2 --hbm-size 4G
@@ -206,6 +209,7 @@ if [ $ok_qemu = 1 ] && [ $ok_tests = 1 ]; then
 	if [ $ok_debug = 1 ]; then
 		vm_suite "hw-debug" debug "$T_DEBUG" "$HW_CMD"
 		vm_suite "driver-debug" debug "$T_DEBUG" "$DRV_CMD"
+		vm_suite "coll3-debug" debug "$T_DEBUG" "$COLL3_CMD" --cards 3
 	fi
 	[ $ok_debian = 1 ] && reset_test
 fi

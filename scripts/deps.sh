@@ -13,8 +13,9 @@ PKGS=(
 	# guest kernels, module build, debug kernel build
 	linux-headers-amd64 linux-source-6.1 bc libelf-dev libssl-dev
 	cpio kmod rsync
-	# guest userspace
+	# guest userspace; llmctl and the netlink tests
 	busybox-static pciutils
+	libnl-3-dev libnl-genl-3-dev libpci-dev libkmod-dev
 	# kernel static checks
 	sparse
 	# fuzzing the GGUF reader (tools/fuzz_gguf.c): clang only recommends

@@ -165,6 +165,7 @@ cmd_base() {
 	done
 	cat >"$r/etc/profile" <<'EOF'
 export PATH=/llmdev/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export LLMCTL_MODULE=/llmdev/modules/llmdev.ko
 PS1='llmdev-vm:\w# '
 [ -f /llmdev/vm.conf ] && { set -a; . /llmdev/vm.conf; set +a; }
 EOF

@@ -48,6 +48,13 @@ enum {
 	LLMDEV_CMD_DMA_SUBMIT,
 	LLMDEV_CMD_FENCE_WAIT,
 	LLMDEV_CMD_PERF_READ,
+	LLMDEV_CMD_LINK_INFO,
+	LLMDEV_CMD_LINK_SET,
+	LLMDEV_CMD_GROUP_CREATE,
+	LLMDEV_CMD_GROUP_DESTROY,
+	LLMDEV_CMD_COLL_SUBMIT,
+	LLMDEV_CMD_ROUTE_SET,
+	LLMDEV_CMD_ROUTE_GET,
 };
 
 #define LLMDEV_NAME_LEN		32
@@ -148,7 +155,8 @@ struct llmdev_hbm_alloc {
  *
  * Errors: -ENOENT no such region; -EPERM a persistent region the caller
  * neither owns nor may administer (CAP_SYS_ADMIN), or a region of another
- * open file.
+ * open file; -EBUSY the card's routing table names the region
+ * (LLMDEV_ROUTE_SET a table without it first).
  */
 struct llmdev_hbm_free {
 	__u32 size;
@@ -327,6 +335,10 @@ enum llmdev_counter {
 	LLMDEV_COUNTER_DMA_BUSY_NS,
 	LLMDEV_COUNTER_SCRUB_BYTES,
 	LLMDEV_COUNTER_DOORBELLS,
+	LLMDEV_COUNTER_LINK_TX_BYTES,
+	LLMDEV_COUNTER_LINK_RX_BYTES,
+	LLMDEV_COUNTER_COLL_OPS,
+	LLMDEV_COUNTER_COLL_BUSY_NS,
 	LLMDEV_COUNTER_NUM,
 };
 
@@ -356,5 +368,297 @@ struct llmdev_perf {
 };
 
 #define LLMDEV_PERF_READ	_IO(LLMDEV_TYPE, LLMDEV_CMD_PERF_READ)
+
+/* ---- Peer links ------------------------------------------------------------ */
+
+/* struct llmdev_link_info state */
+enum llmdev_link_state {
+	LLMDEV_LINK_DOWN,
+	LLMDEV_LINK_TRAINING,	/* enabled, cabled, waiting for the peer */
+	LLMDEV_LINK_UP,
+};
+
+/* struct llmdev_link_info link_flags */
+#define LLMDEV_LINK_ENABLED	_BITUL(0)	/* software enabled the port */
+#define LLMDEV_LINK_CABLED	_BITUL(1)	/* a cable leads to another card */
+
+#define LLMDEV_NO_CARD		(-1)
+
+/**
+ * struct llmdev_link_info - LLMDEV_LINK_INFO: state of one peer-link port
+ * @size: sizeof(struct llmdev_link_info)
+ * @flags: must be 0
+ * @port: in: port number, 0 .. num_link_ports - 1
+ * @state: out: enum llmdev_link_state
+ * @link_flags: out: LLMDEV_LINK_*
+ * @peer_port: out: the peer's port, when up
+ * @peer_serial: out: the peer card's serial number, when up; else 0
+ * @peer_minor: out: N of the peer's /dev/llmdevN when up and the peer is
+ *              a card of this host, else LLMDEV_NO_CARD
+ * @down_count: out: times the link went from up to down
+ * @tx_bytes: out: bytes sent on the port since card reset
+ * @rx_bytes: out: bytes received
+ * @tx_errors: out: frames the port had to send again
+ * @rx_errors: out: frames received with CRC errors
+ *
+ * Errors: -EINVAL port out of range.
+ */
+struct llmdev_link_info {
+	__u32 size;
+	__u32 flags;
+	__u32 port;
+	__u32 state;
+	__u32 link_flags;
+	__u32 peer_port;
+	__aligned_u64 peer_serial;
+	__s32 peer_minor;
+	__u32 down_count;
+	__aligned_u64 tx_bytes;
+	__aligned_u64 rx_bytes;
+	__aligned_u64 tx_errors;
+	__aligned_u64 rx_errors;
+};
+
+#define LLMDEV_LINK_INFO	_IO(LLMDEV_TYPE, LLMDEV_CMD_LINK_INFO)
+
+/**
+ * struct llmdev_link_set - LLMDEV_LINK_SET: enable or disable a port
+ * @size: sizeof(struct llmdev_link_set)
+ * @flags: must be 0
+ * @port: port number
+ * @enable: 1 to enable (the link trains and comes up when the peer's port
+ *          is enabled too), 0 to take it down
+ *
+ * The driver enables every port when it binds to a card (module parameter
+ * links_enable). Errors: -EPERM without CAP_SYS_ADMIN; -EINVAL port out of
+ * range, enable not 0 or 1.
+ */
+struct llmdev_link_set {
+	__u32 size;
+	__u32 flags;
+	__u32 port;
+	__u32 enable;
+};
+
+#define LLMDEV_LINK_SET		_IO(LLMDEV_TYPE, LLMDEV_CMD_LINK_SET)
+
+/* ---- Collective groups and collectives ----------------------------------- */
+
+#define LLMDEV_MAX_RANKS	16
+#define LLMDEV_MAX_GROUPS	64	/* per open file */
+
+/**
+ * struct llmdev_group_create - LLMDEV_GROUP_CREATE: a group of cards
+ * @size: sizeof(struct llmdev_group_create)
+ * @flags: must be 0
+ * @nranks: number of cards, 1 .. LLMDEV_MAX_RANKS
+ * @group: out: the group's id on this file
+ * @fds: user pointer to __s32[nranks]: an open file of each card, in rank
+ *       order (the file this ioctl is called on may be one of them)
+ *
+ * The ranks must form a ring over links that are up: for every rank r
+ * there is an up link from card r to card (r + 1) % nranks. The driver
+ * picks the ports. A group lives until LLMDEV_GROUP_DESTROY or until this
+ * file is closed; it does not keep the member files open.
+ *
+ * Errors: -EINVAL nranks out of range, an fd that is not an llmdev card,
+ * the same card twice; -EBADF an fd that is not open; -ENOLINK no link
+ * that is up from some rank to the next; -EMFILE LLMDEV_MAX_GROUPS groups
+ * exist on this file; -ENOMEM.
+ */
+struct llmdev_group_create {
+	__u32 size;
+	__u32 flags;
+	__u32 nranks;
+	__u32 group;
+	__aligned_u64 fds;
+};
+
+#define LLMDEV_GROUP_CREATE	_IO(LLMDEV_TYPE, LLMDEV_CMD_GROUP_CREATE)
+
+/**
+ * struct llmdev_group_destroy - LLMDEV_GROUP_DESTROY
+ * @size: sizeof(struct llmdev_group_destroy)
+ * @flags: must be 0
+ * @group: the group's id
+ * @__reserved: must be zero
+ *
+ * Collectives already submitted on the group still complete.
+ * Errors: -ENOENT no such group on this file.
+ */
+struct llmdev_group_destroy {
+	__u32 size;
+	__u32 flags;
+	__u32 group;
+	__u32 __reserved;
+};
+
+#define LLMDEV_GROUP_DESTROY	_IO(LLMDEV_TYPE, LLMDEV_CMD_GROUP_DESTROY)
+
+/* struct llmdev_coll op */
+enum llmdev_coll_op {
+	LLMDEV_COLL_ALLREDUCE = 1,
+	LLMDEV_COLL_BROADCAST = 2,
+};
+
+/* struct llmdev_coll redop (AllReduce) */
+enum llmdev_redop {
+	LLMDEV_REDOP_SUM,
+	LLMDEV_REDOP_MIN,
+	LLMDEV_REDOP_MAX,
+};
+
+/* struct llmdev_coll dtype */
+enum llmdev_dtype {
+	LLMDEV_DTYPE_F32,
+	LLMDEV_DTYPE_F16,
+	LLMDEV_DTYPE_BF16,
+	LLMDEV_DTYPE_I32,
+};
+
+/**
+ * struct llmdev_coll_buf - one rank's buffers in a collective
+ * @fd: an open file of the rank's card; the regions are looked up and
+ *      access-checked as for that file
+ * @src_handle: region holding the input (AllReduce: every rank;
+ *              broadcast: the root only, ignored on the other ranks)
+ * @dst_handle: region receiving the result
+ * @__reserved: must be zero
+ * @src_offset: byte offset of the input in its region
+ * @dst_offset: byte offset of the output in its region
+ *
+ * The input and output may be the same bytes (in place) but must not
+ * overlap otherwise.
+ */
+struct llmdev_coll_buf {
+	__s32 fd;
+	__u32 src_handle;
+	__u32 dst_handle;
+	__u32 __reserved;
+	__aligned_u64 src_offset;
+	__aligned_u64 dst_offset;
+};
+
+#define LLMDEV_COLL_MAX_BYTES	_BITULL(32)	/* count * element size */
+
+/**
+ * struct llmdev_coll - LLMDEV_COLL_SUBMIT: start an AllReduce or broadcast
+ * @size: sizeof(struct llmdev_coll)
+ * @flags: must be 0
+ * @group: a group of this file
+ * @op: enum llmdev_coll_op
+ * @dtype: enum llmdev_dtype
+ * @redop: enum llmdev_redop for AllReduce; 0 for broadcast
+ * @root: the source rank of a broadcast; 0 for AllReduce
+ * @buf_size: sizeof(struct llmdev_coll_buf) as the caller knows it
+ * @count: elements per rank, 1 .. LLMDEV_COLL_MAX_BYTES / element size
+ * @bufs: user pointer to struct llmdev_coll_buf[nranks], in rank order
+ * @fence: out: completes when every rank has finished
+ *
+ * AllReduce runs as a ring reduce-scatter and all-gather (docs/hardware.md
+ * 5 "Collective engine"): every link of the ring carries
+ * 2 * (nranks - 1) / nranks of the data. Integer results are exact; float
+ * sums are combined in ring order in the element type, so they differ
+ * from a sequential sum by rounding only (at most nranks - 1 roundings of
+ * the element type per element). Min and max are exact.
+ *
+ * Collectives of all groups and files run one at a time, in submission
+ * order. The fence status is 0 or: -ENOLINK a link of the ring went down
+ * during the collective; -EHOSTUNREACH the links no longer form the
+ * group's ring; -ETIMEDOUT it did not finish within the coll_timeout_ms
+ * module parameter; -ECANCELED it was aborted; -ENODEV a member card was
+ * removed; -EIO the card refused it. Every member is stopped in each case;
+ * the cards stay usable.
+ *
+ * Errors: -ENOENT no such group or region; -EINVAL bad op, dtype, redop,
+ * root, count or buf_size, a buffer beyond its region, src and dst
+ * overlapping without being equal, an fd that is not the rank's card,
+ * reserved field set; -EBADF an fd that is not open; -EPERM a region the
+ * caller may not use; -ENOLINK a link of the group's ring is not up;
+ * -EAGAIN too many fences on this file; -ENOMEM.
+ */
+struct llmdev_coll {
+	__u32 size;
+	__u32 flags;
+	__u32 group;
+	__u32 op;
+	__u32 dtype;
+	__u32 redop;
+	__u32 root;
+	__u32 buf_size;
+	__aligned_u64 count;
+	__aligned_u64 bufs;
+	__aligned_u64 fence;
+};
+
+#define LLMDEV_COLL_SUBMIT	_IO(LLMDEV_TYPE, LLMDEV_CMD_COLL_SUBMIT)
+
+/* ---- Shard routing table --------------------------------------------------- */
+
+#define LLMDEV_ROUTE_MAX	32	/* entries per card */
+#define LLMDEV_ROUTE_MAX_LAYER	65535
+#define LLMDEV_HOP_HOST		0xffU	/* next hop: back to the host */
+
+/**
+ * struct llmdev_route_entry - one entry of a card's routing table
+ * @layer_first: first layer this shard serves
+ * @layer_last: last layer (inclusive), <= LLMDEV_ROUTE_MAX_LAYER
+ * @tp_rank: tensor-parallel rank of the shard
+ * @tp_size: tensor-parallel ranks, 1 .. 255
+ * @handle: persistent region on this card that holds the shard
+ * @next_hop: link port that leads to the next pipeline stage, or
+ *            LLMDEV_HOP_HOST
+ * @hbm_offset: out (LLMDEV_ROUTE_GET): the region's offset in HBM;
+ *              ignored by LLMDEV_ROUTE_SET
+ * @length: out (LLMDEV_ROUTE_GET): the region's length; ignored by SET
+ */
+struct llmdev_route_entry {
+	__u32 layer_first;
+	__u32 layer_last;
+	__u32 tp_rank;
+	__u32 tp_size;
+	__u32 handle;
+	__u32 next_hop;
+	__aligned_u64 hbm_offset;
+	__aligned_u64 length;
+};
+
+/**
+ * struct llmdev_route - LLMDEV_ROUTE_SET / LLMDEV_ROUTE_GET
+ * @size: sizeof(struct llmdev_route)
+ * @flags: must be 0
+ * @count: SET: entries in @entries (0 clears the table); GET: in: room in
+ *         @entries, out: entries in the table (entries written: the
+ *         smaller of the two)
+ * @entry_size: sizeof(struct llmdev_route_entry) as the caller knows it
+ * @entries: user pointer to struct llmdev_route_entry[count]
+ * @generation: out: tables applied on this card since the driver bound
+ * @error_index: out, SET: the first entry that was rejected, or ~0
+ *
+ * SET replaces the card's whole table, all entries or none: a rejected
+ * table leaves the previous one in place. A routed region cannot be
+ * freed (-EBUSY) until a table without it is set.
+ *
+ * Errors (SET): -EPERM without CAP_SYS_ADMIN; -ENOSPC more than
+ * LLMDEV_ROUTE_MAX entries; -EINVAL entry_size too small, a malformed
+ * entry (layer_first > layer_last, a layer beyond LLMDEV_ROUTE_MAX_LAYER,
+ * tp_size 0 or > 255, tp_rank >= tp_size, next_hop neither a port nor
+ * LLMDEV_HOP_HOST); -EEXIST two entries with the same tp_rank and
+ * overlapping layers; -ENOENT no region with that handle; -EACCES the
+ * region is not persistent; -ENOLINK next_hop is a port whose link is not
+ * up; -EIO the card refused the table. GET: -EINVAL entry_size too small.
+ */
+struct llmdev_route {
+	__u32 size;
+	__u32 flags;
+	__u32 count;
+	__u32 entry_size;
+	__aligned_u64 entries;
+	__u32 generation;
+	__u32 error_index;
+};
+
+#define LLMDEV_ROUTE_SET	_IO(LLMDEV_TYPE, LLMDEV_CMD_ROUTE_SET)
+#define LLMDEV_ROUTE_GET	_IO(LLMDEV_TYPE, LLMDEV_CMD_ROUTE_GET)
 
 #endif /* _UAPI_LLMDEV_H */

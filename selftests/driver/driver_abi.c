@@ -6,7 +6,10 @@
  * -> EINVAL, larger size with a non-zero tail -> E2BIG, with a zero tail ->
  * works, non-zero reserved -> EINVAL, unknown flags -> EINVAL, bad argument
  * memory -> EFAULT, unknown commands -> ENOTTY. Then each ioctl's own
- * errors, and INFO and PERF_READ against sysfs.
+ * errors, and INFO and PERF_READ against sysfs. The peer-link, group,
+ * collective and routing ioctls get the common checks here (on card 0
+ * alone: a group of one rank, an empty routing table); their own errors
+ * are in driver_links, driver_coll and driver_route.
  */
 #include <stddef.h>
 
@@ -29,6 +32,9 @@ FIXTURE(abi) {
 	struct llmdev_hbm_region list[8];
 	struct llmdev_info info;
 	uint64_t aux;		/* per-command state: handle, fence */
+	int32_t gfd[1];		/* fds of a group of one rank: fd */
+	uint32_t group;		/* COLL_SUBMIT: its group */
+	struct llmdev_coll_buf cbuf[1];	/* COLL_SUBMIT: in place in handle */
 	bool ready;
 };
 
@@ -159,6 +165,101 @@ static int prep_perf(FIXTURE_DATA(abi) *self, void *arg)
 	return 0;
 }
 
+static int prep_link_info(FIXTURE_DATA(abi) *self, void *arg)
+{
+	struct llmdev_link_info *l = arg;
+
+	l->port = 0;
+	return 0;
+}
+
+/* enabling an enabled port changes nothing */
+static int prep_link_set(FIXTURE_DATA(abi) *self, void *arg)
+{
+	struct llmdev_link_set *l = arg;
+
+	l->port = LLMDEV_NUM_LINK_PORTS - 1;
+	l->enable = 1;
+	return 0;
+}
+
+static int prep_group_create(FIXTURE_DATA(abi) *self, void *arg)
+{
+	struct llmdev_group_create *c = arg;
+
+	self->gfd[0] = self->fd;
+	c->nranks = 1;
+	c->fds = (uintptr_t)self->gfd;
+	return 0;
+}
+
+static void clean_group_create(FIXTURE_DATA(abi) *self, void *arg, int ret)
+{
+	struct llmdev_group_create *c = arg;
+
+	if (!ret)
+		ld_group_destroy(self->fd, c->group);
+}
+
+static int prep_group_destroy(FIXTURE_DATA(abi) *self, void *arg)
+{
+	struct llmdev_group_destroy *d = arg;
+	int ret;
+
+	self->gfd[0] = self->fd;
+	ret = ld_group_create(self->fd, self->gfd, 1, &d->group);
+	return ret;
+}
+
+static void clean_group_destroy(FIXTURE_DATA(abi) *self, void *arg, int ret)
+{
+	struct llmdev_group_destroy *d = arg;
+
+	if (ret)
+		ld_group_destroy(self->fd, d->group);
+}
+
+static int prep_coll(FIXTURE_DATA(abi) *self, void *arg)
+{
+	struct llmdev_coll *c = arg;
+	int ret;
+
+	self->gfd[0] = self->fd;
+	ret = ld_group_create(self->fd, self->gfd, 1, &self->group);
+	if (ret)
+		return ret;
+	memset(self->cbuf, 0, sizeof(self->cbuf));
+	self->cbuf[0].fd = self->fd;
+	self->cbuf[0].src_handle = self->handle;
+	self->cbuf[0].dst_handle = self->handle;
+	c->group = self->group;
+	c->op = LLMDEV_COLL_ALLREDUCE;
+	c->dtype = LLMDEV_DTYPE_F32;
+	c->redop = LLMDEV_REDOP_SUM;
+	c->buf_size = sizeof(self->cbuf[0]);
+	c->count = 1024;
+	c->bufs = (uintptr_t)self->cbuf;
+	return 0;
+}
+
+static void clean_coll(FIXTURE_DATA(abi) *self, void *arg, int ret)
+{
+	struct llmdev_coll *c = arg;
+
+	if (!ret)
+		ld_wait(self->fd, c->fence, LD_LONG_WAIT, NULL);
+	ld_group_destroy(self->fd, self->group);
+}
+
+/* an empty table: clears it (and GET reads the count) */
+static int prep_route(FIXTURE_DATA(abi) *self, void *arg)
+{
+	struct llmdev_route *rt = arg;
+
+	rt->entry_size = sizeof(struct llmdev_route_entry);
+	return 0;
+}
+
 static const struct abi_cmd cmd_info = {
 	"INFO", LLMDEV_INFO, sizeof(struct llmdev_info), -1, 1, true,
 	prep_info, NULL,
@@ -197,6 +298,36 @@ static const struct abi_cmd cmd_perf = {
 	prep_perf, NULL,
 };
 
+static const struct abi_cmd cmd_link_info = {
+	"LINK_INFO", LLMDEV_LINK_INFO, sizeof(struct llmdev_link_info), -1, 1,
+	true, prep_link_info, NULL,
+};
+static const struct abi_cmd cmd_link_set = {
+	"LINK_SET", LLMDEV_LINK_SET, sizeof(struct llmdev_link_set), -1, 1,
+	false, prep_link_set, NULL,
+};
+static const struct abi_cmd cmd_group_create = {
+	"GROUP_CREATE", LLMDEV_GROUP_CREATE, sizeof(struct llmdev_group_create),
+	-1, 1, true, prep_group_create, clean_group_create,
+};
+static const struct abi_cmd cmd_group_destroy = {
+	"GROUP_DESTROY", LLMDEV_GROUP_DESTROY, sizeof(struct llmdev_group_destroy),
+	offsetof(struct llmdev_group_destroy, __reserved), 1, false,
+	prep_group_destroy, clean_group_destroy,
+};
+static const struct abi_cmd cmd_coll = {
+	"COLL_SUBMIT", LLMDEV_COLL_SUBMIT, sizeof(struct llmdev_coll), -1, 1,
+	true, prep_coll, clean_coll,
+};
+static const struct abi_cmd cmd_route_set = {
+	"ROUTE_SET", LLMDEV_ROUTE_SET, sizeof(struct llmdev_route), -1, 1,
+	true, prep_route, NULL,
+};
+static const struct abi_cmd cmd_route_get = {
+	"ROUTE_GET", LLMDEV_ROUTE_GET, sizeof(struct llmdev_route), -1, 1,
+	true, prep_route, NULL,
+};
+
 FIXTURE_VARIANT_ADD(abi, info) { .c = &cmd_info };
 FIXTURE_VARIANT_ADD(abi, hbm_alloc) { .c = &cmd_alloc };
 FIXTURE_VARIANT_ADD(abi, hbm_free) { .c = &cmd_free };
@@ -205,6 +336,13 @@ FIXTURE_VARIANT_ADD(abi, hbm_open) { .c = &cmd_open };
 FIXTURE_VARIANT_ADD(abi, dma_submit) { .c = &cmd_dma };
 FIXTURE_VARIANT_ADD(abi, fence_wait) { .c = &cmd_wait };
 FIXTURE_VARIANT_ADD(abi, perf_read) { .c = &cmd_perf };
+FIXTURE_VARIANT_ADD(abi, link_info) { .c = &cmd_link_info };
+FIXTURE_VARIANT_ADD(abi, link_set) { .c = &cmd_link_set };
+FIXTURE_VARIANT_ADD(abi, group_create) { .c = &cmd_group_create };
+FIXTURE_VARIANT_ADD(abi, group_destroy) { .c = &cmd_group_destroy };
+FIXTURE_VARIANT_ADD(abi, coll_submit) { .c = &cmd_coll };
+FIXTURE_VARIANT_ADD(abi, route_set) { .c = &cmd_route_set };
+FIXTURE_VARIANT_ADD(abi, route_get) { .c = &cmd_route_get };
 
 FIXTURE_SETUP(abi)
 {
@@ -438,15 +576,17 @@ TEST_F(abi, efault_readonly)
 		/* the caller never learnt the handle: nothing may leak */
 		ld_sysfs_u64(0, "hbm_used", &used1);
 		EXPECT_EQ(used0, used1) TH_LOG("HBM_ALLOC leaked a region after EFAULT");
-	} else if (c->cmd == LLMDEV_DMA_SUBMIT) {
+	} else if (c->cmd == LLMDEV_DMA_SUBMIT || c->cmd == LLMDEV_COLL_SUBMIT) {
 		uint64_t fence;
 		int status;
 
 		/* the caller never learnt the fence: report an orphan */
 		ret = ld_wait_any(self->fd, 2 * LD_NSEC_PER_SEC, &fence, &status);
 		EXPECT_EQ(-ENOENT, ret)
-			TH_LOG("DMA_SUBMIT returned EFAULT but left fence %llu",
+			TH_LOG("%s returned EFAULT but left fence %llu", c->name,
 			       (unsigned long long)fence);
+		if (c->cmd == LLMDEV_COLL_SUBMIT)
+			ld_group_destroy(self->fd, self->group);
 	} else if (c->cmd == LLMDEV_FENCE_WAIT) {
 		/* undocumented whether the fence is consumed; reap it */
 		ret = ld_wait(self->fd, self->aux, LD_LONG_WAIT, NULL);
@@ -485,7 +625,7 @@ TEST_F(card, unknown_commands)
 	const unsigned long cmds[] = {
 		_IO('L', 0xdf),
 		_IO('L', LLMDEV_CMD_BASE - 1),
-		_IO('L', LLMDEV_CMD_PERF_READ + 1),
+		_IO('L', LLMDEV_CMD_ROUTE_GET + 1),
 		_IO('L', 0xff),
 		_IO('L', 0),
 		_IO('M', LLMDEV_CMD_INFO),
@@ -596,7 +736,8 @@ TEST_F(card, info_hbm_accounting)
 static const char * const counter_names[LLMDEV_COUNTER_NUM] = {
 	"h2c_bytes", "c2h_bytes", "h2c_desc", "c2h_desc", "irqs",
 	"aperture_rd_bytes", "aperture_wr_bytes", "errors", "dma_busy_ns",
-	"scrub_bytes", "doorbells",
+	"scrub_bytes", "doorbells", "link_tx_bytes", "link_rx_bytes",
+	"coll_ops", "coll_busy_ns",
 };
 
 TEST_F(card, perf_read)

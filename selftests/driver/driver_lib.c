@@ -2,7 +2,9 @@
 /*
  * libllmdev against the real driver: every call of the library, on every
  * card, with data compared byte for byte. (The library's host tests check
- * its logic against a mock; this checks it agrees with the kernel.)
+ * its logic against a mock; this checks it agrees with the kernel.) The
+ * LLMDEV_1.1 calls: links, a group of cards 0 and 1 with an AllReduce and
+ * a broadcast (SKIP with fewer than 2 cards), the routing table.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -219,6 +221,130 @@ TEST_F(lib, perf_counts_the_copy)
 		EXPECT_NE(NULL, llmdev_counter_name(i)) TH_LOG("counter %u", i);
 	EXPECT_EQ(0, llmdev_hbm_free(self->dev, a.handle));
 	free(buf);
+}
+
+TEST_F(lib, links)
+{
+	struct llmdev_link_info l;
+	struct llmdev_info info;
+	unsigned int p, up = 0;
+
+	if (!self->dev)
+		return;
+	ASSERT_EQ(0, llmdev_get_info(self->dev, &info));
+	for (p = 0; p < info.num_link_ports; p++) {
+		ASSERT_EQ(0, llmdev_link_get_info(self->dev, p, &l));
+		EXPECT_EQ(p, l.port);
+		up += l.state == LLMDEV_LINK_UP;
+	}
+	EXPECT_EQ(self->ncards > 1, up > 0);
+	EXPECT_EQ(-EINVAL, llmdev_link_get_info(self->dev, info.num_link_ports, &l));
+	EXPECT_EQ(EINVAL, errno);
+	/* port 3 is not cabled by default: enabling it is harmless */
+	EXPECT_EQ(0, llmdev_link_set_enabled(self->dev, 3, 1));
+	EXPECT_EQ(-EINVAL, llmdev_link_set_enabled(self->dev, 3, 2));
+}
+
+TEST_F(lib, allreduce_and_broadcast)
+{
+	const uint64_t count = 100003, bytes = count * 4;
+	struct llmdev_coll_buf bufs[2];
+	struct llmdev *d[2] = { NULL, NULL };
+	struct llmdev_group *g;
+	struct llmdev_hbm_alloc a;
+	int32_t *in[2], *out;
+	uint64_t fence, i;
+	unsigned int r;
+	int st;
+
+	if (!self->dev)
+		return;
+	if (self->ncards < 2)
+		SKIP(return, "needs 2 cards, the VM has %d", self->ncards);
+	out = malloc(bytes);
+	ASSERT_NE(NULL, out);
+	memset(bufs, 0, sizeof(bufs));
+	for (r = 0; r < 2; r++) {
+		ASSERT_EQ(0, llmdev_open(r, &d[r]));
+		ASSERT_EQ(0, llmdev_hbm_alloc(d[r], 2 * bytes, 0, 0, NULL, &a));
+		bufs[r].fd = -1;	/* the library fills it in */
+		bufs[r].src_handle = bufs[r].dst_handle = a.handle;
+		bufs[r].dst_offset = bytes;
+		in[r] = malloc(bytes);
+		ASSERT_NE(NULL, in[r]);
+		fill((uint8_t *)in[r], bytes, 40 + r);
+		ASSERT_EQ(0, llmdev_copy_to_hbm(d[r], a.handle, 0, in[r], bytes, 10 * SEC));
+	}
+	ASSERT_EQ(0, llmdev_group_create(self->dev, d, 2, &g));
+	ASSERT_EQ(0, llmdev_allreduce(g, bufs, count, LLMDEV_DTYPE_I32,
+				      LLMDEV_REDOP_SUM, 30 * SEC));
+	for (r = 0; r < 2; r++) {
+		ASSERT_EQ(0, llmdev_copy_from_hbm(d[r], bufs[r].dst_handle, bytes, out,
+						  bytes, 10 * SEC));
+		for (i = 0; i < count; i++)
+			if (out[i] != (int32_t)((uint32_t)in[0][i] + (uint32_t)in[1][i]))
+				break;
+		EXPECT_EQ(count, i) TH_LOG("rank %u: element %llu", r,
+					   (unsigned long long)i);
+	}
+	/* broadcast rank 1's input, asynchronously, waited on the group's handle */
+	ASSERT_EQ(0, llmdev_broadcast_submit(g, bufs, count, LLMDEV_DTYPE_F32, 1,
+					     &fence));
+	ASSERT_EQ(0, llmdev_fence_wait(self->dev, fence, 30 * SEC, &st));
+	EXPECT_EQ(0, st);
+	ASSERT_EQ(0, llmdev_copy_from_hbm(d[0], bufs[0].dst_handle, bytes, out,
+					  bytes, 10 * SEC));
+	EXPECT_EQ(0, memcmp(out, in[1], bytes));
+	EXPECT_EQ(-EINVAL, llmdev_allreduce(g, bufs, 0, LLMDEV_DTYPE_I32,
+					    LLMDEV_REDOP_SUM, 30 * SEC));
+	EXPECT_EQ(-EINVAL, llmdev_broadcast(g, bufs, count, LLMDEV_DTYPE_I32, 2,
+					    30 * SEC));
+	EXPECT_EQ(0, llmdev_group_destroy(g));
+	for (r = 0; r < 2; r++) {
+		llmdev_close(d[r]);
+		free(in[r]);
+	}
+	free(out);
+}
+
+TEST_F(lib, route_table)
+{
+	struct llmdev_route_entry e[2], *got;
+	struct llmdev_hbm_alloc a;
+	struct llmdev_route out;
+	unsigned int count;
+	uint32_t gen;
+	char name[32];
+
+	if (!self->dev)
+		return;
+	snprintf(name, sizeof(name), "lib-route-%d", getpid());
+	ASSERT_EQ(0, llmdev_hbm_alloc(self->dev, 8192, 0, LLMDEV_HBM_PERSISTENT,
+				      name, &a));
+	memset(e, 0, sizeof(e));
+	e[0].layer_last = 3;
+	e[0].tp_size = 1;
+	e[0].handle = a.handle;
+	e[0].next_hop = LLMDEV_HOP_HOST;
+	e[1] = e[0];
+	e[1].layer_first = 2;
+	ASSERT_EQ(0, llmdev_route_set(self->dev, e, 1, &out));
+	EXPECT_EQ(~0u, out.error_index);
+	ASSERT_EQ(0, llmdev_route_get(self->dev, &got, &count, &gen));
+	EXPECT_EQ(out.generation, gen);
+	ASSERT_EQ(1, count);
+	EXPECT_EQ(a.handle, got[0].handle);
+	EXPECT_EQ(a.hbm_offset, got[0].hbm_offset);
+	EXPECT_EQ(8192, got[0].length);
+	free(got);
+	EXPECT_EQ(-EBUSY, llmdev_hbm_free(self->dev, a.handle));
+	EXPECT_EQ(-EEXIST, llmdev_route_set(self->dev, e, 2, &out));
+	EXPECT_EQ(1, out.error_index);
+	ASSERT_EQ(0, llmdev_route_set(self->dev, NULL, 0, NULL));
+	ASSERT_EQ(0, llmdev_route_get(self->dev, &got, &count, NULL));
+	EXPECT_EQ(NULL, got);
+	EXPECT_EQ(0, count);
+	EXPECT_EQ(0, llmdev_hbm_free(self->dev, a.handle));
 }
 
 TEST_HARNESS_MAIN

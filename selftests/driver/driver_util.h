@@ -25,8 +25,11 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/capability.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -499,6 +502,187 @@ static LD_UNUSED uint64_t ld_hbm_used_settle(unsigned int card, uint64_t want)
 	return used;
 }
 
+/* ---- peer links ------------------------------------------------------------ */
+
+static LD_UNUSED int ld_link_info(int fd, unsigned int port,
+				  struct llmdev_link_info *l)
+{
+	memset(l, 0, sizeof(*l));
+	l->size = sizeof(*l);
+	l->port = port;
+	return ld_ioctl(fd, LLMDEV_LINK_INFO, l);
+}
+
+static LD_UNUSED int ld_link_set(int fd, unsigned int port, unsigned int enable)
+{
+	struct llmdev_link_set l = {
+		.size = sizeof(l),
+		.port = port,
+		.enable = enable,
+	};
+
+	return ld_ioctl(fd, LLMDEV_LINK_SET, &l);
+}
+
+/* Poll LINK_INFO until @port is in @state: 0, -ETIME after @ms, or -errno. */
+static LD_UNUSED int ld_link_wait(int fd, unsigned int port, uint32_t state,
+				  unsigned int ms)
+{
+	uint64_t end = ld_now_ns() + ms * 1000000ULL;
+	struct llmdev_link_info l;
+	int ret;
+
+	for (;;) {
+		ret = ld_link_info(fd, port, &l);
+		if (ret)
+			return ret;
+		if (l.state == state)
+			return 0;
+		if (ld_now_ns() > end)
+			return -ETIME;
+		ld_msleep(2);
+	}
+}
+
+/*
+ * The cabling of the VM: peer[c][p] is card * LD_MAX_PORTS + port of the
+ * other end of card c's port p, or -1. From "CABLES=0.0-1.1,1.0-2.1,..."
+ * in vm.conf (scripts/vm.py --cables) when set, else the default: a ring,
+ * card i port 0 to card i + 1 port 1 (none with one card).
+ */
+#define LD_MAX_CARDS	16
+#define LD_MAX_PORTS	LLMDEV_NUM_LINK_PORTS
+
+static LD_UNUSED int ld_topology(unsigned int ncards,
+				 int peer[LD_MAX_CARDS][LD_MAX_PORTS])
+{
+	char buf[512];
+	const char *s;
+	unsigned int c, p, a, ap, b, bp;
+	int n;
+
+	for (c = 0; c < LD_MAX_CARDS; c++)
+		for (p = 0; p < LD_MAX_PORTS; p++)
+			peer[c][p] = -1;
+	s = ld_vmconf("CABLES", buf, sizeof(buf));
+	if (!s || !*s) {
+		if (ncards < 2)
+			return 0;
+		for (c = 0; c < ncards && c < LD_MAX_CARDS; c++) {
+			unsigned int next = (c + 1) % ncards;
+
+			peer[c][0] = next * LD_MAX_PORTS + 1;
+			peer[next][1] = c * LD_MAX_PORTS + 0;
+		}
+		return 0;
+	}
+	while (*s) {
+		if (sscanf(s, "%u.%u-%u.%u%n", &a, &ap, &b, &bp, &n) != 4 ||
+		    a >= LD_MAX_CARDS || b >= LD_MAX_CARDS ||
+		    ap >= LD_MAX_PORTS || bp >= LD_MAX_PORTS)
+			return -EINVAL;
+		peer[a][ap] = b * LD_MAX_PORTS + bp;
+		peer[b][bp] = a * LD_MAX_PORTS + ap;
+		s += n;
+		if (*s == ',')
+			s++;
+	}
+	return 0;
+}
+
+/* ---- collective groups and collectives -------------------------------------- */
+
+static LD_UNUSED int ld_group_create(int fd, const int32_t *fds,
+				     unsigned int nranks, uint32_t *group)
+{
+	struct llmdev_group_create c = {
+		.size = sizeof(c),
+		.nranks = nranks,
+		.fds = (uintptr_t)fds,
+	};
+	int ret = ld_ioctl(fd, LLMDEV_GROUP_CREATE, &c);
+
+	if (!ret && group)
+		*group = c.group;
+	return ret;
+}
+
+static LD_UNUSED int ld_group_destroy(int fd, uint32_t group)
+{
+	struct llmdev_group_destroy d = { .size = sizeof(d), .group = group };
+
+	return ld_ioctl(fd, LLMDEV_GROUP_DESTROY, &d);
+}
+
+static LD_UNUSED int ld_coll_submit(int fd, uint32_t group, uint32_t op,
+				    uint32_t dtype, uint32_t redop,
+				    uint32_t root, uint64_t count,
+				    const struct llmdev_coll_buf *bufs,
+				    uint64_t *fence)
+{
+	struct llmdev_coll c = {
+		.size = sizeof(c),
+		.group = group,
+		.op = op,
+		.dtype = dtype,
+		.redop = redop,
+		.root = root,
+		.buf_size = sizeof(*bufs),
+		.count = count,
+		.bufs = (uintptr_t)bufs,
+	};
+	int ret = ld_ioctl(fd, LLMDEV_COLL_SUBMIT, &c);
+
+	if (!ret && fence)
+		*fence = c.fence;
+	return ret;
+}
+
+static LD_UNUSED unsigned int ld_dtype_size(uint32_t dtype)
+{
+	return dtype == LLMDEV_DTYPE_F16 || dtype == LLMDEV_DTYPE_BF16 ? 2 : 4;
+}
+
+/* ---- routing table ---------------------------------------------------------- */
+
+/* SET; *out (if not NULL) gets the struct as the driver left it */
+static LD_UNUSED int ld_route_set(int fd, const struct llmdev_route_entry *e,
+				  uint32_t count, struct llmdev_route *out)
+{
+	struct llmdev_route rt = {
+		.size = sizeof(rt),
+		.count = count,
+		.entry_size = sizeof(*e),
+		.entries = (uintptr_t)e,
+	};
+	int ret = ld_ioctl(fd, LLMDEV_ROUTE_SET, &rt);
+
+	if (out)
+		*out = rt;
+	return ret;
+}
+
+/* GET into @e (room for @cap); the table's size in *count */
+static LD_UNUSED int ld_route_get(int fd, struct llmdev_route_entry *e,
+				  uint32_t cap, uint32_t *count, uint32_t *gen)
+{
+	struct llmdev_route rt = {
+		.size = sizeof(rt),
+		.count = cap,
+		.entry_size = sizeof(*e),
+		.entries = (uintptr_t)e,
+	};
+	int ret = ld_ioctl(fd, LLMDEV_ROUTE_GET, &rt);
+
+	if (!ret) {
+		if (count)
+			*count = rt.count;
+		if (gen)
+			*gen = rt.generation;
+	}
+	return ret;
+}
+
 /* ---- BAR 0: fault injection --------------------------------------------- */
 
 struct ld_bar0 {
@@ -557,6 +741,18 @@ static LD_UNUSED uint32_t ld_rd32(struct ld_bar0 *b, uint32_t off)
 static LD_UNUSED void ld_wr32(struct ld_bar0 *b, uint32_t off, uint32_t v)
 {
 	*(volatile uint32_t *)(b->regs + off) = v;
+	__sync_synchronize();
+}
+
+/* 64-bit registers: one aligned 8-byte access (docs/hardware.md 1.1) */
+static LD_UNUSED uint64_t ld_rd64(struct ld_bar0 *b, uint32_t off)
+{
+	return *(volatile uint64_t *)(b->regs + off);
+}
+
+static LD_UNUSED void ld_wr64(struct ld_bar0 *b, uint32_t off, uint64_t v)
+{
+	*(volatile uint64_t *)(b->regs + off) = v;
 	__sync_synchronize();
 }
 
@@ -765,6 +961,29 @@ static LD_UNUSED int ld_wait_child(pid_t pid)
 	if (WIFEXITED(st))
 		return WEXITSTATUS(st);
 	return 128 + WTERMSIG(st);
+}
+
+/*
+ * Give up one capability for good, staying root otherwise (uid 0, the
+ * other capabilities): used in forked children.
+ */
+static LD_UNUSED int ld_drop_cap(unsigned int cap)
+{
+	struct __user_cap_header_struct h = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct d[2];
+
+	if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0))
+		return -errno;
+	if (syscall(SYS_capget, &h, d))
+		return -errno;
+	d[cap / 32].effective &= ~(1u << (cap % 32));
+	d[cap / 32].permitted &= ~(1u << (cap % 32));
+	d[cap / 32].inheritable &= ~(1u << (cap % 32));
+	if (syscall(SYS_capset, &h, d))
+		return -errno;
+	return 0;
 }
 
 /* Become nobody (65534) for good: used in forked children. */

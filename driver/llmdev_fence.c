@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * llmdev: fences, the completion tokens of DMA transfers and collectives.
+ *
+ * A fence number is reserved on the submitting file, the work that carries
+ * it is published in the file's xarray, and when the work finishes the
+ * fence is signalled: it moves to the file's done list with its status,
+ * and stays there until LLMDEV_FENCE_WAIT consumes it.
+ */
+#include <linux/poll.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "llmdev_drv.h"
+
+/* Reserve a fence number on @lf. Return: 0, or -EAGAIN at the limit. */
+int llmdev_fence_reserve(struct llmdev_file *lf, struct llmdev_fence *f,
+			 void (*free)(struct llmdev_fence *f))
+{
+	int ret = 0;
+
+	spin_lock(&lf->lock);
+	if (lf->nfences >= LLMDEV_MAX_FENCES) {
+		ret = -EAGAIN;
+	} else {
+		lf->nfences++;
+		lf->inflight++;
+		f->seqno = lf->next_fence++;
+	}
+	spin_unlock(&lf->lock);
+	f->file = lf;
+	f->free = free;
+	f->status = 0;
+	f->complete = false;
+	return ret;
+}
+
+/* Give back a reserved fence whose work was never started. */
+void llmdev_fence_unreserve(struct llmdev_fence *f)
+{
+	struct llmdev_file *lf = f->file;
+
+	xa_erase(&lf->fences, f->seqno);
+	spin_lock(&lf->lock);
+	lf->nfences--;
+	lf->inflight--;
+	spin_unlock(&lf->lock);
+	wake_up_all(&lf->wq);
+}
+
+/* Make the fence visible to LLMDEV_FENCE_WAIT. */
+int llmdev_fence_publish(struct llmdev_fence *f)
+{
+	return xa_insert(&f->file->fences, f->seqno, f, GFP_KERNEL);
+}
+
+/*
+ * Signal @f with @status (the first error wins). A waiter may free the
+ * fence as soon as this returns.
+ */
+void llmdev_fence_signal(struct llmdev_fence *f, int status)
+{
+	struct llmdev_file *lf = f->file;
+
+	spin_lock(&lf->lock);
+	if (status && !f->status)
+		f->status = status;
+	f->complete = true;
+	list_add_tail(&f->list, &lf->done);
+	lf->inflight--;
+	spin_unlock(&lf->lock);
+	wake_up_all(&lf->wq);
+}
+
+/* The fence is complete, or gone (consumed by another waiter). */
+static bool llmdev_fence_ready(struct llmdev_file *lf, u64 seqno, bool any)
+{
+	struct llmdev_fence *f;
+	bool ready;
+
+	spin_lock(&lf->lock);
+	if (any) {
+		ready = !list_empty(&lf->done) || !lf->inflight;
+	} else {
+		f = xa_load(&lf->fences, seqno);
+		ready = !f || f->complete;
+	}
+	spin_unlock(&lf->lock);
+	return ready || READ_ONCE(lf->ldev->unplugged);
+}
+
+/* Take a completed fence off the file. Returns it, or an ERR_PTR. */
+static struct llmdev_fence *llmdev_fence_consume(struct llmdev_file *lf,
+						 u64 seqno, bool any)
+{
+	struct llmdev_fence *f;
+
+	spin_lock(&lf->lock);
+	if (any) {
+		f = list_first_entry_or_null(&lf->done, struct llmdev_fence,
+					     list);
+		if (!f)
+			f = ERR_PTR(lf->inflight ? -ETIME : -ENOENT);
+	} else {
+		f = xa_load(&lf->fences, seqno);
+		if (!f)
+			f = ERR_PTR(-ENOENT);
+		else if (!f->complete)
+			f = ERR_PTR(-ETIME);
+	}
+	if (!IS_ERR(f)) {
+		xa_erase(&lf->fences, f->seqno);
+		list_del(&f->list);
+		lf->nfences--;
+	}
+	spin_unlock(&lf->lock);
+	return f;
+}
+
+int llmdev_fence_ioctl_wait(struct llmdev_file *lf, void __user *arg)
+{
+	struct llmdev_fence_wait w;
+	struct llmdev_fence *f;
+	unsigned long deadline;
+	long timeout, left;
+	bool any;
+	int ret;
+
+	ret = llmdev_copy_from_user(&w, sizeof(w), sizeof(w), arg);
+	if (ret)
+		return ret;
+	if ((w.flags & ~LLMDEV_WAIT_ANY) || w.__reserved)
+		return -EINVAL;
+	any = w.flags & LLMDEV_WAIT_ANY;
+
+	timeout = min_t(u64, nsecs_to_jiffies64(w.timeout_ns),
+			MAX_SCHEDULE_TIMEOUT - 1);
+	if (w.timeout_ns && !timeout)
+		timeout = 1;
+	deadline = jiffies + timeout;
+	if (timeout) {
+		left = wait_event_interruptible_timeout(lf->wq,
+							llmdev_fence_ready(lf, w.fence, any),
+							timeout);
+		if (left == -ERESTARTSYS) {
+			/* restart with what is left of the caller's timeout */
+			long rem = max_t(long, 0, (long)(deadline - jiffies));
+			struct llmdev_fence_wait __user *uw = arg;
+
+			if (put_user(jiffies_to_nsecs(rem), &uw->timeout_ns))
+				return -EFAULT;
+			return -ERESTARTSYS;
+		}
+	}
+
+	/* make sure the result can be delivered before consuming the fence */
+	if (put_user(w.size, (u32 __user *)arg))
+		return -EFAULT;
+	f = llmdev_fence_consume(lf, w.fence, any);
+	if (IS_ERR(f))
+		return READ_ONCE(lf->ldev->unplugged) ? -ENODEV : PTR_ERR(f);
+	w.fence = f->seqno;
+	w.status = f->status;
+	f->free(f);
+	return copy_to_user(arg, &w, min_t(u32, w.size, sizeof(w))) ? -EFAULT : 0;
+}
+
+__poll_t llmdev_fence_poll(struct llmdev_file *lf)
+{
+	__poll_t mask;
+
+	spin_lock(&lf->lock);
+	mask = list_empty(&lf->done) ? 0 : EPOLLIN | EPOLLRDNORM;
+	spin_unlock(&lf->lock);
+	return mask;
+}
+
+/* The file is closing: let its work finish, then drop its fences. */
+void llmdev_fence_release_file(struct llmdev_file *lf)
+{
+	struct llmdev_fence *f;
+	unsigned long i;
+
+	wait_event(lf->wq, !READ_ONCE(lf->inflight));
+	xa_for_each(&lf->fences, i, f) {
+		xa_erase(&lf->fences, i);
+		f->free(f);
+	}
+}
