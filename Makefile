@@ -24,13 +24,13 @@ VM_ARGS  = --kernel $(KERNEL) --cards $(CARDS) --hbm-size $(HBM_SIZE) \
 	   $(if $(FILE),--file '$(FILE)') $(if $(TIMEOUT),--timeout $(TIMEOUT)) \
 	   --log $(BUILD)/logs/vm-last.log
 
-.PHONY: help deps qemu kernel module lib tools selftests hostctl initramfs vm demo \
+.PHONY: help deps qemu kernel module lib tools selftests hostctl initramfs vm demo bench-load \
 	bench check clean modules_install install
 
 help:
 	@echo 'llmdev: PCIe driver stack for emulated FPGA LLM-inference cards'
 	@echo
-	@echo '  make demo         boot a VM with 4 emulated cards and show them'
+	@echo '  make demo         boot a VM with 4 cards: llmctl list, plan, load, route a model'
 	@echo '  make check        build everything and run every test; ends with'
 	@echo '                    "N passed, N failed, N skipped" (exit 0 iff none failed)'
 	@echo '  make vm           interactive shell in a VM (Ctrl-A x kills it)'
@@ -46,6 +46,7 @@ help:
 	@echo
 	@echo '  make bench        DMA throughput (4K, 1M, 64M) beside memcpy, and'
 	@echo '                    AllReduce over 2 and 4 cards (1M, 64M), in the VM'
+	@echo '  make bench-load   llmctl load of a 795 MB model on 4 cards beside cat'
 	@echo
 	@echo '  make deps         install the Debian packages needed (root)'
 	@echo '  make qemu         build QEMU with the card model'
@@ -105,24 +106,29 @@ initramfs: kernel selftests
 vm: qemu kernel module selftests
 	@$(VM) $(VM_ARGS) $(if $(CMD),--cmd "$$CMD")
 
-# What `make demo` shows, in the guest (busybox sh).
+# What `make demo` shows, in the guest (busybox sh): the cards, the driver
+# and its links, then a generated llama-shaped model planned over 4 cards
+# as tp 2 x pp 2, loaded (verified), routed, and one AllReduce. The cards
+# are cabled as a ring 0-1-2-3-0; --cards 0,3,1,2 puts the tensor-parallel
+# pairs (0,3) and (1,2) and each pipeline step (0->1, 3->2) on direct links.
 define DEMO_CMD
-echo "== $$CARDS llmdev card(s): lspci -nn -d 1234:4c4d"
-lspci -nn -d 1234:4c4d
-first=$$(lspci -d 1234:4c4d | head -n 1 | cut -d' ' -f1)
-if [ -n "$$first" ]; then
-	echo; echo "== lspci -vv -s $$first"
-	lspci -vv -s "$$first"
-fi
-echo; echo "== llmdev-regdump"
-llmdev-regdump
-echo; echo "== insmod llmdev.ko"
-insmod /llmdev/modules/llmdev.ko && ls -l /dev/llmdev*
-for d in /sys/class/llmdev/llmdev*; do
-	echo "$${d##*/}: serial $$(cat $$d/serial), HBM $$(cat $$d/hbm_total) bytes, link $$(cat $$d/pcie_link_speed) x$$(cat $$d/pcie_link_width)"
-done
-echo; echo "== llmdev-bench -s 1M -t 0.5 (DMA through the driver)"
-llmdev-bench -s 1M -t 0.5
+step() { echo; echo "== $$*"; "$$@" || { echo "demo: '$$*' failed (exit $$?)"; exit 2; }; }
+M=/tmp/demo.gguf
+step llmctl list
+step llmctl driver load
+step llmctl driver status
+step llmctl list
+step llmctl link show
+step gguf-gen -o $$M --layers 8 --embd 512 --heads 8 --ff 1408 --vocab 8192 --type q8_0
+L="--tp 2 --pp 2 --cards 0,3,1,2"
+step llmctl shard plan $$M $$L
+step llmctl load $$M $$L --verify
+step llmctl shard apply $$M $$L
+step llmctl shard show
+step llmdev-bench allreduce -r 4 -s 4M -t 0.5
+step llmctl stats llmdev0
+step llmctl link show llmdev0
+step llmctl info llmdev3
 endef
 export DEMO_CMD
 
@@ -145,6 +151,29 @@ export BENCH_CMD
 bench: qemu kernel module selftests
 	@$(VM) --kernel $(KERNEL) --cards 4 --hbm-size $(HBM_SIZE) \
 		--log $(BUILD)/logs/bench.log --cmd "$$BENCH_CMD"
+
+# `llmctl load` throughput for a generated 795 MB model (q8_0, 12 layers,
+# embd 2048, vocab 32000) on 4 cards of 1 GiB as tp 2 x pp 2, beside
+# `cat` of the same file, in the same VM; the file is the guest's /dev/vda
+# and the page cache is dropped before each read.
+BENCH_MODEL := $(BUILD)/bench/llama-795M-q8_0.gguf
+define BENCH_LOAD_CMD
+insmod /llmdev/modules/llmdev.ko && sleep 0.2 &&
+echo 3 >/proc/sys/vm/drop_caches && echo "== time cat /dev/vda >/dev/null" &&
+time cat /dev/vda >/dev/null &&
+echo 3 >/proc/sys/vm/drop_caches && echo "== llmctl load /dev/vda --tp 2 --pp 2 --cards 0,3,1,2" &&
+time llmctl load /dev/vda --tp 2 --pp 2 --cards 0,3,1,2 </dev/null 2>&1 | tr '\r' '\n' | tail -n 6
+endef
+export BENCH_LOAD_CMD
+
+$(BENCH_MODEL): | tools
+	@mkdir -p $(dir $@)
+	$(BUILD)/bin/gguf-gen -o $@.tmp --layers 12 --embd 2048 --heads 16 --ff 5632 \
+		--vocab 32000 --type q8_0 --seed 7 && mv $@.tmp $@
+
+bench-load: qemu kernel module selftests $(BENCH_MODEL)
+	@$(VM) --kernel $(KERNEL) --cards 4 --hbm-size 1G --file $(BENCH_MODEL) \
+		--log $(BUILD)/logs/bench-load.log --cmd "$$BENCH_LOAD_CMD"
 
 check:
 	@$(TOP)/scripts/check.sh
