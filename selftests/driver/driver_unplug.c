@@ -435,4 +435,125 @@ TEST_F_TIMEOUT(unplug, hot_unplug_last_card, 120)
 	ld_free_buf(buf, 65536);
 }
 
+/*
+ * A card removed while a collective across it is in flight and more wait
+ * behind it: every one of them fails (-ENODEV, or -ECANCELED for members
+ * aborted because of it) within bounded time, and once the model has
+ * re-cabled the ring over the remaining cards, a collective on them works.
+ * To keep the collective in flight until the removal whatever the timing,
+ * the removed card's engine is first given a collective of the test's own
+ * (through BAR 0) that waits forever for a peer: the driver's start on that
+ * card is refused, so the other members wait for it.
+ */
+#define UNPLUG_COLL_OPS		4
+#define LD_PARAM_COLL_TIMEOUT	"/sys/module/llmdev/parameters/coll_timeout_ms"
+
+static void occupy_engine(struct ld_bar0 *bar)
+{
+	ld_wr64(bar, LLMDEV_REG_COLL_TAG, 0x7e57ull << 32);
+	ld_wr32(bar, LLMDEV_REG_COLL_OP, LLMDEV_COLL_OP(LLMDEV_COLL_KIND_ALLREDUCE,
+							LLMDEV_COLL_REDOP_SUM,
+							LLMDEV_COLL_DTYPE_F32, 0));
+	ld_wr32(bar, LLMDEV_REG_COLL_RANK, 0 | 2 << 8);	/* rank 0 of 2 */
+	ld_wr32(bar, LLMDEV_REG_COLL_PORTS, 0 | 1 << 4);	/* ring ports, up */
+	ld_wr32(bar, LLMDEV_REG_COLL_CHUNK, 0);
+	ld_wr64(bar, LLMDEV_REG_COLL_COUNT, 1);
+	ld_wr64(bar, LLMDEV_REG_COLL_SRC, 0);
+	ld_wr64(bar, LLMDEV_REG_COLL_DST, 0);
+	ld_wr32(bar, LLMDEV_REG_COLL_TIMEOUT_US, 0);	/* wait forever */
+	ld_wr32(bar, LLMDEV_REG_COLL_CTRL, LLMDEV_COLL_CTRL_START);
+}
+
+TEST_F_TIMEOUT(unplug, hot_unplug_during_collective, 150)
+{
+	int fds[LLMDEV_MAX_RANKS], ret, status, i;
+	struct llmdev_coll_buf bufs[LLMDEV_MAX_RANKS];
+	uint64_t fences[UNPLUG_COLL_OPS], t0, end;
+	unsigned int n, r, u, failed = 0;
+	struct llmdev_hbm_alloc a;
+	struct ld_bar0 bar = { 0 };
+	char cmd[128], out[1024], path[64], old_timeout[32] = "";
+	uint32_t group;
+
+	SETUP_OR_SKIP();
+	if (!have_hostctl())
+		SKIP(return, "hostctl is not on PATH: cannot reach the QEMU monitor");
+	n = self->ncards;
+	if (n < 3)
+		SKIP(return, "needs 3 cards, has %u", n);
+	u = n - 1;
+	if (ld_bar0_map(u, &bar))
+		SKIP(return, "no BAR 0 of card %u: %s", u, bar.why);
+	memset(bufs, 0, sizeof(bufs));
+	for (r = 0; r < n; r++) {
+		fds[r] = ld_open(r);
+		ASSERT_LE(0, fds[r]);
+		ASSERT_EQ(0, ld_hbm_alloc(fds[r], 1 << 20, 0, 0, NULL, &a));
+		bufs[r].fd = fds[r];
+		bufs[r].src_handle = a.handle;
+		bufs[r].dst_handle = a.handle;
+	}
+	ret = ld_group_create(fds[0], fds, n, &group);
+	if (ret == -ENOLINK)
+		SKIP(return, "cards 0..%u do not form a ring of up links", u);
+	ASSERT_EQ(0, ret);
+
+	/* the driver's watchdog must not end the collective before the removal */
+	ld_read_file(LD_PARAM_COLL_TIMEOUT, old_timeout, sizeof(old_timeout));
+	ASSERT_EQ(0, ld_write_file(LD_PARAM_COLL_TIMEOUT, "120000"));
+	occupy_engine(&bar);
+	EXPECT_NE(0u, ld_rd32(&bar, LLMDEV_REG_COLL_STATUS) & LLMDEV_COLL_STATUS_BUSY);
+	for (i = 0; i < UNPLUG_COLL_OPS; i++) {
+		ret = ld_coll_submit(fds[0], group, LLMDEV_COLL_ALLREDUCE, LLMDEV_DTYPE_F32,
+				     LLMDEV_REDOP_SUM, 0, 1024, bufs, &fences[i]);
+		ASSERT_EQ(0, ret) TH_LOG("submit %d: %s", i, strerror(-ret));
+	}
+	ld_msleep(200);
+	EXPECT_EQ(-ETIME, ld_wait(fds[0], fences[0], 0, &status))
+		TH_LOG("the first collective ended before the removal: %d", status);
+
+	snprintf(cmd, sizeof(cmd), "device_del llmdev%u", u);
+	t0 = ld_now_ns();
+	ret = run_hostctl(cmd, out, sizeof(out));
+	ld_bar0_unmap(&bar);
+	ASSERT_EQ(0, ret) TH_LOG("hostctl hmp '%s': %d: %s", cmd, ret, out);
+	snprintf(path, sizeof(path), LD_SYSFS_CLASS "/llmdev%u", u);
+	end = t0 + 30 * LD_NSEC_PER_SEC;
+	while (access(path, F_OK) == 0 && ld_now_ns() < end)
+		ld_msleep(100);
+	ASSERT_NE(0, access(path, F_OK)) TH_LOG("llmdev%u still present 30 s after device_del", u);
+
+	/* every fence ends soon after the removal, with the removal's error */
+	for (i = 0; i < UNPLUG_COLL_OPS; i++) {
+		ret = ld_wait(fds[0], fences[i], 10 * LD_NSEC_PER_SEC, &status);
+		EXPECT_EQ(0, ret) TH_LOG("fence %d: %s", i, strerror(-ret));
+		if (!ret)
+			EXPECT_EQ(-ENODEV, status) TH_LOG("fence %d: status %d (%s)",
+							 i, status, strerror(-status));
+		failed += !ret && status;
+	}
+	TH_LOG("%u collectives failed, all ended %llu ms after device_del", failed,
+	       (unsigned long long)(ld_now_ns() - t0) / 1000000);
+	EXPECT_EQ(0, ld_group_destroy(fds[0], group));
+	close(fds[u]);
+	if (old_timeout[0])
+		ld_write_file(LD_PARAM_COLL_TIMEOUT, old_timeout);
+
+	/* the remaining cards: a ring again once their links have retrained */
+	end = ld_now_ns() + 10 * LD_NSEC_PER_SEC;
+	do {
+		ret = ld_group_create(fds[0], fds, u, &group);
+		if (ret == -ENOLINK)
+			ld_msleep(100);
+	} while (ret == -ENOLINK && ld_now_ns() < end);
+	ASSERT_EQ(0, ret) TH_LOG("group of the %u remaining cards: %s", u, strerror(-ret));
+	ret = ld_coll_submit(fds[0], group, LLMDEV_COLL_ALLREDUCE, LLMDEV_DTYPE_I32,
+			     LLMDEV_REDOP_SUM, 0, 4096, bufs, &fences[0]);
+	ASSERT_EQ(0, ret);
+	EXPECT_EQ(0, ld_wait(fds[0], fences[0], 10 * LD_NSEC_PER_SEC, &status));
+	EXPECT_EQ(0, status);
+	for (r = 0; r < u; r++)
+		close(fds[r]);
+}
+
 TEST_HARNESS_MAIN
