@@ -556,7 +556,7 @@ struct llmdev_coll_buf {
  * @fence: out: completes when every rank has finished
  *
  * AllReduce runs as a ring reduce-scatter and all-gather (docs/hardware.md
- * 5 "Collective engine"): every link of the ring carries
+ * section 13, "Collective engine"): every link of the ring carries
  * 2 * (nranks - 1) / nranks of the data. Integer results are exact; float
  * sums are combined in ring order in the element type, so they differ
  * from a sequential sum by rounding only (at most nranks - 1 roundings of
