@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,63 @@ static int llmdev_ioctl(struct llmdev *dev, unsigned long cmd, void *arg)
 static void llmdev_set_name(char dst[LLMDEV_NAME_LEN], const char *name)
 {
 	memcpy(dst, name, strnlen(name, LLMDEV_NAME_LEN));
+}
+
+/* How every list ioctl (LLMDEV_HBM_LIST, LLMDEV_ROUTE_GET) starts. */
+struct llmdev_list_hdr {
+	__u32 size;
+	__u32 flags;
+	__u32 count;
+	__u32 entry_size;
+	__aligned_u64 array;
+};
+
+_Static_assert(offsetof(struct llmdev_hbm_list, regions) ==
+	       offsetof(struct llmdev_list_hdr, array), "hbm_list layout");
+_Static_assert(offsetof(struct llmdev_route, entries) ==
+	       offsetof(struct llmdev_list_hdr, array), "route layout");
+
+/*
+ * Run a list ioctl with an array that grows until it holds every entry
+ * (the list may grow between two calls). @arg, @argsize bytes, gets the
+ * last reply. On success *@array is malloc()ed, NULL when empty.
+ */
+static int llmdev_list_ioctl(struct llmdev *dev, unsigned long cmd, void *arg,
+			     size_t argsize, size_t esize, void **array,
+			     unsigned int *count)
+{
+	struct llmdev_list_hdr *h = arg;
+	unsigned int cap = 0;
+	void *buf = NULL;
+	int ret;
+
+	for (;;) {
+		memset(arg, 0, argsize);
+		h->size = argsize;
+		h->count = cap;
+		h->entry_size = esize;
+		h->array = (uintptr_t)buf;
+		ret = llmdev_ioctl(dev, cmd, arg);
+		if (ret || h->count <= cap)
+			break;
+		/* first call, or entries were added since: ask again */
+		free(buf);
+		cap = h->count;
+		buf = calloc(cap, esize);
+		if (!buf)
+			return llmdev_err(ENOMEM);
+	}
+	if (ret) {
+		free(buf);
+		return llmdev_err(-ret);
+	}
+	if (!h->count) {
+		free(buf);
+		buf = NULL;
+	}
+	*array = buf;
+	*count = h->count;
+	return 0;
 }
 
 /* The kernel's name of the node behind @fd, else the last part of @path. */
@@ -213,43 +271,14 @@ int llmdev_hbm_free(struct llmdev *dev, uint32_t handle)
 int llmdev_hbm_list(struct llmdev *dev, struct llmdev_hbm_region **regions,
 		    unsigned int *count)
 {
-	struct llmdev_hbm_region *buf = NULL;
 	struct llmdev_hbm_list l;
-	unsigned int cap = 0;
-	int ret;
 
 	if (!dev || !regions || !count)
 		return llmdev_err(EINVAL);
 	*regions = NULL;
 	*count = 0;
-	for (;;) {
-		l = (struct llmdev_hbm_list) {
-			.size = sizeof(l),
-			.count = cap,
-			.entry_size = sizeof(*buf),
-			.regions = (uintptr_t)buf,
-		};
-		ret = llmdev_ioctl(dev, LLMDEV_HBM_LIST, &l);
-		if (ret || l.count <= cap)
-			break;
-		/* first call, or regions were created since: ask again */
-		free(buf);
-		cap = l.count;
-		buf = calloc(cap, sizeof(*buf));
-		if (!buf)
-			return llmdev_err(ENOMEM);
-	}
-	if (ret) {
-		free(buf);
-		return llmdev_err(-ret);
-	}
-	if (!l.count) {
-		free(buf);
-		buf = NULL;
-	}
-	*regions = buf;
-	*count = l.count;
-	return 0;
+	return llmdev_list_ioctl(dev, LLMDEV_HBM_LIST, &l, sizeof(l),
+				 sizeof(**regions), (void **)regions, count);
 }
 
 int llmdev_hbm_open(struct llmdev *dev, const char *name,
@@ -659,45 +688,18 @@ int llmdev_route_set(struct llmdev *dev,
 int llmdev_route_get(struct llmdev *dev, struct llmdev_route_entry **entries,
 		     unsigned int *count, uint32_t *generation)
 {
-	struct llmdev_route_entry *buf = NULL;
 	struct llmdev_route rt;
-	unsigned int cap = 0;
 	int ret;
 
 	if (!dev || !entries || !count)
 		return llmdev_err(EINVAL);
 	*entries = NULL;
 	*count = 0;
-	for (;;) {
-		rt = (struct llmdev_route) {
-			.size = sizeof(rt),
-			.count = cap,
-			.entry_size = sizeof(*buf),
-			.entries = (uintptr_t)buf,
-		};
-		ret = llmdev_ioctl(dev, LLMDEV_ROUTE_GET, &rt);
-		if (ret || rt.count <= cap)
-			break;
-		/* first call, or the table grew since: ask again */
-		free(buf);
-		cap = rt.count;
-		buf = calloc(cap, sizeof(*buf));
-		if (!buf)
-			return llmdev_err(ENOMEM);
-	}
-	if (ret) {
-		free(buf);
-		return llmdev_err(-ret);
-	}
-	if (!rt.count) {
-		free(buf);
-		buf = NULL;
-	}
-	*entries = buf;
-	*count = rt.count;
-	if (generation)
+	ret = llmdev_list_ioctl(dev, LLMDEV_ROUTE_GET, &rt, sizeof(rt),
+				sizeof(**entries), (void **)entries, count);
+	if (!ret && generation)
 		*generation = rt.generation;
-	return 0;
+	return ret;
 }
 
 int llmdev_perf_read(struct llmdev *dev, struct llmdev_perf *perf)
