@@ -37,14 +37,6 @@ struct model_opts {
 	bool verify, replace;
 };
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static int parse_u32(const char *s, uint32_t max, uint32_t *v)
 {
 	char *end;
@@ -167,44 +159,64 @@ static int parse_model_opts(int argc, char **argv, struct model_opts *o,
 	return 0;
 }
 
-/* The region name of one card's share of the model. */
-static void region_name(const char *path, const struct shard_card *c,
-			char name[LLMDEV_NAME_LEN])
+/*
+ * The model part of its region names: the file's base name without
+ * ".gguf", at most MODEL_TAG_LEN characters, each outside [A-Za-z0-9._-]
+ * replaced by '_'.
+ */
+#define MODEL_TAG_LEN	20
+
+static void model_tag(const char *path, char tag[MODEL_TAG_LEN + 1])
 {
 	const char *base = strrchr(path, '/');
-	char model[21];
 	size_t i, n;
 
 	base = base ? base + 1 : path;
 	n = strlen(base);
 	if (n > 5 && !strcmp(base + n - 5, ".gguf"))
 		n -= 5;
-	for (i = 0; i < n && i < sizeof(model) - 1; i++) {
+	for (i = 0; i < n && i < MODEL_TAG_LEN; i++) {
 		char ch = base[i];
 
-		model[i] = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-			   (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' ?
-			   ch : '_';
+		tag[i] = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			 (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' ?
+			 ch : '_';
 	}
-	model[i] = 0;
-	snprintf(name, LLMDEV_NAME_LEN, "%s.s%ut%u", model, c->stage, c->tp_rank);
+	tag[i] = 0;
 }
 
-/* The prefix every region of a model has: "<model>.s" */
-static void region_prefix(const char *path, char prefix[LLMDEV_NAME_LEN])
+/* The region of stage @stage, rank @rank: "<model>.s<stage>t<rank>" */
+static void region_name(const char *path, uint32_t stage, uint32_t rank,
+			char name[LLMDEV_NAME_LEN])
 {
-	struct shard_card c = { 0 };
-	char *s;
+	char tag[MODEL_TAG_LEN + 1];
 
-	region_name(path, &c, prefix);
-	s = strrchr(prefix, '.');
-	s[2] = 0;	/* keep ".s" */
+	model_tag(path, tag);
+	snprintf(name, LLMDEV_NAME_LEN, "%s.s%ut%u", tag, stage, rank);
+}
+
+/* Is @name the region of a stage and rank of the model @tag? */
+static bool is_model_region(const char *name, const char *tag)
+{
+	size_t n = strlen(tag), d;
+
+	if (strncmp(name, tag, n) || name[n] != '.' || name[n + 1] != 's')
+		return false;
+	name += n + 2;
+	d = strspn(name, "0123456789");
+	if (!d || name[d] != 't')
+		return false;
+	name += d + 1;
+	d = strspn(name, "0123456789");
+	return d && !name[d];
 }
 
 /*
  * Open the model, open the plan's cards (when the driver is there) and
- * make the plan, checking the cards' free HBM. @devs gets tp * pp handles
- * (NULL when @need_cards is false and the driver is missing).
+ * make the plan, checking the cards' free HBM: a card's largest free
+ * extent, plus the model's own region on it (loading again reuses or
+ * replaces it). @devs gets tp * pp handles (NULL when @need_cards is false
+ * and the driver is missing).
  */
 static int make_plan(struct model_opts *o, bool need_cards,
 		     struct gguf_file **gp, struct shard_plan **planp,
@@ -241,13 +253,14 @@ static int make_plan(struct model_opts *o, bool need_cards,
 			goto fail;
 		}
 		for (i = 0; i < n; i++) {
+			char name[LLMDEV_NAME_LEN];
+			struct llmdev_hbm_open ho;
 			struct llmdev_info info;
 
 			ret = llmdev_open(o->cards[i], &devs[i]);
 			if (ret == -ENOENT) {
-				msg("card %u does not exist (%d card%s with a device node)",
-				    o->cards[i], llmdev_count(),
-				    llmdev_count() == 1 ? "" : "s");
+				msg("card %u does not exist (--tp %u x --pp %u needs %u cards; %d have a device node)",
+				    o->cards[i], o->tp, o->pp, n, llmdev_count());
 				goto fail;
 			}
 			if (!ret)
@@ -257,6 +270,11 @@ static int make_plan(struct model_opts *o, bool need_cards,
 				goto fail;
 			}
 			free_hbm[i] = info.hbm_largest_free;
+			region_name(o->path, i / o->tp, i % o->tp, name);
+			if (!llmdev_hbm_open(devs[i], name, &ho))
+				free_hbm[i] += ho.length;
+			if (!free_hbm[i])
+				free_hbm[i] = 1;	/* full: 0 would mean "unknown" */
 		}
 		so.free = free_hbm;
 	} else {
@@ -294,23 +312,30 @@ static void free_plan(struct gguf_file *g, struct shard_plan *p,
 static int port_to(struct llmdev *from, struct llmdev *to)
 {
 	struct llmdev_link_info li;
-	struct llmdev_info ti;
+	struct llmdev_info fi, ti;
 	unsigned int p;
 
-	if (llmdev_get_info(to, &ti))
+	if (llmdev_get_info(from, &fi) || llmdev_get_info(to, &ti))
 		return -ENODEV;
-	for (p = 0; p < ti.num_link_ports; p++)
+	for (p = 0; p < fi.num_link_ports; p++)
 		if (!llmdev_link_get_info(from, p, &li) &&
 		    li.state == LLMDEV_LINK_UP && li.peer_serial == ti.serial)
 			return p;
 	return -ENOLINK;
 }
 
+/*
+ * Two passes, so that all cards or none change: find every card's region
+ * and next hop first (most failures end here, with no table touched);
+ * then write the tables, putting back the ones already written if a card
+ * refuses its table.
+ */
 static int shard_apply(struct model_opts *o)
 {
 	struct llmdev_route_entry *old[SHARD_MAX_CARDS] = { 0 };
 	unsigned int nold[SHARD_MAX_CARDS] = { 0 };
-	struct llmdev_route_entry e;
+	struct llmdev_route_entry *e = NULL;
+	uint32_t gen[SHARD_MAX_CARDS];
 	struct shard_plan *plan;
 	struct gguf_file *g;
 	struct llmdev **devs;
@@ -320,6 +345,42 @@ static int shard_apply(struct model_opts *o)
 	if (make_plan(o, true, &g, &plan, &devs))
 		return EXIT_FAIL;
 	n = plan->n_cards;
+	e = calloc(n, sizeof(*e));
+	if (!e) {
+		msg("out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		const struct shard_card *c = &plan->cards[i];
+		char name[LLMDEV_NAME_LEN];
+		struct llmdev_hbm_open ho;
+
+		region_name(o->path, c->stage, c->tp_rank, name);
+		ret = llmdev_hbm_open(devs[i], name, &ho);
+		if (ret) {
+			msg("%s: region '%s': %s%s", llmdev_name(devs[i]), name,
+			    admin_strerror(ret),
+			    ret == -ENOENT ? " (run 'llmctl load' with the same layout first)" : "");
+			goto out;
+		}
+		e[i].layer_first = c->layer_first;
+		e[i].layer_last = c->layer_last;
+		e[i].tp_rank = c->tp_rank;
+		e[i].tp_size = c->tp_size;
+		e[i].handle = ho.handle;
+		e[i].next_hop = LLMDEV_HOP_HOST;
+		if (c->stage + 1 < plan->pp) {
+			ret = port_to(devs[i], devs[i + plan->tp]);
+			if (ret < 0) {
+				msg("%s: no link that is up to %s (stage %u rank %u to stage %u rank %u); "
+				    "see 'llmctl link show' and choose --cards to match the cabling",
+				    llmdev_name(devs[i]), llmdev_name(devs[i + plan->tp]),
+				    c->stage, c->tp_rank, c->stage + 1, c->tp_rank);
+				goto out;
+			}
+			e[i].next_hop = ret;
+		}
+	}
 	for (i = 0; i < n; i++) {
 		ret = llmdev_route_get(devs[i], &old[i], &nold[i], NULL);
 		if (ret) {
@@ -329,56 +390,42 @@ static int shard_apply(struct model_opts *o)
 		}
 	}
 	for (i = 0; i < n; i++) {
-		const struct shard_card *c = &plan->cards[i];
-		struct llmdev_hbm_open ho;
-		char name[LLMDEV_NAME_LEN], hop[16];
 		struct llmdev_route r;
 
-		region_name(o->path, c, name);
-		ret = llmdev_hbm_open(devs[i], name, &ho);
+		ret = llmdev_route_set(devs[i], &e[i], 1, &r);
 		if (ret) {
-			msg("%s: region '%s': %s%s", llmdev_name(devs[i]), name,
-			    llmdev_strerror(ret),
-			    ret == -ENOENT ? " (run 'llmctl load' with the same layout first)" : "");
+			msg("%s: routing table refused: %s", llmdev_name(devs[i]),
+			    admin_strerror(ret));
 			goto undo;
 		}
-		memset(&e, 0, sizeof(e));
-		e.layer_first = c->layer_first;
-		e.layer_last = c->layer_last;
-		e.tp_rank = c->tp_rank;
-		e.tp_size = c->tp_size;
-		e.handle = ho.handle;
-		e.next_hop = LLMDEV_HOP_HOST;
-		if (c->stage + 1 < plan->pp) {
-			ret = port_to(devs[i], devs[i + plan->tp]);
-			if (ret < 0) {
-				msg("%s: no link that is up to %s (stage %u to %u)",
-				    llmdev_name(devs[i]), llmdev_name(devs[i + plan->tp]),
-				    c->stage, c->stage + 1);
-				goto undo;
-			}
-			e.next_hop = ret;
-		}
-		ret = llmdev_route_set(devs[i], &e, 1, &r);
-		if (ret) {
-			msg("%s: routing table refused: %s%s", llmdev_name(devs[i]),
-			    llmdev_strerror(ret),
-			    ret == -EPERM ? " (needs CAP_SYS_ADMIN)" : "");
-			goto undo;
-		}
+		gen[i] = r.generation;
 		done = i + 1;
-		if (!json)
-			printf("%s: layers %u-%u tp %u/%u region %s -> %s\n",
-			       llmdev_name(devs[i]), e.layer_first, e.layer_last,
-			       e.tp_rank, e.tp_size, name,
-			       hop_name(e.next_hop, hop, sizeof(hop)));
 	}
 	if (json)
-		printf("{\"schema\":\"llmdev.shard-apply/1\",\"applied\":%u}\n", n);
+		printf("{\"schema\":\"llmdev.shard-apply/1\",\"applied\":%u,\"cards\":[", n);
+	for (i = 0; i < n; i++) {
+		const struct shard_card *c = &plan->cards[i];
+		char name[LLMDEV_NAME_LEN], hop[16];
+
+		region_name(o->path, c->stage, c->tp_rank, name);
+		if (json)
+			printf("%s{\"card\":%d,\"region\":\"%s\",\"handle\":%u,\"layer_first\":%u,"
+			       "\"layer_last\":%u,\"tp_rank\":%u,\"tp_size\":%u,"
+			       "\"next_hop\":\"%s\",\"generation\":%u}", i ? "," : "",
+			       card_index(devs[i]), name, e[i].handle, e[i].layer_first,
+			       e[i].layer_last, e[i].tp_rank, e[i].tp_size,
+			       hop_name(e[i].next_hop, hop, sizeof(hop)), gen[i]);
+		else
+			printf("%s: layers %u-%u tp %u/%u region %s -> %s\n",
+			       llmdev_name(devs[i]), e[i].layer_first, e[i].layer_last,
+			       e[i].tp_rank, e[i].tp_size, name,
+			       hop_name(e[i].next_hop, hop, sizeof(hop)));
+	}
+	if (json)
+		printf("]}\n");
 	rc = 0;
 	goto out;
 undo:
-	/* all or none: put back the tables already replaced */
 	for (i = 0; i < done; i++) {
 		ret = llmdev_route_set(devs[i], old[i], nold[i], NULL);
 		if (ret)
@@ -386,10 +433,12 @@ undo:
 			    llmdev_name(devs[i]), llmdev_strerror(ret));
 	}
 	if (done)
-		msg("no routing table changed (%u restored)", done);
+		msg("the previous routing tables of %u card%s were put back", done,
+		    done == 1 ? "" : "s");
 out:
 	for (i = 0; i < n; i++)
 		free(old[i]);
+	free(e);
 	free_plan(g, plan, devs, n);
 	return rc;
 }
@@ -398,7 +447,6 @@ static int shard_show(const char *name, bool clear)
 {
 	struct llmdev **devs;
 	int n, i, rc = 0;
-	bool first = true;
 
 	n = open_cards(name, &devs);
 	if (n < 0)
@@ -406,53 +454,42 @@ static int shard_show(const char *name, bool clear)
 	if (json && !clear)
 		printf("{\"schema\":\"llmdev.shard-show/1\",\"cards\":[");
 	for (i = 0; i < n; i++) {
+		struct llmdev_hbm_region *reg = NULL;
 		struct llmdev_route_entry *e = NULL;
-		unsigned int count = 0, k;
+		unsigned int count = 0, nreg = 0;
 		uint32_t gen = 0;
-		char hop[16], b[16];
 		int ret;
 
 		if (clear) {
 			ret = llmdev_route_set(devs[i], NULL, 0, NULL);
 			if (ret) {
-				msg("%s: clearing the routing table: %s%s", llmdev_name(devs[i]),
-				    llmdev_strerror(ret),
-				    ret == -EPERM ? " (needs CAP_SYS_ADMIN)" : "");
+				msg("%s: clearing the routing table: %s", llmdev_name(devs[i]),
+				    admin_strerror(ret));
 				rc = EXIT_FAIL;
+				if (ret == -EPERM)
+					break;	/* the same for every card */
 			}
 			continue;
 		}
 		ret = llmdev_route_get(devs[i], &e, &count, &gen);
+		if (!ret)
+			ret = llmdev_hbm_list(devs[i], &reg, &nreg);
 		if (ret) {
-			msg("%s: %s", llmdev_name(devs[i]), llmdev_strerror(ret));
+			msg("%s: reading the routing table: %s", llmdev_name(devs[i]),
+			    llmdev_strerror(ret));
 			rc = EXIT_FAIL;
-			continue;
-		}
-		if (json) {
-			printf("%s{\"card\":\"%s\",\"generation\":%u,\"entries\":[",
-			       first ? "" : ",", llmdev_name(devs[i]), gen);
-			for (k = 0; k < count; k++)
-				printf("%s{\"layer_first\":%u,\"layer_last\":%u,\"tp_rank\":%u,"
-				       "\"tp_size\":%u,\"handle\":%u,\"next_hop\":\"%s\","
-				       "\"hbm_offset\":%llu,\"length\":%llu}", k ? "," : "",
-				       e[k].layer_first, e[k].layer_last, e[k].tp_rank,
-				       e[k].tp_size, e[k].handle,
-				       hop_name(e[k].next_hop, hop, sizeof(hop)),
-				       (unsigned long long)e[k].hbm_offset,
-				       (unsigned long long)e[k].length);
-			printf("]}");
+		} else if (json) {
+			printf("%s{\"card\":%d,\"generation\":%u,\"entries\":", i ? "," : "",
+			       card_index(devs[i]), gen);
+			print_routes(e, count, reg, nreg, "");
+			printf("}");
 		} else {
-			printf("%s (generation %u): %s\n", llmdev_name(devs[i]), gen,
-			       count ? "" : "empty");
-			for (k = 0; k < count; k++)
-				printf("  layers %u-%u tp %u/%u region %u (%s) -> %s\n",
-				       e[k].layer_first, e[k].layer_last, e[k].tp_rank,
-				       e[k].tp_size, e[k].handle,
-				       human_bytes(e[k].length, b, sizeof(b)),
-				       hop_name(e[k].next_hop, hop, sizeof(hop)));
+			printf("%s (generation %u)%s\n", llmdev_name(devs[i]), gen,
+			       count ? "" : ": empty");
+			print_routes(e, count, reg, nreg, "  ");
 		}
-		first = false;
 		free(e);
+		free(reg);
 	}
 	if (json && !clear)
 		printf("]}\n");
@@ -462,7 +499,7 @@ static int shard_show(const char *name, bool clear)
 
 static const char shard_usage[] =
 	"usage: llmctl shard plan MODEL.gguf [--tp N] [--pp M] [--cards LIST] [--json|-v]\n"
-	"       llmctl shard apply MODEL.gguf [--tp N] [--pp M] [--cards LIST]\n"
+	"       llmctl shard apply MODEL.gguf [--tp N] [--pp M] [--cards LIST] [--json]\n"
 	"       llmctl shard show [DEV] [--json]\n"
 	"       llmctl shard clear [DEV]\n\n"
 	"plan   which tensor, or which tensor-parallel slice, goes to which card;\n"
@@ -470,7 +507,8 @@ static const char shard_usage[] =
 	"       (when the driver is loaded). --tp must divide the head counts.\n"
 	"       Stage s, rank t runs on card LIST[s * tp + t] (default 0..tp*pp-1).\n"
 	"apply  point every card's routing table at its loaded share (see\n"
-	"       'llmctl load'), all cards or none; needs CAP_SYS_ADMIN\n"
+	"       'llmctl load') and at the link to the next stage's card of the\n"
+	"       same rank; all cards or none; needs CAP_SYS_ADMIN\n"
 	"show   the routing tables\n"
 	"clear  empty the routing tables; needs CAP_SYS_ADMIN";
 
@@ -532,6 +570,11 @@ static uint64_t fnv1a(uint64_t h, const uint8_t *p, size_t n)
 
 #define FNV_INIT	0xcbf29ce484222325ULL
 
+/*
+ * Streams one card's share from the file into its region through
+ * LOAD_NBUF staging buffers, checksumming what it sends. With no @dev it
+ * only checksums (for --verify of a share that was already loaded).
+ */
 struct stager {
 	struct llmdev *dev;
 	uint32_t handle;
@@ -553,11 +596,11 @@ static void progress(struct stager *s, bool final)
 	double t = now_s();
 	char b1[16], b2[16], r[24];
 
-	if (!s->tty || (!final && t - s->last < 0.1))
+	if (!s->tty || !s->total || (!final && t - s->last < 0.1))
 		return;
 	s->last = t;
 	fprintf(stderr, "\rloading %3.0f%%  %s of %s  %s   ",
-		s->total ? 100.0 * s->done / s->total : 100.0,
+		100.0 * s->done / s->total,
 		human_bytes(s->done, b1, sizeof(b1)),
 		human_bytes(s->total, b2, sizeof(b2)),
 		human_rate(s->done / (t - s->t0 + 1e-9), "B", r, sizeof(r)));
@@ -578,6 +621,17 @@ static int stager_wait(struct stager *s, unsigned int i)
 	return status;
 }
 
+/* Start @dev's share: region @handle from offset 0. */
+static void stager_start(struct stager *s, struct llmdev *dev, uint32_t handle)
+{
+	s->dev = dev;
+	s->handle = handle;
+	s->cur = 0;
+	s->base = 0;
+	s->fill = 0;
+	s->sum = FNV_INIT;
+}
+
 /* DMA the current buffer to the card and move to the next one. */
 static int stager_flush(struct stager *s)
 {
@@ -587,13 +641,15 @@ static int stager_flush(struct stager *s)
 	if (!s->fill)
 		return 0;
 	s->sum = fnv1a(s->sum, s->buf[i], s->fill);
-	ret = llmdev_dma_submit(s->dev, s->handle, s->base, s->buf[i], s->fill,
-				LLMDEV_DMA_TO_CARD, LLMDEV_RING_ANY, &s->fence[i]);
-	if (ret)
-		return ret;
-	s->busy[i] = true;
-	s->done += s->fill;
-	progress(s, false);
+	if (s->dev) {
+		ret = llmdev_dma_submit(s->dev, s->handle, s->base, s->buf[i], s->fill,
+					LLMDEV_DMA_TO_CARD, LLMDEV_RING_ANY, &s->fence[i]);
+		if (ret)
+			return ret;
+		s->busy[i] = true;
+		s->done += s->fill;
+		progress(s, false);
+	}
 	s->base += s->fill;
 	s->fill = 0;
 	s->cur = (i + 1) % LOAD_NBUF;
@@ -619,12 +675,17 @@ static int stage_range(struct stager *s, int fd, uint64_t off, uint64_t len,
 	}
 	while (len) {
 		uint64_t n = len < LOAD_BUF_SIZE - s->fill ? len : LOAD_BUF_SIZE - s->fill;
-		ssize_t r = pread(fd, s->buf[s->cur] + s->fill, n, off);
+		ssize_t r;
 
+		if (stop)
+			return -EINTR;
+		r = pread(fd, s->buf[s->cur] + s->fill, n, off);
+		if (r < 0 && errno == EINTR)
+			continue;
 		if (r < 0)
 			return -errno;
 		if (r == 0)
-			return -EIO;	/* the file shrank under us */
+			return -ENODATA;	/* the file shrank under us */
 		s->fill += r;
 		off += r;
 		len -= r;
@@ -647,9 +708,32 @@ static int stager_finish(struct stager *s)
 	return ret;
 }
 
+/* Stream card @c's share (no @dev: only checksum it); *@sum: its checksum. */
+static int stage_card(struct stager *s, int fd, const struct shard_card *c,
+		      struct llmdev *dev, uint32_t handle, uint64_t *sum)
+{
+	size_t k;
+	int ret = 0, r2;
+
+	stager_start(s, dev, handle);
+	for (k = 0; k < c->n_pieces && !ret; k++) {
+		const struct shard_piece *p = &c->pieces[k];
+		uint64_t j, dst = p->dst_offset;
+
+		for (j = 0; j < p->src_count && !ret; j++, dst += p->src_len)
+			ret = stage_range(s, fd, p->src_offset + j * p->src_stride,
+					  p->src_len, dst);
+	}
+	r2 = stager_finish(s);
+	if (!ret)
+		ret = r2;
+	*sum = s->sum;
+	return ret;
+}
+
 /* Read a region back and checksum it as stage_range() did. */
 static int verify_region(struct llmdev *dev, uint32_t handle, uint64_t len,
-			 uint8_t *buf, uint64_t want, uint64_t *got)
+			 uint8_t *buf, uint64_t want)
 {
 	uint64_t off, h = FNV_INIT;
 	int ret;
@@ -657,55 +741,104 @@ static int verify_region(struct llmdev *dev, uint32_t handle, uint64_t len,
 	for (off = 0; off < len; off += LOAD_BUF_SIZE) {
 		uint64_t n = len - off < LOAD_BUF_SIZE ? len - off : LOAD_BUF_SIZE;
 
+		if (stop)
+			return -EINTR;
 		ret = llmdev_copy_from_hbm(dev, handle, off, buf, n, LOAD_TIMEOUT_NS);
 		if (ret)
 			return ret;
 		h = fnv1a(h, buf, n);
 	}
-	*got = h;
 	return h == want ? 0 : -EBADMSG;
 }
 
-/* Is the card's share already there? 1 yes, 0 no (or replaced), <0 error. */
-static int existing_region(struct llmdev *dev, const char *name, uint64_t need,
-			   bool replace)
+static const char *load_strerror(int err)
 {
+	switch (err) {
+	case -EINTR:
+		return "interrupted";
+	case -ENODATA:
+		return "the file is shorter than when it was checked";
+	case -EBADMSG:
+		return "checksum mismatch";
+	default:
+		return llmdev_strerror(err);
+	}
+}
+
+/* what load does with each card */
+enum load_action {
+	LOAD_NEW,	/* allocate a region and fill it */
+	LOAD_REPLACE,	/* free the region of that name, then as LOAD_NEW */
+	LOAD_KEEP,	/* the share is there: leave it */
+};
+
+/*
+ * What to do with card @i's region @name (before anything changes): keep
+ * it, replace it, or make it. Return: 0, or EXIT_FAIL after a message.
+ */
+static int load_decide(struct llmdev *dev, const char *name, uint64_t need,
+		       bool replace, enum load_action *act, uint32_t *handle)
+{
+	struct llmdev_route_entry *e = NULL;
 	struct llmdev_hbm_open ho;
+	unsigned int ne = 0, k;
+	char b1[16], b2[16];
 	int ret = llmdev_hbm_open(dev, name, &ho);
 
+	*act = LOAD_NEW;
 	if (ret == -ENOENT)
 		return 0;
 	if (ret) {
 		msg("%s: region '%s': %s", llmdev_name(dev), name, llmdev_strerror(ret));
-		return ret;
+		return EXIT_FAIL;
 	}
-	if (ho.length == need && !replace)
-		return 1;
-	ret = llmdev_hbm_free(dev, ho.handle);
+	*handle = ho.handle;
+	if (ho.length == need && !replace) {
+		*act = LOAD_KEEP;
+		return 0;
+	}
+	if (!replace) {
+		msg("%s: region '%s' exists with %s but this plan needs %s; "
+		    "--replace reloads it, 'llmctl unload' frees it", llmdev_name(dev),
+		    name, human_bytes(ho.length, b1, sizeof(b1)),
+		    human_bytes(need, b2, sizeof(b2)));
+		return EXIT_FAIL;
+	}
+	ret = llmdev_route_get(dev, &e, &ne, NULL);
 	if (ret) {
-		msg("%s: cannot replace region '%s': %s%s", llmdev_name(dev), name,
-		    llmdev_strerror(ret),
-		    ret == -EBUSY ? " (it is routed: 'llmctl shard clear' first)" : "");
-		return ret;
+		msg("%s: reading the routing table: %s", llmdev_name(dev),
+		    llmdev_strerror(ret));
+		return EXIT_FAIL;
 	}
+	for (k = 0; k < ne && e[k].handle != ho.handle; k++)
+		;
+	free(e);
+	if (k < ne) {
+		msg("%s: cannot replace region '%s': the routing table uses it "
+		    "('llmctl shard clear' first)", llmdev_name(dev), name);
+		return EXIT_FAIL;
+	}
+	*act = LOAD_REPLACE;
 	return 0;
 }
 
 static const char load_usage[] =
-	"usage: llmctl load MODEL.gguf [--tp N] [--pp M] [--cards LIST] [--verify] [--replace]\n\n"
+	"usage: llmctl load MODEL.gguf [--tp N] [--pp M] [--cards LIST] [--verify] [--replace] [--json]\n\n"
 	"Put every card's share of the model (see 'llmctl shard plan') into a\n"
 	"persistent region named MODEL.sStT on that card. The file is streamed:\n"
 	"reading overlaps DMA and the whole model is never held in memory. The\n"
-	"model is checked completely before anything on the cards changes; a\n"
-	"failure midway frees what this load allocated. A share that is already\n"
-	"loaded is left alone unless --replace is given. --verify reads every\n"
-	"region back and compares checksums.";
+	"model and the cards are checked before anything on the cards changes;\n"
+	"a failure (or an interrupt) midway frees what this load allocated. A\n"
+	"share that is already loaded with the same size is left alone unless\n"
+	"--replace is given; one of another size needs --replace. --verify reads\n"
+	"every region back (also the ones left alone) and compares checksums.";
 
 int cmd_load(int argc, char **argv)
 {
-	uint32_t handles[SHARD_MAX_CARDS], i, n;
-	bool mine[SHARD_MAX_CARDS] = { 0 }, skip[SHARD_MAX_CARDS] = { 0 };
-	uint64_t sums[SHARD_MAX_CARDS] = { 0 }, total = 0, got;
+	enum load_action act[SHARD_MAX_CARDS];
+	uint32_t handles[SHARD_MAX_CARDS], i, n, nkeep = 0;
+	bool mine[SHARD_MAX_CARDS] = { 0 };
+	uint64_t sums[SHARD_MAX_CARDS] = { 0 }, total = 0;
 	struct stager s = { 0 };
 	struct shard_plan *plan;
 	struct model_opts o;
@@ -721,6 +854,10 @@ int cmd_load(int argc, char **argv)
 	if (make_plan(&o, true, &g, &plan, &devs))
 		return EXIT_FAIL;
 	n = plan->n_cards;
+	/* an interrupt frees what this load allocated, as any failure does */
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
 	fd = open(o.path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		msg("%s: %s", o.path, strerror(errno));
@@ -737,18 +874,30 @@ int cmd_load(int argc, char **argv)
 		}
 	}
 
-	/* allocate every region first: no card changes if one cannot */
+	/* what to do on each card; nothing has changed if this fails */
+	for (i = 0; i < n; i++) {
+		struct shard_card *c = &plan->cards[i];
+
+		region_name(o.path, c->stage, c->tp_rank, name);
+		if (load_decide(devs[i], name, c->need, o.replace, &act[i], &handles[i]))
+			goto out;
+		nkeep += act[i] == LOAD_KEEP;
+	}
+	/* then every region, before any data moves */
 	for (i = 0; i < n; i++) {
 		struct shard_card *c = &plan->cards[i];
 		struct llmdev_hbm_alloc a;
 
-		region_name(o.path, c, name);
-		ret = existing_region(devs[i], name, c->need, o.replace);
-		if (ret < 0)
-			goto undo;
-		if (ret == 1) {
-			skip[i] = true;
+		if (act[i] == LOAD_KEEP)
 			continue;
+		region_name(o.path, c->stage, c->tp_rank, name);
+		if (act[i] == LOAD_REPLACE) {
+			ret = llmdev_hbm_free(devs[i], handles[i]);
+			if (ret) {
+				msg("%s: cannot replace region '%s': %s", llmdev_name(devs[i]),
+				    name, llmdev_strerror(ret));
+				goto undo;
+			}
 		}
 		ret = llmdev_hbm_alloc(devs[i], c->need, 0, LLMDEV_HBM_PERSISTENT,
 				       name, &a);
@@ -767,58 +916,35 @@ int cmd_load(int argc, char **argv)
 	s.tty = isatty(STDERR_FILENO) && !json;
 	s.t0 = s.last = now_s();
 	for (i = 0; i < n; i++) {
-		struct shard_card *c = &plan->cards[i];
-		size_t k;
-
-		if (skip[i])
+		if (act[i] == LOAD_KEEP)
 			continue;
-		s.dev = devs[i];
-		s.handle = handles[i];
-		s.cur = 0;
-		s.base = 0;
-		s.fill = 0;
-		s.sum = FNV_INIT;
-		ret = 0;
-		for (k = 0; k < c->n_pieces && !ret && !stop; k++) {
-			struct shard_piece *p = &c->pieces[k];
-			uint64_t j, dst = p->dst_offset;
-
-			for (j = 0; j < p->src_count && !ret; j++, dst += p->src_len)
-				ret = stage_range(&s, fd, p->src_offset + j * p->src_stride,
-						  p->src_len, dst);
-		}
-		if (!ret && stop)
-			ret = -EINTR;
-		{
-			int r2 = stager_finish(&s);
-
-			if (!ret)
-				ret = r2;
-		}
+		ret = stage_card(&s, fd, &plan->cards[i], devs[i], handles[i], &sums[i]);
 		if (ret) {
 			progress(&s, true);
-			region_name(o.path, c, name);
+			region_name(o.path, plan->cards[i].stage, plan->cards[i].tp_rank, name);
 			msg("%s: loading '%s': %s", llmdev_name(devs[i]), name,
-			    ret == -EINTR ? "interrupted" : llmdev_strerror(ret));
+			    load_strerror(ret));
 			goto undo;
 		}
-		sums[i] = s.sum;
 	}
 	progress(&s, true);
 	t = now_s() - s.t0;
 
-	if (o.verify) {
-		for (i = 0; i < n; i++) {
-			if (skip[i])
-				continue;
-			region_name(o.path, &plan->cards[i], name);
-			ret = verify_region(devs[i], handles[i], plan->cards[i].bytes,
-					    s.buf[0], sums[i], &got);
-			if (ret) {
-				msg("%s: verify '%s': %s", llmdev_name(devs[i]), name,
-				    ret == -EBADMSG ? "checksum mismatch" : llmdev_strerror(ret));
-				goto undo;
-			}
+	for (i = 0; o.verify && i < n; i++) {
+		struct shard_card *c = &plan->cards[i];
+
+		region_name(o.path, c->stage, c->tp_rank, name);
+		ret = 0;
+		if (act[i] == LOAD_KEEP)	/* the file's checksum of the share */
+			ret = stage_card(&s, fd, c, NULL, 0, &sums[i]);
+		if (!ret)
+			ret = verify_region(devs[i], handles[i], c->bytes, s.buf[0], sums[i]);
+		if (ret) {
+			msg("%s: verify '%s': %s%s", llmdev_name(devs[i]), name,
+			    load_strerror(ret),
+			    ret == -EBADMSG && act[i] == LOAD_KEEP ?
+			    " (the region does not hold this share; --replace reloads it)" : "");
+			goto undo;
 		}
 	}
 	if (json) {
@@ -827,25 +953,35 @@ int cmd_load(int argc, char **argv)
 		printf(",\"bytes\":%llu,\"seconds\":%.3f,\"verified\":%s,\"cards\":[",
 		       (unsigned long long)total, t, o.verify ? "true" : "false");
 		for (i = 0; i < n; i++) {
-			region_name(o.path, &plan->cards[i], name);
-			printf("%s{\"card\":%u,\"region\":", i ? "," : "",
-			       plan->cards[i].card);
-			json_str(name);
-			printf(",\"bytes\":%llu,\"loaded\":%s,\"checksum\":\"%016llx\"}",
-			       (unsigned long long)plan->cards[i].bytes,
-			       skip[i] ? "false" : "true", (unsigned long long)sums[i]);
+			struct shard_card *c = &plan->cards[i];
+
+			region_name(o.path, c->stage, c->tp_rank, name);
+			printf("%s{\"card\":%u,\"region\":\"%s\",\"handle\":%u,\"bytes\":%llu,"
+			       "\"loaded\":%s,\"verified\":%s,\"checksum\":", i ? "," : "",
+			       c->card, name, handles[i], (unsigned long long)c->bytes,
+			       act[i] == LOAD_KEEP ? "false" : "true",
+			       o.verify ? "true" : "false");
+			if (act[i] != LOAD_KEEP || o.verify)
+				printf("\"%016llx\"}", (unsigned long long)sums[i]);
+			else
+				printf("null}");
 		}
 		printf("]}\n");
 	} else {
 		for (i = 0; i < n; i++) {
-			region_name(o.path, &plan->cards[i], name);
-			printf("%s: %-28s %10s  %s\n", llmdev_name(devs[i]), name,
-			       human_bytes(plan->cards[i].bytes, b1, sizeof(b1)),
-			       skip[i] ? "already loaded" :
-			       o.verify ? "loaded, verified" : "loaded");
+			struct shard_card *c = &plan->cards[i];
+
+			region_name(o.path, c->stage, c->tp_rank, name);
+			printf("%s: %-28s %10s  %s%s\n", llmdev_name(devs[i]), name,
+			       human_bytes(c->bytes, b1, sizeof(b1)),
+			       act[i] == LOAD_KEEP ? "already loaded" : "loaded",
+			       o.verify ? ", verified" : "");
 		}
-		printf("%s in %.2f s (%s)\n", human_bytes(total, b1, sizeof(b1)), t,
-		       human_rate(total / (t + 1e-9), "B", r, sizeof(r)));
+		if (nkeep == n)
+			printf("nothing to load: every share is on its card already\n");
+		else
+			printf("%s in %.2f s (%s)\n", human_bytes(total, b1, sizeof(b1)), t,
+			       human_rate(total / (t + 1e-9), "B", r, sizeof(r)));
 	}
 	rc = 0;
 	goto out;
@@ -872,22 +1008,27 @@ out:
 
 int cmd_unload(int argc, char **argv)
 {
-	char prefix[LLMDEV_NAME_LEN];
+	char tag[MODEL_TAG_LEN + 1];
 	struct llmdev **devs;
 	int n, i, rc = 0, freed = 0;
 
 	if (argc != 2 || argv[1][0] == '-') {
 		if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")))
 			return puts("usage: llmctl unload MODEL.gguf\n\n"
-				    "Free the regions 'llmctl load' made for the model on every card.\n"
-				    "Routing-table entries naming them are removed first (needs\n"
-				    "CAP_SYS_ADMIN when there are any)."), 0;
+				    "Free the regions 'llmctl load' made for the model on every card\n"
+				    "(MODEL.sStT; the file need not exist any more). Routing-table\n"
+				    "entries naming them are removed first (needs CAP_SYS_ADMIN when\n"
+				    "there are any)."), 0;
 		return usage_err("usage: llmctl unload MODEL.gguf");
 	}
-	region_prefix(argv[1], prefix);
+	model_tag(argv[1], tag);
+	if (!tag[0])
+		return usage_err("unload: '%s' names no model", argv[1]);
 	n = open_cards(NULL, &devs);
 	if (n < 0)
 		return EXIT_FAIL;
+	if (json)
+		printf("{\"schema\":\"llmdev.unload/1\",\"regions\":[");
 	for (i = 0; i < n; i++) {
 		struct llmdev_hbm_region *reg = NULL;
 		struct llmdev_route_entry *e = NULL;
@@ -908,7 +1049,7 @@ int cmd_unload(int argc, char **argv)
 
 			for (j = 0; j < nreg; j++)
 				if (reg[j].handle == e[k].handle &&
-				    !strncmp(reg[j].name, prefix, strlen(prefix)))
+				    is_model_region(reg[j].name, tag))
 					ours = true;
 			if (!ours)
 				e[keep++] = e[k];
@@ -916,16 +1057,15 @@ int cmd_unload(int argc, char **argv)
 		if (keep != ne) {
 			ret = llmdev_route_set(devs[i], e, keep, NULL);
 			if (ret) {
-				msg("%s: removing routes to the model: %s%s", llmdev_name(devs[i]),
-				    llmdev_strerror(ret),
-				    ret == -EPERM ? " (needs CAP_SYS_ADMIN)" : "");
+				msg("%s: removing the routes to the model: %s",
+				    llmdev_name(devs[i]), admin_strerror(ret));
 				rc = EXIT_FAIL;
 				goto next;
 			}
 		}
 		for (j = 0; j < nreg; j++) {
 			if (!(reg[j].flags & LLMDEV_REGION_PERSISTENT) ||
-			    strncmp(reg[j].name, prefix, strlen(prefix)))
+			    !is_model_region(reg[j].name, tag))
 				continue;
 			ret = llmdev_hbm_free(devs[i], reg[j].handle);
 			if (ret) {
@@ -934,7 +1074,11 @@ int cmd_unload(int argc, char **argv)
 				rc = EXIT_FAIL;
 				continue;
 			}
-			if (!json)
+			if (json)
+				printf("%s{\"card\":%d,\"region\":\"%s\",\"length\":%llu}",
+				       freed ? "," : "", card_index(devs[i]), reg[j].name,
+				       (unsigned long long)reg[j].length);
+			else
 				printf("%s: freed %s\n", llmdev_name(devs[i]), reg[j].name);
 			freed++;
 		}
@@ -944,8 +1088,8 @@ next:
 	}
 	close_cards(devs, n);
 	if (json)
-		printf("{\"schema\":\"llmdev.unload/1\",\"freed\":%d}\n", freed);
+		printf("],\"freed\":%d}\n", freed);
 	else if (!freed && !rc)
-		printf("nothing to unload: no region named %s* on any card\n", prefix);
+		printf("nothing to unload: no region of model '%s' on any card\n", tag);
 	return rc;
 }

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <poll.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -100,6 +101,21 @@ const char *human_rate(double v, const char *what, char *buf, size_t len)
 	return buf;
 }
 
+/* llmdev_strerror(), but -EPERM of a privileged operation says what is needed */
+const char *admin_strerror(int err)
+{
+	return err == -EPERM ? "not permitted (needs CAP_SYS_ADMIN)" : llmdev_strerror(err);
+}
+
+/* CLOCK_MONOTONIC in seconds */
+double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 void json_str(const char *s)
 {
 	putchar('"');
@@ -149,10 +165,27 @@ static const char *link_state_name(uint32_t s)
 
 /* ---- the kernel module (libkmod) -------------------------------------------- */
 
+/* libkmod logs its errors on stderr too; our messages say it better */
+static void kmod_quiet(void *data, int priority, const char *file, int line,
+		       const char *fn, const char *format, va_list args)
+{
+	(void)data, (void)priority, (void)file, (void)line, (void)fn;
+	(void)format, (void)args;
+}
+
+static struct kmod_ctx *kmod_open(void)
+{
+	struct kmod_ctx *ctx = kmod_new(NULL, NULL);
+
+	if (ctx)
+		kmod_set_log_fn(ctx, kmod_quiet, NULL);
+	return ctx;
+}
+
 /* The module's state: "live", "coming", "going", "builtin" or "absent". */
 static const char *driver_state(int *refcnt)
 {
-	struct kmod_ctx *ctx = kmod_new(NULL, NULL);
+	struct kmod_ctx *ctx = kmod_open();
 	struct kmod_module *mod = NULL;
 	const char *state = "absent";
 	int s;
@@ -186,11 +219,14 @@ bool driver_loaded(void)
  */
 static int driver_load(const char *path, const char *params)
 {
-	struct kmod_ctx *ctx = kmod_new(NULL, NULL);
+	struct kmod_ctx *ctx;
 	struct kmod_module *mod = NULL;
 	struct utsname u;
 	int ret;
 
+	if (driver_loaded())
+		return 0;
+	ctx = kmod_open();
 	if (!ctx) {
 		msg("cannot initialise libkmod");
 		return -ENOMEM;
@@ -211,7 +247,7 @@ static int driver_load(const char *path, const char *params)
 		ret = kmod_module_probe_insert_module(mod, 0, params, NULL,
 						      NULL, NULL);
 	if (ret == -EEXIST) {
-		ret = 0;	/* already loaded */
+		ret = 0;	/* loaded meanwhile */
 	} else if (ret == -EPERM) {
 		msg("loading llmdev: not permitted (needs root or CAP_SYS_MODULE)");
 	} else if (ret == -ENOENT && !path) {
@@ -228,10 +264,68 @@ out:
 	return ret;
 }
 
+/*
+ * The processes that hold a card open (a file descriptor or a mapping of
+ * /dev/llmdevN), as "name (pid N), ..." in @buf. Return: their number.
+ */
+static int card_users(char *buf, size_t len)
+{
+	DIR *proc = opendir("/proc");
+	struct dirent *de;
+	size_t used = 0;
+	int n = 0;
+
+	buf[0] = 0;
+	while (proc && (de = readdir(proc))) {
+		char path[PATH_MAX], target[PATH_MAX], comm[64], line[512];
+		bool uses = false;
+		struct dirent *fe;
+		DIR *fds;
+		FILE *f;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9' ||
+		    (pid_t)atoi(de->d_name) == getpid())
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/fd", de->d_name);
+		fds = opendir(path);
+		while (fds && !uses && (fe = readdir(fds))) {
+			ssize_t k;
+
+			snprintf(path, sizeof(path), "/proc/%s/fd/%s", de->d_name, fe->d_name);
+			k = readlink(path, target, sizeof(target) - 1);
+			if (k > 0) {
+				target[k] = 0;
+				uses = !strncmp(target, "/dev/llmdev", 11);
+			}
+		}
+		if (fds)
+			closedir(fds);
+		snprintf(path, sizeof(path), "/proc/%s/maps", de->d_name);
+		f = uses ? NULL : fopen(path, "re");
+		while (f && !uses && fgets(line, sizeof(line), f))
+			uses = strstr(line, " /dev/llmdev") != NULL;
+		if (f)
+			fclose(f);
+		if (!uses)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/comm", de->d_name);
+		if (read_sysfs(path, comm, sizeof(comm)))
+			strcpy(comm, "?");
+		if (used < len)
+			used += snprintf(buf + used, len - used, "%s%s (pid %s)",
+					 n ? ", " : "", comm, de->d_name);
+		n++;
+	}
+	if (proc)
+		closedir(proc);
+	return n;
+}
+
 static int driver_unload(void)
 {
-	struct kmod_ctx *ctx = kmod_new(NULL, NULL);
+	struct kmod_ctx *ctx = kmod_open();
 	struct kmod_module *mod = NULL;
+	char users[256];
 	int ret, refcnt;
 
 	if (!ctx)
@@ -245,9 +339,12 @@ static int driver_unload(void)
 			ret = kmod_module_remove_module(mod, 0);
 			if (ret == -EPERM)
 				msg("unloading llmdev: not permitted (needs root or CAP_SYS_MODULE)");
+			else if ((ret == -EAGAIN || ret == -EBUSY) && card_users(users, sizeof(users)))
+				msg("unloading llmdev: cards are in use by %s; close them first",
+				    users);
 			else if (ret == -EAGAIN || ret == -EBUSY)
-				msg("unloading llmdev: cards are busy (%d open file%s); close them first",
-				    refcnt, refcnt == 1 ? "" : "s");
+				msg("unloading llmdev: the module is in use (reference count %d)",
+				    refcnt);
 			else if (ret < 0)
 				msg("unloading llmdev: %s", strerror(-ret));
 		}
@@ -272,32 +369,36 @@ int need_driver(void)
 static int cmd_driver(int argc, char **argv)
 {
 	const char *sub = argc > 1 ? argv[1] : "status";
-	int refcnt;
+	int refcnt, cards;
 
 	if (!strcmp(sub, "-h") || !strcmp(sub, "--help")) {
 		puts("usage: llmctl driver [status]\n"
 		     "       llmctl driver load [PATH] [PARAM=VALUE...]\n"
 		     "       llmctl driver unload\n\n"
-		     "status   whether llmdev.ko is loaded, and how many users it has\n"
+		     "status   whether llmdev.ko is loaded, its reference count, its cards\n"
 		     "load     load it by name (modules.dep), from PATH, or from $LLMCTL_MODULE\n"
+		     "         (nothing to do when it is loaded)\n"
 		     "unload   unload it; refused while cards are open");
 		return 0;
 	}
 	if (!strcmp(sub, "status")) {
-		const char *s = driver_state(&refcnt);
+		const char *s;
 
+		if (argc > 2)
+			return usage_err("driver status takes no arguments");
+		s = driver_state(&refcnt);
+		cards = llmdev_count() > 0 ? llmdev_count() : 0;
 		if (json) {
 			printf("{\"schema\":\"llmdev.driver/1\",\"state\":");
 			json_str(s);
-			printf(",\"refcnt\":%d,\"cards\":%d}\n", refcnt,
-			       llmdev_count() > 0 ? llmdev_count() : 0);
+			printf(",\"refcnt\":%d,\"cards\":%d}\n", refcnt, cards);
+		} else if (!strcmp(s, "absent")) {
+			printf("llmdev: not loaded\n");
 		} else {
 			printf("llmdev: %s", s);
 			if (refcnt >= 0)
-				printf(", %d user%s, %d card%s", refcnt,
-				       refcnt == 1 ? "" : "s", llmdev_count(),
-				       llmdev_count() == 1 ? "" : "s");
-			putchar('\n');
+				printf(", reference count %d", refcnt);
+			printf(", %d card%s\n", cards, cards == 1 ? "" : "s");
 		}
 		return 0;
 	}
@@ -335,22 +436,30 @@ static int cmd_driver(int argc, char **argv)
  */
 int open_card(const char *name, struct llmdev **devp)
 {
+	const char *num = strncmp(name, "llmdev", 6) ? name : name + 6;
 	char *end;
 	long n;
 	int ret;
 
-	if (!strncmp(name, "llmdev", 6))
-		name += 6;
-	n = strtol(name, &end, 10);
-	if (*name && !*end && n >= 0 && n < INT_MAX)
+	n = strtol(num, &end, 10);
+	if (*num >= '0' && *num <= '9' && !*end && n < INT_MAX)
 		ret = llmdev_open((unsigned int)n, devp);
 	else if (name[0] == '/')
 		ret = llmdev_open_path(name, devp);
-	else
+	else if (strchr(name, ':'))
 		ret = llmdev_open_pci(name, devp);
-	if (ret == -ENOENT && !driver_loaded())
+	else
+		ret = -EINVAL;
+	if (!ret)
+		return 0;
+	if (ret == -EINVAL)
+		msg("%s: not a card: give N, llmdevN, /dev/llmdevN or a PCI address", name);
+	else if (ret == -ENOENT && !driver_loaded())
 		msg("%s: the llmdev driver is not loaded", name);
-	else if (ret)
+	else if (ret == -ENOENT)
+		msg("%s: no such card (%d with a device node; see 'llmctl list')", name,
+		    llmdev_count());
+	else
 		msg("%s: %s", name, llmdev_strerror(ret));
 	return ret;
 }
@@ -359,7 +468,7 @@ struct card_pci {
 	char addr[32];
 	uint16_t vendor, device, subvendor, subdevice;
 	char speed[32];
-	char width[16];
+	int width;	/* lanes, 0 if unknown */
 	int numa;
 	char driver[32];
 	char node[256];	/* llmdevN, or "" */
@@ -371,12 +480,14 @@ static void card_sysfs(struct card_pci *c)
 {
 	char path[PATH_MAX], buf[128];
 
+	/* "16.0 GT/s PCIe" -> "16.0 GT/s"; "" when unknown */
 	snprintf(path, sizeof(path), SYSFS_PCI "/%s/current_link_speed", c->addr);
-	if (read_sysfs(path, c->speed, sizeof(c->speed)))
-		strcpy(c->speed, "-");
+	if (read_sysfs(path, c->speed, sizeof(c->speed)) || !strncmp(c->speed, "Unknown", 7))
+		c->speed[0] = 0;
+	else if (strstr(c->speed, " PCIe"))
+		*strstr(c->speed, " PCIe") = 0;
 	snprintf(path, sizeof(path), SYSFS_PCI "/%s/current_link_width", c->addr);
-	if (read_sysfs(path, c->width, sizeof(c->width)))
-		strcpy(c->width, "-");
+	c->width = read_sysfs(path, buf, sizeof(buf)) ? 0 : atoi(buf);
 	snprintf(path, sizeof(path), SYSFS_PCI "/%s/numa_node", c->addr);
 	c->numa = read_sysfs(path, buf, sizeof(buf)) ? -1 : atoi(buf);
 	snprintf(path, sizeof(path), SYSFS_PCI "/%s/driver", c->addr);
@@ -492,14 +603,21 @@ static int cmd_list(int argc, char **argv)
 			       "\"subvendor\":\"%04x\",\"subdevice\":\"%04x\",\"link_speed\":",
 			       i ? "," : "", c->addr, c->vendor, c->device,
 			       c->subvendor, c->subdevice);
-			json_str(c->speed);
-			printf(",\"link_width\":%d,\"numa_node\":%d,\"driver\":",
-			       atoi(c->width), c->numa);
+			if (c->speed[0])
+				json_str(c->speed);
+			else
+				printf("null");
+			if (c->width > 0)
+				printf(",\"link_width\":%d", c->width);
+			else
+				printf(",\"link_width\":null");
+			printf(",\"numa_node\":%d,\"driver\":", c->numa);
 			json_str(c->driver);
 			if (c->node[0])
-				printf(",\"device_node\":\"/dev/%s\"", c->node);
+				printf(",\"card\":%d,\"device_node\":\"/dev/%s\"",
+				       atoi(c->node + strlen("llmdev")), c->node);
 			else
-				printf(",\"device_node\":null");
+				printf(",\"card\":null,\"device_node\":null");
 			if (c->have_hbm)
 				printf(",\"hbm_total\":%" PRIu64 ",\"hbm_used\":%" PRIu64,
 				       c->hbm_total, c->hbm_used);
@@ -509,16 +627,19 @@ static int cmd_list(int argc, char **argv)
 		}
 		printf("]}\n");
 	} else if (n) {
-		printf("%-13s %-9s %-13s %4s  %-7s %-13s %10s %10s\n", "PCI", "ID",
+		printf("%-13s %-9s %-14s %4s  %-7s %-13s %10s %10s\n", "PCI", "ID",
 		       "LINK", "NUMA", "DRIVER", "DEVICE", "HBM", "USED");
 		for (i = 0; i < n; i++) {
 			struct card_pci *c = &cards[i];
 			char link[48], dev[270];
 
-			snprintf(link, sizeof(link), "%.12s x%s", c->speed, c->width);
+			if (c->speed[0] && c->width > 0)
+				snprintf(link, sizeof(link), "%s x%d", c->speed, c->width);
+			else
+				strcpy(link, "-");
 			snprintf(dev, sizeof(dev), "%s%s", c->node[0] ? "/dev/" : "-",
 				 c->node);
-			printf("%-13s %04x:%04x %-13s %4d  %-7s %-13s %10s %10s\n",
+			printf("%-13s %04x:%04x %-14s %4d  %-7s %-13s %10s %10s\n",
 			       c->addr, c->vendor, c->device, link, c->numa,
 			       c->driver, dev,
 			       c->have_hbm ? human_bytes(c->hbm_total, b1, sizeof(b1)) : "-",
@@ -543,7 +664,7 @@ static void print_links_table(struct llmdev *dev, const char *indent)
 	char b1[16], b2[16];
 	unsigned int p;
 
-	printf("%s%-5s %-8s %-4s %-8s %-4s %10s %10s %8s %8s %5s\n", indent,
+	printf("%s%-5s %-8s %-4s %-16s %-4s %10s %10s %8s %8s %5s\n", indent,
 	       "PORT", "STATE", "EN", "PEER", "PORT", "TX", "RX", "TX_ERR",
 	       "RX_ERR", "DOWNS");
 	for (p = 0; p < LLMDEV_NUM_LINK_PORTS; p++) {
@@ -561,7 +682,7 @@ static void print_links_table(struct llmdev *dev, const char *indent)
 		} else if (!(li.link_flags & LLMDEV_LINK_CABLED)) {
 			snprintf(peer, sizeof(peer), "(no cable)");
 		}
-		printf("%s%-5u %-8s %-4s %-8s %-4s %10s %10s %8llu %8llu %5u\n",
+		printf("%s%-5u %-8s %-4s %-16s %-4s %10s %10s %8llu %8llu %5u\n",
 		       indent, p, link_state_name(li.state),
 		       li.link_flags & LLMDEV_LINK_ENABLED ? "yes" : "no", peer,
 		       pport, human_bytes(li.tx_bytes, b1, sizeof(b1)),
@@ -585,10 +706,13 @@ static void json_links(struct llmdev *dev)
 		       first ? "" : ",", p, link_state_name(li.state),
 		       li.link_flags & LLMDEV_LINK_ENABLED ? "true" : "false",
 		       li.link_flags & LLMDEV_LINK_CABLED ? "true" : "false");
-		if (li.state == LLMDEV_LINK_UP)
+		if (li.state == LLMDEV_LINK_UP && li.peer_minor >= 0)
 			printf("\"peer_serial\":\"%016llx\",\"peer_port\":%u,\"peer_card\":%d,",
 			       (unsigned long long)li.peer_serial, li.peer_port,
 			       li.peer_minor);
+		else if (li.state == LLMDEV_LINK_UP)	/* a card of another host */
+			printf("\"peer_serial\":\"%016llx\",\"peer_port\":%u,\"peer_card\":null,",
+			       (unsigned long long)li.peer_serial, li.peer_port);
 		else
 			printf("\"peer_serial\":null,\"peer_port\":null,\"peer_card\":null,");
 		printf("\"tx_bytes\":%llu,\"rx_bytes\":%llu,\"tx_errors\":%llu,"
@@ -602,12 +726,71 @@ static void json_links(struct llmdev *dev)
 	printf("]");
 }
 
+/* N of /dev/llmdevN */
+int card_index(const struct llmdev *dev)
+{
+	return atoi(llmdev_name(dev) + strlen("llmdev"));
+}
+
 const char *hop_name(uint32_t hop, char *buf, size_t len)
 {
 	if (hop == LLMDEV_HOP_HOST)
 		return "host";
 	snprintf(buf, len, "link%u", hop);
 	return buf;
+}
+
+/* The name of region @handle in @regs, or NULL. */
+static const char *region_of(const struct llmdev_hbm_region *regs,
+			     unsigned int nregs, uint32_t handle)
+{
+	unsigned int i;
+
+	for (i = 0; i < nregs; i++)
+		if (regs[i].handle == handle)
+			return regs[i].name[0] ? regs[i].name : NULL;
+	return NULL;
+}
+
+/*
+ * A routing table, as text (one line per entry, after @indent) or as a
+ * JSON array; @regs names the regions. Used by info and shard show.
+ */
+void print_routes(const struct llmdev_route_entry *e, unsigned int n,
+		  const struct llmdev_hbm_region *regs, unsigned int nregs,
+		  const char *indent)
+{
+	unsigned int i;
+	char hop[16], b[16];
+
+	if (json)
+		putchar('[');
+	for (i = 0; i < n; i++) {
+		const char *name = region_of(regs, nregs, e[i].handle);
+
+		if (!json) {
+			printf("%slayers %u-%u tp %u/%u region %u %s%s(%s) -> %s\n", indent,
+			       e[i].layer_first, e[i].layer_last, e[i].tp_rank,
+			       e[i].tp_size, e[i].handle, name ? name : "", name ? " " : "",
+			       human_bytes(e[i].length, b, sizeof(b)),
+			       hop_name(e[i].next_hop, hop, sizeof(hop)));
+			continue;
+		}
+		printf("%s{\"layer_first\":%u,\"layer_last\":%u,\"tp_rank\":%u,"
+		       "\"tp_size\":%u,\"handle\":%u,\"region\":", i ? "," : "",
+		       e[i].layer_first, e[i].layer_last, e[i].tp_rank, e[i].tp_size,
+		       e[i].handle);
+		if (name)
+			json_str(name);
+		else
+			printf("null");
+		printf(",\"next_hop\":\"%s\",\"hbm_offset\":%llu,\"length\":%llu}",
+		       hop_name(e[i].next_hop, hop, sizeof(hop)),
+		       (unsigned long long)e[i].hbm_offset,
+		       (unsigned long long)e[i].length);
+	}
+	if (json)
+		putchar(']');
 }
 
 static int cmd_info(int argc, char **argv)
@@ -647,11 +830,11 @@ static int cmd_info(int argc, char **argv)
 	}
 
 	if (json) {
-		printf("{\"schema\":\"llmdev.info/1\",\"card\":\"%s\",\"pci\":\"%04x:%02x:%02x.%d\","
+		printf("{\"schema\":\"llmdev.info/1\",\"card\":%d,\"pci\":\"%04x:%02x:%02x.%d\","
 		       "\"serial\":\"%016llx\",\"spec_version\":\"%u.%u\",\"numa_node\":%d,"
 		       "\"irq_vectors\":%u,\"hbm_total\":%llu,\"hbm_used\":%llu,"
 		       "\"hbm_largest_free\":%llu,\"counters\":{",
-		       llmdev_name(dev), info.pci_domain, info.pci_bus,
+		       card_index(dev), info.pci_domain, info.pci_bus,
 		       info.pci_devfn >> 3, info.pci_devfn & 7,
 		       (unsigned long long)info.serial, info.spec_version >> 16,
 		       info.spec_version & 0xffff, info.numa_node, info.irq_vectors,
@@ -668,27 +851,19 @@ static int cmd_info(int argc, char **argv)
 			struct llmdev_hbm_region *r = &regions[i];
 
 			printf("%s{\"handle\":%u,\"name\":", i ? "," : "", r->handle);
-			json_str(r->name);
+			if (r->name[0])
+				json_str(r->name);
+			else
+				printf("null");
 			printf(",\"persistent\":%s,\"hbm_offset\":%llu,\"length\":%llu,"
 			       "\"owner_uid\":%u}",
 			       r->flags & LLMDEV_REGION_PERSISTENT ? "true" : "false",
 			       (unsigned long long)r->hbm_offset,
 			       (unsigned long long)r->length, r->owner_uid);
 		}
-		printf("],\"route_generation\":%u,\"routes\":[", gen);
-		for (i = 0; i < nroutes; i++) {
-			struct llmdev_route_entry *e = &routes[i];
-			char hop[16];
-
-			printf("%s{\"layer_first\":%u,\"layer_last\":%u,\"tp_rank\":%u,"
-			       "\"tp_size\":%u,\"handle\":%u,\"next_hop\":\"%s\","
-			       "\"hbm_offset\":%llu,\"length\":%llu}", i ? "," : "",
-			       e->layer_first, e->layer_last, e->tp_rank, e->tp_size,
-			       e->handle, hop_name(e->next_hop, hop, sizeof(hop)),
-			       (unsigned long long)e->hbm_offset,
-			       (unsigned long long)e->length);
-		}
-		printf("]}\n");
+		printf("],\"route_generation\":%u,\"routes\":", gen);
+		print_routes(routes, nroutes, regions, nregions, "");
+		printf("}\n");
 	} else {
 		printf("%s\n", llmdev_name(dev));
 		printf("  pci           %04x:%02x:%02x.%d (NUMA node %d, %u irq vector%s)\n",
@@ -712,7 +887,7 @@ static int cmd_info(int argc, char **argv)
 		print_links_table(dev, "    ");
 		printf("  regions       %u\n", nregions);
 		for (i = 0; i < nregions; i++)
-			printf("    %-4u %-32s %10s at %#llx%s\n", regions[i].handle,
+			printf("    %-4u %-32s %10s at 0x%llx%s\n", regions[i].handle,
 			       regions[i].name[0] ? regions[i].name : "-",
 			       human_bytes(regions[i].length, b1, sizeof(b1)),
 			       (unsigned long long)regions[i].hbm_offset,
@@ -720,15 +895,7 @@ static int cmd_info(int argc, char **argv)
 			       " persistent" : "");
 		printf("  routing table %u entr%s (generation %u)\n", nroutes,
 		       nroutes == 1 ? "y" : "ies", gen);
-		for (i = 0; i < nroutes; i++) {
-			char hop[16];
-
-			printf("    layers %u-%u tp %u/%u region %u (%s) -> %s\n",
-			       routes[i].layer_first, routes[i].layer_last,
-			       routes[i].tp_rank, routes[i].tp_size, routes[i].handle,
-			       human_bytes(routes[i].length, b1, sizeof(b1)),
-			       hop_name(routes[i].next_hop, hop, sizeof(hop)));
-		}
+		print_routes(routes, nroutes, regions, nregions, "    ");
 	}
 	free(regions);
 	free(routes);
@@ -786,6 +953,15 @@ void close_cards(struct llmdev **devs, int n)
 	free(devs);
 }
 
+/* Counter @i's increase per second; a counter that went back was reset. */
+static double rate_of(const struct llmdev_perf *now, const struct llmdev_perf *before,
+		      unsigned int i, double dt)
+{
+	uint64_t was = now->counters[i] >= before->counters[i] ? before->counters[i] : 0;
+
+	return (now->counters[i] - was) / dt;
+}
+
 static void print_stats(struct llmdev *dev, const struct llmdev_perf *now,
 			const struct llmdev_perf *before, bool first_card)
 {
@@ -794,8 +970,8 @@ static void print_stats(struct llmdev *dev, const struct llmdev_perf *now,
 	unsigned int i;
 
 	if (json) {
-		printf("%s{\"card\":\"%s\",\"time_ns\":%llu,\"counters\":{",
-		       first_card ? "" : ",", llmdev_name(dev),
+		printf("%s{\"card\":%d,\"time_ns\":%llu,\"counters\":{",
+		       first_card ? "" : ",", card_index(dev),
 		       (unsigned long long)now->host_time_ns);
 		for (i = 0; i < now->num_counters && llmdev_counter_name(i); i++)
 			printf("%s\"%s\":%llu", i ? "," : "", llmdev_counter_name(i),
@@ -805,8 +981,7 @@ static void print_stats(struct llmdev *dev, const struct llmdev_perf *now,
 			printf(",\"rates\":{");
 			for (i = 0; i < now->num_counters && llmdev_counter_name(i); i++)
 				printf("%s\"%s\":%.1f", i ? "," : "",
-				       llmdev_counter_name(i),
-				       (now->counters[i] - before->counters[i]) / dt);
+				       llmdev_counter_name(i), rate_of(now, before, i, dt));
 			printf("}");
 		}
 		printf(",\"links\":");
@@ -829,7 +1004,7 @@ static void print_stats(struct llmdev *dev, const struct llmdev_perf *now,
 			snprintf(b1, sizeof(b1), "%llu", (unsigned long long)v);
 		printf("  %-18s %14s", name, b1);
 		if (before && dt > 0) {
-			double rate = (v - before->counters[i]) / dt;
+			double rate = rate_of(now, before, i, dt);
 
 			if (bytes)
 				human_rate(rate, "B", b2, sizeof(b2));
@@ -905,6 +1080,8 @@ static int cmd_stats(int argc, char **argv)
 	for (round = 0; !stop; round++) {
 		if (json)
 			printf("{\"schema\":\"llmdev.stats/1\",\"cards\":[");
+		else if (round)
+			putchar('\n');
 		for (i = 0; i < n; i++) {
 			before[i] = now[i];
 			c = llmdev_perf_read(devs[i], &now[i]);
@@ -959,15 +1136,13 @@ static int cmd_link(int argc, char **argv)
 		if (argc != 5 || (strcmp(argv[4], "up") && strcmp(argv[4], "down")))
 			return usage_err("usage: llmctl link set DEV PORT up|down");
 		port = strtol(argv[3], &end, 10);
-		if (*end || port < 0 || port >= LLMDEV_NUM_LINK_PORTS)
+		if (end == argv[3] || *end || port < 0 || port >= LLMDEV_NUM_LINK_PORTS)
 			return usage_err("link set: port must be 0..%d", LLMDEV_NUM_LINK_PORTS - 1);
 		if (need_driver() || open_card(argv[2], &dev))
 			return EXIT_FAIL;
 		ret = llmdev_link_set_enabled(dev, port, !strcmp(argv[4], "up"));
 		if (ret)
-			msg("%s: link%ld: %s", llmdev_name(dev), port,
-			    ret == -EPERM ? "not permitted (needs CAP_SYS_ADMIN)" :
-			    llmdev_strerror(ret));
+			msg("%s: link%ld: %s", llmdev_name(dev), port, admin_strerror(ret));
 		llmdev_close(dev);
 		return ret ? EXIT_FAIL : 0;
 	}
@@ -982,8 +1157,8 @@ static int cmd_link(int argc, char **argv)
 		printf("{\"schema\":\"llmdev.links/1\",\"cards\":[");
 	for (i = 0; i < n; i++) {
 		if (json) {
-			printf("%s{\"card\":\"%s\",\"links\":", i ? "," : "",
-			       llmdev_name(devs[i]));
+			printf("%s{\"card\":%d,\"links\":", i ? "," : "",
+			       card_index(devs[i]));
 			json_links(devs[i]);
 			printf("}");
 		} else {
@@ -1009,6 +1184,8 @@ static int monitor_event(struct nl_msg *m, void *arg)
 	struct timespec ts;
 
 	(void)arg;
+	if (stop)
+		return NL_STOP;	/* --count events printed already */
 	if (genlmsg_parse(nlmsg_hdr(m), 0, a, LLMDEV_A_MAX, NULL) < 0 ||
 	    !a[LLMDEV_A_CARD])
 		return NL_SKIP;
@@ -1035,6 +1212,9 @@ static int monitor_event(struct nl_msg *m, void *arg)
 		if (a[LLMDEV_A_LINK_STATE])
 			printf(",\"state\":\"%s\"",
 			       link_state_name(nla_get_u32(a[LLMDEV_A_LINK_STATE])));
+		if (a[LLMDEV_A_PEER_SERIAL])
+			printf(",\"peer_serial\":\"%016llx\"",
+			       (unsigned long long)nla_get_u64(a[LLMDEV_A_PEER_SERIAL]));
 		if (a[LLMDEV_A_PEER_CARD])
 			printf(",\"peer_card\":%u", nla_get_u32(a[LLMDEV_A_PEER_CARD]));
 		if (a[LLMDEV_A_PEER_PORT])
@@ -1072,19 +1252,20 @@ static int monitor_event(struct nl_msg *m, void *arg)
 				       (unsigned long long)nla_get_u64(a[LLMDEV_A_TX_ERRORS]) : 0ULL,
 				       a[LLMDEV_A_RX_ERRORS] ?
 				       (unsigned long long)nla_get_u64(a[LLMDEV_A_RX_ERRORS]) : 0ULL);
-			else if (a[LLMDEV_A_LINK_STATE] &&
-				 nla_get_u32(a[LLMDEV_A_LINK_STATE]) == LLMDEV_LINK_UP &&
-				 a[LLMDEV_A_PEER_PORT])
-				printf("up, peer %s%u port %u\n",
-				       a[LLMDEV_A_PEER_CARD] ? "llmdev" : "serial ",
-				       a[LLMDEV_A_PEER_CARD] ? nla_get_u32(a[LLMDEV_A_PEER_CARD]) :
-				       (unsigned int)(a[LLMDEV_A_PEER_SERIAL] ?
-						      nla_get_u64(a[LLMDEV_A_PEER_SERIAL]) : 0),
+			else if (!a[LLMDEV_A_LINK_STATE])
+				printf("changed\n");
+			else if (nla_get_u32(a[LLMDEV_A_LINK_STATE]) != LLMDEV_LINK_UP ||
+				 !a[LLMDEV_A_PEER_PORT])
+				printf("%s\n", link_state_name(nla_get_u32(a[LLMDEV_A_LINK_STATE])));
+			else if (a[LLMDEV_A_PEER_CARD])
+				printf("up, peer llmdev%u port %u\n",
+				       nla_get_u32(a[LLMDEV_A_PEER_CARD]),
 				       nla_get_u32(a[LLMDEV_A_PEER_PORT]));
 			else
-				printf("%s\n", a[LLMDEV_A_LINK_STATE] ?
-				       link_state_name(nla_get_u32(a[LLMDEV_A_LINK_STATE])) :
-				       "changed");
+				printf("up, peer %016llx port %u\n",
+				       a[LLMDEV_A_PEER_SERIAL] ?
+				       (unsigned long long)nla_get_u64(a[LLMDEV_A_PEER_SERIAL]) : 0ULL,
+				       nla_get_u32(a[LLMDEV_A_PEER_PORT]));
 		}
 	}
 	fflush(stdout);
@@ -1103,8 +1284,9 @@ static int cmd_monitor(int argc, char **argv)
 		{ }
 	};
 	struct nl_sock *sk;
-	double timeout = 0;
-	int c, grp, ret;
+	double timeout = 0, deadline;
+	bool timed_out = false;
+	int c, grp, ret = 0;
 	char *end;
 
 	optind = 1;
@@ -1157,36 +1339,52 @@ static int cmd_monitor(int argc, char **argv)
 		nl_socket_free(sk);
 		return EXIT_FAIL;
 	}
+	nl_socket_set_nonblocking(sk);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	if (timeout > 0) {
-		signal(SIGALRM, on_signal);
-		alarm((unsigned int)(timeout + 0.999));
-	}
 	if (!json)
 		fprintf(stderr, "listening for llmdev events (Ctrl-C to stop)\n");
-	{
-		struct sigaction sa = { .sa_handler = on_signal };
-
-		/* no SA_RESTART: a signal must end the blocking receive */
-		sigaction(SIGINT, &sa, NULL);
-		sigaction(SIGTERM, &sa, NULL);
-		sigaction(SIGALRM, &sa, NULL);
-	}
+	/*
+	 * poll(), not a blocking receive: libnl retries a receive that a
+	 * signal interrupts, and poll() gives the timeout for free.
+	 */
+	deadline = now_s() + timeout;
 	while (!stop) {
+		struct pollfd pfd = { .fd = nl_socket_get_fd(sk), .events = POLLIN };
+		int ms = -1;
+
+		if (timeout > 0) {
+			double left = deadline - now_s();
+
+			if (left <= 0) {
+				timed_out = true;
+				break;
+			}
+			ms = (int)(left * 1000) + 1;
+		}
+		ret = poll(&pfd, 1, ms);
+		if (ret < 0 && errno != EINTR) {
+			msg("waiting for events: %s", strerror(errno));
+			break;
+		}
+		if (ret <= 0)
+			continue;
 		ret = nl_recvmsgs_default(sk);
-		if (ret < 0 && ret != -NLE_INTR && !stop) {
+		if (ret < 0 && ret != -NLE_AGAIN && ret != -NLE_INTR) {
 			msg("receiving events: %s", nl_geterror(ret));
 			break;
 		}
+		ret = 0;
 	}
 	nl_socket_free(sk);
-	if (monitor_left > 0) {
-		msg("timed out with %ld event%s still to come", monitor_left,
-		    monitor_left == 1 ? "" : "s");
+	if (ret < 0)
+		return EXIT_FAIL;
+	if (timed_out && monitor_left > 0) {
+		msg("timed out after %g s with %ld event%s still to come", timeout,
+		    monitor_left, monitor_left == 1 ? "" : "s");
 		return EXIT_FAIL;
 	}
-	return ret < 0 && ret != -NLE_INTR && !stop ? EXIT_FAIL : 0;
+	return 0;
 }
 
 /* ---- main ------------------------------------------------------------------- */

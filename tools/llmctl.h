@@ -27,7 +27,14 @@ void on_signal(int sig);
 const char *human_bytes(uint64_t v, char *buf, size_t len);
 const char *human_rate(double v, const char *what, char *buf, size_t len);
 void json_str(const char *s);
+double now_s(void);
+const char *admin_strerror(int err);
+int card_index(const struct llmdev *dev);
+/* "host" or "linkN" */
 const char *hop_name(uint32_t hop, char *buf, size_t len);
+void print_routes(const struct llmdev_route_entry *e, unsigned int n,
+		  const struct llmdev_hbm_region *regs, unsigned int nregs,
+		  const char *indent);
 
 bool driver_loaded(void);
 /* load the driver if missing and permitted; 0 or -ENOENT (message printed) */

@@ -27,6 +27,7 @@
 
 #include "gguf.h"
 #include "gguf-write.h"
+#include "json-check.h"
 #include "shard.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -502,210 +503,6 @@ out:
 	free(seen);
 	free(file);
 	return ret;
-}
-
-/* ---- JSON --------------------------------------------------------------- */
-
-/*
- * A strict JSON (RFC 8259) validator that also reports each member with
- * an unsigned integer value to a hook; written here, independently of
- * shard.c's printer.
- */
-struct json {
-	const char *s;
-	int depth;
-	char key[64];
-	void (*num)(void *arg, const char *key, uint64_t v);
-	void *arg;
-};
-
-static int json_value(struct json *j);
-
-static void json_ws(struct json *j)
-{
-	while (*j->s == ' ' || *j->s == '\t' || *j->s == '\n' || *j->s == '\r')
-		j->s++;
-}
-
-/* a string; its first 63 bytes into @out if not NULL */
-static int json_string(struct json *j, char *out)
-{
-	size_t n = 0;
-
-	if (*j->s++ != '"')
-		return -1;
-	for (;;) {
-		unsigned char c = *j->s;
-
-		if (c == '"') {
-			j->s++;
-			break;
-		}
-		if (c < 0x20)
-			return -1;	/* also the end of the text */
-		if (c == '\\') {
-			c = *++j->s;
-			if (c == 'u') {
-				for (int i = 1; i <= 4; i++)
-					if (!strchr("0123456789abcdefABCDEF", j->s[i]) || !j->s[i])
-						return -1;
-				j->s += 5;
-			} else if (c && strchr("\"\\/bfnrt", c)) {
-				j->s++;
-			} else {
-				return -1;
-			}
-			continue;
-		}
-		if (c >= 0x80) {	/* UTF-8: lead byte, continuation bytes */
-			int len = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
-
-			if (!len || c > 0xf4)
-				return -1;
-			for (int i = 1; i < len; i++)
-				if (((unsigned char)j->s[i] & 0xc0) != 0x80)
-					return -1;
-			j->s += len;
-			continue;
-		}
-		if (out && n < 63)
-			out[n++] = c;
-		j->s++;
-	}
-	if (out)
-		out[n] = '\0';
-	return 0;
-}
-
-static int json_number(struct json *j, const char *key)
-{
-	const char *start = j->s;
-	bool integer = true;
-
-	if (*j->s == '-')
-		j->s++, integer = false;
-	if (*j->s == '0')
-		j->s++;
-	else if (*j->s >= '1' && *j->s <= '9')
-		while (*j->s >= '0' && *j->s <= '9')
-			j->s++;
-	else
-		return -1;
-	if (*j->s == '.') {
-		integer = false;
-		if (*++j->s < '0' || *j->s > '9')
-			return -1;
-		while (*j->s >= '0' && *j->s <= '9')
-			j->s++;
-	}
-	if (*j->s == 'e' || *j->s == 'E') {
-		integer = false;
-		j->s++;
-		if (*j->s == '+' || *j->s == '-')
-			j->s++;
-		if (*j->s < '0' || *j->s > '9')
-			return -1;
-		while (*j->s >= '0' && *j->s <= '9')
-			j->s++;
-	}
-	if (integer && key && j->num)
-		j->num(j->arg, key, strtoull(start, NULL, 10));
-	return 0;
-}
-
-static int json_member_value(struct json *j, const char *key)
-{
-	json_ws(j);
-	if (*j->s == '-' || (*j->s >= '0' && *j->s <= '9'))
-		return json_number(j, key);
-	return json_value(j);
-}
-
-static int json_value(struct json *j)
-{
-	static const char *const words[] = { "true", "false", "null" };
-	char key[64];
-
-	json_ws(j);
-	if (++j->depth > 32)
-		return -1;
-	switch (*j->s) {
-	case '{':
-		j->s++;
-		json_ws(j);
-		if (*j->s == '}') {
-			j->s++;
-			break;
-		}
-		for (;;) {
-			json_ws(j);
-			if (json_string(j, key))
-				return -1;
-			json_ws(j);
-			if (*j->s++ != ':' || json_member_value(j, key))
-				return -1;
-			json_ws(j);
-			if (*j->s == ',') {
-				j->s++;
-				continue;
-			}
-			if (*j->s++ != '}')
-				return -1;
-			break;
-		}
-		break;
-	case '[':
-		j->s++;
-		json_ws(j);
-		if (*j->s == ']') {
-			j->s++;
-			break;
-		}
-		for (;;) {
-			if (json_member_value(j, NULL))
-				return -1;
-			json_ws(j);
-			if (*j->s == ',') {
-				j->s++;
-				continue;
-			}
-			if (*j->s++ != ']')
-				return -1;
-			break;
-		}
-		break;
-	case '"':
-		if (json_string(j, NULL))
-			return -1;
-		break;
-	default:
-		if (*j->s == '-' || (*j->s >= '0' && *j->s <= '9')) {
-			if (json_number(j, NULL))
-				return -1;
-			break;
-		}
-		for (size_t i = 0; i < N(words); i++) {
-			if (!strncmp(j->s, words[i], strlen(words[i]))) {
-				j->s += strlen(words[i]);
-				j->depth--;
-				return 0;
-			}
-		}
-		return -1;
-	}
-	j->depth--;
-	return 0;
-}
-
-/* 0 if @s is one JSON value and nothing else (but white space) */
-static int json_check(const char *s, void (*num)(void *, const char *, uint64_t), void *arg)
-{
-	struct json j = { .s = s, .num = num, .arg = arg };
-
-	if (json_value(&j))
-		return -1;
-	json_ws(&j);
-	return *j.s ? -1 : 0;
 }
 
 /* ---- tests -------------------------------------------------------------- */
@@ -1356,6 +1153,21 @@ static int test_json(void)
 	CHECK(json_check("[1] x", NULL, NULL));
 	CHECK(json_check("\"\xff\"", NULL, NULL));
 	CHECK(!json_check(" {\"a\":[true,null,-1.5e3,\"\\u00e9\"]} ", NULL, NULL));
+	CHECK(json_check("{\"a\":1,\"a\":2}", NULL, NULL));
+	CHECK(json_check("\"\\ud800\"", NULL, NULL));
+	CHECK(json_check("\"\xed\xa0\x80\"", NULL, NULL));
+	CHECK(json_check("[1,]", NULL, NULL));
+	{
+		struct json *v = json_parse("{\"a\":[1,{\"b\":\"\\ud83d\\ude00\"}],\"c\":null}",
+					    NULL, 0);
+
+		CHECK(v);
+		CHECK_EQ(json_get_uint(v, "a/0", 9), 1);
+		CHECK(!strcmp(json_get_str(v, "a/1/b"), "\xf0\x9f\x98\x80"));
+		CHECK(json_is_null(v, "c"));
+		CHECK(!json_get(v, "a/2"));
+		json_free(v);
+	}
 
 	/* the table: two header lines, the column names, a line per card */
 	s = print_to_string(p, SHARD_PRINT_TABLE);
