@@ -195,12 +195,17 @@ BIG_DRV_CMD="insmod /llmdev/modules/llmdev.ko && /llmdev/selftests/run_tests.sh 
 COLL3_CMD="insmod /llmdev/modules/llmdev.ko && /llmdev/selftests/run_tests.sh driver_coll"
 # the fallback to one shared MSI vector, for what interrupts drive
 MSI_CMD="insmod /llmdev/modules/llmdev.ko msix=0 && /llmdev/selftests/run_tests.sh driver_dma driver_fault"
+# llmctl loads and unloads the driver itself; the no-cards cases need a VM
+# without cards (the others skip there, with the reason)
+LLMCTL_CMD="/llmdev/selftests/run_tests.sh 'llmctl*'"
 if [ $ok_qemu = 1 ] && [ $ok_tests = 1 ]; then
 	if [ $ok_debian = 1 ]; then
 		vm_suite "hw-debian" debian "$T_DEBIAN" "$HW_CMD"
 		vm_suite "driver-debian" debian "$T_DEBIAN" "$DRV_CMD"
 		vm_suite "driver-debian-msi" debian "$T_DEBIAN" "$MSI_CMD"
 		vm_suite "coll3-debian" debian "$T_DEBIAN" "$COLL3_CMD" --cards 3
+		vm_suite "llmctl-debian" debian "$T_DEBIAN" "$LLMCTL_CMD"
+		vm_suite "llmctl-nocards-debian" debian "$T_DEBIAN" "$LLMCTL_CMD" --cards 0
 		# the largest HBM the tests use: 4 GiB cards, through the aperture,
 		# the scrub engine, the allocator and DMA
 		vm_suite "hw-4g-debian" debian "$T_DEBIAN" "$BIG_HW_CMD" --cards 2 --hbm-size 4G

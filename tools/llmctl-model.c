@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <sys/mman.h>
 
@@ -93,7 +92,6 @@ static int parse_model_opts(int argc, char **argv, struct model_opts *o,
 		{ "tp", required_argument, NULL, 't' },
 		{ "pp", required_argument, NULL, 'p' },
 		{ "cards", required_argument, NULL, 'c' },
-		{ "json", no_argument, NULL, 'j' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "verify", no_argument, NULL, 'V' },
 		{ "replace", no_argument, NULL, 'r' },
@@ -107,7 +105,7 @@ static int parse_model_opts(int argc, char **argv, struct model_opts *o,
 	o->pp = 1;
 	o->format = SHARD_PRINT_TABLE;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "t:p:c:jvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:p:c:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			if (parse_u32(optarg, SHARD_MAX_CARDS, &o->tp) || !o->tp)
@@ -121,9 +119,6 @@ static int parse_model_opts(int argc, char **argv, struct model_opts *o,
 			if (parse_cards(optarg, o))
 				return usage_err("--cards wants card numbers like 0,1,2,3 or 0-3, not '%s'",
 						 optarg);
-			break;
-		case 'j':
-			json = true;
 			break;
 		case 'v':
 			o->format = SHARD_PRINT_VERBOSE;
@@ -212,8 +207,9 @@ static bool is_model_region(const char *name, const char *tag)
 }
 
 /*
- * Open the model, open the plan's cards (when the driver is there) and
- * make the plan, checking the cards' free HBM: a card's largest free
+ * Open the model, check that the plan fits it, open the plan's cards (when
+ * the driver is there) and make the plan, checking the cards' free HBM: a
+ * card's largest free
  * extent, plus the model's own region on it (loading again reuses or
  * replaces it). @devs gets tp * pp handles (NULL when @need_cards is false
  * and the driver is missing).
@@ -243,6 +239,14 @@ static int make_plan(struct model_opts *o, bool need_cards,
 	so.cards = o->cards;
 	so.n_cards = o->n_cards;
 
+	/* the model and the options first: their errors do not need cards */
+	ret = shard_plan_build(*gp, &so, planp, err, sizeof(err));
+	if (ret) {
+		msg("%s: %s", o->path, err);
+		goto fail;
+	}
+	shard_plan_free(*planp);
+	*planp = NULL;
 	if (need_cards && need_driver())
 		goto fail;
 	if (need_cards || driver_loaded()) {
@@ -447,6 +451,7 @@ static int shard_show(const char *name, bool clear)
 {
 	struct llmdev **devs;
 	int n, i, rc = 0;
+	bool first = true;
 
 	n = open_cards(name, &devs);
 	if (n < 0)
@@ -479,8 +484,9 @@ static int shard_show(const char *name, bool clear)
 			    llmdev_strerror(ret));
 			rc = EXIT_FAIL;
 		} else if (json) {
-			printf("%s{\"card\":%d,\"generation\":%u,\"entries\":", i ? "," : "",
+			printf("%s{\"card\":%d,\"generation\":%u,\"entries\":", first ? "" : ",",
 			       card_index(devs[i]), gen);
+			first = false;
 			print_routes(e, count, reg, nreg, "");
 			printf("}");
 		} else {
@@ -526,9 +532,7 @@ int cmd_shard(int argc, char **argv)
 		int i, devarg = 0;
 
 		for (i = 2; i < argc; i++) {
-			if (!strcmp(argv[i], "--json") || !strcmp(argv[i], "-j"))
-				json = true;
-			else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+			if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
 				return puts(shard_usage), 0;
 			else if (!devarg && argv[i][0] != '-')
 				devarg = i;
@@ -1011,6 +1015,7 @@ int cmd_unload(int argc, char **argv)
 	char tag[MODEL_TAG_LEN + 1];
 	struct llmdev **devs;
 	int n, i, rc = 0, freed = 0;
+	bool denied = false;
 
 	if (argc != 2 || argv[1][0] == '-') {
 		if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")))
@@ -1060,6 +1065,7 @@ int cmd_unload(int argc, char **argv)
 				msg("%s: removing the routes to the model: %s",
 				    llmdev_name(devs[i]), admin_strerror(ret));
 				rc = EXIT_FAIL;
+				denied = ret == -EPERM;	/* the same on every card */
 				goto next;
 			}
 		}
@@ -1085,6 +1091,8 @@ int cmd_unload(int argc, char **argv)
 next:
 		free(reg);
 		free(e);
+		if (denied)
+			break;
 	}
 	close_cards(devs, n);
 	if (json)

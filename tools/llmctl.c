@@ -420,6 +420,10 @@ static int cmd_driver(int argc, char **argv)
 				return usage_err("driver load: unexpected '%s'", argv[i]);
 			}
 		}
+		if (params[0] && driver_loaded()) {
+			msg("llmdev is loaded already; unload it to load it with %s", params);
+			return EXIT_FAIL;
+		}
 		return driver_load(path, params) ? EXIT_FAIL : 0;
 	}
 	if (!strcmp(sub, "unload"))
@@ -1024,7 +1028,6 @@ static int cmd_stats(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "watch", required_argument, NULL, 'w' },
 		{ "count", required_argument, NULL, 'c' },
-		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ }
 	};
@@ -1036,7 +1039,7 @@ static int cmd_stats(int argc, char **argv)
 	char *end;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "w:c:jh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "w:c:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'w':
 			watch = strtod(optarg, &end);
@@ -1047,9 +1050,6 @@ static int cmd_stats(int argc, char **argv)
 			count = strtol(optarg, &end, 10);
 			if (*end || count < 1)
 				return usage_err("stats: --count wants a positive number, not '%s'", optarg);
-			break;
-		case 'j':
-			json = true;
 			break;
 		case 'h':
 			puts("usage: llmctl stats [DEV] [--watch SEC [--count N]] [--json]\n\n"
@@ -1078,10 +1078,7 @@ static int cmd_stats(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	for (round = 0; !stop; round++) {
-		if (json)
-			printf("{\"schema\":\"llmdev.stats/1\",\"cards\":[");
-		else if (round)
-			putchar('\n');
+		/* every card first: a failure prints no half sample */
 		for (i = 0; i < n; i++) {
 			before[i] = now[i];
 			c = llmdev_perf_read(devs[i], &now[i]);
@@ -1091,8 +1088,13 @@ static int cmd_stats(int argc, char **argv)
 				ret = EXIT_FAIL;
 				goto out;
 			}
-			print_stats(devs[i], &now[i], round ? &before[i] : NULL, !i);
 		}
+		if (json)
+			printf("{\"schema\":\"llmdev.stats/1\",\"cards\":[");
+		else if (round)
+			putchar('\n');
+		for (i = 0; i < n; i++)
+			print_stats(devs[i], &now[i], round ? &before[i] : NULL, !i);
 		if (json)
 			printf("]}\n");
 		fflush(stdout);
@@ -1279,7 +1281,6 @@ static int cmd_monitor(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "count", required_argument, NULL, 'c' },
 		{ "timeout", required_argument, NULL, 't' },
-		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ }
 	};
@@ -1290,7 +1291,7 @@ static int cmd_monitor(int argc, char **argv)
 	char *end;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:t:jh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:t:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			monitor_left = strtol(optarg, &end, 10);
@@ -1301,9 +1302,6 @@ static int cmd_monitor(int argc, char **argv)
 			timeout = strtod(optarg, &end);
 			if (*end || timeout <= 0)
 				return usage_err("monitor: --timeout wants seconds (> 0), not '%s'", optarg);
-			break;
-		case 'j':
-			json = true;
 			break;
 		case 'h':
 			puts("usage: llmctl monitor [--count N] [--timeout SEC] [--json]\n\n"
@@ -1420,7 +1418,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	unsigned int i;
+	unsigned int i, k;
 	int argi = 1;
 
 	for (; argi < argc && argv[argi][0] == '-'; argi++) {
@@ -1440,6 +1438,15 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	/* -j/--json may also come after the command, anywhere */
+	for (i = k = argi + 1; i < (unsigned int)argc; i++) {
+		if (!strcmp(argv[i], "-j") || !strcmp(argv[i], "--json"))
+			json = true;
+		else
+			argv[k++] = argv[i];
+	}
+	argv[k] = NULL;
+	argc = k;
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (!strcmp(argv[argi], commands[i].name))
 			return commands[i].fn(argc - argi, argv + argi);

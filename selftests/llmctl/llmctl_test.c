@@ -1,0 +1,1730 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * llmctl in the VM: every subcommand run as a child process (stdout,
+ * stderr and exit status captured), its JSON parsed with the strict parser
+ * of tools/json-check.c and compared with what the driver says through
+ * libllmdev; the failure cases with their message and exit status.
+ *
+ * The test manages the driver itself (llmctl driver load/unload) and puts
+ * it back as it found it. It generates its models with gguf-gen in /tmp.
+ * Tests that need more cards than the VM has say SKIP; the test for a
+ * host without cards runs only in a VM started with --cards 0.
+ *
+ * Environment: LLMCTL and GGUF_GEN name the programs (default: llmctl and
+ * gguf-gen from PATH); LLMCTL_MODULE (set in the VM) is where llmctl
+ * loads the driver from.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "kselftest_harness.h"
+#include "llmdev.h"		/* libllmdev */
+#include "llmdev_regs.h"	/* PCI IDs, link ports */
+#include "json-check.h"
+
+#define NOBODY		65534
+#define MODULE_DIR	"/sys/module/llmdev"
+#define SEC		1000000000ULL
+#define RUN_TIMEOUT	30		/* seconds any llmctl run may take */
+
+/* ---- running llmctl ------------------------------------------------------ */
+
+struct run {
+	char cmd[512];		/* the command line, for messages */
+	pid_t pid;
+	int outfd, errfd;
+	int rc;			/* exit status, 128 + signal, -1 timed out */
+	char *out, *err;	/* what it printed */
+	double seconds;		/* how long it ran */
+	struct timespec t0;
+};
+
+#define AS_NOBODY	1u
+
+static double since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) + (t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static const char *prog(const char *name)
+{
+	const char *env = getenv(!strcmp(name, "llmctl") ? "LLMCTL" : "GGUF_GEN");
+
+	return env && *env ? env : name;
+}
+
+/* Start argv[0] (a program name: see prog()) with its output in pipes. */
+static int run_start(struct run *r, unsigned int flags, const char *const *argv)
+{
+	int out[2], err[2];
+	size_t n = 0;
+	int i;
+
+	memset(r, 0, sizeof(*r));
+	r->outfd = r->errfd = -1;
+	for (i = 0; argv[i]; i++)
+		n += snprintf(r->cmd + n, n < sizeof(r->cmd) ? sizeof(r->cmd) - n : 0,
+			      "%s%s", i ? " " : "", argv[i]);
+	if (pipe2(out, O_CLOEXEC))
+		return -errno;
+	if (pipe2(err, O_CLOEXEC)) {
+		close(out[0]);
+		close(out[1]);
+		return -errno;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	clock_gettime(CLOCK_MONOTONIC, &r->t0);
+	r->pid = fork();
+	if (r->pid < 0)
+		return -errno;
+	if (r->pid == 0) {
+		dup2(out[1], STDOUT_FILENO);
+		dup2(err[1], STDERR_FILENO);
+		if ((flags & AS_NOBODY) &&
+		    (setgroups(0, NULL) || setgid(NOBODY) || setuid(NOBODY)))
+			_exit(125);
+		execvp(prog(argv[0]), (char *const *)argv);
+		fprintf(stderr, "exec %s: %s\n", prog(argv[0]), strerror(errno));
+		_exit(127);
+	}
+	close(out[1]);
+	close(err[1]);
+	r->outfd = out[0];
+	r->errfd = err[0];
+	return 0;
+}
+
+static void append(char **buf, size_t *len, const char *data, size_t n)
+{
+	char *b = realloc(*buf, *len + n + 1);
+
+	if (!b)
+		return;
+	memcpy(b + *len, data, n);
+	*len += n;
+	b[*len] = 0;
+	*buf = b;
+}
+
+/* Collect its output until it exits; kill it after @timeout seconds. */
+static void run_finish(struct run *r, double timeout)
+{
+	size_t nout = 0, nerr = 0;
+	int status;
+
+	r->out = strdup("");
+	r->err = strdup("");
+	while (r->outfd >= 0 || r->errfd >= 0) {
+		struct pollfd p[2] = { { r->outfd, POLLIN, 0 }, { r->errfd, POLLIN, 0 } };
+		double left = timeout - since(&r->t0);
+		char buf[4096];
+		int k;
+
+		if (left <= 0) {
+			kill(r->pid, SIGKILL);
+			break;
+		}
+		if (poll(p, 2, (int)(left * 1000) + 1) < 0 && errno != EINTR)
+			break;
+		for (k = 0; k < 2; k++) {
+			int *fd = k ? &r->errfd : &r->outfd;
+			ssize_t n;
+
+			if (*fd < 0 || !(p[k].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			n = read(*fd, buf, sizeof(buf));
+			if (n > 0) {
+				append(k ? &r->err : &r->out, k ? &nerr : &nout, buf, n);
+			} else if (n == 0 || errno != EINTR) {
+				close(*fd);
+				*fd = -1;
+			}
+		}
+	}
+	if (r->outfd >= 0)
+		close(r->outfd);
+	if (r->errfd >= 0)
+		close(r->errfd);
+	r->outfd = r->errfd = -1;
+	while (waitpid(r->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	r->seconds = since(&r->t0);
+	if (r->seconds >= timeout)
+		r->rc = -1;
+	else if (WIFEXITED(status))
+		r->rc = WEXITSTATUS(status);
+	else
+		r->rc = 128 + WTERMSIG(status);
+}
+
+static void run_free(struct run *r)
+{
+	free(r->out);
+	free(r->err);
+	r->out = r->err = NULL;
+}
+
+static int run_argv(struct run *r, unsigned int flags, const char *const *argv)
+{
+	int ret = run_start(r, flags, argv);
+
+	if (ret) {
+		r->rc = -1;
+		r->out = strdup("");
+		r->err = strdup(strerror(-ret));
+		return ret;
+	}
+	run_finish(r, RUN_TIMEOUT);
+	return 0;
+}
+
+/* run(&r, "list", "--json"): llmctl with those arguments */
+#define run(r, ...) \
+	run_argv(r, 0, (const char *const[]){ "llmctl", __VA_ARGS__, NULL })
+#define run_nobody(r, ...) \
+	run_argv(r, AS_NOBODY, (const char *const[]){ "llmctl", __VA_ARGS__, NULL })
+
+/* The run ended with @code and said @msg (maybe "") on stderr. */
+#define EXPECT_RUN(r, code, msg) do {					\
+	EXPECT_EQ(code, (r)->rc)					\
+		TH_LOG("'%s': exit %d, expected %d; stderr: %s",	\
+		       (r)->cmd, (r)->rc, code, (r)->err);		\
+	EXPECT_NE(NULL, strstr((r)->err, msg))				\
+		TH_LOG("'%s': stderr lacks \"%s\": %s", (r)->cmd, msg, (r)->err); \
+} while (0)
+
+#define ASSERT_RUN_OK(r) do {						\
+	ASSERT_EQ(0, (r)->rc)						\
+		TH_LOG("'%s': exit %d; stderr: %s", (r)->cmd, (r)->rc, (r)->err); \
+} while (0)
+
+/* Parse its stdout (or one line of it) as JSON; NULL with a message. */
+static struct json *parse(struct __test_metadata *_metadata, const struct run *r,
+			  const char *text, const char *schema)
+{
+	char err[256];
+	struct json *j = json_parse(text, err, sizeof(err));
+	const char *s;
+
+	if (!j) {
+		TH_LOG("'%s': not JSON (%s): %s", r->cmd, err, text);
+		return NULL;
+	}
+	s = json_get_str(j, "schema");
+	if (!s || strcmp(s, schema)) {
+		TH_LOG("'%s': schema %s, expected %s", r->cmd, s ? s : "(none)", schema);
+		json_free(j);
+		return NULL;
+	}
+	return j;
+}
+
+#define ASSERT_JSON(var, r, schema) do {				\
+	(var) = parse(_metadata, r, (r)->out, schema);			\
+	ASSERT_NE(NULL, var);						\
+} while (0)
+
+/* element @i of an array */
+static const struct json *json_at(const struct json *arr, unsigned int i)
+{
+	char path[16];
+
+	snprintf(path, sizeof(path), "%u", i);
+	return json_get(arr, path);
+}
+
+/* ---- the driver and the cards ----------------------------------------------- */
+
+static bool driver_live(void)
+{
+	char buf[32] = "";
+	FILE *f = fopen(MODULE_DIR "/initstate", "re");
+
+	if (!f)
+		return false;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	fclose(f);
+	return !strncmp(buf, "live", 4);
+}
+
+/* llmctl driver load|unload, quietly; 0 if the driver is then as wanted */
+static int driver_set(bool loaded)
+{
+	struct run r;
+
+	if (driver_live() == loaded)
+		return 0;
+	if (run(&r, "driver", loaded ? "load" : "unload"))
+		return -1;
+	if (r.rc)
+		fprintf(stderr, "# llmctl driver %s: exit %d: %s", loaded ? "load" : "unload",
+			r.rc, r.err);
+	run_free(&r);
+	return driver_live() == loaded ? 0 : -1;
+}
+
+/* what the VM started with, put back at the end */
+static bool driver_at_start;
+
+static void restore_driver(void)
+{
+	if (driver_set(driver_at_start))
+		fprintf(stderr, "# could not put the driver back as it was\n");
+}
+
+static void __attribute__((constructor)) remember_driver(void)
+{
+	driver_at_start = driver_live();
+	atexit(restore_driver);
+}
+
+/* The PCI addresses of the cards, sorted, from sysfs; returns the count. */
+static int pci_cards(char addr[][32], int max)
+{
+	DIR *d = opendir("/sys/bus/pci/devices");
+	struct dirent *de;
+	int n = 0;
+
+	while (d && (de = readdir(d))) {
+		char path[PATH_MAX], buf[16];
+		unsigned int v = 0, dev = 0;
+		FILE *f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/vendor", de->d_name);
+		f = fopen(path, "re");
+		if (f) {
+			if (fgets(buf, sizeof(buf), f))
+				v = strtoul(buf, NULL, 0);
+			fclose(f);
+		}
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/device", de->d_name);
+		f = fopen(path, "re");
+		if (f) {
+			if (fgets(buf, sizeof(buf), f))
+				dev = strtoul(buf, NULL, 0);
+			fclose(f);
+		}
+		if (v == LLMDEV_PCI_VENDOR_ID && dev == LLMDEV_PCI_DEVICE_ID && n < max)
+			snprintf(addr[n++], 32, "%.31s", de->d_name);
+	}
+	if (d)
+		closedir(d);
+	qsort(addr, n, 32, (int (*)(const void *, const void *))strcmp);
+	return n;
+}
+
+/* Is a region named @name on card @card? Its handle in *@handle. */
+static bool has_region(unsigned int card, const char *name, uint32_t *handle)
+{
+	struct llmdev_hbm_region *reg = NULL;
+	unsigned int n = 0, i;
+	struct llmdev *dev;
+	bool found = false;
+
+	if (llmdev_open(card, &dev))
+		return false;
+	if (!llmdev_hbm_list(dev, &reg, &n))
+		for (i = 0; i < n; i++)
+			if (!strcmp(reg[i].name, name)) {
+				found = true;
+				if (handle)
+					*handle = reg[i].handle;
+			}
+	free(reg);
+	llmdev_close(dev);
+	return found;
+}
+
+/* Regions on card @card whose name starts with @prefix. */
+static int count_regions(unsigned int card, const char *prefix)
+{
+	struct llmdev_hbm_region *reg = NULL;
+	unsigned int n = 0, i;
+	struct llmdev *dev;
+	int found = 0;
+
+	if (llmdev_open(card, &dev))
+		return -1;
+	if (!llmdev_hbm_list(dev, &reg, &n))
+		for (i = 0; i < n; i++)
+			found += !strncmp(reg[i].name, prefix, strlen(prefix));
+	free(reg);
+	llmdev_close(dev);
+	return found;
+}
+
+/* The port of card @a whose link is up to card @b, or -1. */
+static int port_between(unsigned int a, unsigned int b)
+{
+	struct llmdev_link_info li;
+	struct llmdev *dev;
+	int p, port = -1;
+
+	if (llmdev_open(a, &dev))
+		return -1;
+	for (p = 0; p < LLMDEV_NUM_LINK_PORTS && port < 0; p++)
+		if (!llmdev_link_get_info(dev, p, &li) && li.state == LLMDEV_LINK_UP &&
+		    li.peer_minor == (int)b)
+			port = p;
+	llmdev_close(dev);
+	return port;
+}
+
+/*
+ * Cards for tp 2 x pp 2 on 4 cards: stage 0 ranks 0 and 1 on order[0] and
+ * order[1], stage 1 on order[2] and order[3], each rank of stage 0 with a
+ * link to the same rank of stage 1. Return: 0, or -1 if the cabling has
+ * no such order.
+ */
+static int pipeline_order(unsigned int order[4])
+{
+	unsigned int a, b, c, d;
+
+	for (a = 0; a < 4; a++)
+		for (b = 0; b < 4; b++)
+			for (c = 0; c < 4; c++) {
+				d = 6 - a - b - c;
+				if (a == b || a == c || b == c || d > 3 || d == a || d == b ||
+				    d == c)
+					continue;
+				if (port_between(a, c) >= 0 && port_between(b, d) >= 0) {
+					order[0] = a, order[1] = b, order[2] = c, order[3] = d;
+					return 0;
+				}
+			}
+	return -1;
+}
+
+/* gguf-gen a llama model into @path; 0 or -1 (message printed) */
+static int make_model(const char *path, const char *layers, const char *embd,
+		      const char *ff, const char *vocab)
+{
+	const char *argv[] = { "gguf-gen", "-o", path, "--layers", layers, "--embd", embd,
+			       "--heads", "8", "--ff", ff, "--vocab", vocab,
+			       "--type", "q8_0", NULL };
+	struct run r;
+	int rc;
+
+	run_argv(&r, 0, argv);
+	rc = r.rc;
+	if (rc)
+		fprintf(stderr, "# %s: exit %d: %s", r.cmd, rc, r.err);
+	run_free(&r);
+	return rc ? -1 : 0;
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	long n;
+
+	if (!f)
+		return NULL;
+	if (!fseek(f, 0, SEEK_END) && (n = ftell(f)) >= 0 && !fseek(f, 0, SEEK_SET)) {
+		buf = malloc(n + 1);
+		if (buf && fread(buf, 1, n, f) != (size_t)n) {
+			free(buf);
+			buf = NULL;
+		}
+		*len = n;
+	}
+	fclose(f);
+	return buf;
+}
+
+static int write_file(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "we");
+	int ret;
+
+	if (!f)
+		return -1;
+	ret = fwrite(data, 1, len, f) == len ? 0 : -1;
+	return fclose(f) || ret ? -1 : 0;
+}
+
+static uint64_t fnv1a(const uint8_t *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	while (n--) {
+		h ^= *p++;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+/* ---- without the driver ------------------------------------------------------ */
+
+FIXTURE(nodrv) {
+	char pci[64][32];
+	int ncards;
+};
+
+FIXTURE_SETUP(nodrv)
+{
+	if (geteuid())
+		SKIP(return, "needs root");
+	if (driver_set(false))
+		SKIP(return, "cannot unload llmdev (in use?)");
+	self->ncards = pci_cards(self->pci, 64);
+}
+
+FIXTURE_TEARDOWN(nodrv)
+{
+}
+
+/* list finds the cards on the PCI bus with libpci, driver or not */
+TEST_F(nodrv, list)
+{
+	const struct json *c;
+	struct json *j;
+	struct run r;
+	int i;
+
+	if (_metadata->skip)
+		return;
+	if (!self->ncards)
+		SKIP(return, "no cards in this VM (see no_cards)");
+	run(&r, "list");
+	ASSERT_RUN_OK(&r);
+	for (i = 0; i < self->ncards; i++)
+		EXPECT_NE(NULL, strstr(r.out, self->pci[i])) TH_LOG("%s missing: %s",
+								   self->pci[i], r.out);
+	EXPECT_NE(NULL, strstr(r.out, "the llmdev driver is not loaded"));
+	run_free(&r);
+
+	run(&r, "-j", "list");
+	ASSERT_RUN_OK(&r);
+	ASSERT_JSON(j, &r, "llmdev.list/1");
+	EXPECT_EQ(0, json_get_bool(j, "driver_loaded"));
+	ASSERT_EQ(self->ncards, (int)json_get(j, "cards")->len);
+	for (c = json_get(j, "cards")->child, i = 0; c; c = c->next, i++) {
+		EXPECT_STREQ(self->pci[i], json_get_str(c, "pci"));
+		EXPECT_STREQ("1234", json_get_str(c, "vendor"));
+		EXPECT_STREQ("4c4d", json_get_str(c, "device"));
+		EXPECT_STREQ("none", json_get_str(c, "driver"));
+		EXPECT_TRUE(json_is_null(c, "card"));
+		EXPECT_TRUE(json_is_null(c, "device_node"));
+		EXPECT_TRUE(json_is_null(c, "hbm_total"));
+		EXPECT_LT(0, (int)json_get_uint(c, "link_width", 0));
+	}
+	json_free(j);
+	run_free(&r);
+
+	run(&r, "-j", "driver", "status");
+	ASSERT_RUN_OK(&r);
+	ASSERT_JSON(j, &r, "llmdev.driver/1");
+	EXPECT_STREQ("absent", json_get_str(j, "state"));
+	EXPECT_EQ(0, (int)json_get_uint(j, "cards", 9));
+	json_free(j);
+	run_free(&r);
+	run(&r, "driver", "status");
+	ASSERT_RUN_OK(&r);
+	EXPECT_STREQ("llmdev: not loaded\n", r.out);
+	run_free(&r);
+}
+
+/* what an ordinary user gets without the driver */
+TEST_F(nodrv, unprivileged)
+{
+	struct run r;
+
+	if (_metadata->skip)
+		return;
+	run_nobody(&r, "driver", "load");
+	EXPECT_RUN(&r, 2, "loading llmdev: not permitted (needs root or CAP_SYS_MODULE)");
+	EXPECT_FALSE(driver_live());
+	run_free(&r);
+	run_nobody(&r, "info", "0");
+	EXPECT_RUN(&r, 2, "the llmdev driver is not loaded (run 'llmctl driver load' as root)");
+	run_free(&r);
+	run_nobody(&r, "stats");
+	EXPECT_RUN(&r, 2, "the llmdev driver is not loaded");
+	run_free(&r);
+	run_nobody(&r, "monitor", "--count", "1");
+	EXPECT_RUN(&r, 2, "the llmdev driver is not loaded");
+	run_free(&r);
+	/* usage errors come first */
+	run_nobody(&r, "info");
+	EXPECT_RUN(&r, 1, "usage: llmctl info DEV");
+	run_free(&r);
+	run_nobody(&r, "frobnicate");
+	EXPECT_RUN(&r, 1, "unknown command 'frobnicate'");
+	run_free(&r);
+	EXPECT_FALSE(driver_live());
+}
+
+/* a host without cards (a VM with --cards 0) */
+TEST(no_cards)
+{
+	char pci[4][32];
+	struct json *j;
+	struct run r;
+
+	if (geteuid())
+		SKIP(return, "needs root");
+	if (pci_cards(pci, 4))
+		SKIP(return, "the VM has cards (run with --cards 0)");
+	ASSERT_EQ(0, driver_set(false));
+	run(&r, "list");
+	EXPECT_RUN(&r, 2, "no llmdev cards on the PCI bus");
+	EXPECT_STREQ("", r.out);
+	run_free(&r);
+	run(&r, "-j", "list");
+	EXPECT_RUN(&r, 2, "no llmdev cards on the PCI bus");
+	ASSERT_JSON(j, &r, "llmdev.list/1");
+	EXPECT_EQ(0, (int)json_get(j, "cards")->len);
+	json_free(j);
+	run_free(&r);
+
+	ASSERT_EQ(0, driver_set(true));
+	run(&r, "-j", "driver", "status");
+	ASSERT_RUN_OK(&r);
+	ASSERT_JSON(j, &r, "llmdev.driver/1");
+	EXPECT_STREQ("live", json_get_str(j, "state"));
+	EXPECT_EQ(0, (int)json_get_uint(j, "cards", 9));
+	json_free(j);
+	run_free(&r);
+	run(&r, "stats");
+	EXPECT_RUN(&r, 2, "no llmdev cards (the driver is loaded but bound to none)");
+	run_free(&r);
+	run(&r, "info", "0");
+	EXPECT_RUN(&r, 2, "0: no such card (0 with a device node");
+	run_free(&r);
+	run(&r, "link", "show");
+	EXPECT_RUN(&r, 2, "no llmdev cards");
+	run_free(&r);
+}
+
+/* ---- with the driver ----------------------------------------------------------- */
+
+FIXTURE(drv) {
+	int ncards;
+	char pci[64][32];
+};
+
+FIXTURE_SETUP(drv)
+{
+	if (geteuid())
+		SKIP(return, "needs root");
+	if (driver_set(true))
+		SKIP(return, "cannot load llmdev (is LLMCTL_MODULE set?)");
+	self->ncards = llmdev_count();
+	ASSERT_EQ(pci_cards(self->pci, 64), self->ncards);
+	if (!self->ncards)
+		SKIP(return, "no cards in this VM (see no_cards)");
+}
+
+FIXTURE_TEARDOWN(drv)
+{
+}
+
+TEST_F(drv, driver_load_unload)
+{
+	struct llmdev *dev;
+	char want[64];
+	struct json *j;
+	struct run r;
+
+	if (_metadata->skip)
+		return;
+	run(&r, "-j", "driver", "status");
+	ASSERT_RUN_OK(&r);
+	ASSERT_JSON(j, &r, "llmdev.driver/1");
+	EXPECT_STREQ("live", json_get_str(j, "state"));
+	EXPECT_EQ(self->ncards, (int)json_get_uint(j, "cards", 0));
+	EXPECT_EQ(0, (int)json_get_uint(j, "refcnt", 9));
+	json_free(j);
+	run_free(&r);
+	run(&r, "driver", "load");	/* loaded: nothing to do */
+	EXPECT_RUN(&r, 0, "");
+	run_free(&r);
+	run(&r, "driver", "load", "msix=0");	/* but parameters cannot be applied */
+	EXPECT_RUN(&r, 2, "llmdev is loaded already; unload it to load it with msix=0");
+	run_free(&r);
+
+	/* unloading while a card is open names who has it */
+	ASSERT_EQ(0, llmdev_open(0, &dev));
+	run(&r, "driver", "unload");
+	snprintf(want, sizeof(want), "cards are in use by llmctl_test (pid %d); close them first",
+		 getpid());
+	EXPECT_RUN(&r, 2, want);
+	EXPECT_EQ(NULL, strstr(r.err, "libkmod"));	/* no library noise */
+	run_free(&r);
+	EXPECT_TRUE(driver_live());
+	llmdev_close(dev);
+
+	run_nobody(&r, "driver", "unload");
+	EXPECT_RUN(&r, 2, "unloading llmdev: not permitted (needs root or CAP_SYS_MODULE)");
+	run_free(&r);
+	EXPECT_TRUE(driver_live());
+
+	run(&r, "driver", "unload");
+	EXPECT_RUN(&r, 0, "");
+	run_free(&r);
+	EXPECT_FALSE(driver_live());
+	run(&r, "driver", "unload");	/* not loaded: nothing to do */
+	EXPECT_RUN(&r, 0, "");
+	run_free(&r);
+	run(&r, "driver", "load", "/nonexistent/llmdev.ko");
+	EXPECT_RUN(&r, 2, "/nonexistent/llmdev.ko: No such file or directory");
+	run_free(&r);
+	run(&r, "driver", "load");
+	EXPECT_RUN(&r, 0, "");
+	run_free(&r);
+	EXPECT_TRUE(driver_live());
+	EXPECT_EQ(self->ncards, llmdev_count());
+}
+
+TEST_F(drv, list)
+{
+	const struct json *c;
+	struct json *j;
+	struct run r;
+	int i;
+
+	if (_metadata->skip)
+		return;
+	run(&r, "list", "--json");	/* -j/--json also after the command */
+	ASSERT_RUN_OK(&r);
+	ASSERT_JSON(j, &r, "llmdev.list/1");
+	EXPECT_EQ(1, json_get_bool(j, "driver_loaded"));
+	ASSERT_EQ(self->ncards, (int)json_get(j, "cards")->len);
+	for (c = json_get(j, "cards")->child, i = 0; c; c = c->next, i++) {
+		int card = (int)json_get_uint(c, "card", 999);
+		struct llmdev_info info;
+		struct llmdev *dev;
+		char node[32], bdf[32];
+
+		EXPECT_STREQ(self->pci[i], json_get_str(c, "pci"));
+		EXPECT_STREQ("llmdev", json_get_str(c, "driver"));
+		snprintf(node, sizeof(node), "/dev/llmdev%d", card);
+		EXPECT_STREQ(node, json_get_str(c, "device_node"));
+		ASSERT_EQ(0, llmdev_open(card, &dev));
+		ASSERT_EQ(0, llmdev_get_info(dev, &info));
+		snprintf(bdf, sizeof(bdf), "%04x:%02x:%02x.%d", info.pci_domain, info.pci_bus,
+			 info.pci_devfn >> 3, info.pci_devfn & 7);
+		EXPECT_STREQ(bdf, json_get_str(c, "pci"));
+		EXPECT_EQ(info.hbm_size, json_get_uint(c, "hbm_total", 0));
+		EXPECT_EQ(info.hbm_used, json_get_uint(c, "hbm_used", 1));
+		EXPECT_EQ(info.numa_node, (int)json_get(c, "numa_node")->num);
+		llmdev_close(dev);
+	}
+	json_free(j);
+	run_free(&r);
+
+	run(&r, "list");
+	ASSERT_RUN_OK(&r);
+	EXPECT_NE(NULL, strstr(r.out, "/dev/llmdev0"));
+	EXPECT_EQ(NULL, strstr(r.out, "not loaded"));
+	run_free(&r);
+	run(&r, "list", "extra");
+	EXPECT_RUN(&r, 1, "list takes no arguments");
+	run_free(&r);
+}
+
+TEST_F(drv, info)
+{
+	static const char *const names[] = { "1", "llmdev1", "/dev/llmdev1", NULL };
+	struct llmdev_hbm_alloc a;
+	struct llmdev_link_info li;
+	struct llmdev_info info;
+	const struct json *l, *g;
+	struct llmdev *dev;
+	unsigned int card = self->ncards > 1 ? 1 : 0, p;
+	char bdf[32], serial[20], cardname[16];
+	struct json *j;
+	struct run r;
+	int i;
+
+	if (_metadata->skip)
+		return;
+	ASSERT_EQ(0, llmdev_open(card, &dev));
+	ASSERT_EQ(0, llmdev_get_info(dev, &info));
+	ASSERT_EQ(0, llmdev_hbm_alloc(dev, 3 * 4096, 0, LLMDEV_HBM_PERSISTENT,
+				      "llmctl-test.info", &a));
+	ASSERT_EQ(0, llmdev_get_info(dev, &info));
+	snprintf(bdf, sizeof(bdf), "%04x:%02x:%02x.%d", info.pci_domain, info.pci_bus,
+		 info.pci_devfn >> 3, info.pci_devfn & 7);
+	snprintf(serial, sizeof(serial), "%016llx", (unsigned long long)info.serial);
+	snprintf(cardname, sizeof(cardname), "%u", card);
+
+	/* the four ways to name a card give the same card */
+	for (i = 0; i < 4; i++) {
+		const char *name = names[i] ? names[i] : bdf;
+
+		if (card == 0 && names[i])
+			name = names[i][0] == '/' ? "/dev/llmdev0" :
+			       names[i][0] == 'l' ? "llmdev0" : "0";
+		run(&r, "-j", "info", name);
+		ASSERT_RUN_OK(&r);
+		ASSERT_JSON(j, &r, "llmdev.info/1");
+		EXPECT_EQ(card, json_get_uint(j, "card", 999)) TH_LOG("info %s", name);
+		EXPECT_STREQ(serial, json_get_str(j, "serial"));
+		json_free(j);
+		run_free(&r);
+	}
+
+	run(&r, "-j", "info", cardname);
+	ASSERT_RUN_OK(&r);
+	ASSERT_JSON(j, &r, "llmdev.info/1");
+	EXPECT_STREQ(bdf, json_get_str(j, "pci"));
+	EXPECT_EQ(info.hbm_size, json_get_uint(j, "hbm_total", 0));
+	EXPECT_EQ(info.hbm_used, json_get_uint(j, "hbm_used", 0));
+	EXPECT_EQ(info.hbm_largest_free, json_get_uint(j, "hbm_largest_free", 0));
+	EXPECT_EQ(info.irq_vectors, json_get_uint(j, "irq_vectors", 0));
+	EXPECT_NE(NULL, json_get(j, "counters/h2c_bytes"));
+	/* the links, port by port */
+	ASSERT_EQ(info.num_link_ports, json_get(j, "links")->len);
+	for (l = json_get(j, "links")->child, p = 0; l; l = l->next, p++) {
+		ASSERT_EQ(0, llmdev_link_get_info(dev, p, &li));
+		EXPECT_EQ(p, json_get_uint(l, "port", 99));
+		EXPECT_STREQ(li.state == LLMDEV_LINK_UP ? "up" :
+			     li.state == LLMDEV_LINK_DOWN ? "down" : "training",
+			     json_get_str(l, "state"));
+		EXPECT_EQ(!!(li.link_flags & LLMDEV_LINK_CABLED), json_get_bool(l, "cabled"));
+		if (li.state == LLMDEV_LINK_UP && li.peer_minor >= 0) {
+			EXPECT_EQ(li.peer_minor, (int)json_get_uint(l, "peer_card", 99));
+		} else {
+			EXPECT_TRUE(json_is_null(l, "peer_card"));
+		}
+	}
+	/* our region, as the driver lists it */
+	g = NULL;
+	for (l = json_get(j, "regions")->child; l; l = l->next)
+		if (json_get_str(l, "name") && !strcmp(json_get_str(l, "name"), "llmctl-test.info"))
+			g = l;
+	ASSERT_NE(NULL, g) TH_LOG("region missing: %s", r.out);
+	EXPECT_EQ(a.handle, json_get_uint(g, "handle", 0));
+	EXPECT_EQ(a.hbm_offset, json_get_uint(g, "hbm_offset", 1));
+	EXPECT_EQ(3 * 4096, json_get_uint(g, "length", 0));
+	EXPECT_EQ(1, json_get_bool(g, "persistent"));
+	EXPECT_EQ(0, json_get_uint(g, "owner_uid", 1));
+	json_free(j);
+	run_free(&r);
+
+	run(&r, "info", cardname);
+	ASSERT_RUN_OK(&r);
+	EXPECT_NE(NULL, strstr(r.out, serial));
+	EXPECT_NE(NULL, strstr(r.out, "llmctl-test.info"));
+	run_free(&r);
+	EXPECT_EQ(0, llmdev_hbm_free(dev, a.handle));
+	llmdev_close(dev);
+
+	run(&r, "info", "llmdev99");
+	EXPECT_RUN(&r, 2, "llmdev99: no such card");
+	run_free(&r);
+	run(&r, "info", "0000:7f:1f.7");
+	EXPECT_RUN(&r, 2, "0000:7f:1f.7: no such card");
+	run_free(&r);
+	run(&r, "info", "foo");
+	EXPECT_RUN(&r, 2, "foo: not a card");
+	run_free(&r);
+	run(&r, "info");
+	EXPECT_RUN(&r, 1, "usage: llmctl info DEV");
+	run_free(&r);
+}
+
+/* stats --watch: two samples, the second with rates from the deltas */
+TEST_F(drv, stats_watch)
+{
+	struct llmdev_perf before, after;
+	const struct json *c1, *c2, *v;
+	struct json *j1, *j2;
+	struct llmdev *dev;
+	struct run r;
+	char *nl;
+	pid_t traffic;
+	double dt;
+
+	if (_metadata->skip)
+		return;
+	/* DMA to card 0 for the whole sampling */
+	traffic = fork();
+	ASSERT_LE(0, traffic);
+	if (traffic == 0) {
+		struct llmdev_hbm_alloc a;
+		static char buf[1 << 20];
+		struct timespec t0;
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		if (llmdev_open(0, &dev) || llmdev_hbm_alloc(dev, sizeof(buf), 0, 0, NULL, &a))
+			_exit(1);
+		while (since(&t0) < 3)
+			if (llmdev_copy_to_hbm(dev, a.handle, 0, buf, sizeof(buf), 10 * SEC))
+				_exit(1);
+		_exit(0);
+	}
+	ASSERT_EQ(0, llmdev_open(0, &dev));
+	usleep(200000);
+	ASSERT_EQ(0, llmdev_perf_read(dev, &before));
+	run(&r, "stats", "0", "--watch", "0.2", "--count", "2", "--json");
+	ASSERT_EQ(0, llmdev_perf_read(dev, &after));
+	kill(traffic, SIGTERM);
+	waitpid(traffic, NULL, 0);
+	llmdev_close(dev);
+	ASSERT_RUN_OK(&r);
+
+	/* one object per line */
+	nl = strchr(r.out, '\n');
+	ASSERT_NE(NULL, nl);
+	*nl = 0;
+	j1 = parse(_metadata, &r, r.out, "llmdev.stats/1");
+	j2 = parse(_metadata, &r, nl + 1, "llmdev.stats/1");
+	ASSERT_NE(NULL, j1);
+	ASSERT_NE(NULL, j2);
+	ASSERT_EQ(1, json_get(j1, "cards")->len);
+	c1 = json_get(j1, "cards/0");
+	c2 = json_get(j2, "cards/0");
+	EXPECT_EQ(0, json_get_uint(c1, "card", 9));
+	EXPECT_EQ(NULL, json_get(c1, "rates"));
+	ASSERT_NE(NULL, json_get(c2, "rates"));
+	dt = (json_get_uint(c2, "time_ns", 0) - json_get_uint(c1, "time_ns", 0)) / 1e9;
+	EXPECT_TRUE(dt >= 0.19 && dt < 3) TH_LOG("samples %.3f s apart", dt);
+	EXPECT_TRUE(json_get_uint(c1, "time_ns", 0) >= before.host_time_ns);
+	EXPECT_TRUE(json_get_uint(c2, "time_ns", 0) <= after.host_time_ns);
+	ASSERT_EQ(LLMDEV_COUNTER_NUM, json_get(c2, "counters")->len);
+	for (v = json_get(c2, "counters")->child; v; v = v->next) {
+		uint64_t n1, n2 = v->uint;
+		const struct json *rate;
+		char path[64];
+		double want;
+
+		snprintf(path, sizeof(path), "counters/%s", v->key);
+		n1 = json_get_uint(c1, path, UINT64_MAX);
+		snprintf(path, sizeof(path), "rates/%s", v->key);
+		rate = json_get(c2, path);
+		ASSERT_NE(NULL, rate) TH_LOG("no rate of %s", v->key);
+		EXPECT_LE(n1, n2) TH_LOG("%s went back", v->key);
+		want = (n2 - n1) / dt;
+		EXPECT_TRUE(rate->num >= want - 0.06 - want * 1e-9 &&
+			    rate->num <= want + 0.06 + want * 1e-9)
+			TH_LOG("%s: rate %.1f, (%llu - %llu) / %.6f = %.2f", v->key, rate->num,
+			       (unsigned long long)n2, (unsigned long long)n1, dt, want);
+	}
+	/* the traffic shows */
+	EXPECT_LT(0, json_get(c2, "rates/h2c_bytes")->num);
+	EXPECT_LE(before.counters[LLMDEV_COUNTER_H2C_BYTES],
+		  json_get_uint(c1, "counters/h2c_bytes", 0));
+	EXPECT_GE(after.counters[LLMDEV_COUNTER_H2C_BYTES],
+		  json_get_uint(c2, "counters/h2c_bytes", UINT64_MAX));
+	json_free(j1);
+	json_free(j2);
+	run_free(&r);
+
+	/* every card */
+	run(&r, "-j", "stats");
+	ASSERT_RUN_OK(&r);
+	ASSERT_JSON(j1, &r, "llmdev.stats/1");
+	EXPECT_EQ(self->ncards, (int)json_get(j1, "cards")->len);
+	json_free(j1);
+	run_free(&r);
+
+	run(&r, "stats", "--count", "2");
+	EXPECT_RUN(&r, 1, "--count needs --watch");
+	run_free(&r);
+	run(&r, "stats", "--watch", "0");
+	EXPECT_RUN(&r, 1, "--watch wants seconds");
+	run_free(&r);
+	run(&r, "stats", "llmdev99");
+	EXPECT_RUN(&r, 2, "llmdev99: no such card");
+	run_free(&r);
+}
+
+/* wait until port @port of @card is (or is not) up */
+static bool wait_link(struct llmdev *dev, unsigned int port, bool up)
+{
+	struct llmdev_link_info li;
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		if (!llmdev_link_get_info(dev, port, &li) &&
+		    (li.state == LLMDEV_LINK_UP) == up)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+TEST_F(drv, link)
+{
+	struct llmdev_link_info li;
+	const struct json *l;
+	struct llmdev *dev;
+	char ports[16];
+	struct json *j;
+	struct run r;
+	int port;
+
+	if (_metadata->skip)
+		return;
+	if (self->ncards < 2)
+		SKIP(return, "needs 2 cards with a link");
+	port = port_between(0, 1);
+	if (port < 0)
+		SKIP(return, "no link between llmdev0 and llmdev1");
+	snprintf(ports, sizeof(ports), "%d", port);
+	ASSERT_EQ(0, llmdev_open(0, &dev));
+
+	/* an ordinary user may look but not touch */
+	run_nobody(&r, "-j", "link", "show", "0");
+	ASSERT_RUN_OK(&r);
+	ASSERT_JSON(j, &r, "llmdev.links/1");
+	l = json_get(j, "cards/0/links");
+	ASSERT_NE(NULL, l);
+	ASSERT_EQ(LLMDEV_NUM_LINK_PORTS, l->len);
+	EXPECT_EQ(0, json_get_uint(j, "cards/0/card", 9));
+	l = json_get(l, ports);
+	EXPECT_STREQ("up", json_get_str(l, "state"));
+	EXPECT_EQ(1, json_get_uint(l, "peer_card", 9));
+	ASSERT_EQ(0, llmdev_link_get_info(dev, port, &li));
+	EXPECT_EQ(li.peer_port, json_get_uint(l, "peer_port", 99));
+	EXPECT_EQ(li.tx_bytes, json_get_uint(l, "tx_bytes", 1));
+	json_free(j);
+	run_free(&r);
+	run_nobody(&r, "link", "set", "0", ports, "down");
+	EXPECT_RUN(&r, 2, "llmdev0: link");
+	EXPECT_NE(NULL, strstr(r.err, ": not permitted (needs CAP_SYS_ADMIN)"));
+	run_free(&r);
+	EXPECT_TRUE(wait_link(dev, port, true));
+
+	/* root takes it down and up again */
+	run(&r, "link", "set", "0", ports, "down");
+	EXPECT_RUN(&r, 0, "");
+	run_free(&r);
+	EXPECT_TRUE(wait_link(dev, port, false));
+	run(&r, "-j", "link", "show", "llmdev0");
+	ASSERT_RUN_OK(&r);
+	ASSERT_JSON(j, &r, "llmdev.links/1");
+	l = json_get(json_get(j, "cards/0/links"), ports);
+	EXPECT_STREQ("down", json_get_str(l, "state"));
+	EXPECT_EQ(0, json_get_bool(l, "enabled"));
+	EXPECT_TRUE(json_is_null(l, "peer_card"));
+	json_free(j);
+	run_free(&r);
+	run(&r, "link", "set", "0", ports, "up");
+	EXPECT_RUN(&r, 0, "");
+	run_free(&r);
+	EXPECT_TRUE(wait_link(dev, port, true));
+	llmdev_close(dev);
+
+	run(&r, "link", "show");
+	ASSERT_RUN_OK(&r);
+	EXPECT_NE(NULL, strstr(r.out, "llmdev1"));
+	run_free(&r);
+	run(&r, "link", "set", "0", "7", "up");
+	EXPECT_RUN(&r, 1, "port must be 0..3");
+	run_free(&r);
+	run(&r, "link", "set", "0", ports, "sideways");
+	EXPECT_RUN(&r, 1, "usage: llmctl link set DEV PORT up|down");
+	run_free(&r);
+}
+
+/* monitor --count N prints N events (here: a link toggled meanwhile) */
+TEST_F_TIMEOUT(drv, monitor, 60)
+{
+	struct llmdev *dev;
+	struct run m, r;
+	char ports[16], *line;
+	int port, events = 0, i, st;
+
+	if (_metadata->skip)
+		return;
+	if (self->ncards < 2)
+		SKIP(return, "needs 2 cards with a link");
+	port = port_between(0, 1);
+	if (port < 0)
+		SKIP(return, "no link between llmdev0 and llmdev1");
+	snprintf(ports, sizeof(ports), "%d", port);
+	ASSERT_EQ(0, llmdev_open(0, &dev));
+
+	ASSERT_EQ(0, run_start(&m, 0, (const char *const[]){ "llmctl", "-j", "monitor",
+				"--count", "3", "--timeout", "20", NULL }));
+	/* toggle until the monitor had its events (it may start late) */
+	for (i = 0; i < 20 && waitpid(m.pid, &st, WNOHANG) == 0; i++) {
+		run(&r, "link", "set", "0", ports, "down");
+		run_free(&r);
+		wait_link(dev, port, false);
+		run(&r, "link", "set", "0", ports, "up");
+		run_free(&r);
+		wait_link(dev, port, true);
+	}
+	/* waitpid() may have reaped it: then run_finish() sees no child */
+	if (i < 20 && waitpid(m.pid, &st, WNOHANG) < 0) {
+		m.pid = fork();		/* a stand-in with its exit status */
+		if (m.pid == 0)
+			_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 1);
+	}
+	run_finish(&m, 25);
+	llmdev_close(dev);
+	EXPECT_RUN(&m, 0, "");
+	for (line = strtok(m.out, "\n"); line; line = strtok(NULL, "\n")) {
+		struct json *j = parse(_metadata, &m, line, "llmdev.event/1");
+		const char *state;
+		int card;
+
+		ASSERT_NE(NULL, j);
+		EXPECT_STREQ("link", json_get_str(j, "event"));
+		card = (int)json_get_uint(j, "card", 99);
+		EXPECT_TRUE(card == 0 || card == 1) TH_LOG("event of card %d", card);
+		state = json_get_str(j, "state");
+		EXPECT_TRUE(state && (!strcmp(state, "up") || !strcmp(state, "down") ||
+				      !strcmp(state, "training")));
+		EXPECT_LT(0, json_get(j, "time")->num);
+		json_free(j);
+		events++;
+	}
+	EXPECT_EQ(3, events) TH_LOG("events: %s", m.out);
+	run_free(&m);
+
+	/* no events: the timeout ends it, with status 2 */
+	run(&r, "monitor", "--count", "1", "--timeout", "0.5");
+	EXPECT_RUN(&r, 2, "timed out after 0.5 s with 1 event still to come");
+	EXPECT_LT(r.seconds, 10);
+	run_free(&r);
+	run(&r, "monitor", "--timeout", "0.3");		/* no --count: fine */
+	EXPECT_RUN(&r, 0, "");
+	run_free(&r);
+}
+
+#define SMALL_MODEL	"/tmp/llmctl-test-small.gguf"
+#define JUNK		"/tmp/llmctl-test-junk"
+
+TEST_F(drv, shard_plan)
+{
+	const struct json *c;
+	struct llmdev_hbm_alloc fill;
+	struct llmdev_info info;
+	struct llmdev *dev;
+	unsigned int tp = self->ncards >= 2 ? 2 : 1, pp = self->ncards >= 4 ? 2 : 1, i;
+	char tps[8], pps[8], want[128];
+	struct json *j;
+	struct run r;
+
+	if (_metadata->skip)
+		return;
+	ASSERT_EQ(0, make_model(SMALL_MODEL, "4", "256", "512", "1024"));
+	snprintf(tps, sizeof(tps), "%u", tp);
+	snprintf(pps, sizeof(pps), "%u", pp);
+
+	run(&r, "shard", "plan", SMALL_MODEL, "--tp", tps, "--pp", pps, "--json");
+	ASSERT_RUN_OK(&r);
+	ASSERT_JSON(j, &r, "llmdev.shard-plan/1");
+	EXPECT_EQ(tp, json_get_uint(j, "tp", 0));
+	EXPECT_EQ(pp, json_get_uint(j, "pp", 0));
+	EXPECT_EQ(4, json_get_uint(j, "model/block_count", 0));
+	ASSERT_EQ(tp * pp, json_get(j, "cards")->len);
+	for (c = json_get(j, "cards")->child, i = 0; c; c = c->next, i++) {
+		EXPECT_EQ(i, json_get_uint(c, "card", 99));
+		EXPECT_EQ(i / tp, json_get_uint(c, "stage", 99));
+		EXPECT_EQ(i % tp, json_get_uint(c, "tp_rank", 99));
+		EXPECT_EQ(i / tp * 4 / pp, json_get_uint(c, "layer_first", 99));
+		EXPECT_EQ((i / tp + 1) * 4 / pp - 1, json_get_uint(c, "layer_last", 99));
+		ASSERT_EQ(0, llmdev_open(i, &dev));
+		ASSERT_EQ(0, llmdev_get_info(dev, &info));
+		EXPECT_EQ(info.hbm_largest_free, json_get_uint(c, "free_bytes", 0));
+		llmdev_close(dev);
+	}
+	json_free(j);
+	run_free(&r);
+	run(&r, "shard", "plan", SMALL_MODEL, "--tp", tps, "--pp", pps);
+	ASSERT_RUN_OK(&r);
+	snprintf(want, sizeof(want), "plan: tp %u x pp %u on %u card", tp, pp, tp * pp);
+	EXPECT_NE(NULL, strstr(r.out, want)) TH_LOG("%s", r.out);
+	run_free(&r);
+
+	/* what does not fit the model */
+	run(&r, "shard", "plan", SMALL_MODEL, "--tp", "3");
+	EXPECT_RUN(&r, 2, "--tp 3 does not divide llama.attention.head_count 8");
+	run_free(&r);
+	run(&r, "shard", "plan", SMALL_MODEL, "--pp", "5");
+	EXPECT_RUN(&r, 2, "");
+	EXPECT_NE(NULL, strstr(r.err, "--pp 5")) TH_LOG("%s", r.err);
+	run_free(&r);
+	run(&r, "shard", "plan", SMALL_MODEL, "--tp", "2", "--cards", "0,1,2");
+	EXPECT_RUN(&r, 1, "--cards lists 3 cards but --tp 2 x --pp 1 needs 2");
+	run_free(&r);
+	run(&r, "shard", "plan");
+	EXPECT_RUN(&r, 1, "a GGUF model file is needed");
+	run_free(&r);
+	/* what is not a model */
+	ASSERT_EQ(0, write_file(JUNK, "not a model\n", 12));
+	run(&r, "shard", "plan", JUNK);
+	EXPECT_RUN(&r, 2, JUNK ": header: bad magic 6e 6f 74 20, expected \"GGUF\"");
+	run_free(&r);
+	unlink(JUNK);
+	run(&r, "shard", "plan", "/nonexistent.gguf");
+	EXPECT_RUN(&r, 2, "/nonexistent.gguf: No such file or directory");
+	run_free(&r);
+
+	/* a card too full for its share: the plan names it and the sizes */
+	ASSERT_EQ(0, llmdev_open(0, &dev));
+	ASSERT_EQ(0, llmdev_get_info(dev, &info));
+	ASSERT_EQ(0, llmdev_hbm_alloc(dev, info.hbm_largest_free - 64 * 1024, 0, 0, NULL,
+				      &fill));
+	run(&r, "shard", "plan", SMALL_MODEL);
+	EXPECT_RUN(&r, 2, "card 0 (stage 0, tp rank 0) needs ");
+	EXPECT_NE(NULL, strstr(r.err, "but has 64.0 KiB (65536 bytes) free")) TH_LOG("%s", r.err);
+	run_free(&r);
+	llmdev_close(dev);
+	/* without the driver the plan says it cannot check */
+	run_nobody(&r, "shard", "plan", SMALL_MODEL);
+	EXPECT_RUN(&r, 0, "");
+	run_free(&r);
+	unlink(SMALL_MODEL);
+}
+
+/* ---- a model on 4 cards, tp 2 x pp 2 ---------------------------------------- */
+
+#define MODEL		"/tmp/llmctl-test.gguf"
+#define TAG		"llmctl-test"
+
+FIXTURE(model) {
+	unsigned int order[4];
+	char cards[16];		/* "--cards" value */
+};
+
+FIXTURE_SETUP(model)
+{
+	struct run r;
+
+	if (geteuid())
+		SKIP(return, "needs root");
+	if (driver_set(true))
+		SKIP(return, "cannot load llmdev (is LLMCTL_MODULE set?)");
+	if (llmdev_count() < 4)
+		SKIP(return, "needs 4 cards, the VM has %d", llmdev_count());
+	if (pipeline_order(self->order))
+		SKIP(return, "no 2 pairs of linked cards for 2 pipeline stages");
+	snprintf(self->cards, sizeof(self->cards), "%u,%u,%u,%u", self->order[0],
+		 self->order[1], self->order[2], self->order[3]);
+	if (access(MODEL, R_OK))
+		ASSERT_EQ(0, make_model(MODEL, "4", "512", "1024", "2048"));
+	/* a clean start */
+	run(&r, "shard", "clear");
+	run_free(&r);
+	run(&r, "unload", MODEL);
+	run_free(&r);
+}
+
+FIXTURE_TEARDOWN(model)
+{
+	struct run r;
+
+	run(&r, "shard", "clear");
+	run_free(&r);
+	run(&r, "unload", MODEL);
+	run_free(&r);
+}
+
+#define LAYOUT(self) "--tp", "2", "--pp", "2", "--cards", (self)->cards
+
+/* the regions hold what the plan puts there, byte for byte */
+static void check_regions(struct __test_metadata *_metadata, const struct json *plan,
+			  const struct json *load)
+{
+	size_t flen = 0;
+	char *file = read_file(MODEL, &flen);
+	const struct json *c, *p;
+	unsigned int i;
+
+	ASSERT_NE(NULL, file);
+	for (c = json_get(plan, "cards")->child, i = 0; c; c = c->next, i++) {
+		unsigned int card = json_get_uint(c, "card", 99);
+		uint64_t bytes = json_get_uint(c, "bytes", 0);
+		char name[32], sum[20];
+		uint32_t handle = 0;
+		struct llmdev *dev;
+		uint8_t *buf;
+
+		snprintf(name, sizeof(name), TAG ".s%llut%llu",
+			 (unsigned long long)json_get_uint(c, "stage", 99),
+			 (unsigned long long)json_get_uint(c, "tp_rank", 99));
+		ASSERT_TRUE(has_region(card, name, &handle)) TH_LOG("llmdev%u: no %s", card, name);
+		buf = malloc(bytes);
+		ASSERT_NE(NULL, buf);
+		ASSERT_EQ(0, llmdev_open(card, &dev));
+		ASSERT_EQ(0, llmdev_copy_from_hbm(dev, handle, 0, buf, bytes, 10 * SEC));
+		llmdev_close(dev);
+		for (p = json_get(c, "pieces")->child; p; p = p->next) {
+			uint64_t off = json_get_uint(p, "src_offset", 0);
+			uint64_t len = json_get_uint(p, "src_len", 0);
+			uint64_t stride = json_get_uint(p, "src_stride", 0);
+			uint64_t count = json_get_uint(p, "src_count", 0);
+			uint64_t dst = json_get_uint(p, "dst_offset", 0), k;
+
+			for (k = 0; k < count; k++) {
+				ASSERT_LE(off + k * stride + len, flen);
+				ASSERT_LE(dst + (k + 1) * len, bytes);
+				ASSERT_EQ(0, memcmp(buf + dst + k * len, file + off + k * stride, len))
+					TH_LOG("llmdev%u: %s, range %llu", card,
+					       json_get_str(p, "tensor"), (unsigned long long)k);
+			}
+		}
+		/* the checksum load printed is that of the region's bytes */
+		snprintf(sum, sizeof(sum), "%016llx", (unsigned long long)fnv1a(buf, bytes));
+		for (p = json_get(load, "cards")->child; p; p = p->next)
+			if (json_get_uint(p, "card", 99) == card) {
+				EXPECT_STREQ(name, json_get_str(p, "region"));
+				EXPECT_STREQ(sum, json_get_str(p, "checksum"));
+				EXPECT_EQ(bytes, json_get_uint(p, "bytes", 0));
+				EXPECT_EQ(handle, json_get_uint(p, "handle", 0));
+			}
+		free(buf);
+	}
+	free(file);
+}
+
+/* the routing tables are what shard apply said and what the plan wants */
+static void check_routes(struct __test_metadata *_metadata, const unsigned int order[4],
+			 const struct json *apply)
+{
+	unsigned int i;
+
+	ASSERT_EQ(4, json_get_uint(apply, "applied", 0));
+	for (i = 0; i < 4; i++) {
+		const struct json *a = json_at(json_get(apply, "cards"), i);
+		struct llmdev_route_entry *e = NULL;
+		unsigned int n = 0, stage = i / 2, rank = i % 2;
+		char name[32], hop[16];
+		uint32_t gen, handle = 0;
+		struct llmdev *dev;
+		int port;
+
+		snprintf(name, sizeof(name), TAG ".s%ut%u", stage, rank);
+		ASSERT_TRUE(has_region(order[i], name, &handle));
+		ASSERT_EQ(0, llmdev_open(order[i], &dev));
+		ASSERT_EQ(0, llmdev_route_get(dev, &e, &n, &gen));
+		llmdev_close(dev);
+		ASSERT_EQ(1, n) TH_LOG("llmdev%u", order[i]);
+		EXPECT_EQ(stage * 2, e[0].layer_first);
+		EXPECT_EQ(stage * 2 + 1, e[0].layer_last);
+		EXPECT_EQ(rank, e[0].tp_rank);
+		EXPECT_EQ(2, e[0].tp_size);
+		EXPECT_EQ(handle, e[0].handle);
+		/* stage 0 sends to the same rank of stage 1; stage 1 to the host */
+		port = stage ? -1 : port_between(order[i], order[i + 2]);
+		EXPECT_EQ(stage ? LLMDEV_HOP_HOST : (uint32_t)port, e[0].next_hop);
+		if (port >= 0)
+			snprintf(hop, sizeof(hop), "link%d", port);
+		else
+			strcpy(hop, "host");
+		EXPECT_EQ(order[i], json_get_uint(a, "card", 99));
+		EXPECT_STREQ(name, json_get_str(a, "region"));
+		EXPECT_STREQ(hop, json_get_str(a, "next_hop"));
+		EXPECT_EQ(gen, json_get_uint(a, "generation", 0));
+		free(e);
+	}
+}
+
+TEST_F_TIMEOUT(model, load_apply_unload, 90)
+{
+	struct json *plan, *load, *apply, *show;
+	uint32_t handles[4], h, gen[4];
+	struct llmdev_hbm_alloc other;
+	struct llmdev *dev;
+	struct run r;
+	unsigned int i;
+
+	if (_metadata->skip)
+		return;
+	run(&r, "shard", "plan", MODEL, LAYOUT(self), "--json");
+	ASSERT_RUN_OK(&r);
+	ASSERT_JSON(plan, &r, "llmdev.shard-plan/1");
+	run_free(&r);
+
+	/* load --verify */
+	run(&r, "-j", "load", MODEL, LAYOUT(self), "--verify");
+	ASSERT_RUN_OK(&r);
+	ASSERT_JSON(load, &r, "llmdev.load/1");
+	EXPECT_EQ(1, json_get_bool(load, "verified"));
+	for (i = 0; i < 4; i++) {
+		const struct json *c = json_at(json_get(load, "cards"), i);
+
+		EXPECT_EQ(1, json_get_bool(c, "loaded"));
+		EXPECT_EQ(1, json_get_bool(c, "verified"));
+		EXPECT_EQ(self->order[i], json_get_uint(c, "card", 99));
+		ASSERT_TRUE(has_region(self->order[i], json_get_str(c, "region"), &handles[i]));
+	}
+	check_regions(_metadata, plan, load);
+	json_free(load);
+	run_free(&r);
+
+	/* again: nothing to do, and --verify checks what is there */
+	run(&r, "load", MODEL, LAYOUT(self), "--verify");
+	ASSERT_RUN_OK(&r);
+	EXPECT_NE(NULL, strstr(r.out, "already loaded, verified")) TH_LOG("%s", r.out);
+	EXPECT_NE(NULL, strstr(r.out, "nothing to load")) TH_LOG("%s", r.out);
+	run_free(&r);
+	for (i = 0; i < 4; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), TAG ".s%ut%u", i / 2, i % 2);
+		ASSERT_TRUE(has_region(self->order[i], name, &h));
+		EXPECT_EQ(handles[i], h) TH_LOG("%s was reloaded", name);
+	}
+
+	/* --replace loads again */
+	run(&r, "-j", "load", MODEL, LAYOUT(self), "--replace");
+	ASSERT_RUN_OK(&r);
+	ASSERT_JSON(load, &r, "llmdev.load/1");
+	EXPECT_EQ(1, json_get_bool(load, "cards/0/loaded"));
+	EXPECT_LT(0, json_get_uint(load, "bytes", 0));
+	check_regions(_metadata, plan, load);
+	json_free(load);
+	run_free(&r);
+
+	/* apply: each card routes its layers and rank to the next stage */
+	run_nobody(&r, "shard", "apply", MODEL, LAYOUT(self));
+	EXPECT_RUN(&r, 2, "not permitted (needs CAP_SYS_ADMIN)");
+	run_free(&r);
+	run(&r, "-j", "shard", "apply", MODEL, LAYOUT(self));
+	ASSERT_RUN_OK(&r);
+	ASSERT_JSON(apply, &r, "llmdev.shard-apply/1");
+	check_routes(_metadata, self->order, apply);
+	json_free(apply);
+	run_free(&r);
+
+	run(&r, "-j", "shard", "show");
+	ASSERT_RUN_OK(&r);
+	ASSERT_JSON(show, &r, "llmdev.shard-show/1");
+	ASSERT_EQ(4, json_get(show, "cards")->len);
+	for (i = 0; i < 4; i++) {
+		const struct json *c = json_at(json_get(show, "cards"), i);
+		struct llmdev_route_entry *e = NULL;
+		unsigned int n = 0;
+
+		ASSERT_EQ(0, llmdev_open(i, &dev));
+		ASSERT_EQ(0, llmdev_route_get(dev, &e, &n, &gen[i]));
+		llmdev_close(dev);
+		EXPECT_EQ(i, json_get_uint(c, "card", 99));
+		EXPECT_EQ(gen[i], json_get_uint(c, "generation", 0));
+		ASSERT_EQ(n, json_get(c, "entries")->len);
+		EXPECT_EQ(e[0].layer_first, json_get_uint(c, "entries/0/layer_first", 99));
+		EXPECT_EQ(e[0].tp_rank, json_get_uint(c, "entries/0/tp_rank", 99));
+		EXPECT_EQ(e[0].handle, json_get_uint(c, "entries/0/handle", 99));
+		EXPECT_EQ(e[0].length, json_get_uint(c, "entries/0/length", 0));
+		EXPECT_NE(NULL, json_get_str(c, "entries/0/region"));
+		free(e);
+	}
+	json_free(show);
+	run_free(&r);
+	run(&r, "shard", "show");
+	ASSERT_RUN_OK(&r);
+	EXPECT_NE(NULL, strstr(r.out, "layers 0-1 tp 0/2 region")) TH_LOG("%s", r.out);
+	EXPECT_NE(NULL, strstr(r.out, "-> host")) TH_LOG("%s", r.out);
+	run_free(&r);
+
+	/* routed regions are not replaced behind the table's back */
+	run(&r, "load", MODEL, LAYOUT(self), "--replace");
+	EXPECT_RUN(&r, 2, "the routing table uses it ('llmctl shard clear' first)");
+	run_free(&r);
+	/* an ordinary user can neither clear nor unload a routed model */
+	run_nobody(&r, "shard", "clear");
+	EXPECT_RUN(&r, 2, "clearing the routing table: not permitted (needs CAP_SYS_ADMIN)");
+	run_free(&r);
+	run_nobody(&r, "unload", MODEL);
+	EXPECT_RUN(&r, 2, "removing the routes to the model: not permitted (needs CAP_SYS_ADMIN)");
+	run_free(&r);
+	for (i = 0; i < 4; i++) {
+		struct llmdev_route_entry *e = NULL;
+		unsigned int n = 0;
+		uint32_t g;
+
+		ASSERT_EQ(0, llmdev_open(i, &dev));
+		ASSERT_EQ(0, llmdev_route_get(dev, &e, &n, &g));
+		llmdev_close(dev);
+		EXPECT_EQ(1, n);
+		EXPECT_EQ(gen[i], g) TH_LOG("llmdev%u's table changed", i);
+		free(e);
+	}
+
+	/* unload: the routes go first, then the regions; not another model's */
+	ASSERT_EQ(0, llmdev_open(0, &dev));
+	ASSERT_EQ(0, llmdev_hbm_alloc(dev, 4096, 0, LLMDEV_HBM_PERSISTENT, TAG ".small.s0t0",
+				      &other));
+	run(&r, "-j", "unload", MODEL);
+	ASSERT_RUN_OK(&r);
+	ASSERT_JSON(show, &r, "llmdev.unload/1");
+	EXPECT_EQ(4, json_get_uint(show, "freed", 0));
+	json_free(show);
+	run_free(&r);
+	EXPECT_TRUE(has_region(0, TAG ".small.s0t0", NULL));
+	EXPECT_EQ(0, llmdev_hbm_free(dev, other.handle));
+	llmdev_close(dev);
+	for (i = 0; i < 4; i++) {
+		struct llmdev_route_entry *e = NULL;
+		unsigned int n = 9;
+
+		EXPECT_EQ(0, count_regions(i, TAG ".s"));
+		ASSERT_EQ(0, llmdev_open(i, &dev));
+		ASSERT_EQ(0, llmdev_route_get(dev, &e, &n, NULL));
+		llmdev_close(dev);
+		EXPECT_EQ(0, n);
+		free(e);
+	}
+	run(&r, "unload", MODEL);
+	ASSERT_RUN_OK(&r);
+	EXPECT_NE(NULL, strstr(r.out, "nothing to unload")) TH_LOG("%s", r.out);
+	run_free(&r);
+	json_free(plan);
+}
+
+/* shard apply changes every card's table or none */
+TEST_F(model, apply_all_or_none)
+{
+	struct llmdev_route_entry *before[4] = { 0 }, *after = NULL;
+	unsigned int nbefore[4], nafter, i;
+	uint32_t genb[4], gena, handle;
+	struct llmdev *dev;
+	char name[32];
+	struct run r;
+
+	if (_metadata->skip)
+		return;
+	run(&r, "load", MODEL, LAYOUT(self));
+	ASSERT_RUN_OK(&r);
+	run_free(&r);
+	run(&r, "shard", "apply", MODEL, LAYOUT(self));
+	ASSERT_RUN_OK(&r);
+	run_free(&r);
+
+	/* the last card loses its share */
+	snprintf(name, sizeof(name), "%u", self->order[3]);
+	run(&r, "shard", "clear", name);
+	ASSERT_RUN_OK(&r);
+	run_free(&r);
+	snprintf(name, sizeof(name), TAG ".s1t1");
+	ASSERT_TRUE(has_region(self->order[3], name, &handle));
+	ASSERT_EQ(0, llmdev_open(self->order[3], &dev));
+	ASSERT_EQ(0, llmdev_hbm_free(dev, handle));
+	llmdev_close(dev);
+
+	for (i = 0; i < 4; i++) {
+		ASSERT_EQ(0, llmdev_open(i, &dev));
+		ASSERT_EQ(0, llmdev_route_get(dev, &before[i], &nbefore[i], &genb[i]));
+		llmdev_close(dev);
+	}
+	run(&r, "shard", "apply", MODEL, LAYOUT(self));
+	EXPECT_RUN(&r, 2, "region 'llmctl-test.s1t1': ");
+	EXPECT_NE(NULL, strstr(r.err, "run 'llmctl load' with the same layout first"));
+	run_free(&r);
+	for (i = 0; i < 4; i++) {
+		ASSERT_EQ(0, llmdev_open(i, &dev));
+		ASSERT_EQ(0, llmdev_route_get(dev, &after, &nafter, &gena));
+		llmdev_close(dev);
+		EXPECT_EQ(genb[i], gena) TH_LOG("llmdev%u's table was written", i);
+		ASSERT_EQ(nbefore[i], nafter);
+		EXPECT_EQ(0, nafter ? memcmp(before[i], after, nafter * sizeof(*after)) : 0);
+		free(after);
+		free(before[i]);
+	}
+
+	/* a layout the cabling does not carry: refused before any change */
+	run(&r, "load", MODEL, LAYOUT(self));	/* the missing share */
+	ASSERT_RUN_OK(&r);
+	run_free(&r);
+	if (port_between(self->order[0], self->order[3]) >= 0)
+		return;		/* the stage-1 pair swapped still has links */
+	for (i = 0; i < 4; i++) {
+		ASSERT_EQ(0, llmdev_open(i, &dev));
+		ASSERT_EQ(0, llmdev_route_get(dev, &before[i], &nbefore[i], &genb[i]));
+		llmdev_close(dev);
+		free(before[i]);
+	}
+	snprintf(name, sizeof(name), "%u,%u,%u,%u", self->order[0], self->order[1],
+		 self->order[3], self->order[2]);
+	run(&r, "shard", "apply", MODEL, "--tp", "2", "--pp", "2", "--cards", name);
+	EXPECT_RUN(&r, 2, "no link that is up to llmdev");
+	EXPECT_NE(NULL, strstr(r.err, "(stage 0 rank 0 to stage 1 rank 0)"));
+	run_free(&r);
+	for (i = 0; i < 4; i++) {
+		ASSERT_EQ(0, llmdev_open(i, &dev));
+		ASSERT_EQ(0, llmdev_route_get(dev, &after, &nafter, &gena));
+		llmdev_close(dev);
+		EXPECT_EQ(genb[i], gena) TH_LOG("llmdev%u's table was written", i);
+		free(after);
+	}
+}
+
+/* shares already on the cards that are not this file's */
+TEST_F(model, stale_shares)
+{
+	static const char *const path = "/tmp/" TAG "-stale.gguf";
+	static char junk[4096];
+	struct llmdev_hbm_open ho;
+	struct llmdev *dev;
+	uint32_t handle, h;
+	struct run r;
+
+	if (_metadata->skip)
+		return;
+	ASSERT_EQ(0, make_model(path, "2", "256", "512", "1024"));
+
+	/* --verify notices a share whose bytes changed */
+	run(&r, "load", path, "--tp", "2");
+	ASSERT_RUN_OK(&r);
+	run_free(&r);
+	ASSERT_TRUE(has_region(1, TAG "-stale.s0t1", &handle));
+	ASSERT_EQ(0, llmdev_open(1, &dev));
+	ASSERT_EQ(0, llmdev_hbm_open(dev, TAG "-stale.s0t1", &ho));
+	memset(junk, 0x5a, sizeof(junk));
+	ASSERT_EQ(0, llmdev_copy_to_hbm(dev, ho.handle, 8192, junk, sizeof(junk), 10 * SEC));
+	llmdev_close(dev);
+	run(&r, "load", path, "--tp", "2", "--verify");
+	EXPECT_RUN(&r, 2, "llmdev1: verify '" TAG "-stale.s0t1': checksum mismatch "
+		   "(the region does not hold this share; --replace reloads it)");
+	run_free(&r);
+	ASSERT_TRUE(has_region(1, TAG "-stale.s0t1", &h));	/* not ours to free */
+	EXPECT_EQ(handle, h);
+	run(&r, "load", path, "--tp", "2", "--verify", "--replace");
+	EXPECT_RUN(&r, 0, "");
+	run_free(&r);
+
+	/* a share of another size (the file changed) needs --replace */
+	ASSERT_EQ(0, make_model(path, "2", "512", "512", "1024"));
+	run(&r, "load", path, "--tp", "2");
+	EXPECT_RUN(&r, 2, "llmdev0: region '" TAG "-stale.s0t0' exists with ");
+	EXPECT_NE(NULL, strstr(r.err, "--replace reloads it, 'llmctl unload' frees it"));
+	run_free(&r);
+	ASSERT_TRUE(has_region(1, TAG "-stale.s0t1", &h));
+	run(&r, "-j", "load", path, "--tp", "2", "--replace", "--verify");
+	EXPECT_RUN(&r, 0, "");
+	run_free(&r);
+	run(&r, "unload", path);
+	EXPECT_RUN(&r, 0, "");
+	run_free(&r);
+	EXPECT_EQ(0, count_regions(0, TAG "-stale"));
+	EXPECT_EQ(0, count_regions(1, TAG "-stale"));
+	unlink(path);
+}
+
+/* a bad model file changes nothing on any card */
+TEST_F(model, bad_file)
+{
+	static const char *const trunc = "/tmp/" TAG "-trunc.gguf";
+	static const char *const junk = "/tmp/" TAG "-junk.gguf";
+	uint64_t used[4];
+	size_t len = 0;
+	char *data = read_file(MODEL, &len);
+	struct llmdev_info info;
+	struct llmdev *dev;
+	struct run r;
+	unsigned int i;
+
+	if (_metadata->skip)
+		return;
+	ASSERT_NE(NULL, data);
+	ASSERT_EQ(0, write_file(trunc, data, len * 2 / 3));
+	memcpy(data, "GGUX", 4);
+	ASSERT_EQ(0, write_file(junk, data, len));
+	free(data);
+	for (i = 0; i < 4; i++) {
+		ASSERT_EQ(0, llmdev_open(i, &dev));
+		ASSERT_EQ(0, llmdev_get_info(dev, &info));
+		llmdev_close(dev);
+		used[i] = info.hbm_used;
+	}
+
+	run(&r, "load", trunc, LAYOUT(self));
+	EXPECT_RUN(&r, 2, "beyond end of file");
+	EXPECT_NE(NULL, strstr(r.err, trunc));
+	run_free(&r);
+	run(&r, "load", junk, LAYOUT(self));
+	EXPECT_RUN(&r, 2, "header: bad magic");
+	run_free(&r);
+	run(&r, "shard", "apply", trunc, LAYOUT(self));
+	EXPECT_RUN(&r, 2, "beyond end of file");
+	run_free(&r);
+	for (i = 0; i < 4; i++) {
+		struct json *j;
+		char card[16];
+
+		snprintf(card, sizeof(card), "%u", i);
+		EXPECT_EQ(0, count_regions(i, TAG "-"));
+		run(&r, "-j", "info", card);
+		ASSERT_RUN_OK(&r);
+		ASSERT_JSON(j, &r, "llmdev.info/1");
+		EXPECT_EQ(used[i], json_get_uint(j, "hbm_used", 1));
+		EXPECT_EQ(0, json_get(j, "regions")->len);
+		json_free(j);
+		run_free(&r);
+	}
+	unlink(trunc);
+	unlink(junk);
+}
+
+/* a card without room for its share: refused before any card changes */
+TEST_F(model, no_room)
+{
+	struct llmdev_hbm_alloc fill;
+	struct llmdev_info info;
+	struct llmdev *dev;
+	struct run r;
+	unsigned int i;
+
+	if (_metadata->skip)
+		return;
+	ASSERT_EQ(0, llmdev_open(self->order[3], &dev));
+	ASSERT_EQ(0, llmdev_get_info(dev, &info));
+	ASSERT_EQ(0, llmdev_hbm_alloc(dev, info.hbm_largest_free - 4096, 0, 0, NULL, &fill));
+	run(&r, "load", MODEL, LAYOUT(self));
+	EXPECT_RUN(&r, 2, "(stage 1, tp rank 1) needs ");
+	EXPECT_NE(NULL, strstr(r.err, "but has 4.0 KiB (4096 bytes) free")) TH_LOG("%s", r.err);
+	run_free(&r);
+	for (i = 0; i < 4; i++)
+		EXPECT_EQ(0, count_regions(i, TAG ".s"));
+	llmdev_close(dev);
+}
+
+/* an interrupted load frees the regions it made */
+TEST_F(model, interrupted)
+{
+	static const char *const big = "/tmp/" TAG "-big.gguf";
+	struct run r;
+	unsigned int i;
+	int k;
+
+	if (_metadata->skip)
+		return;
+	ASSERT_EQ(0, make_model(big, "8", "512", "1408", "8192"));
+	ASSERT_EQ(0, run_start(&r, 0, (const char *const[]){ "llmctl", "load", big, "--tp", "2",
+				"--pp", "2", "--cards", self->cards, NULL }));
+	/* the regions are all made before any data moves: then stop it */
+	for (k = 0; k < 2000 && count_regions(self->order[3], TAG "-big.s") < 1; k++)
+		usleep(5000);
+	kill(r.pid, SIGINT);
+	run_finish(&r, RUN_TIMEOUT);
+	EXPECT_RUN(&r, 2, ": interrupted");
+	run_free(&r);
+	for (i = 0; i < 4; i++)
+		EXPECT_EQ(0, count_regions(i, TAG "-big.s")) TH_LOG("llmdev%u", i);
+	unlink(big);
+}
+
+TEST_HARNESS_MAIN
