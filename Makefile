@@ -109,8 +109,8 @@ vm: qemu kernel module selftests
 # What `make demo` shows, in the guest (busybox sh): the cards, the driver
 # and its links, then a generated llama-shaped model planned over 4 cards
 # as tp 2 x pp 2, loaded (verified), routed, and one AllReduce. The cards
-# are cabled as a ring 0-1-2-3-0; --cards 0,3,1,2 puts the tensor-parallel
-# pairs (0,3) and (1,2) and each pipeline step (0->1, 3->2) on direct links.
+# are cabled as a ring 0-1-2-3-0; without --cards llmctl picks the order
+# 0,1,3,2, which puts each pipeline step (0->3, 1->2) on a direct link.
 define DEMO_CMD
 step() { echo; echo "== $$*"; "$$@" || { echo "demo: '$$*' failed (exit $$?)"; exit 2; }; }
 M=/tmp/demo.gguf
@@ -120,7 +120,7 @@ step llmctl driver status
 step llmctl list
 step llmctl link show
 step gguf-gen -o $$M --layers 8 --embd 512 --heads 8 --ff 1408 --vocab 8192 --type q8_0
-L="--tp 2 --pp 2 --cards 0,3,1,2"
+L="--tp 2 --pp 2"
 step llmctl shard plan $$M $$L
 step llmctl load $$M $$L --verify
 step llmctl shard apply $$M $$L
@@ -161,8 +161,8 @@ define BENCH_LOAD_CMD
 insmod /llmdev/modules/llmdev.ko && sleep 0.2 &&
 echo 3 >/proc/sys/vm/drop_caches && echo "== time cat /dev/vda >/dev/null" &&
 time cat /dev/vda >/dev/null &&
-echo 3 >/proc/sys/vm/drop_caches && echo "== llmctl load /dev/vda --tp 2 --pp 2 --cards 0,3,1,2" &&
-time llmctl load /dev/vda --tp 2 --pp 2 --cards 0,3,1,2 </dev/null 2>&1 | tr '\r' '\n' | tail -n 6
+echo 3 >/proc/sys/vm/drop_caches && echo "== llmctl load /dev/vda --tp 2 --pp 2" &&
+time llmctl load /dev/vda --tp 2 --pp 2 </dev/null 2>&1 | tr '\r' '\n' | tail -n 6
 endef
 export BENCH_LOAD_CMD
 

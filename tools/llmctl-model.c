@@ -207,6 +207,75 @@ static bool is_model_region(const char *name, const char *tag)
 }
 
 /*
+ * The default card order for --pp > 1 (no --cards): the first one in which
+ * each stage's card has a link that is up to the next stage's card of the
+ * same rank (shard_order_cards()); 0 .. n - 1 when there is none or the
+ * driver is not loaded (shard apply then says which hop has no link).
+ */
+static void default_order(struct model_opts *o)
+{
+	uint32_t i, p, n = o->tp * o->pp, max = 0, slots;
+	struct llmdev **devs = NULL;
+	uint64_t *serial = NULL;
+	bool *linked = NULL;
+	int count;
+
+	for (i = 0; i < n; i++)
+		o->cards[i] = i;
+	o->n_cards = n;
+	if (o->pp == 1 || !driver_loaded())
+		return;
+	count = llmdev_count();
+	if (count <= 0 || (uint32_t)count < n)
+		return;
+	/* minors need not be dense after hot-unplug: look a little further */
+	slots = (uint32_t)count + 64 < SHARD_MAX_CARDS ? (uint32_t)count + 64 : SHARD_MAX_CARDS;
+	devs = calloc(slots, sizeof(*devs));
+	serial = calloc(slots, sizeof(*serial));
+	if (!devs || !serial)
+		goto out;
+	for (i = 0; i < slots; i++) {
+		struct llmdev_info info;
+
+		if (llmdev_open(i, &devs[i]))
+			continue;
+		if (llmdev_get_info(devs[i], &info)) {
+			llmdev_close(devs[i]);
+			devs[i] = NULL;
+			continue;
+		}
+		serial[i] = info.serial;
+		max = i + 1;
+	}
+	linked = calloc((size_t)max * max, sizeof(*linked));
+	if (!linked)
+		goto out;
+	for (i = 0; i < max; i++) {
+		struct llmdev_link_info li;
+		uint32_t j;
+
+		for (p = 0; devs[i] && !llmdev_link_get_info(devs[i], p, &li); p++) {
+			if (li.state != LLMDEV_LINK_UP)
+				continue;
+			for (j = 0; j < max; j++)
+				if (j != i && devs[j] && serial[j] == li.peer_serial)
+					linked[i * max + j] = true;
+		}
+	}
+	if (max >= n && !shard_order_cards(o->tp, o->pp, max, linked, o->cards))
+		goto out;
+	for (i = 0; i < n; i++)
+		o->cards[i] = i;
+out:
+	free(linked);
+	for (i = 0; i < max; i++)
+		if (devs[i])
+			llmdev_close(devs[i]);
+	free(devs);
+	free(serial);
+}
+
+/*
  * Open the model, check that the plan fits it, open the plan's cards (when
  * the driver is there) and make the plan, checking the cards' free HBM: a
  * card's largest free
@@ -231,11 +300,8 @@ static int make_plan(struct model_opts *o, bool need_cards,
 		msg("%s: %s", o->path, err);
 		return EXIT_FAIL;
 	}
-	if (!o->n_cards) {
-		for (i = 0; i < n; i++)
-			o->cards[i] = i;
-		o->n_cards = n;
-	}
+	if (!o->n_cards)
+		default_order(o);
 	so.cards = o->cards;
 	so.n_cards = o->n_cards;
 
@@ -511,7 +577,10 @@ static const char shard_usage[] =
 	"plan   which tensor, or which tensor-parallel slice, goes to which card;\n"
 	"       checks that each card's share fits its largest free HBM extent\n"
 	"       (when the driver is loaded). --tp must divide the head counts.\n"
-	"       Stage s, rank t runs on card LIST[s * tp + t] (default 0..tp*pp-1).\n"
+	"       Stage s, rank t runs on card LIST[s * tp + t]. Default: 0..tp-1\n"
+	"       for one stage; else the first order in which each stage's card\n"
+	"       has a link that is up to the next stage's card of the same rank\n"
+	"       (0..tp*pp-1 if none).\n"
 	"apply  point every card's routing table at its loaded share (see\n"
 	"       'llmctl load') and at the link to the next stage's card of the\n"
 	"       same rank; all cards or none; needs CAP_SYS_ADMIN\n"

@@ -629,6 +629,54 @@ void shard_plan_free(struct shard_plan *p)
 	free(p);
 }
 
+/* ---- card order --------------------------------------------------------- */
+
+#define ORDER_BUDGET	1000000u
+
+struct order {
+	uint32_t tp, n, len;
+	const bool *linked;
+	uint32_t *cards;
+	bool *used;
+	unsigned long visits;
+};
+
+/* Fill position @i and the ones after it; true when all are filled. */
+static bool order_fill(struct order *o, uint32_t i)
+{
+	if (i == o->len)
+		return true;
+	for (uint32_t c = 0; c < o->n; c++) {
+		if (o->used[c] || ++o->visits > ORDER_BUDGET)
+			continue;
+		if (i >= o->tp && !o->linked[(size_t)o->cards[i - o->tp] * o->n + c])
+			continue;
+		o->cards[i] = c;
+		o->used[c] = true;
+		if (order_fill(o, i + 1))
+			return true;
+		o->used[c] = false;
+	}
+	return false;
+}
+
+int shard_order_cards(uint32_t tp, uint32_t pp, uint32_t n, const bool *linked,
+		      uint32_t *cards)
+{
+	struct order o = { .tp = tp, .n = n, .linked = linked, .cards = cards };
+	bool found;
+
+	if (!tp || !pp || tp > SHARD_MAX_CARDS / pp || tp * pp > n)
+		return -EINVAL;
+	o.len = tp * pp;
+	o.used = calloc(n, sizeof(*o.used));
+	if (!o.used)
+		return -ENOMEM;
+	found = order_fill(&o, 0);
+	free(o.used);
+	return found ? 0 : -ENOENT;
+}
+
 /* ---- printing ----------------------------------------------------------- */
 
 /* length of the valid UTF-8 sequence at @s, or 0 */

@@ -306,6 +306,27 @@ int shard_plan_build(const struct gguf_file *g, const struct shard_opts *opts,
 void shard_plan_free(struct shard_plan *p);
 
 /**
+ * shard_order_cards() - a card order in which every pipeline hop is a link
+ * @tp, @pp:   the layout (tp * pp cards)
+ * @n:         the cards to choose from: 0 .. @n - 1
+ * @linked:    an @n x @n matrix: linked[a * n + b] when card a has a link
+ *             that is up to card b
+ * @cards:     out: tp * pp cards, stage-major (as shard_opts.cards)
+ *
+ * Finds the order, lowest card numbers first, in which the card of stage s,
+ * rank t is linked to the card of stage s + 1, rank t, so that every stage
+ * can send its activations to the next one over a direct link (a routing
+ * table entry names the port of its next hop; a card does not forward).
+ * With @pp 1 that is 0 .. tp - 1. The search visits at most a million
+ * partial orders, ample for a host's cards.
+ *
+ * Return: 0; -ENOENT if no order was found; -EINVAL if tp * pp is 0 or
+ * more than @n or SHARD_MAX_CARDS; -ENOMEM.
+ */
+int shard_order_cards(uint32_t tp, uint32_t pp, uint32_t n, const bool *linked,
+		      uint32_t *cards);
+
+/**
  * shard_plan_print() - print a plan
  * @f:   where
  * @p:   the plan

@@ -1193,6 +1193,84 @@ static int test_json(void)
 	return 0;
 }
 
+/* ---- card order --------------------------------------------------------- */
+
+/* cable card a to card b (both ways) in the n x n matrix @m */
+static void cable(bool *m, uint32_t n, uint32_t a, uint32_t b)
+{
+	m[a * n + b] = true;
+	m[b * n + a] = true;
+}
+
+/* every hop of @cards is in @m and no card is used twice */
+static int check_order(const bool *m, uint32_t n, uint32_t tp, uint32_t pp,
+		       const uint32_t *cards)
+{
+	bool used[64] = { false };
+
+	for (uint32_t i = 0; i < tp * pp; i++) {
+		CHECK(cards[i] < n && !used[cards[i]]);
+		used[cards[i]] = true;
+		if (i >= tp)
+			CHECK(m[cards[i - tp] * n + cards[i]]);
+	}
+	return 0;
+}
+
+static int test_card_order(void)
+{
+	bool ring4[16] = { false }, ring8[64] = { false }, line3[9] = { false };
+	bool none[16] = { false }, full[64];
+	uint32_t c[64];
+
+	/* the VM's default cabling: a ring 0-1-2-3-0 */
+	for (uint32_t i = 0; i < 4; i++)
+		cable(ring4, 4, i, (i + 1) % 4);
+	CHECK(!shard_order_cards(2, 2, 4, ring4, c));
+	CHECK(c[0] == 0 && c[1] == 1 && c[2] == 3 && c[3] == 2);
+	CHECK(!check_order(ring4, 4, 2, 2, c));
+	CHECK(!shard_order_cards(1, 4, 4, ring4, c));
+	CHECK(c[0] == 0 && c[1] == 1 && c[2] == 2 && c[3] == 3);
+	CHECK(!shard_order_cards(4, 1, 4, none, c));	/* no hops: 0..3 */
+	CHECK(c[0] == 0 && c[1] == 1 && c[2] == 2 && c[3] == 3);
+	CHECK(!shard_order_cards(1, 2, 4, ring4, c));
+	CHECK(c[0] == 0 && c[1] == 1);
+	CHECK(shard_order_cards(2, 2, 4, none, c) == -ENOENT);
+	/* tp 4 x pp 2 on a ring of 8 */
+	for (uint32_t i = 0; i < 8; i++)
+		cable(ring8, 8, i, (i + 1) % 8);
+	CHECK(!shard_order_cards(4, 2, 8, ring8, c));
+	CHECK(!check_order(ring8, 8, 4, 2, c));
+	CHECK(!shard_order_cards(2, 4, 8, ring8, c));
+	CHECK(!check_order(ring8, 8, 2, 4, c));
+	/* a line 0-1-2: pp 3 has to start at an end */
+	cable(line3, 3, 0, 1);
+	cable(line3, 3, 1, 2);
+	CHECK(!shard_order_cards(1, 3, 3, line3, c));
+	CHECK(c[0] == 0 && c[1] == 1 && c[2] == 2);
+	cable(line3, 3, 0, 2);		/* now a triangle */
+	CHECK(!shard_order_cards(1, 3, 3, line3, c));
+	CHECK(!check_order(line3, 3, 1, 3, c));
+	/* bad layouts */
+	CHECK(shard_order_cards(3, 2, 4, ring4, c) == -EINVAL);
+	CHECK(shard_order_cards(0, 2, 4, ring4, c) == -EINVAL);
+	CHECK(shard_order_cards(2, 0, 4, ring4, c) == -EINVAL);
+	CHECK(shard_order_cards(SHARD_MAX_CARDS, 2, UINT32_MAX, ring4, c) == -EINVAL);
+	/* no order among 40 unlinked cards: the search ends (its budget) */
+	bool *big = calloc(40 * 40, sizeof(*big));
+
+	CHECK(big);
+	CHECK(shard_order_cards(20, 2, 40, big, c) == -ENOENT);
+	free(big);
+	/* fully connected 8 cards: the identity order */
+	for (uint32_t i = 0; i < 64; i++)
+		full[i] = i % 9 != 0;
+	CHECK(!shard_order_cards(2, 4, 8, full, c));
+	for (uint32_t i = 0; i < 8; i++)
+		CHECK(c[i] == i);
+	return 0;
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 static const struct {
@@ -1219,6 +1297,7 @@ static const struct {
 	{ "alignment", test_alignment },
 	{ "random models", test_random_models },
 	{ "JSON and table", test_json },
+	{ "card order", test_card_order },
 };
 
 static int rm_tmp(void)
