@@ -156,28 +156,44 @@ static int parse_model_opts(int argc, char **argv, struct model_opts *o,
 
 /*
  * The model part of its region names: the file's base name without
- * ".gguf", at most MODEL_TAG_LEN characters, each outside [A-Za-z0-9._-]
- * replaced by '_'.
+ * ".gguf" when that is at most MODEL_TAG_LEN characters of [A-Za-z0-9._-];
+ * otherwise its first MODEL_TAG_KEEP characters (others replaced by '_'),
+ * '~' and 6 hex digits of a hash of the whole base name, so that long
+ * names sharing a prefix ("Meta-Llama-3-8B-Instruct-Q8_0" and
+ * "...-Q4_0") do not share regions.
  */
 #define MODEL_TAG_LEN	20
+#define MODEL_TAG_KEEP	(MODEL_TAG_LEN - 7)
+
+static bool tag_char(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+	       (ch >= '0' && ch <= '9') || ch == '.' || ch == '-';
+}
 
 static void model_tag(const char *path, char tag[MODEL_TAG_LEN + 1])
 {
 	const char *base = strrchr(path, '/');
+	uint32_t h = 2166136261u;	/* FNV-1a, 32 bit */
+	bool plain = true;
 	size_t i, n;
 
 	base = base ? base + 1 : path;
 	n = strlen(base);
 	if (n > 5 && !strcmp(base + n - 5, ".gguf"))
 		n -= 5;
-	for (i = 0; i < n && i < MODEL_TAG_LEN; i++) {
-		char ch = base[i];
-
-		tag[i] = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-			 (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' ?
-			 ch : '_';
+	for (i = 0; i < n; i++) {
+		plain &= tag_char(base[i]);
+		h = (h ^ (unsigned char)base[i]) * 16777619u;
 	}
-	tag[i] = 0;
+	if (plain && n <= MODEL_TAG_LEN) {
+		memcpy(tag, base, n);
+		tag[n] = 0;
+		return;
+	}
+	for (i = 0; i < n && i < MODEL_TAG_KEEP; i++)
+		tag[i] = tag_char(base[i]) ? base[i] : '_';
+	snprintf(tag + i, MODEL_TAG_LEN + 1 - i, "~%06x", (unsigned int)(h & 0xffffff));
 }
 
 /* The region of stage @stage, rank @rank: "<model>.s<stage>t<rank>" */

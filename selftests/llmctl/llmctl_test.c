@@ -1688,6 +1688,60 @@ TEST_F(model, bad_file)
 	unlink(junk);
 }
 
+/* long file names that share a prefix get regions of their own */
+TEST_F_TIMEOUT(model, long_names, 90)
+{
+	static const char *const a = "/tmp/Meta-Llama-3-8B-Instruct-Q8_0.gguf";
+	static const char *const b = "/tmp/Meta-Llama-3-8B-Instruct-abliterated-Q8_0.gguf";
+	char ra[40], rb[40], card[12];
+	const char *str;
+	uint32_t handle;
+	struct json *j;
+	struct run r;
+
+	if (_metadata->skip)
+		return;
+	/* the same generator and seed: the same size, the same bytes */
+	ASSERT_EQ(0, make_model(a, "2", "256", "512", "1024"));
+	ASSERT_EQ(0, make_model(b, "2", "256", "512", "1024"));
+	snprintf(card, sizeof(card), "%u", self->order[0]);
+
+	run(&r, "load", a, "--cards", card, "-j");
+	ASSERT_RUN_OK(&r);
+	ASSERT_JSON(j, &r, "llmdev.load/1");
+	str = json_get_str(j, "cards/0/region");
+	ASSERT_NE(NULL, str);
+	snprintf(ra, sizeof(ra), "%s", str);
+	json_free(j);
+	run_free(&r);
+	/* the documented form: 13 characters, '~', 6 hex digits of FNV-1a */
+	EXPECT_STREQ("Meta-Llama-3-~9c7777.s0t0", ra);
+
+	run(&r, "load", b, "--cards", card, "-j");
+	ASSERT_RUN_OK(&r);
+	ASSERT_JSON(j, &r, "llmdev.load/1");
+	str = json_get_str(j, "cards/0/region");
+	ASSERT_NE(NULL, str);
+	snprintf(rb, sizeof(rb), "%s", str);
+	EXPECT_EQ(1, json_get_bool(j, "cards/0/loaded"));	/* not "already loaded" */
+	json_free(j);
+	run_free(&r);
+	EXPECT_STRNE(ra, rb);
+	EXPECT_EQ(0, strncmp(rb, "Meta-Llama-3-~", 14)) TH_LOG("%s", rb);
+
+	run(&r, "unload", a);
+	ASSERT_RUN_OK(&r);
+	run_free(&r);
+	EXPECT_FALSE(has_region(self->order[0], ra, &handle));
+	EXPECT_TRUE(has_region(self->order[0], rb, &handle));
+	run(&r, "unload", b);
+	ASSERT_RUN_OK(&r);
+	run_free(&r);
+	EXPECT_FALSE(has_region(self->order[0], rb, &handle));
+	unlink(a);
+	unlink(b);
+}
+
 /* a card without room for its share: refused before any card changes */
 TEST_F(model, no_room)
 {
