@@ -215,6 +215,7 @@ if [ $ok_qemu = 1 ] && [ $ok_tests = 1 ]; then
 		vm_suite "hw-debug" debug "$T_DEBUG" "$HW_CMD"
 		vm_suite "driver-debug" debug "$T_DEBUG" "$DRV_CMD"
 		vm_suite "coll3-debug" debug "$T_DEBUG" "$COLL3_CMD" --cards 3
+		vm_suite "llmctl-debug" debug "$T_DEBUG" "$LLMCTL_CMD"
 	fi
 	[ $ok_debian = 1 ] && reset_test
 fi

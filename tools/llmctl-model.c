@@ -307,6 +307,7 @@ static int make_plan(struct model_opts *o, bool need_cards,
 	uint32_t n = o->tp * o->pp;
 	struct llmdev **devs = NULL;
 	uint64_t *free_hbm = NULL;
+	bool auto_order;
 	char err[512];
 	uint32_t i;
 	int ret;
@@ -316,8 +317,12 @@ static int make_plan(struct model_opts *o, bool need_cards,
 		msg("%s: %s", o->path, err);
 		return EXIT_FAIL;
 	}
-	if (!o->n_cards)
-		default_order(o);
+	auto_order = !o->n_cards;
+	if (auto_order) {
+		for (i = 0; i < n; i++)
+			o->cards[i] = i;
+		o->n_cards = n;
+	}
 	so.cards = o->cards;
 	so.n_cards = o->n_cards;
 
@@ -331,6 +336,9 @@ static int make_plan(struct model_opts *o, bool need_cards,
 	*planp = NULL;
 	if (need_cards && need_driver())
 		goto fail;
+	/* after loading the driver: load and a later apply agree on the order */
+	if (auto_order)
+		default_order(o);
 	if (need_cards || driver_loaded()) {
 		devs = calloc(n, sizeof(*devs));
 		free_hbm = calloc(n, sizeof(*free_hbm));
