@@ -222,81 +222,70 @@ static bool is_model_region(const char *name, const char *tag)
 	return d && !name[d];
 }
 
+/* The port of @from whose link is up to @to; -ENOLINK if none. */
+static int port_to(struct llmdev *from, struct llmdev *to)
+{
+	struct llmdev_link_info li;
+	struct llmdev_info fi, ti;
+	unsigned int p;
+
+	if (llmdev_get_info(from, &fi) || llmdev_get_info(to, &ti))
+		return -ENODEV;
+	for (p = 0; p < fi.num_link_ports; p++)
+		if (!llmdev_link_get_info(from, p, &li) &&
+		    li.state == LLMDEV_LINK_UP && li.peer_serial == ti.serial)
+			return p;
+	return -ENOLINK;
+}
+
 /*
  * The default card order for --pp > 1 (no --cards): the first one in which
  * each stage's card has a link that is up to the next stage's card of the
- * same rank (shard_order_cards()); 0 .. n - 1 when there is none or the
- * driver is not loaded (shard apply then says which hop has no link).
+ * same rank (shard_order_cards()). @o->cards holds 0 .. n - 1 and keeps it
+ * when there is none (shard apply then says which hop has no link).
  */
 static void default_order(struct model_opts *o)
 {
-	uint32_t i, p, n = o->tp * o->pp, max = 0, slots;
+	uint32_t i, j, n = o->tp * o->pp, max = 0, slots;
 	struct llmdev **devs = NULL;
-	uint64_t *serial = NULL;
+	uint32_t *order = NULL;
 	bool *linked = NULL;
-	int count;
+	int count = llmdev_count();
 
-	for (i = 0; i < n; i++)
-		o->cards[i] = i;
-	o->n_cards = n;
-	if (o->pp == 1 || !driver_loaded())
-		return;
-	count = llmdev_count();
-	if (count <= 0 || (uint32_t)count < n)
+	if (o->pp == 1 || count <= 0 || (uint32_t)count < n)
 		return;
 	/* minors need not be dense after hot-unplug: look a little further */
 	slots = (uint32_t)count + 64 < SHARD_MAX_CARDS ? (uint32_t)count + 64 : SHARD_MAX_CARDS;
 	devs = calloc(slots, sizeof(*devs));
-	serial = calloc(slots, sizeof(*serial));
-	if (!devs || !serial)
+	order = calloc(n, sizeof(*order));
+	if (!devs || !order)
 		goto out;
-	for (i = 0; i < slots; i++) {
-		struct llmdev_info info;
-
-		if (llmdev_open(i, &devs[i]))
-			continue;
-		if (llmdev_get_info(devs[i], &info)) {
-			llmdev_close(devs[i]);
-			devs[i] = NULL;
-			continue;
-		}
-		serial[i] = info.serial;
-		max = i + 1;
-	}
+	for (i = 0; i < slots; i++)
+		if (!llmdev_open(i, &devs[i]))
+			max = i + 1;
 	linked = calloc((size_t)max * max, sizeof(*linked));
 	if (!linked)
 		goto out;
-	for (i = 0; i < max; i++) {
-		struct llmdev_link_info li;
-		uint32_t j;
-
-		for (p = 0; devs[i] && !llmdev_link_get_info(devs[i], p, &li); p++) {
-			if (li.state != LLMDEV_LINK_UP)
-				continue;
-			for (j = 0; j < max; j++)
-				if (j != i && devs[j] && serial[j] == li.peer_serial)
-					linked[i * max + j] = true;
-		}
-	}
-	if (max >= n && !shard_order_cards(o->tp, o->pp, max, linked, o->cards))
-		goto out;
-	for (i = 0; i < n; i++)
-		o->cards[i] = i;
+	for (i = 0; i < max; i++)
+		for (j = 0; j < max; j++)
+			if (i != j && devs[i] && devs[j])
+				linked[i * max + j] = port_to(devs[i], devs[j]) >= 0;
+	if (max >= n && !shard_order_cards(o->tp, o->pp, max, linked, order))
+		memcpy(o->cards, order, n * sizeof(*order));
 out:
 	free(linked);
+	free(order);
 	for (i = 0; i < max; i++)
 		if (devs[i])
 			llmdev_close(devs[i]);
 	free(devs);
-	free(serial);
 }
 
 /*
  * Open the model, check that the plan fits it, open the plan's cards (when
  * the driver is there) and make the plan, checking the cards' free HBM: a
- * card's largest free
- * extent, plus the model's own region on it (loading again reuses or
- * replaces it). @devs gets tp * pp handles (NULL when @need_cards is false
+ * card's largest free extent, plus the model's own region on it (loading
+ * again reuses or replaces it). @devs gets tp * pp handles (NULL when @need_cards is false
  * and the driver is missing).
  */
 static int make_plan(struct model_opts *o, bool need_cards,
@@ -337,7 +326,7 @@ static int make_plan(struct model_opts *o, bool need_cards,
 	if (need_cards && need_driver())
 		goto fail;
 	/* after loading the driver: load and a later apply agree on the order */
-	if (auto_order)
+	if (auto_order && driver_loaded())
 		default_order(o);
 	if (need_cards || driver_loaded()) {
 		devs = calloc(n, sizeof(*devs));
@@ -401,22 +390,6 @@ static void free_plan(struct gguf_file *g, struct shard_plan *p,
 }
 
 /* ---- shard ------------------------------------------------------------------ */
-
-/* The port of @from whose link is up to @to; -ENOLINK if none. */
-static int port_to(struct llmdev *from, struct llmdev *to)
-{
-	struct llmdev_link_info li;
-	struct llmdev_info fi, ti;
-	unsigned int p;
-
-	if (llmdev_get_info(from, &fi) || llmdev_get_info(to, &ti))
-		return -ENODEV;
-	for (p = 0; p < fi.num_link_ports; p++)
-		if (!llmdev_link_get_info(from, p, &li) &&
-		    li.state == LLMDEV_LINK_UP && li.peer_serial == ti.serial)
-			return p;
-	return -ENOLINK;
-}
 
 /*
  * Two passes, so that all cards or none change: find every card's region
