@@ -1207,6 +1207,63 @@ TEST_F(drv, shard_plan)
 	unlink(SMALL_MODEL);
 }
 
+/*
+ * No order whose pipeline hops are links (llmdev0's ports all disabled):
+ * the default is 0..3, load uses it, and apply names the hop without a link
+ */
+TEST_F_TIMEOUT(drv, shard_order_fallback, 90)
+{
+	bool was_up[LLMDEV_NUM_LINK_PORTS];
+	struct llmdev_link_info li;
+	const struct json *c;
+	struct llmdev *dev;
+	unsigned int i, p;
+	struct json *j;
+	struct run r;
+
+	if (_metadata->skip)
+		return;
+	if (self->ncards != 4)
+		SKIP(return, "needs 4 cards, the VM has %d", self->ncards);
+	ASSERT_EQ(0, make_model(SMALL_MODEL, "4", "256", "512", "1024"));
+	ASSERT_EQ(0, llmdev_open(0, &dev));
+	for (p = 0; p < LLMDEV_NUM_LINK_PORTS; p++) {
+		ASSERT_EQ(0, llmdev_link_get_info(dev, p, &li));
+		was_up[p] = li.state == LLMDEV_LINK_UP;
+		ASSERT_EQ(0, llmdev_link_set_enabled(dev, p, false));
+	}
+	for (p = 0; p < LLMDEV_NUM_LINK_PORTS; p++)
+		ASSERT_TRUE(wait_link(dev, p, false));
+
+	run(&r, "shard", "plan", SMALL_MODEL, "--tp", "2", "--pp", "2", "-j");
+	ASSERT_RUN_OK(&r);
+	ASSERT_JSON(j, &r, "llmdev.shard-plan/1");
+	for (c = json_get(j, "cards")->child, i = 0; c; c = c->next, i++)
+		EXPECT_EQ(i, json_get_uint(c, "card", 99));
+	EXPECT_EQ(4, i);
+	json_free(j);
+	run_free(&r);
+	run(&r, "load", SMALL_MODEL, "--tp", "2", "--pp", "2");
+	ASSERT_RUN_OK(&r);
+	EXPECT_NE(NULL, strstr(r.out, "llmdev2: llmctl-test-small.s1t0")) TH_LOG("%s", r.out);
+	run_free(&r);
+	run(&r, "shard", "apply", SMALL_MODEL, "--tp", "2", "--pp", "2");
+	EXPECT_RUN(&r, 2, "llmdev0: no link that is up to llmdev2 (stage 0 rank 0 to stage 1 rank 0)");
+	run_free(&r);
+	run(&r, "unload", SMALL_MODEL);
+	ASSERT_RUN_OK(&r);
+	run_free(&r);
+
+	/* the links back as they were */
+	for (p = 0; p < LLMDEV_NUM_LINK_PORTS; p++)
+		EXPECT_EQ(0, llmdev_link_set_enabled(dev, p, true));
+	for (p = 0; p < LLMDEV_NUM_LINK_PORTS; p++)
+		if (was_up[p])
+			EXPECT_TRUE(wait_link(dev, p, true));
+	llmdev_close(dev);
+	unlink(SMALL_MODEL);
+}
+
 /* ---- a model on 4 cards, tp 2 x pp 2 ---------------------------------------- */
 
 #define MODEL		"/tmp/llmctl-test.gguf"
