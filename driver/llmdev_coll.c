@@ -167,20 +167,35 @@ static int llmdev_group_fill(struct llmdev_group *g, const s32 *fds)
 	return 0;
 }
 
-int llmdev_group_ioctl_create(struct llmdev_file *lf, void __user *arg)
+/* The reply is written: the group becomes reachable by its id. */
+static void llmdev_group_create_commit(struct llmdev_ucmd *ucmd)
 {
-	struct llmdev_group_create c;
+	struct llmdev_group_create *c = ucmd->cmd;
+
+	/* the slot is reserved: storing into it allocates nothing */
+	WARN_ON(xa_is_err(xa_store(&ucmd->lf->groups, c->group, ucmd->obj,
+				   GFP_KERNEL)));
+}
+
+static void llmdev_group_create_abort(struct llmdev_ucmd *ucmd)
+{
+	struct llmdev_group_create *c = ucmd->cmd;
+
+	xa_erase(&ucmd->lf->groups, c->group);
+	llmdev_group_put(ucmd->obj);
+}
+
+int llmdev_group_ioctl_create(struct llmdev_ucmd *ucmd)
+{
+	struct llmdev_group_create *c = ucmd->cmd;
 	struct llmdev_group *g;
 	s32 *fds;
 	u32 id;
 	int ret;
 
-	ret = llmdev_copy_from_user(&c, sizeof(c), sizeof(c), arg);
-	if (ret)
-		return ret;
-	if (c.flags || !c.nranks || c.nranks > LLMDEV_MAX_RANKS)
+	if (c->flags || !c->nranks || c->nranks > LLMDEV_MAX_RANKS)
 		return -EINVAL;
-	fds = memdup_user(u64_to_user_ptr(c.fds), c.nranks * sizeof(*fds));
+	fds = memdup_user(u64_to_user_ptr(c->fds), c->nranks * sizeof(*fds));
 	if (IS_ERR(fds))
 		return PTR_ERR(fds);
 	g = kzalloc(sizeof(*g), GFP_KERNEL);
@@ -189,26 +204,25 @@ int llmdev_group_ioctl_create(struct llmdev_file *lf, void __user *arg)
 		return -ENOMEM;
 	}
 	kref_init(&g->ref);
-	g->nranks = c.nranks;
+	g->nranks = c->nranks;
 	g->tag = atomic_inc_return(&llmdev_group_tags);
 	ret = llmdev_group_fill(g, fds);
 	kfree(fds);
 	if (ret)
 		goto err_put;
 
-	ret = xa_alloc(&lf->groups, &id, g, XA_LIMIT(1, LLMDEV_MAX_GROUPS),
-		       GFP_KERNEL);
+	/* reserve an id; it leads nowhere until the commit */
+	ret = xa_alloc(&ucmd->lf->groups, &id, NULL,
+		       XA_LIMIT(1, LLMDEV_MAX_GROUPS), GFP_KERNEL);
 	if (ret) {
 		if (ret == -EBUSY)
 			ret = -EMFILE;
 		goto err_put;
 	}
-	c.group = id;
-	if (copy_to_user(arg, &c, min_t(u32, c.size, sizeof(c)))) {
-		xa_erase(&lf->groups, id);
-		ret = -EFAULT;
-		goto err_put;
-	}
+	c->group = id;
+	ucmd->obj = g;
+	ucmd->commit = llmdev_group_create_commit;
+	ucmd->abort = llmdev_group_create_abort;
 	return 0;
 
 err_put:
@@ -216,18 +230,20 @@ err_put:
 	return ret;
 }
 
-int llmdev_group_ioctl_destroy(struct llmdev_file *lf, void __user *arg)
+int llmdev_group_ioctl_destroy(struct llmdev_ucmd *ucmd)
 {
-	struct llmdev_group_destroy d;
+	struct llmdev_group_destroy *d = ucmd->cmd;
+	struct xarray *groups = &ucmd->lf->groups;
 	struct llmdev_group *g;
-	int ret;
 
-	ret = llmdev_copy_from_user(&d, sizeof(d), sizeof(d), arg);
-	if (ret)
-		return ret;
-	if (d.flags || d.__reserved)
+	if (d->flags || d->__reserved)
 		return -EINVAL;
-	g = xa_erase(&lf->groups, d.group);
+	/* a reserved id (a create not yet replied) is no group: leave it */
+	xa_lock(groups);
+	g = xa_load(groups, d->group);
+	if (g)
+		__xa_erase(groups, d->group);
+	xa_unlock(groups);
 	if (!g)
 		return -ENOENT;
 	llmdev_group_put(g);
@@ -355,12 +371,14 @@ static void llmdev_coll_start(struct llmdev_coll_job *job)
 	llmdev_coll_active = job;
 	job->pending = g->nranks;
 	job->deadline = jiffies + timeout;
-	/* a member already gone: start nobody */
+	/* a member already gone or dead: start nobody */
 	for (r = 0; r < g->nranks; r++) {
-		if (READ_ONCE(g->card[r]->unplugged)) {
+		int gone = llmdev_gone(g->card[r]);
+
+		if (gone) {
 			for (r = 0; r < g->nranks; r++) {
 				job->rank[r].done = true;
-				job->rank[r].status = -ENODEV;
+				job->rank[r].status = gone;
 			}
 			job->pending = 0;
 			break;
@@ -373,7 +391,7 @@ static void llmdev_coll_start(struct llmdev_coll_job *job)
 		if (rk->done)
 			continue;
 		if (!llmdev_enter(ldev, &idx)) {
-			llmdev_coll_rank_done(job, r, -ENODEV);
+			llmdev_coll_rank_done(job, r, llmdev_gone(ldev) ?: -EIO);
 			continue;
 		}
 		llmdev_wr64(ldev, LLMDEV_REG_COLL_TAG, job->tag);
@@ -396,6 +414,18 @@ static void llmdev_coll_start(struct llmdev_coll_job *job)
 		mod_delayed_work(system_wq, &llmdev_coll_watchdog, timeout + 1);
 }
 
+/* Is a member being reset? Then the job waits (llmdev_coll_kick()). */
+static bool llmdev_coll_must_wait(struct llmdev_coll_job *job)
+{
+	unsigned int r;
+
+	for (r = 0; r < job->group->nranks; r++)
+		if (READ_ONCE(job->group->card[r]->state) == LLMDEV_STATE_RESETTING &&
+		    !READ_ONCE(job->group->card[r]->unplugged))
+			return true;
+	return false;
+}
+
 static void llmdev_coll_start_next(void)
 {
 	struct llmdev_coll_job *job;
@@ -405,10 +435,18 @@ static void llmdev_coll_start_next(void)
 		return;
 	job = list_first_entry_or_null(&llmdev_coll_queue,
 				       struct llmdev_coll_job, node);
-	if (!job)
+	if (!job || llmdev_coll_must_wait(job))
 		return;
 	list_del(&job->node);
 	llmdev_coll_start(job);
+}
+
+/* A card is back from a reset: start what waited for it. */
+void llmdev_coll_kick(void)
+{
+	mutex_lock(&llmdev_coll_lock);
+	llmdev_coll_start_next();
+	mutex_unlock(&llmdev_coll_lock);
 }
 
 /* The card raised an event: see whether its part of the active job ended. */
@@ -475,11 +513,16 @@ static void llmdev_coll_watchdog_fn(struct work_struct *work)
 	mutex_unlock(&llmdev_coll_lock);
 }
 
-/*
- * The card is going away (it no longer interrupts): its part of the active
- * collective fails with -ENODEV, and so do the queued ones it is in.
+/**
+ * llmdev_coll_fail_card() - a card can no longer take part
+ * @ldev: the card: removed, being reset, or dead; its engine is stopped
+ * @status: the card's error in the running collective
+ * @queued: fail the queued collectives it is a member of too (with
+ *          -ENODEV if it was removed, else @status); otherwise they wait
+ *
+ * The other members of the running collective are aborted.
  */
-void llmdev_coll_unplug(struct llmdev_device *ldev)
+void llmdev_coll_fail_card(struct llmdev_device *ldev, int status, bool queued)
 {
 	struct llmdev_coll_job *job, *tmp;
 	LIST_HEAD(failed);
@@ -490,24 +533,26 @@ void llmdev_coll_unplug(struct llmdev_device *ldev)
 	if (job) {
 		for (r = 0; r < job->group->nranks; r++)
 			if (job->group->card[r] == ldev && !job->rank[r].done)
-				llmdev_coll_rank_done(job, r, -ENODEV);
+				llmdev_coll_rank_done(job, r, status);
 		if (!job->pending)
 			llmdev_coll_finish(job);
 	}
 	list_for_each_entry_safe(job, tmp, &llmdev_coll_queue, node) {
-		for (r = 0; r < job->group->nranks; r++) {
+		for (r = 0; queued && r < job->group->nranks; r++) {
 			if (job->group->card[r] == ldev) {
 				list_move_tail(&job->node, &failed);
 				break;
 			}
 		}
 	}
+	/* the head may have waited for this card */
+	llmdev_coll_start_next();
 	mutex_unlock(&llmdev_coll_lock);
 
 	list_for_each_entry_safe(job, tmp, &failed, node) {
 		list_del(&job->node);
 		llmdev_coll_job_release(job);
-		llmdev_fence_signal(&job->fence, -ENODEV);
+		llmdev_fence_signal(&job->fence, status);
 	}
 }
 
@@ -619,28 +664,52 @@ static struct llmdev_group *llmdev_group_lookup(struct llmdev_file *lf, u32 id)
 	return g;
 }
 
-int llmdev_coll_ioctl_submit(struct llmdev_file *lf, void __user *arg)
+/* The reply is written: the collective gets its fence and is queued. */
+static void llmdev_coll_submit_commit(struct llmdev_ucmd *ucmd)
 {
+	struct llmdev_coll_job *job = ucmd->obj;
+	struct llmdev_group *g = job->group;
+
+	llmdev_fence_publish(&job->fence);
+	mutex_lock(&llmdev_coll_lock);
+	job->tag = (u64)g->tag << 32 | ++g->seq;
+	list_add_tail(&job->node, &llmdev_coll_queue);
+	llmdev_coll_start_next();
+	mutex_unlock(&llmdev_coll_lock);
+}
+
+static void llmdev_coll_job_destroy(struct llmdev_coll_job *job)
+{
+	llmdev_coll_job_release(job);
+	llmdev_fence_unreserve(&job->fence);
+	llmdev_group_put(job->group);
+	kfree(job);
+}
+
+static void llmdev_coll_submit_abort(struct llmdev_ucmd *ucmd)
+{
+	llmdev_coll_job_destroy(ucmd->obj);
+}
+
+int llmdev_coll_ioctl_submit(struct llmdev_ucmd *ucmd)
+{
+	struct llmdev_coll *c = ucmd->cmd;
 	struct llmdev_coll_job *job;
 	struct llmdev_group *g;
-	struct llmdev_coll c;
 	unsigned int r, esize;
 	u64 bytes;
 	u32 op;
 	int ret;
 
-	ret = llmdev_copy_from_user(&c, sizeof(c), sizeof(c), arg);
-	if (ret)
-		return ret;
-	esize = llmdev_dtype_size(c.dtype);
-	if (c.flags || c.buf_size < sizeof(struct llmdev_coll_buf) || !esize ||
-	    !c.count || c.count > LLMDEV_COLL_MAX_BYTES / esize)
+	esize = llmdev_dtype_size(c->dtype);
+	if (c->flags || c->buf_size < sizeof(struct llmdev_coll_buf) || !esize ||
+	    !c->count || c->count > LLMDEV_COLL_MAX_BYTES / esize)
 		return -EINVAL;
-	bytes = c.count * esize;
-	g = llmdev_group_lookup(lf, c.group);
+	bytes = c->count * esize;
+	g = llmdev_group_lookup(ucmd->lf, c->group);
 	if (!g)
 		return -ENOENT;
-	ret = llmdev_coll_op(&c, g->nranks, &op);
+	ret = llmdev_coll_op(c, g->nranks, &op);
 	if (ret) {
 		llmdev_group_put(g);
 		return ret;
@@ -653,52 +722,41 @@ int llmdev_coll_ioctl_submit(struct llmdev_file *lf, void __user *arg)
 	}
 	job->group = g;
 	job->op = op;
-	job->count = c.count;
-	ret = llmdev_fence_reserve(lf, &job->fence, llmdev_coll_free_fence);
-	if (ret)
-		goto err_free;
+	job->count = c->count;
+	ret = llmdev_fence_reserve(ucmd->lf, &job->fence, llmdev_coll_free_fence);
+	if (ret) {
+		llmdev_group_put(g);
+		kfree(job);
+		return ret;
+	}
 
 	for (r = 0; r < g->nranks; r++) {
-		void __user *ub = u64_to_user_ptr(c.bufs + (u64)r * c.buf_size);
+		void __user *ub = u64_to_user_ptr(c->bufs + (u64)r * c->buf_size);
 		struct llmdev_coll_buf b;
 
-		ret = copy_struct_from_user(&b, sizeof(b), ub, c.buf_size);
+		ret = copy_struct_from_user(&b, sizeof(b), ub, c->buf_size);
 		if (ret)
-			goto err_release;
+			goto err;
 		ret = llmdev_coll_get_rank(job, r, &b,
-					   c.op == LLMDEV_COLL_ALLREDUCE ||
-					   r == c.root, bytes);
+					   c->op == LLMDEV_COLL_ALLREDUCE ||
+					   r == c->root, bytes);
 		if (ret)
-			goto err_release;
+			goto err;
 	}
 	for (r = 0; g->nranks > 1 && r < g->nranks; r++) {
 		if (!llmdev_link_is_up(g->card[r], g->tx_port[r])) {
-			ret = -ENOLINK;
-			goto err_release;
+			ret = llmdev_gone(g->card[r]) ?: -ENOLINK;
+			goto err;
 		}
 	}
 
-	ret = llmdev_fence_publish(&job->fence);
-	if (ret)
-		goto err_release;
-	c.fence = job->fence.seqno;
-	if (copy_to_user(arg, &c, min_t(u32, c.size, sizeof(c)))) {
-		ret = -EFAULT;
-		goto err_release;
-	}
-
-	mutex_lock(&llmdev_coll_lock);
-	job->tag = (u64)g->tag << 32 | ++g->seq;
-	list_add_tail(&job->node, &llmdev_coll_queue);
-	llmdev_coll_start_next();
-	mutex_unlock(&llmdev_coll_lock);
+	c->fence = job->fence.seqno;
+	ucmd->obj = job;
+	ucmd->commit = llmdev_coll_submit_commit;
+	ucmd->abort = llmdev_coll_submit_abort;
 	return 0;
 
-err_release:
-	llmdev_coll_job_release(job);
-	llmdev_fence_unreserve(&job->fence);
-err_free:
-	llmdev_group_put(g);
-	kfree(job);
+err:
+	llmdev_coll_job_destroy(job);
 	return ret;
 }

@@ -86,6 +86,20 @@ static void llmdev_job_free_descs(struct llmdev_job *job)
 	job->descs = NULL;
 }
 
+/*
+ * Two transfers may target the same user memory at once (nothing forbids
+ * it, and the result is the user's business). The DMA API's debug checks
+ * warn about such overlapping mappings unless the CPU syncs are made
+ * explicitly, so they are: mapped and unmapped with DMA_ATTR_SKIP_CPU_SYNC,
+ * synced for the device after mapping and for the CPU before unmapping.
+ */
+#define LLMDEV_DMA_ATTRS	DMA_ATTR_SKIP_CPU_SYNC
+
+static enum dma_data_direction llmdev_job_dir(struct llmdev_job *job)
+{
+	return job->to_card ? DMA_TO_DEVICE : DMA_FROM_DEVICE;
+}
+
 /* Undo the pinning and mapping; the job struct stays for its fence. */
 static void llmdev_job_release(struct llmdev_job *job)
 {
@@ -94,8 +108,9 @@ static void llmdev_job_release(struct llmdev_job *job)
 	if (job->descs)
 		llmdev_job_free_descs(job);
 	if (job->sgt.sgl) {
-		dma_unmap_sgtable(dev, &job->sgt, job->to_card ? DMA_TO_DEVICE :
-				  DMA_FROM_DEVICE, 0);
+		dma_sync_sgtable_for_cpu(dev, &job->sgt, llmdev_job_dir(job));
+		dma_unmap_sgtable(dev, &job->sgt, llmdev_job_dir(job),
+				  LLMDEV_DMA_ATTRS);
 		sg_free_table(&job->sgt);
 		job->sgt.sgl = NULL;
 	}
@@ -136,13 +151,15 @@ static int llmdev_job_pin(struct llmdev_job *job, u64 uaddr, u64 length)
 						LLMDEV_MAX_SEGMENT, GFP_KERNEL);
 	if (ret)
 		return ret;
-	ret = dma_map_sgtable(dev, &job->sgt, job->to_card ? DMA_TO_DEVICE :
-			      DMA_FROM_DEVICE, 0);
+	ret = dma_map_sgtable(dev, &job->sgt, llmdev_job_dir(job),
+			      LLMDEV_DMA_ATTRS);
 	if (ret) {
 		sg_free_table(&job->sgt);
 		job->sgt.sgl = NULL;
+		return ret;
 	}
-	return ret;
+	dma_sync_sgtable_for_device(dev, &job->sgt, llmdev_job_dir(job));
+	return 0;
 }
 
 /* Split the mapped segments into descriptors of at most DESC_MAX_SG each. */
@@ -225,6 +242,8 @@ static void llmdev_ring_post(struct llmdev_ring *ring)
 	u32 old_tail = ring->tail;
 	struct llmdev_job *job, *tmp;
 
+	if (ring->stopped)
+		return;
 	list_for_each_entry_safe(job, tmp, &ring->pending, node) {
 		while (space && job->posted < job->nr_desc) {
 			struct llmdev_job_desc *jd = &job->descs[job->posted];
@@ -354,6 +373,11 @@ static void llmdev_ring_recover(struct llmdev_ring *ring, int status)
 	struct llmdev_job *job, *tmp;
 
 	spin_lock(&ring->lock);
+	if (ring->stopped) {
+		/* the card is being reset: that deals with the ring */
+		spin_unlock(&ring->lock);
+		return;
+	}
 	list_splice_init(&ring->active, &failed);
 	list_for_each_entry_safe(job, tmp, &ring->pending, node)
 		if (job->posted)
@@ -396,11 +420,17 @@ static void llmdev_ring_timeout(struct work_struct *work)
 
 void llmdev_dma_handle_error(struct llmdev_device *ldev)
 {
-	u32 err = llmdev_rd32(ldev, LLMDEV_REG_ERR_STATUS);
 	unsigned int i;
+	int idx;
+	u32 err;
 
-	if (err == ~0u)
+	if (!llmdev_enter(ldev, &idx))
+		return;		/* gone, or being reset: that deals with it */
+	err = llmdev_rd32(ldev, LLMDEV_REG_ERR_STATUS);
+	if (err == ~0u) {
+		llmdev_exit(ldev, idx);
 		return;
+	}
 	llmdev_wr32(ldev, LLMDEV_REG_ERR_STATUS, err);
 	dev_dbg(&ldev->dev, "card error status %#x\n", err);
 	for (i = 0; i < LLMDEV_NUM_RINGS; i++) {
@@ -415,6 +445,7 @@ void llmdev_dma_handle_error(struct llmdev_device *ldev)
 			llmdev_ring_recover(ring, -EIO);
 		}
 	}
+	llmdev_exit(ldev, idx);
 }
 
 /* ---- ioctls ---------------------------------------------------------------- */
@@ -434,10 +465,42 @@ static struct llmdev_ring *llmdev_pick_ring(struct llmdev_device *ldev,
 	return &ldev->ring[base + ring];
 }
 
+/* The reply is written: the transfer gets its fence and goes to the card. */
+static void llmdev_dma_submit_commit(struct llmdev_ucmd *ucmd)
+{
+	struct llmdev_job *job = ucmd->obj;
+	struct llmdev_ring *ring = job->ring;
+	struct llmdev_device *ldev = ring->ldev;
+	int idx;
+
+	llmdev_fence_publish(&job->fence);
+	idx = srcu_read_lock(&ldev->unplug_srcu);
+	if (READ_ONCE(ldev->unplugged) ||
+	    READ_ONCE(ldev->state) == LLMDEV_STATE_DEAD) {
+		srcu_read_unlock(&ldev->unplug_srcu, idx);
+		llmdev_job_finish(job, llmdev_gone(ldev) ?: -EIO);
+		return;
+	}
+	/* while the card is being reset, the ring is stopped: it waits */
+	spin_lock(&ring->lock);
+	list_add_tail(&job->node, &ring->pending);
+	llmdev_ring_post(ring);
+	spin_unlock(&ring->lock);
+	srcu_read_unlock(&ldev->unplug_srcu, idx);
+}
+
 static void llmdev_job_destroy(struct llmdev_job *job)
 {
 	llmdev_job_release(job);
 	kfree(job);
+}
+
+static void llmdev_dma_submit_abort(struct llmdev_ucmd *ucmd)
+{
+	struct llmdev_job *job = ucmd->obj;
+
+	llmdev_fence_unreserve(&job->fence);
+	llmdev_job_destroy(job);
 }
 
 static void llmdev_job_free_fence(struct llmdev_fence *f)
@@ -445,25 +508,22 @@ static void llmdev_job_free_fence(struct llmdev_fence *f)
 	kfree(container_of(f, struct llmdev_job, fence));
 }
 
-int llmdev_dma_ioctl_submit(struct llmdev_file *lf, void __user *arg)
+int llmdev_dma_ioctl_submit(struct llmdev_ucmd *ucmd)
 {
-	struct llmdev_device *ldev = lf->ldev;
+	struct llmdev_file *lf = ucmd->lf;
+	struct llmdev_dma *d = ucmd->cmd;
 	struct llmdev_region *region;
 	struct llmdev_ring *ring;
 	struct llmdev_job *job;
-	struct llmdev_dma d;
-	int idx, ret;
+	int ret;
 
-	ret = llmdev_copy_from_user(&d, sizeof(d), sizeof(d), arg);
-	if (ret)
-		return ret;
-	if ((d.flags & ~LLMDEV_DMA_TO_CARD) || !d.length ||
-	    d.length > LLMDEV_DMA_MAX_LENGTH)
+	if ((d->flags & ~LLMDEV_DMA_TO_CARD) || !d->length ||
+	    d->length > LLMDEV_DMA_MAX_LENGTH)
 		return -EINVAL;
-	ring = llmdev_pick_ring(ldev, d.flags & LLMDEV_DMA_TO_CARD, d.ring);
+	ring = llmdev_pick_ring(lf->ldev, d->flags & LLMDEV_DMA_TO_CARD, d->ring);
 	if (!ring)
 		return -EINVAL;
-	if (d.user_addr + d.length < d.user_addr)
+	if (d->user_addr + d->length < d->user_addr)
 		return -EFAULT;
 
 	job = kzalloc(sizeof(*job), GFP_KERNEL);
@@ -474,38 +534,25 @@ int llmdev_dma_ioctl_submit(struct llmdev_file *lf, void __user *arg)
 		kfree(job);
 		return ret;
 	}
-	d.fence = job->fence.seqno;
 	job->ring = ring;
-	job->to_card = d.flags & LLMDEV_DMA_TO_CARD;
-	region = llmdev_region_get(lf, d.handle, d.offset, d.length);
+	job->to_card = d->flags & LLMDEV_DMA_TO_CARD;
+	region = llmdev_region_get(lf, d->handle, d->offset, d->length);
 	if (IS_ERR(region)) {
 		ret = PTR_ERR(region);
 		goto err;
 	}
 	job->region = region;
-	ret = llmdev_job_pin(job, d.user_addr, d.length);
+	ret = llmdev_job_pin(job, d->user_addr, d->length);
 	if (ret)
 		goto err;
-	ret = llmdev_job_build(job, region->ext.offset + d.offset);
+	ret = llmdev_job_build(job, region->ext.offset + d->offset);
 	if (ret)
 		goto err;
-	ret = llmdev_fence_publish(&job->fence);
-	if (ret)
-		goto err;
-	if (copy_to_user(arg, &d, min_t(u32, d.size, sizeof(d)))) {
-		ret = -EFAULT;
-		goto err;
-	}
 
-	if (!llmdev_enter(ldev, &idx)) {
-		ret = -ENODEV;
-		goto err;
-	}
-	spin_lock(&ring->lock);
-	list_add_tail(&job->node, &ring->pending);
-	llmdev_ring_post(ring);
-	spin_unlock(&ring->lock);
-	llmdev_exit(ldev, idx);
+	d->fence = job->fence.seqno;
+	ucmd->obj = job;
+	ucmd->commit = llmdev_dma_submit_commit;
+	ucmd->abort = llmdev_dma_submit_abort;
 	return 0;
 
 err:
@@ -548,25 +595,104 @@ void llmdev_dma_hw_start(struct llmdev_device *ldev)
 {
 	unsigned int i;
 
-	for (i = 0; i < LLMDEV_NUM_RINGS; i++)
+	for (i = 0; i < LLMDEV_NUM_RINGS; i++) {
+		spin_lock(&ldev->ring[i].lock);
 		llmdev_ring_hw_init(&ldev->ring[i]);
+		spin_unlock(&ldev->ring[i].lock);
+	}
 }
 
-/* The card is going away and no longer does DMA: fail every job. */
-void llmdev_dma_unplug(struct llmdev_device *ldev)
+/**
+ * llmdev_dma_stop() - post nothing more to the card
+ * @ldev: the card, being reset or given up on
+ *
+ * Jobs stay where they are; the rings' watchdogs are cancelled.
+ */
+void llmdev_dma_stop(struct llmdev_device *ldev)
 {
 	unsigned int i;
 
 	for (i = 0; i < LLMDEV_NUM_RINGS; i++) {
 		struct llmdev_ring *ring = &ldev->ring[i];
+
+		spin_lock(&ring->lock);
+		ring->stopped = true;
+		spin_unlock(&ring->lock);
+		cancel_delayed_work_sync(&ring->timeout_work);
+	}
+}
+
+/*
+ * Take the jobs off a stopped ring whose card no longer does DMA: every
+ * job with descriptors on it, and with @all the queued ones too.
+ */
+static void llmdev_ring_take(struct llmdev_ring *ring, struct list_head *jobs,
+			     bool all)
+{
+	struct llmdev_job *job, *tmp;
+
+	spin_lock(&ring->lock);
+	list_splice_tail_init(&ring->active, jobs);
+	list_for_each_entry_safe(job, tmp, &ring->pending, node)
+		if (all || job->posted)
+			list_move_tail(&job->node, jobs);
+	/* forget the descriptors: no completion will come for them */
+	memset(ring->slot_job, 0, sizeof(ring->slot_job));
+	ring->completed = ring->tail;
+	spin_unlock(&ring->lock);
+}
+
+/**
+ * llmdev_dma_fail_started() - fail the transfers the card had been given
+ * @ldev: the card, stopped (llmdev_dma_stop()) and no longer doing DMA
+ * @status: their fence status
+ *
+ * Transfers queued in the driver stay, for llmdev_dma_restart().
+ */
+void llmdev_dma_fail_started(struct llmdev_device *ldev, int status)
+{
+	unsigned int i;
+
+	for (i = 0; i < LLMDEV_NUM_RINGS; i++) {
 		LIST_HEAD(failed);
 
-		cancel_delayed_work_sync(&ring->timeout_work);
+		llmdev_ring_take(&ldev->ring[i], &failed, false);
+		llmdev_finish_list(&failed, status);
+	}
+}
+
+/**
+ * llmdev_dma_fail_all() - fail every transfer
+ * @ldev: the card, stopped and no longer doing DMA (removed, or dead)
+ * @status: their fence status
+ */
+void llmdev_dma_fail_all(struct llmdev_device *ldev, int status)
+{
+	unsigned int i;
+
+	for (i = 0; i < LLMDEV_NUM_RINGS; i++) {
+		LIST_HEAD(failed);
+
+		llmdev_ring_take(&ldev->ring[i], &failed, true);
+		llmdev_finish_list(&failed, status);
+	}
+}
+
+/**
+ * llmdev_dma_restart() - post again after a reset
+ * @ldev: the card, reset and reprogrammed (llmdev_dma_hw_start())
+ */
+void llmdev_dma_restart(struct llmdev_device *ldev)
+{
+	unsigned int i;
+
+	for (i = 0; i < LLMDEV_NUM_RINGS; i++) {
+		struct llmdev_ring *ring = &ldev->ring[i];
+
 		spin_lock(&ring->lock);
-		list_splice_init(&ring->active, &failed);
-		list_splice_tail_init(&ring->pending, &failed);
+		ring->stopped = false;
+		llmdev_ring_post(ring);
 		spin_unlock(&ring->lock);
-		llmdev_finish_list(&failed, -ENODEV);
 	}
 }
 

@@ -35,6 +35,9 @@ struct llmdev_file;
  * struct llmdev_region - an allocated extent of HBM
  * @ext: its extent of HBM, in llmdev_hbm.regions (sorted by offset);
  *       the length is a multiple of LLMDEV_HBM_GRANULE
+ * @ref: held by the allocation (until its HBM is given back) and by every
+ *       user mapping of it; the struct is freed with the last
+ * @ldev: the card
  * @handle: id in llmdev_hbm.handles
  * @owner: the open file that owns it; NULL once it is persistent and
  *         its creator closed
@@ -43,11 +46,17 @@ struct llmdev_file;
  * @persistent: survives its creator's file
  * @routed: named by the card's routing table; cannot be freed
  * @busy: transfers in flight on the region
- * @dying: being freed: no new users, not listed
+ * @pending: allocated, but its creator has not yet learnt the handle
+ *           (LLMDEV_HBM_ALLOC replies first): invisible to everyone else
+ * @dying: being freed: no new users, not listed, mappings fault
+ * @quarantined: its scrub failed: its HBM stays allocated until a scrub
+ *               succeeds (after the next reset)
  * @name: optional name; unique among persistent regions
  */
 struct llmdev_region {
 	struct llmdev_extent ext;
+	struct kref ref;
+	struct llmdev_device *ldev;
 	u32 handle;
 	struct llmdev_file *owner;
 	kuid_t uid;
@@ -55,7 +64,9 @@ struct llmdev_region {
 	bool persistent;
 	bool routed;
 	unsigned int busy;
+	bool pending;
 	bool dying;
+	bool quarantined;
 	char name[LLMDEV_NAME_LEN];
 };
 
@@ -86,6 +97,7 @@ struct llmdev_job;
  * @seqno: the fence number userspace sees
  * @status: 0 or the negative errno the work finished with
  * @complete: signalled (set under the file's lock)
+ * @claimed: a wait is consuming it (under the file's lock)
  * @free: frees the structure the fence is embedded in
  */
 struct llmdev_fence {
@@ -94,6 +106,7 @@ struct llmdev_fence {
 	u64 seqno;
 	int status;
 	bool complete;
+	bool claimed;
 	void (*free)(struct llmdev_fence *f);
 };
 
@@ -114,6 +127,7 @@ struct llmdev_fence {
  * @active: jobs with descriptors on the ring, oldest first
  * @last_progress: jiffies of the last completion, or of the post that
  *                 made an idle ring busy
+ * @stopped: the card is being reset: nothing is posted until it is back
  * @timeout_work: watchdog: resets the ring when it stops making progress
  */
 struct llmdev_ring {
@@ -131,7 +145,22 @@ struct llmdev_ring {
 	struct list_head pending;
 	struct list_head active;
 	unsigned long last_progress;
+	bool stopped;
 	struct delayed_work timeout_work;
+};
+
+/**
+ * enum llmdev_state - what the card can do (struct llmdev_device.state)
+ * @LLMDEV_STATE_LIVE: working
+ * @LLMDEV_STATE_RESETTING: between reset_prepare and reset_done (FLR,
+ *     LLMDEV_RESET, AER recovery): hardware sections wait for the end
+ * @LLMDEV_STATE_DEAD: a reset failed: every call fails with -EIO until a
+ *     reset succeeds
+ */
+enum llmdev_state {
+	LLMDEV_STATE_LIVE,
+	LLMDEV_STATE_RESETTING,
+	LLMDEV_STATE_DEAD,
 };
 
 /**
@@ -139,12 +168,25 @@ struct llmdev_ring {
  * @pdev: its PCI device
  * @regs: BAR 0
  * @hbm_phys: bus address of the HBM aperture (BAR 2)
+ * @wc_cookie: the aperture's write-combining MTRR, if any
  * @minor: N of /dev/llmdevN
  * @cdev: the character device
  * @dev: the class device, parent of the sysfs attributes
  * @ref: held by the PCI binding and by every open file
  * @unplug_srcu: readers are ioctls and handlers touching the hardware
+ *               (llmdev_enter(), llmdev_hw_enter())
  * @unplugged: set once, under SRCU, when the card is going away
+ * @state: enum llmdev_state; changed under @state_lock, then SRCU is
+ *         synchronised, so no hardware section of the old state is left
+ * @state_lock: protects @state and the reset counters
+ * @state_wq: woken when @state changes
+ * @reset_count: resets the card came back from
+ * @reset_failures: resets after which the card was dead
+ * @reset_reason: what started the reset in progress (for the log)
+ * @reset_watchdog: marks the card dead when an AER recovery never ends
+ * @anon_inode: one inode for every open file of the card, whatever node
+ *              it was opened through: its mapping holds every user
+ *              mapping of the aperture, so they can all be zapped
  * @serial: serial number register
  * @spec_version: version register
  * @nvec: interrupt vectors in use
@@ -153,8 +195,7 @@ struct llmdev_ring {
  * @scrub_lock: serialises use of the scrub engine
  * @scrub_wait: woken by the event interrupt
  * @perf_lock: serialises counter snapshots
- * @files_lock: protects @files and @mapping
- * @mapping: address space of the device node, for zapping user mappings
+ * @files_lock: protects @files
  * @files: open files, to wake and fail them on unplug
  * @node: in the list of all cards (llmdev_find_by_serial() and friends)
  * @link_lock: serialises changes of the link ports' configuration
@@ -167,11 +208,20 @@ struct llmdev_device {
 	struct pci_dev *pdev;
 	void __iomem *regs;
 	phys_addr_t hbm_phys;
+	int wc_cookie;
 	int minor;
 	struct cdev cdev;
 	struct device dev;
 	struct srcu_struct unplug_srcu;
 	bool unplugged;
+	enum llmdev_state state;
+	spinlock_t state_lock;		/* protects state and the reset counters */
+	wait_queue_head_t state_wq;
+	unsigned int reset_count;
+	unsigned int reset_failures;
+	const char *reset_reason;
+	struct delayed_work reset_watchdog;
+	struct inode *anon_inode;
 	u64 serial;
 	u32 spec_version;
 	int nvec;
@@ -180,9 +230,8 @@ struct llmdev_device {
 	struct mutex scrub_lock;	/* one scrub at a time */
 	wait_queue_head_t scrub_wait;
 	struct mutex perf_lock;		/* one counter snapshot at a time */
-	struct mutex files_lock;	/* protects files and mapping */
+	struct mutex files_lock;	/* protects files */
 	struct list_head files;
-	struct address_space *mapping;
 	struct list_head node;
 	struct mutex link_lock;		/* link port configuration */
 	struct mutex route_lock;	/* routing table */
@@ -243,11 +292,17 @@ static inline void llmdev_wr64(struct llmdev_device *ldev, u32 reg, u64 val)
 	writeq(val, ldev->regs + reg);
 }
 
-/* Hot-unplug guard around hardware access, as drm_dev_enter() does. */
+/*
+ * Hot-unplug guard around hardware access, as drm_dev_enter() does. It does
+ * not sleep, and fails while the card is being reset or is dead too: for
+ * interrupt handlers, work items and paths under spinlocks, which must
+ * leave the hardware alone then. Paths that may sleep use llmdev_hw_enter().
+ */
 static inline bool llmdev_enter(struct llmdev_device *ldev, int *idx)
 {
 	*idx = srcu_read_lock(&ldev->unplug_srcu);
-	if (READ_ONCE(ldev->unplugged)) {
+	if (READ_ONCE(ldev->unplugged) ||
+	    READ_ONCE(ldev->state) != LLMDEV_STATE_LIVE) {
 		srcu_read_unlock(&ldev->unplug_srcu, *idx);
 		return false;
 	}
@@ -259,85 +314,163 @@ static inline void llmdev_exit(struct llmdev_device *ldev, int idx)
 	srcu_read_unlock(&ldev->unplug_srcu, idx);
 }
 
+/* The card is gone or dead: the errno for a caller. 0 while it works. */
+static inline int llmdev_gone(struct llmdev_device *ldev)
+{
+	if (READ_ONCE(ldev->unplugged))
+		return -ENODEV;
+	if (READ_ONCE(ldev->state) == LLMDEV_STATE_DEAD)
+		return -EIO;
+	return 0;
+}
+
+int llmdev_wait_reset(struct llmdev_device *ldev);
+
+/**
+ * llmdev_hw_enter() - enter a section that uses the hardware, and may sleep
+ * @ldev: the card
+ * @idx: out: for llmdev_exit()
+ *
+ * Waits while the card is being reset.
+ *
+ * Return: 0 (then call llmdev_exit()); -ENODEV the card is gone; -EIO the
+ * card is dead; -EINTR a fatal signal ended the wait.
+ */
+static inline int llmdev_hw_enter(struct llmdev_device *ldev, int *idx)
+{
+	int ret;
+
+	for (;;) {
+		*idx = srcu_read_lock(&ldev->unplug_srcu);
+		ret = llmdev_gone(ldev);
+		if (!ret && READ_ONCE(ldev->state) == LLMDEV_STATE_LIVE)
+			return 0;
+		srcu_read_unlock(&ldev->unplug_srcu, *idx);
+		if (!ret)
+			ret = llmdev_wait_reset(ldev);
+		if (ret)
+			return ret;
+	}
+}
+
 void llmdev_get(struct llmdev_device *ldev);
 void llmdev_put(struct llmdev_device *ldev);
+
+/**
+ * struct llmdev_ucmd - one ioctl call, as the dispatcher hands it over
+ * @lf: the caller's file
+ * @cmd: the argument struct, copied in and zero-extended to the kernel's
+ *       size; the dispatcher copies it back (cut to the caller's size)
+ *       when the handler returns 0
+ * @user_size: the size the caller gave
+ * @reply_on_error: copy @cmd back also when the handler fails (replies
+ *                  that carry information about the failure)
+ * @commit: if set, called once the reply was written: makes the handler's
+ *          new object visible (iommufd_object_finalize())
+ * @abort: if set, called instead of @commit when the reply could not be
+ *         written: undoes the handler's work, which nobody else can have
+ *         seen (iommufd_object_abort())
+ * @obj: the handler's pending object, for @commit and @abort
+ */
+struct llmdev_ucmd {
+	struct llmdev_file *lf;
+	void *cmd;
+	u32 user_size;
+	bool reply_on_error;
+	void (*commit)(struct llmdev_ucmd *ucmd);
+	void (*abort)(struct llmdev_ucmd *ucmd);
+	void *obj;
+};
 
 /* llmdev_pci.c: every card; the lookups return a reference (llmdev_put) */
 struct llmdev_device *llmdev_find_by_serial(u64 serial);
 struct llmdev_device *llmdev_next_device(int minor);	/* lowest minor >= @minor */
+int llmdev_scrub(struct llmdev_device *ldev, u64 offset, u64 length);
+
+/* llmdev_reset.c */
+void llmdev_reset_init(struct llmdev_device *ldev);
+int llmdev_reset_ioctl(struct llmdev_ucmd *ucmd);
+void llmdev_mark_dead(struct llmdev_device *ldev, const char *why);
+void llmdev_hw_start(struct llmdev_device *ldev);
+extern const struct pci_error_handlers llmdev_err_handler;
 
 /* llmdev_cdev.c */
 int llmdev_cdev_init(void);
 void llmdev_cdev_fini(void);
 int llmdev_cdev_add(struct llmdev_device *ldev);
 void llmdev_cdev_del(struct llmdev_device *ldev);
-int llmdev_copy_from_user(void *dst, size_t ksize, size_t min_size,
-			  const void __user *src);
+int llmdev_inode_init(struct llmdev_device *ldev);
+void llmdev_inode_fini(struct llmdev_device *ldev);
+void llmdev_zap_mappings(struct llmdev_device *ldev, u64 offset, u64 length);
 extern const struct attribute_group *llmdev_groups[];
 
 /* llmdev_hbm.c */
-void llmdev_hbm_init(struct llmdev_hbm *hbm, u64 size);
+void llmdev_hbm_init(struct llmdev_hbm *hbm);
 void llmdev_hbm_fini(struct llmdev_device *ldev);
-int llmdev_hbm_ioctl_alloc(struct llmdev_file *lf, void __user *arg);
-int llmdev_hbm_ioctl_free(struct llmdev_file *lf, void __user *arg);
-int llmdev_hbm_ioctl_list(struct llmdev_file *lf, void __user *arg);
-int llmdev_hbm_ioctl_open(struct llmdev_file *lf, void __user *arg);
+int llmdev_hbm_ioctl_alloc(struct llmdev_ucmd *ucmd);
+int llmdev_hbm_ioctl_free(struct llmdev_ucmd *ucmd);
+int llmdev_hbm_ioctl_list(struct llmdev_ucmd *ucmd);
+int llmdev_hbm_ioctl_open(struct llmdev_ucmd *ucmd);
 void llmdev_hbm_release_file(struct llmdev_file *lf);
-void llmdev_hbm_release_region(struct llmdev_device *ldev,
-			       struct llmdev_region *r);
 struct llmdev_region *llmdev_region_get(struct llmdev_file *lf, u32 handle,
 					u64 offset, u64 length);
 void llmdev_region_put(struct llmdev_device *ldev, struct llmdev_region *r);
 int llmdev_hbm_mmap(struct llmdev_file *lf, struct vm_area_struct *vma);
 u64 llmdev_hbm_largest_free(struct llmdev_hbm *hbm);
 u64 llmdev_hbm_used(struct llmdev_hbm *hbm);
+void llmdev_hbm_rescrub(struct llmdev_device *ldev);
 
 /* llmdev_dma.c */
 int llmdev_dma_init(struct llmdev_device *ldev);
 void llmdev_dma_fini(struct llmdev_device *ldev);
 void llmdev_dma_hw_start(struct llmdev_device *ldev);
-int llmdev_dma_ioctl_submit(struct llmdev_file *lf, void __user *arg);
+int llmdev_dma_ioctl_submit(struct llmdev_ucmd *ucmd);
 void llmdev_dma_handle_ring(struct llmdev_ring *ring);
 void llmdev_dma_handle_error(struct llmdev_device *ldev);
-void llmdev_dma_unplug(struct llmdev_device *ldev);
+void llmdev_dma_stop(struct llmdev_device *ldev);
+void llmdev_dma_fail_started(struct llmdev_device *ldev, int status);
+void llmdev_dma_fail_all(struct llmdev_device *ldev, int status);
+void llmdev_dma_restart(struct llmdev_device *ldev);
 
 /* llmdev_fence.c */
 int llmdev_fence_reserve(struct llmdev_file *lf, struct llmdev_fence *f,
 			 void (*free)(struct llmdev_fence *f));
 void llmdev_fence_unreserve(struct llmdev_fence *f);
-int llmdev_fence_publish(struct llmdev_fence *f);
+void llmdev_fence_publish(struct llmdev_fence *f);
 void llmdev_fence_signal(struct llmdev_fence *f, int status);
-int llmdev_fence_ioctl_wait(struct llmdev_file *lf, void __user *arg);
+int llmdev_fence_ioctl_wait(struct llmdev_ucmd *ucmd);
 __poll_t llmdev_fence_poll(struct llmdev_file *lf);
 void llmdev_fence_release_file(struct llmdev_file *lf);
 
 /* llmdev_coll.c */
-int llmdev_group_ioctl_create(struct llmdev_file *lf, void __user *arg);
-int llmdev_group_ioctl_destroy(struct llmdev_file *lf, void __user *arg);
-int llmdev_coll_ioctl_submit(struct llmdev_file *lf, void __user *arg);
+int llmdev_group_ioctl_create(struct llmdev_ucmd *ucmd);
+int llmdev_group_ioctl_destroy(struct llmdev_ucmd *ucmd);
+int llmdev_coll_ioctl_submit(struct llmdev_ucmd *ucmd);
 void llmdev_coll_release_file(struct llmdev_file *lf);
 void llmdev_coll_handle_event(struct llmdev_device *ldev);
-void llmdev_coll_unplug(struct llmdev_device *ldev);
+void llmdev_coll_fail_card(struct llmdev_device *ldev, int status,
+			   bool queued);
+void llmdev_coll_kick(void);
 void llmdev_coll_fini(void);
 struct llmdev_file *llmdev_file_get(int fd, struct file **filp);
 
 /* llmdev_route.c */
-int llmdev_route_ioctl_set(struct llmdev_file *lf, void __user *arg);
-int llmdev_route_ioctl_get(struct llmdev_file *lf, void __user *arg);
+int llmdev_route_ioctl_set(struct llmdev_ucmd *ucmd);
+int llmdev_route_ioctl_get(struct llmdev_ucmd *ucmd);
 void llmdev_route_hw_start(struct llmdev_device *ldev);
-
-/* llmdev_pci.c */
-int llmdev_scrub(struct llmdev_device *ldev, u64 offset, u64 length);
+int llmdev_route_restore(struct llmdev_device *ldev);
 
 /* llmdev_link.c */
 void llmdev_link_hw_start(struct llmdev_device *ldev);
 void llmdev_link_handle_event(struct llmdev_device *ldev);
 int llmdev_link_get(struct llmdev_device *ldev, unsigned int port,
 		    struct llmdev_link_info *info);
+int llmdev_link_get_now(struct llmdev_device *ldev, unsigned int port,
+			struct llmdev_link_info *info);
 int llmdev_link_set(struct llmdev_device *ldev, unsigned int port,
 		    bool enable);
-int llmdev_link_ioctl_info(struct llmdev_file *lf, void __user *arg);
-int llmdev_link_ioctl_set(struct llmdev_file *lf, void __user *arg);
+int llmdev_link_ioctl_info(struct llmdev_ucmd *ucmd);
+int llmdev_link_ioctl_set(struct llmdev_ucmd *ucmd);
 bool llmdev_link_is_up(struct llmdev_device *ldev, unsigned int port);
 extern const struct attribute_group llmdev_link_attr_groups[LLMDEV_NUM_LINK_PORTS];
 
@@ -347,10 +480,11 @@ void llmdev_netlink_fini(void);
 void llmdev_nl_link_event(struct llmdev_device *ldev, unsigned int port,
 			  u8 cmd);
 void llmdev_nl_coll_error(struct llmdev_device *ldev, u64 tag, int err);
+void llmdev_nl_reset_event(struct llmdev_device *ldev, u8 cmd, int err);
 
 /* llmdev_perf.c */
 int llmdev_perf_snapshot(struct llmdev_device *ldev, struct llmdev_perf *perf);
-int llmdev_perf_ioctl_read(struct llmdev_file *lf, void __user *arg);
+int llmdev_perf_ioctl_read(struct llmdev_ucmd *ucmd);
 extern const struct attribute_group llmdev_counters_group;
 
 #endif /* LLMDEV_DRV_H */

@@ -2,10 +2,13 @@
 /*
  * llmdev: fences, the completion tokens of DMA transfers and collectives.
  *
- * A fence number is reserved on the submitting file, the work that carries
- * it is published in the file's xarray, and when the work finishes the
- * fence is signalled: it moves to the file's done list with its status,
- * and stays there until LLMDEV_FENCE_WAIT consumes it.
+ * A fence number is reserved on the submitting file (its slot in the
+ * file's xarray too), the work that carries it is published there once the
+ * submitter has learnt the number, and when the work finishes the fence is
+ * signalled: it moves to the file's done list with its status, and stays
+ * there until LLMDEV_FENCE_WAIT consumes it. A wait claims the fence first
+ * and consumes it only once its reply is written; if the reply cannot be
+ * written, the fence goes back to the done list.
  */
 #include <linux/poll.h>
 #include <linux/sched/signal.h>
@@ -14,7 +17,10 @@
 
 #include "llmdev_drv.h"
 
-/* Reserve a fence number on @lf. Return: 0, or -EAGAIN at the limit. */
+/*
+ * Reserve a fence number on @lf, and its slot in the file's xarray.
+ * Return: 0; -EAGAIN at the limit; -ENOMEM.
+ */
 int llmdev_fence_reserve(struct llmdev_file *lf, struct llmdev_fence *f,
 			 void (*free)(struct llmdev_fence *f))
 {
@@ -33,6 +39,12 @@ int llmdev_fence_reserve(struct llmdev_file *lf, struct llmdev_fence *f,
 	f->free = free;
 	f->status = 0;
 	f->complete = false;
+	f->claimed = false;
+	if (ret)
+		return ret;
+	ret = xa_reserve(&lf->fences, f->seqno, GFP_KERNEL);
+	if (ret)
+		llmdev_fence_unreserve(f);
 	return ret;
 }
 
@@ -41,7 +53,7 @@ void llmdev_fence_unreserve(struct llmdev_fence *f)
 {
 	struct llmdev_file *lf = f->file;
 
-	xa_erase(&lf->fences, f->seqno);
+	xa_release(&lf->fences, f->seqno);
 	spin_lock(&lf->lock);
 	lf->nfences--;
 	lf->inflight--;
@@ -50,9 +62,10 @@ void llmdev_fence_unreserve(struct llmdev_fence *f)
 }
 
 /* Make the fence visible to LLMDEV_FENCE_WAIT. */
-int llmdev_fence_publish(struct llmdev_fence *f)
+void llmdev_fence_publish(struct llmdev_fence *f)
 {
-	return xa_insert(&f->file->fences, f->seqno, f, GFP_KERNEL);
+	/* the slot is reserved: storing into it allocates nothing */
+	WARN_ON(xa_is_err(xa_store(&f->file->fences, f->seqno, f, GFP_KERNEL)));
 }
 
 /*
@@ -73,7 +86,7 @@ void llmdev_fence_signal(struct llmdev_fence *f, int status)
 	wake_up_all(&lf->wq);
 }
 
-/* The fence is complete, or gone (consumed by another waiter). */
+/* The fence is complete, or gone (consumed or claimed by another waiter). */
 static bool llmdev_fence_ready(struct llmdev_file *lf, u64 seqno, bool any)
 {
 	struct llmdev_fence *f;
@@ -87,12 +100,12 @@ static bool llmdev_fence_ready(struct llmdev_file *lf, u64 seqno, bool any)
 		ready = !f || f->complete;
 	}
 	spin_unlock(&lf->lock);
-	return ready || READ_ONCE(lf->ldev->unplugged);
+	return ready || llmdev_gone(lf->ldev);
 }
 
-/* Take a completed fence off the file. Returns it, or an ERR_PTR. */
-static struct llmdev_fence *llmdev_fence_consume(struct llmdev_file *lf,
-						 u64 seqno, bool any)
+/* Claim a completed fence: no other wait can have it. Or an ERR_PTR. */
+static struct llmdev_fence *llmdev_fence_claim(struct llmdev_file *lf,
+					       u64 seqno, bool any)
 {
 	struct llmdev_fence *f;
 
@@ -104,66 +117,89 @@ static struct llmdev_fence *llmdev_fence_consume(struct llmdev_file *lf,
 			f = ERR_PTR(lf->inflight ? -ETIME : -ENOENT);
 	} else {
 		f = xa_load(&lf->fences, seqno);
-		if (!f)
+		if (!f || f->claimed)
 			f = ERR_PTR(-ENOENT);
 		else if (!f->complete)
 			f = ERR_PTR(-ETIME);
 	}
 	if (!IS_ERR(f)) {
-		xa_erase(&lf->fences, f->seqno);
-		list_del(&f->list);
-		lf->nfences--;
+		list_del_init(&f->list);
+		f->claimed = true;
 	}
 	spin_unlock(&lf->lock);
 	return f;
 }
 
-int llmdev_fence_ioctl_wait(struct llmdev_file *lf, void __user *arg)
+/* The reply is written: the fence is gone. */
+static void llmdev_fence_wait_commit(struct llmdev_ucmd *ucmd)
 {
-	struct llmdev_fence_wait w;
+	struct llmdev_fence *f = ucmd->obj;
+	struct llmdev_file *lf = f->file;
+
+	spin_lock(&lf->lock);
+	xa_erase(&lf->fences, f->seqno);
+	lf->nfences--;
+	spin_unlock(&lf->lock);
+	f->free(f);
+}
+
+/* The reply could not be written: the fence waits to be consumed again. */
+static void llmdev_fence_wait_abort(struct llmdev_ucmd *ucmd)
+{
+	struct llmdev_fence *f = ucmd->obj;
+	struct llmdev_file *lf = f->file;
+
+	spin_lock(&lf->lock);
+	f->claimed = false;
+	list_add(&f->list, &lf->done);
+	spin_unlock(&lf->lock);
+	wake_up_all(&lf->wq);
+}
+
+int llmdev_fence_ioctl_wait(struct llmdev_ucmd *ucmd)
+{
+	struct llmdev_fence_wait *w = ucmd->cmd;
+	struct llmdev_file *lf = ucmd->lf;
 	struct llmdev_fence *f;
 	unsigned long deadline;
 	long timeout, left;
 	bool any;
 	int ret;
 
-	ret = llmdev_copy_from_user(&w, sizeof(w), sizeof(w), arg);
-	if (ret)
-		return ret;
-	if ((w.flags & ~LLMDEV_WAIT_ANY) || w.__reserved)
+	if ((w->flags & ~LLMDEV_WAIT_ANY) || w->__reserved)
 		return -EINVAL;
-	any = w.flags & LLMDEV_WAIT_ANY;
+	any = w->flags & LLMDEV_WAIT_ANY;
 
-	timeout = min_t(u64, nsecs_to_jiffies64(w.timeout_ns),
+	timeout = min_t(u64, nsecs_to_jiffies64(w->timeout_ns),
 			MAX_SCHEDULE_TIMEOUT - 1);
-	if (w.timeout_ns && !timeout)
+	if (w->timeout_ns && !timeout)
 		timeout = 1;
 	deadline = jiffies + timeout;
 	if (timeout) {
 		left = wait_event_interruptible_timeout(lf->wq,
-							llmdev_fence_ready(lf, w.fence, any),
+							llmdev_fence_ready(lf, w->fence, any),
 							timeout);
 		if (left == -ERESTARTSYS) {
 			/* restart with what is left of the caller's timeout */
 			long rem = max_t(long, 0, (long)(deadline - jiffies));
-			struct llmdev_fence_wait __user *uw = arg;
 
-			if (put_user(jiffies_to_nsecs(rem), &uw->timeout_ns))
-				return -EFAULT;
+			w->timeout_ns = jiffies_to_nsecs(rem);
+			ucmd->reply_on_error = true;
 			return -ERESTARTSYS;
 		}
 	}
 
-	/* make sure the result can be delivered before consuming the fence */
-	if (put_user(w.size, (u32 __user *)arg))
-		return -EFAULT;
-	f = llmdev_fence_consume(lf, w.fence, any);
-	if (IS_ERR(f))
-		return READ_ONCE(lf->ldev->unplugged) ? -ENODEV : PTR_ERR(f);
-	w.fence = f->seqno;
-	w.status = f->status;
-	f->free(f);
-	return copy_to_user(arg, &w, min_t(u32, w.size, sizeof(w))) ? -EFAULT : 0;
+	f = llmdev_fence_claim(lf, w->fence, any);
+	if (IS_ERR(f)) {
+		ret = llmdev_gone(lf->ldev);
+		return ret ?: PTR_ERR(f);
+	}
+	w->fence = f->seqno;
+	w->status = f->status;
+	ucmd->obj = f;
+	ucmd->commit = llmdev_fence_wait_commit;
+	ucmd->abort = llmdev_fence_wait_abort;
+	return 0;
 }
 
 __poll_t llmdev_fence_poll(struct llmdev_file *lf)

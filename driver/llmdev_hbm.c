@@ -3,32 +3,48 @@
  * llmdev: HBM regions: allocation, ownership, mmap, scrub on free.
  *
  * Placement is first fit (llmdev_alloc.c) over the regions' extents.
+ *
+ * A region is reachable by its handle only once its creator has learnt the
+ * handle (LLMDEV_HBM_ALLOC's reply was written), and stops being reachable
+ * the moment it starts dying. Its struct lives on while user mappings
+ * point at it (they fault to SIGBUS then); its HBM is given back after
+ * the transfers on it have finished, every mapping of it is zapped and the
+ * card has scrubbed it. HBM whose scrub failed is kept out of use
+ * (quarantined) until a later scrub succeeds, after the next reset.
  */
 #include <linux/capability.h>
 #include <linux/cred.h>
+#include <linux/io.h>
 #include <linux/mm.h>
 #include <linux/pid.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/string.h>
-#include <linux/uaccess.h>
 
 #include "llmdev_drv.h"
 
-void llmdev_hbm_init(struct llmdev_hbm *hbm, u64 size)
+/* pages a fault maps at once, around the one that faulted */
+#define LLMDEV_FAULT_AROUND	16
+
+void llmdev_hbm_init(struct llmdev_hbm *hbm)
 {
 	mutex_init(&hbm->lock);
 	INIT_LIST_HEAD(&hbm->regions);
 	xa_init_flags(&hbm->handles, XA_FLAGS_ALLOC1);
 	init_waitqueue_head(&hbm->idle);
-	hbm->size = size;
-	hbm->used = 0;
 }
 
-static void llmdev_region_destroy(struct llmdev_region *r)
+static void llmdev_region_release(struct kref *ref)
 {
+	struct llmdev_region *r = container_of(ref, struct llmdev_region, ref);
+
 	put_pid(r->pid);
 	kfree(r);
+}
+
+static void llmdev_region_unref(struct llmdev_region *r)
+{
+	kref_put(&r->ref, llmdev_region_release);
 }
 
 /* Only at the final put of the device: nobody else can see the regions. */
@@ -36,9 +52,10 @@ void llmdev_hbm_fini(struct llmdev_device *ldev)
 {
 	struct llmdev_region *r, *tmp;
 
-	list_for_each_entry_safe(r, tmp, &ldev->hbm.regions, ext.node)
-		llmdev_region_destroy(r);
-	INIT_LIST_HEAD(&ldev->hbm.regions);
+	list_for_each_entry_safe(r, tmp, &ldev->hbm.regions, ext.node) {
+		list_del(&r->ext.node);
+		llmdev_region_unref(r);
+	}
 	xa_destroy(&ldev->hbm.handles);
 }
 
@@ -73,13 +90,16 @@ static int llmdev_region_access(struct llmdev_file *lf, struct llmdev_region *r)
 	return -EPERM;
 }
 
+/* A live persistent region of that name; @pending ones count too if asked. */
 static struct llmdev_region *llmdev_find_persistent(struct llmdev_hbm *hbm,
-						    const char *name)
+						    const char *name,
+						    bool pending)
 {
 	struct llmdev_region *r;
 
 	list_for_each_entry(r, &hbm->regions, ext.node)
-		if (r->persistent && !r->dying && !strcmp(r->name, name))
+		if (r->persistent && !r->dying && (pending || !r->pending) &&
+		    !strcmp(r->name, name))
 			return r;
 	return NULL;
 }
@@ -89,78 +109,115 @@ static bool llmdev_name_ok(const char *name)
 	return strnlen(name, LLMDEV_NAME_LEN) < LLMDEV_NAME_LEN;
 }
 
-int llmdev_hbm_ioctl_alloc(struct llmdev_file *lf, void __user *arg)
+/* The reply is written: the region becomes reachable by its handle. */
+static void llmdev_hbm_alloc_commit(struct llmdev_ucmd *ucmd)
 {
-	struct llmdev_hbm *hbm = &lf->ldev->hbm;
-	struct llmdev_hbm_alloc a;
+	struct llmdev_hbm *hbm = &ucmd->lf->ldev->hbm;
+	struct llmdev_region *r = ucmd->obj;
+
+	mutex_lock(&hbm->lock);
+	/* the slot is reserved: storing into it allocates nothing */
+	WARN_ON(xa_is_err(xa_store(&hbm->handles, r->handle, r, GFP_KERNEL)));
+	r->pending = false;
+	mutex_unlock(&hbm->lock);
+}
+
+/*
+ * The caller never learnt the handle: take the region back. Nobody else
+ * could reach it, and its HBM was scrubbed when it was last freed.
+ */
+static void llmdev_hbm_alloc_abort(struct llmdev_ucmd *ucmd)
+{
+	struct llmdev_hbm *hbm = &ucmd->lf->ldev->hbm;
+	struct llmdev_region *r = ucmd->obj;
+
+	mutex_lock(&hbm->lock);
+	xa_erase(&hbm->handles, r->handle);
+	list_del(&r->ext.node);
+	WRITE_ONCE(hbm->used, hbm->used - r->ext.length);
+	mutex_unlock(&hbm->lock);
+	llmdev_region_unref(r);
+}
+
+int llmdev_hbm_ioctl_alloc(struct llmdev_ucmd *ucmd)
+{
+	struct llmdev_device *ldev = ucmd->lf->ldev;
+	struct llmdev_hbm_alloc *a = ucmd->cmd;
+	struct llmdev_hbm *hbm = &ldev->hbm;
 	struct llmdev_region *r;
 	struct list_head *prev;
 	u64 len, align, offset;
 	int ret;
 
-	ret = llmdev_copy_from_user(&a, sizeof(a), sizeof(a), arg);
-	if (ret)
-		return ret;
-	if ((a.flags & ~LLMDEV_HBM_PERSISTENT) || a.__reserved || !a.length ||
-	    (a.align & (a.align - 1)) || !llmdev_name_ok(a.name) ||
-	    ((a.flags & LLMDEV_HBM_PERSISTENT) && !a.name[0]))
+	if ((a->flags & ~LLMDEV_HBM_PERSISTENT) || a->__reserved ||
+	    !a->length || (a->align & (a->align - 1)) ||
+	    !llmdev_name_ok(a->name) ||
+	    ((a->flags & LLMDEV_HBM_PERSISTENT) && !a->name[0]))
 		return -EINVAL;
-	align = max_t(u64, a.align, LLMDEV_HBM_GRANULE);
+	align = max_t(u64, a->align, LLMDEV_HBM_GRANULE);
 
 	r = kzalloc(sizeof(*r), GFP_KERNEL);
 	if (!r)
 		return -ENOMEM;
-	r->owner = lf;
+	kref_init(&r->ref);
+	r->ldev = ldev;
+	r->owner = ucmd->lf;
 	r->uid = current_uid();
 	r->pid = get_task_pid(current, PIDTYPE_TGID);
-	r->persistent = a.flags & LLMDEV_HBM_PERSISTENT;
-	strscpy(r->name, a.name, sizeof(r->name));
+	r->persistent = a->flags & LLMDEV_HBM_PERSISTENT;
+	r->pending = true;
+	strscpy(r->name, a->name, sizeof(r->name));
 
 	mutex_lock(&hbm->lock);
-	if (r->persistent && llmdev_find_persistent(hbm, r->name)) {
+	if (r->persistent && llmdev_find_persistent(hbm, r->name, true)) {
 		ret = -EEXIST;
 		goto err_unlock;
 	}
 	ret = -ENOSPC;
-	if (a.length > hbm->size)
+	if (a->length > hbm->size)
 		goto err_nospc;
-	len = ALIGN(a.length, LLMDEV_HBM_GRANULE);
+	len = ALIGN(a->length, LLMDEV_HBM_GRANULE);
 	ret = llmdev_extent_find(&hbm->regions, hbm->size, len, align, &offset,
 				 &prev);
 	if (ret)
 		goto err_nospc;
-	ret = xa_alloc(&hbm->handles, &r->handle, r, xa_limit_31b, GFP_KERNEL);
+	/* reserve a handle; it leads nowhere until the commit */
+	ret = xa_alloc(&hbm->handles, &r->handle, NULL, xa_limit_31b,
+		       GFP_KERNEL);
 	if (ret)
 		goto err_unlock;
 	r->ext.offset = offset;
 	r->ext.length = len;
 	list_add(&r->ext.node, prev);
 	WRITE_ONCE(hbm->used, hbm->used + len);
-	a.largest_free = llmdev_hbm_largest_free_locked(hbm);
+	a->largest_free = llmdev_hbm_largest_free_locked(hbm);
 	mutex_unlock(&hbm->lock);
 
-	a.handle = r->handle;
-	a.hbm_offset = offset;
-	a.mmap_offset = offset;
-	if (copy_to_user(arg, &a, min_t(u32, a.size, sizeof(a)))) {
-		/* the caller never learnt the handle: undo */
-		llmdev_hbm_release_region(lf->ldev, r);
-		return -EFAULT;
-	}
+	a->handle = r->handle;
+	a->hbm_offset = offset;
+	a->mmap_offset = offset;
+	ucmd->obj = r;
+	ucmd->commit = llmdev_hbm_alloc_commit;
+	ucmd->abort = llmdev_hbm_alloc_abort;
 	return 0;
 
 err_nospc:
-	a.largest_free = llmdev_hbm_largest_free_locked(hbm);
-	mutex_unlock(&hbm->lock);
-	llmdev_region_destroy(r);
-	if (ret == -ENOSPC &&
-	    copy_to_user(arg, &a, min_t(u32, a.size, sizeof(a))))
-		return -EFAULT;
-	return ret;
+	/* the caller learns how much it could have had */
+	a->largest_free = llmdev_hbm_largest_free_locked(hbm);
+	if (ret == -ENOSPC)
+		ucmd->reply_on_error = true;
 err_unlock:
 	mutex_unlock(&hbm->lock);
-	llmdev_region_destroy(r);
+	llmdev_region_unref(r);
 	return ret;
+}
+
+/* Give a region's HBM back. Called with the lock held. */
+static void llmdev_hbm_unlink(struct llmdev_hbm *hbm, struct llmdev_region *r)
+{
+	lockdep_assert_held(&hbm->lock);
+	list_del(&r->ext.node);
+	WRITE_ONCE(hbm->used, hbm->used - r->ext.length);
 }
 
 /*
@@ -168,55 +225,84 @@ err_unlock:
  * it, zap user mappings, scrub, unlink. The caller has set r->dying under
  * the lock, so nobody can start using it again.
  */
-void llmdev_hbm_release_region(struct llmdev_device *ldev,
-			       struct llmdev_region *r)
+static void llmdev_hbm_release_region(struct llmdev_device *ldev,
+				      struct llmdev_region *r)
 {
 	struct llmdev_hbm *hbm = &ldev->hbm;
 	int ret;
 
 	mutex_lock(&hbm->lock);
-	r->dying = true;
 	xa_erase(&hbm->handles, r->handle);
 	mutex_unlock(&hbm->lock);
 
 	wait_event(hbm->idle, !READ_ONCE(r->busy));
-	if (ldev->mapping)
-		unmap_mapping_range(ldev->mapping, r->ext.offset, r->ext.length, 1);
+	/* faults see r->dying from now on: SIGBUS */
+	llmdev_zap_mappings(ldev, r->ext.offset, r->ext.length);
 
 	ret = llmdev_scrub(ldev, r->ext.offset, r->ext.length);
+	mutex_lock(&hbm->lock);
 	if (ret && ret != -ENODEV) {
 		/* never hand out HBM that may hold the old tenant's data */
-		dev_warn(&ldev->dev, "quarantining HBM [%#llx, +%#llx)\n",
+		dev_warn(&ldev->dev, "quarantining HBM [%#llx, +%#llx) until a scrub succeeds\n",
 			 r->ext.offset, r->ext.length);
+		r->quarantined = true;
+		mutex_unlock(&hbm->lock);
 		return;
 	}
-
-	mutex_lock(&hbm->lock);
-	list_del(&r->ext.node);
-	WRITE_ONCE(hbm->used, hbm->used - r->ext.length);
+	llmdev_hbm_unlink(hbm, r);
 	mutex_unlock(&hbm->lock);
-	llmdev_region_destroy(r);
+	llmdev_region_unref(r);
 }
 
-int llmdev_hbm_ioctl_free(struct llmdev_file *lf, void __user *arg)
+/**
+ * llmdev_hbm_rescrub() - try again to scrub quarantined HBM
+ * @ldev: the card, after a reset that brought it back
+ */
+void llmdev_hbm_rescrub(struct llmdev_device *ldev)
 {
-	struct llmdev_hbm *hbm = &lf->ldev->hbm;
-	struct llmdev_hbm_free f;
+	struct llmdev_hbm *hbm = &ldev->hbm;
+	struct llmdev_region *r, *victim;
+
+	for (;;) {
+		victim = NULL;
+		mutex_lock(&hbm->lock);
+		list_for_each_entry(r, &hbm->regions, ext.node) {
+			if (r->quarantined) {
+				victim = r;
+				break;
+			}
+		}
+		mutex_unlock(&hbm->lock);
+		if (!victim)
+			return;
+		if (llmdev_scrub(ldev, victim->ext.offset, victim->ext.length))
+			return;		/* still broken: leave the rest too */
+		mutex_lock(&hbm->lock);
+		llmdev_hbm_unlink(hbm, victim);
+		mutex_unlock(&hbm->lock);
+		dev_info(&ldev->dev, "HBM [%#llx, +%#llx) scrubbed, back in use\n",
+			 victim->ext.offset, victim->ext.length);
+		llmdev_region_unref(victim);
+	}
+}
+
+int llmdev_hbm_ioctl_free(struct llmdev_ucmd *ucmd)
+{
+	struct llmdev_device *ldev = ucmd->lf->ldev;
+	struct llmdev_hbm_free *f = ucmd->cmd;
+	struct llmdev_hbm *hbm = &ldev->hbm;
 	struct llmdev_region *r;
 	int ret;
 
-	ret = llmdev_copy_from_user(&f, sizeof(f), sizeof(f), arg);
-	if (ret)
-		return ret;
-	if (f.flags || f.__reserved)
+	if (f->flags || f->__reserved)
 		return -EINVAL;
 
 	mutex_lock(&hbm->lock);
-	r = xa_load(&hbm->handles, f.handle);
+	r = xa_load(&hbm->handles, f->handle);
 	if (!r || r->dying) {
 		ret = -ENOENT;
 	} else {
-		ret = llmdev_region_access(lf, r);
+		ret = llmdev_region_access(ucmd->lf, r);
 		if (!ret && r->routed)
 			ret = -EBUSY;
 		if (!ret)
@@ -225,7 +311,7 @@ int llmdev_hbm_ioctl_free(struct llmdev_file *lf, void __user *arg)
 	mutex_unlock(&hbm->lock);
 	if (ret)
 		return ret;
-	llmdev_hbm_release_region(lf->ldev, r);
+	llmdev_hbm_release_region(ldev, r);
 	return 0;
 }
 
@@ -247,28 +333,24 @@ static void llmdev_region_to_user(struct llmdev_file *lf,
 static bool llmdev_region_visible(struct llmdev_file *lf,
 				  struct llmdev_region *r)
 {
-	return !r->dying && (r->persistent || r->owner == lf);
+	return !r->dying && !r->pending && (r->persistent || r->owner == lf);
 }
 
-int llmdev_hbm_ioctl_list(struct llmdev_file *lf, void __user *arg)
+int llmdev_hbm_ioctl_list(struct llmdev_ucmd *ucmd)
 {
-	struct llmdev_hbm *hbm = &lf->ldev->hbm;
+	struct llmdev_hbm *hbm = &ucmd->lf->ldev->hbm;
+	struct llmdev_hbm_list *l = ucmd->cmd;
 	struct llmdev_hbm_region *buf = NULL;
-	struct llmdev_hbm_list l;
 	struct llmdev_region *r;
 	u32 n = 0, cap, i;
-	int ret;
 
-	ret = llmdev_copy_from_user(&l, sizeof(l), sizeof(l), arg);
-	if (ret)
-		return ret;
-	if (l.flags || l.entry_size < sizeof(struct llmdev_hbm_region))
+	if (l->flags || l->entry_size < sizeof(struct llmdev_hbm_region))
 		return -EINVAL;
 
 	mutex_lock(&hbm->lock);
 	list_for_each_entry(r, &hbm->regions, ext.node)
-		n += llmdev_region_visible(lf, r);
-	cap = min(n, l.count);
+		n += llmdev_region_visible(ucmd->lf, r);
+	cap = min(n, l->count);
 	if (cap) {
 		buf = kvcalloc(cap, sizeof(*buf), GFP_KERNEL);
 		if (!buf) {
@@ -278,51 +360,46 @@ int llmdev_hbm_ioctl_list(struct llmdev_file *lf, void __user *arg)
 	}
 	i = 0;
 	list_for_each_entry(r, &hbm->regions, ext.node)
-		if (i < cap && llmdev_region_visible(lf, r))
-			llmdev_region_to_user(lf, r, &buf[i++]);
+		if (i < cap && llmdev_region_visible(ucmd->lf, r))
+			llmdev_region_to_user(ucmd->lf, r, &buf[i++]);
 	mutex_unlock(&hbm->lock);
 
 	for (i = 0; i < cap; i++) {
-		void __user *dst = u64_to_user_ptr(l.regions + (u64)i * l.entry_size);
+		void __user *dst = u64_to_user_ptr(l->regions +
+						   (u64)i * l->entry_size);
 
 		if (copy_to_user(dst, &buf[i], sizeof(*buf)) ||
-		    clear_user(dst + sizeof(*buf), l.entry_size - sizeof(*buf))) {
-			ret = -EFAULT;
-			break;
+		    clear_user(dst + sizeof(*buf), l->entry_size - sizeof(*buf))) {
+			kvfree(buf);
+			return -EFAULT;
 		}
 	}
 	kvfree(buf);
-	if (ret)
-		return ret;
-	l.count = n;
-	return copy_to_user(arg, &l, min_t(u32, l.size, sizeof(l))) ? -EFAULT : 0;
+	l->count = n;
+	return 0;
 }
 
-int llmdev_hbm_ioctl_open(struct llmdev_file *lf, void __user *arg)
+int llmdev_hbm_ioctl_open(struct llmdev_ucmd *ucmd)
 {
-	struct llmdev_hbm *hbm = &lf->ldev->hbm;
-	struct llmdev_hbm_open o;
+	struct llmdev_hbm *hbm = &ucmd->lf->ldev->hbm;
+	struct llmdev_hbm_open *o = ucmd->cmd;
 	struct llmdev_region *r;
 	int ret;
 
-	ret = llmdev_copy_from_user(&o, sizeof(o), sizeof(o), arg);
-	if (ret)
-		return ret;
-	if (o.flags || o.__reserved || !llmdev_name_ok(o.name) || !o.name[0])
+	if (o->flags || o->__reserved || !llmdev_name_ok(o->name) ||
+	    !o->name[0])
 		return -EINVAL;
 
 	mutex_lock(&hbm->lock);
-	r = llmdev_find_persistent(hbm, o.name);
-	ret = r ? llmdev_region_access(lf, r) : -ENOENT;
+	r = llmdev_find_persistent(hbm, o->name, false);
+	ret = r ? llmdev_region_access(ucmd->lf, r) : -ENOENT;
 	if (!ret) {
-		o.handle = r->handle;
-		o.length = r->ext.length;
-		o.mmap_offset = r->ext.offset;
+		o->handle = r->handle;
+		o->length = r->ext.length;
+		o->mmap_offset = r->ext.offset;
 	}
 	mutex_unlock(&hbm->lock);
-	if (ret)
-		return ret;
-	return copy_to_user(arg, &o, min_t(u32, o.size, sizeof(o))) ? -EFAULT : 0;
+	return ret;
 }
 
 /**
@@ -368,39 +445,111 @@ void llmdev_region_put(struct llmdev_device *ldev, struct llmdev_region *r)
 		wake_up_all(&hbm->idle);
 }
 
-int llmdev_hbm_mmap(struct llmdev_file *lf, struct vm_area_struct *vma)
-{
-	struct llmdev_device *ldev = lf->ldev;
-	struct llmdev_hbm *hbm = &ldev->hbm;
-	u64 off = (u64)vma->vm_pgoff << PAGE_SHIFT;
-	u64 len = vma->vm_end - vma->vm_start;
-	struct llmdev_region *r;
-	int idx, ret = -EINVAL;
+/* ---- user mappings --------------------------------------------------------- */
 
-	if (!(vma->vm_flags & VM_SHARED))
-		return -EINVAL;
-	if (!llmdev_enter(ldev, &idx))
-		return -ENODEV;
+/*
+ * A mapping holds a reference on its region's struct, not on its HBM:
+ * once the region dies (freed, or its file closed), faults get SIGBUS, and
+ * they never reach HBM that was given to someone else since.
+ */
+static void llmdev_vm_open(struct vm_area_struct *vma)
+{
+	struct llmdev_region *r = vma->vm_private_data;
+
+	kref_get(&r->ref);
+}
+
+static void llmdev_vm_close(struct vm_area_struct *vma)
+{
+	llmdev_region_unref(vma->vm_private_data);
+}
+
+/*
+ * Map the faulting page and a few around it. The HBM lock orders this
+ * against a region dying: a fault either sees r->dying, or maps pages
+ * before the zap that follows dying takes them away again.
+ */
+static vm_fault_t llmdev_vm_fault(struct vm_fault *vmf)
+{
+	struct vm_area_struct *vma = vmf->vma;
+	struct llmdev_region *r = vma->vm_private_data;
+	struct llmdev_device *ldev = r->ldev;
+	struct llmdev_hbm *hbm = &ldev->hbm;
+	unsigned long addr, start, end, pgoff;
+	vm_fault_t ret = VM_FAULT_SIGBUS;
+	u64 off;
+	int idx;
+
+	if (llmdev_hw_enter(ldev, &idx))
+		return VM_FAULT_SIGBUS;
 	mutex_lock(&hbm->lock);
-	list_for_each_entry(r, &hbm->regions, ext.node) {
-		if (r->dying || off < r->ext.offset || off - r->ext.offset > r->ext.length ||
-		    len > r->ext.length - (off - r->ext.offset))
-			continue;
-		ret = llmdev_region_access(lf, r);
-		if (ret)
-			ret = -EACCES;
-		break;
+	if (r->dying)
+		goto out;
+	/* the vma lies within the region: checked at mmap, never expands */
+	start = max(vma->vm_start,
+		    vmf->address - LLMDEV_FAULT_AROUND / 2 * PAGE_SIZE);
+	end = min(vma->vm_end, start + LLMDEV_FAULT_AROUND * PAGE_SIZE);
+	for (addr = start; addr < end; addr += PAGE_SIZE) {
+		pgoff = vma->vm_pgoff + ((addr - vma->vm_start) >> PAGE_SHIFT);
+		off = (u64)pgoff << PAGE_SHIFT;
+		if (WARN_ON_ONCE(off < r->ext.offset ||
+				 off >= r->ext.offset + r->ext.length))
+			goto out;
+		ret = vmf_insert_pfn(vma, addr,
+				     (ldev->hbm_phys + off) >> PAGE_SHIFT);
+		/* only the faulting page must succeed */
+		if (ret != VM_FAULT_NOPAGE && addr == (vmf->address & PAGE_MASK))
+			goto out;
 	}
-	if (!ret) {
-		vma->vm_flags |= VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP;
-		vma->vm_page_prot = pgprot_writecombine(vma->vm_page_prot);
-		ret = io_remap_pfn_range(vma, vma->vm_start,
-					 (ldev->hbm_phys + off) >> PAGE_SHIFT,
-					 len, vma->vm_page_prot);
-	}
+	ret = VM_FAULT_NOPAGE;
+out:
 	mutex_unlock(&hbm->lock);
 	llmdev_exit(ldev, idx);
 	return ret;
+}
+
+static const struct vm_operations_struct llmdev_vm_ops = {
+	.open = llmdev_vm_open,
+	.close = llmdev_vm_close,
+	.fault = llmdev_vm_fault,
+};
+
+int llmdev_hbm_mmap(struct llmdev_file *lf, struct vm_area_struct *vma)
+{
+	struct llmdev_hbm *hbm = &lf->ldev->hbm;
+	u64 off = (u64)vma->vm_pgoff << PAGE_SHIFT;
+	u64 len = vma->vm_end - vma->vm_start;
+	struct llmdev_region *r, *found = NULL;
+	int ret;
+
+	if (!(vma->vm_flags & VM_SHARED))
+		return -EINVAL;
+	ret = llmdev_gone(lf->ldev);
+	if (ret)
+		return ret;
+	mutex_lock(&hbm->lock);
+	ret = -EINVAL;
+	list_for_each_entry(r, &hbm->regions, ext.node) {
+		if (r->dying || r->pending || off < r->ext.offset ||
+		    off - r->ext.offset > r->ext.length ||
+		    len > r->ext.length - (off - r->ext.offset))
+			continue;
+		ret = llmdev_region_access(lf, r) ? -EACCES : 0;
+		found = r;
+		break;
+	}
+	if (!ret)
+		kref_get(&found->ref);
+	mutex_unlock(&hbm->lock);
+	if (ret)
+		return ret;
+
+	/* pages are inserted at fault time (llmdev_vm_fault()) */
+	vma->vm_flags |= VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP;
+	vma->vm_page_prot = pgprot_writecombine(vma->vm_page_prot);
+	vma->vm_private_data = found;
+	vma->vm_ops = &llmdev_vm_ops;
+	return 0;
 }
 
 /* The file is closing: free its regions, hand persistent ones to nobody. */

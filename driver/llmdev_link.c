@@ -7,7 +7,6 @@
 #include <linux/capability.h>
 #include <linux/device.h>
 #include <linux/module.h>
-#include <linux/uaccess.h>
 
 #include "llmdev_drv.h"
 #include "../uapi/llmdev_netlink.h"
@@ -54,25 +53,22 @@ void llmdev_link_hw_start(struct llmdev_device *ldev)
 	mutex_unlock(&ldev->link_lock);
 }
 
-/**
- * llmdev_link_get() - read the state of one port
- * @ldev: the card
- * @port: the port
- * @info: filled, except for its size, flags and port
- *
- * Return: 0; -EINVAL if @port is out of range; -ENODEV if the card is gone.
- */
-int llmdev_link_get(struct llmdev_device *ldev, unsigned int port,
-		    struct llmdev_link_info *info)
+static int llmdev_link_read(struct llmdev_device *ldev, unsigned int port,
+			    struct llmdev_link_info *info, bool wait)
 {
 	struct llmdev_device *peer;
 	u32 status, ctrl;
-	int idx;
+	int idx, ret;
 
 	if (port >= LLMDEV_NUM_LINK_PORTS)
 		return -EINVAL;
-	if (!llmdev_enter(ldev, &idx))
-		return -ENODEV;
+	if (wait) {
+		ret = llmdev_hw_enter(ldev, &idx);
+		if (ret)
+			return ret;
+	} else if (!llmdev_enter(ldev, &idx)) {
+		return llmdev_gone(ldev) ?: -EAGAIN;
+	}
 	ctrl = llmdev_link_rd32(ldev, port, LLMDEV_LINK_CTRL);
 	status = llmdev_link_rd32(ldev, port, LLMDEV_LINK_STATUS);
 	switch (LLMDEV_LINK_STATE(status)) {
@@ -119,6 +115,38 @@ int llmdev_link_get(struct llmdev_device *ldev, unsigned int port,
 }
 
 /**
+ * llmdev_link_get() - read the state of one port
+ * @ldev: the card
+ * @port: the port
+ * @info: filled, except for its size, flags and port
+ *
+ * Waits while the card is being reset.
+ *
+ * Return: 0; -EINVAL if @port is out of range; -ENODEV if the card is gone;
+ * -EIO if it is dead; -EINTR.
+ */
+int llmdev_link_get(struct llmdev_device *ldev, unsigned int port,
+		    struct llmdev_link_info *info)
+{
+	return llmdev_link_read(ldev, port, info, true);
+}
+
+/**
+ * llmdev_link_get_now() - llmdev_link_get() for the event handler
+ * @ldev: the card
+ * @port: the port
+ * @info: filled, except for its size, flags and port
+ *
+ * Return: as llmdev_link_get(), and -EAGAIN while the card is being reset
+ * (it never waits: a reset waits for the event handler).
+ */
+int llmdev_link_get_now(struct llmdev_device *ldev, unsigned int port,
+			struct llmdev_link_info *info)
+{
+	return llmdev_link_read(ldev, port, info, false);
+}
+
+/**
  * llmdev_link_set() - enable or disable a port
  * @ldev: the card
  * @port: the port
@@ -126,18 +154,22 @@ int llmdev_link_get(struct llmdev_device *ldev, unsigned int port,
  *
  * The caller checks the caller's privileges.
  *
- * Return: 0; -EINVAL if @port is out of range; -ENODEV if the card is gone.
+ * Waits while the card is being reset.
+ *
+ * Return: 0; -EINVAL if @port is out of range; -ENODEV if the card is gone;
+ * -EIO if it is dead; -EINTR.
  */
 int llmdev_link_set(struct llmdev_device *ldev, unsigned int port, bool enable)
 {
 	u32 reg = llmdev_link_reg(port, LLMDEV_LINK_CTRL);
 	u32 ctrl;
-	int idx;
+	int idx, ret;
 
 	if (port >= LLMDEV_NUM_LINK_PORTS)
 		return -EINVAL;
-	if (!llmdev_enter(ldev, &idx))
-		return -ENODEV;
+	ret = llmdev_hw_enter(ldev, &idx);
+	if (ret)
+		return ret;
 	mutex_lock(&ldev->link_lock);
 	ctrl = llmdev_rd32(ldev, reg);
 	if (enable)
@@ -150,49 +182,40 @@ int llmdev_link_set(struct llmdev_device *ldev, unsigned int port, bool enable)
 	return 0;
 }
 
-/* Return: the port is up; false if it is not, or the card is gone. */
+/*
+ * Return: the port is up; false if it is not, or the card is gone or dead.
+ * Waits while the card is being reset.
+ */
 bool llmdev_link_is_up(struct llmdev_device *ldev, unsigned int port)
 {
 	u32 status;
 	int idx;
 
-	if (port >= LLMDEV_NUM_LINK_PORTS || !llmdev_enter(ldev, &idx))
+	if (port >= LLMDEV_NUM_LINK_PORTS || llmdev_hw_enter(ldev, &idx))
 		return false;
 	status = llmdev_link_rd32(ldev, port, LLMDEV_LINK_STATUS);
 	llmdev_exit(ldev, idx);
 	return LLMDEV_LINK_STATE(status) == LLMDEV_LINK_STATE_UP;
 }
 
-int llmdev_link_ioctl_info(struct llmdev_file *lf, void __user *arg)
+int llmdev_link_ioctl_info(struct llmdev_ucmd *ucmd)
 {
-	struct llmdev_link_info info;
-	int ret;
+	struct llmdev_link_info *info = ucmd->cmd;
 
-	ret = llmdev_copy_from_user(&info, sizeof(info), sizeof(info), arg);
-	if (ret)
-		return ret;
-	if (info.flags || info.port >= LLMDEV_NUM_LINK_PORTS)
+	if (info->flags || info->port >= LLMDEV_NUM_LINK_PORTS)
 		return -EINVAL;
-	ret = llmdev_link_get(lf->ldev, info.port, &info);
-	if (ret)
-		return ret;
-	return copy_to_user(arg, &info, min_t(u32, info.size, sizeof(info))) ?
-	       -EFAULT : 0;
+	return llmdev_link_get(ucmd->lf->ldev, info->port, info);
 }
 
-int llmdev_link_ioctl_set(struct llmdev_file *lf, void __user *arg)
+int llmdev_link_ioctl_set(struct llmdev_ucmd *ucmd)
 {
-	struct llmdev_link_set set;
-	int ret;
+	struct llmdev_link_set *set = ucmd->cmd;
 
-	ret = llmdev_copy_from_user(&set, sizeof(set), sizeof(set), arg);
-	if (ret)
-		return ret;
 	if (!capable(CAP_SYS_ADMIN))
 		return -EPERM;
-	if (set.flags || set.port >= LLMDEV_NUM_LINK_PORTS || set.enable > 1)
+	if (set->flags || set->port >= LLMDEV_NUM_LINK_PORTS || set->enable > 1)
 		return -EINVAL;
-	return llmdev_link_set(lf->ldev, set.port, set.enable);
+	return llmdev_link_set(ucmd->lf->ldev, set->port, set->enable);
 }
 
 static void llmdev_link_log_state(struct llmdev_device *ldev,
@@ -200,7 +223,7 @@ static void llmdev_link_log_state(struct llmdev_device *ldev,
 {
 	struct llmdev_link_info info;
 
-	if (llmdev_link_get(ldev, port, &info))
+	if (llmdev_link_get_now(ldev, port, &info))
 		return;
 	if (info.state == LLMDEV_LINK_UP)
 		dev_info(&ldev->dev, "link%u up, peer %016llx port %u\n",

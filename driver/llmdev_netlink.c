@@ -61,16 +61,21 @@ static int llmdev_nl_put_link(struct sk_buff *skb, struct llmdev_device *ldev,
 	return 0;
 }
 
-/* Append a LINK message. Return: 0, -EMSGSIZE, or -ENODEV (card gone). */
+/*
+ * Append a LINK message. @wait: wait if the card is being reset (not from
+ * the event handler, which a reset waits for).
+ * Return: 0, -EMSGSIZE, or the error of llmdev_link_get().
+ */
 static int llmdev_nl_fill_link(struct sk_buff *skb, struct llmdev_device *ldev,
 			       unsigned int port, u32 portid, u32 seq,
-			       int flags, u8 cmd)
+			       int flags, u8 cmd, bool wait)
 {
 	struct llmdev_link_info li;
 	void *hdr;
 	int ret;
 
-	ret = llmdev_link_get(ldev, port, &li);
+	ret = wait ? llmdev_link_get(ldev, port, &li) :
+		     llmdev_link_get_now(ldev, port, &li);
 	if (ret)
 		return ret;
 	hdr = genlmsg_put(skb, portid, seq, &llmdev_nl_family, flags, cmd);
@@ -129,7 +134,8 @@ static int llmdev_nl_link_get_doit(struct sk_buff *skb, struct genl_info *info)
 		goto out_put;
 	}
 	ret = llmdev_nl_fill_link(msg, ldev, port, info->snd_portid,
-				  info->snd_seq, 0, LLMDEV_GENL_CMD_LINK_GET);
+				  info->snd_seq, 0, LLMDEV_GENL_CMD_LINK_GET,
+				  true);
 	if (ret) {
 		nlmsg_free(msg);
 		goto out_put;
@@ -158,12 +164,13 @@ static int llmdev_nl_link_get_dumpit(struct sk_buff *skb,
 						  NETLINK_CB(cb->skb).portid,
 						  cb->nlh->nlmsg_seq,
 						  NLM_F_MULTI,
-						  LLMDEV_GENL_CMD_LINK_GET);
+						  LLMDEV_GENL_CMD_LINK_GET, true);
 			if (ret)
 				break;
 		}
 		llmdev_put(ldev);
-		if (ret && ret != -ENODEV)	/* a removed card is skipped */
+		/* a removed or dead card is skipped */
+		if (ret && ret != -ENODEV && ret != -EIO)
 			break;
 		ret = 0;
 		minor++;
@@ -215,6 +222,8 @@ static const struct nla_policy llmdev_nl_policy[LLMDEV_A_MAX + 1] = {
 	[LLMDEV_A_RX_ERRORS] = { .type = NLA_U64 },
 	[LLMDEV_A_COLL_TAG] = { .type = NLA_U64 },
 	[LLMDEV_A_ERRNO] = { .type = NLA_U32 },
+	[LLMDEV_A_RESET_COUNT] = { .type = NLA_U32 },
+	[LLMDEV_A_RESET_REASON] = { .type = NLA_NUL_STRING },
 };
 
 static const struct genl_small_ops llmdev_nl_ops[] = {
@@ -282,7 +291,7 @@ void llmdev_nl_link_event(struct llmdev_device *ldev, unsigned int port,
 	skb = genlmsg_new(llmdev_nl_link_size(), GFP_KERNEL);
 	if (!skb)
 		return;
-	if (llmdev_nl_fill_link(skb, ldev, port, 0, 0, 0, cmd)) {
+	if (llmdev_nl_fill_link(skb, ldev, port, 0, 0, 0, cmd, false)) {
 		nlmsg_free(skb);
 		return;
 	}
@@ -315,6 +324,41 @@ void llmdev_nl_coll_error(struct llmdev_device *ldev, u64 tag, int err)
 	    nla_put_u64_64bit(skb, LLMDEV_A_SERIAL, ldev->serial, LLMDEV_A_PAD) ||
 	    nla_put_u64_64bit(skb, LLMDEV_A_COLL_TAG, tag, LLMDEV_A_PAD) ||
 	    nla_put_u32(skb, LLMDEV_A_ERRNO, abs(err))) {
+		nlmsg_free(skb);
+		return;
+	}
+	genlmsg_end(skb, hdr);
+	llmdev_nl_multicast(ldev, skb);
+}
+
+/**
+ * llmdev_nl_reset_event() - multicast the start or end of a card's reset
+ * @ldev: the card
+ * @cmd: LLMDEV_GENL_CMD_RESET_START, _DONE or _FAILED
+ * @err: for _FAILED, the errno calls now fail with (positive); else 0
+ *
+ * Context: process context.
+ */
+void llmdev_nl_reset_event(struct llmdev_device *ldev, u8 cmd, int err)
+{
+	const char *reason = ldev->reset_reason ?: "";
+	struct sk_buff *skb;
+	void *hdr;
+
+	if (!llmdev_nl_listened())
+		return;
+	skb = genlmsg_new(nla_total_size(sizeof(u32)) * 3 +
+			  nla_total_size_64bit(sizeof(u64)) +
+			  nla_total_size(strlen(reason) + 1), GFP_KERNEL);
+	if (!skb)
+		return;
+	hdr = genlmsg_put(skb, 0, 0, &llmdev_nl_family, 0, cmd);
+	if (!hdr ||
+	    nla_put_u32(skb, LLMDEV_A_CARD, ldev->minor) ||
+	    nla_put_u64_64bit(skb, LLMDEV_A_SERIAL, ldev->serial, LLMDEV_A_PAD) ||
+	    nla_put_u32(skb, LLMDEV_A_RESET_COUNT, READ_ONCE(ldev->reset_count)) ||
+	    nla_put_string(skb, LLMDEV_A_RESET_REASON, reason) ||
+	    (err && nla_put_u32(skb, LLMDEV_A_ERRNO, abs(err)))) {
 		nlmsg_free(skb);
 		return;
 	}

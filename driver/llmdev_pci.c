@@ -81,12 +81,18 @@ void llmdev_put(struct llmdev_device *ldev)
  */
 static void llmdev_handle_event(struct llmdev_device *ldev)
 {
-	u32 cause = llmdev_rd32(ldev, LLMDEV_REG_EVENT_CAUSE);
+	int idx;
+	u32 cause;
 
-	if (cause == ~0u)
-		return;		/* surprise removal */
-	llmdev_wr32(ldev, LLMDEV_REG_EVENT_CAUSE, cause);
 	wake_up_all(&ldev->scrub_wait);
+	if (!llmdev_enter(ldev, &idx))
+		return;		/* gone, or being reset */
+	cause = llmdev_rd32(ldev, LLMDEV_REG_EVENT_CAUSE);
+	if (cause != ~0u)	/* ~0: surprise removal */
+		llmdev_wr32(ldev, LLMDEV_REG_EVENT_CAUSE, cause);
+	llmdev_exit(ldev, idx);
+	if (cause == ~0u)
+		return;
 	llmdev_link_handle_event(ldev);
 	llmdev_coll_handle_event(ldev);
 }
@@ -235,6 +241,7 @@ static void llmdev_irq_fini(struct llmdev_device *ldev)
 
 static bool llmdev_scrub_finished(struct llmdev_device *ldev)
 {
+	/* a card that went away reads all ones: ERROR */
 	return READ_ONCE(ldev->unplugged) ||
 	       (llmdev_rd32(ldev, LLMDEV_REG_SCRUB_STATUS) &
 		(LLMDEV_SCRUB_STATUS_DONE | LLMDEV_SCRUB_STATUS_ERROR));
@@ -246,17 +253,21 @@ static bool llmdev_scrub_finished(struct llmdev_device *ldev)
  * @offset: HBM offset, LLMDEV_SCRUB_ALIGN aligned
  * @length: bytes, a multiple of LLMDEV_SCRUB_ALIGN
  *
+ * Waits while the card is being reset.
+ *
  * Return: 0, -ETIMEDOUT if the engine did not finish, -EIO if it refused
- * the range, -ENODEV if the card is gone.
+ * the range or the card is dead, -ENODEV if the card is gone, -EINTR if a
+ * fatal signal ended a wait for a reset.
  */
 int llmdev_scrub(struct llmdev_device *ldev, u64 offset, u64 length)
 {
+	int idx, err, ret = 0;
 	long left;
 	u32 status;
-	int idx, ret = 0;
 
-	if (!llmdev_enter(ldev, &idx))
-		return -ENODEV;
+	err = llmdev_hw_enter(ldev, &idx);
+	if (err)
+		return err;
 	mutex_lock(&ldev->scrub_lock);
 	llmdev_wr64(ldev, LLMDEV_REG_SCRUB_ADDR, offset);
 	llmdev_wr64(ldev, LLMDEV_REG_SCRUB_LEN, length);
@@ -345,7 +356,40 @@ static ssize_t pcie_link_width_show(struct device *dev,
 }
 static DEVICE_ATTR_RO(pcie_link_width);
 
+static ssize_t state_show(struct device *dev, struct device_attribute *attr,
+			  char *buf)
+{
+	static const char * const names[] = {
+		[LLMDEV_STATE_LIVE] = "live",
+		[LLMDEV_STATE_RESETTING] = "resetting",
+		[LLMDEV_STATE_DEAD] = "dead",
+	};
+	struct llmdev_device *ldev = to_llmdev(dev);
+
+	if (READ_ONCE(ldev->unplugged))
+		return sysfs_emit(buf, "removed\n");
+	return sysfs_emit(buf, "%s\n", names[READ_ONCE(ldev->state)]);
+}
+static DEVICE_ATTR_RO(state);
+
+static ssize_t reset_count_show(struct device *dev,
+				struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", READ_ONCE(to_llmdev(dev)->reset_count));
+}
+static DEVICE_ATTR_RO(reset_count);
+
+static ssize_t reset_failures_show(struct device *dev,
+				   struct device_attribute *attr, char *buf)
+{
+	return sysfs_emit(buf, "%u\n", READ_ONCE(to_llmdev(dev)->reset_failures));
+}
+static DEVICE_ATTR_RO(reset_failures);
+
 static struct attribute *llmdev_attrs[] = {
+	&dev_attr_state.attr,
+	&dev_attr_reset_count.attr,
+	&dev_attr_reset_failures.attr,
 	&dev_attr_serial.attr,
 	&dev_attr_spec_version.attr,
 	&dev_attr_hbm_total.attr,
@@ -374,6 +418,13 @@ static_assert(LLMDEV_NUM_LINK_PORTS == 4);
 
 /* ---- probe and remove ------------------------------------------------------ */
 
+/*
+ * Probe is a ladder of steps, each undone by the step of the same name in
+ * the error path and in remove; a step undoes only what it did. What
+ * llmdev_alloc() sets up (locks, lists, the refcount) is valid from the
+ * start, so the final put (llmdev_dev_release()) is safe at any rung.
+ */
+
 static int llmdev_hw_init(struct llmdev_device *ldev)
 {
 	struct pci_dev *pdev = ldev->pdev;
@@ -388,7 +439,7 @@ static int llmdev_hw_init(struct llmdev_device *ldev)
 	}
 	llmdev_wr32(ldev, LLMDEV_REG_CONTROL, LLMDEV_CONTROL_RESET);
 	ldev->serial = llmdev_rd64(ldev, LLMDEV_REG_SERIAL);
-	llmdev_hbm_init(&ldev->hbm, llmdev_rd64(ldev, LLMDEV_REG_HBM_SIZE));
+	ldev->hbm.size = llmdev_rd64(ldev, LLMDEV_REG_HBM_SIZE);
 	if (ldev->hbm.size > pci_resource_len(pdev, LLMDEV_BAR_HBM)) {
 		dev_err(&pdev->dev, "HBM of %llu bytes does not fit BAR %d\n",
 			ldev->hbm.size, LLMDEV_BAR_HBM);
@@ -397,9 +448,19 @@ static int llmdev_hw_init(struct llmdev_device *ldev)
 	return 0;
 }
 
+static void llmdev_wc_fini(void *data)
+{
+	struct llmdev_device *ldev = data;
+
+	arch_phys_wc_del(ldev->wc_cookie);
+	arch_io_free_memtype_wc(ldev->hbm_phys,
+				pci_resource_len(ldev->pdev, LLMDEV_BAR_HBM));
+}
+
 static int llmdev_pci_init(struct llmdev_device *ldev)
 {
 	struct pci_dev *pdev = ldev->pdev;
+	resource_size_t len;
 	int ret;
 
 	ret = pcim_enable_device(pdev);
@@ -418,6 +479,19 @@ static int llmdev_pci_init(struct llmdev_device *ldev)
 	if (ret)
 		return ret;
 	ldev->hbm_phys = pci_resource_start(pdev, LLMDEV_BAR_HBM);
+	len = pci_resource_len(pdev, LLMDEV_BAR_HBM);
+	/*
+	 * User mappings are write-combined; the PFNs inserted at fault time
+	 * get the memory type reserved here (PAT), as GPU drivers do for
+	 * their VRAM apertures.
+	 */
+	ret = arch_io_reserve_memtype_wc(ldev->hbm_phys, len);
+	if (ret)
+		return ret;
+	ldev->wc_cookie = arch_phys_wc_add(ldev->hbm_phys, len);
+	ret = devm_add_action_or_reset(&pdev->dev, llmdev_wc_fini, ldev);
+	if (ret)
+		return ret;
 	pci_set_master(pdev);
 	return dma_set_mask_and_coherent(&pdev->dev, DMA_BIT_MASK(64));
 }
@@ -427,6 +501,7 @@ static void llmdev_dev_release(struct device *dev)
 	struct llmdev_device *ldev = to_llmdev(dev);
 
 	llmdev_hbm_fini(ldev);
+	llmdev_inode_fini(ldev);
 	cleanup_srcu_struct(&ldev->unplug_srcu);
 	pci_dev_put(ldev->pdev);
 	kfree(ldev);
@@ -447,6 +522,8 @@ static struct llmdev_device *llmdev_alloc(struct pci_dev *pdev)
 	}
 	ldev->pdev = pci_dev_get(pdev);
 	ldev->minor = -1;
+	llmdev_reset_init(ldev);
+	llmdev_hbm_init(&ldev->hbm);
 	mutex_init(&ldev->scrub_lock);
 	init_waitqueue_head(&ldev->scrub_wait);
 	mutex_init(&ldev->perf_lock);
@@ -462,6 +539,28 @@ static struct llmdev_device *llmdev_alloc(struct pci_dev *pdev)
 	return ldev;
 }
 
+/* Bring the card to a known state: empty rings and table, all HBM zero. */
+static int llmdev_card_init(struct llmdev_device *ldev)
+{
+	int ret;
+
+	llmdev_wr32(ldev, LLMDEV_REG_IRQ_MASK, lower_32_bits(~LLMDEV_IRQ_ALL));
+	ret = llmdev_scrub(ldev, 0, ldev->hbm.size);
+	if (ret)
+		return ret;
+	llmdev_hw_start(ldev);
+	llmdev_route_hw_start(ldev);
+	return 0;
+}
+
+static void llmdev_card_fini(struct llmdev_device *ldev)
+{
+	if (pci_device_is_present(ldev->pdev)) {
+		llmdev_wr32(ldev, LLMDEV_REG_IRQ_MASK, ~0u);
+		llmdev_wr32(ldev, LLMDEV_REG_CONTROL, LLMDEV_CONTROL_RESET);
+	}
+}
+
 static int llmdev_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
 	struct llmdev_device *ldev;
@@ -472,10 +571,13 @@ static int llmdev_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		return PTR_ERR(ldev);
 	pci_set_drvdata(pdev, ldev);
 
-	ret = llmdev_pci_init(ldev);
+	ret = llmdev_pci_init(ldev);	/* managed */
 	if (ret)
 		goto err_put;
 	ret = llmdev_hw_init(ldev);
+	if (ret)
+		goto err_put;
+	ret = llmdev_inode_init(ldev);	/* undone by the final put */
 	if (ret)
 		goto err_put;
 	ret = llmdev_cdev_add(ldev);	/* names the device; not yet visible */
@@ -487,18 +589,15 @@ static int llmdev_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	ret = llmdev_irq_init(ldev);
 	if (ret)
 		goto err_dma_fini;
-
-	llmdev_wr32(ldev, LLMDEV_REG_IRQ_MASK, lower_32_bits(~LLMDEV_IRQ_ALL));
-	ret = llmdev_scrub(ldev, 0, ldev->hbm.size);
+	ret = llmdev_card_init(ldev);
 	if (ret)
-		goto err_irq_fini;
-	llmdev_dma_hw_start(ldev);
-	llmdev_route_hw_start(ldev);
-	llmdev_wr32(ldev, LLMDEV_REG_CONTROL, LLMDEV_CONTROL_ENABLE);
+		goto err_card_fini;
+	/* the config space AER recovery restores after a bus reset */
+	pci_save_state(pdev);
 
 	ret = device_add(&ldev->dev);
 	if (ret)
-		goto err_hw_stop;
+		goto err_card_fini;
 	ret = cdev_add(&ldev->cdev, ldev->dev.devt, 1);
 	if (ret)
 		goto err_device_del;
@@ -515,9 +614,8 @@ static int llmdev_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 
 err_device_del:
 	device_del(&ldev->dev);
-err_hw_stop:
-	llmdev_wr32(ldev, LLMDEV_REG_CONTROL, LLMDEV_CONTROL_RESET);
-err_irq_fini:
+err_card_fini:
+	llmdev_card_fini(ldev);
 	llmdev_irq_fini(ldev);
 err_dma_fini:
 	llmdev_dma_fini(ldev);
@@ -541,22 +639,19 @@ static void llmdev_remove(struct pci_dev *pdev)
 	cdev_del(&ldev->cdev);
 	WRITE_ONCE(ldev->unplugged, true);
 	wake_up_all(&ldev->scrub_wait);
+	wake_up_all(&ldev->state_wq);
 	synchronize_srcu(&ldev->unplug_srcu);
+	cancel_delayed_work_sync(&ldev->reset_watchdog);
 
 	/* existing mappings of the aperture get SIGBUS from now on */
-	mutex_lock(&ldev->files_lock);
-	if (ldev->mapping)
-		unmap_mapping_range(ldev->mapping, 0, 0, 1);
-	mutex_unlock(&ldev->files_lock);
+	llmdev_zap_mappings(ldev, 0, 0);
 
-	if (pci_device_is_present(pdev)) {
-		llmdev_wr32(ldev, LLMDEV_REG_IRQ_MASK, ~0u);
-		llmdev_wr32(ldev, LLMDEV_REG_CONTROL, LLMDEV_CONTROL_RESET);
-	}
+	llmdev_card_fini(ldev);
 	llmdev_irq_fini(ldev);
 	wake_up_all(&ldev->scrub_wait);
-	llmdev_coll_unplug(ldev);
-	llmdev_dma_unplug(ldev);
+	llmdev_dma_stop(ldev);
+	llmdev_coll_fail_card(ldev, -ENODEV, true);
+	llmdev_dma_fail_all(ldev, -ENODEV);
 	llmdev_dma_fini(ldev);
 	device_del(&ldev->dev);
 	llmdev_cdev_del(ldev);
@@ -576,6 +671,7 @@ static struct pci_driver llmdev_pci_driver = {
 	.id_table = llmdev_pci_ids,
 	.probe = llmdev_probe,
 	.remove = llmdev_remove,
+	.err_handler = &llmdev_err_handler,
 };
 
 static int __init llmdev_init(void)

@@ -5,7 +5,6 @@
  */
 #include <linux/device.h>
 #include <linux/timekeeping.h>
-#include <linux/uaccess.h>
 
 #include "llmdev_drv.h"
 
@@ -16,15 +15,18 @@ static_assert((int)LLMDEV_COUNTER_NUM == (int)LLMDEV_PERF_NUM_COUNTERS);
  * @ldev: the card
  * @perf: filled with the counters and both timestamps
  *
- * Return: 0, or -ENODEV if the card is gone.
+ * Waits while the card is being reset.
+ *
+ * Return: 0, -ENODEV if the card is gone, -EIO if it is dead, -EINTR.
  */
 int llmdev_perf_snapshot(struct llmdev_device *ldev, struct llmdev_perf *perf)
 {
 	unsigned int i, n;
-	int idx;
+	int idx, ret;
 
-	if (!llmdev_enter(ldev, &idx))
-		return -ENODEV;
+	ret = llmdev_hw_enter(ldev, &idx);
+	if (ret)
+		return ret;
 	mutex_lock(&ldev->perf_lock);
 	llmdev_wr32(ldev, LLMDEV_REG_PERF_CTRL, LLMDEV_PERF_CTRL_SNAPSHOT);
 	perf->host_time_ns = ktime_get_ns();
@@ -39,23 +41,15 @@ int llmdev_perf_snapshot(struct llmdev_device *ldev, struct llmdev_perf *perf)
 	return 0;
 }
 
-int llmdev_perf_ioctl_read(struct llmdev_file *lf, void __user *arg)
+int llmdev_perf_ioctl_read(struct llmdev_ucmd *ucmd)
 {
-	struct llmdev_perf perf;
-	int ret;
+	struct llmdev_perf *perf = ucmd->cmd;
 
-	ret = llmdev_copy_from_user(&perf, sizeof(perf), sizeof(perf), arg);
-	if (ret)
-		return ret;
-	if (perf.flags || perf.__reserved)
+	if (perf->flags || perf->__reserved)
 		return -EINVAL;
-	perf.num_counters = 0;
-	memset(perf.counters, 0, sizeof(perf.counters));
-	ret = llmdev_perf_snapshot(lf->ldev, &perf);
-	if (ret)
-		return ret;
-	return copy_to_user(arg, &perf, min_t(u32, perf.size, sizeof(perf))) ?
-	       -EFAULT : 0;
+	perf->num_counters = 0;
+	memset(perf->counters, 0, sizeof(perf->counters));
+	return llmdev_perf_snapshot(ucmd->lf->ldev, perf);
 }
 
 struct llmdev_counter_attr {
@@ -70,10 +64,11 @@ static ssize_t llmdev_counter_show(struct device *dev,
 		container_of(attr, struct llmdev_counter_attr, attr);
 	struct llmdev_device *ldev = to_llmdev(dev);
 	u64 val;
-	int idx;
+	int idx, ret;
 
-	if (!llmdev_enter(ldev, &idx))
-		return -ENODEV;
+	ret = llmdev_hw_enter(ldev, &idx);
+	if (ret)
+		return ret;
 	val = llmdev_rd64(ldev, LLMDEV_REG_PERF_LIVE + 8 * ca->index);
 	llmdev_exit(ldev, idx);
 	return sysfs_emit(buf, "%llu\n", val);

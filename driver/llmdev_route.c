@@ -111,16 +111,13 @@ static void llmdev_route_mark(struct llmdev_hbm *hbm,
 	}
 }
 
-/* Write the table to the card and commit it. */
-static int llmdev_route_commit(struct llmdev_device *ldev,
-			       const struct llmdev_route_entry *e, u32 n,
-			       u32 *bad)
+/* Write the table to the card and commit it; the caller may use the card. */
+static int llmdev_route_write(struct llmdev_device *ldev,
+			      const struct llmdev_route_entry *e, u32 n,
+			      u32 *bad)
 {
 	u32 i, status;
-	int idx;
 
-	if (!llmdev_enter(ldev, &idx))
-		return -ENODEV;
 	for (i = 0; i < n; i++) {
 		u32 reg = LLMDEV_REG_ROUTE_STAGE + i * LLMDEV_ROUTE_ENTRY_SIZE;
 
@@ -141,7 +138,6 @@ static int llmdev_route_commit(struct llmdev_device *ldev,
 	if (!(status & LLMDEV_ROUTE_STATUS_ERROR) &&
 	    llmdev_rd32(ldev, LLMDEV_REG_ROUTE_ACTIVE_NUM) != n)
 		status = LLMDEV_ROUTE_STATUS_ERROR | LLMDEV_ROUTE_NO_INDEX << 8;
-	llmdev_exit(ldev, idx);
 	if (status & LLMDEV_ROUTE_STATUS_ERROR) {
 		*bad = LLMDEV_ROUTE_STATUS_INDEX(status);
 		dev_err(&ldev->dev, "card refused routing table (status %#x)\n",
@@ -149,6 +145,20 @@ static int llmdev_route_commit(struct llmdev_device *ldev,
 		return -EIO;
 	}
 	return 0;
+}
+
+static int llmdev_route_commit(struct llmdev_device *ldev,
+			       const struct llmdev_route_entry *e, u32 n,
+			       u32 *bad)
+{
+	int idx, ret;
+
+	ret = llmdev_hw_enter(ldev, &idx);
+	if (ret)
+		return ret;
+	ret = llmdev_route_write(ldev, e, n, bad);
+	llmdev_exit(ldev, idx);
+	return ret;
 }
 
 static int llmdev_route_apply(struct llmdev_device *ldev,
@@ -181,59 +191,53 @@ static int llmdev_route_apply(struct llmdev_device *ldev,
 	return ret;
 }
 
-int llmdev_route_ioctl_set(struct llmdev_file *lf, void __user *arg)
+int llmdev_route_ioctl_set(struct llmdev_ucmd *ucmd)
 {
-	struct llmdev_device *ldev = lf->ldev;
+	struct llmdev_device *ldev = ucmd->lf->ldev;
+	struct llmdev_route *rt = ucmd->cmd;
 	struct llmdev_route_entry *e = NULL;
-	struct llmdev_route rt;
 	u32 i, bad = LLMDEV_ROUTE_NO_INDEX;
-	int ret;
+	int ret = 0;
 
-	ret = llmdev_copy_from_user(&rt, sizeof(rt), sizeof(rt), arg);
-	if (ret)
-		return ret;
 	if (!capable(CAP_SYS_ADMIN))
 		ret = -EPERM;
-	else if (rt.flags || rt.entry_size < sizeof(*e))
+	else if (rt->flags || rt->entry_size < sizeof(*e))
 		ret = -EINVAL;
-	else if (rt.count > LLMDEV_ROUTE_MAX)
+	else if (rt->count > LLMDEV_ROUTE_MAX)
 		ret = -ENOSPC;
-	if (!ret && rt.count) {
-		e = kcalloc(rt.count, sizeof(*e), GFP_KERNEL);
+	if (!ret && rt->count) {
+		e = kcalloc(rt->count, sizeof(*e), GFP_KERNEL);
 		if (!e)
 			ret = -ENOMEM;
 	}
-	for (i = 0; !ret && i < rt.count; i++) {
-		void __user *src = u64_to_user_ptr(rt.entries +
-						   (u64)i * rt.entry_size);
+	for (i = 0; !ret && i < rt->count; i++) {
+		void __user *src = u64_to_user_ptr(rt->entries +
+						   (u64)i * rt->entry_size);
 
 		ret = copy_struct_from_user(&e[i], sizeof(*e), src,
-					    rt.entry_size);
+					    rt->entry_size);
 		if (ret)
 			bad = i;
 	}
 	if (!ret)
-		ret = llmdev_route_apply(ldev, e, rt.count, &bad);
+		ret = llmdev_route_apply(ldev, e, rt->count, &bad);
 	kfree(e);
-	rt.error_index = ret ? bad : LLMDEV_ROUTE_NO_INDEX;
-	rt.generation = READ_ONCE(ldev->route_gen);
-	if (copy_to_user(arg, &rt, min_t(u32, rt.size, sizeof(rt))))
-		return -EFAULT;
+	rt->error_index = ret ? bad : LLMDEV_ROUTE_NO_INDEX;
+	rt->generation = READ_ONCE(ldev->route_gen);
+	/* a rejected table is explained: error_index */
+	ucmd->reply_on_error = true;
 	return ret;
 }
 
-int llmdev_route_ioctl_get(struct llmdev_file *lf, void __user *arg)
+int llmdev_route_ioctl_get(struct llmdev_ucmd *ucmd)
 {
-	struct llmdev_device *ldev = lf->ldev;
+	struct llmdev_device *ldev = ucmd->lf->ldev;
+	struct llmdev_route *rt = ucmd->cmd;
 	struct llmdev_route_entry *e;
-	struct llmdev_route rt;
 	u32 i, n;
 	int ret = 0;
 
-	ret = llmdev_copy_from_user(&rt, sizeof(rt), sizeof(rt), arg);
-	if (ret)
-		return ret;
-	if (rt.flags || rt.entry_size < sizeof(*e))
+	if (rt->flags || rt->entry_size < sizeof(*e))
 		return -EINVAL;
 	e = kcalloc(LLMDEV_ROUTE_MAX, sizeof(*e), GFP_KERNEL);
 	if (!e)
@@ -242,15 +246,15 @@ int llmdev_route_ioctl_get(struct llmdev_file *lf, void __user *arg)
 	mutex_lock(&ldev->route_lock);
 	n = ldev->route_count;
 	memcpy(e, ldev->route, n * sizeof(*e));
-	rt.generation = ldev->route_gen;
+	rt->generation = ldev->route_gen;
 	mutex_unlock(&ldev->route_lock);
 
-	for (i = 0; i < min(n, rt.count); i++) {
-		void __user *dst = u64_to_user_ptr(rt.entries +
-						   (u64)i * rt.entry_size);
+	for (i = 0; i < min(n, rt->count); i++) {
+		void __user *dst = u64_to_user_ptr(rt->entries +
+						   (u64)i * rt->entry_size);
 
 		if (copy_to_user(dst, &e[i], sizeof(*e)) ||
-		    clear_user(dst + sizeof(*e), rt.entry_size - sizeof(*e))) {
+		    clear_user(dst + sizeof(*e), rt->entry_size - sizeof(*e))) {
 			ret = -EFAULT;
 			break;
 		}
@@ -258,10 +262,24 @@ int llmdev_route_ioctl_get(struct llmdev_file *lf, void __user *arg)
 	kfree(e);
 	if (ret)
 		return ret;
-	rt.count = n;
-	rt.error_index = LLMDEV_ROUTE_NO_INDEX;
-	return copy_to_user(arg, &rt, min_t(u32, rt.size, sizeof(rt))) ?
-	       -EFAULT : 0;
+	rt->count = n;
+	rt->error_index = LLMDEV_ROUTE_NO_INDEX;
+	return 0;
+}
+
+/*
+ * After a reset: the card's table is empty; write ours again. The card is
+ * the caller's alone (it is being reset). Return: 0, or -EIO.
+ */
+int llmdev_route_restore(struct llmdev_device *ldev)
+{
+	u32 bad;
+	int ret;
+
+	mutex_lock(&ldev->route_lock);
+	ret = llmdev_route_write(ldev, ldev->route, ldev->route_count, &bad);
+	mutex_unlock(&ldev->route_lock);
+	return ret;
 }
 
 /* After probe or reset: the card's table is empty, and so is ours. */

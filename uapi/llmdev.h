@@ -4,16 +4,29 @@
  *
  * One character device per card, /dev/llmdevN. Every ioctl takes a pointer
  * to a struct that starts with "__u32 size" (the size of the struct as the
- * caller knows it) and "__u32 flags". Common rules, checked by every ioctl:
+ * caller knows it) and "__u32 flags". Structs grow only by appending
+ * fields; the size of a struct's first version never changes (each struct
+ * below says which field ends it). Common rules, checked by every ioctl:
  *
  *  - size smaller than the first version of the struct: -EINVAL.
+ *  - size between the first version and the kernel's struct: accepted; the
+ *    fields the caller does not know read as zero, and replies are cut to
+ *    the caller's size (so a binary built against an older header works).
  *  - size larger than the kernel's struct: the extra bytes must be zero,
  *    else -E2BIG (so a newer binary runs on an older kernel as long as it
  *    does not use the new fields).
  *  - unknown bits in flags: -EINVAL. Reserved fields must be zero: -EINVAL.
- *  - unreadable or unwritable argument memory: -EFAULT.
+ *  - unreadable or unwritable argument memory: -EFAULT. A call whose reply
+ *    cannot be written has no effect, except where a call says otherwise.
  *  - the card was removed (hot-unplug): -ENODEV.
+ *  - the card is dead: a reset failed (see LLMDEV_RESET): -EIO, from every
+ *    call but LLMDEV_RESET.
+ *  - out of kernel memory: -ENOMEM.
  *  - an unknown command: -ENOTTY.
+ *
+ * Calls that need the hardware wait while the card is being reset (an FLR,
+ * LLMDEV_RESET, or recovery from a PCIe error) and then go on; a fatal
+ * signal ends the wait with -EINTR.
  *
  * Sizes, offsets and addresses are __aligned_u64. Timeouts are __u64
  * nanoseconds. A wait interrupted by a signal is restarted by the kernel
@@ -25,7 +38,10 @@
  * aligned), the mapping must be MAP_SHARED and lie within one region.
  * Errors: -EINVAL not MAP_SHARED or not within one region; -EACCES a
  * region the caller may not use; -ENODEV the card was removed. Once a
- * region is freed or its card removed, its mappings give SIGBUS.
+ * region is freed or its card removed, its mappings give SIGBUS, whatever
+ * device node or open file they were made through. A reset zaps every
+ * mapping too; the next access maps the region's pages again (its contents
+ * survive a reset) or, if the reset left the card dead, gets SIGBUS.
  * A DMA buffer must be ordinary memory: an mmap of the aperture as the
  * user buffer of LLMDEV_DMA_SUBMIT gives -EFAULT.
  */
@@ -55,6 +71,7 @@ enum {
 	LLMDEV_CMD_COLL_SUBMIT,
 	LLMDEV_CMD_ROUTE_SET,
 	LLMDEV_CMD_ROUTE_GET,
+	LLMDEV_CMD_RESET,
 };
 
 #define LLMDEV_NAME_LEN		32
@@ -660,5 +677,54 @@ struct llmdev_route {
 
 #define LLMDEV_ROUTE_SET	_IO(LLMDEV_TYPE, LLMDEV_CMD_ROUTE_SET)
 #define LLMDEV_ROUTE_GET	_IO(LLMDEV_TYPE, LLMDEV_CMD_ROUTE_GET)
+
+/* ---- Reset ------------------------------------------------------------------- */
+
+/**
+ * struct llmdev_reset - LLMDEV_RESET: reset the card
+ * @size: sizeof(struct llmdev_reset)
+ * @flags: must be 0
+ * @reset_count: out: resets the card has come back from since the driver
+ *               bound to it (this one included)
+ * @__reserved: must be zero
+ *
+ * A function-level reset of the card (the PCI core's pci_reset_function():
+ * FLR where the card has it). A reset started any other way (writing 1 to
+ * /sys/bus/pci/devices/.../reset, or the kernel's recovery from a PCIe
+ * error reported by AER) does the same to the driver's state:
+ *
+ *  - transfers whose descriptors the card had been given end with fence
+ *    status -EIO; transfers still queued in the driver run after the reset.
+ *  - a running collective that has the card as a member ends with -EIO
+ *    (on every member); queued collectives run after the reset.
+ *  - HBM regions, per-file and persistent, and their contents are kept, and
+ *    so is the routing table (the driver writes it to the card again).
+ *  - every user mapping of the card is zapped; the next access maps the
+ *    pages again.
+ *  - the link ports are enabled again (as at probe) and retrain.
+ *  - the perf counters start again from zero.
+ *  - the generic netlink family multicasts LLMDEV_GENL_CMD_RESET_START and
+ *    then RESET_DONE, or RESET_FAILED (uapi/llmdev_netlink.h).
+ *  - /sys/class/llmdev/llmdevN/ counts reset_count and reset_failures, and
+ *    its state file reads "live", "resetting" or "dead".
+ *
+ * Calls made during the reset wait for its end. If the card does not come
+ * back (it does not answer, or does not identify itself), it is marked
+ * dead: everything in flight ends with -EIO, every call but LLMDEV_RESET
+ * fails with -EIO, mappings give SIGBUS; another LLMDEV_RESET that
+ * succeeds brings it back.
+ *
+ * Errors: -EPERM without CAP_SYS_ADMIN; -EIO the card did not come back
+ * and is now dead; -EOPNOTSUPP the platform cannot reset the card; -EINTR
+ * a fatal signal arrived before the reset started.
+ */
+struct llmdev_reset {
+	__u32 size;
+	__u32 flags;
+	__u32 reset_count;
+	__u32 __reserved;
+};
+
+#define LLMDEV_RESET		_IO(LLMDEV_TYPE, LLMDEV_CMD_RESET)
 
 #endif /* _UAPI_LLMDEV_H */

@@ -22,6 +22,15 @@
  *   LLMDEV_GENL_CMD_COLL_ERROR  a collective failed on a card: CARD, SERIAL,
  *                               COLL_TAG, ERRNO (positive errno, as for
  *                               the fence status)
+ *   LLMDEV_GENL_CMD_RESET_START a card's reset began (LLMDEV_RESET, an FLR
+ *                               through sysfs, or PCIe error recovery):
+ *                               CARD, SERIAL, RESET_COUNT (resets it came
+ *                               back from so far), RESET_REASON (string)
+ *   LLMDEV_GENL_CMD_RESET_DONE  the card is back: the same attributes, with
+ *                               RESET_COUNT counting this reset
+ *   LLMDEV_GENL_CMD_RESET_FAILED the card did not come back and is dead
+ *                               (every call fails with EIO until a reset
+ *                               succeeds): the same, and ERRNO (EIO)
  *
  * Errors: -EINVAL a missing attribute; -ERANGE PORT not below the card's
  * num_link_ports (4) or LINK_ENABLED not 0 or 1 (the netlink core's policy
@@ -41,6 +50,9 @@ enum llmdev_genl_cmd {
 	LLMDEV_GENL_CMD_LINK_EVENT,
 	LLMDEV_GENL_CMD_LINK_ERROR,
 	LLMDEV_GENL_CMD_COLL_ERROR,
+	LLMDEV_GENL_CMD_RESET_START,
+	LLMDEV_GENL_CMD_RESET_DONE,
+	LLMDEV_GENL_CMD_RESET_FAILED,
 
 	__LLMDEV_GENL_CMD_MAX,
 	LLMDEV_GENL_CMD_MAX = __LLMDEV_GENL_CMD_MAX - 1
@@ -64,6 +76,8 @@ enum llmdev_genl_attr {
 	LLMDEV_A_RX_ERRORS,	/* u64 */
 	LLMDEV_A_COLL_TAG,	/* u64 */
 	LLMDEV_A_ERRNO,		/* u32 */
+	LLMDEV_A_RESET_COUNT,	/* u32 */
+	LLMDEV_A_RESET_REASON,	/* string */
 
 	__LLMDEV_A_MAX,
 	LLMDEV_A_MAX = __LLMDEV_A_MAX - 1

@@ -1,0 +1,498 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * llmdev driver: reset and recovery (LLMDEV_RESET, FLR through sysfs, AER).
+ *
+ * What a reset must do (uapi/llmdev.h, LLMDEV_RESET): transfers the card
+ * had started end with -EIO, queued ones run after it; a running
+ * collective with the card as a member ends with -EIO; regions, their
+ * contents and the routing table survive; mappings are zapped and come
+ * back on the next access; links retrain; the card is usable afterwards,
+ * nothing leaks, and no call hangs.
+ *
+ * LLMDEV_RESET_ROUNDS (environment) sets the rounds of the FLR soak
+ * (default 100).
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "driver_util.h"
+#include "kselftest_harness.h"
+
+#define BUF_SIZE	(4 * LD_MIB)
+
+static int reset_ioctl(int fd, unsigned int *count)
+{
+	struct llmdev_reset r = { .size = sizeof(r) };
+	int ret = ld_ioctl(fd, LLMDEV_RESET, &r);
+
+	if (!ret && count)
+		*count = r.reset_count;
+	return ret;
+}
+
+/* A function-level reset through sysfs, as an operator does it. */
+static int reset_sysfs(unsigned int card)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), LD_SYSFS_CLASS "/llmdev%u/device/reset", card);
+	return ld_write_file(path, "1");
+}
+
+static int card_state(unsigned int card, char *buf, size_t len)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), LD_SYSFS_CLASS "/llmdev%u/state", card);
+	return ld_read_file(path, buf, len);
+}
+
+static uint64_t reset_count(unsigned int card)
+{
+	uint64_t n = ~0ULL;
+
+	ld_sysfs_u64(card, "reset_count", &n);
+	return n;
+}
+
+FIXTURE(reset) {
+	int kmsg;
+	int fd;
+	struct llmdev_info info;
+	uint8_t *src, *dst;
+};
+
+FIXTURE_SETUP(reset)
+{
+	LD_FIXTURE_START();
+	LD_FIXTURE_OPEN_CARD0();
+	self->src = ld_alloc_buf(BUF_SIZE);
+	self->dst = ld_alloc_buf(BUF_SIZE);
+	ASSERT_NE(NULL, self->src);
+	ASSERT_NE(NULL, self->dst);
+}
+
+FIXTURE_TEARDOWN(reset)
+{
+	char state[32] = "";
+
+	if (self->fd >= 0)
+		close(self->fd);
+	ld_free_buf(self->src, BUF_SIZE);
+	ld_free_buf(self->dst, BUF_SIZE);
+	card_state(0, state, sizeof(state));
+	EXPECT_STREQ("live", state);
+	LD_EXPECT_NO_KERNEL_REPORTS(self->kmsg);
+}
+
+/* A round trip through a new region: the card works. */
+static int card_works(int fd, uint8_t *src, uint8_t *dst, size_t len,
+		      uint64_t seed)
+{
+	struct llmdev_hbm_alloc a;
+	int ret;
+
+	ret = ld_hbm_alloc(fd, len, 0, 0, NULL, &a);
+	if (ret)
+		return ret;
+	ld_fill(src, len, seed);
+	memset(dst, 0, len);
+	ret = ld_xfer(fd, a.handle, 0, src, len, true, LLMDEV_RING_ANY);
+	if (!ret)
+		ret = ld_xfer(fd, a.handle, 0, dst, len, false, LLMDEV_RING_ANY);
+	if (!ret && ld_cmp(src, dst, len) >= 0)
+		ret = -EBADMSG;
+	ld_hbm_free(fd, a.handle);
+	return ret;
+}
+
+TEST_F(reset, ioctl_resets_and_counts)
+{
+	char state[32];
+	uint64_t before, after;
+	unsigned int count = 0;
+
+	SETUP_OR_SKIP();
+	before = reset_count(0);
+	ASSERT_EQ(0, reset_ioctl(self->fd, &count));
+	after = reset_count(0);
+	EXPECT_EQ(before + 1, after);
+	EXPECT_EQ(after, count);
+	ASSERT_EQ(0, card_state(0, state, sizeof(state)));
+	EXPECT_STREQ("live", state);
+	EXPECT_EQ(0, card_works(self->fd, self->src, self->dst, 64 * LD_KIB, 1));
+	/* and through sysfs, the other way an operator resets a card */
+	ASSERT_EQ(0, reset_sysfs(0));
+	EXPECT_EQ(after + 1, reset_count(0));
+	EXPECT_EQ(0, card_works(self->fd, self->src, self->dst, 64 * LD_KIB, 2));
+}
+
+TEST_F(reset, needs_cap_sys_admin)
+{
+	pid_t pid;
+
+	SETUP_OR_SKIP();
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		int fd;
+
+		if (setgid(65534) || setuid(65534))
+			_exit(10);
+		fd = ld_open(0);
+		if (fd < 0)
+			_exit(11);
+		_exit(reset_ioctl(fd, NULL) == -EPERM ? 0 : 12);
+	}
+	EXPECT_EQ(0, ld_wait_child(pid));
+}
+
+/* Regions, their contents, mappings and the routing table survive. */
+TEST_F(reset, keeps_regions_mappings_and_routes)
+{
+	struct llmdev_route_entry e = {
+		.layer_first = 0, .layer_last = 3, .tp_rank = 0, .tp_size = 1,
+		.next_hop = LLMDEV_HOP_HOST,
+	}, got[2];
+	struct llmdev_hbm_alloc mine, pers;
+	uint32_t n = 0, gen0 = 0, gen1 = 0;
+	struct llmdev_route out;
+	volatile uint8_t *map;
+	struct ld_bar0 bar;
+	uint8_t v = 0;
+	size_t len = BUF_SIZE / 2;
+
+	SETUP_OR_SKIP();
+	ASSERT_EQ(0, ld_hbm_alloc(self->fd, len, 0, 0, NULL, &mine));
+	ASSERT_EQ(0, ld_hbm_alloc(self->fd, len, 0, LLMDEV_HBM_PERSISTENT,
+				  "reset-keeps", &pers));
+	ld_fill(self->src, len, 11);
+	ld_fill(self->src + len, len, 12);
+	ASSERT_EQ(0, ld_xfer(self->fd, mine.handle, 0, self->src, len, true, 0));
+	ASSERT_EQ(0, ld_xfer(self->fd, pers.handle, 0, self->src + len, len,
+			     true, 1));
+	e.handle = pers.handle;
+	ASSERT_EQ(0, ld_route_set(self->fd, &e, 1, &out));
+	gen0 = out.generation;
+	map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd,
+		   mine.mmap_offset);
+	ASSERT_NE(MAP_FAILED, map);
+	ASSERT_EQ(0, ld_touch(map + 4097, false, &v));
+	EXPECT_EQ(self->src[4097], v);
+
+	ASSERT_EQ(0, reset_sysfs(0));
+
+	/* the mapping faults its pages back in, with the same contents */
+	v = 0;
+	EXPECT_EQ(0, ld_touch(map + 4097, false, &v));
+	EXPECT_EQ(self->src[4097], v);
+	v = 0;
+	EXPECT_EQ(0, ld_touch(map + len - 1, false, &v));
+	EXPECT_EQ(self->src[len - 1], v);
+	munmap((void *)map, len);
+
+	memset(self->dst, 0, BUF_SIZE);
+	EXPECT_EQ(0, ld_xfer(self->fd, mine.handle, 0, self->dst, len, false, 0));
+	EXPECT_EQ(0, ld_xfer(self->fd, pers.handle, 0, self->dst + len, len,
+			     false, 1));
+	EXPECT_EQ(-1, ld_cmp(self->src, self->dst, BUF_SIZE));
+
+	ASSERT_EQ(0, ld_route_get(self->fd, got, 2, &n, &gen1));
+	EXPECT_EQ(1, n);
+	EXPECT_EQ(gen0, gen1);
+	EXPECT_EQ(pers.handle, got[0].handle);
+	EXPECT_EQ(-EBUSY, ld_hbm_free(self->fd, pers.handle));
+	/* the card has the table again, not only the driver */
+	if (ld_bar0_map(0, &bar) == 0) {
+		EXPECT_EQ(1, ld_rd32(&bar, LLMDEV_REG_ROUTE_ACTIVE_NUM));
+		EXPECT_EQ(pers.hbm_offset,
+			  ld_rd64(&bar, LLMDEV_REG_ROUTE_ACTIVE +
+				  LLMDEV_ROUTE_E_HBM_OFFSET));
+		ld_bar0_unmap(&bar);
+	} else {
+		TH_LOG("BAR 0 not mapped (%s): the card's own table unchecked",
+		       bar.why);
+	}
+	EXPECT_EQ(0, ld_route_set(self->fd, NULL, 0, NULL));
+	EXPECT_EQ(0, ld_hbm_free(self->fd, pers.handle));
+	EXPECT_EQ(0, ld_hbm_free(self->fd, mine.handle));
+}
+
+/* The links go down with the reset and train again. */
+TEST_F(reset, links_retrain)
+{
+	int peer[LD_MAX_CARDS][LD_MAX_PORTS];
+	unsigned int p, up = 0;
+
+	SETUP_OR_SKIP();
+	ASSERT_EQ(0, ld_topology(ld_num_cards(), peer));
+	for (p = 0; p < LD_MAX_PORTS; p++)
+		up += peer[0][p] >= 0;
+	if (!up)
+		SKIP(return, "card 0 has no cabled port");
+	ASSERT_EQ(0, reset_ioctl(self->fd, NULL));
+	for (p = 0; p < LD_MAX_PORTS; p++) {
+		if (peer[0][p] < 0)
+			continue;
+		EXPECT_EQ(0, ld_link_wait(self->fd, p, LLMDEV_LINK_UP, 10000))
+			TH_LOG("port %u did not come back up", p);
+	}
+}
+
+/* ---- under load ------------------------------------------------------------ */
+
+#define LOAD_XFERS	48
+#define LOAD_LEN	(256 * LD_KIB)
+#define LOAD_BYTES	(LOAD_XFERS * LOAD_LEN)
+
+/*
+ * Transfers on every ring, in both directions, each on a range of its own
+ * (rings run in no order with respect to each other): the even ones write
+ * new data to the first half of the region, the odd ones read back the
+ * second half, written before the load. A reset lands in the middle.
+ * Every fence must end, with 0 or -EIO, and the data of every transfer
+ * that ended with 0 must be right.
+ */
+struct load {
+	int fd;
+	uint32_t handle;
+	uint8_t *src;		/* LOAD_BYTES: [0, half) goes out, [half, end) is on the card */
+	uint8_t *dst;		/* LOAD_BYTES: what comes back */
+	uint64_t fence[LOAD_XFERS];
+	int status[LOAD_XFERS];
+};
+
+static uint64_t load_off(unsigned int i)
+{
+	/* even i: the first half; odd i: the second */
+	return (uint64_t)(i / 2) * LOAD_LEN + (i & 1 ? LOAD_BYTES / 2 : 0);
+}
+
+static bool load_start(struct load *l, int fd, uint64_t seed)
+{
+	struct llmdev_hbm_alloc a;
+	unsigned int i;
+
+	l->fd = fd;
+	if (ld_hbm_alloc(fd, LOAD_BYTES, 0, 0, NULL, &a))
+		return false;
+	l->handle = a.handle;
+	ld_fill(l->src, LOAD_BYTES, seed);
+	memset(l->dst, 0, LOAD_BYTES);
+	if (ld_xfer(fd, l->handle, LOAD_BYTES / 2, l->src + LOAD_BYTES / 2,
+		    LOAD_BYTES / 2, true, LLMDEV_RING_ANY))
+		return false;
+	for (i = 0; i < LOAD_XFERS; i++) {
+		bool to_card = !(i & 1);
+		uint64_t off = load_off(i);
+
+		if (ld_submit(fd, l->handle, off,
+			      (to_card ? l->src : l->dst) + off, LOAD_LEN,
+			      to_card, (i / 2) % 2, &l->fence[i]))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Reap every fence; check what finished. Return: transfers that ended with
+ * 0, or -1 after a wrong status or wrong data (*why says which).
+ */
+static int load_finish(struct load *l, char *why, size_t len)
+{
+	unsigned int i, ok = 0;
+	int ret = 0;
+
+	for (i = 0; i < LOAD_XFERS; i++) {
+		int r = ld_wait(l->fd, l->fence[i], LD_LONG_WAIT, &l->status[i]);
+
+		if (r) {
+			snprintf(why, len, "fence %u: wait %d", i, r);
+			ret = -1;
+		} else if (l->status[i] && l->status[i] != -EIO) {
+			snprintf(why, len, "fence %u: status %d", i, l->status[i]);
+			ret = -1;
+		}
+	}
+	/* what the writes put on the card, read back now */
+	if (!ret && ld_xfer(l->fd, l->handle, 0, l->dst, LOAD_BYTES / 2, false,
+			    LLMDEV_RING_ANY)) {
+		snprintf(why, len, "read back failed");
+		ret = -1;
+	}
+	for (i = 0; i < LOAD_XFERS && !ret; i++) {
+		uint64_t off = load_off(i);
+
+		if (l->status[i])
+			continue;
+		ok++;
+		if (ld_cmp(l->src + off, l->dst + off, LOAD_LEN) >= 0) {
+			snprintf(why, len, "transfer %u (%s): wrong data", i,
+				 i & 1 ? "from the card" : "to the card");
+			ret = -1;
+		}
+	}
+	ld_hbm_free(l->fd, l->handle);
+	return ret ? ret : (int)ok;
+}
+
+TEST_F(reset, during_dma)
+{
+	struct load l = { 0 };
+	char why[128] = "";
+	int ok;
+
+	SETUP_OR_SKIP();
+	l.src = ld_alloc_buf(LOAD_BYTES);
+	l.dst = ld_alloc_buf(LOAD_BYTES);
+	ASSERT_NE(NULL, l.src);
+	ASSERT_NE(NULL, l.dst);
+	ASSERT_TRUE(load_start(&l, self->fd, 7));
+	ASSERT_EQ(0, reset_ioctl(self->fd, NULL));
+	ok = load_finish(&l, why, sizeof(why));
+	EXPECT_LE(0, ok) TH_LOG("%s", why);
+	TH_LOG("%d of %d transfers finished, the others ended with -EIO", ok,
+	       LOAD_XFERS);
+	EXPECT_EQ(0, card_works(self->fd, self->src, self->dst, BUF_SIZE, 3));
+	EXPECT_EQ(0, ld_hbm_used_settle(0, 0));
+	ld_free_buf(l.src, LOAD_BYTES);
+	ld_free_buf(l.dst, LOAD_BYTES);
+}
+
+/*
+ * The FLR soak: rounds of a load and a reset (through sysfs or the ioctl
+ * by turns), the card usable after each, nothing left allocated.
+ */
+TEST_F(reset, flr_soak)
+{
+	const char *env = getenv("LLMDEV_RESET_ROUNDS");
+	unsigned int rounds = env ? (unsigned int)atoi(env) : 100, i;
+	uint64_t count0, t0 = ld_now_ns();
+	struct load l = { 0 };
+	char why[128] = "";
+	long done = 0;
+	int ok;
+
+	SETUP_OR_SKIP();
+	l.src = ld_alloc_buf(LOAD_BYTES);
+	l.dst = ld_alloc_buf(LOAD_BYTES);
+	ASSERT_NE(NULL, l.src);
+	ASSERT_NE(NULL, l.dst);
+	count0 = reset_count(0);
+	for (i = 0; i < rounds; i++) {
+		ASSERT_TRUE(load_start(&l, self->fd, i));
+		if (i & 1) {
+			ASSERT_EQ(0, reset_sysfs(0));
+		} else {
+			ASSERT_EQ(0, reset_ioctl(self->fd, NULL));
+		}
+		ok = load_finish(&l, why, sizeof(why));
+		ASSERT_LE(0, ok) TH_LOG("round %u: %s", i, why);
+		done += ok;
+		ASSERT_EQ(0, card_works(self->fd, self->src, self->dst,
+					64 * LD_KIB, i))
+			TH_LOG("round %u: the card does not work", i);
+	}
+	EXPECT_EQ(count0 + rounds, reset_count(0));
+	EXPECT_EQ(0, ld_hbm_used_settle(0, 0));
+	TH_LOG("%u resets under load in %.1f s; %ld of %u transfers finished",
+	       rounds, (ld_now_ns() - t0) / 1e9, done, rounds * LOAD_XFERS);
+	ld_free_buf(l.src, LOAD_BYTES);
+	ld_free_buf(l.dst, LOAD_BYTES);
+}
+
+/* ---- collectives ------------------------------------------------------------ */
+
+#define COLL_COUNT	(8 * 1024 * 1024)	/* i32 per rank: 32 MiB */
+
+/*
+ * An AllReduce over cards 0 and 1 is running when card 1 is reset: the
+ * collective ends with -EIO, and the next one is right.
+ */
+TEST_F(reset, during_collective)
+{
+	int peer[LD_MAX_CARDS][LD_MAX_PORTS];
+	struct llmdev_hbm_alloc a[2];
+	struct llmdev_coll_buf b[2];
+	size_t bytes = COLL_COUNT * 4;
+	int32_t fds[2], *in[2], *out;
+	unsigned int r, p;
+	uint32_t group;
+	uint64_t fence;
+	bool linked = false;
+	int status, fd1;
+	size_t i;
+
+	SETUP_OR_SKIP();
+	if (ld_num_cards() < 2)
+		SKIP(return, "needs 2 cards");
+	ASSERT_EQ(0, ld_topology(ld_num_cards(), peer));
+	for (p = 0; p < LD_MAX_PORTS; p++)
+		linked |= peer[0][p] >= 0 && peer[0][p] / LD_MAX_PORTS == 1;
+	if (!linked)
+		SKIP(return, "cards 0 and 1 are not cabled");
+	fd1 = ld_open(1);
+	ASSERT_LE(0, fd1);
+	fds[0] = self->fd;
+	fds[1] = fd1;
+	in[0] = ld_alloc_buf(bytes);
+	in[1] = ld_alloc_buf(bytes);
+	out = ld_alloc_buf(bytes);
+	ASSERT_TRUE(in[0] && in[1] && out);
+	for (r = 0; r < 2; r++) {
+		for (i = 0; i < COLL_COUNT; i++)
+			in[r][i] = (int32_t)(i * 3 + r * 1000003);
+		ASSERT_EQ(0, ld_hbm_alloc(fds[r], 2 * bytes, 0, 0, NULL, &a[r]));
+		ASSERT_EQ(0, ld_xfer(fds[r], a[r].handle, 0, in[r], bytes, true,
+				     LLMDEV_RING_ANY));
+		b[r] = (struct llmdev_coll_buf){
+			.fd = fds[r], .src_handle = a[r].handle,
+			.dst_handle = a[r].handle, .dst_offset = bytes,
+		};
+	}
+	for (r = 0; r < 2; r++)
+		for (p = 0; p < LD_MAX_PORTS; p++)
+			if (peer[r][p] >= 0 && peer[r][p] / LD_MAX_PORTS == 1 - r)
+				ASSERT_EQ(0, ld_link_wait(fds[r], p, LLMDEV_LINK_UP,
+							  10000));
+	ASSERT_EQ(0, ld_group_create(self->fd, fds, 2, &group));
+	ASSERT_EQ(0, ld_coll_submit(self->fd, group, LLMDEV_COLL_ALLREDUCE,
+				    LLMDEV_DTYPE_I32, LLMDEV_REDOP_SUM, 0,
+				    COLL_COUNT, b, &fence));
+	ASSERT_EQ(0, reset_ioctl(fd1, NULL));
+	ASSERT_EQ(0, ld_wait(self->fd, fence, LD_LONG_WAIT, &status));
+	if (!status) {
+		TH_LOG("the AllReduce finished before the reset; nothing to see");
+	} else {
+		EXPECT_EQ(-EIO, status);
+	}
+
+	/* the links retrain; the next AllReduce is right */
+	for (r = 0; r < 2; r++)
+		for (p = 0; p < LD_MAX_PORTS; p++)
+			if (peer[r][p] >= 0 && peer[r][p] / LD_MAX_PORTS == 1 - r)
+				ASSERT_EQ(0, ld_link_wait(fds[r], p, LLMDEV_LINK_UP,
+							  10000));
+	ASSERT_EQ(0, ld_coll_submit(self->fd, group, LLMDEV_COLL_ALLREDUCE,
+				    LLMDEV_DTYPE_I32, LLMDEV_REDOP_SUM, 0,
+				    COLL_COUNT, b, &fence));
+	ASSERT_EQ(0, ld_wait(self->fd, fence, LD_LONG_WAIT, &status));
+	EXPECT_EQ(0, status);
+	for (r = 0; r < 2; r++) {
+		ASSERT_EQ(0, ld_xfer(fds[r], a[r].handle, bytes, out, bytes,
+				     false, LLMDEV_RING_ANY));
+		for (i = 0; i < COLL_COUNT; i++)
+			if (out[i] != (int32_t)((uint32_t)in[0][i] + (uint32_t)in[1][i]))
+				break;
+		EXPECT_EQ(COLL_COUNT, i) TH_LOG("rank %u: element %zu wrong", r, i);
+	}
+	ld_group_destroy(self->fd, group);
+	for (r = 0; r < 2; r++)
+		ld_hbm_free(fds[r], a[r].handle);
+	close(fd1);
+	ld_free_buf(in[0], bytes);
+	ld_free_buf(in[1], bytes);
+	ld_free_buf(out, bytes);
+}
+
+TEST_HARNESS_MAIN
