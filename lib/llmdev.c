@@ -33,6 +33,25 @@ struct llmdev {
 	char name[NAME_MAX + 1];
 };
 
+#define offsetofend(type, member) \
+	(offsetof(type, member) + sizeof(((type *)0)->member))
+
+/*
+ * The size of each struct's first version: all that a caller built against
+ * the oldest header has. The plain calls write no more than this, whatever
+ * this library's header says now; the _sz calls write what the caller says
+ * it has. (A struct grows only by appending fields.)
+ */
+#define LLMDEV_INFO_V0		offsetofend(struct llmdev_info, irq_vectors)
+#define LLMDEV_HBM_ALLOC_V0	offsetofend(struct llmdev_hbm_alloc, largest_free)
+#define LLMDEV_HBM_OPEN_V0	offsetofend(struct llmdev_hbm_open, mmap_offset)
+#define LLMDEV_HBM_REGION_V0	offsetofend(struct llmdev_hbm_region, name)
+#define LLMDEV_PERF_V0		offsetofend(struct llmdev_perf, counters)
+#define LLMDEV_LINK_INFO_V0	offsetofend(struct llmdev_link_info, rx_errors)
+#define LLMDEV_ROUTE_V0		offsetofend(struct llmdev_route, error_index)
+#define LLMDEV_ROUTE_ENTRY_V0	offsetofend(struct llmdev_route_entry, length)
+#define LLMDEV_COLL_BUF_V0	offsetofend(struct llmdev_coll_buf, dst_offset)
+
 /* Fail with @e (positive): set errno and return -@e. */
 static int llmdev_err(int e)
 {
@@ -69,7 +88,9 @@ _Static_assert(offsetof(struct llmdev_route, entries) ==
 /*
  * Run a list ioctl with an array that grows until it holds every entry
  * (the list may grow between two calls). @arg, @argsize bytes, gets the
- * last reply. On success *@array is malloc()ed, NULL when empty.
+ * last reply. @esize is the caller's size of an entry, which the driver
+ * fills in up to that size. On success *@array is malloc()ed, NULL when
+ * empty.
  */
 static int llmdev_list_ioctl(struct llmdev *dev, unsigned long cmd, void *arg,
 			     size_t argsize, size_t esize, void **array,
@@ -227,18 +248,47 @@ int llmdev_count(void)
 	return n;
 }
 
-int llmdev_get_info(struct llmdev *dev, struct llmdev_info *info)
+/*
+ * Zero a caller's out struct of @size bytes, that must hold at least the
+ * first version (@v0), and set its size. Return: 0 or -EINVAL.
+ */
+static int llmdev_out(void *out, size_t size, size_t v0)
 {
-	if (!dev || !info)
+	if (!out || size < v0 || size > UINT32_MAX)
+		return -EINVAL;
+	memset(out, 0, size);
+	*(__u32 *)out = size;
+	return 0;
+}
+
+/*
+ * Give the caller, whose struct has @size bytes, the reply @src of @len
+ * bytes: what fits, zeroes after it, and the caller's size in front.
+ */
+static void llmdev_reply(void *out, size_t size, const void *src, size_t len)
+{
+	memcpy(out, src, size < len ? size : len);
+	if (size > len)
+		memset((char *)out + len, 0, size - len);
+	*(__u32 *)out = size;
+}
+
+int llmdev_get_info_sz(struct llmdev *dev, struct llmdev_info *info,
+		       size_t size)
+{
+	if (!dev || llmdev_out(info, size, LLMDEV_INFO_V0))
 		return llmdev_err(EINVAL);
-	memset(info, 0, sizeof(*info));
-	info->size = sizeof(*info);
 	return llmdev_ioctl(dev, LLMDEV_INFO, info);
 }
 
-int llmdev_hbm_alloc(struct llmdev *dev, uint64_t length, uint64_t align,
-		     uint32_t flags, const char *name,
-		     struct llmdev_hbm_alloc *out)
+int llmdev_get_info(struct llmdev *dev, struct llmdev_info *info)
+{
+	return llmdev_get_info_sz(dev, info, LLMDEV_INFO_V0);
+}
+
+int llmdev_hbm_alloc_sz(struct llmdev *dev, uint64_t length, uint64_t align,
+			uint32_t flags, const char *name,
+			struct llmdev_hbm_alloc *out, size_t size)
 {
 	struct llmdev_hbm_alloc a = {
 		.size = sizeof(a),
@@ -248,15 +298,23 @@ int llmdev_hbm_alloc(struct llmdev *dev, uint64_t length, uint64_t align,
 	};
 	int ret;
 
-	if (!dev)
+	if (!dev || (out && (size < LLMDEV_HBM_ALLOC_V0 || size > UINT32_MAX)))
 		return llmdev_err(EINVAL);
 	if (name)
 		llmdev_set_name(a.name, name);
 	ret = llmdev_ioctl(dev, LLMDEV_HBM_ALLOC, &a);
 	/* the driver fills largest_free also on -ENOSPC */
 	if (out && (!ret || ret == -ENOSPC))
-		*out = a;
+		llmdev_reply(out, size, &a, sizeof(a));
 	return ret;
+}
+
+int llmdev_hbm_alloc(struct llmdev *dev, uint64_t length, uint64_t align,
+		     uint32_t flags, const char *name,
+		     struct llmdev_hbm_alloc *out)
+{
+	return llmdev_hbm_alloc_sz(dev, length, align, flags, name, out,
+				   LLMDEV_HBM_ALLOC_V0);
 }
 
 int llmdev_hbm_free(struct llmdev *dev, uint32_t handle)
@@ -268,28 +326,39 @@ int llmdev_hbm_free(struct llmdev *dev, uint32_t handle)
 	return llmdev_ioctl(dev, LLMDEV_HBM_FREE, &f);
 }
 
-int llmdev_hbm_list(struct llmdev *dev, struct llmdev_hbm_region **regions,
-		    unsigned int *count)
+int llmdev_hbm_list_sz(struct llmdev *dev, struct llmdev_hbm_region **regions,
+		       unsigned int *count, size_t entry_size)
 {
 	struct llmdev_hbm_list l;
 
-	if (!dev || !regions || !count)
+	if (!dev || !regions || !count || entry_size < LLMDEV_HBM_REGION_V0 ||
+	    entry_size > UINT32_MAX)
 		return llmdev_err(EINVAL);
 	*regions = NULL;
 	*count = 0;
 	return llmdev_list_ioctl(dev, LLMDEV_HBM_LIST, &l, sizeof(l),
-				 sizeof(**regions), (void **)regions, count);
+				 entry_size, (void **)regions, count);
+}
+
+int llmdev_hbm_list(struct llmdev *dev, struct llmdev_hbm_region **regions,
+		    unsigned int *count)
+{
+	return llmdev_hbm_list_sz(dev, regions, count, LLMDEV_HBM_REGION_V0);
+}
+
+int llmdev_hbm_open_sz(struct llmdev *dev, const char *name,
+		       struct llmdev_hbm_open *out, size_t size)
+{
+	if (!dev || !name || llmdev_out(out, size, LLMDEV_HBM_OPEN_V0))
+		return llmdev_err(EINVAL);
+	llmdev_set_name(out->name, name);
+	return llmdev_ioctl(dev, LLMDEV_HBM_OPEN, out);
 }
 
 int llmdev_hbm_open(struct llmdev *dev, const char *name,
 		    struct llmdev_hbm_open *out)
 {
-	if (!dev || !name || !out)
-		return llmdev_err(EINVAL);
-	memset(out, 0, sizeof(*out));
-	out->size = sizeof(*out);
-	llmdev_set_name(out->name, name);
-	return llmdev_ioctl(dev, LLMDEV_HBM_OPEN, out);
+	return llmdev_hbm_open_sz(dev, name, out, LLMDEV_HBM_OPEN_V0);
 }
 
 void *llmdev_hbm_map(struct llmdev *dev, uint64_t mmap_offset,
@@ -467,15 +536,19 @@ int llmdev_copy_from_hbm(struct llmdev *dev, uint32_t handle, uint64_t offset,
 	return llmdev_copy(dev, handle, offset, buf, length, 0, timeout_ns);
 }
 
+int llmdev_link_get_info_sz(struct llmdev *dev, unsigned int port,
+			    struct llmdev_link_info *info, size_t size)
+{
+	if (!dev || llmdev_out(info, size, LLMDEV_LINK_INFO_V0))
+		return llmdev_err(EINVAL);
+	info->port = port;
+	return llmdev_ioctl(dev, LLMDEV_LINK_INFO, info);
+}
+
 int llmdev_link_get_info(struct llmdev *dev, unsigned int port,
 			 struct llmdev_link_info *info)
 {
-	if (!dev || !info)
-		return llmdev_err(EINVAL);
-	memset(info, 0, sizeof(*info));
-	info->size = sizeof(*info);
-	info->port = port;
-	return llmdev_ioctl(dev, LLMDEV_LINK_INFO, info);
+	return llmdev_link_get_info_sz(dev, port, info, LLMDEV_LINK_INFO_V0);
 }
 
 int llmdev_link_set_enabled(struct llmdev *dev, unsigned int port, int enable)
@@ -592,11 +665,15 @@ static int llmdev_coll_submit(struct llmdev_group *g,
 	/* the driver accepted the group: nranks <= LLMDEV_MAX_RANKS */
 	memset(b, 0, sizeof(b));
 	for (r = 0; r < g->nranks; r++) {
+		/* the caller's array has elements of the first version */
+		const struct llmdev_coll_buf *in = (const void *)
+			((const char *)bufs + r * LLMDEV_COLL_BUF_V0);
+
 		b[r].fd = g->ranks[r]->fd;
-		b[r].src_handle = bufs[r].src_handle;
-		b[r].dst_handle = bufs[r].dst_handle;
-		b[r].src_offset = bufs[r].src_offset;
-		b[r].dst_offset = bufs[r].dst_offset;
+		b[r].src_handle = in->src_handle;
+		b[r].dst_handle = in->dst_handle;
+		b[r].src_offset = in->src_offset;
+		b[r].dst_offset = in->dst_offset;
 	}
 	c.group = g->id;
 	ret = llmdev_ioctl(g->dev, LLMDEV_COLL_SUBMIT, &c);
@@ -664,51 +741,88 @@ int llmdev_broadcast(struct llmdev_group *group,
 				dtype, 0, root, timeout_ns);
 }
 
-int llmdev_route_set(struct llmdev *dev,
-		     const struct llmdev_route_entry *entries,
-		     unsigned int count, struct llmdev_route *out)
+int llmdev_route_set_sz(struct llmdev *dev,
+			const struct llmdev_route_entry *entries,
+			unsigned int count, size_t entry_size,
+			struct llmdev_route *out, size_t out_size)
 {
 	struct llmdev_route rt = {
 		.size = sizeof(rt),
 		.count = count,
-		.entry_size = sizeof(*entries),
+		.entry_size = entry_size,
 		.entries = (uintptr_t)entries,
 	};
 	int ret;
 
-	if (!dev || (!entries && count))
+	if (!dev || (!entries && count) || entry_size < LLMDEV_ROUTE_ENTRY_V0 ||
+	    entry_size > UINT32_MAX ||
+	    (out && (out_size < LLMDEV_ROUTE_V0 || out_size > UINT32_MAX)))
 		return llmdev_err(EINVAL);
 	ret = llmdev_ioctl(dev, LLMDEV_ROUTE_SET, &rt);
 	/* the driver reports generation and error_index either way */
 	if (out)
-		*out = rt;
+		llmdev_reply(out, out_size, &rt, sizeof(rt));
+	return ret;
+}
+
+int llmdev_route_set(struct llmdev *dev,
+		     const struct llmdev_route_entry *entries,
+		     unsigned int count, struct llmdev_route *out)
+{
+	return llmdev_route_set_sz(dev, entries, count, LLMDEV_ROUTE_ENTRY_V0,
+				   out, LLMDEV_ROUTE_V0);
+}
+
+int llmdev_route_get_sz(struct llmdev *dev, struct llmdev_route_entry **entries,
+			unsigned int *count, uint32_t *generation,
+			size_t entry_size)
+{
+	struct llmdev_route rt;
+	int ret;
+
+	if (!dev || !entries || !count || entry_size < LLMDEV_ROUTE_ENTRY_V0 ||
+	    entry_size > UINT32_MAX)
+		return llmdev_err(EINVAL);
+	*entries = NULL;
+	*count = 0;
+	ret = llmdev_list_ioctl(dev, LLMDEV_ROUTE_GET, &rt, sizeof(rt),
+				entry_size, (void **)entries, count);
+	if (!ret && generation)
+		*generation = rt.generation;
 	return ret;
 }
 
 int llmdev_route_get(struct llmdev *dev, struct llmdev_route_entry **entries,
 		     unsigned int *count, uint32_t *generation)
 {
-	struct llmdev_route rt;
-	int ret;
+	return llmdev_route_get_sz(dev, entries, count, generation,
+				   LLMDEV_ROUTE_ENTRY_V0);
+}
 
-	if (!dev || !entries || !count)
+int llmdev_perf_read_sz(struct llmdev *dev, struct llmdev_perf *perf,
+			size_t size)
+{
+	if (!dev || llmdev_out(perf, size, LLMDEV_PERF_V0))
 		return llmdev_err(EINVAL);
-	*entries = NULL;
-	*count = 0;
-	ret = llmdev_list_ioctl(dev, LLMDEV_ROUTE_GET, &rt, sizeof(rt),
-				sizeof(**entries), (void **)entries, count);
-	if (!ret && generation)
-		*generation = rt.generation;
-	return ret;
+	return llmdev_ioctl(dev, LLMDEV_PERF_READ, perf);
 }
 
 int llmdev_perf_read(struct llmdev *dev, struct llmdev_perf *perf)
 {
-	if (!dev || !perf)
+	return llmdev_perf_read_sz(dev, perf, LLMDEV_PERF_V0);
+}
+
+int llmdev_reset(struct llmdev *dev, unsigned int *reset_count)
+{
+	struct llmdev_reset r = { .size = sizeof(r) };
+	int ret;
+
+	if (!dev)
 		return llmdev_err(EINVAL);
-	memset(perf, 0, sizeof(*perf));
-	perf->size = sizeof(*perf);
-	return llmdev_ioctl(dev, LLMDEV_PERF_READ, perf);
+	ret = llmdev_ioctl(dev, LLMDEV_RESET, &r);
+	if (!ret && reset_count)
+		*reset_count = r.reset_count;
+	return ret;
 }
 
 static const char *const llmdev_counter_names[LLMDEV_COUNTER_NUM] = {

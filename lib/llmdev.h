@@ -10,6 +10,14 @@
  *  - The ioctl structs are those of <llmdev-uapi.h>. The library fills in
  *    their size and zeroes every field it does not set; the driver checks
  *    the arguments, the library only rejects NULL pointers (-EINVAL).
+ *  - Structs grow by appending fields, so a program built against an older
+ *    header may hand in a smaller struct than this header's. The plain
+ *    calls read and write only the fields of a struct's first version
+ *    (never more than any caller has). The _sz calls (LLMDEV_1.2) take the
+ *    size of the caller's struct (or array element): call them with
+ *    sizeof(*ptr) to get fields added later. They write exactly that many
+ *    bytes (fields this library does not know are zeroed) and fail with
+ *    -EINVAL for a size below the struct's first version.
  *  - A handle may be used from several threads at once; fences are per
  *    handle, so llmdev_fence_wait_any() in one thread can consume a fence
  *    another thread is waiting for (that wait then gives -ENOENT).
@@ -119,6 +127,17 @@ LLMDEV_API int llmdev_count(void);
 LLMDEV_API int llmdev_get_info(struct llmdev *dev, struct llmdev_info *info);
 
 /**
+ * llmdev_get_info_sz() - llmdev_get_info() with the caller's struct size
+ * @dev: the handle
+ * @info: out
+ * @size: sizeof(*@info) as the caller was built
+ *
+ * Return: as llmdev_get_info(); -EINVAL @size below the first version.
+ */
+LLMDEV_API int llmdev_get_info_sz(struct llmdev *dev, struct llmdev_info *info,
+				  size_t size);
+
+/**
  * llmdev_hbm_alloc() - allocate an HBM region (LLMDEV_HBM_ALLOC)
  * @dev: the handle
  * @length: bytes, rounded up to 4 KiB by the driver
@@ -136,6 +155,23 @@ LLMDEV_API int llmdev_get_info(struct llmdev *dev, struct llmdev_info *info);
 LLMDEV_API int llmdev_hbm_alloc(struct llmdev *dev, uint64_t length,
 				uint64_t align, uint32_t flags, const char *name,
 				struct llmdev_hbm_alloc *out);
+
+/**
+ * llmdev_hbm_alloc_sz() - llmdev_hbm_alloc() with the caller's struct size
+ * @dev: the handle
+ * @length: bytes
+ * @align: a power of two, or 0
+ * @flags: LLMDEV_HBM_PERSISTENT or 0
+ * @name: region name, or NULL
+ * @out: out, may be NULL
+ * @size: sizeof(*@out) as the caller was built (ignored if @out is NULL)
+ *
+ * Return: as llmdev_hbm_alloc(); -EINVAL @size below the first version.
+ */
+LLMDEV_API int llmdev_hbm_alloc_sz(struct llmdev *dev, uint64_t length,
+				   uint64_t align, uint32_t flags,
+				   const char *name,
+				   struct llmdev_hbm_alloc *out, size_t size);
 
 /**
  * llmdev_hbm_free() - free an HBM region (LLMDEV_HBM_FREE)
@@ -164,6 +200,20 @@ LLMDEV_API int llmdev_hbm_list(struct llmdev *dev,
 			       unsigned int *count);
 
 /**
+ * llmdev_hbm_list_sz() - llmdev_hbm_list() with the caller's entry size
+ * @dev: the handle
+ * @regions: out: a malloc()ed array of entries of @entry_size bytes
+ * @count: out: entries in *@regions
+ * @entry_size: sizeof(**@regions) as the caller was built
+ *
+ * Return: as llmdev_hbm_list(); -EINVAL @entry_size below the first
+ * version of struct llmdev_hbm_region.
+ */
+LLMDEV_API int llmdev_hbm_list_sz(struct llmdev *dev,
+				  struct llmdev_hbm_region **regions,
+				  unsigned int *count, size_t entry_size);
+
+/**
  * llmdev_hbm_open() - look up a persistent region (LLMDEV_HBM_OPEN)
  * @dev: the handle
  * @name: its name
@@ -174,6 +224,18 @@ LLMDEV_API int llmdev_hbm_list(struct llmdev *dev,
  */
 LLMDEV_API int llmdev_hbm_open(struct llmdev *dev, const char *name,
 			       struct llmdev_hbm_open *out);
+
+/**
+ * llmdev_hbm_open_sz() - llmdev_hbm_open() with the caller's struct size
+ * @dev: the handle
+ * @name: its name
+ * @out: out
+ * @size: sizeof(*@out) as the caller was built
+ *
+ * Return: as llmdev_hbm_open(); -EINVAL @size below the first version.
+ */
+LLMDEV_API int llmdev_hbm_open_sz(struct llmdev *dev, const char *name,
+				  struct llmdev_hbm_open *out, size_t size);
 
 /**
  * llmdev_hbm_map() - map (part of) a region into the process
@@ -302,6 +364,17 @@ LLMDEV_API int llmdev_copy_from_hbm(struct llmdev *dev, uint32_t handle,
  */
 LLMDEV_API int llmdev_perf_read(struct llmdev *dev, struct llmdev_perf *perf);
 
+/**
+ * llmdev_perf_read_sz() - llmdev_perf_read() with the caller's struct size
+ * @dev: the handle
+ * @perf: out
+ * @size: sizeof(*@perf) as the caller was built
+ *
+ * Return: as llmdev_perf_read(); -EINVAL @size below the first version.
+ */
+LLMDEV_API int llmdev_perf_read_sz(struct llmdev *dev, struct llmdev_perf *perf,
+				   size_t size);
+
 /* ---- Peer links (LLMDEV_1.1) ----------------------------------------------- */
 
 /**
@@ -315,6 +388,19 @@ LLMDEV_API int llmdev_perf_read(struct llmdev *dev, struct llmdev_perf *perf);
  */
 LLMDEV_API int llmdev_link_get_info(struct llmdev *dev, unsigned int port,
 				    struct llmdev_link_info *info);
+
+/**
+ * llmdev_link_get_info_sz() - llmdev_link_get_info() with the caller's size
+ * @dev: the handle
+ * @port: the port
+ * @info: out
+ * @size: sizeof(*@info) as the caller was built
+ *
+ * Return: as llmdev_link_get_info(); -EINVAL @size below the first version.
+ */
+LLMDEV_API int llmdev_link_get_info_sz(struct llmdev *dev, unsigned int port,
+				       struct llmdev_link_info *info,
+				       size_t size);
 
 /**
  * llmdev_link_set_enabled() - enable or disable a port (LLMDEV_LINK_SET)
@@ -493,6 +579,22 @@ LLMDEV_API int llmdev_route_set(struct llmdev *dev,
 				unsigned int count, struct llmdev_route *out);
 
 /**
+ * llmdev_route_set_sz() - llmdev_route_set() with the caller's sizes
+ * @dev: the handle
+ * @entries: the new table, entries of @entry_size bytes
+ * @count: entries
+ * @entry_size: sizeof(*@entries) as the caller was built
+ * @out: out, may be NULL
+ * @out_size: sizeof(*@out) as the caller was built (ignored if @out is NULL)
+ *
+ * Return: as llmdev_route_set(); -EINVAL a size below the first version.
+ */
+LLMDEV_API int llmdev_route_set_sz(struct llmdev *dev,
+				   const struct llmdev_route_entry *entries,
+				   unsigned int count, size_t entry_size,
+				   struct llmdev_route *out, size_t out_size);
+
+/**
  * llmdev_route_get() - read the card's routing table (LLMDEV_ROUTE_GET)
  * @dev: the handle
  * @entries: out: a malloc()ed array, to be free()d by the caller, with
@@ -509,6 +611,39 @@ LLMDEV_API int llmdev_route_set(struct llmdev *dev,
 LLMDEV_API int llmdev_route_get(struct llmdev *dev,
 				struct llmdev_route_entry **entries,
 				unsigned int *count, uint32_t *generation);
+
+/**
+ * llmdev_route_get_sz() - llmdev_route_get() with the caller's entry size
+ * @dev: the handle
+ * @entries: out: a malloc()ed array of entries of @entry_size bytes
+ * @count: out: entries in *@entries
+ * @generation: out, may be NULL
+ * @entry_size: sizeof(**@entries) as the caller was built
+ *
+ * Return: as llmdev_route_get(); -EINVAL @entry_size below the first
+ * version.
+ */
+LLMDEV_API int llmdev_route_get_sz(struct llmdev *dev,
+				   struct llmdev_route_entry **entries,
+				   unsigned int *count, uint32_t *generation,
+				   size_t entry_size);
+
+/* ---- Reset (LLMDEV_1.2) ----------------------------------------------------- */
+
+/**
+ * llmdev_reset() - reset the card (LLMDEV_RESET)
+ * @dev: the handle
+ * @reset_count: out: resets the card has come back from since the driver
+ *               bound (this one included); may be NULL
+ *
+ * What a reset does to transfers, collectives, regions, mappings and the
+ * routing table is described at LLMDEV_RESET in <llmdev-uapi.h>.
+ *
+ * Return: 0 the card is back; -EPERM without CAP_SYS_ADMIN; -EIO the card
+ * did not come back and is dead; -EOPNOTSUPP the platform cannot reset it;
+ * -EINVAL @dev is NULL; the other errors of LLMDEV_RESET.
+ */
+LLMDEV_API int llmdev_reset(struct llmdev *dev, unsigned int *reset_count);
 
 /**
  * llmdev_counter_name() - name of a perf counter
