@@ -142,6 +142,13 @@ bool jnull(struct json_object *v, const char *path)
 	return !lookup(v, path, &res) && !res;
 }
 
+bool jhas(struct json_object *v, const char *path)
+{
+	struct json_object *res;
+
+	return !lookup(v, path, &res);
+}
+
 int jlen(struct json_object *v, const char *path)
 {
 	struct json_object *a = typed(v, path, json_type_array);

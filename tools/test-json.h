@@ -50,6 +50,8 @@ double jnum(struct json_object *v, const char *path, double def);
 int jbool(struct json_object *v, const char *path);
 /* is the member there and null? */
 bool jnull(struct json_object *v, const char *path);
+/* is the member there (null or not)? */
+bool jhas(struct json_object *v, const char *path);
 /* the elements of an array, or -1 if missing or not an array */
 int jlen(struct json_object *v, const char *path);
 /* element @i of the array at @path, or NULL */
