@@ -13,9 +13,10 @@ PKGS=(
 	# guest kernels, module build, debug kernel build
 	linux-headers-amd64 linux-source-6.1 bc libelf-dev libssl-dev
 	cpio kmod rsync
-	# guest userspace; llmctl and the netlink tests
+	# guest userspace; llmctl and the netlink tests; json-c for llmctl's
+	# JSON and the tests that parse it
 	busybox-static pciutils
-	libnl-3-dev libnl-genl-3-dev libpci-dev libkmod-dev
+	libnl-3-dev libnl-genl-3-dev libpci-dev libkmod-dev libjson-c-dev
 	# kernel static checks
 	sparse
 	# fuzzing the GGUF reader (tools/fuzz_gguf.c): clang only recommends

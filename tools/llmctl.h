@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * llmctl.h - what the parts of llmctl share: messages, formatting, cards.
+ * llmctl.h - what the parts of llmctl share: the commands (one file per
+ * object: llmctl-list.c, llmctl-info.c, ...), messages, the driver, cards,
+ * and the model helpers of shard and load (llmctl-common.c). Output goes
+ * through the print module (llmctl-print.h).
  */
 #ifndef LLMCTL_H
 #define LLMCTL_H
@@ -11,43 +14,128 @@
 #include <stdint.h>
 
 #include "llmdev.h"
+#include "llmctl-print.h"
+#include "shard.h"
 
 #define EXIT_USAGE	1
 #define EXIT_FAIL	2
 
-extern bool json;			/* -j/--json */
-extern volatile sig_atomic_t stop;	/* set by SIGINT/SIGTERM */
+/* the commands, dispatched by llmctl.c's cmds[]; argv[0] is the command */
+int cmd_list(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_driver(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int cmd_link(int argc, char **argv);
+int cmd_monitor(int argc, char **argv);
+int cmd_shard(int argc, char **argv);
+int cmd_load(int argc, char **argv);
+int cmd_unload(int argc, char **argv);
+
+/* ---- messages ---------------------------------------------------------- */
 
 /* "llmctl: " + message + newline on stderr */
 void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* the same, then "Try 'llmctl --help'."; returns EXIT_USAGE */
 int usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void on_signal(int sig);
-
-const char *human_bytes(uint64_t v, char *buf, size_t len);
-const char *human_rate(double v, const char *what, char *buf, size_t len);
-void json_str(const char *s);
-double now_s(void);
+/* "-h" or "--help" */
+bool is_help(const char *arg);
+/* print_end(), and a message if the output could not be written: 0 or EXIT_FAIL */
+int print_done(void);
+/* llmdev_strerror(), but -EPERM of a privileged operation says what is needed */
 const char *admin_strerror(int err);
-int card_index(const struct llmdev *dev);
-/* "host" or "linkN" */
-const char *hop_name(uint32_t hop, char *buf, size_t len);
-void print_routes(const struct llmdev_route_entry *e, unsigned int n,
-		  const struct llmdev_hbm_region *regs, unsigned int nregs,
-		  const char *indent);
 
+extern volatile sig_atomic_t stop;	/* set by SIGINT/SIGTERM (and SIGHUP) */
+/* let SIGINT and SIGTERM (and SIGHUP if @hup) set @stop */
+void catch_signals(bool hup);
+
+/* CLOCK_MONOTONIC in seconds */
+double now_s(void);
+/* a sysfs attribute without its trailing newline; 0 or -errno */
+int read_sysfs(const char *path, char *buf, size_t len);
+
+/* ---- the kernel module (libkmod) --------------------------------------- */
+
+struct kmod_ctx;
+/* a libkmod context that logs nothing (our messages say it better) */
+struct kmod_ctx *kmod_open(void);
+/* "live", "coming", "going", "builtin" or "absent"; @refcnt -1 unless live */
+const char *driver_state(int *refcnt);
 bool driver_loaded(void);
+/*
+ * Load llmdev: from @path if given, else from $LLMCTL_MODULE, else by name
+ * through modules.dep. Return: 0 or a negative errno (message printed).
+ */
+int driver_load(const char *path, const char *params);
 /* load the driver if missing and permitted; 0 or -ENOENT (message printed) */
 int need_driver(void);
+
+/* ---- cards -------------------------------------------------------------- */
+
 /* open N, llmdevN, /dev/llmdevN or a PCI address; message on failure */
 int open_card(const char *name, struct llmdev **devp);
 /* open @name, or every card; returns the count or -1 (message printed) */
 int open_cards(const char *name, struct llmdev ***devsp);
 void close_cards(struct llmdev **devs, int n);
+/* N of /dev/llmdevN */
+int card_index(const struct llmdev *dev);
+/* "down", "training", "up" */
+const char *link_state_name(uint32_t state);
+/* "host" or "linkN" */
+const char *hop_name(uint32_t hop, char *buf, size_t len);
 
-/* llmctl-model.c */
-int cmd_shard(int argc, char **argv);
-int cmd_load(int argc, char **argv);
-int cmd_unload(int argc, char **argv);
+/* Every port of @dev: the array "links", or a table with @indent. */
+void print_links(struct llmdev *dev, const char *indent);
+/*
+ * Every perf counter: the object "counters" (and "rates", per second
+ * since @before, when given), or a line per counter with @indent.
+ */
+void print_counters(const struct llmdev_perf *now, const struct llmdev_perf *before,
+		    const char *indent);
+/*
+ * A routing table: the array @key, or a line per entry with @indent;
+ * @regs names the regions. Used by info and shard show.
+ */
+void print_routes(const char *key, const struct llmdev_route_entry *e, unsigned int n,
+		  const struct llmdev_hbm_region *regs, unsigned int nregs,
+		  const char *indent);
+
+/* ---- models: shard and load ---------------------------------------------- */
+
+struct model_opts {
+	const char *path;
+	uint32_t tp, pp;
+	uint32_t cards[SHARD_MAX_CARDS];
+	size_t n_cards;
+	bool verbose, verify, replace;
+};
+
+/*
+ * The options of shard plan/apply and load: MODEL --tp N --pp M
+ * [--cards LIST] (and --verify, --replace with @load). Return: 0,
+ * EXIT_USAGE after a message, or -1 after printing @usage for --help.
+ */
+int parse_model_opts(int argc, char **argv, struct model_opts *o,
+		     const char *usage, bool load);
+
+/* the model part of its region names (docs/llmctl.md, "Region names") */
+#define MODEL_TAG_LEN	20
+void model_tag(const char *path, char tag[MODEL_TAG_LEN + 1]);
+/* The region of stage @stage, rank @rank: "<model>.s<stage>t<rank>" */
+void region_name(const char *path, uint32_t stage, uint32_t rank,
+		 char name[LLMDEV_NAME_LEN]);
+/* Is @name the region of a stage and rank of the model @tag? */
+bool is_model_region(const char *name, const char *tag);
+/* The port of @from whose link is up to @to; -ENOLINK if none. */
+int port_to(struct llmdev *from, struct llmdev *to);
+/*
+ * Open the model and make the plan (with the cards' free HBM when the
+ * driver is there, or when @need_cards: then the driver is loaded if it
+ * may be). @devsp gets tp * pp handles, or NULL. Return: 0, or EXIT_FAIL
+ * after a message.
+ */
+int make_plan(struct model_opts *o, bool need_cards, struct gguf_file **gp,
+	      struct shard_plan **planp, struct llmdev ***devsp);
+void free_plan(struct gguf_file *g, struct shard_plan *p, struct llmdev **devs,
+	       uint32_t n);
 
 #endif /* LLMCTL_H */

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "llmctl-print.h"
 #include "shard.h"
 
 /* the architectures with llama's tensor names, shapes and block structure */
@@ -679,212 +680,98 @@ int shard_order_cards(uint32_t tp, uint32_t pp, uint32_t n, const bool *linked,
 
 /* ---- printing ----------------------------------------------------------- */
 
-/* length of the valid UTF-8 sequence at @s, or 0 */
-static size_t utf8_len(const unsigned char *s)
+/* One piece: JSON always, a line of text with @verbose. */
+static void print_piece(const struct shard_piece *pc, bool verbose)
 {
-	uint32_t cp;
-	size_t n;
+	enum print_type t = verbose ? PRINT_ANY : PRINT_JSON;
 
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		n = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		n = 4, cp = s[0] & 0x07;
+	print_open_object(NULL);
+	print_string(t, "tensor", "      %s", pc->name);
+	print_u64(t, "index", " #%" PRIu64, pc->tensor);
+	print_string(t, "role", " %s", shard_role_name(pc->role));
+	if (pc->layer >= 0)
+		print_int(t, "layer", " layer %d", pc->layer);
 	else
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)	/* also stops at the NUL */
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
+		print_null(t, "layer", NULL, NULL);
+	print_string(t, "type", " %s", gguf_type_info(pc->type)->name);
+	print_string(t, "kind", " %s", shard_kind_name(pc->kind));
+	print_u64(t, "first", " %" PRIu64, pc->first);
+	print_u64(t, "count", "+%" PRIu64, pc->count);
+	print_open_array("shape");
+	print_u64(t, NULL, " [%" PRIu64, pc->ne[0]);
+	print_u64(t, NULL, ", %" PRIu64 "]", pc->ne[1]);
+	print_close_array();
+	print_u64(t, "src_offset", "  <- file 0x%" PRIx64, pc->src_offset);
+	print_u64(t, "src_len", " +%" PRIu64, pc->src_len);
+	print_u64(t, "src_stride", " every %" PRIu64, pc->src_stride);
+	print_u64(t, "src_count", " x %" PRIu64, pc->src_count);
+	print_u64(t, "dst_offset", "  -> 0x%" PRIx64, pc->dst_offset);
+	print_bytes(t, "bytes", " (%s)\n", pc->bytes);
+	print_close_object();
 }
 
-static void json_str(FILE *f, const char *str)
+static void print_card(const struct shard_card *c, bool verbose)
 {
-	const unsigned char *s = (const unsigned char *)str;
-
-	fputc('"', f);
-	while (*s) {
-		size_t n = utf8_len(s);
-
-		if (!n) {
-			fputs("\\ufffd", f);
-			s++;
-		} else if (*s == '"' || *s == '\\') {
-			fprintf(f, "\\%c", *s++);
-		} else if (*s == '\n') {
-			fputs("\\n", f);
-			s++;
-		} else if (*s == '\t') {
-			fputs("\\t", f);
-			s++;
-		} else if (*s < 0x20 || *s == 0x7f) {
-			fprintf(f, "\\u%04x", *s++);
-		} else {
-			fwrite(s, 1, n, f);
-			s += n;
-		}
-	}
-	fputc('"', f);
-}
-
-/* a name in the table: non-printable bytes as \xNN */
-static void text_str(FILE *f, const char *str)
-{
-	for (const unsigned char *s = (const unsigned char *)str; *s; s++) {
-		if (*s < 0x20 || *s == 0x7f || *s == '\\')
-			fprintf(f, "\\x%02x", *s);
-		else
-			fputc(*s, f);
-	}
-}
-
-static void print_json(FILE *f, const struct shard_plan *p)
-{
-	const struct shard_model *m = &p->model;
-
-	fprintf(f, "{\"schema\":\"%s\",\n \"model\":{\"architecture\":", SHARD_SCHEMA);
-	json_str(f, m->arch);
-	fputs(",\"name\":", f);
-	if (m->name)
-		json_str(f, m->name);
+	print_open_object(NULL);
+	print_uint(PRINT_ANY, "card", "%5u ", c->card);
+	print_uint(PRINT_ANY, "stage", "%5u ", c->stage);
+	print_uint(PRINT_ANY, "tp_rank", "%4u", c->tp_rank);
+	print_uint(PRINT_ANY, "tp_size", "/%-3u ", c->tp_size);
+	print_uint(PRINT_ANY, "layer_first", "%6u", c->layer_first);
+	print_uint(PRINT_ANY, "layer_last", "-%-4u ", c->layer_last);
+	print_bool(PRINT_ANY, "embeddings", "%-4s ", c->embeddings);
+	print_bool(PRINT_ANY, "head", "%-4s ", c->head);
+	print_bytes(PRINT_ANY, "bytes", "%10s ", c->bytes);
+	print_bytes(PRINT_ANY, "need_bytes", "%10s ", c->need);
+	if (c->free)
+		print_bytes(PRINT_ANY, "free_bytes", "%10s ", c->free);
 	else
-		fputs("null", f);
-	fprintf(f, ",\"block_count\":%" PRIu32 ",\"embedding_length\":%" PRIu32
-		",\"feed_forward_length\":%" PRIu32 ",\"head_count\":%" PRIu32
-		",\"head_count_kv\":%" PRIu32 ",\"key_length\":%" PRIu32
-		",\"value_length\":%" PRIu32 ",\"vocab_size\":%" PRIu64
-		",\"tied_embeddings\":%s,\"tensor_bytes\":%" PRIu64 "},\n",
-		m->n_layer, m->n_embd, m->n_ff, m->n_head, m->n_head_kv, m->key_length,
-		m->value_length, m->n_vocab, m->tied ? "true" : "false", m->tensor_bytes);
-	fprintf(f, " \"tp\":%" PRIu32 ",\"pp\":%" PRIu32 ",\"alignment\":%" PRIu32 ",\n \"cards\":[",
-		p->tp, p->pp, p->align);
-	for (size_t i = 0; i < p->n_cards; i++) {
-		const struct shard_card *c = &p->cards[i];
-
-		fprintf(f, "%s\n  {\"card\":%" PRIu32 ",\"stage\":%" PRIu32 ",\"tp_rank\":%" PRIu32
-			",\"tp_size\":%" PRIu32 ",\"layer_first\":%" PRIu32 ",\"layer_last\":%" PRIu32
-			",\"embeddings\":%s,\"head\":%s,\"bytes\":%" PRIu64 ",\"need_bytes\":%" PRIu64
-			",\"free_bytes\":", i ? "," : "", c->card, c->stage, c->tp_rank, c->tp_size,
-			c->layer_first, c->layer_last, c->embeddings ? "true" : "false",
-			c->head ? "true" : "false", c->bytes, c->need);
-		if (c->free)
-			fprintf(f, "%" PRIu64, c->free);
-		else
-			fputs("null", f);
-		fprintf(f, ",\"data_bytes\":%" PRIu64 ",\n   \"pieces\":[", c->data_bytes);
-		for (size_t j = 0; j < c->n_pieces; j++) {
-			const struct shard_piece *pc = &c->pieces[j];
-
-			fprintf(f, "%s\n    {\"tensor\":", j ? "," : "");
-			json_str(f, pc->name);
-			fprintf(f, ",\"index\":%zu,\"role\":\"%s\",\"layer\":", pc->tensor,
-				shard_role_name(pc->role));
-			if (pc->layer >= 0)
-				fprintf(f, "%" PRId32, pc->layer);
-			else
-				fputs("null", f);
-			fprintf(f, ",\"type\":\"%s\",\"kind\":\"%s\",\"first\":%" PRIu64
-				",\"count\":%" PRIu64 ",\"shape\":[%" PRIu64 ",%" PRIu64 "]"
-				",\"src_offset\":%" PRIu64 ",\"src_len\":%" PRIu64
-				",\"src_stride\":%" PRIu64 ",\"src_count\":%" PRIu64
-				",\"dst_offset\":%" PRIu64 ",\"bytes\":%" PRIu64 "}",
-				gguf_type_info(pc->type)->name, shard_kind_name(pc->kind),
-				pc->first, pc->count, pc->ne[0], pc->ne[1], pc->src_offset,
-				pc->src_len, pc->src_stride, pc->src_count, pc->dst_offset,
-				pc->bytes);
-		}
-		fputs("]}", f);
-	}
-	fputs("]}\n", f);
+		print_null(PRINT_ANY, "free_bytes", "%10s ", "-");
+	print_bytes(PRINT_ANY, "data_bytes", "%10s ", c->data_bytes);
+	print_text("%6zu\n", c->n_pieces);
+	print_open_array("pieces");
+	for (size_t j = 0; j < c->n_pieces; j++)
+		print_piece(&c->pieces[j], verbose);
+	print_close_array();
+	print_close_object();
 }
 
-static void print_piece(FILE *f, const struct shard_piece *pc)
-{
-	char slice[64], sz[16];
-
-	switch (pc->kind) {
-	case SHARD_WHOLE:
-		snprintf(slice, sizeof(slice), "whole");
-		break;
-	case SHARD_ROWS:
-	case SHARD_COLS:
-		snprintf(slice, sizeof(slice), "%s %" PRIu64 "..%" PRIu64, shard_kind_name(pc->kind),
-			 pc->first, pc->first + pc->count - 1);
-		break;
-	}
-	fprintf(f, "      0x%08" PRIx64 "  %-9s %-6s [%" PRIu64 ", %" PRIu64 "]  %s  ",
-		pc->dst_offset, shard_human_bytes(pc->bytes, sz, sizeof(sz)),
-		gguf_type_info(pc->type)->name, pc->ne[0], pc->ne[1], slice);
-	text_str(f, pc->name);
-	if (pc->src_count == 1)
-		fprintf(f, "  <- file %#" PRIx64 " +%" PRIu64 "\n", pc->src_offset, pc->src_len);
-	else
-		fprintf(f, "  <- file %#" PRIx64 ", %" PRIu64 " x %" PRIu64 " B every %" PRIu64
-			" B\n", pc->src_offset, pc->src_count, pc->src_len, pc->src_stride);
-}
-
-static void print_table(FILE *f, const struct shard_plan *p, bool verbose)
+void shard_plan_print(const struct shard_plan *p, bool verbose)
 {
 	const struct shard_model *m = &p->model;
 	uint64_t total = 0;
-	char b1[16], b2[16];
+	char b[16];
 
 	for (size_t i = 0; i < p->n_cards; i++)
 		total += p->cards[i].need;
-	fprintf(f, "model %s", m->arch);
-	if (m->name) {
-		fputs(" '", f);
-		text_str(f, m->name);
-		fputc('\'', f);
-	}
-	fprintf(f, ": %" PRIu32 " layers, embd %" PRIu32 ", ff %" PRIu32 ", heads %" PRIu32
-		"/%" PRIu32 " kv, vocab %" PRIu64 "%s, %s of tensors\n", m->n_layer, m->n_embd,
-		m->n_ff, m->n_head, m->n_head_kv, m->n_vocab, m->tied ? " (tied)" : "",
-		shard_human_bytes(m->tensor_bytes, b1, sizeof(b1)));
-	fprintf(f, "plan: tp %" PRIu32 " x pp %" PRIu32 " on %zu cards, %s in all\n",
-		p->tp, p->pp, p->n_cards, shard_human_bytes(total, b2, sizeof(b2)));
-	fprintf(f, "%6s %5s %7s %-11s %-9s %6s %10s %10s\n", "card", "stage", "tp", "layers",
-		"holds", "pieces", "bytes", "free");
-	for (size_t i = 0; i < p->n_cards; i++) {
-		const struct shard_card *c = &p->cards[i];
-		char tp[24], layers[24];
-
-		snprintf(tp, sizeof(tp), "%" PRIu32 "/%" PRIu32, c->tp_rank, c->tp_size);
-		snprintf(layers, sizeof(layers), "%" PRIu32 "-%" PRIu32, c->layer_first,
-			 c->layer_last);
-		fprintf(f, "%6" PRIu32 " %5" PRIu32 " %7s %-11s %-9s %6zu %10s %10s\n", c->card,
-			c->stage, tp, layers,
-			c->embeddings && c->head ? "embd+head" : c->embeddings ? "embd" :
-			c->head ? "head" : "-", c->n_pieces,
-			shard_human_bytes(c->need, b1, sizeof(b1)),
-			c->free ? shard_human_bytes(c->free, b2, sizeof(b2)) : "-");
-		if (!verbose)
-			continue;
-		for (size_t j = 0; j < c->n_pieces; j++)
-			print_piece(f, &c->pieces[j]);
-	}
-}
-
-int shard_plan_print(FILE *f, const struct shard_plan *p, enum shard_format fmt)
-{
-	switch (fmt) {
-	case SHARD_PRINT_TABLE:
-	case SHARD_PRINT_VERBOSE:
-		print_table(f, p, fmt == SHARD_PRINT_VERBOSE);
-		break;
-	case SHARD_PRINT_JSON:
-		print_json(f, p);
-		break;
-	default:
-		return -EINVAL;
-	}
-	return ferror(f) ? -EIO : 0;
+	print_start(SHARD_SCHEMA);
+	print_open_object("model");
+	print_string(PRINT_ANY, "architecture", "model %s", m->arch);
+	if (m->name)
+		print_string(PRINT_ANY, "name", " '%s'", m->name);
+	else
+		print_null(PRINT_ANY, "name", NULL, NULL);
+	print_uint(PRINT_ANY, "block_count", ": %u layers", m->n_layer);
+	print_uint(PRINT_ANY, "embedding_length", ", embd %u", m->n_embd);
+	print_uint(PRINT_ANY, "feed_forward_length", ", ff %u", m->n_ff);
+	print_uint(PRINT_ANY, "head_count", ", heads %u", m->n_head);
+	print_uint(PRINT_ANY, "head_count_kv", "/%u kv", m->n_head_kv);
+	print_uint(PRINT_ANY, "key_length", ", key/value length %u", m->key_length);
+	print_uint(PRINT_ANY, "value_length", "/%u", m->value_length);
+	print_u64(PRINT_ANY, "vocab_size", ", vocab %" PRIu64, m->n_vocab);
+	print_bool(PRINT_JSON, "tied_embeddings", NULL, m->tied);
+	print_text("%s", m->tied ? " (tied)" : "");
+	print_bytes(PRINT_ANY, "tensor_bytes", ", %s of tensors\n", m->tensor_bytes);
+	print_close_object();
+	print_uint(PRINT_ANY, "tp", "plan: tp %u", p->tp);
+	print_uint(PRINT_ANY, "pp", " x pp %u", p->pp);
+	print_text(" on %zu cards, %s in all", p->n_cards, shard_human_bytes(total, b, sizeof(b)));
+	print_uint(PRINT_ANY, "alignment", ", pieces aligned to %u bytes\n", p->align);
+	print_text("%5s %5s %8s %8s    %-4s %-4s %10s %10s %10s %10s %6s\n", "card", "stage",
+		   "rank/tp", "layers", "embd", "head", "bytes", "need", "free", "data",
+		   "pieces");
+	print_open_array("cards");
+	for (size_t i = 0; i < p->n_cards; i++)
+		print_card(&p->cards[i], verbose);
+	print_close_array();
 }

@@ -65,10 +65,10 @@
  * Capacity: a card's need is its region size rounded up to
  * SHARD_PAGE_SIZE; when the caller gives its free HBM the need must fit.
  *
- * JSON (shard_plan_print(..., SHARD_PRINT_JSON)), schema
- * "llmdev.shard-plan/1". Integers are JSON numbers (exact up to 2^53);
- * strings are escaped, invalid UTF-8 bytes become U+FFFD; members appear
- * in this order, and later versions of /1 only add members:
+ * JSON (shard_plan_print() in JSON mode, built with json-c), schema
+ * "llmdev.shard-plan/1". Integers are JSON numbers (64-bit unsigned);
+ * strings are UTF-8, each invalid byte becomes U+FFFD; members appear in
+ * this order, and later versions of /1 only add members:
  *
  *   {"schema": "llmdev.shard-plan/1",
  *    "model": {"architecture": str, "name": str or null,
@@ -143,13 +143,6 @@ enum shard_role {
 	SHARD_ROLE_OUTPUT,
 	SHARD_ROLE_ROPE_FREQS,
 	SHARD_ROLE_COUNT
-};
-
-/* output formats of shard_plan_print() */
-enum shard_format {
-	SHARD_PRINT_TABLE,	/* one line per card */
-	SHARD_PRINT_VERBOSE,	/* the same, each followed by its pieces */
-	SHARD_PRINT_JSON,	/* the schema above */
 };
 
 /**
@@ -327,14 +320,15 @@ int shard_order_cards(uint32_t tp, uint32_t pp, uint32_t n, const bool *linked,
 		      uint32_t *cards);
 
 /**
- * shard_plan_print() - print a plan
- * @f:   where
- * @p:   the plan
- * @fmt: enum shard_format
+ * shard_plan_print() - print a plan through the print module
+ * @p:       the plan
+ * @verbose: the text has a line per piece too (the JSON always has them)
  *
- * Return: 0, -EINVAL for an unknown @fmt, or -EIO if writing failed.
+ * Text or JSON (the schema above) as print_init() chose
+ * (tools/llmctl-print.h); this starts the object, the caller ends it with
+ * print_end().
  */
-int shard_plan_print(FILE *f, const struct shard_plan *p, enum shard_format fmt);
+void shard_plan_print(const struct shard_plan *p, bool verbose);
 
 /** shard_kind_name() - Return: "whole", "rows", "cols"; "?" if unknown. */
 const char *shard_kind_name(enum shard_kind kind);

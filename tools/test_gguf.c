@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Host tests of the GGUF reader and writer (tools/gguf.c, gguf-write.c).
- * Prints TAP; exit 0 if every test passed.
+ * Host tests of the GGUF reader and writer (tools/gguf.c, gguf-write.c),
+ * on the kernel's kselftest harness (TAP; each test runs in a child of
+ * its own, with a fresh temporary directory).
  *
  * Round trips go through the writer and the llama generator gguf-gen uses.
  * The malformed files are built field by field with a separate raw
@@ -11,6 +12,7 @@
  * malformed case differs from a good file by its one defect.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -23,27 +25,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kselftest_harness.h"
+
 #include "gguf.h"
 #include "gguf-write.h"
 
-static char tmpdir[] = "/tmp/gguf-test.XXXXXX";
+static char tmpdir[64];
 static char errbuf[512];
-
-#define CHECK(cond) do {						\
-	if (!(cond)) {							\
-		printf("# %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-		return 1;						\
-	}								\
-} while (0)
-
-#define CHECK_EQ(a, b) do {						\
-	uint64_t _a = (a), _b = (b);					\
-	if (_a != _b) {							\
-		printf("# %s:%d: %s = %" PRIu64 ", expected %s = %" PRIu64 "\n", \
-		       __FILE__, __LINE__, #a, _a, #b, _b);		\
-		return 1;						\
-	}								\
-} while (0)
 
 static const char *tmp_path(const char *name)
 {
@@ -85,28 +73,66 @@ static uint8_t *read_file(const char *path, size_t *n)
 	return p;
 }
 
-/* open @path expecting failure @ret with @frag in the message */
-static int expect_fail(const char *path, int ret, const char *frag)
+/* the tests' messages (ksft_print_msg()) leave the child before _exit() */
+static void __attribute__((constructor)) line_buffered(void)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+}
+
+static void mk_tmpdir(struct __test_metadata *_metadata)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/gguf-test.XXXXXX");
+	ASSERT_NE(NULL, mkdtemp(tmpdir)) TH_LOG("mkdtemp: %s", strerror(errno));
+}
+
+/* the test's temporary directory and what it holds (no subdirectories) */
+static void rm_tmpdir(void)
+{
+	DIR *d = opendir(tmpdir);
+	struct dirent *e;
+
+	while (d && (e = readdir(d)))
+		if (e->d_name[0] != '.')
+			unlinkat(dirfd(d), e->d_name, 0);
+	if (d)
+		closedir(d);
+	/* a message, no EXPECT: after a failed ASSERT its handler would run anyway */
+	if (rmdir(tmpdir))
+		ksft_print_msg("could not remove %s: %s\n", tmpdir, strerror(errno));
+}
+
+/* a fresh temporary directory for each test (tests run in children) */
+FIXTURE(gguf_test) {
+};
+
+FIXTURE_SETUP(gguf_test)
+{
+	mk_tmpdir(_metadata);
+}
+
+FIXTURE_TEARDOWN(gguf_test)
+{
+	rm_tmpdir();
+}
+
+/* open @path expecting failure @ret with @frag (and no newline) in the message */
+static void expect_fail(struct __test_metadata *_metadata, const char *path, int ret,
+			const char *frag)
 {
 	struct gguf_file *f;
 	int r = gguf_open(path, &f, errbuf, sizeof(errbuf));
 
-	printf("# -> %s\n", r ? errbuf : "(accepted)");
-	if (!r) {
+	ksft_print_msg("-> %s\n", r ? errbuf : "(accepted)");
+	if (!r)
 		gguf_close(f);
-		printf("# accepted; expected %d '%s'\n", ret, frag);
-		return 1;
-	}
-	if (r != ret || !strstr(errbuf, frag) || strchr(errbuf, '\n')) {
-		printf("# got %d, expected %d '%s'\n", r, ret, frag);
-		return 1;
-	}
-	return 0;
+	ASSERT_EQ(ret, r) TH_LOG("expected '%s'", frag);
+	ASSERT_NE(NULL, strstr(errbuf, frag)) TH_LOG("expected '%s'", frag);
+	ASSERT_EQ(NULL, strchr(errbuf, '\n'));
 }
 
 /* ---- type table --------------------------------------------------------- */
 
-static int test_type_table(void)
+TEST_F(gguf_test, type_table)
 {
 	static const struct { uint32_t type; const char *name; uint32_t bs, ts; } want[] = {
 		{ GGUF_TENSOR_F32, "f32", 1, 4 },	{ GGUF_TENSOR_F16, "f16", 1, 2 },
@@ -128,46 +154,46 @@ static int test_type_table(void)
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		const struct gguf_type_info *ti = gguf_type_info(want[i].type);
 
-		CHECK(ti);
-		CHECK(!strcmp(ti->name, want[i].name));
-		CHECK_EQ(ti->block_size, want[i].bs);
-		CHECK_EQ(ti->type_size, want[i].ts);
+		ASSERT_TRUE(ti);
+		ASSERT_TRUE(!strcmp(ti->name, want[i].name));
+		ASSERT_EQ(want[i].bs, ti->block_size);
+		ASSERT_EQ(want[i].ts, ti->type_size);
 	}
-	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++)
-		CHECK(!gguf_type_info(unknown[i]));
+	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
+		ASSERT_TRUE(!gguf_type_info(unknown[i]));
+	}
 	for (uint32_t t = 0; t < GGUF_TENSOR_TYPE_COUNT; t++) {
 		const struct gguf_type_info *ti = gguf_type_info(t);
 
-		if (ti)
-			CHECK_EQ(gguf_type_by_name(ti->name), t);
+		if (ti) {
+			ASSERT_EQ(t, gguf_type_by_name(ti->name));
+		}
 	}
-	CHECK_EQ(gguf_type_by_name("Q8_0"), GGUF_TENSOR_Q8_0);
-	CHECK(gguf_type_by_name("q9_0") == -1);
-	CHECK(!strcmp(gguf_value_type_name(GGUF_TYPE_FLOAT64), "float64"));
-	CHECK(!strcmp(gguf_value_type_name(GGUF_TYPE_COUNT), "?"));
-	return 0;
+	ASSERT_EQ(GGUF_TENSOR_Q8_0, gguf_type_by_name("Q8_0"));
+	ASSERT_TRUE(gguf_type_by_name("q9_0") == -1);
+	ASSERT_TRUE(!strcmp(gguf_value_type_name(GGUF_TYPE_FLOAT64), "float64"));
+	ASSERT_TRUE(!strcmp(gguf_value_type_name(GGUF_TYPE_COUNT), "?"));
 }
 
-static int test_tensor_bytes(void)
+TEST_F(gguf_test, tensor_bytes)
 {
 	uint64_t n, size;
 
-	CHECK(!gguf_tensor_bytes(GGUF_TENSOR_Q4_K, 2, (uint64_t[]){ 512, 3 }, &n, &size));
-	CHECK_EQ(n, 1536);
-	CHECK_EQ(size, 2 * 3 * 144);
-	CHECK(!gguf_tensor_bytes(GGUF_TENSOR_F16, 4, (uint64_t[]){ 2, 3, 5, 7 }, &n, &size));
-	CHECK_EQ(size, 2 * 210);
-	CHECK(gguf_tensor_bytes(GGUF_TENSOR_Q8_0, 1, (uint64_t[]){ 33 }, NULL, &size) == -EINVAL);
-	CHECK(gguf_tensor_bytes(4, 1, (uint64_t[]){ 32 }, NULL, &size) == -EINVAL);
-	CHECK(gguf_tensor_bytes(GGUF_TENSOR_F32, 0, (uint64_t[]){ 1 }, NULL, &size) == -EINVAL);
-	CHECK(gguf_tensor_bytes(GGUF_TENSOR_F32, 5, (uint64_t[]){ 1, 1, 1, 1, 1 }, NULL,
+	ASSERT_TRUE(!gguf_tensor_bytes(GGUF_TENSOR_Q4_K, 2, (uint64_t[]){ 512, 3 }, &n, &size));
+	ASSERT_EQ(1536, n);
+	ASSERT_EQ(2 * 3 * 144, size);
+	ASSERT_TRUE(!gguf_tensor_bytes(GGUF_TENSOR_F16, 4, (uint64_t[]){ 2, 3, 5, 7 }, &n, &size));
+	ASSERT_EQ(2 * 210, size);
+	ASSERT_TRUE(gguf_tensor_bytes(GGUF_TENSOR_Q8_0, 1, (uint64_t[]){ 33 }, NULL, &size) == -EINVAL);
+	ASSERT_TRUE(gguf_tensor_bytes(4, 1, (uint64_t[]){ 32 }, NULL, &size) == -EINVAL);
+	ASSERT_TRUE(gguf_tensor_bytes(GGUF_TENSOR_F32, 0, (uint64_t[]){ 1 }, NULL, &size) == -EINVAL);
+	ASSERT_TRUE(gguf_tensor_bytes(GGUF_TENSOR_F32, 5, (uint64_t[]){ 1, 1, 1, 1, 1 }, NULL,
 				&size) == -EINVAL);
-	CHECK(gguf_tensor_bytes(GGUF_TENSOR_F32, 2, (uint64_t[]){ 1, 0 }, NULL, &size) == -EINVAL);
-	CHECK(gguf_tensor_bytes(GGUF_TENSOR_F32, 2, (uint64_t[]){ 1ull << 32, 1ull << 31 },
+	ASSERT_TRUE(gguf_tensor_bytes(GGUF_TENSOR_F32, 2, (uint64_t[]){ 1, 0 }, NULL, &size) == -EINVAL);
+	ASSERT_TRUE(gguf_tensor_bytes(GGUF_TENSOR_F32, 2, (uint64_t[]){ 1ull << 32, 1ull << 31 },
 				NULL, &size) == -EOVERFLOW);
-	CHECK(gguf_tensor_bytes(GGUF_TENSOR_F32, 1, (uint64_t[]){ 1ull << 62 }, NULL,
+	ASSERT_TRUE(gguf_tensor_bytes(GGUF_TENSOR_F32, 1, (uint64_t[]){ 1ull << 62 }, NULL,
 				&size) == -EOVERFLOW);
-	return 0;
 }
 
 /* ---- writer round trip -------------------------------------------------- */
@@ -308,38 +334,39 @@ static int write_all_types(const char *path)
 	}
 	ret = gguf_writer_close(w);
 	if (ret)
-		printf("# writer: %s\n", errbuf);
+		ksft_print_msg("writer: %s\n", errbuf);
 	return ret;
 }
 
-static int check_scalar(const struct gguf_kv *kv, const struct kv_case *c)
+static void check_scalar(struct __test_metadata *_metadata, const struct gguf_kv *kv,
+			 const struct kv_case *c)
 {
-	CHECK(!strcmp(kv->key, c->key));
-	CHECK_EQ(kv->type, c->type);
-	CHECK_EQ(kv->elem_type, c->type);
-	CHECK_EQ(kv->n, 1);
+	ASSERT_TRUE(!strcmp(kv->key, c->key));
+	ASSERT_EQ(c->type, kv->type);
+	ASSERT_EQ(c->type, kv->elem_type);
+	ASSERT_EQ(1, kv->n);
 	switch (c->type) {
-	case GGUF_TYPE_UINT8: case GGUF_TYPE_BOOL: CHECK_EQ(kv->v.u, c->v.u8); break;
-	case GGUF_TYPE_INT8:	CHECK(kv->v.i == c->v.i8); break;
-	case GGUF_TYPE_UINT16:	CHECK_EQ(kv->v.u, c->v.u16); break;
-	case GGUF_TYPE_INT16:	CHECK(kv->v.i == c->v.i16); break;
-	case GGUF_TYPE_UINT32:	CHECK_EQ(kv->v.u, c->v.u32); break;
-	case GGUF_TYPE_INT32:	CHECK(kv->v.i == c->v.i32); break;
-	case GGUF_TYPE_UINT64:	CHECK_EQ(kv->v.u, c->v.u64); break;
-	case GGUF_TYPE_INT64:	CHECK(kv->v.i == c->v.i64); break;
-	case GGUF_TYPE_FLOAT32:	CHECK(kv->v.f == c->v.f32); break;
-	case GGUF_TYPE_FLOAT64:	CHECK(kv->v.f == c->v.f64); break;
+	case GGUF_TYPE_UINT8: case GGUF_TYPE_BOOL: ASSERT_EQ(c->v.u8, kv->v.u); break;
+	case GGUF_TYPE_INT8:	ASSERT_TRUE(kv->v.i == c->v.i8); break;
+	case GGUF_TYPE_UINT16:	ASSERT_EQ(c->v.u16, kv->v.u); break;
+	case GGUF_TYPE_INT16:	ASSERT_TRUE(kv->v.i == c->v.i16); break;
+	case GGUF_TYPE_UINT32:	ASSERT_EQ(c->v.u32, kv->v.u); break;
+	case GGUF_TYPE_INT32:	ASSERT_TRUE(kv->v.i == c->v.i32); break;
+	case GGUF_TYPE_UINT64:	ASSERT_EQ(c->v.u64, kv->v.u); break;
+	case GGUF_TYPE_INT64:	ASSERT_TRUE(kv->v.i == c->v.i64); break;
+	case GGUF_TYPE_FLOAT32:	ASSERT_TRUE(kv->v.f == c->v.f32); break;
+	case GGUF_TYPE_FLOAT64:	ASSERT_TRUE(kv->v.f == c->v.f64); break;
 	case GGUF_TYPE_STRING:
-		CHECK_EQ(kv->v.str.len, strlen(c->v.s));
-		CHECK(!strcmp(kv->v.str.s, c->v.s));
+		ASSERT_EQ(strlen(c->v.s), kv->v.str.len);
+		ASSERT_TRUE(!strcmp(kv->v.str.s, c->v.s));
 		break;
 	default:
-		CHECK(0);
+		ASSERT_TRUE(0);
 	}
-	return 0;
 }
 
-static int check_all_types(const char *path, uint32_t version)
+static void check_all_types(struct __test_metadata *_metadata, const char *path,
+			    uint32_t version)
 {
 	struct rt_tensor t[GGUF_TENSOR_TYPE_COUNT + 4];
 	size_t nt = rt_tensors(t);
@@ -351,152 +378,151 @@ static int check_all_types(const char *path, uint32_t version)
 	uint32_t u32;
 	float f32;
 
-	if (gguf_open(path, &f, errbuf, sizeof(errbuf))) {
-		printf("# open: %s\n", errbuf);
-		return 1;
-	}
-	CHECK_EQ(gguf_version(f), version);
-	CHECK_EQ(gguf_alignment(f), 64);
-	CHECK_EQ(gguf_kv_count(f), N(scalars) + N(arrays));
+	ASSERT_EQ(0, gguf_open(path, &f, errbuf, sizeof(errbuf))) TH_LOG("open: %s", errbuf);
+	ASSERT_EQ(version, gguf_version(f));
+	ASSERT_EQ(64, gguf_alignment(f));
+	ASSERT_EQ(N(scalars) + N(arrays), gguf_kv_count(f));
 	for (size_t i = 0; i < N(scalars); i++) {
-		CHECK(!check_scalar(gguf_kv(f, i), &scalars[i]));
-		CHECK(gguf_find_kv(f, scalars[i].key) == gguf_kv(f, i));
+		check_scalar(_metadata, gguf_kv(f, i), &scalars[i]);
+		ASSERT_TRUE(gguf_find_kv(f, scalars[i].key) == gguf_kv(f, i));
 	}
 	for (size_t i = 0; i < N(arrays); i++) {
 		kv = gguf_kv(f, N(scalars) + i);
-		CHECK(kv && !strcmp(kv->key, arrays[i].key));
-		CHECK_EQ(kv->type, GGUF_TYPE_ARRAY);
-		CHECK_EQ(kv->elem_type, arrays[i].elem_type);
-		CHECK_EQ(kv->n, arrays[i].n);
-		CHECK(!gguf_get_array(f, arrays[i].key, arrays[i].elem_type, &elems, &n));
-		CHECK(elems == kv->v.arr && n == arrays[i].n);
+		ASSERT_TRUE(kv && !strcmp(kv->key, arrays[i].key));
+		ASSERT_EQ(GGUF_TYPE_ARRAY, kv->type);
+		ASSERT_EQ(arrays[i].elem_type, kv->elem_type);
+		ASSERT_EQ(arrays[i].n, kv->n);
+		ASSERT_TRUE(!gguf_get_array(f, arrays[i].key, arrays[i].elem_type, &elems, &n));
+		ASSERT_TRUE(elems == kv->v.arr && n == arrays[i].n);
 		if (arrays[i].elem_type != GGUF_TYPE_STRING) {
-			CHECK(!memcmp(elems, arrays[i].elems, n * arrays[i].size));
+			ASSERT_TRUE(!memcmp(elems, arrays[i].elems, n * arrays[i].size));
 			continue;
 		}
 		for (uint64_t j = 0; j < n; j++) {
 			const struct gguf_str *gs = (const struct gguf_str *)elems + j;
 
-			CHECK_EQ(gs->len, strlen(a_str[j]));
-			CHECK(!strcmp(gs->s, a_str[j]));
+			ASSERT_EQ(strlen(a_str[j]), gs->len);
+			ASSERT_TRUE(!strcmp(gs->s, a_str[j]));
 		}
 	}
-	CHECK(!gguf_kv(f, N(scalars) + N(arrays)));
-	CHECK(!gguf_find_kv(f, "t.missing"));
-	CHECK(!gguf_find_kv(f, ""));
+	ASSERT_TRUE(!gguf_kv(f, N(scalars) + N(arrays)));
+	ASSERT_TRUE(!gguf_find_kv(f, "t.missing"));
+	ASSERT_TRUE(!gguf_find_kv(f, ""));
 
 	/* typed getters: the type must match exactly */
-	CHECK(!gguf_get_u32(f, "t.u32", &u32) && u32 == 4000000000u);
-	CHECK(!gguf_get_u64(f, "t.u64", &u64) && u64 == (1ull << 63) + 5);
-	CHECK(!gguf_get_f32(f, "t.f32", &f32) && f32 == -3.25f);
-	CHECK(!gguf_get_str(f, "t.str", &s) && !strcmp(s, scalars[9].v.s));
-	CHECK(gguf_get_u32(f, "t.missing", &u32) == -ENOENT);
-	CHECK(gguf_get_u64(f, "t.u32", &u64) == -EINVAL);
-	CHECK(gguf_get_u32(f, "t.u16", &u32) == -EINVAL);
-	CHECK(gguf_get_f32(f, "t.f64", &f32) == -EINVAL);
-	CHECK(gguf_get_str(f, "a.str", &s) == -EINVAL);
-	CHECK(gguf_get_array(f, "a.str", GGUF_TYPE_UINT8, &elems, &n) == -EINVAL);
-	CHECK(gguf_get_array(f, "t.str", GGUF_TYPE_STRING, &elems, &n) == -EINVAL);
-	CHECK(gguf_get_array(f, "a.none", GGUF_TYPE_STRING, &elems, &n) == -ENOENT);
+	ASSERT_TRUE(!gguf_get_u32(f, "t.u32", &u32) && u32 == 4000000000u);
+	ASSERT_TRUE(!gguf_get_u64(f, "t.u64", &u64) && u64 == (1ull << 63) + 5);
+	ASSERT_TRUE(!gguf_get_f32(f, "t.f32", &f32) && f32 == -3.25f);
+	ASSERT_TRUE(!gguf_get_str(f, "t.str", &s) && !strcmp(s, scalars[9].v.s));
+	ASSERT_TRUE(gguf_get_u32(f, "t.missing", &u32) == -ENOENT);
+	ASSERT_TRUE(gguf_get_u64(f, "t.u32", &u64) == -EINVAL);
+	ASSERT_TRUE(gguf_get_u32(f, "t.u16", &u32) == -EINVAL);
+	ASSERT_TRUE(gguf_get_f32(f, "t.f64", &f32) == -EINVAL);
+	ASSERT_TRUE(gguf_get_str(f, "a.str", &s) == -EINVAL);
+	ASSERT_TRUE(gguf_get_array(f, "a.str", GGUF_TYPE_UINT8, &elems, &n) == -EINVAL);
+	ASSERT_TRUE(gguf_get_array(f, "t.str", GGUF_TYPE_STRING, &elems, &n) == -EINVAL);
+	ASSERT_TRUE(gguf_get_array(f, "a.none", GGUF_TYPE_STRING, &elems, &n) == -ENOENT);
 
-	CHECK_EQ(gguf_tensor_count(f), nt);
-	CHECK_EQ(gguf_data_offset(f) % 64, 0);
+	ASSERT_EQ(nt, gguf_tensor_count(f));
+	ASSERT_EQ(0, gguf_data_offset(f) % 64);
 	for (size_t i = 0; i < nt; i++) {
 		const struct gguf_tensor *g = gguf_tensor(f, i);
 		uint8_t buf[100];
 		uint64_t off;
 		ssize_t r;
 
-		CHECK(g && !strcmp(g->name, t[i].name));
-		CHECK(gguf_find_tensor(f, t[i].name) == g);
-		CHECK_EQ(g->type, t[i].type);
-		CHECK_EQ(g->n_dims, t[i].n_dims);
-		for (uint32_t d = 0; d < 4; d++)
-			CHECK_EQ(g->dims[d], d < t[i].n_dims ? t[i].dims[d] : 1);
-		CHECK_EQ(g->size, t[i].size);
-		CHECK_EQ(g->offset, end);	/* back to back, padded */
-		CHECK_EQ(g->file_offset, gguf_data_offset(f) + g->offset);
+		ASSERT_TRUE(g && !strcmp(g->name, t[i].name));
+		ASSERT_TRUE(gguf_find_tensor(f, t[i].name) == g);
+		ASSERT_EQ(t[i].type, g->type);
+		ASSERT_EQ(t[i].n_dims, g->n_dims);
+		for (uint32_t d = 0; d < 4; d++) {
+			ASSERT_EQ(d < t[i].n_dims ? t[i].dims[d] : 1, g->dims[d]);
+		}
+		ASSERT_EQ(t[i].size, g->size);
+		ASSERT_EQ(end, g->offset);	/* back to back, padded */
+		ASSERT_EQ(gguf_data_offset(f) + g->offset, g->file_offset);
 		end = (g->offset + g->size + 63) & ~63ull;
 		/* the data, in pieces that do not divide the size */
 		for (off = 0; (r = gguf_read_data(f, g, off, buf, sizeof(buf))) > 0; off += r)
-			for (ssize_t j = 0; j < r; j++)
-				CHECK_EQ(buf[j], pattern(i, off + j));
-		CHECK(r == 0 && off == g->size);
-		CHECK(gguf_read_data(f, g, g->size + 5, buf, 1) == 0);
+			for (ssize_t j = 0; j < r; j++) {
+				ASSERT_EQ(pattern(i, off + j), buf[j]);
+			}
+		ASSERT_TRUE(r == 0 && off == g->size);
+		ASSERT_TRUE(gguf_read_data(f, g, g->size + 5, buf, 1) == 0);
 	}
-	CHECK(!gguf_tensor(f, nt));
-	CHECK(!gguf_find_tensor(f, "w.nope"));
-	CHECK_EQ(gguf_file_size(f), gguf_data_offset(f) + end);
+	ASSERT_TRUE(!gguf_tensor(f, nt));
+	ASSERT_TRUE(!gguf_find_tensor(f, "w.nope"));
+	ASSERT_EQ(gguf_data_offset(f) + end, gguf_file_size(f));
 	gguf_close(f);
-	return 0;
 }
 
-static int test_roundtrip_all_types(void)
+TEST_F(gguf_test, roundtrip_all_types)
 {
 	const char *path = tmp_path("all.gguf");
 
-	CHECK(!write_all_types(path));
-	return check_all_types(path, 3);
+	ASSERT_EQ(0, write_all_types(path));
+	check_all_types(_metadata, path, 3);
 }
 
 /* version 2 has the same layout for little-endian files */
-static int test_roundtrip_v2(void)
+TEST_F(gguf_test, roundtrip_v2)
 {
 	const char *path = tmp_path("all.gguf"), *v2 = tmp_path("v2.gguf");
 	size_t n;
-	uint8_t *p = read_file(path, &n);
+	uint8_t *p;
 
-	CHECK(p && n > 8);
+	ASSERT_EQ(0, write_all_types(path));
+	p = read_file(path, &n);
+	ASSERT_TRUE(p && n > 8);
 	p[4] = 2;
-	CHECK(!write_file(v2, p, n));
+	ASSERT_TRUE(!write_file(v2, p, n));
 	free(p);
-	return check_all_types(v2, 2);
+	check_all_types(_metadata, v2, 2);
 }
 
-static int test_writer_errors(void)
+TEST_F(gguf_test, writer_errors)
 {
 	const char *path = tmp_path("werr.gguf");
 	struct gguf_writer *w;
 	uint8_t b[64] = { 0 };
 
-	CHECK(gguf_writer_open(tmp_path("nodir/x.gguf"), &w, errbuf, sizeof(errbuf)) == -ENOENT);
+	ASSERT_TRUE(gguf_writer_open(tmp_path("nodir/x.gguf"), &w, errbuf, sizeof(errbuf)) == -ENOENT);
 	/* bad tensor shape; later calls keep the first error */
-	CHECK(!gguf_writer_open(path, &w, errbuf, sizeof(errbuf)));
-	CHECK(gguf_writer_add_tensor(w, "x", GGUF_TENSOR_Q8_0, 1, (uint64_t[]){ 31 }) == -EINVAL);
-	CHECK(strstr(errbuf, "tensor 'x'"));
-	CHECK(gguf_writer_close(w) == -EINVAL);
+	ASSERT_TRUE(!gguf_writer_open(path, &w, errbuf, sizeof(errbuf)));
+	ASSERT_TRUE(gguf_writer_add_tensor(w, "x", GGUF_TENSOR_Q8_0, 1, (uint64_t[]){ 31 }) == -EINVAL);
+	ASSERT_TRUE(strstr(errbuf, "tensor 'x'"));
+	ASSERT_TRUE(gguf_writer_close(w) == -EINVAL);
 	/* too much data, too little data, metadata after tensors */
-	CHECK(!gguf_writer_open(path, &w, errbuf, sizeof(errbuf)));
-	CHECK(!gguf_writer_add_tensor(w, "x", GGUF_TENSOR_F32, 1, (uint64_t[]){ 8 }));
-	CHECK(gguf_writer_add(w, "k", GGUF_TYPE_UINT8, b) == -EINVAL);
-	CHECK(gguf_writer_close(w) == -EINVAL);
-	CHECK(!gguf_writer_open(path, &w, errbuf, sizeof(errbuf)));
-	CHECK(!gguf_writer_add_tensor(w, "x", GGUF_TENSOR_F32, 1, (uint64_t[]){ 8 }));
-	CHECK(!gguf_writer_begin_data(w));
-	CHECK(gguf_writer_write(w, b, 33) == -EINVAL);
-	CHECK(strstr(errbuf, "beyond the last tensor"));
-	CHECK(gguf_writer_close(w) == -EINVAL);
-	CHECK(!gguf_writer_open(path, &w, errbuf, sizeof(errbuf)));
-	CHECK(!gguf_writer_add_tensor(w, "x", GGUF_TENSOR_F32, 1, (uint64_t[]){ 8 }));
-	CHECK(!gguf_writer_begin_data(w));
-	CHECK(!gguf_writer_write(w, b, 31));
-	CHECK(gguf_writer_close(w) == -EINVAL);
-	CHECK(strstr(errbuf, "31 of 32 bytes"));
+	ASSERT_TRUE(!gguf_writer_open(path, &w, errbuf, sizeof(errbuf)));
+	ASSERT_TRUE(!gguf_writer_add_tensor(w, "x", GGUF_TENSOR_F32, 1, (uint64_t[]){ 8 }));
+	ASSERT_TRUE(gguf_writer_add(w, "k", GGUF_TYPE_UINT8, b) == -EINVAL);
+	ASSERT_TRUE(gguf_writer_close(w) == -EINVAL);
+	ASSERT_TRUE(!gguf_writer_open(path, &w, errbuf, sizeof(errbuf)));
+	ASSERT_TRUE(!gguf_writer_add_tensor(w, "x", GGUF_TENSOR_F32, 1, (uint64_t[]){ 8 }));
+	ASSERT_TRUE(!gguf_writer_begin_data(w));
+	ASSERT_TRUE(gguf_writer_write(w, b, 33) == -EINVAL);
+	ASSERT_TRUE(strstr(errbuf, "beyond the last tensor"));
+	ASSERT_TRUE(gguf_writer_close(w) == -EINVAL);
+	ASSERT_TRUE(!gguf_writer_open(path, &w, errbuf, sizeof(errbuf)));
+	ASSERT_TRUE(!gguf_writer_add_tensor(w, "x", GGUF_TENSOR_F32, 1, (uint64_t[]){ 8 }));
+	ASSERT_TRUE(!gguf_writer_begin_data(w));
+	ASSERT_TRUE(!gguf_writer_write(w, b, 31));
+	ASSERT_TRUE(gguf_writer_close(w) == -EINVAL);
+	ASSERT_TRUE(strstr(errbuf, "31 of 32 bytes"));
 	/* a power-of-two alignment only */
-	CHECK(!gguf_writer_open(path, &w, errbuf, sizeof(errbuf)));
-	CHECK(gguf_writer_add(w, "general.alignment", GGUF_TYPE_UINT32, &(uint32_t){ 48 }) == -EINVAL);
-	CHECK(gguf_writer_close(w) == -EINVAL);
+	ASSERT_TRUE(!gguf_writer_open(path, &w, errbuf, sizeof(errbuf)));
+	ASSERT_TRUE(gguf_writer_add(w, "general.alignment", GGUF_TYPE_UINT32, &(uint32_t){ 48 }) == -EINVAL);
+	ASSERT_TRUE(gguf_writer_close(w) == -EINVAL);
 	/* an empty file: header only, valid */
-	CHECK(!gguf_writer_open(path, &w, errbuf, sizeof(errbuf)));
-	CHECK(!gguf_writer_close(w));
+	ASSERT_TRUE(!gguf_writer_open(path, &w, errbuf, sizeof(errbuf)));
+	ASSERT_TRUE(!gguf_writer_close(w));
 	{
 		struct gguf_file *f;
 
-		CHECK(!gguf_open(path, &f, errbuf, sizeof(errbuf)));
-		CHECK(gguf_kv_count(f) == 0 && gguf_tensor_count(f) == 0);
+		ASSERT_TRUE(!gguf_open(path, &f, errbuf, sizeof(errbuf)));
+		ASSERT_TRUE(gguf_kv_count(f) == 0 && gguf_tensor_count(f) == 0);
 		gguf_close(f);
 	}
-	return 0;
 }
 
 /* ---- the llama model ---------------------------------------------------- */
@@ -516,31 +542,28 @@ static struct gguf_llama_params small_params(uint32_t type)
 	return p;
 }
 
-static int check_u32(struct gguf_file *f, const char *key, uint32_t want)
+static void check_u32(struct __test_metadata *_metadata, struct gguf_file *f,
+		      const char *key, uint32_t want)
 {
-	uint32_t v;
+	uint32_t v = 0;
 
-	if (gguf_get_u32(f, key, &v) || v != want) {
-		printf("# %s: expected %u\n", key, want);
-		return 1;
-	}
-	return 0;
+	ASSERT_EQ(0, gguf_get_u32(f, key, &v)) TH_LOG("%s", key);
+	ASSERT_EQ(want, v) TH_LOG("%s", key);
 }
 
-static int check_shape(struct gguf_file *f, const char *name, uint32_t type,
-		       uint64_t d0, uint64_t d1)
+static void check_shape(struct __test_metadata *_metadata, struct gguf_file *f,
+			const char *name, uint32_t type, uint64_t d0, uint64_t d1)
 {
 	const struct gguf_tensor *t = gguf_find_tensor(f, name);
 
-	if (!t || t->type != type || t->n_dims != (d1 ? 2u : 1u) ||
-	    t->dims[0] != d0 || t->dims[1] != (d1 ? d1 : 1)) {
-		printf("# tensor %s: missing or wrong shape/type\n", name);
-		return 1;
-	}
-	return 0;
+	ASSERT_NE(NULL, t) TH_LOG("tensor %s missing", name);
+	ASSERT_EQ(type, t->type) TH_LOG("tensor %s", name);
+	ASSERT_EQ(d1 ? 2u : 1u, t->n_dims) TH_LOG("tensor %s", name);
+	ASSERT_EQ(d0, t->dims[0]) TH_LOG("tensor %s", name);
+	ASSERT_EQ(d1 ? d1 : 1, t->dims[1]) TH_LOG("tensor %s", name);
 }
 
-static int llama_roundtrip(uint32_t type)
+static void llama_roundtrip(struct __test_metadata *_metadata, uint32_t type)
 {
 	struct gguf_llama_params p = small_params(type);
 	const char *path = tmp_path("llama.gguf");
@@ -553,37 +576,34 @@ static int llama_roundtrip(uint32_t type)
 	uint32_t kv = p.embd / p.heads * p.heads_kv;
 	char name[64];
 
-	if (gguf_llama_write(path, &p, errbuf, sizeof(errbuf)) ||
-	    gguf_open(path, &f, errbuf, sizeof(errbuf))) {
-		printf("# %s\n", errbuf);
-		return 1;
-	}
-	CHECK(!gguf_get_str(f, "general.architecture", &s) && !strcmp(s, "llama"));
-	CHECK(!gguf_get_str(f, "general.name", &s) && !strcmp(s, p.name));
-	CHECK(!check_u32(f, "general.alignment", 32));
-	CHECK(!check_u32(f, "llama.context_length", p.ctx));
-	CHECK(!check_u32(f, "llama.embedding_length", p.embd));
-	CHECK(!check_u32(f, "llama.block_count", p.layers));
-	CHECK(!check_u32(f, "llama.feed_forward_length", p.ff));
-	CHECK(!check_u32(f, "llama.attention.head_count", p.heads));
-	CHECK(!check_u32(f, "llama.attention.head_count_kv", p.heads_kv));
-	CHECK(!check_u32(f, "llama.rope.dimension_count", p.embd / p.heads));
-	CHECK(!gguf_get_f32(f, "llama.attention.layer_norm_rms_epsilon", &eps) && eps == 1e-5f);
-	CHECK(!gguf_get_str(f, "tokenizer.ggml.model", &s) && !strcmp(s, "llama"));
-	CHECK(!gguf_get_array(f, "tokenizer.ggml.tokens", GGUF_TYPE_STRING, &elems, &n));
-	CHECK_EQ(n, p.vocab);
+	ASSERT_EQ(0, gguf_llama_write(path, &p, errbuf, sizeof(errbuf))) TH_LOG("%s", errbuf);
+	ASSERT_EQ(0, gguf_open(path, &f, errbuf, sizeof(errbuf))) TH_LOG("%s", errbuf);
+	ASSERT_TRUE(!gguf_get_str(f, "general.architecture", &s) && !strcmp(s, "llama"));
+	ASSERT_TRUE(!gguf_get_str(f, "general.name", &s) && !strcmp(s, p.name));
+	check_u32(_metadata, f, "general.alignment", 32);
+	check_u32(_metadata, f, "llama.context_length", p.ctx);
+	check_u32(_metadata, f, "llama.embedding_length", p.embd);
+	check_u32(_metadata, f, "llama.block_count", p.layers);
+	check_u32(_metadata, f, "llama.feed_forward_length", p.ff);
+	check_u32(_metadata, f, "llama.attention.head_count", p.heads);
+	check_u32(_metadata, f, "llama.attention.head_count_kv", p.heads_kv);
+	check_u32(_metadata, f, "llama.rope.dimension_count", p.embd / p.heads);
+	ASSERT_TRUE(!gguf_get_f32(f, "llama.attention.layer_norm_rms_epsilon", &eps) && eps == 1e-5f);
+	ASSERT_TRUE(!gguf_get_str(f, "tokenizer.ggml.model", &s) && !strcmp(s, "llama"));
+	ASSERT_TRUE(!gguf_get_array(f, "tokenizer.ggml.tokens", GGUF_TYPE_STRING, &elems, &n));
+	ASSERT_EQ(p.vocab, n);
 	tok = elems;
-	CHECK(!strcmp(tok[0].s, "<unk>") && !strcmp(tok[1].s, "<s>") &&
-	      !strcmp(tok[3].s, "<0x00>") && !strcmp(tok[258].s, "<0xFF>"));
-	CHECK(!gguf_get_array(f, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, &elems, &n));
-	CHECK_EQ(n, p.vocab);
-	CHECK(!gguf_get_array(f, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, &elems, &n));
-	CHECK_EQ(n, p.vocab);
+	ASSERT_TRUE(!strcmp(tok[0].s, "<unk>") && !strcmp(tok[1].s, "<s>") &&
+	            !strcmp(tok[3].s, "<0x00>") && !strcmp(tok[258].s, "<0xFF>"));
+	ASSERT_TRUE(!gguf_get_array(f, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, &elems, &n));
+	ASSERT_EQ(p.vocab, n);
+	ASSERT_TRUE(!gguf_get_array(f, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, &elems, &n));
+	ASSERT_EQ(p.vocab, n);
 
-	CHECK_EQ(gguf_tensor_count(f), 3 + 9 * p.layers);
-	CHECK(!check_shape(f, "token_embd.weight", type, p.embd, p.vocab));
-	CHECK(!check_shape(f, "output_norm.weight", GGUF_TENSOR_F32, p.embd, 0));
-	CHECK(!check_shape(f, "output.weight", type, p.embd, p.vocab));
+	ASSERT_EQ(3 + 9 * p.layers, gguf_tensor_count(f));
+	check_shape(_metadata, f, "token_embd.weight", type, p.embd, p.vocab);
+	check_shape(_metadata, f, "output_norm.weight", GGUF_TENSOR_F32, p.embd, 0);
+	check_shape(_metadata, f, "output.weight", type, p.embd, p.vocab);
 	for (uint32_t l = 0; l < p.layers; l++) {
 		static const char *const sq[] = { "attn_q", "attn_output" };
 		static const char *const kvn[] = { "attn_k", "attn_v" };
@@ -592,24 +612,24 @@ static int llama_roundtrip(uint32_t type)
 
 		for (int i = 0; i < 2; i++) {
 			snprintf(name, sizeof(name), "blk.%u.%s.weight", l, sq[i]);
-			CHECK(!check_shape(f, name, type, p.embd, p.embd));
+			check_shape(_metadata, f, name, type, p.embd, p.embd);
 			snprintf(name, sizeof(name), "blk.%u.%s.weight", l, kvn[i]);
-			CHECK(!check_shape(f, name, type, p.embd, kv));
+			check_shape(_metadata, f, name, type, p.embd, kv);
 			snprintf(name, sizeof(name), "blk.%u.%s.weight", l, up[i]);
-			CHECK(!check_shape(f, name, type, p.embd, p.ff));
+			check_shape(_metadata, f, name, type, p.embd, p.ff);
 			snprintf(name, sizeof(name), "blk.%u.%s.weight", l, norm[i]);
-			CHECK(!check_shape(f, name, GGUF_TENSOR_F32, p.embd, 0));
+			check_shape(_metadata, f, name, GGUF_TENSOR_F32, p.embd, 0);
 		}
 		snprintf(name, sizeof(name), "blk.%u.ffn_down.weight", l);
-		CHECK(!check_shape(f, name, type, p.ff, p.embd));
+		check_shape(_metadata, f, name, type, p.ff, p.embd);
 	}
 	for (size_t i = 0; i < gguf_tensor_count(f); i++) {
 		const struct gguf_tensor *t = gguf_tensor(f, i);
 
-		CHECK_EQ(t->offset, end);
+		ASSERT_EQ(end, t->offset);
 		end = (t->offset + t->size + 31) & ~31ull;
 	}
-	CHECK_EQ(gguf_file_size(f), gguf_data_offset(f) + end);
+	ASSERT_EQ(gguf_data_offset(f) + end, gguf_file_size(f));
 
 	/* the block layout: quantized blocks start with a positive f16 scale */
 	if (type == GGUF_TENSOR_Q8_0 || type == GGUF_TENSOR_Q4_0) {
@@ -617,15 +637,12 @@ static int llama_roundtrip(uint32_t type)
 		uint32_t bs = gguf_type_info(type)->type_size;
 		uint8_t *buf = malloc(t->size);
 
-		CHECK(buf && gguf_read_data(f, t, 0, buf, t->size) == (ssize_t)t->size);
+		ASSERT_TRUE(buf && gguf_read_data(f, t, 0, buf, t->size) == (ssize_t)t->size);
 		for (uint64_t b = 0; b < t->size; b += bs) {
 			uint16_t d = buf[b] | buf[b + 1] << 8;
 
-			if ((d & 0x8000) || (d >> 10) == 0 || (d >> 10) == 31) {
-				printf("# block at %" PRIu64 ": scale 0x%04x\n", b, d);
-				free(buf);
-				return 1;
-			}
+			ASSERT_FALSE((d & 0x8000) || (d >> 10) == 0 || (d >> 10) == 31)
+				TH_LOG("block at %" PRIu64 ": scale 0x%04x", b, d);
 		}
 		free(buf);
 	}
@@ -634,20 +651,20 @@ static int llama_roundtrip(uint32_t type)
 		const struct gguf_tensor *t = gguf_find_tensor(f, "output_norm.weight");
 		float v[64];
 
-		CHECK(gguf_read_data(f, t, 0, v, sizeof(v)) == sizeof(v));
-		for (int i = 0; i < 64; i++)
-			CHECK(fabsf(v[i] - 1.0f) < 0.1f);
+		ASSERT_TRUE(gguf_read_data(f, t, 0, v, sizeof(v)) == sizeof(v));
+		for (int i = 0; i < 64; i++) {
+			ASSERT_TRUE(fabsf(v[i] - 1.0f) < 0.1f);
+		}
 	}
 	gguf_close(f);
-	return 0;
 }
 
-static int test_llama_f32(void)  { return llama_roundtrip(GGUF_TENSOR_F32); }
-static int test_llama_f16(void)  { return llama_roundtrip(GGUF_TENSOR_F16); }
-static int test_llama_q8_0(void) { return llama_roundtrip(GGUF_TENSOR_Q8_0); }
-static int test_llama_q4_0(void) { return llama_roundtrip(GGUF_TENSOR_Q4_0); }
+TEST_F(gguf_test, llama_f32)  { llama_roundtrip(_metadata, GGUF_TENSOR_F32); }
+TEST_F(gguf_test, llama_f16)  { llama_roundtrip(_metadata, GGUF_TENSOR_F16); }
+TEST_F(gguf_test, llama_q8_0) { llama_roundtrip(_metadata, GGUF_TENSOR_Q8_0); }
+TEST_F(gguf_test, llama_q4_0) { llama_roundtrip(_metadata, GGUF_TENSOR_Q4_0); }
 
-static int test_llama_seed(void)
+TEST_F(gguf_test, llama_seed)
 {
 	struct gguf_llama_params p = small_params(GGUF_TENSOR_Q8_0);
 	const char *a = tmp_path("s1.gguf"), *b = tmp_path("s2.gguf");
@@ -655,24 +672,23 @@ static int test_llama_seed(void)
 	size_t nx, ny;
 	int same;
 
-	CHECK(!gguf_llama_write(a, &p, errbuf, sizeof(errbuf)));
-	CHECK(!gguf_llama_write(b, &p, errbuf, sizeof(errbuf)));
+	ASSERT_TRUE(!gguf_llama_write(a, &p, errbuf, sizeof(errbuf)));
+	ASSERT_TRUE(!gguf_llama_write(b, &p, errbuf, sizeof(errbuf)));
 	x = read_file(a, &nx);
 	y = read_file(b, &ny);
-	CHECK(x && y && nx == ny && !memcmp(x, y, nx));
+	ASSERT_TRUE(x && y && nx == ny && !memcmp(x, y, nx));
 	free(y);
 	p.seed = 43;
-	CHECK(!gguf_llama_write(b, &p, errbuf, sizeof(errbuf)));
+	ASSERT_TRUE(!gguf_llama_write(b, &p, errbuf, sizeof(errbuf)));
 	y = read_file(b, &ny);
-	CHECK(y && nx == ny);
+	ASSERT_TRUE(y && nx == ny);
 	same = !memcmp(x, y, nx);
 	free(x);
 	free(y);
-	CHECK(!same);
-	return 0;
+	ASSERT_TRUE(!same);
 }
 
-static int test_llama_check(void)
+TEST_F(gguf_test, llama_check)
 {
 	static const char *const frag[] = {
 		"only f32, f16, q8_0 and q4_0", "layers 0", "not a multiple of heads",
@@ -692,13 +708,10 @@ static int test_llama_check(void)
 		case 5: p.ff = 40; break;
 		case 6: p.vocab = 2; break;
 		}
-		CHECK(gguf_llama_write(tmp_path("bad.gguf"), &p, errbuf, sizeof(errbuf)) == -EINVAL);
-		if (!strstr(errbuf, frag[i])) {
-			printf("# case %zu: '%s', expected '%s'\n", i, errbuf, frag[i]);
-			return 1;
-		}
+		ASSERT_TRUE(gguf_llama_write(tmp_path("bad.gguf"), &p, errbuf, sizeof(errbuf)) == -EINVAL);
+		ASSERT_NE(NULL, strstr(errbuf, frag[i]))
+			TH_LOG("case %zu: '%s', expected '%s'", i, errbuf, frag[i]);
 	}
-	return 0;
 }
 
 /* ---- malformed files ---------------------------------------------------- */
@@ -934,122 +947,313 @@ CASE(m_name_dup)
 	r_data(r, 100);
 }
 
-static const struct mcase {
-	const char *name;
+/*
+ * Each malformed file is a variant of the fixture "malformed": its
+ * builder, and the errno and message fragment gguf_open() must give.
+ */
+FIXTURE(malformed) {
+};
+
+FIXTURE_VARIANT(malformed) {
 	void (*build)(struct raw *r);
 	int ret;
 	const char *frag;
-} mcases[] = {
-	{ "bad magic", m_magic, -EINVAL, "header: bad magic 67 67 6a 74, expected \"GGUF\"" },
-	{ "version 1", m_version1, -EINVAL, "header: unsupported version 1 " },
-	{ "version 4", m_version4, -EINVAL, "header: unsupported version 4 " },
-	{ "big-endian", m_big_endian, -EINVAL, "a big-endian GGUF file" },
-	{ "truncated header", m_short_header, -EINVAL,
-	  "header: truncated: 4 bytes needed at offset 4, file size 6" },
-	{ "empty file", m_empty, -EINVAL, "header: truncated: 4 bytes needed at offset 0, file size 0" },
-	{ "huge tensor count", m_tensors_huge, -E2BIG,
-	  "tensor count 1099511627776 exceeds the limit of 1048576" },
-	{ "tensor count beyond file", m_tensors_many, -EINVAL, "tensor count 1000 cannot fit in the" },
-	{ "huge kv count", m_kv_huge, -E2BIG, "metadata kv count 18446744073709551615 exceeds" },
-	{ "kv count beyond file", m_kv_many, -EINVAL, "metadata kv count 100 cannot fit" },
-	{ "huge key length", m_key_huge, -E2BIG,
-	  "kv 0: key length 9223372036854775808 exceeds the limit of 65535 bytes" },
-	{ "empty key", m_key_empty, -EINVAL, "kv 0: empty key" },
-	{ "NUL in key", m_key_nul, -EINVAL, "kv 0: key contains a NUL byte" },
-	{ "huge string length", m_str_huge, -E2BIG,
-	  "kv 0 'k': string length 1099511627776 exceeds the limit of 1048576 bytes" },
-	{ "string beyond file", m_str_eof, -EINVAL,
-	  "kv 0 'k': truncated: string of 1000 bytes at offset 45, file size 55" },
-	{ "unknown value type", m_value_type, -EINVAL, "kv 0 'k': unknown value type 13" },
-	{ "value beyond file", m_value_eof, -EINVAL, "kv 0 'k': truncated: 8 bytes needed" },
-	{ "bool 2", m_bool, -EINVAL, "kv 0 'k': bool value 2 at offset 37 is neither 0 nor 1" },
-	{ "bool array", m_array_bool, -EINVAL, "bool array value 5 at offset 51" },
-	{ "huge array length", m_array_huge, -EINVAL,
-	  "kv 0 'k': array length 1152921504606846976 cannot fit" },
-	{ "string array beyond file", m_array_strs, -EINVAL, "array length 3 cannot fit in the 16 bytes" },
-	{ "array of arrays", m_array_nested, -EINVAL, "kv 0 'k': arrays of arrays are not supported" },
-	{ "unknown array type", m_array_type, -EINVAL, "unknown array element type 99" },
-	{ "duplicate key", m_key_dup, -EINVAL, "kv 2 'a': duplicate key (first at kv 0)" },
-	{ "long key in message", m_key_long, -EINVAL, "kkkkkkkkkk...': unknown value type 77" },
-	{ "alignment type", m_align_type, -EINVAL,
-	  "kv 1 'general.alignment': has type uint64, expected uint32" },
-	{ "alignment 24", m_align_24, -EINVAL, "alignment 24 is not a power of two" },
-	{ "alignment 0", m_align_0, -EINVAL, "alignment 0 is not a power of two" },
-	{ "tensor name too long", m_name_long, -E2BIG,
-	  "tensor 0: name length 64 exceeds the limit of 63 bytes" },
-	{ "empty tensor name", m_name_empty, -EINVAL, "tensor 0: empty name" },
-	{ "NUL in tensor name", m_name_nul, -EINVAL, "tensor 0: name contains a NUL byte" },
-	{ "unprintable name", m_name_ctrl, -EINVAL, "tensor 0 '?[2J': n_dims 0" },
-	{ "n_dims 0", m_ndims_0, -EINVAL, "tensor 0 'a': n_dims 0 is out of range 1..4" },
-	{ "n_dims 5", m_ndims_5, -EINVAL, "tensor 0 'a': n_dims 5 is out of range 1..4" },
-	{ "zero dimension", m_dim_0, -EINVAL, "tensor 0 'a': dims[1] is 0" },
-	{ "dims product overflow", m_dims_overflow, -EINVAL,
-	  "tensor 0 'a': element count overflows int64 at dims[1] = 4294967296" },
-	{ "size overflow", m_size_overflow, -EINVAL, "size in bytes overflows int64" },
-	{ "unknown tensor type", m_type_unknown, -EINVAL, "tensor 0 'a': unknown tensor type 42" },
-	{ "removed tensor type", m_type_removed, -EINVAL, "unknown tensor type 4" },
-	{ "dims[0] not a block multiple", m_block, -EINVAL,
-	  "tensor 0 'a': dims[0] = 48 is not a multiple of the q8_0 block size 32" },
-	{ "misaligned offset", m_misaligned, -EINVAL,
-	  "tensor 1 'b': offset 48 is not a multiple of the alignment 32" },
-	{ "misaligned for alignment 64", m_misaligned_64, -EINVAL,
-	  "offset 32 is not a multiple of the alignment 64" },
-	{ "data beyond end of file", m_beyond_eof, -EINVAL,
-	  "tensor 1 'b': data [224, +68) beyond end of file (size 291)" },
-	{ "offset far beyond file", m_offset_huge, -EINVAL,
-	  "tensor 0 'a': data offset 4611686018427387904 (data section at 64) beyond end of file" },
-	{ "no data section", m_no_data, -EINVAL, "tensor 0 'a': data offset 0 (data section at 64) beyond" },
-	{ "overlapping tensors", m_overlap, -EINVAL,
-	  "tensor 1 'b': data [224, +68) overlaps tensor 0 'a' [192, +64)" },
-	{ "overlap with unprintable name", m_overlap_ctrl, -EINVAL, "overlaps tensor 0 'a?b' [" },
-	{ "overlap out of order", m_overlap_order, -EINVAL,
-	  "tensor 2 'c': data [192, +32) overlaps tensor 1 'a' [128, +256)" },
-	{ "duplicate tensor name", m_name_dup, -EINVAL, "tensor 1 'a': duplicate name (first at tensor 0)" },
 };
 
-static int run_mcase(const struct mcase *c)
+FIXTURE_SETUP(malformed)
+{
+	mk_tmpdir(_metadata);
+}
+
+FIXTURE_TEARDOWN(malformed)
+{
+	rm_tmpdir();
+}
+
+FIXTURE_VARIANT_ADD(malformed, bad_magic) {
+	.build = m_magic, .ret = -EINVAL,
+	.frag = "header: bad magic 67 67 6a 74, expected \"GGUF\"",
+};
+
+FIXTURE_VARIANT_ADD(malformed, version_1) {
+	.build = m_version1, .ret = -EINVAL,
+	.frag = "header: unsupported version 1 ",
+};
+
+FIXTURE_VARIANT_ADD(malformed, version_4) {
+	.build = m_version4, .ret = -EINVAL,
+	.frag = "header: unsupported version 4 ",
+};
+
+FIXTURE_VARIANT_ADD(malformed, big_endian) {
+	.build = m_big_endian, .ret = -EINVAL,
+	.frag = "a big-endian GGUF file",
+};
+
+FIXTURE_VARIANT_ADD(malformed, truncated_header) {
+	.build = m_short_header, .ret = -EINVAL,
+	.frag = "header: truncated: 4 bytes needed at offset 4, file size 6",
+};
+
+FIXTURE_VARIANT_ADD(malformed, empty_file) {
+	.build = m_empty, .ret = -EINVAL,
+	.frag = "header: truncated: 4 bytes needed at offset 0, file size 0",
+};
+
+FIXTURE_VARIANT_ADD(malformed, huge_tensor_count) {
+	.build = m_tensors_huge, .ret = -E2BIG,
+	.frag = "tensor count 1099511627776 exceeds the limit of 1048576",
+};
+
+FIXTURE_VARIANT_ADD(malformed, tensor_count_beyond_file) {
+	.build = m_tensors_many, .ret = -EINVAL,
+	.frag = "tensor count 1000 cannot fit in the",
+};
+
+FIXTURE_VARIANT_ADD(malformed, huge_kv_count) {
+	.build = m_kv_huge, .ret = -E2BIG,
+	.frag = "metadata kv count 18446744073709551615 exceeds",
+};
+
+FIXTURE_VARIANT_ADD(malformed, kv_count_beyond_file) {
+	.build = m_kv_many, .ret = -EINVAL,
+	.frag = "metadata kv count 100 cannot fit",
+};
+
+FIXTURE_VARIANT_ADD(malformed, huge_key_length) {
+	.build = m_key_huge, .ret = -E2BIG,
+	.frag = "kv 0: key length 9223372036854775808 exceeds the limit of 65535 bytes",
+};
+
+FIXTURE_VARIANT_ADD(malformed, empty_key) {
+	.build = m_key_empty, .ret = -EINVAL,
+	.frag = "kv 0: empty key",
+};
+
+FIXTURE_VARIANT_ADD(malformed, NUL_in_key) {
+	.build = m_key_nul, .ret = -EINVAL,
+	.frag = "kv 0: key contains a NUL byte",
+};
+
+FIXTURE_VARIANT_ADD(malformed, huge_string_length) {
+	.build = m_str_huge, .ret = -E2BIG,
+	.frag = "kv 0 'k': string length 1099511627776 exceeds the limit of 1048576 bytes",
+};
+
+FIXTURE_VARIANT_ADD(malformed, string_beyond_file) {
+	.build = m_str_eof, .ret = -EINVAL,
+	.frag = "kv 0 'k': truncated: string of 1000 bytes at offset 45, file size 55",
+};
+
+FIXTURE_VARIANT_ADD(malformed, unknown_value_type) {
+	.build = m_value_type, .ret = -EINVAL,
+	.frag = "kv 0 'k': unknown value type 13",
+};
+
+FIXTURE_VARIANT_ADD(malformed, value_beyond_file) {
+	.build = m_value_eof, .ret = -EINVAL,
+	.frag = "kv 0 'k': truncated: 8 bytes needed",
+};
+
+FIXTURE_VARIANT_ADD(malformed, bool_2) {
+	.build = m_bool, .ret = -EINVAL,
+	.frag = "kv 0 'k': bool value 2 at offset 37 is neither 0 nor 1",
+};
+
+FIXTURE_VARIANT_ADD(malformed, bool_array) {
+	.build = m_array_bool, .ret = -EINVAL,
+	.frag = "bool array value 5 at offset 51",
+};
+
+FIXTURE_VARIANT_ADD(malformed, huge_array_length) {
+	.build = m_array_huge, .ret = -EINVAL,
+	.frag = "kv 0 'k': array length 1152921504606846976 cannot fit",
+};
+
+FIXTURE_VARIANT_ADD(malformed, string_array_beyond_file) {
+	.build = m_array_strs, .ret = -EINVAL,
+	.frag = "array length 3 cannot fit in the 16 bytes",
+};
+
+FIXTURE_VARIANT_ADD(malformed, array_of_arrays) {
+	.build = m_array_nested, .ret = -EINVAL,
+	.frag = "kv 0 'k': arrays of arrays are not supported",
+};
+
+FIXTURE_VARIANT_ADD(malformed, unknown_array_type) {
+	.build = m_array_type, .ret = -EINVAL,
+	.frag = "unknown array element type 99",
+};
+
+FIXTURE_VARIANT_ADD(malformed, duplicate_key) {
+	.build = m_key_dup, .ret = -EINVAL,
+	.frag = "kv 2 'a': duplicate key (first at kv 0)",
+};
+
+FIXTURE_VARIANT_ADD(malformed, long_key_in_message) {
+	.build = m_key_long, .ret = -EINVAL,
+	.frag = "kkkkkkkkkk...': unknown value type 77",
+};
+
+FIXTURE_VARIANT_ADD(malformed, alignment_type) {
+	.build = m_align_type, .ret = -EINVAL,
+	.frag = "kv 1 'general.alignment': has type uint64, expected uint32",
+};
+
+FIXTURE_VARIANT_ADD(malformed, alignment_24) {
+	.build = m_align_24, .ret = -EINVAL,
+	.frag = "alignment 24 is not a power of two",
+};
+
+FIXTURE_VARIANT_ADD(malformed, alignment_0) {
+	.build = m_align_0, .ret = -EINVAL,
+	.frag = "alignment 0 is not a power of two",
+};
+
+FIXTURE_VARIANT_ADD(malformed, tensor_name_too_long) {
+	.build = m_name_long, .ret = -E2BIG,
+	.frag = "tensor 0: name length 64 exceeds the limit of 63 bytes",
+};
+
+FIXTURE_VARIANT_ADD(malformed, empty_tensor_name) {
+	.build = m_name_empty, .ret = -EINVAL,
+	.frag = "tensor 0: empty name",
+};
+
+FIXTURE_VARIANT_ADD(malformed, NUL_in_tensor_name) {
+	.build = m_name_nul, .ret = -EINVAL,
+	.frag = "tensor 0: name contains a NUL byte",
+};
+
+FIXTURE_VARIANT_ADD(malformed, unprintable_name) {
+	.build = m_name_ctrl, .ret = -EINVAL,
+	.frag = "tensor 0 '?[2J': n_dims 0",
+};
+
+FIXTURE_VARIANT_ADD(malformed, n_dims_0) {
+	.build = m_ndims_0, .ret = -EINVAL,
+	.frag = "tensor 0 'a': n_dims 0 is out of range 1..4",
+};
+
+FIXTURE_VARIANT_ADD(malformed, n_dims_5) {
+	.build = m_ndims_5, .ret = -EINVAL,
+	.frag = "tensor 0 'a': n_dims 5 is out of range 1..4",
+};
+
+FIXTURE_VARIANT_ADD(malformed, zero_dimension) {
+	.build = m_dim_0, .ret = -EINVAL,
+	.frag = "tensor 0 'a': dims[1] is 0",
+};
+
+FIXTURE_VARIANT_ADD(malformed, dims_product_overflow) {
+	.build = m_dims_overflow, .ret = -EINVAL,
+	.frag = "tensor 0 'a': element count overflows int64 at dims[1] = 4294967296",
+};
+
+FIXTURE_VARIANT_ADD(malformed, size_overflow) {
+	.build = m_size_overflow, .ret = -EINVAL,
+	.frag = "size in bytes overflows int64",
+};
+
+FIXTURE_VARIANT_ADD(malformed, unknown_tensor_type) {
+	.build = m_type_unknown, .ret = -EINVAL,
+	.frag = "tensor 0 'a': unknown tensor type 42",
+};
+
+FIXTURE_VARIANT_ADD(malformed, removed_tensor_type) {
+	.build = m_type_removed, .ret = -EINVAL,
+	.frag = "unknown tensor type 4",
+};
+
+FIXTURE_VARIANT_ADD(malformed, dims_0_not_a_block_multiple) {
+	.build = m_block, .ret = -EINVAL,
+	.frag = "tensor 0 'a': dims[0] = 48 is not a multiple of the q8_0 block size 32",
+};
+
+FIXTURE_VARIANT_ADD(malformed, misaligned_offset) {
+	.build = m_misaligned, .ret = -EINVAL,
+	.frag = "tensor 1 'b': offset 48 is not a multiple of the alignment 32",
+};
+
+FIXTURE_VARIANT_ADD(malformed, misaligned_for_alignment_64) {
+	.build = m_misaligned_64, .ret = -EINVAL,
+	.frag = "offset 32 is not a multiple of the alignment 64",
+};
+
+FIXTURE_VARIANT_ADD(malformed, data_beyond_end_of_file) {
+	.build = m_beyond_eof, .ret = -EINVAL,
+	.frag = "tensor 1 'b': data [224, +68) beyond end of file (size 291)",
+};
+
+FIXTURE_VARIANT_ADD(malformed, offset_far_beyond_file) {
+	.build = m_offset_huge, .ret = -EINVAL,
+	.frag = "tensor 0 'a': data offset 4611686018427387904 (data section at 64) beyond end of file",
+};
+
+FIXTURE_VARIANT_ADD(malformed, no_data_section) {
+	.build = m_no_data, .ret = -EINVAL,
+	.frag = "tensor 0 'a': data offset 0 (data section at 64) beyond",
+};
+
+FIXTURE_VARIANT_ADD(malformed, overlapping_tensors) {
+	.build = m_overlap, .ret = -EINVAL,
+	.frag = "tensor 1 'b': data [224, +68) overlaps tensor 0 'a' [192, +64)",
+};
+
+FIXTURE_VARIANT_ADD(malformed, overlap_with_unprintable_name) {
+	.build = m_overlap_ctrl, .ret = -EINVAL,
+	.frag = "overlaps tensor 0 'a?b' [",
+};
+
+FIXTURE_VARIANT_ADD(malformed, overlap_out_of_order) {
+	.build = m_overlap_order, .ret = -EINVAL,
+	.frag = "tensor 2 'c': data [192, +32) overlaps tensor 1 'a' [128, +256)",
+};
+
+FIXTURE_VARIANT_ADD(malformed, duplicate_tensor_name) {
+	.build = m_name_dup, .ret = -EINVAL,
+	.frag = "tensor 1 'a': duplicate name (first at tensor 0)",
+};
+
+TEST_F(malformed, refused)
 {
 	static struct raw r;
 	const char *path = tmp_path("bad.gguf");
 
 	r.len = 0;
-	c->build(&r);
-	CHECK(!write_file(path, r.p, r.len));
-	return expect_fail(path, c->ret, c->frag);
+	variant->build(&r);
+	ASSERT_EQ(0, write_file(path, r.p, r.len));
+	expect_fail(_metadata, path, variant->ret, variant->frag);
 }
 
-static int test_raw_valid(void)
+TEST_F(gguf_test, raw_valid)
 {
 	static struct raw r;
 	const char *path = tmp_path("base.gguf");
 	struct gguf_file *f;
 
 	base_valid(&r);
-	CHECK(!write_file(path, r.p, r.len));
-	if (gguf_open(path, &f, errbuf, sizeof(errbuf))) {
-		printf("# %s\n", errbuf);
-		return 1;
-	}
-	CHECK_EQ(gguf_tensor_count(f), 2);
-	CHECK_EQ(gguf_data_offset(f), 192);
-	CHECK_EQ(gguf_find_tensor(f, "b")->file_offset, 224);
+	ASSERT_TRUE(!write_file(path, r.p, r.len));
+	ASSERT_EQ(0, gguf_open(path, &f, errbuf, sizeof(errbuf))) TH_LOG("%s", errbuf);
+	ASSERT_EQ(2, gguf_tensor_count(f));
+	ASSERT_EQ(192, gguf_data_offset(f));
+	ASSERT_EQ(224, gguf_find_tensor(f, "b")->file_offset);
 	gguf_close(f);
-	return 0;
 }
 
-static int test_not_a_file(void)
+TEST_F(gguf_test, not_a_file)
 {
 	const char *fifo = tmp_path("fifo");
 
-	CHECK(!expect_fail(tmpdir, -EINVAL, "not a regular file or block device"));
+	expect_fail(_metadata, tmpdir, -EINVAL, "not a regular file or block device");
 	/* a FIFO without a writer: refused, not waited for */
-	CHECK(!mkfifo(fifo, 0600));
-	CHECK(!expect_fail(fifo, -EINVAL, "not a regular file or block device"));
-	return expect_fail(tmp_path("missing.gguf"), -ENOENT, "No such file");
+	ASSERT_TRUE(!mkfifo(fifo, 0600));
+	expect_fail(_metadata, fifo, -EINVAL, "not a regular file or block device");
+	expect_fail(_metadata, tmp_path("missing.gguf"), -ENOENT, "No such file");
 }
 
 /* an array larger than the memory limit, in a sparse file that can hold it */
-static int test_memory_limit(void)
+TEST_F(gguf_test, memory_limit)
 {
 	static struct raw r;
 	const char *path = tmp_path("sparse.gguf");
@@ -1059,12 +1263,12 @@ static int test_memory_limit(void)
 	one_kv(&r, GGUF_TYPE_ARRAY);
 	r_u32(&r, GGUF_TYPE_UINT8);
 	r_u64(&r, (GGUF_MAX_MEMORY) + 1);
-	CHECK(!write_file(path, r.p, r.len));
+	ASSERT_TRUE(!write_file(path, r.p, r.len));
 	fd = open(path, O_WRONLY);
-	CHECK(fd >= 0);
-	CHECK(!ftruncate(fd, GGUF_MAX_MEMORY + 4096));
+	ASSERT_TRUE(fd >= 0);
+	ASSERT_TRUE(!ftruncate(fd, GGUF_MAX_MEMORY + 4096));
 	close(fd);
-	return expect_fail(path, -E2BIG, "kv 0 'k': needs more than the 256 MiB");
+	expect_fail(_metadata, path, -E2BIG, "kv 0 'k': needs more than the 256 MiB");
 }
 
 /*
@@ -1073,7 +1277,7 @@ static int test_memory_limit(void)
  * tensor's last byte) must fail cleanly; cuts in the final padding leave
  * a valid file.
  */
-static int truncate_all(const char *src)
+static void truncate_all(struct __test_metadata *_metadata, const char *src)
 {
 	const char *path = tmp_path("cut.gguf");
 	uint64_t data, last_end = 0;
@@ -1082,7 +1286,7 @@ static int truncate_all(const char *src)
 	uint8_t *p;
 	int fd, ret = 0;
 
-	CHECK(!gguf_open(src, &f, errbuf, sizeof(errbuf)));
+	ASSERT_TRUE(!gguf_open(src, &f, errbuf, sizeof(errbuf)));
 	data = gguf_data_offset(f);
 	for (size_t i = 0; i < gguf_tensor_count(f); i++) {
 		const struct gguf_tensor *t = gguf_tensor(f, i);
@@ -1092,9 +1296,9 @@ static int truncate_all(const char *src)
 	}
 	gguf_close(f);
 	p = read_file(src, &size);
-	CHECK(p);
+	ASSERT_TRUE(p);
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
-	CHECK(fd >= 0);
+	ASSERT_TRUE(fd >= 0);
 	for (uint64_t cut = 0; cut <= size && !ret; cut++) {
 		bool valid = cut >= last_end;
 		int r;
@@ -1102,6 +1306,7 @@ static int truncate_all(const char *src)
 		if (cut > data && cut < last_end - 1 && cut % 61)
 			continue;
 		if (ftruncate(fd, 0) || pwrite(fd, p, cut, 0) != (ssize_t)cut) {
+			TH_LOG("writing %" PRIu64 " bytes: %s", cut, strerror(errno));
 			ret = 1;
 			break;
 		}
@@ -1113,91 +1318,33 @@ static int truncate_all(const char *src)
 		    r != -EINVAL || !(strstr(errbuf, "truncated") ||
 				      strstr(errbuf, "cannot fit") ||
 				      strstr(errbuf, "beyond end of file"))) {
-			printf("# cut at %" PRIu64 " of %zu: %d '%s'\n", cut, size, r,
+			TH_LOG("cut at %" PRIu64 " of %zu: %d '%s'", cut, size, r,
 			       r ? errbuf : "accepted");
 			ret = 1;
 		}
 	}
-	printf("# %zu cuts of %zu bytes (header region %" PRIu64 ")\n", cuts, size, data);
+	ksft_print_msg("%zu cuts of %zu bytes (header region %" PRIu64 ")\n", cuts, size, data);
 	close(fd);
 	free(p);
-	return ret;
+	ASSERT_EQ(0, ret);
 }
 
-static int test_truncate_all_types(void)
+/* every prefix of a file: minutes on a busy disk, not the 30 s default */
+TEST_F_TIMEOUT(gguf_test, truncate_all_types, 300)
 {
-	return truncate_all(tmp_path("all.gguf"));
+	const char *path = tmp_path("all.gguf");
+
+	ASSERT_EQ(0, write_all_types(path));
+	truncate_all(_metadata, path);
 }
 
-static int test_truncate_llama(void)
+TEST_F_TIMEOUT(gguf_test, truncate_llama, 300)
 {
 	struct gguf_llama_params p = small_params(GGUF_TENSOR_Q4_0);
 	const char *path = tmp_path("llama-cut.gguf");
 
-	CHECK(!gguf_llama_write(path, &p, errbuf, sizeof(errbuf)));
-	return truncate_all(path);
+	ASSERT_TRUE(!gguf_llama_write(path, &p, errbuf, sizeof(errbuf)));
+	truncate_all(_metadata, path);
 }
 
-/* ---- main --------------------------------------------------------------- */
-
-static const struct {
-	const char *name;
-	int (*fn)(void);
-} tests[] = {
-	{ "type table", test_type_table },
-	{ "tensor bytes", test_tensor_bytes },
-	{ "round trip: every value type and tensor type", test_roundtrip_all_types },
-	{ "round trip: version 2", test_roundtrip_v2 },
-	{ "writer errors", test_writer_errors },
-	{ "llama f32", test_llama_f32 },
-	{ "llama f16", test_llama_f16 },
-	{ "llama q8_0", test_llama_q8_0 },
-	{ "llama q4_0", test_llama_q4_0 },
-	{ "llama seed", test_llama_seed },
-	{ "llama parameter checks", test_llama_check },
-	{ "raw baseline accepted", test_raw_valid },
-	{ "not a file", test_not_a_file },
-	{ "memory limit", test_memory_limit },
-	{ "truncated at every offset: all types", test_truncate_all_types },
-	{ "truncated at every offset: llama q4_0", test_truncate_llama },
-};
-
-static int rm_tmp(void)
-{
-	static const char *const names[] = {
-		"all.gguf", "v2.gguf", "werr.gguf", "llama.gguf", "s1.gguf", "s2.gguf",
-		"bad.gguf", "base.gguf", "sparse.gguf", "cut.gguf", "llama-cut.gguf", "fifo",
-	};
-
-	for (size_t i = 0; i < N(names); i++)
-		unlink(tmp_path(names[i]));
-	return rmdir(tmpdir);
-}
-
-int main(void)
-{
-	size_t n = N(tests) + N(mcases), k = 0;
-	int failed = 0;
-
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (!mkdtemp(tmpdir)) {
-		perror("mkdtemp");
-		return 2;
-	}
-	printf("TAP version 13\n1..%zu\n", n);
-	for (size_t i = 0; i < N(tests); i++) {
-		int r = tests[i].fn();
-
-		failed += r != 0;
-		printf("%sok %zu %s\n", r ? "not " : "", ++k, tests[i].name);
-	}
-	for (size_t i = 0; i < N(mcases); i++) {
-		int r = run_mcase(&mcases[i]);
-
-		failed += r != 0;
-		printf("%sok %zu malformed: %s\n", r ? "not " : "", ++k, mcases[i].name);
-	}
-	if (rm_tmp())
-		printf("# could not remove %s\n", tmpdir);
-	return failed ? 1 : 0;
-}
+TEST_HARNESS_MAIN

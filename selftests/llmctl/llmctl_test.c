@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * llmctl in the VM: every subcommand run as a child process (stdout,
- * stderr and exit status captured), its JSON parsed with the strict parser
- * of tools/json-check.c and compared with what the driver says through
- * libllmdev; the failure cases with their message and exit status.
+ * stderr and exit status captured), its JSON parsed with json-c
+ * (tools/test-json.c: strict, UTF-8 checked), every object checked
+ * against its schema in docs/llmctl.md (each documented member there, of
+ * its type) and compared with what the driver says through libllmdev;
+ * the failure cases with their message and exit status.
  *
  * The test manages the driver itself (llmctl driver load/unload) and puts
  * it back as it found it. It generates its models with gguf-gen in /tmp.
@@ -36,7 +38,7 @@
 #include "kselftest_harness.h"
 #include "llmdev.h"		/* libllmdev */
 #include "llmdev_regs.h"	/* PCI IDs, link ports */
-#include "json-check.h"
+#include "test-json.h"
 
 #define NOBODY		65534
 #define MODULE_DIR	"/sys/module/llmdev"
@@ -218,22 +220,257 @@ static int run_argv(struct run *r, unsigned int flags, const char *const *argv)
 		TH_LOG("'%s': exit %d; stderr: %s", (r)->cmd, (r)->rc, (r)->err); \
 } while (0)
 
-/* Parse its stdout (or one line of it) as JSON; NULL with a message. */
-static struct json *parse(struct __test_metadata *_metadata, const struct run *r,
-			  const char *text, const char *schema)
+/* ---- the schemas (docs/llmctl.md) ------------------------------------------- */
+
+enum mtype { M_INT, M_NUM, M_STR, M_BOOL, M_ARR, M_OBJ };
+
+/* a member: its type; or null too; or it may be missing */
+struct member {
+	const char *key;
+	enum mtype type;
+	bool null, optional;
+};
+
+#define INT(k)		{ k, M_INT, false, false }
+#define INT_NULL(k)	{ k, M_INT, true, false }
+#define NUM(k)		{ k, M_NUM, false, false }
+#define STR(k)		{ k, M_STR, false, false }
+#define STR_NULL(k)	{ k, M_STR, true, false }
+#define BOOL(k)		{ k, M_BOOL, false, false }
+#define ARR(k)		{ k, M_ARR, false, false }
+#define OBJ(k)		{ k, M_OBJ, false, false }
+#define END		{ NULL, M_INT, false, false }
+
+static const struct member list_top[] = { STR("schema"), BOOL("driver_loaded"), ARR("cards"), END };
+static const struct member list_card[] = {
+	STR("pci"), STR("vendor"), STR("device"), STR("subvendor"), STR("subdevice"),
+	STR_NULL("link_speed"), INT_NULL("link_width"), INT("numa_node"), STR("driver"),
+	INT_NULL("card"), STR_NULL("device_node"), INT_NULL("hbm_total"), INT_NULL("hbm_used"),
+	END };
+static const struct member link_port[] = {
+	INT("port"), STR("state"), BOOL("enabled"), BOOL("cabled"), STR_NULL("peer_serial"),
+	INT_NULL("peer_port"), INT_NULL("peer_card"), INT("tx_bytes"), INT("rx_bytes"),
+	INT("tx_errors"), INT("rx_errors"), INT("down_count"), END };
+static const struct member route[] = {
+	INT("layer_first"), INT("layer_last"), INT("tp_rank"), INT("tp_size"), INT("handle"),
+	STR_NULL("region"), STR("next_hop"), INT("hbm_offset"), INT("length"), END };
+static const struct member info_top[] = {
+	STR("schema"), INT("card"), STR("pci"), STR("serial"), STR("spec_version"),
+	INT("numa_node"), INT("irq_vectors"), INT("hbm_total"), INT("hbm_used"),
+	INT("hbm_largest_free"), OBJ("counters"), ARR("links"), ARR("regions"),
+	INT("route_generation"), ARR("routes"), END };
+static const struct member info_region[] = {
+	INT("handle"), STR_NULL("name"), BOOL("persistent"), INT("hbm_offset"), INT("length"),
+	INT("owner_uid"), END };
+static const struct member driver_top[] = {
+	STR("schema"), STR("state"), INT("refcnt"), INT("cards"), END };
+static const struct member stats_top[] = { STR("schema"), ARR("cards"), END };
+static const struct member stats_card[] = {
+	INT("card"), INT("time_ns"), OBJ("counters"), ARR("links"),
+	{ "rates", M_OBJ, false, true }, END };
+static const struct member links_top[] = { STR("schema"), ARR("cards"), END };
+static const struct member links_card[] = { INT("card"), ARR("links"), END };
+static const struct member event_top[] = {
+	STR("schema"), NUM("time"), STR("event"), INT("card"),
+	{ "port", M_INT, false, true }, { "state", M_STR, false, true },
+	{ "peer_serial", M_STR, false, true }, { "peer_card", M_INT, false, true },
+	{ "peer_port", M_INT, false, true }, { "tx_errors", M_INT, false, true },
+	{ "rx_errors", M_INT, false, true }, { "tag", M_STR, false, true },
+	{ "errno", M_INT, false, true }, END };
+/* the plan's members in full are the host test's (tools/test_shard.c) */
+static const struct member plan_top[] = {
+	STR("schema"), OBJ("model"), INT("tp"), INT("pp"), INT("alignment"), ARR("cards"), END };
+static const struct member plan_card[] = {
+	INT("card"), INT("stage"), INT("tp_rank"), INT("tp_size"), INT("layer_first"),
+	INT("layer_last"), BOOL("embeddings"), BOOL("head"), INT("bytes"), INT("need_bytes"),
+	INT_NULL("free_bytes"), INT("data_bytes"), ARR("pieces"), END };
+static const struct member apply_top[] = { STR("schema"), INT("applied"), ARR("cards"), END };
+static const struct member apply_card[] = {
+	INT("card"), STR("region"), INT("handle"), INT("layer_first"), INT("layer_last"),
+	INT("tp_rank"), INT("tp_size"), STR("next_hop"), INT("generation"), END };
+static const struct member show_top[] = { STR("schema"), ARR("cards"), END };
+static const struct member show_card[] = { INT("card"), INT("generation"), ARR("entries"), END };
+static const struct member load_top[] = {
+	STR("schema"), STR("model"), INT("bytes"), NUM("seconds"), BOOL("verified"),
+	ARR("cards"), END };
+static const struct member load_card[] = {
+	INT("card"), STR("region"), INT("handle"), INT("bytes"), BOOL("loaded"),
+	BOOL("verified"), STR_NULL("checksum"), END };
+static const struct member unload_top[] = { STR("schema"), ARR("regions"), INT("freed"), END };
+static const struct member unload_region[] = { INT("card"), STR("region"), INT("length"), END };
+
+/* Has object @v every member of @m, of its type? Else what is wrong in @err. */
+static bool members_ok(struct json_object *v, const char *what, const struct member *m,
+		       char *err, size_t len)
 {
+	for (; m->key; m++) {
+		struct json_object *x = NULL;
+		bool ok;
+
+		if (!json_object_is_type(v, json_type_object)) {
+			snprintf(err, len, "%s is not an object", what);
+			return false;
+		}
+		if (!json_object_object_get_ex(v, m->key, &x)) {
+			if (m->optional)
+				continue;
+			snprintf(err, len, "%s has no member \"%s\"", what, m->key);
+			return false;
+		}
+		switch (m->type) {
+		case M_INT:
+			ok = json_object_is_type(x, json_type_int);
+			break;
+		case M_NUM:
+			ok = json_object_is_type(x, json_type_int) ||
+			     json_object_is_type(x, json_type_double);
+			break;
+		case M_STR:
+			ok = json_object_is_type(x, json_type_string);
+			break;
+		case M_BOOL:
+			ok = json_object_is_type(x, json_type_boolean);
+			break;
+		case M_ARR:
+			ok = json_object_is_type(x, json_type_array);
+			break;
+		default:
+			ok = json_object_is_type(x, json_type_object);
+			break;
+		}
+		if (!ok && !(m->null && !x)) {
+			snprintf(err, len, "%s: \"%s\" is %s", what, m->key,
+				 json_type_to_name(json_object_get_type(x)));
+			return false;
+		}
+	}
+	return true;
+}
+
+/* every element of the array @key of @v */
+static bool elements_ok(struct json_object *v, const char *key, const char *what,
+			const struct member *m, char *err, size_t len)
+{
+	struct json_object *e;
+	unsigned int i;
+
+	for (i = 0; (e = jat(v, key, i)); i++)
+		if (!members_ok(e, what, m, err, len))
+			return false;
+	return true;
+}
+
+/* every value of the object @key of @v is of type @type */
+static bool values_ok(struct json_object *v, const char *key, json_type type, char *err,
+		      size_t len)
+{
+	struct json_object *o = jget(v, key);
+
+	if (!o)
+		return true;	/* (optional: members_ok() checked the required) */
+	json_object_object_foreach(o, name, x) {
+		if (!json_object_is_type(x, type) &&
+		    !(type == json_type_double && json_object_is_type(x, json_type_int))) {
+			snprintf(err, len, "%s/%s is %s", key, name,
+				 json_type_to_name(json_object_get_type(x)));
+			return false;
+		}
+	}
+	return true;
+}
+
+/* @j against the schema @schema (docs/llmctl.md); what is wrong in @err */
+static bool schema_ok(struct json_object *j, const char *schema, char *err, size_t len)
+{
+	struct json_object *c;
+	unsigned int i;
+
+	if (!strcmp(schema, "llmdev.list/1"))
+		return members_ok(j, "list", list_top, err, len) &&
+		       elements_ok(j, "cards", "list card", list_card, err, len);
+	if (!strcmp(schema, "llmdev.info/1"))
+		return members_ok(j, "info", info_top, err, len) &&
+		       values_ok(j, "counters", json_type_int, err, len) &&
+		       elements_ok(j, "links", "link", link_port, err, len) &&
+		       elements_ok(j, "regions", "region", info_region, err, len) &&
+		       elements_ok(j, "routes", "route", route, err, len);
+	if (!strcmp(schema, "llmdev.driver/1"))
+		return members_ok(j, "driver", driver_top, err, len);
+	if (!strcmp(schema, "llmdev.stats/1")) {
+		if (!members_ok(j, "stats", stats_top, err, len))
+			return false;
+		for (i = 0; (c = jat(j, "cards", i)); i++)
+			if (!members_ok(c, "stats card", stats_card, err, len) ||
+			    !values_ok(c, "counters", json_type_int, err, len) ||
+			    !values_ok(c, "rates", json_type_double, err, len) ||
+			    !elements_ok(c, "links", "link", link_port, err, len))
+				return false;
+		return true;
+	}
+	if (!strcmp(schema, "llmdev.links/1")) {
+		if (!members_ok(j, "links", links_top, err, len))
+			return false;
+		for (i = 0; (c = jat(j, "cards", i)); i++)
+			if (!members_ok(c, "links card", links_card, err, len) ||
+			    !elements_ok(c, "links", "link", link_port, err, len))
+				return false;
+		return true;
+	}
+	if (!strcmp(schema, "llmdev.event/1"))
+		return members_ok(j, "event", event_top, err, len);
+	if (!strcmp(schema, "llmdev.shard-plan/1"))
+		return members_ok(j, "plan", plan_top, err, len) &&
+		       elements_ok(j, "cards", "plan card", plan_card, err, len);
+	if (!strcmp(schema, "llmdev.shard-apply/1"))
+		return members_ok(j, "apply", apply_top, err, len) &&
+		       elements_ok(j, "cards", "apply card", apply_card, err, len);
+	if (!strcmp(schema, "llmdev.shard-show/1")) {
+		if (!members_ok(j, "show", show_top, err, len))
+			return false;
+		for (i = 0; (c = jat(j, "cards", i)); i++)
+			if (!members_ok(c, "show card", show_card, err, len) ||
+			    !elements_ok(c, "entries", "route", route, err, len))
+				return false;
+		return true;
+	}
+	if (!strcmp(schema, "llmdev.load/1"))
+		return members_ok(j, "load", load_top, err, len) &&
+		       elements_ok(j, "cards", "load card", load_card, err, len);
+	if (!strcmp(schema, "llmdev.unload/1"))
+		return members_ok(j, "unload", unload_top, err, len) &&
+		       elements_ok(j, "regions", "unloaded region", unload_region, err, len);
+	snprintf(err, len, "no such schema in docs/llmctl.md");
+	return false;
+}
+/*
+ * Parse its stdout (or one line of it) as JSON, of schema @schema and
+ * with every member that schema documents; NULL with a message.
+ */
+static struct json_object *parse(struct __test_metadata *_metadata, const struct run *r,
+				 const char *text, const char *schema)
+{
+	struct json_object *j;
 	char err[256];
-	struct json *j = json_parse(text, err, sizeof(err));
 	const char *s;
 
+	if (strchr(text, '\n') && strchr(text, '\n')[1]) {
+		TH_LOG("'%s': more than one line: %s", r->cmd, text);
+		return NULL;
+	}
+	j = jparse(text, err, sizeof(err));
 	if (!j) {
 		TH_LOG("'%s': not JSON (%s): %s", r->cmd, err, text);
 		return NULL;
 	}
-	s = json_get_str(j, "schema");
+	s = jstr(j, "schema");
 	if (!s || strcmp(s, schema)) {
 		TH_LOG("'%s': schema %s, expected %s", r->cmd, s ? s : "(none)", schema);
-		json_free(j);
+		json_object_put(j);
+		return NULL;
+	}
+	if (!schema_ok(j, schema, err, sizeof(err))) {
+		TH_LOG("'%s': %s: %s", r->cmd, err, text);
+		json_object_put(j);
 		return NULL;
 	}
 	return j;
@@ -243,15 +480,6 @@ static struct json *parse(struct __test_metadata *_metadata, const struct run *r
 	(var) = parse(_metadata, r, (r)->out, schema);			\
 	ASSERT_NE(NULL, var);						\
 } while (0)
-
-/* element @i of an array */
-static const struct json *json_at(const struct json *arr, unsigned int i)
-{
-	char path[16];
-
-	snprintf(path, sizeof(path), "%u", i);
-	return json_get(arr, path);
-}
 
 /* ---- the driver and the cards ----------------------------------------------- */
 
@@ -501,8 +729,8 @@ FIXTURE_TEARDOWN(nodrv)
 /* list finds the cards on the PCI bus with libpci, driver or not */
 TEST_F(nodrv, list)
 {
-	const struct json *c;
-	struct json *j;
+	struct json_object *c;
+	struct json_object *j;
 	struct run r;
 	int i;
 
@@ -521,27 +749,27 @@ TEST_F(nodrv, list)
 	run(&r, "-j", "list");
 	ASSERT_RUN_OK(&r);
 	ASSERT_JSON(j, &r, "llmdev.list/1");
-	EXPECT_EQ(0, json_get_bool(j, "driver_loaded"));
-	ASSERT_EQ(self->ncards, (int)json_get(j, "cards")->len);
-	for (c = json_get(j, "cards")->child, i = 0; c; c = c->next, i++) {
-		EXPECT_STREQ(self->pci[i], json_get_str(c, "pci"));
-		EXPECT_STREQ("1234", json_get_str(c, "vendor"));
-		EXPECT_STREQ("4c4d", json_get_str(c, "device"));
-		EXPECT_STREQ("none", json_get_str(c, "driver"));
-		EXPECT_TRUE(json_is_null(c, "card"));
-		EXPECT_TRUE(json_is_null(c, "device_node"));
-		EXPECT_TRUE(json_is_null(c, "hbm_total"));
-		EXPECT_LT(0, (int)json_get_uint(c, "link_width", 0));
+	EXPECT_EQ(0, jbool(j, "driver_loaded"));
+	ASSERT_EQ(self->ncards, jlen(j, "cards"));
+	for (i = 0; (c = jat(j, "cards", i)); i++) {
+		EXPECT_STREQ(self->pci[i], jstr(c, "pci"));
+		EXPECT_STREQ("1234", jstr(c, "vendor"));
+		EXPECT_STREQ("4c4d", jstr(c, "device"));
+		EXPECT_STREQ("none", jstr(c, "driver"));
+		EXPECT_TRUE(jnull(c, "card"));
+		EXPECT_TRUE(jnull(c, "device_node"));
+		EXPECT_TRUE(jnull(c, "hbm_total"));
+		EXPECT_LT(0, (int)juint(c, "link_width", 0));
 	}
-	json_free(j);
+	json_object_put(j);
 	run_free(&r);
 
 	run(&r, "-j", "driver", "status");
 	ASSERT_RUN_OK(&r);
 	ASSERT_JSON(j, &r, "llmdev.driver/1");
-	EXPECT_STREQ("absent", json_get_str(j, "state"));
-	EXPECT_EQ(0, (int)json_get_uint(j, "cards", 9));
-	json_free(j);
+	EXPECT_STREQ("absent", jstr(j, "state"));
+	EXPECT_EQ(0, (int)juint(j, "cards", 9));
+	json_object_put(j);
 	run_free(&r);
 	run(&r, "driver", "status");
 	ASSERT_RUN_OK(&r);
@@ -583,7 +811,7 @@ TEST_F(nodrv, unprivileged)
 TEST(no_cards)
 {
 	char pci[4][32];
-	struct json *j;
+	struct json_object *j;
 	struct run r;
 
 	if (geteuid())
@@ -598,17 +826,17 @@ TEST(no_cards)
 	run(&r, "-j", "list");
 	EXPECT_RUN(&r, 2, "no llmdev cards on the PCI bus");
 	ASSERT_JSON(j, &r, "llmdev.list/1");
-	EXPECT_EQ(0, (int)json_get(j, "cards")->len);
-	json_free(j);
+	EXPECT_EQ(0, jlen(j, "cards"));
+	json_object_put(j);
 	run_free(&r);
 
 	ASSERT_EQ(0, driver_set(true));
 	run(&r, "-j", "driver", "status");
 	ASSERT_RUN_OK(&r);
 	ASSERT_JSON(j, &r, "llmdev.driver/1");
-	EXPECT_STREQ("live", json_get_str(j, "state"));
-	EXPECT_EQ(0, (int)json_get_uint(j, "cards", 9));
-	json_free(j);
+	EXPECT_STREQ("live", jstr(j, "state"));
+	EXPECT_EQ(0, (int)juint(j, "cards", 9));
+	json_object_put(j);
 	run_free(&r);
 	run(&r, "stats");
 	EXPECT_RUN(&r, 2, "no llmdev cards (the driver is loaded but bound to none)");
@@ -648,7 +876,7 @@ TEST_F(drv, driver_load_unload)
 {
 	struct llmdev *dev;
 	char want[64];
-	struct json *j;
+	struct json_object *j;
 	struct run r;
 
 	if (_metadata->skip)
@@ -656,10 +884,10 @@ TEST_F(drv, driver_load_unload)
 	run(&r, "-j", "driver", "status");
 	ASSERT_RUN_OK(&r);
 	ASSERT_JSON(j, &r, "llmdev.driver/1");
-	EXPECT_STREQ("live", json_get_str(j, "state"));
-	EXPECT_EQ(self->ncards, (int)json_get_uint(j, "cards", 0));
-	EXPECT_EQ(0, (int)json_get_uint(j, "refcnt", 9));
-	json_free(j);
+	EXPECT_STREQ("live", jstr(j, "state"));
+	EXPECT_EQ(self->ncards, (int)juint(j, "cards", 0));
+	EXPECT_EQ(0, (int)juint(j, "refcnt", 9));
+	json_object_put(j);
 	run_free(&r);
 	run(&r, "driver", "load");	/* loaded: nothing to do */
 	EXPECT_RUN(&r, 0, "");
@@ -703,8 +931,8 @@ TEST_F(drv, driver_load_unload)
 
 TEST_F(drv, list)
 {
-	const struct json *c;
-	struct json *j;
+	struct json_object *c;
+	struct json_object *j;
 	struct run r;
 	int i;
 
@@ -713,29 +941,29 @@ TEST_F(drv, list)
 	run(&r, "list", "--json");	/* -j/--json also after the command */
 	ASSERT_RUN_OK(&r);
 	ASSERT_JSON(j, &r, "llmdev.list/1");
-	EXPECT_EQ(1, json_get_bool(j, "driver_loaded"));
-	ASSERT_EQ(self->ncards, (int)json_get(j, "cards")->len);
-	for (c = json_get(j, "cards")->child, i = 0; c; c = c->next, i++) {
-		int card = (int)json_get_uint(c, "card", 999);
+	EXPECT_EQ(1, jbool(j, "driver_loaded"));
+	ASSERT_EQ(self->ncards, jlen(j, "cards"));
+	for (i = 0; (c = jat(j, "cards", i)); i++) {
+		int card = (int)juint(c, "card", 999);
 		struct llmdev_info info;
 		struct llmdev *dev;
 		char node[32], bdf[32];
 
-		EXPECT_STREQ(self->pci[i], json_get_str(c, "pci"));
-		EXPECT_STREQ("llmdev", json_get_str(c, "driver"));
+		EXPECT_STREQ(self->pci[i], jstr(c, "pci"));
+		EXPECT_STREQ("llmdev", jstr(c, "driver"));
 		snprintf(node, sizeof(node), "/dev/llmdev%d", card);
-		EXPECT_STREQ(node, json_get_str(c, "device_node"));
+		EXPECT_STREQ(node, jstr(c, "device_node"));
 		ASSERT_EQ(0, llmdev_open(card, &dev));
 		ASSERT_EQ(0, llmdev_get_info(dev, &info));
 		snprintf(bdf, sizeof(bdf), "%04x:%02x:%02x.%d", info.pci_domain, info.pci_bus,
 			 info.pci_devfn >> 3, info.pci_devfn & 7);
-		EXPECT_STREQ(bdf, json_get_str(c, "pci"));
-		EXPECT_EQ(info.hbm_size, json_get_uint(c, "hbm_total", 0));
-		EXPECT_EQ(info.hbm_used, json_get_uint(c, "hbm_used", 1));
-		EXPECT_EQ(info.numa_node, (int)json_get(c, "numa_node")->num);
+		EXPECT_STREQ(bdf, jstr(c, "pci"));
+		EXPECT_EQ(info.hbm_size, juint(c, "hbm_total", 0));
+		EXPECT_EQ(info.hbm_used, juint(c, "hbm_used", 1));
+		EXPECT_EQ(info.numa_node, jint(c, "numa_node", -2));
 		llmdev_close(dev);
 	}
-	json_free(j);
+	json_object_put(j);
 	run_free(&r);
 
 	run(&r, "list");
@@ -754,11 +982,11 @@ TEST_F(drv, info)
 	struct llmdev_hbm_alloc a;
 	struct llmdev_link_info li;
 	struct llmdev_info info;
-	const struct json *l, *g;
+	struct json_object *l, *g;
 	struct llmdev *dev;
 	unsigned int card = self->ncards > 1 ? 1 : 0, p;
 	char bdf[32], serial[20], cardname[16];
-	struct json *j;
+	struct json_object *j;
 	struct run r;
 	int i;
 
@@ -784,48 +1012,49 @@ TEST_F(drv, info)
 		run(&r, "-j", "info", name);
 		ASSERT_RUN_OK(&r);
 		ASSERT_JSON(j, &r, "llmdev.info/1");
-		EXPECT_EQ(card, json_get_uint(j, "card", 999)) TH_LOG("info %s", name);
-		EXPECT_STREQ(serial, json_get_str(j, "serial"));
-		json_free(j);
+		EXPECT_EQ(card, juint(j, "card", 999)) TH_LOG("info %s", name);
+		EXPECT_STREQ(serial, jstr(j, "serial"));
+		json_object_put(j);
 		run_free(&r);
 	}
 
 	run(&r, "-j", "info", cardname);
 	ASSERT_RUN_OK(&r);
 	ASSERT_JSON(j, &r, "llmdev.info/1");
-	EXPECT_STREQ(bdf, json_get_str(j, "pci"));
-	EXPECT_EQ(info.hbm_size, json_get_uint(j, "hbm_total", 0));
-	EXPECT_EQ(info.hbm_used, json_get_uint(j, "hbm_used", 0));
-	EXPECT_EQ(info.hbm_largest_free, json_get_uint(j, "hbm_largest_free", 0));
-	EXPECT_EQ(info.irq_vectors, json_get_uint(j, "irq_vectors", 0));
-	EXPECT_NE(NULL, json_get(j, "counters/h2c_bytes"));
+	EXPECT_STREQ(bdf, jstr(j, "pci"));
+	EXPECT_EQ(info.hbm_size, juint(j, "hbm_total", 0));
+	EXPECT_EQ(info.hbm_used, juint(j, "hbm_used", 0));
+	EXPECT_EQ(info.hbm_largest_free, juint(j, "hbm_largest_free", 0));
+	EXPECT_EQ(info.irq_vectors, juint(j, "irq_vectors", 0));
+	EXPECT_NE(UINT64_MAX, juint(j, "counters/h2c_bytes", UINT64_MAX));
+	EXPECT_EQ(LLMDEV_COUNTER_NUM, json_object_object_length(jget(j, "counters")));
 	/* the links, port by port */
-	ASSERT_EQ(info.num_link_ports, json_get(j, "links")->len);
-	for (l = json_get(j, "links")->child, p = 0; l; l = l->next, p++) {
+	ASSERT_EQ(info.num_link_ports, jlen(j, "links"));
+	for (p = 0; (l = jat(j, "links", p)); p++) {
 		ASSERT_EQ(0, llmdev_link_get_info(dev, p, &li));
-		EXPECT_EQ(p, json_get_uint(l, "port", 99));
+		EXPECT_EQ(p, juint(l, "port", 99));
 		EXPECT_STREQ(li.state == LLMDEV_LINK_UP ? "up" :
 			     li.state == LLMDEV_LINK_DOWN ? "down" : "training",
-			     json_get_str(l, "state"));
-		EXPECT_EQ(!!(li.link_flags & LLMDEV_LINK_CABLED), json_get_bool(l, "cabled"));
+			     jstr(l, "state"));
+		EXPECT_EQ(!!(li.link_flags & LLMDEV_LINK_CABLED), jbool(l, "cabled"));
 		if (li.state == LLMDEV_LINK_UP && li.peer_minor >= 0) {
-			EXPECT_EQ(li.peer_minor, (int)json_get_uint(l, "peer_card", 99));
+			EXPECT_EQ(li.peer_minor, (int)juint(l, "peer_card", 99));
 		} else {
-			EXPECT_TRUE(json_is_null(l, "peer_card"));
+			EXPECT_TRUE(jnull(l, "peer_card"));
 		}
 	}
 	/* our region, as the driver lists it */
 	g = NULL;
-	for (l = json_get(j, "regions")->child; l; l = l->next)
-		if (json_get_str(l, "name") && !strcmp(json_get_str(l, "name"), "llmctl-test.info"))
+	for (i = 0; (l = jat(j, "regions", i)); i++)
+		if (jstr(l, "name") && !strcmp(jstr(l, "name"), "llmctl-test.info"))
 			g = l;
 	ASSERT_NE(NULL, g) TH_LOG("region missing: %s", r.out);
-	EXPECT_EQ(a.handle, json_get_uint(g, "handle", 0));
-	EXPECT_EQ(a.hbm_offset, json_get_uint(g, "hbm_offset", 1));
-	EXPECT_EQ(3 * 4096, json_get_uint(g, "length", 0));
-	EXPECT_EQ(1, json_get_bool(g, "persistent"));
-	EXPECT_EQ(0, json_get_uint(g, "owner_uid", 1));
-	json_free(j);
+	EXPECT_EQ(a.handle, juint(g, "handle", 0));
+	EXPECT_EQ(a.hbm_offset, juint(g, "hbm_offset", 1));
+	EXPECT_EQ(3 * 4096, juint(g, "length", 0));
+	EXPECT_EQ(1, jbool(g, "persistent"));
+	EXPECT_EQ(0, juint(g, "owner_uid", 1));
+	json_object_put(j);
 	run_free(&r);
 
 	run(&r, "info", cardname);
@@ -854,8 +1083,8 @@ TEST_F(drv, info)
 TEST_F(drv, stats_watch)
 {
 	struct llmdev_perf before, after;
-	const struct json *c1, *c2, *v;
-	struct json *j1, *j2;
+	struct json_object *c1, *c2;
+	struct json_object *j1, *j2;
 	struct llmdev *dev;
 	struct run r;
 	char *nl;
@@ -898,51 +1127,53 @@ TEST_F(drv, stats_watch)
 	j2 = parse(_metadata, &r, nl + 1, "llmdev.stats/1");
 	ASSERT_NE(NULL, j1);
 	ASSERT_NE(NULL, j2);
-	ASSERT_EQ(1, json_get(j1, "cards")->len);
-	c1 = json_get(j1, "cards/0");
-	c2 = json_get(j2, "cards/0");
-	EXPECT_EQ(0, json_get_uint(c1, "card", 9));
-	EXPECT_EQ(NULL, json_get(c1, "rates"));
-	ASSERT_NE(NULL, json_get(c2, "rates"));
-	dt = (json_get_uint(c2, "time_ns", 0) - json_get_uint(c1, "time_ns", 0)) / 1e9;
+	ASSERT_EQ(1, jlen(j1, "cards"));
+	c1 = jat(j1, "cards", 0);
+	c2 = jat(j2, "cards", 0);
+	EXPECT_EQ(0, juint(c1, "card", 9));
+	EXPECT_FALSE(jhas(c1, "rates"));	/* no rates in the first sample */
+	ASSERT_NE(NULL, jget(c2, "rates"));
+	dt = (juint(c2, "time_ns", 0) - juint(c1, "time_ns", 0)) / 1e9;
 	EXPECT_TRUE(dt >= 0.19 && dt < 3) TH_LOG("samples %.3f s apart", dt);
-	EXPECT_TRUE(json_get_uint(c1, "time_ns", 0) >= before.host_time_ns);
-	EXPECT_TRUE(json_get_uint(c2, "time_ns", 0) <= after.host_time_ns);
-	ASSERT_EQ(LLMDEV_COUNTER_NUM, json_get(c2, "counters")->len);
-	for (v = json_get(c2, "counters")->child; v; v = v->next) {
-		uint64_t n1, n2 = v->uint;
-		const struct json *rate;
+	EXPECT_TRUE(juint(c1, "time_ns", 0) >= before.host_time_ns);
+	EXPECT_TRUE(juint(c2, "time_ns", 0) <= after.host_time_ns);
+	ASSERT_EQ(LLMDEV_COUNTER_NUM, json_object_object_length(jget(c2, "counters")));
+	ASSERT_EQ(LLMDEV_COUNTER_NUM, json_object_object_length(jget(c2, "rates")));
+	json_object_object_foreach(jget(c2, "counters"), key, v) {
+		uint64_t n1, n2;
 		char path[64];
-		double want;
+		double want, rate;
 
-		snprintf(path, sizeof(path), "counters/%s", v->key);
-		n1 = json_get_uint(c1, path, UINT64_MAX);
-		snprintf(path, sizeof(path), "rates/%s", v->key);
-		rate = json_get(c2, path);
-		ASSERT_NE(NULL, rate) TH_LOG("no rate of %s", v->key);
-		EXPECT_LE(n1, n2) TH_LOG("%s went back", v->key);
+		(void)v;
+		snprintf(path, sizeof(path), "counters/%s", key);
+		n1 = juint(c1, path, UINT64_MAX);
+		n2 = juint(c2, path, 0);
+		snprintf(path, sizeof(path), "rates/%s", key);
+		rate = jnum(c2, path, -1);
+		ASSERT_LE(0, rate) TH_LOG("no rate of %s", key);
+		EXPECT_LE(n1, n2) TH_LOG("%s went back", key);
 		want = (n2 - n1) / dt;
-		EXPECT_TRUE(rate->num >= want - 0.06 - want * 1e-9 &&
-			    rate->num <= want + 0.06 + want * 1e-9)
-			TH_LOG("%s: rate %.1f, (%llu - %llu) / %.6f = %.2f", v->key, rate->num,
+		EXPECT_TRUE(rate >= want - 0.06 - want * 1e-9 &&
+			    rate <= want + 0.06 + want * 1e-9)
+			TH_LOG("%s: rate %.3f, (%llu - %llu) / %.6f = %.3f", key, rate,
 			       (unsigned long long)n2, (unsigned long long)n1, dt, want);
 	}
 	/* the traffic shows */
-	EXPECT_LT(0, json_get(c2, "rates/h2c_bytes")->num);
+	EXPECT_LT(0, jnum(c2, "rates/h2c_bytes", 0));
 	EXPECT_LE(before.counters[LLMDEV_COUNTER_H2C_BYTES],
-		  json_get_uint(c1, "counters/h2c_bytes", 0));
+		  juint(c1, "counters/h2c_bytes", 0));
 	EXPECT_GE(after.counters[LLMDEV_COUNTER_H2C_BYTES],
-		  json_get_uint(c2, "counters/h2c_bytes", UINT64_MAX));
-	json_free(j1);
-	json_free(j2);
+		  juint(c2, "counters/h2c_bytes", UINT64_MAX));
+	json_object_put(j1);
+	json_object_put(j2);
 	run_free(&r);
 
 	/* every card */
 	run(&r, "-j", "stats");
 	ASSERT_RUN_OK(&r);
 	ASSERT_JSON(j1, &r, "llmdev.stats/1");
-	EXPECT_EQ(self->ncards, (int)json_get(j1, "cards")->len);
-	json_free(j1);
+	EXPECT_EQ(self->ncards, jlen(j1, "cards"));
+	json_object_put(j1);
 	run_free(&r);
 
 	run(&r, "stats", "--count", "2");
@@ -974,10 +1205,10 @@ static bool wait_link(struct llmdev *dev, unsigned int port, bool up)
 TEST_F(drv, link)
 {
 	struct llmdev_link_info li;
-	const struct json *l;
+	struct json_object *l;
 	struct llmdev *dev;
 	char ports[16];
-	struct json *j;
+	struct json_object *j;
 	struct run r;
 	int port;
 
@@ -995,17 +1226,17 @@ TEST_F(drv, link)
 	run_nobody(&r, "-j", "link", "show", "0");
 	ASSERT_RUN_OK(&r);
 	ASSERT_JSON(j, &r, "llmdev.links/1");
-	l = json_get(j, "cards/0/links");
+	l = jget(j, "cards/0/links");
 	ASSERT_NE(NULL, l);
-	ASSERT_EQ(LLMDEV_NUM_LINK_PORTS, l->len);
-	EXPECT_EQ(0, json_get_uint(j, "cards/0/card", 9));
-	l = json_get(l, ports);
-	EXPECT_STREQ("up", json_get_str(l, "state"));
-	EXPECT_EQ(1, json_get_uint(l, "peer_card", 9));
+	ASSERT_EQ(LLMDEV_NUM_LINK_PORTS, jlen(l, ""));
+	EXPECT_EQ(0, juint(j, "cards/0/card", 9));
+	l = jget(l, ports);
+	EXPECT_STREQ("up", jstr(l, "state"));
+	EXPECT_EQ(1, juint(l, "peer_card", 9));
 	ASSERT_EQ(0, llmdev_link_get_info(dev, port, &li));
-	EXPECT_EQ(li.peer_port, json_get_uint(l, "peer_port", 99));
-	EXPECT_EQ(li.tx_bytes, json_get_uint(l, "tx_bytes", 1));
-	json_free(j);
+	EXPECT_EQ(li.peer_port, juint(l, "peer_port", 99));
+	EXPECT_EQ(li.tx_bytes, juint(l, "tx_bytes", 1));
+	json_object_put(j);
 	run_free(&r);
 	run_nobody(&r, "link", "set", "0", ports, "down");
 	EXPECT_RUN(&r, 2, "llmdev0: link");
@@ -1021,11 +1252,11 @@ TEST_F(drv, link)
 	run(&r, "-j", "link", "show", "llmdev0");
 	ASSERT_RUN_OK(&r);
 	ASSERT_JSON(j, &r, "llmdev.links/1");
-	l = json_get(json_get(j, "cards/0/links"), ports);
-	EXPECT_STREQ("down", json_get_str(l, "state"));
-	EXPECT_EQ(0, json_get_bool(l, "enabled"));
-	EXPECT_TRUE(json_is_null(l, "peer_card"));
-	json_free(j);
+	l = jget(jget(j, "cards/0/links"), ports);
+	EXPECT_STREQ("down", jstr(l, "state"));
+	EXPECT_EQ(0, jbool(l, "enabled"));
+	EXPECT_TRUE(jnull(l, "peer_card"));
+	json_object_put(j);
 	run_free(&r);
 	run(&r, "link", "set", "0", ports, "up");
 	EXPECT_RUN(&r, 0, "");
@@ -1084,19 +1315,19 @@ TEST_F_TIMEOUT(drv, monitor, 60)
 	llmdev_close(dev);
 	EXPECT_RUN(&m, 0, "");
 	for (line = strtok(m.out, "\n"); line; line = strtok(NULL, "\n")) {
-		struct json *j = parse(_metadata, &m, line, "llmdev.event/1");
+		struct json_object *j = parse(_metadata, &m, line, "llmdev.event/1");
 		const char *state;
 		int card;
 
 		ASSERT_NE(NULL, j);
-		EXPECT_STREQ("link", json_get_str(j, "event"));
-		card = (int)json_get_uint(j, "card", 99);
+		EXPECT_STREQ("link", jstr(j, "event"));
+		card = (int)juint(j, "card", 99);
 		EXPECT_TRUE(card == 0 || card == 1) TH_LOG("event of card %d", card);
-		state = json_get_str(j, "state");
+		state = jstr(j, "state");
 		EXPECT_TRUE(state && (!strcmp(state, "up") || !strcmp(state, "down") ||
 				      !strcmp(state, "training")));
-		EXPECT_LT(0, json_get(j, "time")->num);
-		json_free(j);
+		EXPECT_LT(1e9, jnum(j, "time", 0));	/* seconds since 1970 */
+		json_object_put(j);
 		events++;
 	}
 	EXPECT_EQ(3, events) TH_LOG("events: %s", m.out);
@@ -1117,14 +1348,14 @@ TEST_F_TIMEOUT(drv, monitor, 60)
 
 TEST_F(drv, shard_plan)
 {
-	const struct json *c;
+	struct json_object *c;
 	struct llmdev_hbm_alloc fill;
 	struct llmdev_info info;
 	struct llmdev *dev;
 	unsigned int tp = self->ncards >= 2 ? 2 : 1, pp = self->ncards >= 4 ? 2 : 1, i;
 	unsigned int order[4] = { 0, 1, 2, 3 };
 	char tps[8], pps[8], want[128];
-	struct json *j;
+	struct json_object *j;
 	struct run r;
 
 	if (_metadata->skip)
@@ -1143,22 +1374,22 @@ TEST_F(drv, shard_plan)
 	run(&r, "shard", "plan", SMALL_MODEL, "--tp", tps, "--pp", pps, "--json");
 	ASSERT_RUN_OK(&r);
 	ASSERT_JSON(j, &r, "llmdev.shard-plan/1");
-	EXPECT_EQ(tp, json_get_uint(j, "tp", 0));
-	EXPECT_EQ(pp, json_get_uint(j, "pp", 0));
-	EXPECT_EQ(4, json_get_uint(j, "model/block_count", 0));
-	ASSERT_EQ(tp * pp, json_get(j, "cards")->len);
-	for (c = json_get(j, "cards")->child, i = 0; c; c = c->next, i++) {
-		EXPECT_EQ(order[i], json_get_uint(c, "card", 99));
-		EXPECT_EQ(i / tp, json_get_uint(c, "stage", 99));
-		EXPECT_EQ(i % tp, json_get_uint(c, "tp_rank", 99));
-		EXPECT_EQ(i / tp * 4 / pp, json_get_uint(c, "layer_first", 99));
-		EXPECT_EQ((i / tp + 1) * 4 / pp - 1, json_get_uint(c, "layer_last", 99));
+	EXPECT_EQ(tp, juint(j, "tp", 0));
+	EXPECT_EQ(pp, juint(j, "pp", 0));
+	EXPECT_EQ(4, juint(j, "model/block_count", 0));
+	ASSERT_EQ(tp * pp, jlen(j, "cards"));
+	for (i = 0; (c = jat(j, "cards", i)); i++) {
+		EXPECT_EQ(order[i], juint(c, "card", 99));
+		EXPECT_EQ(i / tp, juint(c, "stage", 99));
+		EXPECT_EQ(i % tp, juint(c, "tp_rank", 99));
+		EXPECT_EQ(i / tp * 4 / pp, juint(c, "layer_first", 99));
+		EXPECT_EQ((i / tp + 1) * 4 / pp - 1, juint(c, "layer_last", 99));
 		ASSERT_EQ(0, llmdev_open(order[i], &dev));
 		ASSERT_EQ(0, llmdev_get_info(dev, &info));
-		EXPECT_EQ(info.hbm_largest_free, json_get_uint(c, "free_bytes", 0));
+		EXPECT_EQ(info.hbm_largest_free, juint(c, "free_bytes", 0));
 		llmdev_close(dev);
 	}
-	json_free(j);
+	json_object_put(j);
 	run_free(&r);
 	run(&r, "shard", "plan", SMALL_MODEL, "--tp", tps, "--pp", pps);
 	ASSERT_RUN_OK(&r);
@@ -1215,10 +1446,10 @@ TEST_F_TIMEOUT(drv, shard_order_fallback, 90)
 {
 	bool was_up[LLMDEV_NUM_LINK_PORTS];
 	struct llmdev_link_info li;
-	const struct json *c;
+	struct json_object *c;
 	struct llmdev *dev;
 	unsigned int i, p;
-	struct json *j;
+	struct json_object *j;
 	struct run r;
 
 	if (_metadata->skip)
@@ -1238,10 +1469,10 @@ TEST_F_TIMEOUT(drv, shard_order_fallback, 90)
 	run(&r, "shard", "plan", SMALL_MODEL, "--tp", "2", "--pp", "2", "-j");
 	ASSERT_RUN_OK(&r);
 	ASSERT_JSON(j, &r, "llmdev.shard-plan/1");
-	for (c = json_get(j, "cards")->child, i = 0; c; c = c->next, i++)
-		EXPECT_EQ(i, json_get_uint(c, "card", 99));
+	for (i = 0; (c = jat(j, "cards", i)); i++)
+		EXPECT_EQ(i, juint(c, "card", 99));
 	EXPECT_EQ(4, i);
-	json_free(j);
+	json_object_put(j);
 	run_free(&r);
 	run(&r, "load", SMALL_MODEL, "--tp", "2", "--pp", "2");
 	ASSERT_RUN_OK(&r);
@@ -1310,55 +1541,55 @@ FIXTURE_TEARDOWN(model)
 #define LAYOUT(self) "--tp", "2", "--pp", "2", "--cards", (self)->cards
 
 /* the regions hold what the plan puts there, byte for byte */
-static void check_regions(struct __test_metadata *_metadata, const struct json *plan,
-			  const struct json *load)
+static void check_regions(struct __test_metadata *_metadata, struct json_object *plan,
+			  struct json_object *load)
 {
 	size_t flen = 0;
 	char *file = read_file(MODEL, &flen);
-	const struct json *c, *p;
-	unsigned int i;
+	struct json_object *c, *p;
+	unsigned int i, k;
 
 	ASSERT_NE(NULL, file);
-	for (c = json_get(plan, "cards")->child, i = 0; c; c = c->next, i++) {
-		unsigned int card = json_get_uint(c, "card", 99);
-		uint64_t bytes = json_get_uint(c, "bytes", 0);
+	for (i = 0; (c = jat(plan, "cards", i)); i++) {
+		unsigned int card = juint(c, "card", 99);
+		uint64_t bytes = juint(c, "bytes", 0);
 		char name[32], sum[20];
 		uint32_t handle = 0;
 		struct llmdev *dev;
 		uint8_t *buf;
 
 		snprintf(name, sizeof(name), TAG ".s%llut%llu",
-			 (unsigned long long)json_get_uint(c, "stage", 99),
-			 (unsigned long long)json_get_uint(c, "tp_rank", 99));
+			 (unsigned long long)juint(c, "stage", 99),
+			 (unsigned long long)juint(c, "tp_rank", 99));
 		ASSERT_TRUE(has_region(card, name, &handle)) TH_LOG("llmdev%u: no %s", card, name);
 		buf = malloc(bytes);
 		ASSERT_NE(NULL, buf);
 		ASSERT_EQ(0, llmdev_open(card, &dev));
 		ASSERT_EQ(0, llmdev_copy_from_hbm(dev, handle, 0, buf, bytes, 10 * SEC));
 		llmdev_close(dev);
-		for (p = json_get(c, "pieces")->child; p; p = p->next) {
-			uint64_t off = json_get_uint(p, "src_offset", 0);
-			uint64_t len = json_get_uint(p, "src_len", 0);
-			uint64_t stride = json_get_uint(p, "src_stride", 0);
-			uint64_t count = json_get_uint(p, "src_count", 0);
-			uint64_t dst = json_get_uint(p, "dst_offset", 0), k;
+		for (k = 0; (p = jat(c, "pieces", k)); k++) {
+			uint64_t off = juint(p, "src_offset", 0);
+			uint64_t len = juint(p, "src_len", 0);
+			uint64_t stride = juint(p, "src_stride", 0);
+			uint64_t count = juint(p, "src_count", 0);
+			uint64_t dst = juint(p, "dst_offset", 0), m;
 
-			for (k = 0; k < count; k++) {
-				ASSERT_LE(off + k * stride + len, flen);
-				ASSERT_LE(dst + (k + 1) * len, bytes);
-				ASSERT_EQ(0, memcmp(buf + dst + k * len, file + off + k * stride, len))
+			for (m = 0; m < count; m++) {
+				ASSERT_LE(off + m * stride + len, flen);
+				ASSERT_LE(dst + (m + 1) * len, bytes);
+				ASSERT_EQ(0, memcmp(buf + dst + m * len, file + off + m * stride, len))
 					TH_LOG("llmdev%u: %s, range %llu", card,
-					       json_get_str(p, "tensor"), (unsigned long long)k);
+					       jstr(p, "tensor"), (unsigned long long)m);
 			}
 		}
 		/* the checksum load printed is that of the region's bytes */
 		snprintf(sum, sizeof(sum), "%016llx", (unsigned long long)fnv1a(buf, bytes));
-		for (p = json_get(load, "cards")->child; p; p = p->next)
-			if (json_get_uint(p, "card", 99) == card) {
-				EXPECT_STREQ(name, json_get_str(p, "region"));
-				EXPECT_STREQ(sum, json_get_str(p, "checksum"));
-				EXPECT_EQ(bytes, json_get_uint(p, "bytes", 0));
-				EXPECT_EQ(handle, json_get_uint(p, "handle", 0));
+		for (k = 0; (p = jat(load, "cards", k)); k++)
+			if (juint(p, "card", 99) == card) {
+				EXPECT_STREQ(name, jstr(p, "region"));
+				EXPECT_STREQ(sum, jstr(p, "checksum"));
+				EXPECT_EQ(bytes, juint(p, "bytes", 0));
+				EXPECT_EQ(handle, juint(p, "handle", 0));
 			}
 		free(buf);
 	}
@@ -1367,13 +1598,13 @@ static void check_regions(struct __test_metadata *_metadata, const struct json *
 
 /* the routing tables are what shard apply said and what the plan wants */
 static void check_routes(struct __test_metadata *_metadata, const unsigned int order[4],
-			 const struct json *apply)
+			 struct json_object *apply)
 {
 	unsigned int i;
 
-	ASSERT_EQ(4, json_get_uint(apply, "applied", 0));
+	ASSERT_EQ(4, juint(apply, "applied", 0));
 	for (i = 0; i < 4; i++) {
-		const struct json *a = json_at(json_get(apply, "cards"), i);
+		struct json_object *a = jat(apply, "cards", i);
 		struct llmdev_route_entry *e = NULL;
 		unsigned int n = 0, stage = i / 2, rank = i % 2;
 		char name[32], hop[16];
@@ -1399,17 +1630,17 @@ static void check_routes(struct __test_metadata *_metadata, const unsigned int o
 			snprintf(hop, sizeof(hop), "link%d", port);
 		else
 			strcpy(hop, "host");
-		EXPECT_EQ(order[i], json_get_uint(a, "card", 99));
-		EXPECT_STREQ(name, json_get_str(a, "region"));
-		EXPECT_STREQ(hop, json_get_str(a, "next_hop"));
-		EXPECT_EQ(gen, json_get_uint(a, "generation", 0));
+		EXPECT_EQ(order[i], juint(a, "card", 99));
+		EXPECT_STREQ(name, jstr(a, "region"));
+		EXPECT_STREQ(hop, jstr(a, "next_hop"));
+		EXPECT_EQ(gen, juint(a, "generation", 0));
 		free(e);
 	}
 }
 
 TEST_F_TIMEOUT(model, load_apply_unload, 90)
 {
-	struct json *plan, *load, *apply, *show;
+	struct json_object *plan, *load, *apply, *show;
 	uint32_t handles[4], h, gen[4];
 	struct llmdev_hbm_alloc other;
 	struct llmdev *dev;
@@ -1427,17 +1658,17 @@ TEST_F_TIMEOUT(model, load_apply_unload, 90)
 	run(&r, "-j", "load", MODEL, LAYOUT(self), "--verify");
 	ASSERT_RUN_OK(&r);
 	ASSERT_JSON(load, &r, "llmdev.load/1");
-	EXPECT_EQ(1, json_get_bool(load, "verified"));
+	EXPECT_EQ(1, jbool(load, "verified"));
 	for (i = 0; i < 4; i++) {
-		const struct json *c = json_at(json_get(load, "cards"), i);
+		struct json_object *c = jat(load, "cards", i);
 
-		EXPECT_EQ(1, json_get_bool(c, "loaded"));
-		EXPECT_EQ(1, json_get_bool(c, "verified"));
-		EXPECT_EQ(self->order[i], json_get_uint(c, "card", 99));
-		ASSERT_TRUE(has_region(self->order[i], json_get_str(c, "region"), &handles[i]));
+		EXPECT_EQ(1, jbool(c, "loaded"));
+		EXPECT_EQ(1, jbool(c, "verified"));
+		EXPECT_EQ(self->order[i], juint(c, "card", 99));
+		ASSERT_TRUE(has_region(self->order[i], jstr(c, "region"), &handles[i]));
 	}
 	check_regions(_metadata, plan, load);
-	json_free(load);
+	json_object_put(load);
 	run_free(&r);
 
 	/* again: nothing to do, and --verify checks what is there */
@@ -1458,10 +1689,10 @@ TEST_F_TIMEOUT(model, load_apply_unload, 90)
 	run(&r, "-j", "load", MODEL, LAYOUT(self), "--replace");
 	ASSERT_RUN_OK(&r);
 	ASSERT_JSON(load, &r, "llmdev.load/1");
-	EXPECT_EQ(1, json_get_bool(load, "cards/0/loaded"));
-	EXPECT_LT(0, json_get_uint(load, "bytes", 0));
+	EXPECT_EQ(1, jbool(load, "cards/0/loaded"));
+	EXPECT_LT(0, juint(load, "bytes", 0));
 	check_regions(_metadata, plan, load);
-	json_free(load);
+	json_object_put(load);
 	run_free(&r);
 
 	/* apply: each card routes its layers and rank to the next stage */
@@ -1472,32 +1703,32 @@ TEST_F_TIMEOUT(model, load_apply_unload, 90)
 	ASSERT_RUN_OK(&r);
 	ASSERT_JSON(apply, &r, "llmdev.shard-apply/1");
 	check_routes(_metadata, self->order, apply);
-	json_free(apply);
+	json_object_put(apply);
 	run_free(&r);
 
 	run(&r, "-j", "shard", "show");
 	ASSERT_RUN_OK(&r);
 	ASSERT_JSON(show, &r, "llmdev.shard-show/1");
-	ASSERT_EQ(4, json_get(show, "cards")->len);
+	ASSERT_EQ(4, jlen(show, "cards"));
 	for (i = 0; i < 4; i++) {
-		const struct json *c = json_at(json_get(show, "cards"), i);
+		struct json_object *c = jat(show, "cards", i);
 		struct llmdev_route_entry *e = NULL;
 		unsigned int n = 0;
 
 		ASSERT_EQ(0, llmdev_open(i, &dev));
 		ASSERT_EQ(0, llmdev_route_get(dev, &e, &n, &gen[i]));
 		llmdev_close(dev);
-		EXPECT_EQ(i, json_get_uint(c, "card", 99));
-		EXPECT_EQ(gen[i], json_get_uint(c, "generation", 0));
-		ASSERT_EQ(n, json_get(c, "entries")->len);
-		EXPECT_EQ(e[0].layer_first, json_get_uint(c, "entries/0/layer_first", 99));
-		EXPECT_EQ(e[0].tp_rank, json_get_uint(c, "entries/0/tp_rank", 99));
-		EXPECT_EQ(e[0].handle, json_get_uint(c, "entries/0/handle", 99));
-		EXPECT_EQ(e[0].length, json_get_uint(c, "entries/0/length", 0));
-		EXPECT_NE(NULL, json_get_str(c, "entries/0/region"));
+		EXPECT_EQ(i, juint(c, "card", 99));
+		EXPECT_EQ(gen[i], juint(c, "generation", 0));
+		ASSERT_EQ(n, jlen(c, "entries"));
+		EXPECT_EQ(e[0].layer_first, juint(c, "entries/0/layer_first", 99));
+		EXPECT_EQ(e[0].tp_rank, juint(c, "entries/0/tp_rank", 99));
+		EXPECT_EQ(e[0].handle, juint(c, "entries/0/handle", 99));
+		EXPECT_EQ(e[0].length, juint(c, "entries/0/length", 0));
+		EXPECT_NE(NULL, jstr(c, "entries/0/region"));
 		free(e);
 	}
-	json_free(show);
+	json_object_put(show);
 	run_free(&r);
 	run(&r, "shard", "show");
 	ASSERT_RUN_OK(&r);
@@ -1536,8 +1767,8 @@ TEST_F_TIMEOUT(model, load_apply_unload, 90)
 	run(&r, "-j", "unload", MODEL);
 	ASSERT_RUN_OK(&r);
 	ASSERT_JSON(show, &r, "llmdev.unload/1");
-	EXPECT_EQ(4, json_get_uint(show, "freed", 0));
-	json_free(show);
+	EXPECT_EQ(4, juint(show, "freed", 0));
+	json_object_put(show);
 	run_free(&r);
 	EXPECT_TRUE(has_region(0, TAG ".small.s0t0", NULL));
 	EXPECT_EQ(0, llmdev_hbm_free(dev, other.handle));
@@ -1557,7 +1788,7 @@ TEST_F_TIMEOUT(model, load_apply_unload, 90)
 	ASSERT_RUN_OK(&r);
 	EXPECT_NE(NULL, strstr(r.out, "nothing to unload")) TH_LOG("%s", r.out);
 	run_free(&r);
-	json_free(plan);
+	json_object_put(plan);
 }
 
 /* shard apply changes every card's table or none */
@@ -1733,7 +1964,7 @@ TEST_F(model, bad_file)
 	EXPECT_RUN(&r, 2, "beyond end of file");
 	run_free(&r);
 	for (i = 0; i < 4; i++) {
-		struct json *j;
+		struct json_object *j;
 		char card[16];
 
 		snprintf(card, sizeof(card), "%u", i);
@@ -1741,9 +1972,9 @@ TEST_F(model, bad_file)
 		run(&r, "-j", "info", card);
 		ASSERT_RUN_OK(&r);
 		ASSERT_JSON(j, &r, "llmdev.info/1");
-		EXPECT_EQ(used[i], json_get_uint(j, "hbm_used", 1));
-		EXPECT_EQ(0, json_get(j, "regions")->len);
-		json_free(j);
+		EXPECT_EQ(used[i], juint(j, "hbm_used", 1));
+		EXPECT_EQ(0, jlen(j, "regions"));
+		json_object_put(j);
 		run_free(&r);
 	}
 	unlink(trunc);
@@ -1758,7 +1989,7 @@ TEST_F_TIMEOUT(model, long_names, 90)
 	char ra[40], rb[40], card[12];
 	const char *str;
 	uint32_t handle;
-	struct json *j;
+	struct json_object *j;
 	struct run r;
 
 	if (_metadata->skip)
@@ -1771,10 +2002,10 @@ TEST_F_TIMEOUT(model, long_names, 90)
 	run(&r, "load", a, "--cards", card, "-j");
 	ASSERT_RUN_OK(&r);
 	ASSERT_JSON(j, &r, "llmdev.load/1");
-	str = json_get_str(j, "cards/0/region");
+	str = jstr(j, "cards/0/region");
 	ASSERT_NE(NULL, str);
 	snprintf(ra, sizeof(ra), "%s", str);
-	json_free(j);
+	json_object_put(j);
 	run_free(&r);
 	/* the documented form: 13 characters, '~', 6 hex digits of FNV-1a */
 	EXPECT_STREQ("Meta-Llama-3-~9c7777.s0t0", ra);
@@ -1782,11 +2013,11 @@ TEST_F_TIMEOUT(model, long_names, 90)
 	run(&r, "load", b, "--cards", card, "-j");
 	ASSERT_RUN_OK(&r);
 	ASSERT_JSON(j, &r, "llmdev.load/1");
-	str = json_get_str(j, "cards/0/region");
+	str = jstr(j, "cards/0/region");
 	ASSERT_NE(NULL, str);
 	snprintf(rb, sizeof(rb), "%s", str);
-	EXPECT_EQ(1, json_get_bool(j, "cards/0/loaded"));	/* not "already loaded" */
-	json_free(j);
+	EXPECT_EQ(1, jbool(j, "cards/0/loaded"));	/* not "already loaded" */
+	json_object_put(j);
 	run_free(&r);
 	EXPECT_STRNE(ra, rb);
 	EXPECT_EQ(0, strncmp(rb, "Meta-Llama-3-~", 14)) TH_LOG("%s", rb);
