@@ -332,19 +332,10 @@ static inline int llmdev_gone(struct llmdev_device *ldev)
 	return 0;
 }
 
-int llmdev_wait_reset(struct llmdev_device *ldev);
+int llmdev_wait_reset(struct llmdev_device *ldev, bool killable);
 
-/**
- * llmdev_hw_enter() - enter a section that uses the hardware, and may sleep
- * @ldev: the card
- * @idx: out: for llmdev_exit()
- *
- * Waits while the card is being reset.
- *
- * Return: 0 (then call llmdev_exit()); -ENODEV the card is gone; -EIO the
- * card is dead; -EINTR a fatal signal ended the wait.
- */
-static inline int llmdev_hw_enter(struct llmdev_device *ldev, int *idx)
+static inline int __llmdev_hw_enter(struct llmdev_device *ldev, int *idx,
+				    bool killable)
 {
 	int ret;
 
@@ -355,10 +346,38 @@ static inline int llmdev_hw_enter(struct llmdev_device *ldev, int *idx)
 			return 0;
 		srcu_read_unlock(&ldev->unplug_srcu, *idx);
 		if (!ret)
-			ret = llmdev_wait_reset(ldev);
+			ret = llmdev_wait_reset(ldev, killable);
 		if (ret)
 			return ret;
 	}
+}
+
+/**
+ * llmdev_hw_enter() - enter a section that uses the hardware, and may sleep
+ * @ldev: the card
+ * @idx: out: for llmdev_exit()
+ *
+ * Waits while the card is being reset. Never call it holding a lock the
+ * reset path takes (llmdev_reset.c): the reset waits for sections that
+ * have entered, not for those waiting to.
+ *
+ * Return: 0 (then call llmdev_exit()); -ENODEV the card is gone; -EIO the
+ * card is dead; -EINTR a fatal signal ended the wait.
+ */
+static inline int llmdev_hw_enter(struct llmdev_device *ldev, int *idx)
+{
+	return __llmdev_hw_enter(ldev, idx, true);
+}
+
+/*
+ * llmdev_hw_enter() for work that must be done even by a dying task
+ * (giving back a closed file's HBM): the wait for a reset is not killable.
+ * Resets end in bounded time (an AER recovery that never ends marks the
+ * card dead).
+ */
+static inline int llmdev_hw_enter_nokill(struct llmdev_device *ldev, int *idx)
+{
+	return __llmdev_hw_enter(ldev, idx, false);
 }
 
 void llmdev_get(struct llmdev_device *ldev);
