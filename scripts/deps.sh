@@ -17,8 +17,8 @@ PKGS=(
 	# JSON and the tests that parse it
 	busybox-static pciutils
 	libnl-3-dev libnl-genl-3-dev libpci-dev libkmod-dev libjson-c-dev
-	# kernel static checks
-	sparse
+	# kernel static checks; pahole for the uapi structs' layout
+	sparse dwarves
 	# fuzzing the GGUF reader (tools/fuzz_gguf.c): clang only recommends
 	# the runtime with libFuzzer and the sanitizers
 	clang libclang-rt-14-dev

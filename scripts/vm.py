@@ -451,6 +451,10 @@ class Run:
                   # the fault-injection tests map BAR 0 from sysfs while the
                   # driver holds it (Debian has CONFIG_IO_STRICT_DEVMEM)
                   'iomem=relaxed']
+        if a.iommu:
+            # every DMA of the cards goes through the IOMMU, and every unmap
+            # is flushed at once: a stale bus address faults
+            append += ['intel_iommu=on', 'iommu=strict']
         if a.append:
             append.append(a.append)
         self.cmdline = [
@@ -467,6 +471,9 @@ class Run:
             '-chardev', 'socket,id=qmp,path=%s/qmp.sock' % self.tmp,
             '-mon', 'chardev=qmp,mode=control',
         ]
+        if a.iommu:
+            # before the cards: they must sit behind it
+            self.cmdline += ['-device', 'intel-iommu,intremap=off']
         peers = cable_props(a.cables, a.cards) if a.cables else {}
         for i in range(a.cards):
             dev = 'llmdev,bus=rp%d,id=llmdev%d,hbm-size=%d' % (i, i, a.hbm_size)
@@ -978,6 +985,8 @@ def main():
     ap.add_argument('--smp', type=int, default=2, help=argparse.SUPPRESS)
     ap.add_argument('--memory', default='2G', help=argparse.SUPPRESS)
     ap.add_argument('--append', help='extra kernel command line')
+    ap.add_argument('--iommu', action='store_true',
+                    help="put the cards behind QEMU's intel-iommu (guest: intel_iommu=on iommu=strict)")
     ap.add_argument('--qemu-arg', action='append', help='extra QEMU argument (repeatable)')
     ap.add_argument('--ignore-report', action='append', metavar='REGEX',
                     help='ignore kernel report lines matching REGEX (repeatable)')

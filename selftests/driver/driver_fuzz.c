@@ -731,7 +731,7 @@ static void fz_cleanup(void)
 	}
 }
 
-TEST_F_TIMEOUT(fuzz, ioctl, 1800)
+TEST_F_TIMEOUT(fuzz, ioctl, 7200)
 {
 	unsigned int secs = env_uint("LLMDEV_FUZZ_SECONDS", 20);
 	unsigned int threads = env_uint("LLMDEV_FUZZ_THREADS", 4);
@@ -920,7 +920,7 @@ static unsigned long nl_fuzz(uint64_t seed, unsigned int seconds)
 	return sent;
 }
 
-TEST_F_TIMEOUT(fuzz, netlink, 900)
+TEST_F_TIMEOUT(fuzz, netlink, 7200)
 {
 	unsigned int secs = env_uint("LLMDEV_FUZZ_SECONDS", 20);
 	uint64_t seed = env_uint("LLMDEV_FUZZ_SEED", (unsigned int)time(NULL));
@@ -929,6 +929,8 @@ TEST_F_TIMEOUT(fuzz, netlink, 900)
 	pid_t pid;
 
 	SETUP_OR_SKIP();
+	if (env_uint("LLMDEV_FUZZ_UNPLUG", 0))
+		SKIP(return, "the unplug run is for fuzz.ioctl");
 	shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
 		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, shared);
@@ -1114,6 +1116,8 @@ FIXTURE_SETUP(fault)
 	self->buf = ld_alloc_buf(256 * LD_KIB);
 	ASSERT_NE(NULL, self->buf);
 	self->max = env_uint("LLMDEV_SWEEP_MAX", 20000);
+	if (env_uint("LLMDEV_FUZZ_UNPLUG", 0))
+		SKIP(return, "the unplug run is for fuzz.ioctl");
 	kmsg_mark("on");
 }
 
