@@ -141,9 +141,10 @@ struct llmdev_info {
  * the card before it can be allocated again.
  *
  * Errors: -EINVAL length 0, align not a power of two, name not terminated,
- * persistent without a name; -ENOSPC no free extent large enough (see
- * largest_free); -EEXIST a persistent region of that name exists;
- * -ENOMEM out of kernel memory.
+ * persistent without a name, unknown flags, reserved set; -ENOSPC no free
+ * extent large enough (see largest_free); -EEXIST a persistent region of
+ * that name exists; -ENOMEM out of kernel memory; -EFAULT the struct is
+ * not writable (no region was made: nobody saw its handle).
  */
 struct llmdev_hbm_alloc {
 	__u32 size;
@@ -173,7 +174,10 @@ struct llmdev_hbm_alloc {
  * Errors: -ENOENT no such region; -EPERM a persistent region the caller
  * neither owns nor may administer (CAP_SYS_ADMIN), or a region of another
  * open file; -EBUSY the card's routing table names the region
- * (LLMDEV_ROUTE_SET a table without it first).
+ * (LLMDEV_ROUTE_SET a table without it first). The struct is input only.
+ * If the card cannot scrub the region (it is dead, or the scrub fails),
+ * the call still succeeds, but the HBM stays out of use (hbm_used counts
+ * it) until a scrub after the next successful reset.
  */
 struct llmdev_hbm_free {
 	__u32 size;
@@ -217,8 +221,12 @@ struct llmdev_hbm_region {
  * @entry_size: sizeof(struct llmdev_hbm_region) as the caller knows it
  * @regions: user pointer to an array of struct llmdev_hbm_region
  *
- * Lists the persistent regions and the caller's own ones.
- * Errors: -EINVAL entry_size smaller than the first version of the entry.
+ * Lists the persistent regions and the caller's own ones. Entries are
+ * filled in up to entry_size (what the caller's header has); a larger
+ * entry_size gets zeroes after the kernel's entry.
+ * Errors: -EINVAL flags set, entry_size smaller than the first version of
+ * the entry; -EFAULT regions not writable for the entries written;
+ * -ENOMEM.
  */
 struct llmdev_hbm_list {
 	__u32 size;
@@ -279,8 +287,11 @@ struct llmdev_hbm_open {
  * Errors: -EINVAL length 0 or too large, offset + length beyond the region
  * (or overflowing), bad ring; -ENOENT no such region; -EPERM a region the
  * caller may not use; -EFAULT the buffer is not mapped (or not writable for
- * card-to-host); -EAGAIN too many transfers in flight on this file
- * (LLMDEV_MAX_FENCES), wait for some first; -ENOMEM.
+ * card-to-host), or the reply could not be written (then nothing was
+ * started); -EAGAIN too many transfers in flight on this file
+ * (LLMDEV_MAX_FENCES), wait for some first; -ENOMEM; -ENODEV; -EIO the card
+ * is dead. While the card is being reset, a transfer is queued and runs
+ * after the reset.
  */
 struct llmdev_dma {
 	__u32 size;
@@ -313,7 +324,8 @@ struct llmdev_dma {
  *              SA_RESTART), so a retry with the same struct keeps the
  *              original deadline
  * @status: out: 0, or the transfer's negative errno: -EIO the card
- *          reported a DMA error; -ETIMEDOUT the card made no progress on
+ *          reported a DMA error, or was reset while the transfer was on
+ *          it (LLMDEV_RESET), or is dead; -ETIMEDOUT the card made no progress on
  *          this transfer for the dma_timeout_ms module parameter (the ring
  *          was reset); -ECANCELED the transfer was queued behind one that
  *          failed so, and the ring reset dropped it: submit it again;
@@ -326,7 +338,9 @@ struct llmdev_dma {
  * Errors: -ENOENT no such fence on this file (or none at all with
  * LLMDEV_WAIT_ANY); -ETIME the fence did not complete within timeout_ns
  * (it is still pending and can be waited for again); -EFAULT the struct
- * is not writable (the fence is not consumed).
+ * is not writable (the fence is not consumed); -EINTR a signal arrived
+ * and its handler has no SA_RESTART (timeout_ns holds the time left);
+ * -ENODEV the card was removed; -EIO the card is dead.
  */
 struct llmdev_fence_wait {
 	__u32 size;
@@ -418,7 +432,8 @@ enum llmdev_link_state {
  * @tx_errors: out: frames the port had to send again
  * @rx_errors: out: frames received with CRC errors
  *
- * Errors: -EINVAL port out of range.
+ * Errors: -EINVAL port out of range, flags set; -EINTR a fatal signal
+ * while waiting for a reset; -EIO the card is dead.
  */
 struct llmdev_link_info {
 	__u32 size;
@@ -447,8 +462,9 @@ struct llmdev_link_info {
  *          is enabled too), 0 to take it down
  *
  * The driver enables every port when it binds to a card (module parameter
- * links_enable). Errors: -EPERM without CAP_SYS_ADMIN; -EINVAL port out of
- * range, enable not 0 or 1.
+ * links_enable). The struct is input only. Errors: -EPERM without
+ * CAP_SYS_ADMIN; -EINVAL port out of range, enable not 0 or 1, flags set;
+ * -EINTR a fatal signal while waiting for a reset; -EIO the card is dead.
  */
 struct llmdev_link_set {
 	__u32 size;
@@ -478,10 +494,12 @@ struct llmdev_link_set {
  * picks the ports. A group lives until LLMDEV_GROUP_DESTROY or until this
  * file is closed; it does not keep the member files open.
  *
- * Errors: -EINVAL nranks out of range, an fd that is not an llmdev card,
- * the same card twice; -EBADF an fd that is not open; -ENOLINK no link
- * that is up from some rank to the next; -EMFILE LLMDEV_MAX_GROUPS groups
- * exist on this file; -ENOMEM.
+ * Errors: -EINVAL nranks out of range, flags set, an fd that is not an
+ * llmdev card, the same card twice; -EBADF an fd that is not open;
+ * -EFAULT fds not readable, or the struct not writable (no group was
+ * made); -ENOLINK no link that is up from some rank to the next (also
+ * when a member is dead); -EMFILE LLMDEV_MAX_GROUPS groups exist on this
+ * file; -ENOMEM.
  */
 struct llmdev_group_create {
 	__u32 size;
@@ -500,8 +518,10 @@ struct llmdev_group_create {
  * @group: the group's id
  * @__reserved: must be zero
  *
- * Collectives already submitted on the group still complete.
- * Errors: -ENOENT no such group on this file.
+ * Collectives already submitted on the group still complete. The struct
+ * is input only.
+ * Errors: -ENOENT no such group on this file; -EINVAL flags or reserved
+ * set.
  */
 struct llmdev_group_destroy {
 	__u32 size;
@@ -584,15 +604,19 @@ struct llmdev_coll_buf {
  * during the collective; -EHOSTUNREACH the links no longer form the
  * group's ring; -ETIMEDOUT it did not finish within the coll_timeout_ms
  * module parameter; -ECANCELED it was aborted; -ENODEV a member card was
- * removed; -EIO the card refused it. Every member is stopped in each case;
- * the cards stay usable.
+ * removed; -EIO the card refused it, or a member was reset while it ran,
+ * or is dead. Every member is stopped in each case; the cards stay usable.
+ * A collective queued while a member is being reset waits for the end of
+ * the reset.
  *
  * Errors: -ENOENT no such group or region; -EINVAL bad op, dtype, redop,
  * root, count or buf_size, a buffer beyond its region, src and dst
  * overlapping without being equal, an fd that is not the rank's card,
  * reserved field set; -EBADF an fd that is not open; -EPERM a region the
  * caller may not use; -ENOLINK a link of the group's ring is not up;
- * -EAGAIN too many fences on this file; -ENOMEM.
+ * -EAGAIN too many fences on this file; -EFAULT bufs not readable, or
+ * the struct not writable (nothing was started); -ENODEV a member card was
+ * removed; -EIO a member card is dead; -ENOMEM.
  */
 struct llmdev_coll {
 	__u32 size;
@@ -663,7 +687,10 @@ struct llmdev_route_entry {
  * LLMDEV_HOP_HOST); -EEXIST two entries with the same tp_rank and
  * overlapping layers; -ENOENT no region with that handle; -EACCES the
  * region is not persistent; -ENOLINK next_hop is a port whose link is not
- * up; -EIO the card refused the table. GET: -EINVAL entry_size too small.
+ * up; -EIO the card refused the table, or is dead; -ENOMEM; -EFAULT
+ * entries not readable, or the reply could not be written (the table may
+ * have been applied then: generation tells). GET: -EINVAL entry_size too
+ * small or flags set; -EFAULT entries not writable; -ENOMEM.
  */
 struct llmdev_route {
 	__u32 size;
