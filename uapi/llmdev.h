@@ -5,8 +5,16 @@
  * One character device per card, /dev/llmdevN. Every ioctl takes a pointer
  * to a struct that starts with "__u32 size" (the size of the struct as the
  * caller knows it) and "__u32 flags". Structs grow only by appending
- * fields; the size of a struct's first version never changes (each struct
- * below says which field ends it). Common rules, checked by every ioctl:
+ * fields; the size of a struct's first version never changes. The first
+ * versions end at: llmdev_info.irq_vectors, llmdev_hbm_alloc.largest_free,
+ * llmdev_hbm_free.__reserved, llmdev_hbm_list.regions,
+ * llmdev_hbm_open.mmap_offset, llmdev_dma.fence,
+ * llmdev_fence_wait.__reserved, llmdev_perf.counters,
+ * llmdev_link_info.rx_errors, llmdev_link_set.enable,
+ * llmdev_group_create.fds, llmdev_group_destroy.__reserved,
+ * llmdev_coll.fence, llmdev_route.error_index, llmdev_reset.flags; and of
+ * the array elements: llmdev_hbm_region.name, llmdev_coll_buf.dst_offset,
+ * llmdev_route_entry.length. Common rules, checked by every ioctl:
  *
  *  - size smaller than the first version of the struct: -EINVAL.
  *  - size between the first version and the kernel's struct: accepted; the
