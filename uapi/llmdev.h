@@ -12,9 +12,11 @@
  * llmdev_fence_wait.__reserved, llmdev_perf.counters,
  * llmdev_link_info.rx_errors, llmdev_link_set.enable,
  * llmdev_group_create.fds, llmdev_group_destroy.__reserved,
- * llmdev_coll.fence, llmdev_route.error_index, llmdev_reset.flags; and of
- * the array elements: llmdev_hbm_region.name, llmdev_coll_buf.dst_offset,
- * llmdev_route_entry.length. Common rules, checked by every ioctl:
+ * llmdev_coll.fence, llmdev_route.error_index, llmdev_reset.flags,
+ * llmdev_buf_register.__reserved, llmdev_buf_unregister.__reserved,
+ * llmdev_dma_batch.error_index; and of the array elements:
+ * llmdev_hbm_region.name, llmdev_coll_buf.dst_offset,
+ * llmdev_route_entry.length, llmdev_dma_op.buf_offset. Common rules, checked by every ioctl:
  *
  *  - size smaller than the first version of the struct: -EINVAL.
  *  - size between the first version and the kernel's struct: accepted; the
@@ -80,6 +82,9 @@ enum {
 	LLMDEV_CMD_ROUTE_SET,
 	LLMDEV_CMD_ROUTE_GET,
 	LLMDEV_CMD_RESET,
+	LLMDEV_CMD_BUF_REGISTER,
+	LLMDEV_CMD_BUF_UNREGISTER,
+	LLMDEV_CMD_DMA_BATCH,
 };
 
 #define LLMDEV_NAME_LEN		32
@@ -758,5 +763,167 @@ struct llmdev_reset {
 };
 
 #define LLMDEV_RESET		_IO(LLMDEV_TYPE, LLMDEV_CMD_RESET)
+
+/* ---- Registered host buffers and batched DMA ------------------------------- */
+
+/* struct llmdev_buf_register flags */
+#define LLMDEV_BUF_READ_ONLY	_BITUL(0)	/* only a source for transfers to the card */
+
+#define LLMDEV_MAX_BUFS		4096		/* registered buffers per open file */
+#define LLMDEV_BUF_MAX_LENGTH	_BITULL(36)	/* 64 GiB */
+
+/**
+ * struct llmdev_buf_register - LLMDEV_BUF_REGISTER: pin and map host memory once
+ * @size: sizeof(struct llmdev_buf_register)
+ * @flags: LLMDEV_BUF_READ_ONLY or 0
+ * @user_addr: start of the buffer, any alignment
+ * @length: bytes, 1 .. LLMDEV_BUF_MAX_LENGTH
+ * @buf: out: the buffer's id on this open file
+ * @__reserved: must be zero
+ *
+ * The pages are pinned and mapped for the card's DMA until the buffer is
+ * unregistered or the file is closed, so transfers from and to it
+ * (LLMDEV_DMA_BATCH with LLMDEV_OP_BUF) pin and map nothing. The pinned
+ * pages count against RLIMIT_MEMLOCK (as io_uring's registered buffers
+ * do) unless the caller has CAP_IPC_LOCK. Without LLMDEV_BUF_READ_ONLY the
+ * memory must be writable (transfers from the card write it); with it, the
+ * buffer can only be the source of transfers to the card.
+ *
+ * A buffer is the memory of the process that registered it, as it was
+ * when registered: a child after fork() that shares the file reaches the
+ * parent's pages through it, not its own copy; an munmap() or mremap() of
+ * the range does not change what the card reads and writes.
+ *
+ * Errors: -EINVAL length 0 or too large, unknown flags, reserved set, the
+ * range wraps; -EFAULT the range is not mapped (or not writable, without
+ * LLMDEV_BUF_READ_ONLY), or holds memory that cannot be pinned (device
+ * memory, such as a mapping of the aperture); -ENOMEM out of memory, or
+ * RLIMIT_MEMLOCK reached; -EMFILE LLMDEV_MAX_BUFS buffers on this file;
+ * -EOPNOTSUPP the platform's DMA needs bounce buffers or cache syncs for
+ * this memory (swiotlb), which registered buffers do not do; -ENODEV;
+ * -EIO the card is dead.
+ */
+struct llmdev_buf_register {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 user_addr;
+	__aligned_u64 length;
+	__u32 buf;
+	__u32 __reserved;
+};
+
+#define LLMDEV_BUF_REGISTER	_IO(LLMDEV_TYPE, LLMDEV_CMD_BUF_REGISTER)
+
+/**
+ * struct llmdev_buf_unregister - LLMDEV_BUF_UNREGISTER
+ * @size: sizeof(struct llmdev_buf_unregister)
+ * @flags: must be 0
+ * @buf: the buffer's id
+ * @__reserved: must be zero
+ *
+ * Unpins and unmaps the buffer. Closing the file unregisters every buffer
+ * (after the file's transfers have finished). The struct is input only.
+ *
+ * Errors: -ENOENT no such buffer on this file; -EBUSY transfers that use
+ * the buffer have not finished (wait for their fences first); -EINVAL
+ * flags or reserved set.
+ */
+struct llmdev_buf_unregister {
+	__u32 size;
+	__u32 flags;
+	__u32 buf;
+	__u32 __reserved;
+};
+
+#define LLMDEV_BUF_UNREGISTER	_IO(LLMDEV_TYPE, LLMDEV_CMD_BUF_UNREGISTER)
+
+/* struct llmdev_dma_op flags */
+#define LLMDEV_OP_TO_CARD	_BITUL(0)	/* else card to host */
+#define LLMDEV_OP_BUF		_BITUL(1)	/* host side: buf + buf_offset, not user_addr */
+
+/**
+ * struct llmdev_dma_op - one transfer of an LLMDEV_DMA_BATCH
+ * @flags: LLMDEV_OP_TO_CARD, LLMDEV_OP_BUF
+ * @handle: the HBM region
+ * @offset: byte offset in the region
+ * @length: bytes, 1 .. LLMDEV_DMA_MAX_LENGTH
+ * @user_addr: without LLMDEV_OP_BUF: the host memory (pinned for this
+ *             transfer only, as LLMDEV_DMA_SUBMIT does)
+ * @buf: with LLMDEV_OP_BUF: a registered buffer of this file
+ * @__reserved: must be zero
+ * @buf_offset: with LLMDEV_OP_BUF: byte offset in the buffer
+ */
+struct llmdev_dma_op {
+	__u32 flags;
+	__u32 handle;
+	__aligned_u64 offset;
+	__aligned_u64 length;
+	__aligned_u64 user_addr;
+	__u32 buf;
+	__u32 __reserved;
+	__aligned_u64 buf_offset;
+};
+
+/* struct llmdev_dma_batch flags */
+#define LLMDEV_BATCH_WAIT	_BITUL(0)	/* and wait for it, in the same call */
+
+#define LLMDEV_BATCH_MAX	65536		/* ops per batch */
+
+/**
+ * struct llmdev_dma_batch - LLMDEV_DMA_BATCH: many transfers, one fence
+ * @size: sizeof(struct llmdev_dma_batch)
+ * @flags: LLMDEV_BATCH_WAIT or 0
+ * @count: transfers in @ops, 1 .. LLMDEV_BATCH_MAX
+ * @op_size: sizeof(struct llmdev_dma_op) as the caller knows it
+ * @ops: user pointer to struct llmdev_dma_op[count]
+ * @timeout_ns: with LLMDEV_BATCH_WAIT: how long to wait; else ignored
+ * @fence: out: the batch's fence, signalled when every transfer has
+ *         finished, with the first error (the statuses of
+ *         LLMDEV_FENCE_WAIT)
+ * @status: out, with LLMDEV_BATCH_WAIT when the call returns 0: the
+ *          batch's status (its fence is then consumed)
+ * @error_index: out: when the call fails because of one transfer, its
+ *               index in @ops; else ~0
+ *
+ * Every transfer is checked (its region, its range, its host memory or
+ * buffer, pinned if it is not registered) before any of them is queued: a
+ * bad one fails the whole call, nothing moves, and @error_index names it.
+ * Transfers to the card go to one host-to-card ring, transfers from it to
+ * one card-to-host ring, each direction in order; the two directions run
+ * in parallel, in no order with respect to each other. The card is told
+ * of each ring's transfers with one doorbell, and interrupts only after
+ * the last.
+ *
+ * With LLMDEV_BATCH_WAIT the call waits for the batch like
+ * LLMDEV_FENCE_WAIT (first polling the card briefly, see the poll_us
+ * module parameter), up to @timeout_ns: it returns 0 with @status set and
+ * the fence consumed, or -ETIME with the batch still running (wait for
+ * @fence). Signals do not end this wait (the batch is already queued, the
+ * call cannot be restarted); a fatal signal does.
+ *
+ * Errors: -EINVAL count 0 or too large, op_size below the first version of
+ * the op, unknown flags in the batch or an op, reserved set, a length 0 or
+ * too large, a range beyond its region or buffer; -ENOENT no such region
+ * or buffer; -EPERM a region the caller may not use; -EACCES a transfer
+ * from the card into an LLMDEV_BUF_READ_ONLY buffer; -EFAULT @ops not
+ * readable, host memory not mapped (or not writable for a transfer from
+ * the card), or the reply could not be written (then nothing was queued);
+ * -EAGAIN too many fences on this file; -ETIME (with LLMDEV_BATCH_WAIT)
+ * the batch is queued but not finished; -ENOMEM; -ENODEV; -EIO the card
+ * is dead.
+ */
+struct llmdev_dma_batch {
+	__u32 size;
+	__u32 flags;
+	__u32 count;
+	__u32 op_size;
+	__aligned_u64 ops;
+	__aligned_u64 timeout_ns;
+	__aligned_u64 fence;
+	__s32 status;
+	__u32 error_index;
+};
+
+#define LLMDEV_DMA_BATCH	_IO(LLMDEV_TYPE, LLMDEV_CMD_DMA_BATCH)
 
 #endif /* _UAPI_LLMDEV_H */
