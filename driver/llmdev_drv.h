@@ -34,6 +34,7 @@
 #define LLMDEV_HBM_GRANULE	4096ULL
 
 extern unsigned int llmdev_dma_timeout_ms;
+extern unsigned int llmdev_poll_us;
 extern unsigned int llmdev_coll_timeout_ms;
 
 struct llmdev_device;
@@ -97,6 +98,25 @@ struct llmdev_hbm {
 };
 
 struct llmdev_job;
+struct llmdev_req;
+struct llmdev_buf;
+
+/**
+ * struct llmdev_job_desc - one hardware descriptor, before it is posted
+ * @addr: bus address of the host segment, or of the SG table
+ * @hbm_addr: HBM address
+ * @length: bytes
+ * @count: SG entries at @addr, or 0 for a single segment
+ * @table: the SG table, when the descriptor owns it (else NULL: a single
+ *         segment, or a registered buffer's table)
+ */
+struct llmdev_job_desc {
+	dma_addr_t addr;
+	u64 hbm_addr;
+	u32 length;
+	u32 count;
+	struct llmdev_hw_sg *table;
+};
 
 /**
  * struct llmdev_fence - completion token of a transfer or a collective
@@ -261,6 +281,10 @@ struct llmdev_device {
  * @inflight: jobs not yet complete
  * @wq: woken when a job completes
  * @groups: collective groups created on this file, id -> group
+ * @bufs: registered buffers, id -> struct llmdev_buf
+ * @buf_lock: serialises the end of a buffer against its unmapping when the
+ *            card goes away; protects @buf_list
+ * @buf_list: every buffer of the file that is mapped, published or not
  */
 struct llmdev_file {
 	struct llmdev_device *ldev;
@@ -273,6 +297,9 @@ struct llmdev_file {
 	unsigned int inflight;
 	wait_queue_head_t wq;
 	struct xarray groups;
+	struct xarray bufs;
+	struct mutex buf_lock;		/* see above */
+	struct list_head buf_list;
 };
 
 static inline struct llmdev_device *to_llmdev(struct device *dev)
@@ -398,6 +425,10 @@ void llmdev_put(struct llmdev_device *ldev);
  *         written: undoes the handler's work, which nobody else can have
  *         seen (iommufd_object_abort())
  * @obj: the handler's pending object, for @commit and @abort
+ * @finish: if set, called after @commit: a second step of the call that
+ *          needs the first one's object visible (LLMDEV_BATCH_WAIT waits
+ *          for the batch it queued); it may set @commit, @abort, @obj and
+ *          @reply_on_error again, and its reply is written as the first's
  */
 struct llmdev_ucmd {
 	struct llmdev_file *lf;
@@ -407,6 +438,7 @@ struct llmdev_ucmd {
 	void (*commit)(struct llmdev_ucmd *ucmd);
 	void (*abort)(struct llmdev_ucmd *ucmd);
 	void *obj;
+	int (*finish)(struct llmdev_ucmd *ucmd);
 };
 
 /* llmdev_pci.c: every card; the lookups return a reference (llmdev_put) */
@@ -452,12 +484,27 @@ int llmdev_dma_init(struct llmdev_device *ldev);
 void llmdev_dma_fini(struct llmdev_device *ldev);
 void llmdev_dma_hw_start(struct llmdev_device *ldev);
 int llmdev_dma_ioctl_submit(struct llmdev_ucmd *ucmd);
+int llmdev_dma_ioctl_batch(struct llmdev_ucmd *ucmd);
+bool llmdev_dma_poll(struct llmdev_device *ldev);
+bool llmdev_dma_poll_until(struct llmdev_device *ldev, bool (*done)(void *arg),
+			   void *arg);
 void llmdev_dma_handle_ring(struct llmdev_ring *ring);
 void llmdev_dma_handle_error(struct llmdev_device *ldev);
 void llmdev_dma_stop(struct llmdev_device *ldev);
 void llmdev_dma_fail_started(struct llmdev_device *ldev, int status);
 void llmdev_dma_fail_all(struct llmdev_device *ldev, int status);
 void llmdev_dma_restart(struct llmdev_device *ldev);
+
+/* llmdev_buf.c */
+int llmdev_buf_ioctl_register(struct llmdev_ucmd *ucmd);
+int llmdev_buf_ioctl_unregister(struct llmdev_ucmd *ucmd);
+struct llmdev_buf *llmdev_buf_get(struct llmdev_file *lf, u32 id, u64 offset,
+				  u64 length, bool to_card);
+void llmdev_buf_put(struct llmdev_buf *b);
+unsigned int llmdev_buf_descs(const struct llmdev_buf *b, u64 off, u64 len,
+			      u64 hbm, struct llmdev_job_desc *d);
+void llmdev_buf_release_file(struct llmdev_file *lf);
+void llmdev_buf_unplug(struct llmdev_device *ldev);
 
 /* llmdev_fence.c */
 int llmdev_fence_reserve(struct llmdev_file *lf, struct llmdev_fence *f,
@@ -466,6 +513,8 @@ void llmdev_fence_unreserve(struct llmdev_fence *f);
 void llmdev_fence_publish(struct llmdev_fence *f);
 void llmdev_fence_signal(struct llmdev_fence *f, int status);
 int llmdev_fence_ioctl_wait(struct llmdev_ucmd *ucmd);
+int llmdev_fence_wait_queued(struct llmdev_ucmd *ucmd, u64 seqno, u64 timeout_ns,
+			     s32 *status);
 __poll_t llmdev_fence_poll(struct llmdev_file *lf);
 void llmdev_fence_release_file(struct llmdev_file *lf);
 

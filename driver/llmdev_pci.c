@@ -652,6 +652,7 @@ static void llmdev_remove(struct pci_dev *pdev)
 	llmdev_dma_stop(ldev);
 	llmdev_coll_fail_card(ldev, -ENODEV, true);
 	llmdev_dma_fail_all(ldev, -ENODEV);
+	llmdev_buf_unplug(ldev);
 	llmdev_dma_fini(ldev);
 	device_del(&ldev->dev);
 	llmdev_cdev_del(ldev);

@@ -44,9 +44,11 @@ static void llmdev_set_state(struct llmdev_device *ldev, enum llmdev_state st)
 	wake_up_all(&ldev->state_wq);
 }
 
-#define llmdev_not_resetting(ldev)					\
-	(READ_ONCE((ldev)->state) != LLMDEV_STATE_RESETTING ||		\
-	 READ_ONCE((ldev)->unplugged))
+static bool llmdev_not_resetting(struct llmdev_device *ldev)
+{
+	return READ_ONCE(ldev->state) != LLMDEV_STATE_RESETTING ||
+	       READ_ONCE(ldev->unplugged);
+}
 
 /**
  * llmdev_wait_reset() - wait for the end of a reset (llmdev_hw_enter())
