@@ -360,11 +360,17 @@ static void llmdev_ring_hw_init(struct llmdev_ring *ring)
 		    LLMDEV_RING_CTRL_ENABLE);
 }
 
-/* Post what fits from the pending jobs; one doorbell. Caller holds ring->lock. */
+/*
+ * Post what fits from the pending jobs; one doorbell. Caller holds
+ * ring->lock. A job asks for an interrupt after its last descriptor only;
+ * but when the ring fills up before a job is all posted, the descriptors
+ * that made it are asked for one too (half way and at the end), or nobody
+ * would come back to post the rest.
+ */
 static void llmdev_ring_post(struct llmdev_ring *ring)
 {
 	u32 space = LLMDEV_RING_ENTRIES - (ring->tail - ring->completed);
-	u32 old_tail = ring->tail;
+	u32 old_tail = ring->tail, n;
 	struct llmdev_job *job, *tmp;
 
 	if (ring->stopped)
@@ -394,8 +400,15 @@ static void llmdev_ring_post(struct llmdev_ring *ring)
 			break;
 		list_move_tail(&job->node, &ring->active);
 	}
-	if (ring->tail == old_tail)
+	n = ring->tail - old_tail;
+	if (!n)
 		return;
+	if (!list_empty(&ring->pending)) {
+		ring->desc[(ring->tail - 1) & LLMDEV_RING_MASK].flags |=
+			cpu_to_le32(LLMDEV_DESC_F_IRQ);
+		ring->desc[(old_tail + n / 2) & LLMDEV_RING_MASK].flags |=
+			cpu_to_le32(LLMDEV_DESC_F_IRQ);
+	}
 	dma_wmb();
 	llmdev_wr32(ring->ldev, llmdev_ring_reg(ring, LLMDEV_RING_TAIL),
 		    ring->tail);
@@ -852,6 +865,8 @@ int llmdev_dma_ioctl_batch(struct llmdev_ucmd *ucmd)
 
 	b->error_index = ~0U;
 	b->status = 0;
+	/* every failure is explained: error_index (~0 for the batch itself) */
+	ucmd->reply_on_error = true;
 	if ((b->flags & ~LLMDEV_BATCH_WAIT) || !b->count ||
 	    b->count > LLMDEV_BATCH_MAX || b->op_size < LLMDEV_DMA_OP_SIZE_VER0)
 		return -EINVAL;
@@ -880,8 +895,6 @@ int llmdev_dma_ioctl_batch(struct llmdev_ucmd *ucmd)
 	kvfree(ops);
 	if (ret) {
 		b->error_index = bad;
-		/* error_index says which transfer */
-		ucmd->reply_on_error = true;
 		return ret;
 	}
 	if (b->flags & LLMDEV_BATCH_WAIT)

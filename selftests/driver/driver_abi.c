@@ -35,6 +35,7 @@ FIXTURE(abi) {
 	int32_t gfd[1];		/* fds of a group of one rank: fd */
 	uint32_t group;		/* COLL_SUBMIT: its group */
 	struct llmdev_coll_buf cbuf[1];	/* COLL_SUBMIT: in place in handle */
+	struct llmdev_dma_op ops[1];	/* DMA_BATCH: one transfer */
 	bool ready;
 };
 
@@ -255,6 +256,71 @@ static void clean_coll(FIXTURE_DATA(abi) *self, void *arg, int ret)
 	ld_group_destroy(self->fd, self->group);
 }
 
+static int prep_buf_register(FIXTURE_DATA(abi) *self, void *arg)
+{
+	struct llmdev_buf_register *r = arg;
+
+	r->user_addr = (uintptr_t)self->buf;
+	r->length = 4096;
+	return 0;
+}
+
+static void clean_buf_register(FIXTURE_DATA(abi) *self, void *arg, int ret)
+{
+	struct llmdev_buf_register *r = arg;
+	struct llmdev_buf_unregister u = { .size = sizeof(u), .buf = r->buf };
+
+	if (!ret)
+		ld_ioctl(self->fd, LLMDEV_BUF_UNREGISTER, &u);
+}
+
+static int prep_buf_unregister(FIXTURE_DATA(abi) *self, void *arg)
+{
+	struct llmdev_buf_unregister *u = arg;
+	struct llmdev_buf_register r = {
+		.size = sizeof(r), .user_addr = (uintptr_t)self->buf,
+		.length = 4096,
+	};
+	int ret = ld_ioctl(self->fd, LLMDEV_BUF_REGISTER, &r);
+
+	u->buf = r.buf;
+	return ret;
+}
+
+static void clean_buf_unregister(FIXTURE_DATA(abi) *self, void *arg, int ret)
+{
+	struct llmdev_buf_unregister u = *(struct llmdev_buf_unregister *)arg;
+
+	u.size = sizeof(u);
+	u.flags = 0;
+	u.__reserved = 0;
+	if (ret)
+		ld_ioctl(self->fd, LLMDEV_BUF_UNREGISTER, &u);
+}
+
+static int prep_batch(FIXTURE_DATA(abi) *self, void *arg)
+{
+	struct llmdev_dma_batch *b = arg;
+
+	memset(self->ops, 0, sizeof(self->ops));
+	self->ops[0].flags = LLMDEV_OP_TO_CARD;
+	self->ops[0].handle = self->handle;
+	self->ops[0].length = 4096;
+	self->ops[0].user_addr = (uintptr_t)self->buf;
+	b->count = 1;
+	b->op_size = sizeof(self->ops[0]);
+	b->ops = (uintptr_t)self->ops;
+	return 0;
+}
+
+static void clean_batch(FIXTURE_DATA(abi) *self, void *arg, int ret)
+{
+	struct llmdev_dma_batch *b = arg;
+
+	if (!ret)
+		ld_wait(self->fd, b->fence, LD_LONG_WAIT, NULL);
+}
+
 /* an empty table: clears it (and GET reads the count) */
 static int prep_route(FIXTURE_DATA(abi) *self, void *arg)
 {
@@ -347,6 +413,24 @@ static const struct abi_cmd cmd_route_get = {
 	offsetofend(struct llmdev_route, error_index),
 };
 
+static const struct abi_cmd cmd_buf_register = {
+	"BUF_REGISTER", LLMDEV_BUF_REGISTER, sizeof(struct llmdev_buf_register),
+	offsetof(struct llmdev_buf_register, __reserved), 1 << 1, true,
+	prep_buf_register, clean_buf_register,
+	offsetofend(struct llmdev_buf_register, __reserved),
+};
+static const struct abi_cmd cmd_buf_unregister = {
+	"BUF_UNREGISTER", LLMDEV_BUF_UNREGISTER,
+	sizeof(struct llmdev_buf_unregister),
+	offsetof(struct llmdev_buf_unregister, __reserved), 1, false,
+	prep_buf_unregister, clean_buf_unregister,
+	offsetofend(struct llmdev_buf_unregister, __reserved),
+};
+static const struct abi_cmd cmd_batch = {
+	"DMA_BATCH", LLMDEV_DMA_BATCH, sizeof(struct llmdev_dma_batch), -1,
+	1 << 1, true, prep_batch, clean_batch,
+	offsetofend(struct llmdev_dma_batch, error_index),
+};
 static const struct abi_cmd cmd_reset = {
 	"RESET", LLMDEV_RESET, sizeof(struct llmdev_reset), -1, 1, false,
 	prep_info, NULL,
@@ -369,6 +453,9 @@ FIXTURE_VARIANT_ADD(abi, coll_submit) { .c = &cmd_coll };
 FIXTURE_VARIANT_ADD(abi, route_set) { .c = &cmd_route_set };
 FIXTURE_VARIANT_ADD(abi, route_get) { .c = &cmd_route_get };
 FIXTURE_VARIANT_ADD(abi, reset) { .c = &cmd_reset };
+FIXTURE_VARIANT_ADD(abi, buf_register) { .c = &cmd_buf_register };
+FIXTURE_VARIANT_ADD(abi, buf_unregister) { .c = &cmd_buf_unregister };
+FIXTURE_VARIANT_ADD(abi, dma_batch) { .c = &cmd_batch };
 
 FIXTURE_SETUP(abi)
 {

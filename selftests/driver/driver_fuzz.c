@@ -373,6 +373,72 @@ static void fill_route(struct fz *f, void *arg)
 	rt->entries = chance(f, 85) ? (uintptr_t)route_e : any_uaddr(f, 512);
 }
 
+static _Atomic uint32_t buf_pool[16];
+
+static void fill_buf_register(struct fz *f, void *arg)
+{
+	struct llmdev_buf_register *r = arg;
+
+	r->flags = chance(f, 80) ? (chance(f, 20) ? LLMDEV_BUF_READ_ONLY : 0) :
+		   (uint32_t)rnd(f);
+	r->length = chance(f, 80) ? 1 + pick(f, 256 * 1024) : any_u64(f);
+	r->user_addr = any_uaddr(f, r->length);
+	if (chance(f, 3))
+		r->__reserved = 1;
+}
+
+static void after_buf_register(struct fz *f, void *arg, int ret)
+{
+	if (!ret)
+		atomic_store(&buf_pool[pick(f, 16)],
+			     ((struct llmdev_buf_register *)arg)->buf);
+}
+
+static void fill_buf_unregister(struct fz *f, void *arg)
+{
+	((struct llmdev_buf_unregister *)arg)->buf =
+		chance(f, 80) ? atomic_load(&buf_pool[pick(f, 16)]) :
+				(uint32_t)rnd(f);
+}
+
+static __thread struct llmdev_dma_op batch_ops[64];
+
+static void fill_batch(struct fz *f, void *arg)
+{
+	struct llmdev_dma_batch *b = arg;
+	unsigned int i;
+
+	b->flags = chance(f, 30) ? LLMDEV_BATCH_WAIT : chance(f, 5) ? 2 : 0;
+	b->count = chance(f, 90) ? 1 + pick(f, 64) : (uint32_t)rnd(f);
+	b->op_size = chance(f, 85) ? sizeof(batch_ops[0]) : pick(f, 128);
+	b->timeout_ns = pick(f, 5 * 1000 * 1000);
+	for (i = 0; i < 64; i++) {
+		struct llmdev_dma_op *op = &batch_ops[i];
+		bool reg = chance(f, 50);
+
+		op->flags = (chance(f, 50) ? LLMDEV_OP_TO_CARD : 0) |
+			    (reg ? LLMDEV_OP_BUF : 0);
+		if (chance(f, 3))
+			op->flags = (uint32_t)rnd(f);
+		op->handle = any_handle(f);
+		op->offset = chance(f, 80) ? pick(f, 8192) : any_u64(f);
+		op->length = chance(f, 85) ? 1 + pick(f, 16384) : any_u64(f);
+		op->user_addr = any_uaddr(f, op->length);
+		op->buf = chance(f, 85) ? atomic_load(&buf_pool[pick(f, 16)]) :
+			  (uint32_t)rnd(f);
+		op->buf_offset = chance(f, 80) ? pick(f, 8192) : any_u64(f);
+		op->__reserved = chance(f, 2);
+	}
+	b->ops = chance(f, 90) ? (uintptr_t)batch_ops : any_uaddr(f, 4096);
+}
+
+static void after_batch(struct fz *f, void *arg, int ret)
+{
+	struct llmdev_dma_batch *b = arg;
+
+	after_fence(f, b->fence, ret == -ETIME ? 0 : ret);
+}
+
 #define OFE(type, member) (offsetof(type, member) + sizeof(((type *)0)->member))
 #define CMD(c, st, last, fill, after, root)				\
 	{ c, sizeof(struct st), OFE(struct st, last), fill, after, root }
@@ -405,6 +471,12 @@ static const struct fz_cmd fz_cmds[] = {
 	CMD(LLMDEV_ROUTE_GET, llmdev_route, error_index, fill_route, NULL,
 	    false),
 	CMD(LLMDEV_RESET, llmdev_reset, flags, fill_none, NULL, true),
+	CMD(LLMDEV_BUF_REGISTER, llmdev_buf_register, __reserved,
+	    fill_buf_register, after_buf_register, false),
+	CMD(LLMDEV_BUF_UNREGISTER, llmdev_buf_unregister, __reserved,
+	    fill_buf_unregister, NULL, false),
+	CMD(LLMDEV_DMA_BATCH, llmdev_dma_batch, error_index, fill_batch,
+	    after_batch, false),
 };
 
 #define NCMDS	(sizeof(fz_cmds) / sizeof(fz_cmds[0]))
