@@ -33,6 +33,7 @@
  * @mm: the mm its pages are charged to (mmgrab()ed)
  * @sgt: the pages, mapped for DMA
  * @sgt_mapped: @sgt is mapped
+ * @shared: its pages count in llmdev_share (writable buffers)
  * @mapped: @sgt and @table are mapped (not after the card was removed);
  *          under the file's xarray lock and buf_lock
  * @table: the mapped segments as hardware SG entries, coherent memory
@@ -52,12 +53,81 @@ struct llmdev_buf {
 	struct sg_table sgt;
 	bool sgt_mapped;
 	bool mapped;
+	bool shared;
 	struct llmdev_hw_sg *table;
 	dma_addr_t table_dma;
 	u64 *seg_start;
 	u32 nsegs;
 	atomic_t busy;
 };
+
+/*
+ * How many writable registered buffers, of any file and card, may hold one
+ * page. The DMA API's debug checks warn when one cacheline is mapped for
+ * the device to write more than 8 times at once (a user could trigger a
+ * kernel warning at will otherwise); this leaves room for transfers from
+ * plain memory and other devices.
+ */
+static DEFINE_MUTEX(llmdev_share_lock);	/* one buffer's pages at a time */
+static DEFINE_XARRAY(llmdev_share);	/* pfn -> writable buffers holding it */
+
+/* Count @b's pages as held, or fail with -EBUSY changing nothing. */
+static int llmdev_buf_share(struct llmdev_buf *b)
+{
+	unsigned long i, done = 0;
+	int ret = 0;
+
+	mutex_lock(&llmdev_share_lock);
+	for (i = 0; i < b->nr_pages; i++) {
+		unsigned long pfn = page_to_pfn(b->pages[i]);
+		unsigned long n = xa_to_value(xa_load(&llmdev_share, pfn) ?:
+					      xa_mk_value(0));
+
+		if (n >= LLMDEV_BUF_MAX_SHARE) {
+			ret = -EBUSY;
+			break;
+		}
+		ret = xa_err(xa_store(&llmdev_share, pfn, xa_mk_value(n + 1),
+				      GFP_KERNEL));
+		if (ret)
+			break;
+		done++;
+	}
+	for (i = 0; ret && i < done; i++) {
+		unsigned long pfn = page_to_pfn(b->pages[i]);
+		unsigned long n = xa_to_value(xa_load(&llmdev_share, pfn));
+
+		if (n > 1)
+			xa_store(&llmdev_share, pfn, xa_mk_value(n - 1), GFP_KERNEL);
+		else
+			xa_erase(&llmdev_share, pfn);
+	}
+	if (!ret)
+		b->shared = true;
+	mutex_unlock(&llmdev_share_lock);
+	return ret;
+}
+
+static void llmdev_buf_unshare(struct llmdev_buf *b)
+{
+	unsigned long i;
+
+	if (!b->shared)
+		return;
+	mutex_lock(&llmdev_share_lock);
+	for (i = 0; i < b->nr_pages; i++) {
+		unsigned long pfn = page_to_pfn(b->pages[i]);
+		unsigned long n = xa_to_value(xa_load(&llmdev_share, pfn));
+
+		/* a smaller count needs no memory: the entry is there */
+		if (n > 1)
+			xa_store(&llmdev_share, pfn, xa_mk_value(n - 1), GFP_KERNEL);
+		else
+			xa_erase(&llmdev_share, pfn);
+	}
+	b->shared = false;
+	mutex_unlock(&llmdev_share_lock);
+}
 
 static struct device *llmdev_buf_dev(struct llmdev_device *ldev)
 {
@@ -94,6 +164,7 @@ static void llmdev_buf_destroy(struct llmdev_device *ldev, struct llmdev_buf *b)
 	if (b->sgt.sgl)
 		sg_free_table(&b->sgt);
 	kvfree(b->seg_start);
+	llmdev_buf_unshare(b);
 	if (b->pages) {
 		unpin_user_pages_dirty_lock(b->pages, b->nr_pages, !b->read_only);
 		kvfree(b->pages);
@@ -140,6 +211,11 @@ static int llmdev_buf_pin_map(struct llmdev_device *ldev, struct llmdev_buf *b,
 		kvfree(b->pages);
 		b->pages = NULL;
 		return pinned == -ENOMEM ? -ENOMEM : -EFAULT;
+	}
+	if (!b->read_only) {
+		ret = llmdev_buf_share(b);
+		if (ret)
+			return ret;
 	}
 	ret = sg_alloc_table_from_pages_segment(&b->sgt, b->pages, b->nr_pages,
 						first, b->length,

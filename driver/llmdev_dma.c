@@ -43,6 +43,20 @@ unsigned int llmdev_poll_us = 200;
 module_param_named(poll_us, llmdev_poll_us, uint, 0644);
 MODULE_PARM_DESC(poll_us, "A wait for a transfer polls the completion rings this long before it sleeps; 0 never polls (default 200)");
 
+/*
+ * Interrupt moderation (hardware.md 4.8): a ring interrupts when this many
+ * jobs have completed, or this long after the first of them, or when it
+ * goes idle; so a lone transfer is signalled at once and a stream of them
+ * in batches.
+ */
+static unsigned int llmdev_coalesce_count = 8;
+module_param_named(coalesce_count, llmdev_coalesce_count, uint, 0444);
+MODULE_PARM_DESC(coalesce_count, "Ring interrupt after this many completed transfers, at the latest (1..65535; default 8; 0 or 1: after each)");
+
+static unsigned int llmdev_coalesce_usecs = 50;
+module_param_named(coalesce_usecs, llmdev_coalesce_usecs, uint, 0444);
+MODULE_PARM_DESC(coalesce_usecs, "... or this many microseconds after the first of them (0..65535; default 50)");
+
 #define LLMDEV_RING_MASK	(LLMDEV_RING_ENTRIES - 1)
 #define LLMDEV_MAX_SEGMENT	(SZ_1G)
 
@@ -355,7 +369,9 @@ static void llmdev_ring_hw_init(struct llmdev_ring *ring)
 		    ring->cmpl_dma);
 	llmdev_wr32(ldev, llmdev_ring_reg(ring, LLMDEV_RING_SIZE),
 		    LLMDEV_RING_ENTRIES);
-	llmdev_wr32(ldev, llmdev_ring_reg(ring, LLMDEV_RING_IRQ_COALESCE), 0);
+	llmdev_wr32(ldev, llmdev_ring_reg(ring, LLMDEV_RING_IRQ_COALESCE),
+		    min(llmdev_coalesce_count, 0xffffu) |
+		    min(llmdev_coalesce_usecs, 0xffffu) << 16);
 	llmdev_wr32(ldev, llmdev_ring_reg(ring, LLMDEV_RING_CTRL),
 		    LLMDEV_RING_CTRL_ENABLE);
 }
@@ -788,18 +804,28 @@ static int llmdev_req_submit(struct llmdev_ucmd *ucmd,
 			     u64 *fence, u32 *bad)
 {
 	struct llmdev_file *lf = ucmd->lf;
+	struct llmdev_device *ldev = lf->ldev;
 	struct llmdev_ring *rings[2];
 	struct llmdev_req *req;
 	unsigned int i;
-	int ret;
+	int idx, ret;
 
-	rings[0] = llmdev_pick_ring(lf->ldev, true, ring_h2c);
-	rings[1] = llmdev_pick_ring(lf->ldev, false, ring_c2h);
+	rings[0] = llmdev_pick_ring(ldev, true, ring_h2c);
+	rings[1] = llmdev_pick_ring(ldev, false, ring_c2h);
 	if (!rings[0] || !rings[1])
 		return -EINVAL;
+	/*
+	 * Building reads registered buffers' SG tables: an unplug, which
+	 * frees them, waits for this section (a reset does not free them).
+	 */
+	idx = srcu_read_lock(&ldev->unplug_srcu);
+	if (READ_ONCE(ldev->unplugged)) {
+		srcu_read_unlock(&ldev->unplug_srcu, idx);
+		return -ENODEV;
+	}
 	req = llmdev_req_alloc(lf, count, &ret);
 	if (!req)
-		return ret;
+		goto out;
 	for (i = 0; i < count; i++) {
 		ret = llmdev_req_add(lf, req, i, &ops[i]);
 		if (ret) {
@@ -814,10 +840,12 @@ static int llmdev_req_submit(struct llmdev_ucmd *ucmd,
 	ucmd->obj = req;
 	ucmd->commit = llmdev_req_commit;
 	ucmd->abort = llmdev_req_abort;
-	return 0;
+	goto out;
 
 err:
 	llmdev_req_destroy(req);
+out:
+	srcu_read_unlock(&ldev->unplug_srcu, idx);
 	return ret;
 }
 

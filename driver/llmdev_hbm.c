@@ -481,6 +481,22 @@ static vm_fault_t llmdev_vm_fault(struct vm_fault *vmf)
 	u64 off;
 	int idx;
 
+	/*
+	 * A reset is under way: wait for it without the mmap lock, which
+	 * the reset may need to make progress (someone it waits for may be
+	 * pinning this process's memory), and have the fault retried.
+	 */
+	if (READ_ONCE(ldev->state) == LLMDEV_STATE_RESETTING &&
+	    fault_flag_allow_retry_first(vmf->flags)) {
+		if (vmf->flags & FAULT_FLAG_RETRY_NOWAIT)
+			return VM_FAULT_RETRY;
+		/* the vma, its file and with it the card may go meanwhile */
+		llmdev_get(ldev);
+		mmap_read_unlock(vma->vm_mm);
+		llmdev_wait_reset(ldev, true);
+		llmdev_put(ldev);
+		return VM_FAULT_RETRY;
+	}
 	if (llmdev_hw_enter(ldev, &idx))
 		return VM_FAULT_SIGBUS;
 	mutex_lock(&hbm->lock);

@@ -770,6 +770,7 @@ struct llmdev_reset {
 #define LLMDEV_BUF_READ_ONLY	_BITUL(0)	/* only a source for transfers to the card */
 
 #define LLMDEV_MAX_BUFS		4096		/* registered buffers per open file */
+#define LLMDEV_BUF_MAX_SHARE	4		/* writable buffers one page may be in */
 #define LLMDEV_BUF_MAX_LENGTH	_BITULL(36)	/* 64 GiB */
 
 /**
@@ -799,6 +800,8 @@ struct llmdev_reset {
  * LLMDEV_BUF_READ_ONLY), or holds memory that cannot be pinned (device
  * memory, such as a mapping of the aperture); -ENOMEM out of memory, or
  * RLIMIT_MEMLOCK reached; -EMFILE LLMDEV_MAX_BUFS buffers on this file;
+ * -EBUSY (without LLMDEV_BUF_READ_ONLY) a page of the range is in
+ * LLMDEV_BUF_MAX_SHARE writable buffers already (of any file or card);
  * -EOPNOTSUPP the platform's DMA needs bounce buffers or cache syncs for
  * this memory (swiotlb), which registered buffers do not do; -ENODEV;
  * -EIO the card is dead.

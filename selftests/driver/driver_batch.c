@@ -210,7 +210,10 @@ TEST_F(batch, register_errors)
 	munmap(none, LD_PAGE);
 }
 
-/* LLMDEV_MAX_BUFS per file, then -EMFILE; another file has its own. */
+/*
+ * LLMDEV_MAX_BUFS per file, then -EMFILE; another file has its own. (Read
+ * only: a page may be in only LLMDEV_BUF_MAX_SHARE writable buffers.)
+ */
 TEST_F(batch, max_buffers)
 {
 	unsigned int i;
@@ -219,17 +222,45 @@ TEST_F(batch, max_buffers)
 
 	SETUP_OR_SKIP();
 	for (i = 0; i < LLMDEV_MAX_BUFS; i++) {
-		ret = buf_register(self->fd, self->mem + (i % 64) * 64, 64, 0, &b);
+		ret = buf_register(self->fd, self->mem + (i % 64) * 64, 64,
+				   LLMDEV_BUF_READ_ONLY, &b);
 		if (ret)
 			break;
 	}
 	EXPECT_EQ(0, ret) TH_LOG("registration %u: %d", i, ret);
-	EXPECT_EQ(-EMFILE, buf_register(self->fd, self->mem, 64, 0, &b));
+	EXPECT_EQ(-EMFILE, buf_register(self->fd, self->mem, 64,
+					LLMDEV_BUF_READ_ONLY, &b));
 	fd2 = ld_open(0);
 	ASSERT_LE(0, fd2);
-	EXPECT_EQ(0, buf_register(fd2, self->mem, 64, 0, &b));
+	EXPECT_EQ(0, buf_register(fd2, self->mem, 64, LLMDEV_BUF_READ_ONLY, &b));
 	close(fd2);
 	/* closing the file unregisters them all (teardown checks for leaks) */
+}
+
+/* A page in LLMDEV_BUF_MAX_SHARE writable buffers, of any file: -EBUSY. */
+TEST_F(batch, writable_share_limit)
+{
+	uint32_t b[LLMDEV_BUF_MAX_SHARE + 1], ro;
+	unsigned int i;
+	int fd2;
+
+	SETUP_OR_SKIP();
+	fd2 = ld_open(1 % ld_num_cards());
+	ASSERT_LE(0, fd2);
+	for (i = 0; i < LLMDEV_BUF_MAX_SHARE; i++)
+		ASSERT_EQ(0, buf_register(i & 1 ? fd2 : self->fd,
+					  self->mem + 100 * i, 8192, 0, &b[i]));
+	/* one page more: shares the first page with all of them */
+	EXPECT_EQ(-EBUSY, buf_register(self->fd, self->mem + 4000, 200, 0, &b[i]));
+	/* a page none of them reaches is fine; read-only always is */
+	EXPECT_EQ(0, buf_register(self->fd, self->mem + 4 * LD_PAGE, 100, 0, &b[i]));
+	EXPECT_EQ(0, buf_unregister(self->fd, b[i]));
+	EXPECT_EQ(0, buf_register(self->fd, self->mem, 8192, LLMDEV_BUF_READ_ONLY,
+				  &ro));
+	/* when one goes, another may come */
+	EXPECT_EQ(0, buf_unregister(self->fd, b[0]));
+	EXPECT_EQ(0, buf_register(self->fd, self->mem + 4000, 200, 0, &b[0]));
+	close(fd2);
 }
 
 /* As nobody, RLIMIT_MEMLOCK bounds what can be registered. */
