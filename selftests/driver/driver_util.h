@@ -62,9 +62,11 @@
  *
  * LD_FIXTURE_START: watch the kernel log, and SKIP when the driver is not
  * loaded. LD_FIXTURE_OPEN_CARD0: open /dev/llmdev0 into self->fd and read
- * its info into self->info. LD_EXPECT_NO_KERNEL_REPORTS: the test fails
- * if the kernel logged a warning, BUG, KASAN or lockdep report since
- * LD_FIXTURE_START.
+ * its info into self->info. LD_FIXTURE_OPEN_CARDS: the same for cards 0 ..
+ * self->ncards - 1, into self->fds[] and self->info[].
+ * LD_EXPECT_NO_KERNEL_REPORTS: the test fails if the kernel logged a
+ * warning, BUG, KASAN or lockdep report since LD_FIXTURE_START.
+ * LD_FIXTURE_END: that check, then close self->fd (if open).
  */
 #define LD_FIXTURE_START()						\
 	do {								\
@@ -82,6 +84,17 @@
 		ASSERT_EQ(0, ld_info(self->fd, &self->info));		\
 	} while (0)
 
+#define LD_FIXTURE_OPEN_CARDS()						\
+	do {								\
+		unsigned int _c;					\
+									\
+		for (_c = 0; _c < self->ncards; _c++) {			\
+			self->fds[_c] = ld_open(_c);			\
+			ASSERT_LE(0, self->fds[_c]);			\
+			ASSERT_EQ(0, ld_info(self->fds[_c], &self->info[_c])); \
+		}							\
+	} while (0)
+
 #define LD_EXPECT_NO_KERNEL_REPORTS(kmsg_fd)				\
 	do {								\
 		char _kmsg[256];					\
@@ -91,6 +104,13 @@
 			TH_LOG("%d kernel report(s) during the test, the first: %s", \
 			       _reports, _kmsg);			\
 		EXPECT_EQ(0, _reports);					\
+	} while (0)
+
+#define LD_FIXTURE_END()						\
+	do {								\
+		LD_EXPECT_NO_KERNEL_REPORTS(self->kmsg);		\
+		if (self->fd >= 0)					\
+			close(self->fd);				\
 	} while (0)
 
 /* ---- time ---------------------------------------------------------------- */
