@@ -8,12 +8,13 @@
  * context (_metadata, self) are here.
  *
  * Every wrapper returns 0 or a negative errno, never exits: the tests
- * decide between ASSERT, EXPECT and SKIP. Everything here is also safe to
- * call from helper threads and forked children (no harness macros).
+ * decide between ASSERT, EXPECT and SKIP. Every function here is also safe
+ * to call from helper threads and forked children (no harness macros).
  */
 #ifndef LLMDEV_DRIVER_UTIL_H
 #define LLMDEV_DRIVER_UTIL_H
 
+/* what the declarations need, and the system headers every test uses */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
