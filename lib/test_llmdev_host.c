@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR MIT)
 /*
- * Host-side tests of libllmdev: no card, no driver needed. Prints TAP.
+ * Host-side tests of libllmdev: no card, no driver needed. The kernel's
+ * kselftest harness (tools/testing/selftests/kselftest_harness.h) runs
+ * each test in a child process of its own and prints TAP.
  *
  * The ioctls are served by a mock: this program defines ioctl(), which the
  * shared library's calls bind to, and answers the llmdev commands on one
  * descriptor (/dev/null opened through llmdev_open_path()) the way the
- * driver documents them. Packaging (exports, install, pkg-config, static
+ * driver documents them; a test's changes to the mock's state end with
+ * its child. Packaging (exports, install, pkg-config, static
  * and shared linking) is checked on the build tree this binary lives in:
  * $(O)/lib/test_llmdev_host or $(O)/host-tests/lib_host_test.
  */
@@ -24,34 +27,21 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "kselftest_harness.h"
 #include "llmdev.h"
 
-/* ---- TAP ---------------------------------------------------------------- */
-
-static char skip_reason[256];
-
-#define CHECK(cond) do {						\
-	if (!(cond)) {							\
-		printf("# %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-		return 1;						\
-	}								\
-} while (0)
-
-/* expect a library error: return value -e and errno e */
-#define CHECK_ERR(call, e) do {						\
-	int _r;								\
+/*
+ * An expected library error: the call returns -@e and sets errno to @e.
+ * (A macro: the harness' ASSERTs need the test's _metadata.)
+ */
+#define ASSERT_ERR(call, e) do {					\
+	int _ret, _errno;						\
+									\
 	errno = 0;							\
-	_r = (call);							\
-	if (_r != -(e) || errno != (e)) {				\
-		printf("# %s:%d: %s: got %d errno %d, want %d\n",	\
-		       __FILE__, __LINE__, #call, _r, errno, -(e));	\
-		return 1;						\
-	}								\
-} while (0)
-
-#define SKIP(...) do {							\
-	snprintf(skip_reason, sizeof(skip_reason), __VA_ARGS__);	\
-	return 2;							\
+	_ret = (call);							\
+	_errno = errno;							\
+	ASSERT_EQ(-(e), _ret) TH_LOG("%s: errno %d", #call, _errno);	\
+	ASSERT_EQ((e), _errno) TH_LOG("%s returned %d", #call, _ret);	\
 } while (0)
 
 /* ---- the mock driver ---------------------------------------------------- */
@@ -253,7 +243,7 @@ static int mock_group_destroy(struct llmdev_group_destroy *d)
 	return 0;
 }
 
-static int mock_coll(struct llmdev_coll *c)
+static int mock_coll_submit(struct llmdev_coll *c)
 {
 	const struct llmdev_coll_buf *b = (const void *)(uintptr_t)c->bufs;
 	struct llmdev_dma d = { .size = sizeof(d) };
@@ -358,7 +348,7 @@ static int mock_ioctl(unsigned long req, void *arg)
 	case LLMDEV_GROUP_DESTROY:
 		return mock_group_destroy(arg);
 	case LLMDEV_COLL_SUBMIT:
-		return mock_coll(arg);
+		return mock_coll_submit(arg);
 	case LLMDEV_ROUTE_SET:
 		return mock_route_set(arg);
 	case LLMDEV_ROUTE_GET:
@@ -450,20 +440,33 @@ __attribute__((visibility("default"))) int ioctl(int fd, unsigned long req, ...)
 	return 0;
 }
 
-static struct llmdev *mock_dev;
-
-static int mock_open(void)
+/*
+ * Once, before any test: no descriptor is served yet, and stdout is line
+ * buffered (each test runs in a child that ends with _exit(), which would
+ * drop what printf() left in the buffer).
+ */
+static void __attribute__((constructor)) mock_init(void)
 {
-	if (llmdev_open_path("/dev/null", &mock_dev))
-		return -1;
-	mock_reset(llmdev_fd(mock_dev));
-	return 0;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	mock_reset(-1);
 }
 
-static void mock_close(void)
+/* The mock serves self->dev: /dev/null, opened through the library. */
+FIXTURE(mock) {
+	struct llmdev *dev;
+};
+
+FIXTURE_SETUP(mock)
 {
-	llmdev_close(mock_dev);
-	mock_dev = NULL;
+	ASSERT_EQ(0, llmdev_open_path("/dev/null", &self->dev));
+	mock_reset(llmdev_fd(self->dev));
+}
+
+/* Every test ends with the mock having seen only well-formed arguments. */
+FIXTURE_TEARDOWN(mock)
+{
+	EXPECT_EQ(NULL, mock.bad) TH_LOG("mock: %s", mock.bad);
+	llmdev_close(self->dev);
 	mock_reset(-1);
 }
 
@@ -509,17 +512,17 @@ static const struct {
 };
 #define API_NUM (sizeof(api) / sizeof(api[0]))
 
-static int test_open_missing(void)
+TEST(open_missing)
 {
 	struct llmdev *dev = NULL;
 	char first[NAME_MAX + 1] = "";
 	FILE *f;
 
-	CHECK_ERR(llmdev_open(4000000000u, &dev), ENOENT);
-	CHECK_ERR(llmdev_open_path("/nonexistent/llmdev0", &dev), ENOENT);
-	CHECK_ERR(llmdev_open_pci("0000:ff:1f.7", &dev), ENOENT);
-	CHECK_ERR(llmdev_open_pci("ff:1f.7", &dev), ENOENT);
-	CHECK(dev == NULL);
+	ASSERT_ERR(llmdev_open(4000000000u, &dev), ENOENT);
+	ASSERT_ERR(llmdev_open_path("/nonexistent/llmdev0", &dev), ENOENT);
+	ASSERT_ERR(llmdev_open_pci("0000:ff:1f.7", &dev), ENOENT);
+	ASSERT_ERR(llmdev_open_pci("ff:1f.7", &dev), ENOENT);
+	ASSERT_EQ(NULL, dev);
 
 	/* a PCI device the driver is not bound to: no node, -ENOENT */
 	f = popen("for d in /sys/bus/pci/devices/*; do [ -e $d/llmdev ] || "
@@ -531,15 +534,15 @@ static int test_open_missing(void)
 	}
 	first[strcspn(first, "\n")] = '\0';
 	if (first[0] && first[0] != '*') {
-		printf("# unbound PCI device %s\n", first);
-		CHECK_ERR(llmdev_open_pci(first, &dev), ENOENT);
-		if (!strncmp(first, "0000:", 5))
-			CHECK_ERR(llmdev_open_pci(first + 5, &dev), ENOENT);
+		TH_LOG("unbound PCI device %s", first);
+		ASSERT_ERR(llmdev_open_pci(first, &dev), ENOENT);
+		if (!strncmp(first, "0000:", 5)) {
+			ASSERT_ERR(llmdev_open_pci(first + 5, &dev), ENOENT);
+		}
 	}
-	return 0;
 }
 
-static int test_null_args(void)
+TEST(null_args)
 {
 	struct llmdev_route_entry route[1] = { { 0 } }, *routes;
 	struct llmdev_coll_buf bufs[1] = { { 0 } };
@@ -555,67 +558,70 @@ static int test_null_args(void)
 	char buf[8];
 	int status;
 
-	CHECK_ERR(llmdev_open(0, NULL), EINVAL);
-	CHECK_ERR(llmdev_open_path(NULL, &dev), EINVAL);
-	CHECK_ERR(llmdev_open_path("/dev/null", NULL), EINVAL);
-	CHECK_ERR(llmdev_open_pci(NULL, &dev), EINVAL);
-	CHECK_ERR(llmdev_open_pci("0000:00:00.0", NULL), EINVAL);
-	CHECK_ERR(llmdev_fd(NULL), EINVAL);
+	ASSERT_ERR(llmdev_open(0, NULL), EINVAL);
+	ASSERT_ERR(llmdev_open_path(NULL, &dev), EINVAL);
+	ASSERT_ERR(llmdev_open_path("/dev/null", NULL), EINVAL);
+	ASSERT_ERR(llmdev_open_pci(NULL, &dev), EINVAL);
+	ASSERT_ERR(llmdev_open_pci("0000:00:00.0", NULL), EINVAL);
+	ASSERT_ERR(llmdev_fd(NULL), EINVAL);
 	errno = 0;
-	CHECK(llmdev_name(NULL) == NULL && errno == EINVAL);
-	CHECK_ERR(llmdev_get_info(NULL, &info), EINVAL);
-	CHECK_ERR(llmdev_hbm_alloc(NULL, 4096, 0, 0, NULL, NULL), EINVAL);
-	CHECK_ERR(llmdev_hbm_free(NULL, 1), EINVAL);
-	CHECK_ERR(llmdev_hbm_list(NULL, &regions, &count), EINVAL);
-	CHECK_ERR(llmdev_hbm_open(NULL, "x", &open_out), EINVAL);
+	ASSERT_EQ(NULL, llmdev_name(NULL));
+	ASSERT_EQ(EINVAL, errno);
+	ASSERT_ERR(llmdev_get_info(NULL, &info), EINVAL);
+	ASSERT_ERR(llmdev_hbm_alloc(NULL, 4096, 0, 0, NULL, NULL), EINVAL);
+	ASSERT_ERR(llmdev_hbm_free(NULL, 1), EINVAL);
+	ASSERT_ERR(llmdev_hbm_list(NULL, &regions, &count), EINVAL);
+	ASSERT_ERR(llmdev_hbm_open(NULL, "x", &open_out), EINVAL);
 	errno = 0;
-	CHECK(llmdev_hbm_map(NULL, 0, 4096, 0) == NULL && errno == EINVAL);
-	CHECK_ERR(llmdev_dma_submit(NULL, 1, 0, buf, 8, 0, 0, &fence), EINVAL);
-	CHECK_ERR(llmdev_fence_wait(NULL, 1, 0, &status), EINVAL);
-	CHECK_ERR(llmdev_fence_wait_any(NULL, 0, &fence, &status), EINVAL);
-	CHECK_ERR(llmdev_copy_to_hbm(NULL, 1, 0, buf, 8, 0), EINVAL);
-	CHECK_ERR(llmdev_copy_from_hbm(NULL, 1, 0, buf, 8, 0), EINVAL);
-	CHECK_ERR(llmdev_perf_read(NULL, &perf), EINVAL);
-	CHECK_ERR(llmdev_link_get_info(NULL, 0, &link), EINVAL);
-	CHECK_ERR(llmdev_link_set_enabled(NULL, 0, 1), EINVAL);
-	CHECK_ERR(llmdev_group_create(NULL, ranks, 1, &group), EINVAL);
-	CHECK_ERR(llmdev_allreduce_submit(NULL, bufs, 1, 0, 0, &fence), EINVAL);
-	CHECK_ERR(llmdev_broadcast_submit(NULL, bufs, 1, 0, 0, &fence), EINVAL);
-	CHECK_ERR(llmdev_allreduce(NULL, bufs, 1, 0, 0, 0), EINVAL);
-	CHECK_ERR(llmdev_broadcast(NULL, bufs, 1, 0, 0, 0), EINVAL);
-	CHECK_ERR(llmdev_route_set(NULL, route, 1, NULL), EINVAL);
-	CHECK_ERR(llmdev_route_get(NULL, &routes, &count, NULL), EINVAL);
-	CHECK(llmdev_group_destroy(NULL) == 0);
+	ASSERT_EQ(NULL, llmdev_hbm_map(NULL, 0, 4096, 0));
+	ASSERT_EQ(EINVAL, errno);
+	ASSERT_ERR(llmdev_dma_submit(NULL, 1, 0, buf, 8, 0, 0, &fence), EINVAL);
+	ASSERT_ERR(llmdev_fence_wait(NULL, 1, 0, &status), EINVAL);
+	ASSERT_ERR(llmdev_fence_wait_any(NULL, 0, &fence, &status), EINVAL);
+	ASSERT_ERR(llmdev_copy_to_hbm(NULL, 1, 0, buf, 8, 0), EINVAL);
+	ASSERT_ERR(llmdev_copy_from_hbm(NULL, 1, 0, buf, 8, 0), EINVAL);
+	ASSERT_ERR(llmdev_perf_read(NULL, &perf), EINVAL);
+	ASSERT_ERR(llmdev_link_get_info(NULL, 0, &link), EINVAL);
+	ASSERT_ERR(llmdev_link_set_enabled(NULL, 0, 1), EINVAL);
+	ASSERT_ERR(llmdev_group_create(NULL, ranks, 1, &group), EINVAL);
+	ASSERT_ERR(llmdev_allreduce_submit(NULL, bufs, 1, 0, 0, &fence),
+		   EINVAL);
+	ASSERT_ERR(llmdev_broadcast_submit(NULL, bufs, 1, 0, 0, &fence),
+		   EINVAL);
+	ASSERT_ERR(llmdev_allreduce(NULL, bufs, 1, 0, 0, 0), EINVAL);
+	ASSERT_ERR(llmdev_broadcast(NULL, bufs, 1, 0, 0, 0), EINVAL);
+	ASSERT_ERR(llmdev_route_set(NULL, route, 1, NULL), EINVAL);
+	ASSERT_ERR(llmdev_route_get(NULL, &routes, &count, NULL), EINVAL);
+	ASSERT_EQ(0, llmdev_group_destroy(NULL));
 	llmdev_close(NULL);
 
 	/* NULL outputs on a valid handle */
-	CHECK(llmdev_open_path("/dev/null", &dev) == 0);
-	CHECK_ERR(llmdev_get_info(dev, NULL), EINVAL);
-	CHECK_ERR(llmdev_hbm_list(dev, NULL, &count), EINVAL);
-	CHECK_ERR(llmdev_hbm_list(dev, &regions, NULL), EINVAL);
-	CHECK_ERR(llmdev_hbm_open(dev, NULL, &open_out), EINVAL);
-	CHECK_ERR(llmdev_hbm_open(dev, "x", NULL), EINVAL);
-	CHECK_ERR(llmdev_dma_submit(dev, 1, 0, buf, 8, 0, 0, NULL), EINVAL);
-	CHECK_ERR(llmdev_fence_wait(dev, 1, 0, NULL), EINVAL);
-	CHECK_ERR(llmdev_fence_wait_any(dev, 0, NULL, &status), EINVAL);
-	CHECK_ERR(llmdev_fence_wait_any(dev, 0, &fence, NULL), EINVAL);
-	CHECK_ERR(llmdev_copy_to_hbm(dev, 1, 0, NULL, 8, 0), EINVAL);
-	CHECK_ERR(llmdev_copy_from_hbm(dev, 1, 0, NULL, 8, 0), EINVAL);
-	CHECK_ERR(llmdev_perf_read(dev, NULL), EINVAL);
-	CHECK_ERR(llmdev_link_get_info(dev, 0, NULL), EINVAL);
+	ASSERT_EQ(0, llmdev_open_path("/dev/null", &dev));
+	ASSERT_ERR(llmdev_get_info(dev, NULL), EINVAL);
+	ASSERT_ERR(llmdev_hbm_list(dev, NULL, &count), EINVAL);
+	ASSERT_ERR(llmdev_hbm_list(dev, &regions, NULL), EINVAL);
+	ASSERT_ERR(llmdev_hbm_open(dev, NULL, &open_out), EINVAL);
+	ASSERT_ERR(llmdev_hbm_open(dev, "x", NULL), EINVAL);
+	ASSERT_ERR(llmdev_dma_submit(dev, 1, 0, buf, 8, 0, 0, NULL), EINVAL);
+	ASSERT_ERR(llmdev_fence_wait(dev, 1, 0, NULL), EINVAL);
+	ASSERT_ERR(llmdev_fence_wait_any(dev, 0, NULL, &status), EINVAL);
+	ASSERT_ERR(llmdev_fence_wait_any(dev, 0, &fence, NULL), EINVAL);
+	ASSERT_ERR(llmdev_copy_to_hbm(dev, 1, 0, NULL, 8, 0), EINVAL);
+	ASSERT_ERR(llmdev_copy_from_hbm(dev, 1, 0, NULL, 8, 0), EINVAL);
+	ASSERT_ERR(llmdev_perf_read(dev, NULL), EINVAL);
+	ASSERT_ERR(llmdev_link_get_info(dev, 0, NULL), EINVAL);
 	ranks[0] = dev;
 	ranks[1] = NULL;
-	CHECK_ERR(llmdev_group_create(dev, NULL, 1, &group), EINVAL);
-	CHECK_ERR(llmdev_group_create(dev, ranks, 1, NULL), EINVAL);
-	CHECK_ERR(llmdev_group_create(dev, ranks, 2, &group), EINVAL);
-	CHECK_ERR(llmdev_route_set(dev, NULL, 1, NULL), EINVAL);
-	CHECK_ERR(llmdev_route_get(dev, NULL, &count, NULL), EINVAL);
-	CHECK_ERR(llmdev_route_get(dev, &routes, NULL, NULL), EINVAL);
+	ASSERT_ERR(llmdev_group_create(dev, NULL, 1, &group), EINVAL);
+	ASSERT_ERR(llmdev_group_create(dev, ranks, 1, NULL), EINVAL);
+	ASSERT_ERR(llmdev_group_create(dev, ranks, 2, &group), EINVAL);
+	ASSERT_ERR(llmdev_route_set(dev, NULL, 1, NULL), EINVAL);
+	ASSERT_ERR(llmdev_route_get(dev, NULL, &count, NULL), EINVAL);
+	ASSERT_ERR(llmdev_route_get(dev, &routes, NULL, NULL), EINVAL);
 	llmdev_close(dev);
-	return 0;
 }
 
-static int test_counter_names(void)
+TEST(counter_names)
 {
 	static const char *const want[] = {
 		"h2c_bytes", "c2h_bytes", "h2c_desc", "c2h_desc", "irqs",
@@ -625,30 +631,29 @@ static int test_counter_names(void)
 	};
 	unsigned int i;
 
-	CHECK(sizeof(want) / sizeof(want[0]) == LLMDEV_COUNTER_NUM);
+	ASSERT_EQ(LLMDEV_COUNTER_NUM, sizeof(want) / sizeof(want[0]));
 	for (i = 0; i < LLMDEV_COUNTER_NUM; i++) {
-		CHECK(llmdev_counter_name(i) != NULL);
-		CHECK(!strcmp(llmdev_counter_name(i), want[i]));
+		ASSERT_NE(NULL, llmdev_counter_name(i));
+		ASSERT_STREQ(want[i], llmdev_counter_name(i));
 	}
-	CHECK(llmdev_counter_name(LLMDEV_COUNTER_NUM) == NULL);
-	CHECK(llmdev_counter_name(LLMDEV_MAX_COUNTERS) == NULL);
-	CHECK(llmdev_counter_name(UINT_MAX) == NULL);
-	return 0;
+	ASSERT_EQ(NULL, llmdev_counter_name(LLMDEV_COUNTER_NUM));
+	ASSERT_EQ(NULL, llmdev_counter_name(LLMDEV_MAX_COUNTERS));
+	ASSERT_EQ(NULL, llmdev_counter_name(UINT_MAX));
 }
 
-static int test_count(void)
+TEST(count)
 {
 	struct stat st;
 	int n = llmdev_count();
 
-	CHECK(n >= 0);
-	if (stat("/sys/class/llmdev", &st))
-		CHECK(n == 0);
-	printf("# %d card(s)\n", n);
-	return 0;
+	ASSERT_LE(0, n);
+	if (stat("/sys/class/llmdev", &st)) {
+		ASSERT_EQ(0, n);
+	}
+	TH_LOG("%d card(s)", n);
 }
 
-static int test_strerror(void)
+TEST(strerror_messages)
 {
 	static const int specific[] = {
 		ETIME, ETIMEDOUT, EIO, ECANCELED, ENOSPC, EEXIST, EAGAIN,
@@ -659,18 +664,18 @@ static int test_strerror(void)
 	for (i = 0; i < sizeof(specific) / sizeof(specific[0]); i++) {
 		const char *s = llmdev_strerror(-specific[i]);
 
-		CHECK(s && s[0]);
-		CHECK(strcmp(s, strerror(specific[i])));
-		CHECK(!strcmp(s, llmdev_strerror(specific[i])));
+		ASSERT_TRUE(s);
+		ASSERT_TRUE(s[0]);
+		ASSERT_STRNE(strerror(specific[i]), s);
+		ASSERT_STREQ(llmdev_strerror(specific[i]), s);
 	}
-	CHECK(!strcmp(llmdev_strerror(-EINVAL), strerror(EINVAL)));
-	CHECK(!strcmp(llmdev_strerror(-ENOENT), strerror(ENOENT)));
-	CHECK(llmdev_strerror(-100000) != NULL);
-	return 0;
+	ASSERT_STREQ(strerror(EINVAL), llmdev_strerror(-EINVAL));
+	ASSERT_STREQ(strerror(ENOENT), llmdev_strerror(-ENOENT));
+	ASSERT_NE(NULL, llmdev_strerror(-100000));
 }
 
 /* A file that is not a card: every ioctl is -ENOTTY, nothing crashes. */
-static int test_not_a_card(void)
+TEST(not_a_card)
 {
 	struct llmdev_hbm_region *regions = (void *)1;
 	struct llmdev_route_entry *routes;
@@ -682,217 +687,222 @@ static int test_not_a_card(void)
 	char buf[16];
 	int status;
 
-	CHECK(llmdev_open_path("/dev/null", &dev) == 0);
-	CHECK(llmdev_fd(dev) >= 0);
-	CHECK(!strcmp(llmdev_name(dev), "null"));
-	CHECK_ERR(llmdev_get_info(dev, &info), ENOTTY);
-	CHECK_ERR(llmdev_fence_wait(dev, 1, 1000, &status), ENOTTY);
-	CHECK_ERR(llmdev_hbm_list(dev, &regions, &count), ENOTTY);
-	CHECK(regions == NULL && count == 0);
-	CHECK_ERR(llmdev_copy_to_hbm(dev, 1, 0, buf, sizeof(buf), 1000), ENOTTY);
-	CHECK(llmdev_copy_from_hbm(dev, 1, 0, buf, 0, 1000) == 0);
-	CHECK_ERR(llmdev_link_get_info(dev, 0, &link), ENOTTY);
-	CHECK_ERR(llmdev_link_set_enabled(dev, 0, 1), ENOTTY);
+	ASSERT_EQ(0, llmdev_open_path("/dev/null", &dev));
+	ASSERT_LE(0, llmdev_fd(dev));
+	ASSERT_STREQ("null", llmdev_name(dev));
+	ASSERT_ERR(llmdev_get_info(dev, &info), ENOTTY);
+	ASSERT_ERR(llmdev_fence_wait(dev, 1, 1000, &status), ENOTTY);
+	ASSERT_ERR(llmdev_hbm_list(dev, &regions, &count), ENOTTY);
+	ASSERT_EQ(NULL, regions);
+	ASSERT_EQ(0, count);
+	ASSERT_ERR(llmdev_copy_to_hbm(dev, 1, 0, buf, sizeof(buf), 1000),
+		   ENOTTY);
+	ASSERT_EQ(0, llmdev_copy_from_hbm(dev, 1, 0, buf, 0, 1000));
+	ASSERT_ERR(llmdev_link_get_info(dev, 0, &link), ENOTTY);
+	ASSERT_ERR(llmdev_link_set_enabled(dev, 0, 1), ENOTTY);
 	group = (void *)1;
-	CHECK_ERR(llmdev_group_create(dev, &dev, 1, &group), ENOTTY);
-	CHECK(group == (void *)1);	/* untouched on failure */
-	CHECK_ERR(llmdev_route_set(dev, NULL, 0, NULL), ENOTTY);
+	ASSERT_ERR(llmdev_group_create(dev, &dev, 1, &group), ENOTTY);
+	ASSERT_EQ((void *)1, group);	/* untouched on failure */
+	ASSERT_ERR(llmdev_route_set(dev, NULL, 0, NULL), ENOTTY);
 	routes = (void *)1;
-	CHECK_ERR(llmdev_route_get(dev, &routes, &count, NULL), ENOTTY);
-	CHECK(routes == NULL && count == 0);
+	ASSERT_ERR(llmdev_route_get(dev, &routes, &count, NULL), ENOTTY);
+	ASSERT_EQ(NULL, routes);
+	ASSERT_EQ(0, count);
 	errno = 0;
-	CHECK(llmdev_hbm_map(dev, 0, 4096, PROT_READ) == NULL && errno != 0);
+	ASSERT_EQ(NULL, llmdev_hbm_map(dev, 0, 4096, PROT_READ));
+	ASSERT_NE(0, errno);
 	errno = 1234;
 	llmdev_close(dev);
-	CHECK(errno == 1234);
-	return 0;
+	ASSERT_EQ(1234, errno);
 }
 
 /* ---- against the mock --------------------------------------------------- */
 
-static int test_mock_structs(void)
+TEST_F(mock, structs)
 {
 	struct llmdev_hbm_alloc a;
 	struct llmdev_hbm_open o;
 	struct llmdev_info info;
 	struct llmdev_perf perf;
 
-	CHECK(mock_open() == 0);
 	memset(&info, 0xa5, sizeof(info));
-	CHECK(llmdev_get_info(mock_dev, &info) == 0);
-	CHECK(info.size == sizeof(info) && info.hbm_size == 1ULL << 34);
+	ASSERT_EQ(0, llmdev_get_info(self->dev, &info));
+	ASSERT_EQ(sizeof(info), info.size);
+	ASSERT_EQ(1ULL << 34, info.hbm_size);
 
 	memset(&a, 0xa5, sizeof(a));
-	CHECK(llmdev_hbm_alloc(mock_dev, 8192, 0, LLMDEV_HBM_PERSISTENT,
-			       "weights", &a) == 0);
-	CHECK(a.handle == 7 && a.mmap_offset == 1ULL << 20);
-	CHECK(mock.last_alloc.length == 8192 && mock.last_alloc.align == 0);
-	CHECK(mock.last_alloc.flags == LLMDEV_HBM_PERSISTENT);
-	CHECK(!strcmp(mock.last_alloc.name, "weights"));
-	CHECK(llmdev_hbm_alloc(mock_dev, 4096, 0, 0, NULL, NULL) == 0);
-	CHECK(mock.last_alloc.name[0] == '\0');
+	ASSERT_EQ(0, llmdev_hbm_alloc(self->dev, 8192, 0, LLMDEV_HBM_PERSISTENT,
+				      "weights", &a));
+	ASSERT_EQ(7, a.handle);
+	ASSERT_EQ(1ULL << 20, a.mmap_offset);
+	ASSERT_EQ(8192, mock.last_alloc.length);
+	ASSERT_EQ(0, mock.last_alloc.align);
+	ASSERT_EQ(LLMDEV_HBM_PERSISTENT, mock.last_alloc.flags);
+	ASSERT_STREQ("weights", mock.last_alloc.name);
+	ASSERT_EQ(0, llmdev_hbm_alloc(self->dev, 4096, 0, 0, NULL, NULL));
+	ASSERT_EQ('\0', mock.last_alloc.name[0]);
 
 	memset(&a, 0, sizeof(a));
-	CHECK_ERR(llmdev_hbm_alloc(mock_dev, 1ULL << 40, 0, 0, NULL, &a), ENOSPC);
-	CHECK(a.largest_free == 12345);
+	ASSERT_ERR(llmdev_hbm_alloc(self->dev, 1ULL << 40, 0, 0, NULL, &a),
+		   ENOSPC);
+	ASSERT_EQ(12345, a.largest_free);
 	/* 32 characters do not fit: the driver sees no terminator */
-	CHECK_ERR(llmdev_hbm_alloc(mock_dev, 4096, 0, 0,
-				   "0123456789abcdef0123456789abcdef", NULL), EINVAL);
-	CHECK(llmdev_hbm_alloc(mock_dev, 4096, 0, 0,
-			       "0123456789abcdef0123456789abcde", NULL) == 0);
+	ASSERT_ERR(llmdev_hbm_alloc(self->dev, 4096, 0, 0,
+				    "0123456789abcdef0123456789abcdef", NULL),
+		   EINVAL);
+	ASSERT_EQ(0, llmdev_hbm_alloc(self->dev, 4096, 0, 0,
+				      "0123456789abcdef0123456789abcde", NULL));
 
-	CHECK(llmdev_hbm_free(mock_dev, 7) == 0);
-	CHECK_ERR(llmdev_hbm_free(mock_dev, 8), ENOENT);
+	ASSERT_EQ(0, llmdev_hbm_free(self->dev, 7));
+	ASSERT_ERR(llmdev_hbm_free(self->dev, 8), ENOENT);
 	memset(&o, 0xa5, sizeof(o));
-	CHECK(llmdev_hbm_open(mock_dev, "weights", &o) == 0);
-	CHECK(o.handle == 9 && o.length == 4096);
-	CHECK_ERR(llmdev_hbm_open(mock_dev, "other", &o), ENOENT);
+	ASSERT_EQ(0, llmdev_hbm_open(self->dev, "weights", &o));
+	ASSERT_EQ(9, o.handle);
+	ASSERT_EQ(4096, o.length);
+	ASSERT_ERR(llmdev_hbm_open(self->dev, "other", &o), ENOENT);
 	memset(&perf, 0xa5, sizeof(perf));
-	CHECK(llmdev_perf_read(mock_dev, &perf) == 0);
-	CHECK(perf.num_counters == LLMDEV_COUNTER_NUM);
-	CHECK(perf.counters[LLMDEV_COUNTER_IRQS] == 3 && perf.counters[0] == 0);
-	if (mock.bad)
-		printf("# mock: %s\n", mock.bad);
-	CHECK(!mock.bad);
-	mock_close();
-	return 0;
+	ASSERT_EQ(0, llmdev_perf_read(self->dev, &perf));
+	ASSERT_EQ(LLMDEV_COUNTER_NUM, perf.num_counters);
+	ASSERT_EQ(3, perf.counters[LLMDEV_COUNTER_IRQS]);
+	ASSERT_EQ(0, perf.counters[0]);
 }
 
-static int test_mock_list_grows(void)
+TEST_F(mock, list_grows)
 {
 	struct llmdev_hbm_region *r;
 	unsigned int count, i;
 
-	CHECK(mock_open() == 0);
 	mock.nregions = 2;
-	CHECK(llmdev_hbm_list(mock_dev, &r, &count) == 0);
-	CHECK(mock.list_calls == 3);
-	CHECK(count == 3);
-	for (i = 0; i < count; i++)
-		CHECK(r[i].handle == i + 1);
-	CHECK(!strcmp(r[2].name, "r3"));
+	ASSERT_EQ(0, llmdev_hbm_list(self->dev, &r, &count));
+	ASSERT_EQ(3, mock.list_calls);
+	ASSERT_EQ(3, count);
+	for (i = 0; i < count; i++) {
+		ASSERT_EQ(i + 1, r[i].handle);
+	}
+	ASSERT_STREQ("r3", r[2].name);
 	free(r);
 
-	mock_reset(llmdev_fd(mock_dev));	/* no regions: one call, NULL */
+	mock_reset(llmdev_fd(self->dev));	/* no regions: one call, NULL */
 	mock.list_calls = 5;
-	CHECK(llmdev_hbm_list(mock_dev, &r, &count) == 0);
-	CHECK(r == NULL && count == 0);
-	CHECK(!mock.bad);
-	mock_close();
-	return 0;
+	ASSERT_EQ(0, llmdev_hbm_list(self->dev, &r, &count));
+	ASSERT_EQ(NULL, r);
+	ASSERT_EQ(0, count);
 }
 
-static int test_mock_fence_wait(void)
+TEST_F(mock, fence_wait)
 {
 	uint64_t fence, f;
 	int status = 1;
 	char buf[64];
 
-	CHECK(mock_open() == 0);
-	CHECK(llmdev_dma_submit(mock_dev, 3, 128, buf, sizeof(buf),
-				LLMDEV_DMA_TO_CARD, 1, &fence) == 0);
-	CHECK(fence == 1);
-	CHECK(mock.sub[0].d.handle == 3 && mock.sub[0].d.offset == 128);
-	CHECK(mock.sub[0].d.user_addr == (uintptr_t)buf);
-	CHECK(mock.sub[0].d.length == sizeof(buf));
-	CHECK(mock.sub[0].d.flags == LLMDEV_DMA_TO_CARD && mock.sub[0].d.ring == 1);
+	ASSERT_EQ(0, llmdev_dma_submit(self->dev, 3, 128, buf, sizeof(buf),
+				       LLMDEV_DMA_TO_CARD, 1, &fence));
+	ASSERT_EQ(1, fence);
+	ASSERT_EQ(3, mock.sub[0].d.handle);
+	ASSERT_EQ(128, mock.sub[0].d.offset);
+	ASSERT_EQ((uintptr_t)buf, mock.sub[0].d.user_addr);
+	ASSERT_EQ(sizeof(buf), mock.sub[0].d.length);
+	ASSERT_EQ(LLMDEV_DMA_TO_CARD, mock.sub[0].d.flags);
+	ASSERT_EQ(1, mock.sub[0].d.ring);
 
 	/* interrupted three times: resumed with the time the driver left */
 	mock.eintr = 3;
 	mock.sub[0].status = -ETIMEDOUT;
-	CHECK(llmdev_fence_wait(mock_dev, fence, 8000, &status) == 0);
-	CHECK(status == -ETIMEDOUT);
-	CHECK(mock.last_timeout == 1000);
-	CHECK_ERR(llmdev_fence_wait(mock_dev, fence, 0, &status), ENOENT);
+	ASSERT_EQ(0, llmdev_fence_wait(self->dev, fence, 8000, &status));
+	ASSERT_EQ(-ETIMEDOUT, status);
+	ASSERT_EQ(1000, mock.last_timeout);
+	ASSERT_ERR(llmdev_fence_wait(self->dev, fence, 0, &status), ENOENT);
 
-	CHECK(llmdev_dma_submit(mock_dev, 3, 0, buf, 1, 0, LLMDEV_RING_ANY, &fence) == 0);
+	ASSERT_EQ(0, llmdev_dma_submit(self->dev, 3, 0, buf, 1, 0,
+				       LLMDEV_RING_ANY, &fence));
 	mock.stuck = 1;
-	CHECK_ERR(llmdev_fence_wait(mock_dev, fence, 0, &status), ETIME);
-	CHECK_ERR(llmdev_fence_wait_any(mock_dev, 0, &f, &status), ETIME);
+	ASSERT_ERR(llmdev_fence_wait(self->dev, fence, 0, &status), ETIME);
+	ASSERT_ERR(llmdev_fence_wait_any(self->dev, 0, &f, &status), ETIME);
 	mock.stuck = 0;
 	mock.eintr = 1;
-	CHECK(llmdev_fence_wait_any(mock_dev, 1000, &f, &status) == 0);
-	CHECK(f == fence && status == 0);
-	CHECK_ERR(llmdev_fence_wait_any(mock_dev, 0, &f, &status), ENOENT);
-	CHECK(!mock.bad);
-	mock_close();
-	return 0;
+	ASSERT_EQ(0, llmdev_fence_wait_any(self->dev, 1000, &f, &status));
+	ASSERT_EQ(fence, f);
+	ASSERT_EQ(0, status);
+	ASSERT_ERR(llmdev_fence_wait_any(self->dev, 0, &f, &status), ENOENT);
 }
 
-static int test_mock_links(void)
+TEST_F(mock, links)
 {
 	struct llmdev_link_info l;
 
-	CHECK(mock_open() == 0);
 	memset(&l, 0xa5, sizeof(l));
-	CHECK(llmdev_link_get_info(mock_dev, 2, &l) == 0);
-	CHECK(l.size == sizeof(l) && l.flags == 0 && l.port == 2);
-	CHECK(l.state == LLMDEV_LINK_UP && l.peer_port == 3);
-	CHECK(l.peer_serial == 0x1002 && l.peer_minor == 1 && l.tx_bytes == 200);
-	CHECK_ERR(llmdev_link_get_info(mock_dev, 4, &l), EINVAL);
+	ASSERT_EQ(0, llmdev_link_get_info(self->dev, 2, &l));
+	ASSERT_EQ(sizeof(l), l.size);
+	ASSERT_EQ(0, l.flags);
+	ASSERT_EQ(2, l.port);
+	ASSERT_EQ(LLMDEV_LINK_UP, l.state);
+	ASSERT_EQ(3, l.peer_port);
+	ASSERT_EQ(0x1002, l.peer_serial);
+	ASSERT_EQ(1, l.peer_minor);
+	ASSERT_EQ(200, l.tx_bytes);
+	ASSERT_ERR(llmdev_link_get_info(self->dev, 4, &l), EINVAL);
 
-	CHECK(llmdev_link_set_enabled(mock_dev, 3, 0) == 0);
-	CHECK(mock.last_link_set.port == 3 && mock.last_link_set.enable == 0);
-	CHECK(llmdev_link_set_enabled(mock_dev, 1, 1) == 0);
-	CHECK(mock.last_link_set.port == 1 && mock.last_link_set.enable == 1);
+	ASSERT_EQ(0, llmdev_link_set_enabled(self->dev, 3, 0));
+	ASSERT_EQ(3, mock.last_link_set.port);
+	ASSERT_EQ(0, mock.last_link_set.enable);
+	ASSERT_EQ(0, llmdev_link_set_enabled(self->dev, 1, 1));
+	ASSERT_EQ(1, mock.last_link_set.port);
+	ASSERT_EQ(1, mock.last_link_set.enable);
 	/* the driver, not the library, rejects a bad enable */
-	CHECK_ERR(llmdev_link_set_enabled(mock_dev, 1, 2), EINVAL);
-	CHECK(mock.last_link_set.enable == 2);
-	CHECK(!mock.bad);
-	mock_close();
-	return 0;
+	ASSERT_ERR(llmdev_link_set_enabled(self->dev, 1, 2), EINVAL);
+	ASSERT_EQ(2, mock.last_link_set.enable);
 }
 
 /* Three more handles on /dev/null stand for the other cards of a group. */
-static int test_mock_group(void)
+TEST_F(mock, group)
 {
 	struct llmdev *other[3], *ranks[LLMDEV_MAX_RANKS + 1];
 	struct llmdev_group *g[5], *g2;
 	unsigned int i;
 
-	CHECK(mock_open() == 0);
-	for (i = 0; i < 3; i++)
-		CHECK(llmdev_open_path("/dev/null", &other[i]) == 0);
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(0, llmdev_open_path("/dev/null", &other[i]));
+	}
 	ranks[0] = other[1];
-	ranks[1] = mock_dev;
+	ranks[1] = self->dev;
 	ranks[2] = other[0];
-	CHECK(llmdev_group_create(mock_dev, ranks, 3, &g[0]) == 0);
-	CHECK(mock.group[0].nranks == 3);
-	CHECK(mock.group[0].fds[0] == llmdev_fd(other[1]));
-	CHECK(mock.group[0].fds[1] == llmdev_fd(mock_dev));
-	CHECK(mock.group[0].fds[2] == llmdev_fd(other[0]));
+	ASSERT_EQ(0, llmdev_group_create(self->dev, ranks, 3, &g[0]));
+	ASSERT_EQ(3, mock.group[0].nranks);
+	ASSERT_EQ(llmdev_fd(other[1]), mock.group[0].fds[0]);
+	ASSERT_EQ(llmdev_fd(self->dev), mock.group[0].fds[1]);
+	ASSERT_EQ(llmdev_fd(other[0]), mock.group[0].fds[2]);
 
 	/* the driver checks nranks; on failure nothing is returned */
 	g2 = (void *)1;
-	CHECK_ERR(llmdev_group_create(mock_dev, ranks, 0, &g2), EINVAL);
+	ASSERT_ERR(llmdev_group_create(self->dev, ranks, 0, &g2), EINVAL);
 	for (i = 0; i <= LLMDEV_MAX_RANKS; i++)
 		ranks[i] = other[i % 3];
-	CHECK_ERR(llmdev_group_create(mock_dev, ranks, LLMDEV_MAX_RANKS + 1, &g2),
-		  EINVAL);
-	CHECK(g2 == (void *)1);
-	CHECK(llmdev_group_create(mock_dev, ranks, LLMDEV_MAX_RANKS, &g[1]) == 0);
-	CHECK(mock.group[1].nranks == LLMDEV_MAX_RANKS);
-	CHECK(llmdev_group_create(mock_dev, ranks, 1, &g[2]) == 0);
-	CHECK(llmdev_group_create(mock_dev, ranks, 2, &g[3]) == 0);
-	CHECK_ERR(llmdev_group_create(mock_dev, ranks, 2, &g[4]), EMFILE);
+	ASSERT_ERR(llmdev_group_create(self->dev, ranks, LLMDEV_MAX_RANKS + 1,
+				       &g2), EINVAL);
+	ASSERT_EQ((void *)1, g2);
+	ASSERT_EQ(0, llmdev_group_create(self->dev, ranks, LLMDEV_MAX_RANKS,
+					 &g[1]));
+	ASSERT_EQ(LLMDEV_MAX_RANKS, mock.group[1].nranks);
+	ASSERT_EQ(0, llmdev_group_create(self->dev, ranks, 1, &g[2]));
+	ASSERT_EQ(0, llmdev_group_create(self->dev, ranks, 2, &g[3]));
+	ASSERT_ERR(llmdev_group_create(self->dev, ranks, 2, &g[4]), EMFILE);
 
-	CHECK(llmdev_group_destroy(g[1]) == 0);
-	CHECK(mock.group[1].nranks == 0);
-	CHECK(llmdev_group_create(mock_dev, ranks, 2, &g[1]) == 0);
+	ASSERT_EQ(0, llmdev_group_destroy(g[1]));
+	ASSERT_EQ(0, mock.group[1].nranks);
+	ASSERT_EQ(0, llmdev_group_create(self->dev, ranks, 2, &g[1]));
 	/* the driver lost the group (e.g. a second destroy): memory freed anyway */
 	mock.group[2].nranks = 0;
-	CHECK_ERR(llmdev_group_destroy(g[2]), ENOENT);
-	for (i = 0; i < 4; i++)
-		if (i != 2)
-			CHECK(llmdev_group_destroy(g[i]) == 0);
+	ASSERT_ERR(llmdev_group_destroy(g[2]), ENOENT);
+	for (i = 0; i < 4; i++) {
+		if (i != 2) {
+			ASSERT_EQ(0, llmdev_group_destroy(g[i]));
+		}
+	}
 	for (i = 0; i < 3; i++)
 		llmdev_close(other[i]);
-	CHECK(!mock.bad);
-	mock_close();
-	return 0;
 }
 
-static int test_mock_coll(void)
+TEST_F(mock, coll)
 {
 	struct llmdev_coll_buf bufs[2];
 	struct llmdev *other, *ranks[2];
@@ -900,11 +910,10 @@ static int test_mock_coll(void)
 	uint64_t fence;
 	int status;
 
-	CHECK(mock_open() == 0);
-	CHECK(llmdev_open_path("/dev/null", &other) == 0);
+	ASSERT_EQ(0, llmdev_open_path("/dev/null", &other));
 	ranks[0] = other;
-	ranks[1] = mock_dev;
-	CHECK(llmdev_group_create(mock_dev, ranks, 2, &g) == 0);
+	ranks[1] = self->dev;
+	ASSERT_EQ(0, llmdev_group_create(self->dev, ranks, 2, &g));
 
 	/* the caller's fd and __reserved are not used: the library's are */
 	memset(bufs, 0xa5, sizeof(bufs));
@@ -916,68 +925,73 @@ static int test_mock_coll(void)
 	bufs[1].dst_handle = 3;
 	bufs[1].src_offset = 0;
 	bufs[1].dst_offset = 0;
-	CHECK(llmdev_allreduce_submit(g, bufs, 1000, LLMDEV_DTYPE_BF16,
-				      LLMDEV_REDOP_MAX, &fence) == 0);
-	CHECK(fence == 1);
-	CHECK(mock.last_coll.group == 1 && mock.last_coll.op == LLMDEV_COLL_ALLREDUCE);
-	CHECK(mock.last_coll.dtype == LLMDEV_DTYPE_BF16);
-	CHECK(mock.last_coll.redop == LLMDEV_REDOP_MAX && mock.last_coll.root == 0);
-	CHECK(mock.last_coll.count == 1000);
-	CHECK(mock.last_bufs[0].fd == llmdev_fd(other));
-	CHECK(mock.last_bufs[1].fd == llmdev_fd(mock_dev));
-	CHECK(mock.last_bufs[0].src_handle == 1 && mock.last_bufs[0].dst_handle == 2);
-	CHECK(mock.last_bufs[0].src_offset == 4096);
-	CHECK(mock.last_bufs[0].dst_offset == 8192);
-	CHECK(mock.last_bufs[1].src_handle == 3 && mock.last_bufs[1].dst_offset == 0);
-	CHECK(llmdev_fence_wait(mock_dev, fence, 1000, &status) == 0 && status == 0);
+	ASSERT_EQ(0, llmdev_allreduce_submit(g, bufs, 1000, LLMDEV_DTYPE_BF16,
+					     LLMDEV_REDOP_MAX, &fence));
+	ASSERT_EQ(1, fence);
+	ASSERT_EQ(1, mock.last_coll.group);
+	ASSERT_EQ(LLMDEV_COLL_ALLREDUCE, mock.last_coll.op);
+	ASSERT_EQ(LLMDEV_DTYPE_BF16, mock.last_coll.dtype);
+	ASSERT_EQ(LLMDEV_REDOP_MAX, mock.last_coll.redop);
+	ASSERT_EQ(0, mock.last_coll.root);
+	ASSERT_EQ(1000, mock.last_coll.count);
+	ASSERT_EQ(llmdev_fd(other), mock.last_bufs[0].fd);
+	ASSERT_EQ(llmdev_fd(self->dev), mock.last_bufs[1].fd);
+	ASSERT_EQ(1, mock.last_bufs[0].src_handle);
+	ASSERT_EQ(2, mock.last_bufs[0].dst_handle);
+	ASSERT_EQ(4096, mock.last_bufs[0].src_offset);
+	ASSERT_EQ(8192, mock.last_bufs[0].dst_offset);
+	ASSERT_EQ(3, mock.last_bufs[1].src_handle);
+	ASSERT_EQ(0, mock.last_bufs[1].dst_offset);
+	ASSERT_EQ(0, llmdev_fence_wait(self->dev, fence, 1000, &status));
+	ASSERT_EQ(0, status);
 
-	CHECK(llmdev_broadcast_submit(g, bufs, 7, LLMDEV_DTYPE_I32, 1, &fence) == 0);
-	CHECK(mock.last_coll.op == LLMDEV_COLL_BROADCAST);
-	CHECK(mock.last_coll.root == 1 && mock.last_coll.redop == 0);
-	CHECK(mock.last_coll.count == 7 && mock.last_coll.dtype == LLMDEV_DTYPE_I32);
-	CHECK(llmdev_fence_wait(mock_dev, fence, 1000, &status) == 0);
+	ASSERT_EQ(0, llmdev_broadcast_submit(g, bufs, 7, LLMDEV_DTYPE_I32, 1,
+					     &fence));
+	ASSERT_EQ(LLMDEV_COLL_BROADCAST, mock.last_coll.op);
+	ASSERT_EQ(1, mock.last_coll.root);
+	ASSERT_EQ(0, mock.last_coll.redop);
+	ASSERT_EQ(7, mock.last_coll.count);
+	ASSERT_EQ(LLMDEV_DTYPE_I32, mock.last_coll.dtype);
+	ASSERT_EQ(0, llmdev_fence_wait(self->dev, fence, 1000, &status));
 
 	/* synchronous: submit errors, the fence status, interrupted waits */
-	CHECK_ERR(llmdev_allreduce(g, bufs, 0, LLMDEV_DTYPE_F32, LLMDEV_REDOP_SUM,
-				   1000), EINVAL);
+	ASSERT_ERR(llmdev_allreduce(g, bufs, 0, LLMDEV_DTYPE_F32, LLMDEV_REDOP_SUM,
+				    1000), EINVAL);
 	mock.fail_status_at = mock.nsub;
 	mock.fail_status = -ENOLINK;
-	CHECK_ERR(llmdev_allreduce(g, bufs, 5, LLMDEV_DTYPE_F32, LLMDEV_REDOP_SUM,
-				   1000), ENOLINK);
-	CHECK(mock.inflight == 0);
+	ASSERT_ERR(llmdev_allreduce(g, bufs, 5, LLMDEV_DTYPE_F32, LLMDEV_REDOP_SUM,
+				    1000), ENOLINK);
+	ASSERT_EQ(0, mock.inflight);
 	mock.eintr = 2;
-	CHECK(llmdev_broadcast(g, bufs, 5, LLMDEV_DTYPE_F16, 0, 1000) == 0);
-	CHECK(mock.last_coll.op == LLMDEV_COLL_BROADCAST && mock.inflight == 0);
+	ASSERT_EQ(0, llmdev_broadcast(g, bufs, 5, LLMDEV_DTYPE_F16, 0, 1000));
+	ASSERT_EQ(LLMDEV_COLL_BROADCAST, mock.last_coll.op);
+	ASSERT_EQ(0, mock.inflight);
 	/* timeout: -ETIME, but only after the collective has ended */
 	mock.stuck = 1;
-	CHECK_ERR(llmdev_allreduce(g, bufs, 5, LLMDEV_DTYPE_F32, LLMDEV_REDOP_MIN,
-				   1000), ETIME);
-	CHECK(mock.inflight == 0);
+	ASSERT_ERR(llmdev_allreduce(g, bufs, 5, LLMDEV_DTYPE_F32, LLMDEV_REDOP_MIN,
+				    1000), ETIME);
+	ASSERT_EQ(0, mock.inflight);
 	mock.stuck = 0;
 
 	/* a group the driver no longer knows */
 	mock.group[0].nranks = 0;
-	CHECK_ERR(llmdev_allreduce_submit(g, bufs, 5, LLMDEV_DTYPE_F32,
-					  LLMDEV_REDOP_SUM, &fence), ENOENT);
+	ASSERT_ERR(llmdev_allreduce_submit(g, bufs, 5, LLMDEV_DTYPE_F32,
+					   LLMDEV_REDOP_SUM, &fence), ENOENT);
 	mock.group[0].nranks = 2;
-	CHECK_ERR(llmdev_allreduce_submit(g, NULL, 5, 0, 0, &fence), EINVAL);
-	CHECK_ERR(llmdev_allreduce_submit(g, bufs, 5, 0, 0, NULL), EINVAL);
-	CHECK_ERR(llmdev_broadcast(g, NULL, 5, 0, 0, 1000), EINVAL);
-	CHECK(llmdev_group_destroy(g) == 0);
+	ASSERT_ERR(llmdev_allreduce_submit(g, NULL, 5, 0, 0, &fence), EINVAL);
+	ASSERT_ERR(llmdev_allreduce_submit(g, bufs, 5, 0, 0, NULL), EINVAL);
+	ASSERT_ERR(llmdev_broadcast(g, NULL, 5, 0, 0, 1000), EINVAL);
+	ASSERT_EQ(0, llmdev_group_destroy(g));
 	llmdev_close(other);
-	CHECK(!mock.bad);
-	mock_close();
-	return 0;
 }
 
-static int test_mock_route(void)
+TEST_F(mock, route)
 {
 	struct llmdev_route_entry e[LLMDEV_ROUTE_MAX + 1], *got;
 	struct llmdev_route out;
 	unsigned int count, i;
 	uint32_t gen = 0;
 
-	CHECK(mock_open() == 0);
 	memset(e, 0, sizeof(e));
 	for (i = 0; i <= LLMDEV_ROUTE_MAX; i++) {
 		e[i].layer_first = i;
@@ -987,146 +1001,163 @@ static int test_mock_route(void)
 		e[i].next_hop = LLMDEV_HOP_HOST;
 	}
 	memset(&out, 0xa5, sizeof(out));
-	CHECK(llmdev_route_set(mock_dev, e, 3, &out) == 0);
-	CHECK(out.generation == 1 && out.error_index == ~0U);
-	CHECK(llmdev_route_get(mock_dev, &got, &count, &gen) == 0);
-	CHECK(count == 3 && gen == 1);
+	ASSERT_EQ(0, llmdev_route_set(self->dev, e, 3, &out));
+	ASSERT_EQ(1, out.generation);
+	ASSERT_EQ(~0U, out.error_index);
+	ASSERT_EQ(0, llmdev_route_get(self->dev, &got, &count, &gen));
+	ASSERT_EQ(3, count);
+	ASSERT_EQ(1, gen);
 	for (i = 0; i < count; i++) {
-		CHECK(got[i].handle == 10 + i && got[i].layer_first == i);
-		CHECK(got[i].hbm_offset == 4096 * (i + 1) && got[i].length == 4096);
+		ASSERT_EQ(10 + i, got[i].handle);
+		ASSERT_EQ(i, got[i].layer_first);
+		ASSERT_EQ(4096 * (i + 1), got[i].hbm_offset);
+		ASSERT_EQ(4096, got[i].length);
 	}
 	free(got);
 
 	/* rejected: out says which entry; the table stays */
 	e[1].tp_rank = 1;
-	CHECK_ERR(llmdev_route_set(mock_dev, e, 3, &out), EINVAL);
-	CHECK(out.error_index == 1 && out.generation == 1);
+	ASSERT_ERR(llmdev_route_set(self->dev, e, 3, &out), EINVAL);
+	ASSERT_EQ(1, out.error_index);
+	ASSERT_EQ(1, out.generation);
 	e[1].tp_rank = 0;
-	CHECK_ERR(llmdev_route_set(mock_dev, e, LLMDEV_ROUTE_MAX + 1, &out), ENOSPC);
-	CHECK(llmdev_route_set(mock_dev, e, LLMDEV_ROUTE_MAX, NULL) == 0);
+	ASSERT_ERR(llmdev_route_set(self->dev, e, LLMDEV_ROUTE_MAX + 1, &out),
+		   ENOSPC);
+	ASSERT_EQ(0, llmdev_route_set(self->dev, e, LLMDEV_ROUTE_MAX, NULL));
 	mock.route_calls = 0;
-	CHECK(llmdev_route_get(mock_dev, &got, &count, NULL) == 0);
-	CHECK(count == LLMDEV_ROUTE_MAX && mock.route_calls == 2);
-	CHECK(got[LLMDEV_ROUTE_MAX - 1].handle == 10 + LLMDEV_ROUTE_MAX - 1);
+	ASSERT_EQ(0, llmdev_route_get(self->dev, &got, &count, NULL));
+	ASSERT_EQ(LLMDEV_ROUTE_MAX, count);
+	ASSERT_EQ(2, mock.route_calls);
+	ASSERT_EQ(10 + LLMDEV_ROUTE_MAX - 1, got[LLMDEV_ROUTE_MAX - 1].handle);
 	free(got);
 
 	/* the table grows between sizing and reading: asked again */
-	CHECK(llmdev_route_set(mock_dev, e, 2, NULL) == 0);
+	ASSERT_EQ(0, llmdev_route_set(self->dev, e, 2, NULL));
 	mock.route_calls = 0;
 	mock.route_grow = 1;
-	CHECK(llmdev_route_get(mock_dev, &got, &count, &gen) == 0);
-	CHECK(mock.route_calls == 3 && count == 3 && gen == 4);
-	CHECK(got[2].handle == 10);
+	ASSERT_EQ(0, llmdev_route_get(self->dev, &got, &count, &gen));
+	ASSERT_EQ(3, mock.route_calls);
+	ASSERT_EQ(3, count);
+	ASSERT_EQ(4, gen);
+	ASSERT_EQ(10, got[2].handle);
 	free(got);
 	mock.route_grow = 0;
 
 	/* cleared: no array */
-	CHECK(llmdev_route_set(mock_dev, NULL, 0, &out) == 0);
-	CHECK(out.generation == 5);
+	ASSERT_EQ(0, llmdev_route_set(self->dev, NULL, 0, &out));
+	ASSERT_EQ(5, out.generation);
 	got = (void *)1;
-	CHECK(llmdev_route_get(mock_dev, &got, &count, NULL) == 0);
-	CHECK(got == NULL && count == 0);
-	CHECK(!mock.bad);
-	mock_close();
-	return 0;
+	ASSERT_EQ(0, llmdev_route_get(self->dev, &got, &count, NULL));
+	ASSERT_EQ(NULL, got);
+	ASSERT_EQ(0, count);
 }
 
-static int test_dtype_size(void)
+TEST(dtype_size)
 {
-	CHECK(llmdev_dtype_size(LLMDEV_DTYPE_F32) == 4);
-	CHECK(llmdev_dtype_size(LLMDEV_DTYPE_I32) == 4);
-	CHECK(llmdev_dtype_size(LLMDEV_DTYPE_F16) == 2);
-	CHECK(llmdev_dtype_size(LLMDEV_DTYPE_BF16) == 2);
-	CHECK(llmdev_dtype_size(LLMDEV_DTYPE_I32 + 1) == 0);
-	CHECK(llmdev_dtype_size(UINT32_MAX) == 0);
-	return 0;
+	ASSERT_EQ(4, llmdev_dtype_size(LLMDEV_DTYPE_F32));
+	ASSERT_EQ(4, llmdev_dtype_size(LLMDEV_DTYPE_I32));
+	ASSERT_EQ(2, llmdev_dtype_size(LLMDEV_DTYPE_F16));
+	ASSERT_EQ(2, llmdev_dtype_size(LLMDEV_DTYPE_BF16));
+	ASSERT_EQ(0, llmdev_dtype_size(LLMDEV_DTYPE_I32 + 1));
+	ASSERT_EQ(0, llmdev_dtype_size(UINT32_MAX));
 }
 
 #define GiB (1ULL << 30)
 /* never dereferenced: the mock does not touch user memory */
 #define FAKE_BUF ((char *)(uintptr_t)0x10000000)
 
-static int test_mock_copy_split(void)
+TEST_F(mock, copy_split)
 {
 	uint64_t len = 2 * GiB + GiB / 2 + 3;
 	unsigned int i;
 
-	CHECK(mock_open() == 0);
-	CHECK(llmdev_copy_to_hbm(mock_dev, 5, 4096, FAKE_BUF, len, 1000000000) == 0);
-	CHECK(mock.nsub == 3 && mock.inflight == 0 && mock.max_inflight == 3);
+	ASSERT_EQ(0, llmdev_copy_to_hbm(self->dev, 5, 4096, FAKE_BUF, len,
+					1000000000));
+	ASSERT_EQ(3, mock.nsub);
+	ASSERT_EQ(0, mock.inflight);
+	ASSERT_EQ(3, mock.max_inflight);
 	for (i = 0; i < 3; i++) {
 		struct llmdev_dma *d = &mock.sub[i].d;
 
-		CHECK(d->handle == 5 && d->flags == LLMDEV_DMA_TO_CARD);
-		CHECK(d->ring == LLMDEV_RING_ANY);
-		CHECK(d->offset == 4096 + i * GiB);
-		CHECK(d->user_addr == (uintptr_t)FAKE_BUF + i * GiB);
-		CHECK(d->length == (i < 2 ? GiB : GiB / 2 + 3));
+		ASSERT_EQ(5, d->handle);
+		ASSERT_EQ(LLMDEV_DMA_TO_CARD, d->flags);
+		ASSERT_EQ(LLMDEV_RING_ANY, d->ring);
+		ASSERT_EQ(4096 + i * GiB, d->offset);
+		ASSERT_EQ((uintptr_t)FAKE_BUF + i * GiB, d->user_addr);
+		ASSERT_EQ((i < 2 ? GiB : GiB / 2 + 3), d->length);
 	}
 
-	mock_reset(llmdev_fd(mock_dev));
-	CHECK(llmdev_copy_from_hbm(mock_dev, 5, 0, FAKE_BUF, 100, 1000000000) == 0);
-	CHECK(mock.nsub == 1 && mock.sub[0].d.flags == 0 && mock.sub[0].d.length == 100);
-	CHECK(mock.inflight == 0);
+	mock_reset(llmdev_fd(self->dev));
+	ASSERT_EQ(0, llmdev_copy_from_hbm(self->dev, 5, 0, FAKE_BUF, 100,
+					  1000000000));
+	ASSERT_EQ(1, mock.nsub);
+	ASSERT_EQ(0, mock.sub[0].d.flags);
+	ASSERT_EQ(100, mock.sub[0].d.length);
+	ASSERT_EQ(0, mock.inflight);
 
 	/* more chunks than the window, and fences running out (-EAGAIN) */
-	mock_reset(llmdev_fd(mock_dev));
+	mock_reset(llmdev_fd(self->dev));
 	mock.limit = 2;
-	CHECK(llmdev_copy_from_hbm(mock_dev, 5, 0, FAKE_BUF, 40 * GiB, 1000000000) == 0);
-	CHECK(mock.nsub == 40 && mock.max_inflight == 2 && mock.inflight == 0);
-	CHECK(mock.sub[39].d.offset == 39 * GiB);
-	mock_reset(llmdev_fd(mock_dev));
-	CHECK(llmdev_copy_from_hbm(mock_dev, 5, 0, FAKE_BUF, 40 * GiB, 1000000000) == 0);
-	CHECK(mock.nsub == 40 && mock.max_inflight == 16 && mock.inflight == 0);
-	CHECK(!mock.bad);
-	mock_close();
-	return 0;
+	ASSERT_EQ(0, llmdev_copy_from_hbm(self->dev, 5, 0, FAKE_BUF, 40 * GiB,
+					  1000000000));
+	ASSERT_EQ(40, mock.nsub);
+	ASSERT_EQ(2, mock.max_inflight);
+	ASSERT_EQ(0, mock.inflight);
+	ASSERT_EQ(39 * GiB, mock.sub[39].d.offset);
+	mock_reset(llmdev_fd(self->dev));
+	ASSERT_EQ(0, llmdev_copy_from_hbm(self->dev, 5, 0, FAKE_BUF, 40 * GiB,
+					  1000000000));
+	ASSERT_EQ(40, mock.nsub);
+	ASSERT_EQ(16, mock.max_inflight);
+	ASSERT_EQ(0, mock.inflight);
 }
 
-static int test_mock_copy_errors(void)
+TEST_F(mock, copy_errors)
 {
-	CHECK(mock_open() == 0);
 	/* the second transfer fails: its error, all five reaped */
 	mock.fail_status_at = 1;
 	mock.fail_status = -EIO;
-	CHECK_ERR(llmdev_copy_to_hbm(mock_dev, 5, 0, FAKE_BUF, 5 * GiB, 1000000000), EIO);
-	CHECK(mock.nsub == 5 && mock.inflight == 0);
+	ASSERT_ERR(llmdev_copy_to_hbm(self->dev, 5, 0, FAKE_BUF, 5 * GiB,
+				      1000000000), EIO);
+	ASSERT_EQ(5, mock.nsub);
+	ASSERT_EQ(0, mock.inflight);
 
 	/* the third cannot be submitted: the two in flight are reaped */
-	mock_reset(llmdev_fd(mock_dev));
+	mock_reset(llmdev_fd(self->dev));
 	mock.fail_submit_at = 2;
 	mock.fail_submit_errno = EFAULT;
-	CHECK_ERR(llmdev_copy_to_hbm(mock_dev, 5, 0, FAKE_BUF, 5 * GiB, 1000000000), EFAULT);
-	CHECK(mock.nsub == 2 && mock.inflight == 0);
+	ASSERT_ERR(llmdev_copy_to_hbm(self->dev, 5, 0, FAKE_BUF, 5 * GiB,
+				      1000000000), EFAULT);
+	ASSERT_EQ(2, mock.nsub);
+	ASSERT_EQ(0, mock.inflight);
 
 	/* ...but an earlier transfer's failure comes first */
-	mock_reset(llmdev_fd(mock_dev));
+	mock_reset(llmdev_fd(self->dev));
 	mock.fail_submit_at = 2;
 	mock.fail_submit_errno = EFAULT;
 	mock.fail_status_at = 0;
 	mock.fail_status = -ECANCELED;
-	CHECK_ERR(llmdev_copy_to_hbm(mock_dev, 5, 0, FAKE_BUF, 5 * GiB, 1000000000), ECANCELED);
-	CHECK(mock.inflight == 0);
+	ASSERT_ERR(llmdev_copy_to_hbm(self->dev, 5, 0, FAKE_BUF, 5 * GiB,
+				      1000000000), ECANCELED);
+	ASSERT_EQ(0, mock.inflight);
 
 	/* -EAGAIN with nothing of ours in flight is the caller's problem */
-	mock_reset(llmdev_fd(mock_dev));
+	mock_reset(llmdev_fd(self->dev));
 	mock.fail_submit_at = 0;
 	mock.fail_submit_errno = EAGAIN;
-	CHECK_ERR(llmdev_copy_to_hbm(mock_dev, 5, 0, FAKE_BUF, 5 * GiB, 1000000000), EAGAIN);
+	ASSERT_ERR(llmdev_copy_to_hbm(self->dev, 5, 0, FAKE_BUF, 5 * GiB,
+				      1000000000), EAGAIN);
 
 	/* timeout: -ETIME, but only after every transfer has finished */
-	mock_reset(llmdev_fd(mock_dev));
+	mock_reset(llmdev_fd(self->dev));
 	mock.stuck = 1;
-	CHECK_ERR(llmdev_copy_from_hbm(mock_dev, 5, 0, FAKE_BUF, 3 * GiB, 1000), ETIME);
-	CHECK(mock.nsub == 3 && mock.inflight == 0);
-	CHECK(!mock.bad);
-	mock_close();
-	return 0;
+	ASSERT_ERR(llmdev_copy_from_hbm(self->dev, 5, 0, FAKE_BUF, 3 * GiB,
+					1000), ETIME);
+	ASSERT_EQ(3, mock.nsub);
+	ASSERT_EQ(0, mock.inflight);
 }
 
 /* ---- the build products ------------------------------------------------- */
-
-static char builddir[PATH_MAX];	/* $(O) */
 
 static int run(const char *fmt, ...)
 {
@@ -1151,7 +1182,26 @@ static int have(const char *tool)
 	return system(cmd) == 0;
 }
 
-static int test_exports(void)
+/* self->dir: $(O), two levels above this binary (see the top of the file) */
+FIXTURE(build) {
+	char dir[PATH_MAX];
+};
+
+FIXTURE_SETUP(build)
+{
+	char exe[PATH_MAX];
+	ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	ASSERT_LT(0, len);
+	exe[len] = '\0';
+	snprintf(self->dir, sizeof(self->dir), "%s", dirname(dirname(exe)));
+}
+
+FIXTURE_TEARDOWN(build)
+{
+}
+
+TEST_F(build, exports)
 {
 	char cmd[PATH_MAX + 128], line[256];
 	unsigned int n = 0, i;
@@ -1159,16 +1209,15 @@ static int test_exports(void)
 	FILE *f;
 
 	if (!have("nm"))
-		SKIP("nm not installed");
+		SKIP(return, "nm not installed");
 	snprintf(cmd, sizeof(cmd),
-		 "nm -D --defined-only %s/lib/libllmdev.so.1", builddir);
+		 "nm -D --defined-only %s/lib/libllmdev.so.1", self->dir);
 	f = popen(cmd, "r");
-	CHECK(f);
+	ASSERT_TRUE(f);
 	while (fgets(line, sizeof(line), f)) {
-		char type, name[200];
+		char type, name[200], *ver;
 
-		char *ver;
-
+		line[strcspn(line, "\n")] = '\0';
 		/* "0000000000001234 T llmdev_open@@LLMDEV_1.0" */
 		if (sscanf(line, "%*s %c %199s", &type, name) != 2)
 			continue;
@@ -1177,7 +1226,7 @@ static int test_exports(void)
 			continue;	/* the version nodes themselves */
 		ver = strstr(name, "@@");
 		if (!ver) {
-			printf("# unversioned export: %s", line);
+			TH_LOG("unversioned export: %s", line);
 			n = 1000;
 			continue;
 		}
@@ -1186,45 +1235,44 @@ static int test_exports(void)
 		for (i = 0; i < API_NUM && strcmp(api[i].name, name); i++)
 			;
 		if (i == API_NUM || type != 'T') {
-			printf("# export not in the API: %s", line);
+			TH_LOG("export not in the API: %s", line);
 			n = 1000;
 			continue;
 		}
 		if (strcmp(ver, api[i].version)) {
-			printf("# %s is in %s, want %s\n", name, ver, api[i].version);
+			TH_LOG("%s is in %s, want %s", name, ver, api[i].version);
 			n = 1000;
 			continue;
 		}
 		found[i]++;
 		n++;
 	}
-	CHECK(pclose(f) == 0);
+	ASSERT_EQ(0, pclose(f));
 	for (i = 0; i < API_NUM; i++)
 		if (found[i] != 1)
-			printf("# %s exported %d times\n", api[i].name, found[i]);
-	CHECK(n == API_NUM);
-	return 0;
+			TH_LOG("%s exported %d times", api[i].name, found[i]);
+	ASSERT_EQ(API_NUM, n);
 }
 
-static int test_symlinks(void)
+TEST_F(build, symlinks)
 {
 	char p[PATH_MAX + 32], t[64];
 	ssize_t len;
 
-	snprintf(p, sizeof(p), "%s/lib/libllmdev.so", builddir);
+	snprintf(p, sizeof(p), "%s/lib/libllmdev.so", self->dir);
 	len = readlink(p, t, sizeof(t) - 1);
-	CHECK(len > 0);
+	ASSERT_LT(0, len);
 	t[len] = '\0';
-	CHECK(!strcmp(t, "libllmdev.so.1"));
-	snprintf(p, sizeof(p), "%s/lib/libllmdev.so.1", builddir);
+	ASSERT_STREQ("libllmdev.so.1", t);
+	snprintf(p, sizeof(p), "%s/lib/libllmdev.so.1", self->dir);
 	len = readlink(p, t, sizeof(t) - 1);
-	CHECK(len > 0);
+	ASSERT_LT(0, len);
 	t[len] = '\0';
-	CHECK(!strcmp(t, "libllmdev.so.1.1.0"));
-	if (have("objdump"))
-		CHECK(run("objdump -p %s/lib/libllmdev.so.1.1.0 | "
-			  "grep -q 'SONAME *libllmdev.so.1$'", builddir) == 0);
-	return 0;
+	ASSERT_STREQ("libllmdev.so.1.1.0", t);
+	if (have("objdump")) {
+		ASSERT_EQ(0, run("objdump -p %s/lib/libllmdev.so.1.1.0 | "
+				 "grep -q 'SONAME *libllmdev.so.1$'", self->dir));
+	}
 }
 
 /*
@@ -1232,7 +1280,7 @@ static int test_symlinks(void)
  * pkg-config gives for the installed llmdev.pc, once against the static
  * archive and once against the shared library, and run both.
  */
-static int test_install_pkgconfig(void)
+TEST_F_TIMEOUT(build, install_pkgconfig, 300)
 {
 	static const char prog[] =
 		"#include <errno.h>\n"
@@ -1254,10 +1302,10 @@ static int test_install_pkgconfig(void)
 	int ret = 1;
 
 	if (stat(LLMDEV_SRC "/Makefile", &st))
-		SKIP("source tree %s not found", LLMDEV_SRC);
+		SKIP(return, "source tree %s not found", LLMDEV_SRC);
 	if (!have("make") || !have("pkg-config") || !have(cc))
-		SKIP("needs make, pkg-config and %s", cc);
-	CHECK(mkdtemp(tmp));
+		SKIP(return, "needs make, pkg-config and %s", cc);
+	ASSERT_TRUE(mkdtemp(tmp));
 	snprintf(env, sizeof(env), "PKG_CONFIG_PATH=%s/usr/lib/pkgconfig "
 		 "PKG_CONFIG_SYSROOT_DIR=%s PKG_CONFIG_LIBDIR=/nonexistent",
 		 tmp, tmp);
@@ -1265,7 +1313,7 @@ static int test_install_pkgconfig(void)
 	/* a make of its own, not a child of the one running `make check` */
 	if (run("env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL "
 		"make -s --no-print-directory -C %s O=%s install DESTDIR=%s "
-		"PREFIX=/usr >/dev/null", LLMDEV_SRC, builddir, tmp))
+		"PREFIX=/usr >/dev/null", LLMDEV_SRC, self->dir, tmp))
 		goto out;
 	if (run("cd %s/usr && test -f include/llmdev.h && "
 		"test -f include/llmdev-uapi.h && test -f lib/libllmdev.a && "
@@ -1305,62 +1353,7 @@ static int test_install_pkgconfig(void)
 	ret = 0;
 out:
 	run("rm -rf %s", tmp);
-	return ret;
+	ASSERT_EQ(0, ret) TH_LOG("a step failed: see the command above");
 }
 
-/* ---- main --------------------------------------------------------------- */
-
-static const struct {
-	const char *name;
-	int (*fn)(void);
-} tests[] = {
-	{ "open_missing", test_open_missing },
-	{ "null_args", test_null_args },
-	{ "counter_names", test_counter_names },
-	{ "count", test_count },
-	{ "strerror", test_strerror },
-	{ "not_a_card", test_not_a_card },
-	{ "mock_structs", test_mock_structs },
-	{ "mock_list_grows", test_mock_list_grows },
-	{ "mock_fence_wait", test_mock_fence_wait },
-	{ "mock_copy_split", test_mock_copy_split },
-	{ "mock_copy_errors", test_mock_copy_errors },
-	{ "mock_links", test_mock_links },
-	{ "mock_group", test_mock_group },
-	{ "mock_coll", test_mock_coll },
-	{ "mock_route", test_mock_route },
-	{ "dtype_size", test_dtype_size },
-	{ "exports", test_exports },
-	{ "symlinks", test_symlinks },
-	{ "install_pkgconfig", test_install_pkgconfig },
-};
-
-int main(void)
-{
-	unsigned int i, n = sizeof(tests) / sizeof(tests[0]), failed = 0;
-	char exe[PATH_MAX];
-	ssize_t len;
-
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	mock_reset(-1);
-	/* $(O)/lib/test_llmdev_host or $(O)/host-tests/lib_host_test */
-	len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	exe[len > 0 ? len : 0] = '\0';
-	snprintf(builddir, sizeof(builddir), "%s", dirname(dirname(exe)));
-
-	printf("TAP version 13\n1..%u\n", n);
-	for (i = 0; i < n; i++) {
-		int r;
-
-		skip_reason[0] = '\0';
-		fflush(stdout);
-		r = tests[i].fn();
-		if (r == 2)
-			printf("ok %u %s # SKIP %s\n", i + 1, tests[i].name, skip_reason);
-		else
-			printf("%sok %u %s\n", r ? "not " : "", i + 1, tests[i].name);
-		failed += r == 1;
-	}
-	printf("# %u of %u failed\n", failed, n);
-	return failed ? 1 : 0;
-}
+TEST_HARNESS_MAIN

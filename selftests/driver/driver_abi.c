@@ -756,9 +756,7 @@ FIXTURE_SETUP(card)
 
 FIXTURE_TEARDOWN(card)
 {
-	LD_EXPECT_NO_KERNEL_REPORTS(self->kmsg);
-	if (self->fd >= 0)
-		close(self->fd);
+	LD_FIXTURE_END();
 }
 
 TEST_F(card, unknown_commands)

@@ -381,7 +381,7 @@ static void restore_links(int *fds, struct ld_bar0 *bars, unsigned int ncards)
 FIXTURE_SETUP(coll)
 {
 	int peer[LD_MAX_CARDS][LD_MAX_PORTS];
-	unsigned int c, r, gap;
+	unsigned int r, gap;
 	int ret;
 
 	memset(self->fds, -1, sizeof(self->fds));
@@ -400,11 +400,7 @@ FIXTURE_SETUP(coll)
 			     "from llmdev%u to llmdev%u (with the default cabling, %u "
 			     "ranks need a VM with exactly %u cards)", self->nranks - 1,
 			     r, (r + 1) % self->nranks, self->nranks, self->nranks);
-	for (c = 0; c < self->ncards; c++) {
-		self->fds[c] = ld_open(c);
-		ASSERT_LE(0, self->fds[c]);
-		ASSERT_EQ(0, ld_info(self->fds[c], &self->info[c]));
-	}
+	LD_FIXTURE_OPEN_CARDS();
 	ret = ring_up(self->fds, self->info, self->nranks, &gap);
 	ASSERT_EQ(0, ret) TH_LOG("no up link from llmdev%u to llmdev%u", gap,
 				 (gap + 1) % self->nranks);
@@ -1321,7 +1317,7 @@ FIXTURE(group) {
 
 FIXTURE_SETUP(group)
 {
-	unsigned int c, gap;
+	unsigned int gap;
 
 	memset(self->fds, -1, sizeof(self->fds));
 	LD_FIXTURE_START();
@@ -1330,11 +1326,7 @@ FIXTURE_SETUP(group)
 		self->ncards = LD_MAX_CARDS;
 	if (self->ncards < 2)
 		SKIP(return, "groups of cards need 2 cards, the VM has %u", self->ncards);
-	for (c = 0; c < self->ncards; c++) {
-		self->fds[c] = ld_open(c);
-		ASSERT_LE(0, self->fds[c]);
-		ASSERT_EQ(0, ld_info(self->fds[c], &self->info[c]));
-	}
+	LD_FIXTURE_OPEN_CARDS();
 	ASSERT_EQ(0, ring_up(self->fds, self->info, 2, &gap))
 		TH_LOG("no up link between llmdev0 and llmdev1");
 }

@@ -56,9 +56,7 @@ FIXTURE_SETUP(rt)
 
 FIXTURE_TEARDOWN(rt)
 {
-	LD_EXPECT_NO_KERNEL_REPORTS(self->kmsg);
-	if (self->fd >= 0)
-		close(self->fd);
+	LD_FIXTURE_END();
 }
 
 /*
@@ -152,9 +150,7 @@ FIXTURE_SETUP(dma)
 
 FIXTURE_TEARDOWN(dma)
 {
-	LD_EXPECT_NO_KERNEL_REPORTS(self->kmsg);
-	if (self->fd >= 0)
-		close(self->fd);
+	LD_FIXTURE_END();
 }
 
 static void shuffle(unsigned int *v, unsigned int n, uint64_t seed)

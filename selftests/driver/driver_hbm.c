@@ -33,9 +33,7 @@ FIXTURE_SETUP(hbm)
 
 FIXTURE_TEARDOWN(hbm)
 {
-	LD_EXPECT_NO_KERNEL_REPORTS(self->kmsg);
-	if (self->fd >= 0)
-		close(self->fd);
+	LD_FIXTURE_END();
 }
 
 /* Region sizes for the big tests: a 64th of HBM, at least 1 MiB. */

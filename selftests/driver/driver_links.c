@@ -102,7 +102,6 @@ static int all_up(FIXTURE_DATA(links) *self, char *why, size_t len)
 
 FIXTURE_SETUP(links)
 {
-	unsigned int c;
 	char why[128];
 	int ret;
 
@@ -113,11 +112,7 @@ FIXTURE_SETUP(links)
 		self->ncards = LD_MAX_CARDS;
 	if (self->ncards < 2)
 		SKIP(return, "peer links need 2 cards, the VM has %u", self->ncards);
-	for (c = 0; c < self->ncards; c++) {
-		self->fds[c] = ld_open(c);
-		ASSERT_LE(0, self->fds[c]);
-		ASSERT_EQ(0, ld_info(self->fds[c], &self->info[c]));
-	}
+	LD_FIXTURE_OPEN_CARDS();
 	self->nports = self->info[0].num_link_ports;
 	ASSERT_EQ(LLMDEV_NUM_LINK_PORTS, self->nports);
 	ASSERT_EQ(0, ld_topology(self->ncards, self->peer)) TH_LOG("bad CABLES= in vm.conf");

@@ -122,9 +122,7 @@ FIXTURE_SETUP(unplug)
 
 FIXTURE_TEARDOWN(unplug)
 {
-	LD_EXPECT_NO_KERNEL_REPORTS(self->kmsg);
-	if (self->fd >= 0)
-		close(self->fd);
+	LD_FIXTURE_END();
 }
 
 /* ---- module unload with users ---------------------------------------- */
