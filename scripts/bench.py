@@ -49,7 +49,7 @@ LOAD_CMD = 'llmctl load /dev/vda --tp 2 --pp 2'
 def guest_cmd(bench_args):
     """insmod, llmdev-bench, then its JSON between markers; exit with its status."""
     return ('insmod /llmdev/modules/llmdev.ko && sleep 0.2 && '
-            'llmdev-bench %s -o /tmp/bench.json; rc=$?; '
+            'llmdev-bench -o /tmp/bench.json %s; rc=$?; '
             'echo %s; cat /tmp/bench.json; echo; echo %s; exit $rc'
             % (bench_args, BEGIN, END))
 

@@ -3,13 +3,21 @@
  * llmdev-bench: AllReduce (f32 sum, out of place) over cards N ..
  * N + ranks - 1, which must form a ring of peer links.
  *
- * Per iteration every rank gets fresh input: small integers (-512 ..
- * 511) from a seed per rank and iteration, so every sum is exact whatever
- * the order of the additions. The output half of every rank's region is
- * overwritten with NaN before each AllReduce, together with the input
- * (one untimed transfer), and after it every rank's whole result is read
- * back and compared with the sums computed here: a rank the collective
- * did not write, or wrote wrongly, fails.
+ * Per iteration every rank gets fresh input: element k of rank r is
+ * base(k) + 1024 a(r), where base(k), 0 .. 1023, comes from a seed per
+ * iteration and varies along the buffer, and the a(r) are distinct
+ * positive integers whose sum is a power of two P >= ranks. Every value
+ * and every sum is an integer below 2^24, exact in f32 whatever the order
+ * of the additions; a contribution missing, counted twice or taken from
+ * the wrong rank or offset changes the sum of that element. Each rank's
+ * values lie in one binade ([1024 a, 1024 a + 1023]), and so do the sums
+ * ([1024 P, 1024 P + 1023 ranks]): the floats are made with integer
+ * instructions and a fixed exponent (under TCG every float instruction is
+ * a call into softfloat, which made writing the input take longer than
+ * the AllReduce). The output half of every rank's region is overwritten
+ * with NaN before each AllReduce, together with the input (one untimed
+ * transfer), and after it every rank's whole result is read back and
+ * compared with the sums computed here.
  *
  * algbw = bytes per rank / time, busbw = algbw * 2 (ranks - 1) / ranks:
  * what each link of the ring carries (nccl-tests' definitions).
@@ -22,11 +30,33 @@
 
 #include "bench.h"
 
-#define PATTERN_STEP	0x9e3779b97f4a7c15ull
+#define BASE_STEP	0x9e3779b1u	/* odd: base() runs through its range */
 
-static inline float ar_value(uint64_t seed, uint64_t k)
+/*
+ * Element k: the f32 of mul * base(k) + add, where every such value lies
+ * in the binade of @add (the caller makes sure): exponent and shift are
+ * the same for all, no float instruction is needed.
+ */
+static void ar_fill(uint32_t *v, uint64_t count, uint64_t seed, uint32_t mul,
+		    uint32_t add)
 {
-	return (float)((int)((seed + k * PATTERN_STEP) >> 54) - 512);
+	unsigned int e = 31 - __builtin_clz(add), sh = 23 - e;
+	uint32_t hi = (127u + e) << 23, w = (uint32_t)seed;
+	uint64_t k;
+
+	for (k = 0; k < count; k++, w += BASE_STEP)
+		v[k] = hi | (((mul * (w >> 22) + add) << sh) & 0x7fffffu);
+}
+
+/* a(r): 1, 2, .., n - 1, and the last one makes the sum a power of two */
+static uint32_t ar_offset(unsigned int n, unsigned int r, uint32_t *sum)
+{
+	uint32_t part = (n - 1) * n / 2, p = 1;
+
+	while (p < part + n)
+		p <<= 1;
+	*sum = p;
+	return r < n - 1 ? r + 1 : p - part;
 }
 
 static void *map_anon(size_t len)
@@ -45,9 +75,10 @@ struct ar_ctx {
 	uint64_t size, count;
 	struct llmdev_coll_buf bufs[LLMDEV_MAX_RANKS];
 	uint64_t mmap_offset[LLMDEV_MAX_RANKS];
-	float *io;		/* 2 * size: the input, then NaN */
+	uint32_t *io;		/* 2 * size: the input (f32), then NaN */
 	float *out;		/* size: a rank's result */
-	float *want;		/* size: the sums */
+	uint32_t *want;		/* size: the sums (f32) */
+	double stage_s, check_s;	/* untimed: input written, results checked */
 };
 
 static const char *ar_name(const struct ar_ctx *c, char *buf, size_t len)
@@ -75,19 +106,16 @@ static int ar_corrupt(struct ar_ctx *c)
 static int ar_iteration(struct ar_ctx *c, uint64_t *ns)
 {
 	struct bench *b = c->b;
-	uint64_t seeds[LLMDEV_MAX_RANKS], iter = b->iter++, k, t0, fence;
+	uint64_t seed = pattern_seed(b->iter++, 0, 3), k, t0, fence;
+	uint32_t psum;
+	double t = now_s();
 	unsigned int r;
 	char name[48];
+	float want;
 	int ret, st;
 
-	for (k = 0; k < c->count; k++)
-		c->want[k] = 0;
 	for (r = 0; r < c->n; r++) {
-		seeds[r] = pattern_seed(iter, r, 3);
-		for (k = 0; k < c->count; k++) {
-			c->io[k] = ar_value(seeds[r], k);
-			c->want[k] += c->io[k];
-		}
+		ar_fill(c->io, c->count, seed, 1, 1024 * ar_offset(c->n, r, &psum));
 		/* the input and, after it, NaN where the result goes */
 		ret = llmdev_copy_to_hbm(c->devs[r], c->bufs[r].src_handle, 0, c->io,
 					 2 * c->size, OP_TIMEOUT_NS);
@@ -97,6 +125,10 @@ static int ar_iteration(struct ar_ctx *c, uint64_t *ns)
 			return ret;
 		}
 	}
+	/* the sum over r of base + 1024 a(r): n base + 1024 P */
+	ar_offset(c->n, 0, &psum);
+	ar_fill(c->want, c->count, seed, c->n, 1024 * psum);
+	c->stage_s += now_s() - t;
 
 	t0 = now_ns();
 	ret = llmdev_allreduce_submit(c->g, c->bufs, c->count, LLMDEV_DTYPE_F32,
@@ -120,6 +152,7 @@ static int ar_iteration(struct ar_ctx *c, uint64_t *ns)
 		}
 	}
 
+	t = now_s();
 	for (r = 0; r < c->n; r++) {
 		ret = llmdev_copy_from_hbm(c->devs[r], c->bufs[r].dst_handle, c->size,
 					   c->out, c->size, OP_TIMEOUT_NS);
@@ -132,11 +165,13 @@ static int ar_iteration(struct ar_ctx *c, uint64_t *ns)
 			continue;
 		for (k = 0; k < c->count && !memcmp(&c->out[k], &c->want[k], 4); k++)
 			;
+		memcpy(&want, &c->want[k], 4);
 		bench_mismatch(b, "AllReduce %s: rank %u (%s) element %llu is %g, not %g",
 			       ar_name(c, name, sizeof(name)), r, llmdev_name(c->devs[r]),
-			       (unsigned long long)k, c->out[k], c->want[k]);
+			       (unsigned long long)k, c->out[k], want);
 		return -EBADMSG;
 	}
+	c->check_s += now_s() - t;
 	return 0;
 }
 
@@ -209,6 +244,9 @@ static int ar_figure(struct ar_ctx *c)
 	jset_num(f, "algbw_gbps", alg);
 	jset_num(f, "busbw_gbps", bus);
 	jset_bool(f, "verified", true);
+	/* what the checking cost, outside the samples */
+	jset_num(f, "stage_s", c->stage_s);
+	jset_num(f, "check_s", c->check_s);
 	bench_say("allreduce %-22s median %9s  p99 %9s  algbw %7.3f  busbw %7.3f Gb/s  "
 		  "link %s  n=%zu  verified\n", ar_name(c, name, sizeof(name)),
 		  fmt_ns(sum.median, t[0], sizeof(t[0])), fmt_ns(sum.p99, t[1], sizeof(t[1])),

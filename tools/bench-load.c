@@ -59,7 +59,8 @@ static int drop_caches(void)
 
 /*
  * Run @argv with stdin from /dev/null; its stderr goes to @err (up to
- * @errlen - 1 bytes, NUL-terminated) when @err is given, else to ours.
+ * @errlen - 1 bytes, NUL-terminated) when @err is given, else to ours;
+ * its stdout is ours.
  * Returns the exit status (128 + signal), or -1 if it could not start.
  */
 static int run(char *const *argv, char *err, size_t errlen, double *secs)
@@ -172,9 +173,10 @@ int bench_load(struct bench *b)
 		return BENCH_FAIL;
 	}
 	bench_say("load: %s\n", cmdline);
-	rc = run(o->load_cmd, NULL, 0, &t_cmd);
+	/* stderr in a pipe: no progress meter on the (serial) console */
+	rc = run(o->load_cmd, err, sizeof(err), &t_cmd);
 	if (rc) {
-		bench_error(b, "%s: exit status %d", cmdline, rc);
+		bench_error(b, "%s: exit status %d:\n%s", cmdline, rc, err);
 		return BENCH_FAIL;
 	}
 
@@ -203,13 +205,13 @@ int bench_load(struct bench *b)
 		}
 		memcpy(argv, o->load_cmd, n * sizeof(*argv));
 		argv[n] = "--verify";
-		rc = run(argv, NULL, 0, &t);
+		rc = run(argv, err, sizeof(err), &t);
 		free(argv);
 		jset_bool(f, "verified", !rc);
 		if (rc) {
 			jset_str(f, "status", "failed");
 			bench_mismatch(b, "%s --verify: exit status %d: the cards do not hold "
-				       "the file's bytes", cmdline, rc);
+				       "the file's bytes:\n%s", cmdline, rc, err);
 			return BENCH_FAIL;
 		}
 	} else {
