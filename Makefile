@@ -24,7 +24,7 @@ VM_ARGS  = --kernel $(KERNEL) --cards $(CARDS) --hbm-size $(HBM_SIZE) \
 	   $(if $(FILE),--file '$(FILE)') $(if $(TIMEOUT),--timeout $(TIMEOUT)) \
 	   --log $(BUILD)/logs/vm-last.log
 
-.PHONY: help deps qemu kernel module lib tools selftests hostctl initramfs vm demo bench-load \
+.PHONY: help deps qemu kernel module lib tools selftests hostctl initramfs vm demo \
 	bench check clean modules_install install fuzz
 
 help:
@@ -44,9 +44,10 @@ help:
 	@echo '      FILE=path     attach a file read-only as the guest disk /dev/vda'
 	@echo '      TIMEOUT=s     kill the VM after s seconds (default 600 with CMD)'
 	@echo
-	@echo '  make bench        DMA throughput (4K, 1M, 64M) beside memcpy, and'
-	@echo '                    AllReduce over 2 and 4 cards (1M, 64M), in the VM'
-	@echo '  make bench-load   llmctl load of a 795 MB model on 4 cards beside cat'
+	@echo '  make bench        the benchmark (docs/bench.md): null ioctl, the model'"'"'s copy'
+	@echo '                    ceiling, DMA, AllReduce (links paced at BENCH_LINK_GBPS,'
+	@echo '                    default 8, and unpaced), llmctl load beside an O_DIRECT'
+	@echo '                    read; build/bench/results.json and the targets of issue 10'
 	@echo '  make fuzz         the long fuzz runs: the random-ioctl and netlink fuzzers'
 	@echo '                    (FUZZ_SECONDS each, default 2400), the fault-injection'
 	@echo '                    sweeps and the fuzzer under a hot-unplug, on the debug'
@@ -129,7 +130,7 @@ step llmctl shard plan $$M $$L
 step llmctl load $$M $$L --verify
 step llmctl shard apply $$M $$L
 step llmctl shard show
-step llmdev-bench allreduce -r 4 -s 4M -t 0.5
+step llmdev-bench --only allreduce -r 4 -S 4M -t 0.5
 step llmctl stats llmdev0
 step llmctl link show llmdev0
 step llmctl info llmdev3
@@ -140,44 +141,32 @@ demo: qemu kernel module selftests
 	@$(VM) --kernel $(KERNEL) --cards 4 --hbm-size $(HBM_SIZE) \
 		--log $(BUILD)/logs/demo.log --cmd "$$DEMO_CMD"
 
-# The figures for DMA throughput: 4 KiB, 1 MiB and 64 MiB transfers through
-# the driver, beside memcpy of the same sizes; then AllReduce (f32 sum) of
-# 1 MiB and 64 MiB per rank over 2 and 4 cards of the ring (algbw and
-# busbw), all in the same VM.
-define BENCH_CMD
-insmod /llmdev/modules/llmdev.ko &&
-llmdev-bench -s 4K -s 1M -s 64M -t 3 &&
-echo && llmdev-bench allreduce -r 2 -s 1M -s 64M -t 3 &&
-echo && llmdev-bench allreduce -r 4 -s 1M -s 64M -t 3
-endef
-export BENCH_CMD
-
-bench: qemu kernel module selftests
-	@$(VM) --kernel $(KERNEL) --cards 4 --hbm-size $(HBM_SIZE) \
-		--log $(BUILD)/logs/bench.log --cmd "$$BENCH_CMD"
-
-# `llmctl load` throughput for a generated 795 MB model (q8_0, 12 layers,
-# embd 2048, vocab 32000) on 4 cards of 1 GiB as tp 2 x pp 2, beside
-# `cat` of the same file, in the same VM; the file is the guest's /dev/vda
-# and the page cache is dropped before each read.
-BENCH_MODEL := $(BUILD)/bench/llama-795M-q8_0.gguf
-define BENCH_LOAD_CMD
-insmod /llmdev/modules/llmdev.ko && sleep 0.2 &&
-echo 3 >/proc/sys/vm/drop_caches && echo "== time cat /dev/vda >/dev/null" &&
-time cat /dev/vda >/dev/null &&
-echo 3 >/proc/sys/vm/drop_caches && echo "== llmctl load /dev/vda --tp 2 --pp 2" &&
-time llmctl load /dev/vda --tp 2 --pp 2 </dev/null 2>&1 | tr '\r' '\n' | tail -n 6
-endef
-export BENCH_LOAD_CMD
+# The benchmark (docs/bench.md): llmdev-bench in two VM runs of 4 cards
+# with 1 GiB of HBM each, on the Debian kernel (never the debug one): the
+# clock and a null ioctl, the card model's copy ceiling, DMA, AllReduce
+# with the links unpaced, and `llmctl load` of a generated 795 MB model
+# (q8_0, 12 layers, embd 2048, vocab 32000) on 4 cards as tp 2 x pp 2
+# beside an O_DIRECT read of the same file (the guest's /dev/vda); then
+# AllReduce with the links paced at BENCH_LINK_GBPS. Writes
+# build/bench/results.json (llmdev.bench/1), prints the figures and the
+# targets of issue 10. BENCH_ARGS: extra llmdev-bench options.
+BENCH_MODEL     := $(BUILD)/bench/llama-795M-q8_0.gguf
+BENCH_LINK_GBPS ?= 8
+BENCH_ARGS      ?=
 
 $(BENCH_MODEL): | tools
 	@mkdir -p $(dir $@)
 	$(BUILD)/bin/gguf-gen -o $@.tmp --layers 12 --embd 2048 --heads 16 --ff 5632 \
 		--vocab 32000 --type q8_0 --seed 7 && mv $@.tmp $@
 
-bench-load: qemu kernel module selftests $(BENCH_MODEL)
-	@$(VM) --kernel $(KERNEL) --cards 4 --hbm-size 1G --file $(BENCH_MODEL) \
-		--log $(BUILD)/logs/bench-load.log --cmd "$$BENCH_LOAD_CMD"
+ifneq ($(filter bench,$(MAKECMDGOALS)),)
+ifneq ($(KERNEL),debian)
+$(error make bench runs on the Debian kernel only, not KERNEL=$(KERNEL))
+endif
+endif
+bench: qemu kernel module selftests $(BENCH_MODEL)
+	@python3 $(TOP)/scripts/bench.py --kernel debian --model $(BENCH_MODEL) \
+		--link-gbps $(BENCH_LINK_GBPS) $(if $(BENCH_ARGS),--bench-args '$(BENCH_ARGS)')
 
 check:
 	@$(TOP)/scripts/check.sh

@@ -1,54 +1,99 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * llmdev-bench: DMA throughput of a card beside memcpy of the same sizes,
- * and AllReduce across cards.
+ * llmdev-bench: an honest benchmark of the llmdev stack (docs/bench.md).
  *
- *   llmdev-bench [dma] [-d N] [-s SIZE]... [-t SECONDS] [-h]
- *   llmdev-bench allreduce [-d N] [-r RANKS] [-s SIZE]... [-t SECONDS] [-h]
+ *   llmdev-bench [OPTIONS] [--load FILE -- COMMAND...]
  *
- * dma (the default): for every size, host-to-card and card-to-host
- * throughput through libllmdev's synchronous copies (submit + wait, one
- * transfer at a time), and a memcpy of the same size in this process,
- * each for about -t seconds.
+ * In one run: the cost of clock_gettime and of a null ioctl; the card
+ * model's copy ceiling (bytes / DMA_BUSY_NS); DMA between host memory and
+ * card 0 at every size, both directions, 1 and several transfers in
+ * flight, through LLMDEV_DMA_SUBMIT, LLMDEV_DMA_BATCH from plain memory
+ * and from registered buffers, and the 4 KiB round trip with
+ * LLMDEV_BATCH_WAIT; AllReduce f32 sum over 2 and 4 cards; with --load, a
+ * model load beside an O_DIRECT read of the same file. Every measured
+ * operation's data is checked (a pattern that changes per iteration); a
+ * mismatch fails the run. Figures: median and p99 (nearest rank) of the
+ * samples, throughput from the median. A figure whose ioctl the driver
+ * does not have (ENOTTY) is SKIP with the reason, never a number.
  *
- * allreduce: f32 sum over cards N .. N+RANKS-1 (their links must form a
- * ring), out of place, one collective at a time (submit + wait) for about
- * -t seconds per size; SIZE is the bytes per rank. Prints the time per
- * AllReduce, algbw = SIZE / time and busbw = algbw * 2(RANKS-1)/RANKS,
- * the bandwidth each link needs (the definitions of nccl-tests), and
- * checks the result once.
- *
- * Sizes take K, M and G suffixes. Exit: 0 ok, 1 usage, 2 failure.
+ * Exit status: 0 ok, 1 usage, 2 failure (a verification failure, or an
+ * operation that failed). The JSON (-o) is written in every case.
  */
 #include <errno.h>
 #include <getopt.h>
-#include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <time.h>
+#include <unistd.h>
 
-#include "llmdev.h"
+#include "bench.h"
 
-#define MAX_SIZES 16
+static const struct {
+	const char *name;
+	unsigned int bit;
+	int (*fn)(struct bench *b);
+} sections[] = {
+	{ "clock", SEC_CLOCK, bench_clock },
+	{ "null", SEC_NULL, bench_null },
+	{ "ceiling", SEC_CEILING, bench_ceiling },
+	{ "dma", SEC_DMA, bench_dma },
+	{ "allreduce", SEC_ALLREDUCE, bench_allreduce },
+	{ "load", SEC_LOAD, bench_load },
+};
 
-static double now(void)
+#define NSECTIONS	(sizeof(sections) / sizeof(sections[0]))
+
+static const char *const inject_names[] = {
+	[INJECT_NONE] = "none",
+	[INJECT_STALE] = "stale",
+	[INJECT_SHORT] = "short",
+	[INJECT_HBM] = "hbm",
+	[INJECT_ALLREDUCE] = "allreduce",
+};
+
+static void usage(FILE *f)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
+	fprintf(f,
+		"Usage: llmdev-bench [OPTIONS] [--load FILE [--load-verify] -- COMMAND...]\n"
+		"Measure the llmdev stack in this machine: clock and null-ioctl cost, the\n"
+		"card model's copy ceiling, DMA, AllReduce, and (--load) a model load beside\n"
+		"an O_DIRECT read. Every transfer's data is checked. docs/bench.md.\n\n"
+		"  -d, --device N        first card, /dev/llmdevN (default 0)\n"
+		"      --only LIST       sections, comma-separated: clock,null,ceiling,dma,\n"
+		"                        allreduce,load (default: all; load only with --load)\n"
+		"  -s, --size SIZE       DMA transfer size, K/M/G suffix; repeatable\n"
+		"                        (default 4K 64K 1M 64M)\n"
+		"  -k, --inflight N      DMA transfers in flight; repeatable (default 1 4)\n"
+		"  -r, --ranks N         AllReduce ranks; repeatable (default 2 4)\n"
+		"  -S, --ar-size SIZE    AllReduce bytes per rank; repeatable (default 1M 64M)\n"
+		"  -t, --time SECONDS    sampling time per figure (default 1)\n"
+		"  -n, --samples MIN[,MAX]  samples per figure (default 5,1000)\n"
+		"  -w, --warmup N        warm-up iterations per figure (default 2; 1 when an\n"
+		"                        iteration moves 64 MiB or more)\n"
+		"      --link-gbps N     the cards' peer-link pacing to record: N Gb/s, 0 unpaced\n"
+		"      --link-gbps-model N  the link-gbps the cards were started with\n"
+		"      --run NAME        name of this run, recorded with every figure\n"
+		"      --load FILE       time COMMAND (after --) beside `dd iflag=direct` of FILE\n"
+		"      --load-verify     then run COMMAND --verify (untimed); it must succeed\n"
+		"  -o, --json FILE       write the results as JSON (llmdev.bench/1), - = stdout\n"
+		"      --smoke           tiny sizes, few samples: a test of the benchmark\n"
+		"      --inject FAULT    corrupt data on purpose (stale, short, hbm, allreduce):\n"
+		"                        the run must then fail with exit status 2\n"
+		"  -h, --help            this help\n\n"
+		"Exit status: 0 ok, 1 usage, 2 failure (data that does not verify, or an\n"
+		"operation that failed).\n");
 }
 
 static int parse_size(const char *s, uint64_t *out)
 {
-	char *end;
 	unsigned long long v;
+	char *end;
 
 	errno = 0;
 	v = strtoull(s, &end, 0);
-	if (errno || end == s)
+	if (errno || end == s || *s == '-')
 		return -1;
 	switch (*end) {
 	case 'G': case 'g': v <<= 10; /* fall through */
@@ -57,320 +102,421 @@ static int parse_size(const char *s, uint64_t *out)
 	case '\0': break;
 	default: return -1;
 	}
-	if (*end || !v)
+	if (*end || !v || v > (1ull << 34))
 		return -1;
 	*out = v;
 	return 0;
 }
 
-static void usage(FILE *f)
+static int parse_uint(const char *s, unsigned int max, unsigned int *out)
 {
-	fprintf(f,
-		"Usage: llmdev-bench [dma] [-d N] [-s SIZE]... [-t SECONDS]\n"
-		"       llmdev-bench allreduce [-d N] [-r RANKS] [-s SIZE]... [-t SECONDS]\n"
-		"dma: measure DMA throughput to and from card N's HBM beside memcpy.\n"
-		"allreduce: measure f32 sum AllReduce over cards N .. N+RANKS-1\n"
-		"(a ring of peer links); prints algbw and busbw = algbw * 2(RANKS-1)/RANKS.\n\n"
-		"  -d, --device N    (first) card index, /dev/llmdevN (default 0)\n"
-		"  -r, --ranks RANKS allreduce: number of cards (default 2)\n"
-		"  -s, --size SIZE   transfer size (allreduce: bytes per rank), with\n"
-		"                    K/M/G suffix; repeatable (default: dma 4K 1M 64M,\n"
-		"                    allreduce 1M 64M)\n"
-		"  -t, --time SECONDS  time per measurement (default 2)\n"
-		"  -h, --help        this help\n");
-}
+	unsigned long v;
+	char *end;
 
-static const char *human(double bytes_per_s, char *buf, size_t len)
-{
-	if (bytes_per_s >= 1e9)
-		snprintf(buf, len, "%.2f GB/s", bytes_per_s / 1e9);
-	else
-		snprintf(buf, len, "%.1f MB/s", bytes_per_s / 1e6);
-	return buf;
-}
-
-struct opts {
-	unsigned int index;		/* -d */
-	unsigned int ranks;		/* -r */
-	uint64_t sizes[MAX_SIZES];	/* -s */
-	unsigned int nsizes;
-	double secs;			/* -t */
-};
-
-static int bench_dma(const struct opts *o)
-{
-	unsigned int nsizes = o->nsizes, index = o->index, i;
-	const uint64_t *sizes = o->sizes;
-	double secs = o->secs;
-	struct llmdev *dev;
-	int ret;
-
-	ret = llmdev_open(index, &dev);
-	if (ret) {
-		fprintf(stderr, "llmdev-bench: llmdev%u: %s\n", index, llmdev_strerror(ret));
-		return 2;
-	}
-	printf("%-10s %14s %14s %14s\n", "size", "host->card", "card->host", "memcpy");
-	for (i = 0; i < nsizes; i++) {
-		uint64_t n = sizes[i];
-		struct llmdev_hbm_alloc a;
-		double t0, dt[3];
-		uint64_t iters[3] = { 0, 0, 0 };
-		char *src = malloc(n), *dst = malloc(n);
-		char b[3][32];
-		int k;
-
-		if (!src || !dst) {
-			fprintf(stderr, "llmdev-bench: out of memory for %llu bytes\n",
-				(unsigned long long)n);
-			return 2;
-		}
-		memset(src, 0x5a, n);
-		memset(dst, 0, n);
-		ret = llmdev_hbm_alloc(dev, n, 0, 0, NULL, &a);
-		if (ret) {
-			fprintf(stderr, "llmdev-bench: llmdev%u: allocating %llu bytes of HBM: %s\n",
-				index, (unsigned long long)n, llmdev_strerror(ret));
-			return 2;
-		}
-		for (k = 0; k < 3; k++) {
-			t0 = now();
-			do {
-				if (k == 0)
-					ret = llmdev_copy_to_hbm(dev, a.handle, 0, src, n,
-								 10000000000ull);
-				else if (k == 1)
-					ret = llmdev_copy_from_hbm(dev, a.handle, 0, dst, n,
-								   10000000000ull);
-				else
-					memcpy(dst, src, n);
-				if (ret) {
-					fprintf(stderr, "llmdev-bench: llmdev%u: transfer of %llu bytes: %s\n",
-						index, (unsigned long long)n,
-						llmdev_strerror(ret));
-					return 2;
-				}
-				iters[k]++;
-				dt[k] = now() - t0;
-			} while (dt[k] < secs);
-			__asm__ volatile("" : : "r"(dst) : "memory");
-		}
-		if (memcmp(src, dst, n)) {
-			fprintf(stderr, "llmdev-bench: llmdev%u: data read back differs\n", index);
-			return 2;
-		}
-		printf("%-10llu %14s %14s %14s\n", (unsigned long long)n,
-		       human(n * iters[0] / dt[0], b[0], sizeof(b[0])),
-		       human(n * iters[1] / dt[1], b[1], sizeof(b[1])),
-		       human(n * iters[2] / dt[2], b[2], sizeof(b[2])));
-		llmdev_hbm_free(dev, a.handle);
-		free(src);
-		free(dst);
-	}
-	llmdev_close(dev);
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || v > max)
+		return -1;
+	*out = v;
 	return 0;
 }
 
-#define AR_TIMEOUT_NS	60000000000ull	/* one AllReduce; the driver bounds it too */
-
-/*
- * One size: every rank's region holds the input (rank r: r + 1.0) at 0
- * and receives the sum at @bytes; AllReduce until -t seconds have passed,
- * then check one rank's result: n(n+1)/2 everywhere.
- */
-static int bench_allreduce_size(struct llmdev_group *g, struct llmdev **devs,
-				 unsigned int n, uint64_t bytes, double secs)
+static int parse_only(const char *s, unsigned int *out)
 {
-	uint64_t count = bytes / sizeof(float), iters = 0, i;
-	struct llmdev_coll_buf bufs[LLMDEV_MAX_RANKS];
-	float *buf = malloc(bytes), want = n * (n + 1) / 2.0f;
-	double t0, dt, algbw, busbw;
-	struct llmdev_hbm_alloc a;
-	unsigned int r;
-	char b[2][32];
+	char *copy = strdup(s), *tok, *save = NULL;
+	unsigned int i;
 	int ret = 0;
 
-	if (!buf) {
-		fprintf(stderr, "llmdev-bench: out of memory for %llu bytes\n",
-			(unsigned long long)bytes);
-		return 2;
-	}
-	memset(bufs, 0, sizeof(bufs));
-	for (r = 0; r < n; r++) {
-		ret = llmdev_hbm_alloc(devs[r], 2 * bytes, 0, 0, NULL, &a);
-		if (ret) {
-			fprintf(stderr, "llmdev-bench: %s: allocating %llu bytes of HBM: %s\n",
-				llmdev_name(devs[r]), 2 * (unsigned long long)bytes,
-				llmdev_strerror(ret));
-			goto out;
+	if (!copy)
+		return -1;
+	*out = 0;
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		for (i = 0; i < NSECTIONS && strcmp(tok, sections[i].name); i++)
+			;
+		if (i == NSECTIONS) {
+			ret = -1;
+			break;
 		}
-		bufs[r].src_handle = bufs[r].dst_handle = a.handle;
-		bufs[r].dst_offset = bytes;
-		for (i = 0; i < count; i++)
-			buf[i] = r + 1.0f;
-		ret = llmdev_copy_to_hbm(devs[r], a.handle, 0, buf, bytes,
-					 AR_TIMEOUT_NS);
-		if (ret) {
-			fprintf(stderr, "llmdev-bench: %s: writing the input: %s\n",
-				llmdev_name(devs[r]), llmdev_strerror(ret));
-			goto out;
-		}
+		*out |= sections[i].bit;
 	}
-	t0 = now();
-	do {
-		ret = llmdev_allreduce(g, bufs, count, LLMDEV_DTYPE_F32,
-				       LLMDEV_REDOP_SUM, AR_TIMEOUT_NS);
-		if (ret) {
-			fprintf(stderr, "llmdev-bench: %s: AllReduce of %llu bytes: %s\n",
-				llmdev_name(devs[0]), (unsigned long long)bytes,
-				llmdev_strerror(ret));
-			goto out;
-		}
-		iters++;
-		dt = now() - t0;
-	} while (dt < secs);
-
-	r = n - 1;
-	ret = llmdev_copy_from_hbm(devs[r], bufs[r].dst_handle, bytes, buf, bytes,
-				   AR_TIMEOUT_NS);
-	if (ret) {
-		fprintf(stderr, "llmdev-bench: %s: reading the result: %s\n",
-			llmdev_name(devs[r]), llmdev_strerror(ret));
-		goto out;
-	}
-	for (i = 0; i < count && buf[i] == want; i++)
-		;
-	if (i < count) {
-		fprintf(stderr, "llmdev-bench: %s: AllReduce result [%llu] is %g, not %g\n",
-			llmdev_name(devs[r]), (unsigned long long)i, buf[i], want);
-		ret = -EIO;
-		goto out;
-	}
-	algbw = bytes * iters / dt;
-	busbw = algbw * 2 * (n - 1) / n;
-	printf("%-10llu %5u %12.1f %14s %14s\n", (unsigned long long)bytes, n,
-	       dt / iters * 1e6, human(algbw, b[0], sizeof(b[0])),
-	       human(busbw, b[1], sizeof(b[1])));
-out:
-	for (r = 0; r < n; r++)
-		if (bufs[r].src_handle)
-			llmdev_hbm_free(devs[r], bufs[r].src_handle);
-	free(buf);
-	return ret ? 2 : 0;
+	free(copy);
+	return ret || !*out ? -1 : 0;
 }
 
-static int bench_allreduce(const struct opts *o)
+/* ---- conditions ------------------------------------------------------------------- */
+
+/* the first line of a file, without the newline; NULL if unreadable */
+static char *read_line(const char *path, char *buf, size_t len)
 {
-	struct llmdev *devs[LLMDEV_MAX_RANKS] = { NULL };
-	unsigned int n = o->ranks, r, i;
-	struct llmdev_group *g = NULL;
-	int ret, status = 2;
+	FILE *f = fopen(path, "re");
+	char *p = NULL;
 
-	for (r = 0; r < n; r++) {
-		ret = llmdev_open(o->index + r, &devs[r]);
-		if (ret) {
-			fprintf(stderr, "llmdev-bench: llmdev%u: %s\n", o->index + r,
-				llmdev_strerror(ret));
-			goto out;
-		}
+	if (f) {
+		p = fgets(buf, len, f);
+		fclose(f);
 	}
-	ret = llmdev_group_create(devs[0], devs, n, &g);
-	if (ret) {
-		fprintf(stderr, "llmdev-bench: a group of llmdev%u..llmdev%u: %s\n",
-			o->index, o->index + n - 1, llmdev_strerror(ret));
-		goto out;
-	}
-	printf("AllReduce f32 sum, llmdev%u..llmdev%u, out of place\n",
-	       o->index, o->index + n - 1);
-	printf("%-10s %5s %12s %14s %14s\n", "size", "ranks", "time/op us",
-	       "algbw", "busbw");
-	for (i = 0; i < o->nsizes; i++) {
-		if (o->sizes[i] % sizeof(float)) {
-			fprintf(stderr, "llmdev-bench: size %llu is not a whole number of f32\n",
-				(unsigned long long)o->sizes[i]);
-			goto out;
-		}
-		if (bench_allreduce_size(g, devs, n, o->sizes[i], o->secs))
-			goto out;
-	}
-	status = 0;
-out:
-	llmdev_group_destroy(g);
-	for (r = 0; r < n; r++)
-		llmdev_close(devs[r]);
-	return status;
+	if (p)
+		buf[strcspn(buf, "\n")] = 0;
+	return p;
 }
+
+static void add_conditions(struct bench *b, struct utsname *u, char *cs, size_t cslen)
+{
+	static const char *const params[] = {
+		"dma_timeout_ms", "coll_timeout_ms", "msix", "links_enable", "poll_us",
+	};
+	struct json_object *root = b->root, *drv, *par;
+	struct llmdev_info info;
+	struct llmdev *dev;
+	char buf[1024], path[128], date[32];
+	const char *flavour = getenv("KERNEL");
+	time_t t = time(NULL);
+	unsigned int i;
+	int n;
+
+	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+	jset_str(root, "date", date);
+	b->kernel = u->release;
+	jset_str(root, "kernel", u->release);
+	jset_str(root, "kernel_flavour", flavour && *flavour ? flavour : NULL);
+	b->clocksource = read_line("/sys/devices/system/clocksource/clocksource0/current_clocksource",
+				   cs, cslen);
+	jset_str(root, "clocksource", b->clocksource);
+	jset_str(root, "cmdline", read_line("/proc/cmdline", buf, sizeof(buf)));
+	jset_u64(root, "cpus", sysconf(_SC_NPROCESSORS_ONLN));
+	n = llmdev_count();
+	jset_u64(root, "cards", n > 0 ? n : 0);
+	if (n > 0 && !llmdev_open(b->o->index, &dev)) {
+		if (!llmdev_get_info(dev, &info)) {
+			jset_u64(root, "hbm_size", info.hbm_size);
+			snprintf(buf, sizeof(buf), "%u.%u", info.spec_version >> 16,
+				 info.spec_version & 0xffff);
+			jset_str(root, "spec_version", buf);
+			jset_u64(root, "irq_vectors", info.irq_vectors);
+		}
+		llmdev_close(dev);
+	}
+	drv = json_object_new_object();
+	jset_str(drv, "srcversion", read_line("/sys/module/llmdev/srcversion", buf, sizeof(buf)));
+	par = json_object_new_object();
+	for (i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
+		snprintf(path, sizeof(path), "/sys/module/llmdev/parameters/%s", params[i]);
+		if (read_line(path, buf, sizeof(buf)))
+			jset_str(par, params[i], buf);
+	}
+	jset(drv, "parameters", par);
+	jset(root, "driver", drv);
+	if (b->o->link_gbps >= 0)
+		jset_u64(root, "link_gbps", b->o->link_gbps);
+	if (b->o->link_gbps_model >= 0)
+		jset_u64(root, "link_gbps_model", b->o->link_gbps_model);
+}
+
+static struct json_object *u64_array(const uint64_t *v, unsigned int n)
+{
+	struct json_object *a = json_object_new_array();
+
+	while (n--)
+		json_object_array_add(a, json_object_new_uint64(*v++));
+	return a;
+}
+
+static struct json_object *uint_array(const unsigned int *v, unsigned int n)
+{
+	struct json_object *a = json_object_new_array();
+
+	while (n--)
+		json_object_array_add(a, json_object_new_uint64(*v++));
+	return a;
+}
+
+static void add_options(struct bench *b)
+{
+	const struct bench_opts *o = b->o;
+	struct json_object *opt = json_object_new_object(), *sec = json_object_new_array();
+	unsigned int i;
+
+	for (i = 0; i < NSECTIONS; i++)
+		if (o->sections & sections[i].bit)
+			json_object_array_add(sec, json_object_new_string(sections[i].name));
+	jset(opt, "sections", sec);
+	jset_u64(opt, "card", o->index);
+	jset(opt, "sizes", u64_array(o->sizes, o->nsizes));
+	jset(opt, "inflight", uint_array(o->inflight, o->ninflight));
+	jset(opt, "ranks", uint_array(o->ranks, o->nranks));
+	jset(opt, "ar_sizes", u64_array(o->ar_sizes, o->nar_sizes));
+	jset_num(opt, "time_s", o->secs);
+	jset_u64(opt, "min_samples", o->min_samples);
+	jset_u64(opt, "max_samples", o->max_samples);
+	jset_u64(opt, "warmup", o->warmup);
+	jset_bool(opt, "smoke", o->smoke);
+	jset_str(opt, "inject", inject_names[o->inject]);
+	jset(b->root, "options", opt);
+}
+
+static int write_json(struct bench *b)
+{
+	int flags = JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE;
+	const char *path = b->o->json_path;
+
+	if (!path)
+		return 0;
+	if (!strcmp(path, "-")) {
+		fflush(stdout);
+		puts(json_object_to_json_string_ext(b->root, flags));
+		return fflush(stdout) ? -1 : 0;
+	}
+	if (json_object_to_file_ext(path, b->root, flags)) {
+		fprintf(stderr, "llmdev-bench: writing %s: %s\n", path, json_util_get_last_err());
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- main --------------------------------------------------------------------------- */
+
+enum {
+	OPT_ONLY = 256, OPT_LINK, OPT_LINK_MODEL, OPT_RUN, OPT_LOAD, OPT_LOAD_VERIFY,
+	OPT_SMOKE, OPT_INJECT,
+};
+
+#define ADD(list, n, v)							\
+	do {								\
+		if ((n) == BENCH_LIST_MAX) {				\
+			bad_arg = NULL;					\
+			goto bad;					\
+		}							\
+		(list)[(n)++] = (v);					\
+	} while (0)
 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "device", required_argument, NULL, 'd' },
-		{ "ranks", required_argument, NULL, 'r' },
+		{ "only", required_argument, NULL, OPT_ONLY },
 		{ "size", required_argument, NULL, 's' },
+		{ "inflight", required_argument, NULL, 'k' },
+		{ "ranks", required_argument, NULL, 'r' },
+		{ "ar-size", required_argument, NULL, 'S' },
 		{ "time", required_argument, NULL, 't' },
+		{ "samples", required_argument, NULL, 'n' },
+		{ "warmup", required_argument, NULL, 'w' },
+		{ "link-gbps", required_argument, NULL, OPT_LINK },
+		{ "link-gbps-model", required_argument, NULL, OPT_LINK_MODEL },
+		{ "run", required_argument, NULL, OPT_RUN },
+		{ "load", required_argument, NULL, OPT_LOAD },
+		{ "load-verify", no_argument, NULL, OPT_LOAD_VERIFY },
+		{ "json", required_argument, NULL, 'o' },
+		{ "smoke", no_argument, NULL, OPT_SMOKE },
+		{ "inject", required_argument, NULL, OPT_INJECT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct opts o = { .ranks = 2, .secs = 2 };
-	bool allreduce = false;
-	char *end;
-	int opt;
+	struct bench_opts o = {
+		.secs = 1, .min_samples = 5, .max_samples = 1000, .warmup = 2,
+		.link_gbps = -1, .link_gbps_model = -1, .run_name = "default",
+	};
+	struct bench b = { .o = &o };
+	struct json_object *secs;
+	const char *bad_arg = NULL;
+	bool only = false;
+	struct utsname u;
+	unsigned int i, v;
+	char cs[64], *end;
+	uint64_t sz;
+	int opt, status = BENCH_OK;
 
-	if (argc > 1 && !strcmp(argv[1], "allreduce")) {
-		allreduce = true;
-		argv++;
-		argc--;
-	} else if (argc > 1 && !strcmp(argv[1], "dma")) {
-		argv++;
-		argc--;
-	}
-	while ((opt = getopt_long(argc, argv, "d:r:s:t:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "d:s:k:r:S:t:n:w:o:h", longopts, NULL)) != -1) {
+		bad_arg = optarg;
 		switch (opt) {
 		case 'd':
-			o.index = strtoul(optarg, NULL, 0);
+			if (parse_uint(optarg, 255, &o.index))
+				goto bad;
 			break;
-		case 'r':
-			errno = 0;
-			o.ranks = strtoul(optarg, &end, 0);
-			if (errno || *end || !o.ranks || o.ranks > LLMDEV_MAX_RANKS) {
-				fprintf(stderr, "llmdev-bench: bad number of ranks '%s' (1..%u)\n",
-					optarg, LLMDEV_MAX_RANKS);
-				return 1;
-			}
+		case OPT_ONLY:
+			if (parse_only(optarg, &o.sections))
+				goto bad;
+			only = true;
 			break;
 		case 's':
-			if (o.nsizes == MAX_SIZES || parse_size(optarg, &o.sizes[o.nsizes])) {
-				fprintf(stderr, "llmdev-bench: bad size '%s'\n", optarg);
-				return 1;
-			}
-			o.nsizes++;
+			if (parse_size(optarg, &sz) || sz > LLMDEV_DMA_MAX_LENGTH)
+				goto bad;
+			ADD(o.sizes, o.nsizes, sz);
+			break;
+		case 'k':
+			if (parse_uint(optarg, BENCH_LIST_MAX, &v) || !v)
+				goto bad;
+			ADD(o.inflight, o.ninflight, v);
+			break;
+		case 'r':
+			if (parse_uint(optarg, LLMDEV_MAX_RANKS, &v) || v < 2)
+				goto bad;
+			ADD(o.ranks, o.nranks, v);
+			break;
+		case 'S':
+			if (parse_size(optarg, &sz) || sz % sizeof(float) ||
+			    sz > LLMDEV_COLL_MAX_BYTES)
+				goto bad;
+			ADD(o.ar_sizes, o.nar_sizes, sz);
 			break;
 		case 't':
-			o.secs = strtod(optarg, NULL);
-			if (o.secs <= 0) {
-				fprintf(stderr, "llmdev-bench: bad time '%s'\n", optarg);
-				return 1;
-			}
+			errno = 0;
+			o.secs = strtod(optarg, &end);
+			if (errno || *end || !(o.secs >= 0 && o.secs <= 3600))
+				goto bad;
+			break;
+		case 'n':
+			errno = 0;
+			o.min_samples = strtoul(optarg, &end, 10);
+			o.max_samples = o.min_samples > 1000 ? o.min_samples : 1000;
+			if (*end == ',')
+				o.max_samples = strtoul(end + 1, &end, 10);
+			if (errno || *end || !o.min_samples || o.max_samples < o.min_samples ||
+			    o.max_samples > 1000000)
+				goto bad;
+			break;
+		case 'w':
+			if (parse_uint(optarg, 1000, &o.warmup))
+				goto bad;
+			break;
+		case OPT_LINK:
+		case OPT_LINK_MODEL:
+			if (parse_uint(optarg, 100000, &v))
+				goto bad;
+			*(opt == OPT_LINK ? &o.link_gbps : &o.link_gbps_model) = v;
+			break;
+		case OPT_RUN:
+			o.run_name = optarg;
+			break;
+		case OPT_LOAD:
+			o.load_file = optarg;
+			break;
+		case OPT_LOAD_VERIFY:
+			o.load_verify = true;
+			break;
+		case 'o':
+			o.json_path = optarg;
+			break;
+		case OPT_SMOKE:
+			o.smoke = true;
+			break;
+		case OPT_INJECT:
+			for (i = 1; i < sizeof(inject_names) / sizeof(inject_names[0]) &&
+			     strcmp(optarg, inject_names[i]); i++)
+				;
+			if (i == sizeof(inject_names) / sizeof(inject_names[0]))
+				goto bad;
+			o.inject = i;
 			break;
 		case 'h':
 			usage(stdout);
-			return 0;
+			return BENCH_OK;
 		default:
 			usage(stderr);
-			return 1;
+			return BENCH_USAGE;
 		}
 	}
-	if (optind != argc) {
-		usage(stderr);
-		return 1;
+	bad_arg = NULL;
+	if (optind < argc) {
+		if (!o.load_file) {
+			fprintf(stderr, "llmdev-bench: a command (%s) needs --load FILE\n",
+				argv[optind]);
+			return BENCH_USAGE;
+		}
+		o.load_cmd = argv + optind;
+	} else if (o.load_file) {
+		fprintf(stderr, "llmdev-bench: --load needs the command to time after --\n");
+		return BENCH_USAGE;
 	}
-	if (!o.nsizes && allreduce) {
-		o.sizes[o.nsizes++] = 1 << 20;
-		o.sizes[o.nsizes++] = 64 << 20;
-	} else if (!o.nsizes) {
-		o.sizes[o.nsizes++] = 4096;
-		o.sizes[o.nsizes++] = 1 << 20;
-		o.sizes[o.nsizes++] = 64 << 20;
+	if (!only)
+		o.sections = SEC_CLOCK | SEC_NULL | SEC_CEILING | SEC_DMA | SEC_ALLREDUCE |
+			     (o.load_file ? SEC_LOAD : 0);
+	if ((o.sections & SEC_LOAD) && !o.load_file) {
+		fprintf(stderr, "llmdev-bench: the load section needs --load FILE -- COMMAND\n");
+		return BENCH_USAGE;
 	}
-	return allreduce ? bench_allreduce(&o) : bench_dma(&o);
+	if (o.smoke) {
+		/* small, and odd sizes: the tails of the pattern, unaligned offsets */
+		static const uint64_t sizes[] = { 4096, 4099, 65536 };
+		static const uint64_t ar_sizes[] = { 4096, 65536 + 4 };
+
+		if (!o.nsizes)
+			for (i = 0; i < 3; i++)
+				o.sizes[o.nsizes++] = sizes[i];
+		if (!o.nar_sizes)
+			for (i = 0; i < 2; i++)
+				o.ar_sizes[o.nar_sizes++] = ar_sizes[i];
+		o.secs = 0;
+		o.min_samples = 3;
+		o.max_samples = 3;
+		o.warmup = 1;
+	}
+	if (!o.nsizes) {
+		static const uint64_t sizes[] = { 4096, 65536, 1 << 20, 64 << 20 };
+
+		for (i = 0; i < 4; i++)
+			o.sizes[o.nsizes++] = sizes[i];
+	}
+	if (!o.ninflight) {
+		o.inflight[o.ninflight++] = 1;
+		o.inflight[o.ninflight++] = 4;
+	}
+	if (!o.nranks) {
+		o.ranks[o.nranks++] = 2;
+		o.ranks[o.nranks++] = 4;
+	}
+	if (!o.nar_sizes) {
+		o.ar_sizes[o.nar_sizes++] = 1 << 20;
+		o.ar_sizes[o.nar_sizes++] = 64 << 20;
+	}
+
+	/* rates and ratios are written with 4 significant digits (jset_num) */
+	b.root = json_object_new_object();
+	b.dma = json_object_new_array();
+	b.allreduce = json_object_new_array();
+	jset_str(b.root, "schema", BENCH_SCHEMA);
+	uname(&u);
+	add_conditions(&b, &u, cs, sizeof(cs));
+	add_options(&b);
+	jset_str(b.root, "run", o.run_name);
+	jset(b.root, "dma", b.dma);
+	jset(b.root, "allreduce", b.allreduce);
+
+	bench_say("llmdev-bench: kernel %s (%s), clocksource %s, %s; run '%s'%s\n",
+		  u.release, getenv("KERNEL") ? getenv("KERNEL") : "?",
+		  b.clocksource ? b.clocksource : "?",
+		  o.link_gbps < 0 ? "link pacing not recorded" :
+		  o.link_gbps ? "links paced" : "links unpaced", o.run_name,
+		  o.inject ? " (--inject: this run must fail)" : "");
+	secs = json_object_new_object();
+	jset(b.root, "section_seconds", secs);
+	for (i = 0; i < NSECTIONS && !status; i++) {
+		double t0 = now_s();
+
+		if (!(o.sections & sections[i].bit))
+			continue;
+		status = sections[i].fn(&b);
+		jset_num(secs, sections[i].name, now_s() - t0);
+	}
+
+	if (b.failures || b.errors)
+		status = BENCH_FAIL;
+	jset_str(b.root, "status", status ? "failed" : "ok");
+	jset_u64(b.root, "verification_failures", b.failures);
+	jset_u64(b.root, "errors", b.errors);
+	if (write_json(&b))
+		status = BENCH_FAIL;
+	json_object_put(b.root);
+	if (status)
+		fprintf(stderr, "llmdev-bench: FAILED (%u verification failure%s, %u other error%s)\n",
+			b.failures, b.failures == 1 ? "" : "s", b.errors, b.errors == 1 ? "" : "s");
+	return status;
+
+bad:
+	if (bad_arg)
+		fprintf(stderr, "llmdev-bench: bad argument '%s'\n", bad_arg);
+	else
+		fprintf(stderr, "llmdev-bench: too many values for an option (at most %u)\n",
+			BENCH_LIST_MAX);
+	return BENCH_USAGE;
 }
