@@ -282,6 +282,7 @@ static int llmdev_open(struct inode *inode, struct file *filp)
 	init_waitqueue_head(&lf->wq);
 	xa_init_flags(&lf->groups, XA_FLAGS_ALLOC1);
 	lf->next_fence = 1;
+	llmdev_usage_init(&lf->usage);
 	mutex_lock(&ldev->files_lock);
 	list_add_tail(&lf->node, &ldev->files);
 	mutex_unlock(&ldev->files_lock);
@@ -334,6 +335,7 @@ static const struct file_operations llmdev_fops = {
 	.poll = llmdev_poll,
 	.mmap = llmdev_mmap,
 	.llseek = no_llseek,
+	.show_fdinfo = llmdev_show_fdinfo,
 };
 
 /**

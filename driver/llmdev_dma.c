@@ -41,6 +41,7 @@ struct llmdev_job_desc {
  * @ring: the ring it runs on
  * @region: the HBM region (busy count held until the job finishes)
  * @to_card: direction
+ * @length: bytes it moves (for the file's fdinfo)
  * @pages: pinned user pages
  * @nr_pages: number of @pages
  * @sgt: the DMA-mapped pages
@@ -56,6 +57,7 @@ struct llmdev_job {
 	struct llmdev_ring *ring;
 	struct llmdev_region *region;
 	bool to_card;
+	u64 length;
 	struct page **pages;
 	unsigned int nr_pages;
 	struct sg_table sgt;
@@ -295,6 +297,8 @@ static void llmdev_job_finish(struct llmdev_job *job, int status)
 	if (status && !job->status)
 		job->status = status;
 	job->region = NULL;
+	llmdev_usage_dma_end(job->fence.file, job->to_card, job->length,
+			     job->status);
 	llmdev_job_release(job);
 	/* a waiter may free the job from here on */
 	llmdev_fence_signal(&job->fence, job->status);
@@ -372,6 +376,8 @@ static void llmdev_ring_recover(struct llmdev_ring *ring, int status)
 	LIST_HEAD(failed);
 	struct llmdev_job *job, *tmp;
 
+	if (!READ_ONCE(ring->stopped))
+		llmdev_devlink_dma_hang(ring->ldev, ring->index, status);
 	spin_lock(&ring->lock);
 	if (ring->stopped) {
 		/* the card is being reset: that deals with the ring */
@@ -473,6 +479,7 @@ static void llmdev_dma_submit_commit(struct llmdev_ucmd *ucmd)
 	struct llmdev_device *ldev = ring->ldev;
 	int idx;
 
+	llmdev_usage_dma_begin(job->fence.file);
 	llmdev_fence_publish(&job->fence);
 	idx = srcu_read_lock(&ldev->unplug_srcu);
 	if (READ_ONCE(ldev->unplugged) ||
@@ -536,6 +543,7 @@ int llmdev_dma_ioctl_submit(struct llmdev_ucmd *ucmd)
 	}
 	job->ring = ring;
 	job->to_card = d->flags & LLMDEV_DMA_TO_CARD;
+	job->length = d->length;
 	region = llmdev_region_get(lf, d->handle, d->offset, d->length);
 	if (IS_ERR(region)) {
 		ret = PTR_ERR(region);

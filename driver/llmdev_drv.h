@@ -18,12 +18,15 @@
 #include <linux/xarray.h>
 
 #include "llmdev_alloc.h"
+#include "llmdev_obs.h"
 #include "llmdev_regs.h"
 #include "../uapi/llmdev.h"
 
 #define LLMDEV_NAME		"llmdev"
 #define LLMDEV_RING_ENTRIES	256
 #define LLMDEV_HBM_GRANULE	4096ULL
+/* the module version: the uapi's ABI version (/sys/module/llmdev/version) */
+#define LLMDEV_DRIVER_VERSION	__stringify(LLMDEV_ABI_MAJOR) "." __stringify(LLMDEV_ABI_MINOR)
 
 extern unsigned int llmdev_dma_timeout_ms;
 extern unsigned int llmdev_coll_timeout_ms;
@@ -203,6 +206,8 @@ enum llmdev_state {
  * @route: the routing table as last applied (handles, not only offsets)
  * @route_count: entries in @route
  * @route_gen: tables applied since probe
+ * @pmu: the perf PMU (llmdev_pmu.c), or NULL
+ * @devlink: the devlink instance (llmdev_devlink.c), or NULL
  */
 struct llmdev_device {
 	struct pci_dev *pdev;
@@ -238,6 +243,8 @@ struct llmdev_device {
 	struct llmdev_route_entry route[LLMDEV_ROUTE_MAX];
 	unsigned int route_count;
 	u32 route_gen;
+	struct llmdev_pmu *pmu;
+	struct devlink *devlink;
 };
 
 /**
@@ -253,6 +260,7 @@ struct llmdev_device {
  * @inflight: jobs not yet complete
  * @wq: woken when a job completes
  * @groups: collective groups created on this file, id -> group
+ * @usage: what the file did, for its fdinfo (llmdev_fdinfo.c)
  */
 struct llmdev_file {
 	struct llmdev_device *ldev;
@@ -265,6 +273,7 @@ struct llmdev_file {
 	unsigned int inflight;
 	wait_queue_head_t wq;
 	struct xarray groups;
+	struct llmdev_file_usage usage;
 };
 
 static inline struct llmdev_device *to_llmdev(struct device *dev)

@@ -54,6 +54,15 @@
 
 #define LLMDEV_TYPE		'L'
 
+/*
+ * The ABI's version: MINOR grows with each ioctl or field added (1.2:
+ * LLMDEV_RESET). The driver reports it as its module version
+ * (/sys/module/llmdev/version, "1.2"); libllmdev's version has the same
+ * major and minor as the header it was built with.
+ */
+#define LLMDEV_ABI_MAJOR	1
+#define LLMDEV_ABI_MINOR	2
+
 enum {
 	LLMDEV_CMD_BASE = 0x80,
 	LLMDEV_CMD_INFO = LLMDEV_CMD_BASE,
