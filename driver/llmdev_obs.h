@@ -58,6 +58,7 @@ int llmdev_hwmon_init(struct llmdev_device *ldev);
 /* llmdev_pmu.c */
 int llmdev_pmu_init(struct llmdev_device *ldev);
 void llmdev_pmu_fini(struct llmdev_device *ldev);
+void llmdev_pmu_save(struct llmdev_device *ldev);
 void llmdev_pmu_exit(void);
 
 /* llmdev_devlink.c */

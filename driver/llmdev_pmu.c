@@ -10,9 +10,11 @@
  * sampling, no per-task events; events/ in sysfs lists the names,
  * cpumask says CPU 0, so that perf opens each event once.
  *
- * Reads take the live counter (8-byte reads cannot tear). A card reset
- * clears its counters: the first read after one counts from zero (what
- * moved between the last read before the reset and the reset is lost).
+ * Reads take the live counter (8-byte reads cannot tear) plus what the
+ * counter had reached at the card's earlier resets (saved by
+ * llmdev_pmu_save() just before the reset clears it), so a count runs on
+ * across resets. Only a reset whose card could not be read first (a PCIe
+ * link that failed) loses what moved since the event's last read.
  * While the card is being reset, dead or gone, an event keeps its count.
  *
  * A card may go away while events count: the PMU then stays registered,
@@ -38,6 +40,8 @@
  * @lock: protects @events and @closed
  * @events: events initialised and not yet destroyed
  * @closed: the card is gone: no new events
+ * @base: per counter, the sum of its values at the card's resets; written
+ *        while the card is being reset, read in hardware sections only
  * @orphan: in llmdev_pmu_orphans, when its card went with events left
  * @unregister: unregisters the orphan once its last event is destroyed
  * @name: "llmdevN"
@@ -48,6 +52,7 @@ struct llmdev_pmu {
 	spinlock_t lock;		/* protects events and closed */
 	unsigned int events;
 	bool closed;
+	u64 base[LLMDEV_COUNTER_NUM];
 	struct list_head orphan;
 	struct work_struct unregister;
 	char name[16];
@@ -62,10 +67,11 @@ static struct llmdev_pmu *to_llmdev_pmu(struct pmu *pmu)
 	return container_of(pmu, struct llmdev_pmu, pmu);
 }
 
-/* The counter of @event and the card's reset count; false if unreadable. */
-static bool llmdev_pmu_sample(struct perf_event *event, u64 *val, u64 *resets)
+/* The counter of @event, resets included; false if unreadable now. */
+static bool llmdev_pmu_sample(struct perf_event *event, u64 *val)
 {
 	struct llmdev_pmu *p = to_llmdev_pmu(event->pmu);
+	u32 i = (u32)event->attr.config;
 	struct llmdev_device *ldev;
 	bool ok = false;
 	int idx;
@@ -73,11 +79,10 @@ static bool llmdev_pmu_sample(struct perf_event *event, u64 *val, u64 *resets)
 	rcu_read_lock();
 	ldev = rcu_dereference(p->ldev);
 	if (ldev && llmdev_enter(ldev, &idx)) {
-		*val = llmdev_rd64(ldev, LLMDEV_REG_PERF_LIVE +
-				   8 * (u32)event->attr.config);
-		*resets = READ_ONCE(ldev->reset_count);
-		llmdev_exit(ldev, idx);
+		*val = llmdev_rd64(ldev, LLMDEV_REG_PERF_LIVE + 8 * i);
 		ok = *val != ~0ULL;	/* surprise removal */
+		*val += READ_ONCE(p->base[i]);
+		llmdev_exit(ldev, idx);
 	}
 	rcu_read_unlock();
 	return ok;
@@ -86,29 +91,30 @@ static bool llmdev_pmu_sample(struct perf_event *event, u64 *val, u64 *resets)
 static void llmdev_pmu_update(struct perf_event *event)
 {
 	struct hw_perf_event *hwc = &event->hw;
-	u64 now, prev, resets;
+	u64 now, prev;
 
-	if (!llmdev_pmu_sample(event, &now, &resets))
+	if (!llmdev_pmu_sample(event, &now))
 		return;
 	prev = local64_read(&hwc->prev_count);
-	if (resets != hwc->last_tag) {
-		/* the card was reset: its counters started again from 0 */
-		hwc->last_tag = resets;
-		prev = 0;
-	}
 	local64_set(&hwc->prev_count, now);
-	local64_add(now >= prev ? now - prev : now, &event->count);
+	/*
+	 * last_tag: prev_count holds a reading (the card may have been
+	 * unreadable at start). now < prev: a reset the counters could not
+	 * be saved at.
+	 */
+	if (hwc->last_tag && now > prev)
+		local64_add(now - prev, &event->count);
+	hwc->last_tag = 1;
 }
 
 static void llmdev_pmu_start(struct perf_event *event, int flags)
 {
 	struct hw_perf_event *hwc = &event->hw;
-	u64 now, resets;
+	u64 now;
 
-	if (llmdev_pmu_sample(event, &now, &resets)) {
+	hwc->last_tag = llmdev_pmu_sample(event, &now);
+	if (hwc->last_tag)
 		local64_set(&hwc->prev_count, now);
-		hwc->last_tag = resets;
-	}
 	hwc->state = 0;
 }
 
@@ -339,6 +345,27 @@ void llmdev_pmu_fini(struct llmdev_device *ldev)
 	mutex_lock(&llmdev_pmu_orphans_lock);
 	list_add_tail(&p->orphan, &llmdev_pmu_orphans);
 	mutex_unlock(&llmdev_pmu_orphans_lock);
+}
+
+/**
+ * llmdev_pmu_save() - keep the counters' values across a reset
+ * @ldev: the card, being reset (no hardware section runs) and reachable
+ *
+ * Called just before the reset that clears the counters.
+ */
+void llmdev_pmu_save(struct llmdev_device *ldev)
+{
+	struct llmdev_pmu *p = ldev->pmu;
+	unsigned int i;
+	u64 v;
+
+	if (!p)
+		return;
+	for (i = 0; i < LLMDEV_COUNTER_NUM; i++) {
+		v = llmdev_rd64(ldev, LLMDEV_REG_PERF_LIVE + 8 * i);
+		if (v != ~0ULL)
+			WRITE_ONCE(p->base[i], p->base[i] + v);
+	}
 }
 
 /* Module exit: no event is left (each holds the module); free the orphans. */
