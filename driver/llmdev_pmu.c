@@ -17,8 +17,9 @@
  * link that failed) loses what moved since the event's last read.
  * While the card is being reset, dead or gone, an event keeps its count.
  *
- * A card may go away while events count: the PMU then stays registered,
- * its events reading nothing more, until the last of them is closed; it is
+ * A card may go away while events count: its counters are read one last
+ * time (when it is still there to read) and the events keep that value;
+ * the PMU stays registered until the last of them is closed; it is
  * unregistered then (from a work item) and freed at module unload (every
  * event holds a reference on the module), so perf never sees a PMU freed
  * under it.
@@ -41,7 +42,9 @@
  * @events: events initialised and not yet destroyed
  * @closed: the card is gone: no new events
  * @base: per counter, the sum of its values at the card's resets; written
- *        while the card is being reset, read in hardware sections only
+ *        while the card is being reset or removed, read in hardware
+ *        sections (or, once @frozen, anywhere)
+ * @frozen: the card is gone: @base holds the counters' last values
  * @orphan: in llmdev_pmu_orphans, when its card went with events left
  * @unregister: unregisters the orphan once its last event is destroyed
  * @name: "llmdevN"
@@ -53,6 +56,7 @@ struct llmdev_pmu {
 	unsigned int events;
 	bool closed;
 	u64 base[LLMDEV_COUNTER_NUM];
+	bool frozen;
 	struct list_head orphan;
 	struct work_struct unregister;
 	char name[16];
@@ -83,6 +87,10 @@ static bool llmdev_pmu_sample(struct perf_event *event, u64 *val)
 		ok = *val != ~0ULL;	/* surprise removal */
 		*val += READ_ONCE(p->base[i]);
 		llmdev_exit(ldev, idx);
+	/* the acquire pairs with the release in llmdev_pmu_fini(): @base is final */
+	} else if (!ldev && smp_load_acquire(&p->frozen)) {
+		*val = READ_ONCE(p->base[i]);
+		ok = true;
 	}
 	rcu_read_unlock();
 	return ok;
@@ -318,7 +326,7 @@ int llmdev_pmu_init(struct llmdev_device *ldev)
 
 /**
  * llmdev_pmu_fini() - the card is going: its PMU counts no more
- * @ldev: the card
+ * @ldev: the card, marked unplugged
  *
  * Unregisters the PMU now if no event is open on it, else once the last
  * one is closed.
@@ -330,12 +338,19 @@ void llmdev_pmu_fini(struct llmdev_device *ldev)
 
 	if (!p)
 		return;
+	/* the last values, while the card can still be read (no hardware
+	 * section runs: the card is marked unplugged)
+	 */
+	if (pci_device_is_present(ldev->pdev))
+		llmdev_pmu_save(ldev);
 	ldev->pmu = NULL;
+	RCU_INIT_POINTER(p->ldev, NULL);
+	/* @base is written: publish it (llmdev_pmu_sample() acquires) */
+	smp_store_release(&p->frozen, true);
 	spin_lock(&p->lock);
 	p->closed = true;
 	busy = p->events;
 	spin_unlock(&p->lock);
-	RCU_INIT_POINTER(p->ldev, NULL);
 	synchronize_rcu();
 	if (!busy) {
 		perf_pmu_unregister(&p->pmu);

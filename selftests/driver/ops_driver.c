@@ -245,6 +245,8 @@ TEST_F_TIMEOUT(ops, tools_across_reset, 180)
 					  "-a -- sleep 4"));
 	}
 	ld_msleep(1500);
+	ld_sysfs_u64(0, "counters/h2c_bytes", (uint64_t *)&v);
+	TH_LOG("h2c_bytes before the reset: %lld; the mover: %s", v, ops_bg_output(&load));
 	rc = ops_run("llmctl reset 0", out, sizeof(out));
 	EXPECT_EQ(0, rc) TH_LOG("llmctl reset 0: %s", out);
 	rc = ops_bg_wait(&watch, 60);
