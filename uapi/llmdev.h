@@ -63,6 +63,13 @@
 #define LLMDEV_ABI_MAJOR	1
 #define LLMDEV_ABI_MINOR	2
 
+/*
+ * Besides this ABI, each open file of a card reports what it holds and did
+ * in /proc/PID/fdinfo/FD ("llmdev-*" keys, DRM fdinfo style): an ABI for
+ * tools, its keys listed in docs/fdinfo.md. hwmon, perf and devlink: see
+ * docs/operators.md.
+ */
+
 enum {
 	LLMDEV_CMD_BASE = 0x80,
 	LLMDEV_CMD_INFO = LLMDEV_CMD_BASE,
