@@ -19,6 +19,8 @@ PKGS=(
 	# operators' tools the VM tests run: sensors (hwmon), perf (the PMU),
 	# devlink (iproute2)
 	lm-sensors linux-perf iproute2
+	# the OpenMetrics parsers that check llmctl stats --format openmetrics
+	python3-prometheus-client
 	libnl-3-dev libnl-genl-3-dev libpci-dev libkmod-dev libjson-c-dev
 	# kernel static checks
 	sparse
