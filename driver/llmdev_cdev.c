@@ -183,8 +183,7 @@ static const struct llmdev_ioctl_op llmdev_ioctl_ops[] = {
 	[LLMDEV_CMD_RESET - LLMDEV_CMD_BASE] = {
 		.execute = llmdev_reset_ioctl,
 		.size = sizeof(struct llmdev_reset),
-		.min_size = offsetofend(struct llmdev_reset, __reserved),
-		.reply = true,
+		.min_size = offsetofend(struct llmdev_reset, flags),
 		.dead_ok = true,
 	},
 };

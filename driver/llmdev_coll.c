@@ -703,7 +703,7 @@ int llmdev_coll_ioctl_submit(struct llmdev_ucmd *ucmd)
 	int ret;
 
 	esize = llmdev_dtype_size(c->dtype);
-	if (c->flags || c->buf_size < sizeof(struct llmdev_coll_buf) || !esize ||
+	if (c->flags || c->buf_size < LLMDEV_COLL_BUF_SIZE_VER0 || !esize ||
 	    !c->count || c->count > LLMDEV_COLL_MAX_BYTES / esize)
 		return -EINVAL;
 	bytes = c->count * esize;

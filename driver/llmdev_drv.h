@@ -23,6 +23,14 @@
 #include "../uapi/llmdev.h"
 
 #define LLMDEV_NAME		"llmdev"
+
+/*
+ * The first versions of the array elements some ioctls take: a caller
+ * built against the oldest header gives at least this entry_size/buf_size.
+ */
+#define LLMDEV_HBM_REGION_SIZE_VER0	offsetofend(struct llmdev_hbm_region, name)
+#define LLMDEV_ROUTE_ENTRY_SIZE_VER0	offsetofend(struct llmdev_route_entry, length)
+#define LLMDEV_COLL_BUF_SIZE_VER0	offsetofend(struct llmdev_coll_buf, dst_offset)
 #define LLMDEV_RING_ENTRIES	256
 #define LLMDEV_HBM_GRANULE	4096ULL
 /* the module version: the uapi's ABI version (/sys/module/llmdev/version) */

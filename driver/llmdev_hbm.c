@@ -344,7 +344,7 @@ int llmdev_hbm_ioctl_list(struct llmdev_ucmd *ucmd)
 	struct llmdev_region *r;
 	u32 n = 0, cap, i;
 
-	if (l->flags || l->entry_size < sizeof(struct llmdev_hbm_region))
+	if (l->flags || l->entry_size < LLMDEV_HBM_REGION_SIZE_VER0)
 		return -EINVAL;
 
 	mutex_lock(&hbm->lock);
@@ -367,9 +367,10 @@ int llmdev_hbm_ioctl_list(struct llmdev_ucmd *ucmd)
 	for (i = 0; i < cap; i++) {
 		void __user *dst = u64_to_user_ptr(l->regions +
 						   (u64)i * l->entry_size);
+		u32 len = min_t(u32, l->entry_size, sizeof(*buf));
 
-		if (copy_to_user(dst, &buf[i], sizeof(*buf)) ||
-		    clear_user(dst + sizeof(*buf), l->entry_size - sizeof(*buf))) {
+		if (copy_to_user(dst, &buf[i], len) ||
+		    clear_user(dst + len, l->entry_size - len)) {
 			kvfree(buf);
 			return -EFAULT;
 		}

@@ -213,18 +213,12 @@ int llmdev_reset_ioctl(struct llmdev_ucmd *ucmd)
 
 	if (!capable(CAP_SYS_ADMIN))
 		return -EPERM;
-	if (r->flags || r->__reserved)
+	if (r->flags)
 		return -EINVAL;
 	ret = pci_reset_function(ldev->pdev);
 	if (ret == -ENOTTY)
 		return -EOPNOTSUPP;
-	if (ret)
-		return ret;
-	ret = llmdev_gone(ldev);
-	if (ret)
-		return ret;
-	r->reset_count = READ_ONCE(ldev->reset_count);
-	return 0;
+	return ret ?: llmdev_gone(ldev);
 }
 
 /* ---- PCIe error recovery (AER) -------------------------------------------------- */

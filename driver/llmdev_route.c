@@ -201,7 +201,7 @@ int llmdev_route_ioctl_set(struct llmdev_ucmd *ucmd)
 
 	if (!capable(CAP_SYS_ADMIN))
 		ret = -EPERM;
-	else if (rt->flags || rt->entry_size < sizeof(*e))
+	else if (rt->flags || rt->entry_size < LLMDEV_ROUTE_ENTRY_SIZE_VER0)
 		ret = -EINVAL;
 	else if (rt->count > LLMDEV_ROUTE_MAX)
 		ret = -ENOSPC;
@@ -237,7 +237,7 @@ int llmdev_route_ioctl_get(struct llmdev_ucmd *ucmd)
 	u32 i, n;
 	int ret = 0;
 
-	if (rt->flags || rt->entry_size < sizeof(*e))
+	if (rt->flags || rt->entry_size < LLMDEV_ROUTE_ENTRY_SIZE_VER0)
 		return -EINVAL;
 	e = kcalloc(LLMDEV_ROUTE_MAX, sizeof(*e), GFP_KERNEL);
 	if (!e)
@@ -252,9 +252,10 @@ int llmdev_route_ioctl_get(struct llmdev_ucmd *ucmd)
 	for (i = 0; i < min(n, rt->count); i++) {
 		void __user *dst = u64_to_user_ptr(rt->entries +
 						   (u64)i * rt->entry_size);
+		u32 len = min_t(u32, rt->entry_size, sizeof(*e));
 
-		if (copy_to_user(dst, &e[i], sizeof(*e)) ||
-		    clear_user(dst + sizeof(*e), rt->entry_size - sizeof(*e))) {
+		if (copy_to_user(dst, &e[i], len) ||
+		    clear_user(dst + len, rt->entry_size - len)) {
 			ret = -EFAULT;
 			break;
 		}

@@ -812,17 +812,13 @@ int llmdev_perf_read(struct llmdev *dev, struct llmdev_perf *perf)
 	return llmdev_perf_read_sz(dev, perf, LLMDEV_PERF_V0);
 }
 
-int llmdev_reset(struct llmdev *dev, unsigned int *reset_count)
+int llmdev_reset(struct llmdev *dev)
 {
 	struct llmdev_reset r = { .size = sizeof(r) };
-	int ret;
 
 	if (!dev)
 		return llmdev_err(EINVAL);
-	ret = llmdev_ioctl(dev, LLMDEV_RESET, &r);
-	if (!ret && reset_count)
-		*reset_count = r.reset_count;
-	return ret;
+	return llmdev_ioctl(dev, LLMDEV_RESET, &r);
 }
 
 static const char *const llmdev_counter_names[LLMDEV_COUNTER_NUM] = {

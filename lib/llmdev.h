@@ -633,9 +633,8 @@ LLMDEV_API int llmdev_route_get_sz(struct llmdev *dev,
 /**
  * llmdev_reset() - reset the card (LLMDEV_RESET)
  * @dev: the handle
- * @reset_count: out: resets the card has come back from since the driver
- *               bound (this one included); may be NULL
  *
+ * The card's sysfs directory counts the resets (reset_count).
  * What a reset does to transfers, collectives, regions, mappings and the
  * routing table is described at LLMDEV_RESET in <llmdev-uapi.h>.
  *
@@ -643,7 +642,7 @@ LLMDEV_API int llmdev_route_get_sz(struct llmdev *dev,
  * did not come back and is dead; -EOPNOTSUPP the platform cannot reset it;
  * -EINVAL @dev is NULL; the other errors of LLMDEV_RESET.
  */
-LLMDEV_API int llmdev_reset(struct llmdev *dev, unsigned int *reset_count);
+LLMDEV_API int llmdev_reset(struct llmdev *dev);
 
 /**
  * llmdev_counter_name() - name of a perf counter

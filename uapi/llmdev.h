@@ -700,9 +700,8 @@ struct llmdev_route {
  * struct llmdev_reset - LLMDEV_RESET: reset the card
  * @size: sizeof(struct llmdev_reset)
  * @flags: must be 0
- * @reset_count: out: resets the card has come back from since the driver
- *               bound to it (this one included)
- * @__reserved: must be zero
+ *
+ * The struct is input only: nothing is written back.
  *
  * A function-level reset of the card (the PCI core's pci_reset_function():
  * FLR where the card has it). A reset started any other way (writing 1 to
@@ -737,8 +736,6 @@ struct llmdev_route {
 struct llmdev_reset {
 	__u32 size;
 	__u32 flags;
-	__u32 reset_count;
-	__u32 __reserved;
 };
 
 #define LLMDEV_RESET		_IO(LLMDEV_TYPE, LLMDEV_CMD_RESET)

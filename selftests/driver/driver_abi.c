@@ -51,7 +51,11 @@ struct abi_cmd {
 	bool has_output;	/* the kernel writes the struct back */
 	int (*prepare)(FIXTURE_DATA(abi) *self, void *arg);
 	void (*cleanup)(FIXTURE_DATA(abi) *self, void *arg, int ret);
+	size_t min_size;	/* the struct's first version */
 };
+
+#define offsetofend(type, member) \
+	(offsetof(type, member) + sizeof(((type *)0)->member))
 
 FIXTURE_VARIANT(abi) {
 	const struct abi_cmd *c;
@@ -263,69 +267,90 @@ static int prep_route(FIXTURE_DATA(abi) *self, void *arg)
 static const struct abi_cmd cmd_info = {
 	"INFO", LLMDEV_INFO, sizeof(struct llmdev_info), -1, 1, true,
 	prep_info, NULL,
+	offsetofend(struct llmdev_info, irq_vectors),
 };
 static const struct abi_cmd cmd_alloc = {
 	"HBM_ALLOC", LLMDEV_HBM_ALLOC, sizeof(struct llmdev_hbm_alloc),
 	offsetof(struct llmdev_hbm_alloc, __reserved), 1 << 1, true,
 	prep_alloc, clean_alloc,
+	offsetofend(struct llmdev_hbm_alloc, largest_free),
 };
 static const struct abi_cmd cmd_free = {
 	"HBM_FREE", LLMDEV_HBM_FREE, sizeof(struct llmdev_hbm_free),
 	offsetof(struct llmdev_hbm_free, __reserved), 1, false,
 	prep_free, clean_free,
+	offsetofend(struct llmdev_hbm_free, __reserved),
 };
 static const struct abi_cmd cmd_list = {
 	"HBM_LIST", LLMDEV_HBM_LIST, sizeof(struct llmdev_hbm_list), -1, 1, true,
 	prep_list, NULL,
+	offsetofend(struct llmdev_hbm_list, regions),
 };
 static const struct abi_cmd cmd_open = {
 	"HBM_OPEN", LLMDEV_HBM_OPEN, sizeof(struct llmdev_hbm_open),
 	offsetof(struct llmdev_hbm_open, __reserved), 1, true,
 	prep_open, NULL,
+	offsetofend(struct llmdev_hbm_open, mmap_offset),
 };
 static const struct abi_cmd cmd_dma = {
 	"DMA_SUBMIT", LLMDEV_DMA_SUBMIT, sizeof(struct llmdev_dma), -1, 1 << 1,
 	true, prep_dma, clean_dma,
+	offsetofend(struct llmdev_dma, fence),
 };
 static const struct abi_cmd cmd_wait = {
 	"FENCE_WAIT", LLMDEV_FENCE_WAIT, sizeof(struct llmdev_fence_wait),
 	offsetof(struct llmdev_fence_wait, __reserved), 1 << 1, true,
 	prep_wait, clean_wait,
+	offsetofend(struct llmdev_fence_wait, __reserved),
 };
 static const struct abi_cmd cmd_perf = {
 	"PERF_READ", LLMDEV_PERF_READ, sizeof(struct llmdev_perf),
 	offsetof(struct llmdev_perf, __reserved), 1, true,
 	prep_perf, NULL,
+	offsetofend(struct llmdev_perf, counters),
 };
 
 static const struct abi_cmd cmd_link_info = {
 	"LINK_INFO", LLMDEV_LINK_INFO, sizeof(struct llmdev_link_info), -1, 1,
 	true, prep_link_info, NULL,
+	offsetofend(struct llmdev_link_info, rx_errors),
 };
 static const struct abi_cmd cmd_link_set = {
 	"LINK_SET", LLMDEV_LINK_SET, sizeof(struct llmdev_link_set), -1, 1,
 	false, prep_link_set, NULL,
+	offsetofend(struct llmdev_link_set, enable),
 };
 static const struct abi_cmd cmd_group_create = {
 	"GROUP_CREATE", LLMDEV_GROUP_CREATE, sizeof(struct llmdev_group_create),
 	-1, 1, true, prep_group_create, clean_group_create,
+	offsetofend(struct llmdev_group_create, fds),
 };
 static const struct abi_cmd cmd_group_destroy = {
 	"GROUP_DESTROY", LLMDEV_GROUP_DESTROY, sizeof(struct llmdev_group_destroy),
 	offsetof(struct llmdev_group_destroy, __reserved), 1, false,
 	prep_group_destroy, clean_group_destroy,
+	offsetofend(struct llmdev_group_destroy, __reserved),
 };
 static const struct abi_cmd cmd_coll = {
 	"COLL_SUBMIT", LLMDEV_COLL_SUBMIT, sizeof(struct llmdev_coll), -1, 1,
 	true, prep_coll, clean_coll,
+	offsetofend(struct llmdev_coll, fence),
 };
 static const struct abi_cmd cmd_route_set = {
 	"ROUTE_SET", LLMDEV_ROUTE_SET, sizeof(struct llmdev_route), -1, 1,
 	true, prep_route, NULL,
+	offsetofend(struct llmdev_route, error_index),
 };
 static const struct abi_cmd cmd_route_get = {
 	"ROUTE_GET", LLMDEV_ROUTE_GET, sizeof(struct llmdev_route), -1, 1,
 	true, prep_route, NULL,
+	offsetofend(struct llmdev_route, error_index),
+};
+
+static const struct abi_cmd cmd_reset = {
+	"RESET", LLMDEV_RESET, sizeof(struct llmdev_reset), -1, 1, false,
+	prep_info, NULL,
+	offsetofend(struct llmdev_reset, flags),
 };
 
 FIXTURE_VARIANT_ADD(abi, info) { .c = &cmd_info };
@@ -343,6 +368,7 @@ FIXTURE_VARIANT_ADD(abi, group_destroy) { .c = &cmd_group_destroy };
 FIXTURE_VARIANT_ADD(abi, coll_submit) { .c = &cmd_coll };
 FIXTURE_VARIANT_ADD(abi, route_set) { .c = &cmd_route_set };
 FIXTURE_VARIANT_ADD(abi, route_get) { .c = &cmd_route_get };
+FIXTURE_VARIANT_ADD(abi, reset) { .c = &cmd_reset };
 
 FIXTURE_SETUP(abi)
 {
@@ -419,19 +445,45 @@ TEST_F(abi, valid)
 		       strerror(errno));
 }
 
+/*
+ * A binary built against the first version of the struct: it passes the
+ * first version's size and has nothing after it. The call works, and the
+ * kernel writes nothing past that size.
+ */
+TEST_F(abi, old_size)
+{
+	const struct abi_cmd *c = variant->c;
+	uint8_t arg[ARGBUF];
+
+	SETUP_OR_SKIP();
+	ASSERT_LE(c->min_size, c->ksize);
+	ASSERT_EQ(0, abi_prepare(self, c, arg, c->min_size));
+	memset(arg + c->min_size, 0xee, ARGBUF - c->min_size);
+	EXPECT_EQ(0, abi_call(self, c, arg))
+		TH_LOG("%s at its first version's size %zu: %s", c->name,
+		       c->min_size, strerror(errno));
+	EXPECT_EQ(-1, ld_memchk(arg + c->min_size, 0xee, ARGBUF - c->min_size))
+		TH_LOG("%s wrote past the caller's size", c->name);
+	EXPECT_EQ(c->min_size, *(uint32_t *)arg)
+		TH_LOG("%s changed the size field", c->name);
+}
+
 TEST_F(abi, short_size)
 {
 	const struct abi_cmd *c = variant->c;
-	uint32_t sizes[] = { 0, 4, 8, c->ksize - 8, c->ksize - 4, c->ksize - 1 };
+	uint32_t sizes[] = { 0, 4, 8, c->min_size - 8, c->min_size - 4,
+			     c->min_size - 1 };
 	uint8_t arg[ARGBUF];
 	unsigned int i;
 
 	SETUP_OR_SKIP();
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		if (sizes[i] >= c->min_size)	/* a tiny struct: 8 - 8 */
+			continue;
 		ASSERT_EQ(0, abi_prepare(self, c, arg, sizes[i]));
 		EXPECT_EQ(-EINVAL, abi_call(self, c, arg))
-			TH_LOG("%s size %u (struct is %zu)", c->name, sizes[i],
-			       c->ksize);
+			TH_LOG("%s size %u (first version: %zu)", c->name,
+			       sizes[i], c->min_size);
 	}
 }
 
@@ -538,14 +590,17 @@ TEST_F(abi, efault_partial)
 	uint8_t *p = mmap(NULL, 2 * LD_PAGE, PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	uint8_t arg[ARGBUF];
+	size_t readable;
 	uint8_t *at;
 
 	SETUP_OR_SKIP();
 	ASSERT_NE(MAP_FAILED, p);
 	ASSERT_EQ(0, mprotect(p + LD_PAGE, LD_PAGE, PROT_NONE));
 	ASSERT_EQ(0, abi_prepare(self, c, arg, c->ksize));
-	at = p + LD_PAGE - 8;
-	memcpy(at, arg, 8);
+	/* the size is readable, the rest of the struct is not */
+	readable = c->ksize > 8 ? 8 : 4;
+	at = p + LD_PAGE - readable;
+	memcpy(at, arg, readable);
 	EXPECT_EQ(-EFAULT, ld_ioctl(self->fd, c->cmd, at));
 	if (c->cleanup)
 		c->cleanup(self, arg, -EFAULT);

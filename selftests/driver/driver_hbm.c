@@ -632,6 +632,67 @@ TEST_F(hbm, mmap_after_free)
 	ld_free_buf(buf, 8192);
 }
 
+/*
+ * A second device node for the same card, made with mknod (as a container
+ * gets one): a mapping made through it is zapped when the region is freed
+ * through the first node, and never reaches the next tenant of that HBM.
+ */
+TEST_F(hbm, mmap_through_mknod_node_zapped)
+{
+	char node[64], pname[LLMDEV_NAME_LEN];
+	struct llmdev_hbm_alloc a, b;
+	struct llmdev_hbm_open o;
+	volatile uint8_t *map;
+	uint8_t *buf = ld_alloc_buf(8192);
+	struct stat st;
+	uint8_t v = 0;
+	int fd2, sig;
+
+	SETUP_OR_SKIP();
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, stat("/dev/llmdev0", &st));
+	snprintf(node, sizeof(node), "/tmp/llmdev0-mknod-%d", getpid());
+	unlink(node);
+	ASSERT_EQ(0, mknod(node, S_IFCHR | 0600, st.st_rdev)) TH_LOG("mknod: %m");
+	fd2 = open(node, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, fd2) TH_LOG("open %s: %m", node);
+
+	snprintf(pname, sizeof(pname), "mknod-%d", getpid());
+	ASSERT_EQ(0, ld_hbm_alloc(self->fd, 8192, 0, LLMDEV_HBM_PERSISTENT,
+				  pname, &a));
+	ASSERT_EQ(0, ld_hbm_open(fd2, pname, &o));
+	map = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd2,
+		   o.mmap_offset);
+	ASSERT_NE(MAP_FAILED, map);
+	map[4096 + 7] = 0x37;
+	EXPECT_EQ(0, ld_touch(map + 4096 + 7, false, &v));
+	EXPECT_EQ(0x37, v);
+
+	/* freed through the first node */
+	ASSERT_EQ(0, ld_hbm_free(self->fd, a.handle));
+	sig = ld_touch(map + 4096 + 7, false, &v);
+	EXPECT_EQ(SIGBUS, sig) TH_LOG("read through the mknod node after free: signal %d, value %#x",
+				      sig, v);
+
+	/* the next tenant of the HBM is out of reach of the stale mapping */
+	ASSERT_EQ(0, ld_hbm_alloc(self->fd, 8192, 0, 0, NULL, &b));
+	EXPECT_EQ(a.hbm_offset, b.hbm_offset) TH_LOG("the HBM was not reused; the check is weaker");
+	ld_fill(buf, 8192, 5);
+	ASSERT_EQ(0, ld_xfer(self->fd, b.handle, 0, buf, 8192, true, 0));
+	sig = ld_touch(map + 100, false, &v);
+	EXPECT_EQ(SIGBUS, sig) TH_LOG("stale mapping read %#x (signal %d)", v, sig);
+	EXPECT_EQ(SIGBUS, ld_touch(map + 100, true, NULL));
+	memset(buf, 0, 8192);
+	ASSERT_EQ(0, ld_xfer(self->fd, b.handle, 0, buf, 8192, false, 0));
+	EXPECT_NE(0x5a, buf[100]) TH_LOG("a stale mapping wrote into another region");
+
+	munmap((void *)map, 8192);
+	EXPECT_EQ(0, ld_hbm_free(self->fd, b.handle));
+	close(fd2);
+	unlink(node);
+	ld_free_buf(buf, 8192);
+}
+
 /* A region stays mapped after its file is closed (the vma holds the file). */
 TEST_F(hbm, mmap_outlives_close)
 {

@@ -20,14 +20,11 @@
 
 #define BUF_SIZE	(4 * LD_MIB)
 
-static int reset_ioctl(int fd, unsigned int *count)
+static int reset_ioctl(int fd)
 {
 	struct llmdev_reset r = { .size = sizeof(r) };
-	int ret = ld_ioctl(fd, LLMDEV_RESET, &r);
 
-	if (!ret && count)
-		*count = r.reset_count;
-	return ret;
+	return ld_ioctl(fd, LLMDEV_RESET, &r);
 }
 
 /* A function-level reset through sysfs, as an operator does it. */
@@ -110,14 +107,12 @@ TEST_F(reset, ioctl_resets_and_counts)
 {
 	char state[32];
 	uint64_t before, after;
-	unsigned int count = 0;
 
 	SETUP_OR_SKIP();
 	before = reset_count(0);
-	ASSERT_EQ(0, reset_ioctl(self->fd, &count));
+	ASSERT_EQ(0, reset_ioctl(self->fd));
 	after = reset_count(0);
 	EXPECT_EQ(before + 1, after);
-	EXPECT_EQ(after, count);
 	ASSERT_EQ(0, card_state(0, state, sizeof(state)));
 	EXPECT_STREQ("live", state);
 	EXPECT_EQ(0, card_works(self->fd, self->src, self->dst, 64 * LD_KIB, 1));
@@ -142,7 +137,7 @@ TEST_F(reset, needs_cap_sys_admin)
 		fd = ld_open(0);
 		if (fd < 0)
 			_exit(11);
-		_exit(reset_ioctl(fd, NULL) == -EPERM ? 0 : 12);
+		_exit(reset_ioctl(fd) == -EPERM ? 0 : 12);
 	}
 	EXPECT_EQ(0, ld_wait_child(pid));
 }
@@ -230,7 +225,7 @@ TEST_F(reset, links_retrain)
 		up += peer[0][p] >= 0;
 	if (!up)
 		SKIP(return, "card 0 has no cabled port");
-	ASSERT_EQ(0, reset_ioctl(self->fd, NULL));
+	ASSERT_EQ(0, reset_ioctl(self->fd));
 	for (p = 0; p < LD_MAX_PORTS; p++) {
 		if (peer[0][p] < 0)
 			continue;
@@ -348,7 +343,7 @@ TEST_F(reset, during_dma)
 	ASSERT_NE(NULL, l.src);
 	ASSERT_NE(NULL, l.dst);
 	ASSERT_TRUE(load_start(&l, self->fd, 7));
-	ASSERT_EQ(0, reset_ioctl(self->fd, NULL));
+	ASSERT_EQ(0, reset_ioctl(self->fd));
 	ok = load_finish(&l, why, sizeof(why));
 	EXPECT_LE(0, ok) TH_LOG("%s", why);
 	TH_LOG("%d of %d transfers finished, the others ended with -EIO", ok,
@@ -363,7 +358,7 @@ TEST_F(reset, during_dma)
  * The FLR soak: rounds of a load and a reset (through sysfs or the ioctl
  * by turns), the card usable after each, nothing left allocated.
  */
-TEST_F(reset, flr_soak)
+TEST_F_TIMEOUT(reset, flr_soak, 900)
 {
 	const char *env = getenv("LLMDEV_RESET_ROUNDS");
 	unsigned int rounds = env ? (unsigned int)atoi(env) : 100, i;
@@ -384,7 +379,7 @@ TEST_F(reset, flr_soak)
 		if (i & 1) {
 			ASSERT_EQ(0, reset_sysfs(0));
 		} else {
-			ASSERT_EQ(0, reset_ioctl(self->fd, NULL));
+			ASSERT_EQ(0, reset_ioctl(self->fd));
 		}
 		ok = load_finish(&l, why, sizeof(why));
 		ASSERT_LE(0, ok) TH_LOG("round %u: %s", i, why);
@@ -459,7 +454,7 @@ TEST_F(reset, during_collective)
 	ASSERT_EQ(0, ld_coll_submit(self->fd, group, LLMDEV_COLL_ALLREDUCE,
 				    LLMDEV_DTYPE_I32, LLMDEV_REDOP_SUM, 0,
 				    COLL_COUNT, b, &fence));
-	ASSERT_EQ(0, reset_ioctl(fd1, NULL));
+	ASSERT_EQ(0, reset_ioctl(fd1));
 	ASSERT_EQ(0, ld_wait(self->fd, fence, LD_LONG_WAIT, &status));
 	if (!status) {
 		TH_LOG("the AllReduce finished before the reset; nothing to see");
