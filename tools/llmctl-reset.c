@@ -31,7 +31,7 @@ unsigned int card_attr_uint(int card, const char *attr)
 
 int cmd_reset(int argc, char **argv)
 {
-	unsigned int count = 0;
+	unsigned int count;
 	struct llmdev *dev;
 	char state[32];
 	int ret, card;
@@ -50,7 +50,7 @@ int cmd_reset(int argc, char **argv)
 	if (open_card(argv[1], &dev))
 		return EXIT_FAIL;
 	card = card_index(dev);
-	ret = llmdev_reset(dev, &count);
+	ret = llmdev_reset(dev);
 	llmdev_close(dev);
 	if (ret == -EPERM || ret == -EOPNOTSUPP || ret == -ENODEV || ret == -EINTR) {
 		msg("llmdev%d: reset: %s", card,
@@ -60,11 +60,12 @@ int cmd_reset(int argc, char **argv)
 	}
 	if (card_state(card, state, sizeof(state)))
 		snprintf(state, sizeof(state), "unknown");
+	count = card_attr_uint(card, "reset_count");
 
 	print_start("llmdev.reset/1");
 	print_int(PRINT_ANY, "card", "llmdev%d: ", card);
 	print_string(PRINT_JSON, "state", NULL, state);
-	print_uint(PRINT_JSON, "reset_count", NULL, card_attr_uint(card, "reset_count"));
+	print_uint(PRINT_JSON, "reset_count", NULL, count);
 	print_uint(PRINT_JSON, "reset_failures", NULL, card_attr_uint(card, "reset_failures"));
 	print_int(PRINT_JSON, "error", NULL, ret);
 	if (!ret && !strcmp(state, "live"))
