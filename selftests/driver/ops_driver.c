@@ -490,4 +490,39 @@ TEST_F(ops, fdinfo_failed_transfer)
 	EXPECT_EQ(0, ld_hbm_free(self->fd, a.handle));
 }
 
+/* an ordinary user reads the sensors, but not root's fdinfo, and no PMU events */
+TEST_F(ops, unprivileged)
+{
+	char dir[256], path[64];
+	pid_t pid;
+	int st;
+
+	SETUP_OR_SKIP();
+	ASSERT_EQ(0, ops_hwmon_dir(0, dir, sizeof(dir)));
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", getpid(), self->fd);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		char buf[64];
+		int fd;
+
+		if (setgid(65534) || setuid(65534))
+			_exit(10);
+		if (ops_hwmon_long(dir, "temp1_input") < 35000)
+			_exit(11);
+		if (ld_read_file(path, buf, sizeof(buf)) != -EACCES)
+			_exit(12);
+		/* card-wide events need CAP_PERFMON (perf_event_paranoid) */
+		fd = ops_pmu_open(0, "h2c_bytes", 0, 0, -1);
+		if (fd >= 0 && ld_read_file("/proc/sys/kernel/perf_event_paranoid", buf,
+					    sizeof(buf)) == 0 && atoi(buf) > 0)
+			_exit(13);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		TH_LOG("as nobody: step %d failed (11 hwmon, 12 fdinfo readable, 13 PMU open)",
+		       WEXITSTATUS(st));
+}
+
 TEST_HARNESS_MAIN
