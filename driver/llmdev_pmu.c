@@ -285,7 +285,8 @@ static void llmdev_pmu_unregister_fn(struct work_struct *work)
  * llmdev_pmu_init() - register the card's PMU
  * @ldev: the card, named already (llmdev_cdev_add())
  *
- * Return: 0 or a negative errno; without perf events in the kernel, 0.
+ * Return: 0, also when the PMU cannot be registered (the card works
+ * without it; a warning says so); -ENOMEM.
  */
 int llmdev_pmu_init(struct llmdev_device *ldev)
 {
@@ -317,8 +318,15 @@ int llmdev_pmu_init(struct llmdev_device *ldev)
 	};
 	ret = perf_pmu_register(&p->pmu, p->name, -1);
 	if (ret) {
+		/*
+		 * Not fatal: the card works without it. (A PMU of the same
+		 * name may still be registered: a card removed while perf
+		 * counted it and bound again before perf closed its events.)
+		 */
+		dev_warn(&ldev->dev, "no perf PMU: registering %s failed: %d\n",
+			 p->name, ret);
 		kfree(p);
-		return ret;
+		return 0;
 	}
 	ldev->pmu = p;
 	return 0;
