@@ -455,6 +455,7 @@ static void llmdev_wc_fini(void *data)
 	arch_phys_wc_del(ldev->wc_cookie);
 	arch_io_free_memtype_wc(ldev->hbm_phys,
 				pci_resource_len(ldev->pdev, LLMDEV_BAR_HBM));
+	llmdev_put(ldev);	/* managed actions run after remove's put */
 }
 
 static int llmdev_pci_init(struct llmdev_device *ldev)
@@ -489,6 +490,7 @@ static int llmdev_pci_init(struct llmdev_device *ldev)
 	if (ret)
 		return ret;
 	ldev->wc_cookie = arch_phys_wc_add(ldev->hbm_phys, len);
+	llmdev_get(ldev);
 	ret = devm_add_action_or_reset(&pdev->dev, llmdev_wc_fini, ldev);
 	if (ret)
 		return ret;

@@ -61,6 +61,40 @@ static OPS_UNUSED int ops_bg_wait(struct ops_bg *b, unsigned int secs)
 	return -1;
 }
 
+/* Create @path (empty); 0 or -errno. */
+static OPS_UNUSED int ops_touch(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+/* Wait up to @secs for @path to exist; true if it does. */
+static OPS_UNUSED bool ops_wait_file(const char *path, unsigned int secs)
+{
+	uint64_t end = ld_now_ns() + secs * LD_NSEC_PER_SEC;
+
+	while (access(path, F_OK)) {
+		if (ld_now_ns() > end)
+			return false;
+		ld_msleep(50);
+	}
+	return true;
+}
+
+/*
+ * A shell loop that runs @body every 0.2 s until @stop exists (at most
+ * 300 s), exiting with the first failure's status.
+ */
+static OPS_UNUSED void ops_loop_cmd(char *buf, size_t len, const char *body, const char *stop)
+{
+	snprintf(buf, len, "i=0; while [ ! -e %s ] && [ $i -lt 1500 ]; do %s || exit $?; "
+		 "sleep 0.2; i=$((i + 1)); done", stop, body);
+}
+
 /* What it printed (static buffer, NUL-terminated). */
 static OPS_UNUSED const char *ops_bg_output(struct ops_bg *b)
 {

@@ -226,29 +226,44 @@ TEST_F_TIMEOUT(ops, perf_stat, 120)
 TEST_F_TIMEOUT(ops, tools_across_reset, 180)
 {
 	struct ops_bg perf, watch, ps, load;
-	char cmd[512], out[4096];
+	char cmd[512], out[4096], ready[64], stop[64];
 	long long v;
 	int rc;
 
 	SETUP_OR_SKIP();
 	if (!ops_have("llmctl"))
 		SKIP(return, "llmctl is not on PATH");
-	snprintf(cmd, sizeof(cmd), "while %s=%llu /proc/%d/exe; do :; done", MOVE_ENV,
-		 4 * LD_MIB, getpid());
+	snprintf(ready, sizeof(ready), "/tmp/ops-ready.%d", getpid());
+	snprintf(stop, sizeof(stop), "/tmp/ops-stop.%d", getpid());
+	unlink(ready);
+	unlink(stop);
+	/* moves data until the test ends, the reset's failures included */
+	snprintf(cmd, sizeof(cmd), "while [ ! -e %s ]; do %s=%llu /proc/%d/exe; done", stop,
+		 MOVE_ENV, 4 * LD_MIB, getpid());
 	ASSERT_EQ(0, ops_bg_start(&load, "load", cmd));
-	ASSERT_EQ(0, ops_bg_start(&watch, "watch", "llmctl stats 0 --watch 0.3 --count 12"));
-	ASSERT_EQ(0, ops_bg_start(&ps, "ps", "for i in 1 2 3 4 5 6 7 8; do llmctl ps || exit $?; "
-					      "sleep 0.3; done"));
+	ASSERT_EQ(0, ops_bg_start(&watch, "watch", "exec llmctl stats 0 --watch 0.3"));
+	ops_loop_cmd(cmd, sizeof(cmd), "llmctl ps >/dev/null", stop);
+	ASSERT_EQ(0, ops_bg_start(&ps, "ps", cmd));
 	perf.pid = 0;
 	if (ops_have("perf")) {
-		ASSERT_EQ(0, ops_bg_start(&perf, "perf", "perf stat -x, -e llmdev0/h2c_bytes/ "
-					  "-a -- sleep 4"));
+		/* perf is slow to start: the reset waits until it counts */
+		snprintf(cmd, sizeof(cmd), "perf stat -x, -e llmdev0/h2c_bytes/ -a -- sh -c "
+			 "'touch %s; while [ ! -e %s ]; do sleep 0.2; done'", ready, stop);
+		ASSERT_EQ(0, ops_bg_start(&perf, "perf", cmd));
+		EXPECT_TRUE(ops_wait_file(ready, 120)) TH_LOG("perf stat did not start");
 	}
-	ld_msleep(1500);
+	/* stats --watch printed a sample */
+	for (rc = 0; rc < 1200 && !strstr(ops_bg_output(&watch), "llmdev0"); rc++)
+		ld_msleep(100);
+	ld_msleep(1000);
 	ld_sysfs_u64(0, "counters/h2c_bytes", (uint64_t *)&v);
-	TH_LOG("h2c_bytes before the reset: %lld; the mover: %s", v, ops_bg_output(&load));
+	TH_LOG("h2c_bytes before the reset: %lld", v);
 	rc = ops_run("llmctl reset 0", out, sizeof(out));
 	EXPECT_EQ(0, rc) TH_LOG("llmctl reset 0: %s", out);
+	ld_msleep(1500);
+	ASSERT_EQ(0, ops_touch(stop));
+	/* stats --watch goes on through the reset; it ends at SIGTERM with 0 */
+	kill(watch.pid, SIGTERM);
 	rc = ops_bg_wait(&watch, 60);
 	EXPECT_EQ(0, rc) TH_LOG("stats --watch across a reset: exit %d: %s", rc,
 				ops_bg_output(&watch));
@@ -261,11 +276,12 @@ TEST_F_TIMEOUT(ops, tools_across_reset, 180)
 		EXPECT_LT(0, v) TH_LOG("perf stat counted nothing: %s", ops_bg_output(&perf));
 		unlink(perf.out);
 	}
-	kill(load.pid, SIGTERM);
-	ops_bg_wait(&load, 30);
+	EXPECT_EQ(0, ops_bg_wait(&load, 60));
 	unlink(load.out);
 	unlink(watch.out);
 	unlink(ps.out);
+	unlink(ready);
+	unlink(stop);
 }
 
 /* ---- devlink ------------------------------------------------------------------------ */

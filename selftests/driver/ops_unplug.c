@@ -51,7 +51,7 @@ FIXTURE_TEARDOWN(unplug)
 TEST_F_TIMEOUT(unplug, tools_while_card_unplugged, 180)
 {
 	struct ops_bg load, perf, watch, ps;
-	char cmd[512], out[8192], path[128], ev[64];
+	char cmd[512], out[8192], path[128], ev[64], ready[64], stop[64];
 	unsigned int u;
 	uint64_t end;
 	long long v;
@@ -69,19 +69,29 @@ TEST_F_TIMEOUT(unplug, tools_while_card_unplugged, 180)
 	snprintf(path, sizeof(path), "/sys/bus/event_source/devices/llmdev%u", u);
 	have_perf = ops_have("perf") && !access(path, F_OK);
 
+	snprintf(ready, sizeof(ready), "/tmp/ops-uready.%d", getpid());
+	snprintf(stop, sizeof(stop), "/tmp/ops-ustop.%d", getpid());
+	unlink(ready);
+	unlink(stop);
 	snprintf(cmd, sizeof(cmd), "%s=%u /proc/%d/exe", MOVE_ENV, u, getpid());
 	ASSERT_EQ(0, ops_bg_start(&load, "uload", cmd));
-	ld_msleep(500);
 	snprintf(ev, sizeof(ev), "llmdev%u/h2c_bytes/", u);
 	if (have_perf) {
-		snprintf(cmd, sizeof(cmd), "perf stat -x, -e %s -a -- sleep 6", ev);
+		/* perf is slow to start: the unplug waits until it counts */
+		snprintf(cmd, sizeof(cmd), "perf stat -x, -e %s -a -- sh -c 'touch %s; "
+			 "while [ ! -e %s ]; do sleep 0.2; done'", ev, ready, stop);
 		ASSERT_EQ(0, ops_bg_start(&perf, "uperf", cmd));
+		EXPECT_TRUE(ops_wait_file(ready, 120)) TH_LOG("perf stat did not start");
 	}
-	snprintf(cmd, sizeof(cmd), "llmctl stats llmdev%u --watch 0.3 --count 100", u);
+	snprintf(cmd, sizeof(cmd), "exec llmctl stats llmdev%u --watch 0.3", u);
 	ASSERT_EQ(0, ops_bg_start(&watch, "uwatch", cmd));
-	ASSERT_EQ(0, ops_bg_start(&ps, "ups", "for i in $(seq 40); do llmctl ps >/dev/null || "
-					      "exit $?; sensors >/dev/null 2>&1; sleep 0.2; done"));
-	ld_msleep(1500);
+	ops_loop_cmd(cmd, sizeof(cmd), "llmctl ps >/dev/null && { sensors >/dev/null 2>&1; true; }",
+		     stop);
+	ASSERT_EQ(0, ops_bg_start(&ps, "ups", cmd));
+	snprintf(cmd, sizeof(cmd), "llmdev%u", u);
+	for (rc = 0; rc < 1200 && !strstr(ops_bg_output(&watch), cmd); rc++)
+		ld_msleep(100);
+	ld_msleep(1000);
 
 	snprintf(cmd, sizeof(cmd), "hostctl hmp 'device_del llmdev%u'", u);
 	ASSERT_EQ(0, ops_run(cmd, out, sizeof(out))) TH_LOG("%s: %s", cmd, out);
@@ -99,6 +109,8 @@ TEST_F_TIMEOUT(unplug, tools_while_card_unplugged, 180)
 	snprintf(cmd, sizeof(cmd), "llmdev%u", u);
 	EXPECT_NE(NULL, strstr(ops_bg_output(&watch), cmd)) TH_LOG("%s", ops_bg_output(&watch));
 	/* ps (and sensors) went on */
+	ld_msleep(1000);
+	ASSERT_EQ(0, ops_touch(stop));
 	rc = ops_bg_wait(&ps, 60);
 	EXPECT_EQ(0, rc) TH_LOG("ps during the unplug: exit %d: %s", rc, ops_bg_output(&ps));
 	rc = ops_run("llmctl ps", out, sizeof(out));
@@ -140,6 +152,8 @@ TEST_F_TIMEOUT(unplug, tools_while_card_unplugged, 180)
 	unlink(load.out);
 	unlink(watch.out);
 	unlink(ps.out);
+	unlink(ready);
+	unlink(stop);
 	if (have_perf)
 		unlink(perf.out);
 }
