@@ -25,7 +25,7 @@ VM_ARGS  = --kernel $(KERNEL) --cards $(CARDS) --hbm-size $(HBM_SIZE) \
 	   --log $(BUILD)/logs/vm-last.log
 
 .PHONY: help deps qemu kernel module lib tools selftests hostctl initramfs vm demo bench-load \
-	bench check clean modules_install install
+	bench check clean modules_install install fuzz
 
 help:
 	@echo 'llmdev: PCIe driver stack for emulated FPGA LLM-inference cards'
@@ -47,6 +47,10 @@ help:
 	@echo '  make bench        DMA throughput (4K, 1M, 64M) beside memcpy, and'
 	@echo '                    AllReduce over 2 and 4 cards (1M, 64M), in the VM'
 	@echo '  make bench-load   llmctl load of a 795 MB model on 4 cards beside cat'
+	@echo '  make fuzz         the long fuzz runs: the random-ioctl and netlink fuzzers'
+	@echo '                    (FUZZ_SECONDS each, default 2400), the fault-injection'
+	@echo '                    sweeps and the fuzzer under a hot-unplug, on the debug'
+	@echo '                    kernel; then the GGUF reader fuzzer (GGUF_FUZZ_SECONDS)'
 	@echo
 	@echo '  make deps         install the Debian packages needed (root)'
 	@echo '  make qemu         build QEMU with the card model'
@@ -180,3 +184,18 @@ check:
 
 clean:
 	rm -rf $(BUILD)
+
+# Long fuzz runs, outside make check (which runs a 20 s slice of each).
+# The counts of calls and messages are in build/logs/fuzz-*.log.
+FUZZ_SECONDS      ?= 2400
+GGUF_FUZZ_SECONDS ?= 600
+fuzz: qemu selftests
+	@$(TOP)/scripts/kernel.sh debug >/dev/null && $(TOP)/scripts/build-module.sh debug >/dev/null
+	$(VM) --kernel debug --cards 4 --timeout $$(( $(FUZZ_SECONDS) * 3 + 1800 )) --ktap \
+		--log $(BUILD)/logs/fuzz-debug.log \
+		--cmd "insmod /llmdev/modules/llmdev.ko && LLMDEV_FUZZ_SECONDS=$(FUZZ_SECONDS) /llmdev/selftests/run_tests.sh driver_fuzz"
+	$(VM) --kernel debug --cards 4 --timeout $$(( $(FUZZ_SECONDS) * 2 + 1800 )) --ktap \
+		--log $(BUILD)/logs/fuzz-unplug-debug.log \
+		--cmd "insmod /llmdev/modules/llmdev.ko && LLMDEV_FUZZ_UNPLUG=1 LLMDEV_FUZZ_SECONDS=$$(( $(FUZZ_SECONDS) / 4 )) /llmdev/selftests/run_tests.sh driver_fuzz"
+	$(MAKE) -s --no-print-directory -C $(TOP)/tools O=$(BUILD) fuzz
+	GGUF_FUZZ_SECONDS=$(GGUF_FUZZ_SECONDS) $(BUILD)/host-tests/gguf_fuzz_smoke

@@ -180,6 +180,12 @@ static const struct llmdev_ioctl_op llmdev_ioctl_ops[] = {
 			struct llmdev_route, error_index),
 	LLMDEV_IOCTL_OP(LLMDEV_CMD_ROUTE_GET, llmdev_route_ioctl_get,
 			struct llmdev_route, error_index),
+	LLMDEV_IOCTL_OP(LLMDEV_CMD_BUF_REGISTER, llmdev_buf_ioctl_register,
+			struct llmdev_buf_register, __reserved),
+	LLMDEV_IOCTL_IN(LLMDEV_CMD_BUF_UNREGISTER, llmdev_buf_ioctl_unregister,
+			struct llmdev_buf_unregister, __reserved),
+	LLMDEV_IOCTL_OP(LLMDEV_CMD_DMA_BATCH, llmdev_dma_ioctl_batch,
+			struct llmdev_dma_batch, error_index),
 	[LLMDEV_CMD_RESET - LLMDEV_CMD_BASE] = {
 		.execute = llmdev_reset_ioctl,
 		.size = sizeof(struct llmdev_reset),
@@ -205,7 +211,31 @@ union llmdev_ucmd_buffer {
 	struct llmdev_coll coll;
 	struct llmdev_route route;
 	struct llmdev_reset reset;
+	struct llmdev_buf_register buf_register;
+	struct llmdev_buf_unregister buf_unregister;
+	struct llmdev_dma_batch dma_batch;
 };
+
+/*
+ * Run one step of a call and write its reply: then make its object
+ * visible, or undo it if the reply cannot be written.
+ */
+static int llmdev_ioctl_step(struct llmdev_ucmd *ucmd,
+			     const struct llmdev_ioctl_op *op, void __user *uarg,
+			     int (*fn)(struct llmdev_ucmd *ucmd))
+{
+	int ret = fn(ucmd);
+
+	if (op->reply && (!ret || ucmd->reply_on_error) &&
+	    copy_to_user(uarg, ucmd->cmd, min(ucmd->user_size, op->size))) {
+		if (!ret && ucmd->abort)
+			ucmd->abort(ucmd);
+		return -EFAULT;
+	}
+	if (!ret && ucmd->commit)
+		ucmd->commit(ucmd);
+	return ret;
+}
 
 /*
  * One copy in, one copy out: handlers see a kernel struct. The caller's
@@ -250,15 +280,14 @@ static long llmdev_ioctl(struct file *filp, unsigned int cmd, unsigned long arg)
 		return ret;
 	ucmd.user_size = usize;
 
-	ret = op->execute(&ucmd);
-	if (op->reply && (!ret || ucmd.reply_on_error) &&
-	    copy_to_user(uarg, &buf, min(usize, op->size))) {
-		if (!ret && ucmd.abort)
-			ucmd.abort(&ucmd);
-		return -EFAULT;
+	ret = llmdev_ioctl_step(&ucmd, op, uarg, op->execute);
+	if (!ret && ucmd.finish) {
+		/* the first step's object is visible now; its second step */
+		ucmd.commit = NULL;
+		ucmd.abort = NULL;
+		ucmd.reply_on_error = false;
+		ret = llmdev_ioctl_step(&ucmd, op, uarg, ucmd.finish);
 	}
-	if (!ret && ucmd.commit)
-		ucmd.commit(&ucmd);
 	return ret;
 }
 
@@ -280,6 +309,9 @@ static int llmdev_open(struct inode *inode, struct file *filp)
 	INIT_LIST_HEAD(&lf->done);
 	init_waitqueue_head(&lf->wq);
 	xa_init_flags(&lf->groups, XA_FLAGS_ALLOC1);
+	xa_init_flags(&lf->bufs, XA_FLAGS_ALLOC1);
+	mutex_init(&lf->buf_lock);
+	INIT_LIST_HEAD(&lf->buf_list);
 	lf->next_fence = 1;
 	llmdev_usage_init(&lf->usage);
 	mutex_lock(&ldev->files_lock);
@@ -298,6 +330,8 @@ static int llmdev_release(struct inode *inode, struct file *filp)
 
 	llmdev_coll_release_file(lf);
 	llmdev_fence_release_file(lf);
+	/* the file's transfers are over: its buffers are free to go */
+	llmdev_buf_release_file(lf);
 	llmdev_hbm_release_file(lf);
 	mutex_lock(&ldev->files_lock);
 	list_del(&lf->node);

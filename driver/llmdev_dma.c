@@ -1,19 +1,35 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * llmdev: DMA rings, zero-copy transfers and their fences.
+ * llmdev: DMA rings, transfers and their fences.
  *
- * A transfer (job) pins the user pages, maps them, and becomes one or more
- * descriptors (up to LLMDEV_DESC_MAX_SG segments each) on one ring. The
- * card completes descriptors in order; a job's fence is signalled when its
- * last descriptor completes. A per-ring watchdog resets a ring that has
- * outstanding descriptors but made no progress for dma_timeout_ms, and
- * fails the jobs on it with -ETIMEDOUT; a ring the card halted on an error
- * is reset the same way with -EIO.
+ * A request (one LLMDEV_DMA_SUBMIT, or one LLMDEV_DMA_BATCH of up to
+ * LLMDEV_BATCH_MAX transfers) has one fence. Its transfers become
+ * descriptors on at most two rings, one per direction: a job per ring,
+ * posted with one doorbell and an interrupt requested only for its last
+ * descriptor. The host side of a transfer is either user memory pinned and
+ * mapped for that transfer only (split into descriptors of up to
+ * LLMDEV_DESC_MAX_SG segments), or a registered buffer, pinned and mapped
+ * once, whose descriptors point into the buffer's own SG table
+ * (llmdev_buf.c). The card completes descriptors in order on each ring;
+ * when the jobs of a request are done, its fence is signalled with the
+ * first error.
+ *
+ * Completions are found by the ring interrupt's threaded handler, and by
+ * waiters that poll the completion rings for up to poll_us before they
+ * sleep (llmdev_dma_poll()): under light load that saves the interrupt,
+ * the handler's wake-up and the waiter's, which under TCG cost far more
+ * than a small transfer does.
+ *
+ * A per-ring watchdog resets a ring that has outstanding descriptors but
+ * made no progress for dma_timeout_ms, and fails the jobs on it with
+ * -ETIMEDOUT; a ring the card halted on an error is reset the same way
+ * with -EIO.
  */
 #include <linux/dma-mapping.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/poll.h>
+#include <linux/sched/clock.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -23,70 +39,12 @@ unsigned int llmdev_dma_timeout_ms = 10000;
 module_param_named(dma_timeout_ms, llmdev_dma_timeout_ms, uint, 0644);
 MODULE_PARM_DESC(dma_timeout_ms, "A ring that makes no progress for this long is reset and its transfers fail with -ETIMEDOUT (default 10000)");
 
+unsigned int llmdev_poll_us = 200;
+module_param_named(poll_us, llmdev_poll_us, uint, 0644);
+MODULE_PARM_DESC(poll_us, "A wait for a transfer polls the completion rings this long before it sleeps; 0 never polls (default 200)");
+
 #define LLMDEV_RING_MASK	(LLMDEV_RING_ENTRIES - 1)
 #define LLMDEV_MAX_SEGMENT	(SZ_1G)
-
-struct llmdev_job_desc {
-	struct llmdev_hw_sg *table;	/* NULL for a single segment */
-	dma_addr_t addr;		/* the segment, or the table */
-	u32 count;
-	u32 length;
-	u64 hbm_addr;
-};
-
-/**
- * struct llmdev_job - one transfer, the unit a fence tracks
- * @fence: its fence, in the submitter's file
- * @node: in llmdev_ring.pending until fully posted, then llmdev_ring.active
- * @ring: the ring it runs on
- * @region: the HBM region (busy count held until the job finishes)
- * @to_card: direction
- * @length: bytes it moves (for the file's fdinfo)
- * @pages: pinned user pages
- * @nr_pages: number of @pages
- * @sgt: the DMA-mapped pages
- * @descs: hardware descriptors to post
- * @nr_desc: number of @descs
- * @posted: descriptors posted
- * @done: descriptors completed
- * @status: 0 or the first error
- */
-struct llmdev_job {
-	struct llmdev_fence fence;
-	struct list_head node;
-	struct llmdev_ring *ring;
-	struct llmdev_region *region;
-	bool to_card;
-	u64 length;
-	struct page **pages;
-	unsigned int nr_pages;
-	struct sg_table sgt;
-	struct llmdev_job_desc *descs;
-	unsigned int nr_desc;
-	unsigned int posted;
-	unsigned int done;
-	int status;
-};
-
-static struct device *llmdev_dma_dev(struct llmdev_ring *ring)
-{
-	return &ring->ldev->pdev->dev;
-}
-
-/* ---- job construction and teardown ----------------------------------- */
-
-static void llmdev_job_free_descs(struct llmdev_job *job)
-{
-	struct device *dev = llmdev_dma_dev(job->ring);
-	unsigned int i;
-
-	for (i = 0; i < job->nr_desc; i++)
-		if (job->descs[i].table)
-			dma_free_coherent(dev, job->descs[i].count * LLMDEV_SG_SIZE,
-					  job->descs[i].table, job->descs[i].addr);
-	kvfree(job->descs);
-	job->descs = NULL;
-}
 
 /*
  * Two transfers may target the same user memory at once (nothing forbids
@@ -97,114 +55,283 @@ static void llmdev_job_free_descs(struct llmdev_job *job)
  */
 #define LLMDEV_DMA_ATTRS	DMA_ATTR_SKIP_CPU_SYNC
 
-static enum dma_data_direction llmdev_job_dir(struct llmdev_job *job)
+/**
+ * struct llmdev_xfer - one transfer's hold on its memory
+ * @region: the HBM region (busy count held)
+ * @buf: the registered buffer (busy count held), or NULL
+ * @to_card: direction
+ * @pages: pinned user pages, without @buf
+ * @nr_pages: number of @pages
+ * @sgt: @pages mapped for DMA
+ */
+struct llmdev_xfer {
+	struct llmdev_region *region;
+	struct llmdev_buf *buf;
+	bool to_card;
+	struct page **pages;
+	unsigned int nr_pages;
+	struct sg_table sgt;
+};
+
+/**
+ * struct llmdev_job - the descriptors of a request on one ring
+ * @req: its request
+ * @node: in llmdev_ring.pending until fully posted, then llmdev_ring.active
+ * @ring: the ring
+ * @descs: the descriptors
+ * @nr_desc: number of @descs (0: the request uses no such ring)
+ * @posted: descriptors posted
+ * @done: descriptors completed
+ * @status: 0 or the first error of a descriptor
+ */
+struct llmdev_job {
+	struct llmdev_req *req;
+	struct list_head node;
+	struct llmdev_ring *ring;
+	struct llmdev_job_desc *descs;
+	unsigned int nr_desc;
+	unsigned int posted;
+	unsigned int done;
+	int status;
+};
+
+/**
+ * struct llmdev_req - a request: the unit a fence tracks
+ * @fence: its fence, in the submitter's file
+ * @ref: held by the fence (until consumed) and by the finishing path
+ * @ldev: the card
+ * @job: its jobs: [0] host to card, [1] card to host
+ * @pending: jobs not finished
+ * @status: 0 or the first error
+ * @nr_xfers: number of @xfers
+ * @bytes: bytes it moves to the card [0] and from it [1] (fdinfo)
+ * @xfers: the transfers' holds on memory
+ */
+struct llmdev_req {
+	struct llmdev_fence fence;
+	struct kref ref;
+	struct llmdev_device *ldev;
+	struct llmdev_job job[2];
+	atomic_t pending;
+	int status;
+	unsigned int nr_xfers;
+	u64 bytes[2];
+	struct llmdev_xfer xfers[];
+};
+
+static struct device *llmdev_dma_dev(struct llmdev_device *ldev)
 {
-	return job->to_card ? DMA_TO_DEVICE : DMA_FROM_DEVICE;
+	return &ldev->pdev->dev;
 }
 
-/* Undo the pinning and mapping; the job struct stays for its fence. */
-static void llmdev_job_release(struct llmdev_job *job)
-{
-	struct device *dev = llmdev_dma_dev(job->ring);
+/* ---- requests: building and releasing ------------------------------------ */
 
-	if (job->descs)
-		llmdev_job_free_descs(job);
-	if (job->sgt.sgl) {
-		dma_sync_sgtable_for_cpu(dev, &job->sgt, llmdev_job_dir(job));
-		dma_unmap_sgtable(dev, &job->sgt, llmdev_job_dir(job),
+/* The descriptors are no longer on a ring: free them and their SG tables. */
+static void llmdev_req_free_descs(struct llmdev_req *req)
+{
+	unsigned int j, i;
+
+	for (j = 0; j < 2; j++) {
+		struct llmdev_job *job = &req->job[j];
+
+		for (i = 0; job->descs && i < job->nr_desc; i++)
+			if (job->descs[i].table)
+				dma_free_coherent(llmdev_dma_dev(req->ldev),
+						  job->descs[i].count * LLMDEV_SG_SIZE,
+						  job->descs[i].table,
+						  job->descs[i].addr);
+		kvfree(job->descs);
+		job->descs = NULL;
+	}
+}
+
+static void llmdev_req_release(struct kref *ref)
+{
+	kvfree(container_of(ref, struct llmdev_req, ref));
+}
+
+static void llmdev_req_put(struct llmdev_req *req)
+{
+	kref_put(&req->ref, llmdev_req_release);
+}
+
+static void llmdev_req_free_fence(struct llmdev_fence *f)
+{
+	llmdev_req_put(container_of(f, struct llmdev_req, fence));
+}
+
+/* Give back what a transfer pinned and mapped for itself. */
+static void llmdev_xfer_unpin(struct llmdev_device *ldev, struct llmdev_xfer *x)
+{
+	enum dma_data_direction dir = x->to_card ? DMA_TO_DEVICE :
+				      DMA_FROM_DEVICE;
+
+	if (x->sgt.sgl) {
+		dma_sync_sgtable_for_cpu(llmdev_dma_dev(ldev), &x->sgt, dir);
+		dma_unmap_sgtable(llmdev_dma_dev(ldev), &x->sgt, dir,
 				  LLMDEV_DMA_ATTRS);
-		sg_free_table(&job->sgt);
-		job->sgt.sgl = NULL;
+		sg_free_table(&x->sgt);
+		x->sgt.sgl = NULL;
 	}
-	if (job->pages) {
-		unpin_user_pages_dirty_lock(job->pages, job->nr_pages,
-					    !job->to_card);
-		kvfree(job->pages);
-		job->pages = NULL;
-	}
-	if (job->region) {
-		llmdev_region_put(job->ring->ldev, job->region);
-		job->region = NULL;
+	if (x->pages) {
+		unpin_user_pages_dirty_lock(x->pages, x->nr_pages, !x->to_card);
+		kvfree(x->pages);
+		x->pages = NULL;
 	}
 }
 
-static int llmdev_job_pin(struct llmdev_job *job, u64 uaddr, u64 length)
+/* Let go of the regions and buffers; last, after the fence is signalled. */
+static void llmdev_xfer_put(struct llmdev_device *ldev, struct llmdev_xfer *x)
 {
-	struct device *dev = llmdev_dma_dev(job->ring);
+	if (x->buf) {
+		llmdev_buf_put(x->buf);
+		x->buf = NULL;
+	}
+	if (x->region) {
+		llmdev_region_put(ldev, x->region);
+		x->region = NULL;
+	}
+}
+
+/* Undo a request that was never queued (its fence is not published). */
+static void llmdev_req_destroy(struct llmdev_req *req)
+{
+	unsigned int i;
+
+	llmdev_req_free_descs(req);
+	for (i = 0; i < req->nr_xfers; i++) {
+		llmdev_xfer_unpin(req->ldev, &req->xfers[i]);
+		llmdev_xfer_put(req->ldev, &req->xfers[i]);
+	}
+	llmdev_fence_unreserve(&req->fence);
+	llmdev_req_put(req);
+}
+
+/*
+ * Signal a finished request's fence. Sleeps (unpins pages). The regions
+ * are let go last, so that when LLMDEV_HBM_FREE returns, the fences of
+ * the transfers it waited for are already signalled.
+ */
+static void llmdev_req_finish(struct llmdev_req *req)
+{
+	unsigned int i;
+
+	llmdev_req_free_descs(req);
+	for (i = 0; i < req->nr_xfers; i++)
+		llmdev_xfer_unpin(req->ldev, &req->xfers[i]);
+	kref_get(&req->ref);
+	llmdev_usage_dma_end(req->fence.file, req->nr_xfers, req->bytes,
+			     READ_ONCE(req->status));
+	/* a waiter may drop the fence's reference from here on */
+	llmdev_fence_signal(&req->fence, READ_ONCE(req->status));
+	for (i = 0; i < req->nr_xfers; i++)
+		llmdev_xfer_put(req->ldev, &req->xfers[i]);
+	llmdev_req_put(req);
+}
+
+static void llmdev_job_finish(struct llmdev_job *job, int status)
+{
+	struct llmdev_req *req = job->req;
+
+	if (status && !job->status)
+		job->status = status;
+	if (job->status)
+		cmpxchg(&req->status, 0, job->status);
+	if (atomic_dec_and_test(&req->pending))
+		llmdev_req_finish(req);
+}
+
+/* Pin and map @length bytes of user memory at @uaddr for one transfer. */
+static int llmdev_xfer_pin(struct llmdev_device *ldev, struct llmdev_xfer *x,
+			   u64 uaddr, u64 length)
+{
+	struct device *dev = llmdev_dma_dev(ldev);
+	enum dma_data_direction dir = x->to_card ? DMA_TO_DEVICE :
+				      DMA_FROM_DEVICE;
 	unsigned int first = offset_in_page(uaddr);
 	int pinned, ret;
 
-	job->nr_pages = DIV_ROUND_UP(first + length, PAGE_SIZE);
-	job->pages = kvmalloc_array(job->nr_pages, sizeof(*job->pages),
-				    GFP_KERNEL);
-	if (!job->pages)
+	if (uaddr + length < uaddr)
+		return -EFAULT;
+	x->nr_pages = DIV_ROUND_UP(first + length, PAGE_SIZE);
+	x->pages = kvmalloc_array(x->nr_pages, sizeof(*x->pages), GFP_KERNEL);
+	if (!x->pages)
 		return -ENOMEM;
-	pinned = pin_user_pages_fast(uaddr & PAGE_MASK, job->nr_pages,
-				     job->to_card ? 0 : FOLL_WRITE, job->pages);
-	if (pinned != job->nr_pages) {
+	pinned = pin_user_pages_fast(uaddr & PAGE_MASK, x->nr_pages,
+				     x->to_card ? 0 : FOLL_WRITE, x->pages);
+	if (pinned != x->nr_pages) {
 		if (pinned > 0)
-			unpin_user_pages(job->pages, pinned);
-		kvfree(job->pages);
-		job->pages = NULL;
-		return pinned < 0 ? pinned : -EFAULT;
+			unpin_user_pages(x->pages, pinned);
+		kvfree(x->pages);
+		x->pages = NULL;
+		return pinned == -ENOMEM ? -ENOMEM : -EFAULT;
 	}
-	ret = sg_alloc_table_from_pages_segment(&job->sgt, job->pages,
-						job->nr_pages, first, length,
+	ret = sg_alloc_table_from_pages_segment(&x->sgt, x->pages, x->nr_pages,
+						first, length,
 						LLMDEV_MAX_SEGMENT, GFP_KERNEL);
 	if (ret)
 		return ret;
-	ret = dma_map_sgtable(dev, &job->sgt, llmdev_job_dir(job),
-			      LLMDEV_DMA_ATTRS);
+	ret = dma_map_sgtable(dev, &x->sgt, dir, LLMDEV_DMA_ATTRS);
 	if (ret) {
-		sg_free_table(&job->sgt);
-		job->sgt.sgl = NULL;
+		sg_free_table(&x->sgt);
+		x->sgt.sgl = NULL;
 		return ret;
 	}
-	dma_sync_sgtable_for_device(dev, &job->sgt, llmdev_job_dir(job));
+	dma_sync_sgtable_for_device(dev, &x->sgt, dir);
 	return 0;
 }
 
-/* Split the mapped segments into descriptors of at most DESC_MAX_SG each. */
-static int llmdev_job_build(struct llmdev_job *job, u64 hbm_addr)
+/*
+ * The descriptors of a pinned transfer: its mapped segments, up to
+ * LLMDEV_DESC_MAX_SG per descriptor, each group of more than one with an
+ * SG table of its own. With @d NULL, only count them.
+ */
+static int llmdev_xfer_descs(struct llmdev_device *ldev, struct llmdev_xfer *x,
+			     u64 hbm, struct llmdev_job_desc *d,
+			     unsigned int *n)
 {
-	struct device *dev = llmdev_dma_dev(job->ring);
-	unsigned int nents = job->sgt.nents, i, n = 0;
+	unsigned int nents = x->sgt.nents, i;
 	struct scatterlist *sg;
 
-	job->nr_desc = DIV_ROUND_UP(nents, LLMDEV_DESC_MAX_SG);
-	job->descs = kvcalloc(job->nr_desc, sizeof(*job->descs), GFP_KERNEL);
-	if (!job->descs)
-		return -ENOMEM;
-
-	for_each_sgtable_dma_sg(&job->sgt, sg, i) {
-		struct llmdev_job_desc *d = &job->descs[i / LLMDEV_DESC_MAX_SG];
+	if (!d) {
+		*n = DIV_ROUND_UP(nents, LLMDEV_DESC_MAX_SG);
+		return 0;
+	}
+	*n = 0;
+	for_each_sgtable_dma_sg(&x->sgt, sg, i) {
+		struct llmdev_job_desc *jd = &d[i / LLMDEV_DESC_MAX_SG];
 		unsigned int k = i % LLMDEV_DESC_MAX_SG;
 
 		if (!k) {
-			d->count = min_t(unsigned int, nents - i,
-					 LLMDEV_DESC_MAX_SG);
-			d->hbm_addr = hbm_addr;
-			n++;
-			if (d->count > 1) {
-				size_t sz = d->count * LLMDEV_SG_SIZE;
+			unsigned int cnt = min_t(unsigned int, nents - i,
+						 LLMDEV_DESC_MAX_SG);
 
-				d->table = dma_alloc_coherent(dev, sz, &d->addr,
-							      GFP_KERNEL);
-				if (!d->table)
+			jd->hbm_addr = hbm;
+			jd->length = 0;
+			jd->count = cnt > 1 ? cnt : 0;
+			jd->table = NULL;
+			(*n)++;
+			if (cnt > 1) {
+				jd->table = dma_alloc_coherent(llmdev_dma_dev(ldev),
+							       cnt * LLMDEV_SG_SIZE,
+							       &jd->addr,
+							       GFP_KERNEL);
+				if (!jd->table) {
+					jd->count = 0;
 					return -ENOMEM;
+				}
 			} else {
-				d->addr = sg_dma_address(sg);
+				jd->addr = sg_dma_address(sg);
 			}
 		}
-		if (d->table) {
-			d->table[k].addr = cpu_to_le64(sg_dma_address(sg));
-			d->table[k].length = cpu_to_le32(sg_dma_len(sg));
-			d->table[k].reserved = 0;
+		if (jd->table) {
+			jd->table[k].addr = cpu_to_le64(sg_dma_address(sg));
+			jd->table[k].length = cpu_to_le32(sg_dma_len(sg));
+			jd->table[k].reserved = 0;
 		}
-		d->length += sg_dma_len(sg);
-		hbm_addr += sg_dma_len(sg);
+		jd->length += sg_dma_len(sg);
+		hbm += sg_dma_len(sg);
 	}
-	WARN_ON(n != job->nr_desc);
 	return 0;
 }
 
@@ -237,7 +364,7 @@ static void llmdev_ring_hw_init(struct llmdev_ring *ring)
 		    LLMDEV_RING_CTRL_ENABLE);
 }
 
-/* Post what fits from the pending jobs. Caller holds ring->lock. */
+/* Post what fits from the pending jobs; one doorbell. Caller holds ring->lock. */
 static void llmdev_ring_post(struct llmdev_ring *ring)
 {
 	u32 space = LLMDEV_RING_ENTRIES - (ring->tail - ring->completed);
@@ -251,7 +378,7 @@ static void llmdev_ring_post(struct llmdev_ring *ring)
 			struct llmdev_job_desc *jd = &job->descs[job->posted];
 			struct llmdev_hw_desc *d;
 			u32 slot = ring->tail & LLMDEV_RING_MASK;
-			u32 flags = jd->table ? LLMDEV_DESC_F_SGL : 0;
+			u32 flags = jd->count ? LLMDEV_DESC_F_SGL : 0;
 
 			if (job->posted == job->nr_desc - 1)
 				flags |= LLMDEV_DESC_F_IRQ;
@@ -260,7 +387,7 @@ static void llmdev_ring_post(struct llmdev_ring *ring)
 			d->hbm_addr = cpu_to_le64(jd->hbm_addr);
 			d->length = cpu_to_le32(jd->length);
 			d->flags = cpu_to_le32(flags);
-			d->sg_count = cpu_to_le32(jd->table ? jd->count : 0);
+			d->sg_count = cpu_to_le32(jd->count);
 			d->cookie = cpu_to_le32(job->posted);
 			ring->slot_job[slot] = job;
 			ring->tail++;
@@ -282,28 +409,6 @@ static void llmdev_ring_post(struct llmdev_ring *ring)
 		mod_delayed_work(system_wq, &ring->timeout_work,
 				 msecs_to_jiffies(llmdev_dma_timeout_ms));
 	}
-}
-
-/*
- * Signal a finished job's fence. Sleeps (unpins pages). The region is let
- * go last, so that when LLMDEV_HBM_FREE returns, the fences of the
- * transfers it waited for are already signalled.
- */
-static void llmdev_job_finish(struct llmdev_job *job, int status)
-{
-	struct llmdev_device *ldev = job->ring->ldev;
-	struct llmdev_region *region = job->region;
-
-	if (status && !job->status)
-		job->status = status;
-	job->region = NULL;
-	llmdev_usage_dma_end(job->fence.file, job->to_card, job->length,
-			     job->status);
-	llmdev_job_release(job);
-	/* a waiter may free the job from here on */
-	llmdev_fence_signal(&job->fence, job->status);
-	if (region)
-		llmdev_region_put(ldev, region);
 }
 
 static void llmdev_finish_list(struct list_head *jobs, int status)
@@ -332,21 +437,28 @@ static void llmdev_fail_ring_jobs(struct list_head *jobs, int status)
 	llmdev_finish_list(jobs, -ECANCELED);
 }
 
+/* Is there a completion the host has not consumed? Caller holds the lock. */
+static bool llmdev_ring_has_cmpl(struct llmdev_ring *ring)
+{
+	u32 slot = ring->completed & LLMDEV_RING_MASK;
+	u16 phase = (ring->completed / LLMDEV_RING_ENTRIES) & 1 ?
+		    0 : LLMDEV_CMPL_F_PHASE;
+
+	return ring->completed != ring->tail &&
+	       (le16_to_cpu(READ_ONCE(ring->cmpl[slot].flags)) &
+		LLMDEV_CMPL_F_PHASE) == phase;
+}
+
 void llmdev_dma_handle_ring(struct llmdev_ring *ring)
 {
 	LIST_HEAD(finished);
 
 	spin_lock(&ring->lock);
-	while (ring->completed != ring->tail) {
-		struct llmdev_hw_cmpl *c;
-		struct llmdev_job *job;
+	while (llmdev_ring_has_cmpl(ring)) {
 		u32 slot = ring->completed & LLMDEV_RING_MASK;
-		u16 phase = (ring->completed / LLMDEV_RING_ENTRIES) & 1 ?
-			    0 : LLMDEV_CMPL_F_PHASE;
+		struct llmdev_hw_cmpl *c = &ring->cmpl[slot];
+		struct llmdev_job *job;
 
-		c = &ring->cmpl[slot];
-		if ((le16_to_cpu(READ_ONCE(c->flags)) & LLMDEV_CMPL_F_PHASE) != phase)
-			break;
 		dma_rmb();
 		job = ring->slot_job[slot];
 		ring->slot_job[slot] = NULL;
@@ -365,6 +477,59 @@ void llmdev_dma_handle_ring(struct llmdev_ring *ring)
 	llmdev_ring_post(ring);
 	spin_unlock(&ring->lock);
 	llmdev_finish_list(&finished, 0);
+}
+
+/**
+ * llmdev_dma_poll() - consume the completions the card has written
+ * @ldev: the card
+ *
+ * For waiters that poll instead of sleeping until the interrupt's handler
+ * runs. Finished requests are finished (and their fences signalled) here.
+ *
+ * Return: some ring has descriptors outstanding (worth polling again).
+ */
+bool llmdev_dma_poll(struct llmdev_device *ldev)
+{
+	bool busy = false;
+	unsigned int i;
+
+	for (i = 0; i < LLMDEV_NUM_RINGS; i++) {
+		struct llmdev_ring *ring = &ldev->ring[i];
+
+		/* a peek without the lock: the handler rechecks under it */
+		if (READ_ONCE(ring->completed) == READ_ONCE(ring->tail))
+			continue;
+		busy = true;
+		llmdev_dma_handle_ring(ring);
+	}
+	return busy;
+}
+
+/**
+ * llmdev_dma_poll_until() - poll while @done is false, for up to poll_us
+ * @ldev: the card
+ * @done: the condition
+ * @arg: for @done
+ *
+ * Return: @done became true.
+ */
+bool llmdev_dma_poll_until(struct llmdev_device *ldev,
+			   bool (*done)(void *arg), void *arg)
+{
+	u64 end = local_clock() + (u64)READ_ONCE(llmdev_poll_us) * NSEC_PER_USEC;
+
+	while (!done(arg)) {
+		if (local_clock() >= end || llmdev_gone(ldev))
+			return false;
+		/* nothing on the rings: the fence is not a transfer's */
+		if (!llmdev_dma_poll(ldev) && !done(arg))
+			return false;
+		if (need_resched())
+			cond_resched();
+		else
+			cpu_relax();
+	}
+	return true;
 }
 
 /*
@@ -454,7 +619,7 @@ void llmdev_dma_handle_error(struct llmdev_device *ldev)
 	llmdev_exit(ldev, idx);
 }
 
-/* ---- ioctls ---------------------------------------------------------------- */
+/* ---- submission ------------------------------------------------------------ */
 
 static struct llmdev_ring *llmdev_pick_ring(struct llmdev_device *ldev,
 					    bool to_card, u32 ring)
@@ -471,102 +636,265 @@ static struct llmdev_ring *llmdev_pick_ring(struct llmdev_device *ldev,
 	return &ldev->ring[base + ring];
 }
 
-/* The reply is written: the transfer gets its fence and goes to the card. */
-static void llmdev_dma_submit_commit(struct llmdev_ucmd *ucmd)
+static struct llmdev_req *llmdev_req_alloc(struct llmdev_file *lf,
+					   unsigned int nr_xfers, int *err)
 {
-	struct llmdev_job *job = ucmd->obj;
-	struct llmdev_ring *ring = job->ring;
-	struct llmdev_device *ldev = ring->ldev;
-	int idx;
+	struct llmdev_req *req;
 
-	llmdev_usage_dma_begin(job->fence.file);
-	llmdev_fence_publish(&job->fence);
-	idx = srcu_read_lock(&ldev->unplug_srcu);
-	if (READ_ONCE(ldev->unplugged) ||
-	    READ_ONCE(ldev->state) == LLMDEV_STATE_DEAD) {
-		srcu_read_unlock(&ldev->unplug_srcu, idx);
-		llmdev_job_finish(job, llmdev_gone(ldev) ?: -EIO);
-		return;
+	req = kvzalloc(struct_size(req, xfers, nr_xfers), GFP_KERNEL);
+	if (!req) {
+		*err = -ENOMEM;
+		return NULL;
 	}
-	/* while the card is being reset, the ring is stopped: it waits */
-	spin_lock(&ring->lock);
-	list_add_tail(&job->node, &ring->pending);
-	llmdev_ring_post(ring);
-	spin_unlock(&ring->lock);
+	kref_init(&req->ref);
+	req->ldev = lf->ldev;
+	req->nr_xfers = nr_xfers;
+	req->job[0].req = req;
+	req->job[1].req = req;
+	*err = llmdev_fence_reserve(lf, &req->fence, llmdev_req_free_fence);
+	if (*err) {
+		kvfree(req);
+		return NULL;
+	}
+	return req;
+}
+
+/* One transfer's checks and holds: region, buffer or pinned user memory. */
+static int llmdev_req_add(struct llmdev_file *lf, struct llmdev_req *req,
+			  unsigned int i, const struct llmdev_dma_op *op)
+{
+	struct llmdev_xfer *x = &req->xfers[i];
+	struct llmdev_region *region;
+	struct llmdev_buf *buf;
+
+	if ((op->flags & ~(LLMDEV_OP_TO_CARD | LLMDEV_OP_BUF)) ||
+	    op->__reserved || !op->length || op->length > LLMDEV_DMA_MAX_LENGTH)
+		return -EINVAL;
+	x->to_card = op->flags & LLMDEV_OP_TO_CARD;
+	req->bytes[x->to_card ? 0 : 1] += op->length;
+	region = llmdev_region_get(lf, op->handle, op->offset, op->length);
+	if (IS_ERR(region))
+		return PTR_ERR(region);
+	x->region = region;
+	if (!(op->flags & LLMDEV_OP_BUF))
+		return llmdev_xfer_pin(lf->ldev, x, op->user_addr, op->length);
+	buf = llmdev_buf_get(lf, op->buf, op->buf_offset, op->length,
+			     x->to_card);
+	if (IS_ERR(buf))
+		return PTR_ERR(buf);
+	x->buf = buf;
+	return 0;
+}
+
+/*
+ * Lay out the jobs' descriptors: count them per direction, allocate, fill.
+ * @ops: the transfers, to find their offsets again.
+ */
+static int llmdev_req_build(struct llmdev_req *req,
+			    const struct llmdev_dma_op *ops,
+			    struct llmdev_ring **rings)
+{
+	unsigned int i, n, pos[2] = { 0, 0 }, j;
+	int ret;
+
+	for (i = 0; i < req->nr_xfers; i++) {
+		struct llmdev_xfer *x = &req->xfers[i];
+
+		if (x->buf)
+			n = llmdev_buf_descs(x->buf, ops[i].buf_offset,
+					     ops[i].length, 0, NULL);
+		else
+			llmdev_xfer_descs(req->ldev, x, 0, NULL, &n);
+		req->job[x->to_card ? 0 : 1].nr_desc += n;
+	}
+	for (j = 0; j < 2; j++) {
+		struct llmdev_job *job = &req->job[j];
+
+		if (!job->nr_desc)
+			continue;
+		job->ring = rings[j];
+		job->descs = kvcalloc(job->nr_desc, sizeof(*job->descs),
+				      GFP_KERNEL);
+		if (!job->descs)
+			return -ENOMEM;
+	}
+	for (i = 0; i < req->nr_xfers; i++) {
+		struct llmdev_xfer *x = &req->xfers[i];
+		struct llmdev_job *job = &req->job[x->to_card ? 0 : 1];
+		u64 hbm = x->region->ext.offset + ops[i].offset;
+		struct llmdev_job_desc *d = &job->descs[pos[x->to_card ? 0 : 1]];
+
+		if (x->buf) {
+			n = llmdev_buf_descs(x->buf, ops[i].buf_offset,
+					     ops[i].length, hbm, d);
+		} else {
+			ret = llmdev_xfer_descs(req->ldev, x, hbm, d, &n);
+			if (ret)
+				return ret;
+		}
+		pos[x->to_card ? 0 : 1] += n;
+	}
+	return 0;
+}
+
+/* The reply is written: the request gets its fence and goes to the card. */
+static void llmdev_req_commit(struct llmdev_ucmd *ucmd)
+{
+	struct llmdev_req *req = ucmd->obj;
+	struct llmdev_device *ldev = req->ldev;
+	unsigned int j, jobs = 0;
+	int idx, gone;
+
+	for (j = 0; j < 2; j++)
+		jobs += !!req->job[j].nr_desc;
+	atomic_set(&req->pending, jobs);
+	llmdev_usage_dma_begin(req->fence.file);
+	llmdev_fence_publish(&req->fence);
+
+	idx = srcu_read_lock(&ldev->unplug_srcu);
+	gone = llmdev_gone(ldev);
+	for (j = 0; j < 2; j++) {
+		struct llmdev_job *job = &req->job[j];
+
+		if (!job->nr_desc)
+			continue;
+		if (gone) {
+			llmdev_job_finish(job, gone);
+			continue;
+		}
+		/* while the card is being reset, the ring is stopped: it waits */
+		spin_lock(&job->ring->lock);
+		list_add_tail(&job->node, &job->ring->pending);
+		llmdev_ring_post(job->ring);
+		spin_unlock(&job->ring->lock);
+	}
 	srcu_read_unlock(&ldev->unplug_srcu, idx);
 }
 
-static void llmdev_job_destroy(struct llmdev_job *job)
+static void llmdev_req_abort(struct llmdev_ucmd *ucmd)
 {
-	llmdev_job_release(job);
-	kfree(job);
+	llmdev_req_destroy(ucmd->obj);
 }
 
-static void llmdev_dma_submit_abort(struct llmdev_ucmd *ucmd)
+/* A request of @count transfers from @ops, ready to commit into @ucmd. */
+static int llmdev_req_submit(struct llmdev_ucmd *ucmd,
+			     const struct llmdev_dma_op *ops,
+			     unsigned int count, u32 ring_h2c, u32 ring_c2h,
+			     u64 *fence, u32 *bad)
 {
-	struct llmdev_job *job = ucmd->obj;
+	struct llmdev_file *lf = ucmd->lf;
+	struct llmdev_ring *rings[2];
+	struct llmdev_req *req;
+	unsigned int i;
+	int ret;
 
-	llmdev_fence_unreserve(&job->fence);
-	llmdev_job_destroy(job);
-}
+	rings[0] = llmdev_pick_ring(lf->ldev, true, ring_h2c);
+	rings[1] = llmdev_pick_ring(lf->ldev, false, ring_c2h);
+	if (!rings[0] || !rings[1])
+		return -EINVAL;
+	req = llmdev_req_alloc(lf, count, &ret);
+	if (!req)
+		return ret;
+	for (i = 0; i < count; i++) {
+		ret = llmdev_req_add(lf, req, i, &ops[i]);
+		if (ret) {
+			*bad = i;
+			goto err;
+		}
+	}
+	ret = llmdev_req_build(req, ops, rings);
+	if (ret)
+		goto err;
+	*fence = req->fence.seqno;
+	ucmd->obj = req;
+	ucmd->commit = llmdev_req_commit;
+	ucmd->abort = llmdev_req_abort;
+	return 0;
 
-static void llmdev_job_free_fence(struct llmdev_fence *f)
-{
-	kfree(container_of(f, struct llmdev_job, fence));
+err:
+	llmdev_req_destroy(req);
+	return ret;
 }
 
 int llmdev_dma_ioctl_submit(struct llmdev_ucmd *ucmd)
 {
-	struct llmdev_file *lf = ucmd->lf;
 	struct llmdev_dma *d = ucmd->cmd;
-	struct llmdev_region *region;
-	struct llmdev_ring *ring;
-	struct llmdev_job *job;
-	int ret;
+	struct llmdev_dma_op op = {
+		.flags = d->flags & LLMDEV_DMA_TO_CARD ? LLMDEV_OP_TO_CARD : 0,
+		.handle = d->handle,
+		.offset = d->offset,
+		.length = d->length,
+		.user_addr = d->user_addr,
+	};
+	u32 bad;
 
 	if ((d->flags & ~LLMDEV_DMA_TO_CARD) || !d->length ||
 	    d->length > LLMDEV_DMA_MAX_LENGTH)
 		return -EINVAL;
-	ring = llmdev_pick_ring(lf->ldev, d->flags & LLMDEV_DMA_TO_CARD, d->ring);
-	if (!ring)
-		return -EINVAL;
 	if (d->user_addr + d->length < d->user_addr)
 		return -EFAULT;
+	/* the ring the caller chose is of the transfer's direction */
+	return llmdev_req_submit(ucmd, &op, 1,
+				 op.flags ? d->ring : LLMDEV_RING_ANY,
+				 op.flags ? LLMDEV_RING_ANY : d->ring,
+				 &d->fence, &bad);
+}
 
-	job = kzalloc(sizeof(*job), GFP_KERNEL);
-	if (!job)
+/* LLMDEV_BATCH_WAIT: the batch is queued; wait for it, poll first. */
+static int llmdev_dma_batch_wait(struct llmdev_ucmd *ucmd)
+{
+	struct llmdev_dma_batch *b = ucmd->cmd;
+
+	return llmdev_fence_wait_queued(ucmd, b->fence, b->timeout_ns,
+					&b->status);
+}
+
+#define LLMDEV_DMA_OP_SIZE_VER0	offsetofend(struct llmdev_dma_op, buf_offset)
+
+int llmdev_dma_ioctl_batch(struct llmdev_ucmd *ucmd)
+{
+	struct llmdev_dma_batch *b = ucmd->cmd;
+	struct llmdev_dma_op *ops;
+	u32 i, bad = ~0U;
+	int ret;
+
+	b->error_index = ~0U;
+	b->status = 0;
+	if ((b->flags & ~LLMDEV_BATCH_WAIT) || !b->count ||
+	    b->count > LLMDEV_BATCH_MAX || b->op_size < LLMDEV_DMA_OP_SIZE_VER0)
+		return -EINVAL;
+	ops = kvmalloc_array(b->count, sizeof(*ops), GFP_KERNEL);
+	if (!ops)
 		return -ENOMEM;
-	ret = llmdev_fence_reserve(lf, &job->fence, llmdev_job_free_fence);
+	if (b->op_size == sizeof(*ops)) {
+		if (copy_from_user(ops, u64_to_user_ptr(b->ops),
+				   (size_t)b->count * sizeof(*ops)))
+			ret = -EFAULT;
+		else
+			ret = 0;
+	} else {
+		for (ret = 0, i = 0; !ret && i < b->count; i++) {
+			ret = copy_struct_from_user(&ops[i], sizeof(*ops),
+						    u64_to_user_ptr(b->ops +
+								    (u64)i * b->op_size),
+						    b->op_size);
+			if (ret)
+				bad = i;
+		}
+	}
+	if (!ret)
+		ret = llmdev_req_submit(ucmd, ops, b->count, LLMDEV_RING_ANY,
+					LLMDEV_RING_ANY, &b->fence, &bad);
+	kvfree(ops);
 	if (ret) {
-		kfree(job);
+		b->error_index = bad;
+		/* error_index says which transfer */
+		ucmd->reply_on_error = true;
 		return ret;
 	}
-	job->ring = ring;
-	job->to_card = d->flags & LLMDEV_DMA_TO_CARD;
-	job->length = d->length;
-	region = llmdev_region_get(lf, d->handle, d->offset, d->length);
-	if (IS_ERR(region)) {
-		ret = PTR_ERR(region);
-		goto err;
-	}
-	job->region = region;
-	ret = llmdev_job_pin(job, d->user_addr, d->length);
-	if (ret)
-		goto err;
-	ret = llmdev_job_build(job, region->ext.offset + d->offset);
-	if (ret)
-		goto err;
-
-	d->fence = job->fence.seqno;
-	ucmd->obj = job;
-	ucmd->commit = llmdev_dma_submit_commit;
-	ucmd->abort = llmdev_dma_submit_abort;
+	if (b->flags & LLMDEV_BATCH_WAIT)
+		ucmd->finish = llmdev_dma_batch_wait;
 	return 0;
-
-err:
-	llmdev_fence_unreserve(&job->fence);
-	llmdev_job_destroy(job);
-	return ret;
 }
 
 /* ---- setup and teardown ---------------------------------------------------- */

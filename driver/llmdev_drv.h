@@ -37,6 +37,7 @@
 #define LLMDEV_DRIVER_VERSION	__stringify(LLMDEV_ABI_MAJOR) "." __stringify(LLMDEV_ABI_MINOR)
 
 extern unsigned int llmdev_dma_timeout_ms;
+extern unsigned int llmdev_poll_us;
 extern unsigned int llmdev_coll_timeout_ms;
 
 struct llmdev_device;
@@ -100,6 +101,25 @@ struct llmdev_hbm {
 };
 
 struct llmdev_job;
+struct llmdev_req;
+struct llmdev_buf;
+
+/**
+ * struct llmdev_job_desc - one hardware descriptor, before it is posted
+ * @addr: bus address of the host segment, or of the SG table
+ * @hbm_addr: HBM address
+ * @length: bytes
+ * @count: SG entries at @addr, or 0 for a single segment
+ * @table: the SG table, when the descriptor owns it (else NULL: a single
+ *         segment, or a registered buffer's table)
+ */
+struct llmdev_job_desc {
+	dma_addr_t addr;
+	u64 hbm_addr;
+	u32 length;
+	u32 count;
+	struct llmdev_hw_sg *table;
+};
 
 /**
  * struct llmdev_fence - completion token of a transfer or a collective
@@ -268,6 +288,10 @@ struct llmdev_device {
  * @inflight: jobs not yet complete
  * @wq: woken when a job completes
  * @groups: collective groups created on this file, id -> group
+ * @bufs: registered buffers, id -> struct llmdev_buf
+ * @buf_lock: serialises the end of a buffer against its unmapping when the
+ *            card goes away; protects @buf_list
+ * @buf_list: every buffer of the file that is mapped, published or not
  * @usage: what the file did, for its fdinfo (llmdev_fdinfo.c)
  */
 struct llmdev_file {
@@ -281,6 +305,9 @@ struct llmdev_file {
 	unsigned int inflight;
 	wait_queue_head_t wq;
 	struct xarray groups;
+	struct xarray bufs;
+	struct mutex buf_lock;		/* see above */
+	struct list_head buf_list;
 	struct llmdev_file_usage usage;
 };
 
@@ -341,19 +368,10 @@ static inline int llmdev_gone(struct llmdev_device *ldev)
 	return 0;
 }
 
-int llmdev_wait_reset(struct llmdev_device *ldev);
+int llmdev_wait_reset(struct llmdev_device *ldev, bool killable);
 
-/**
- * llmdev_hw_enter() - enter a section that uses the hardware, and may sleep
- * @ldev: the card
- * @idx: out: for llmdev_exit()
- *
- * Waits while the card is being reset.
- *
- * Return: 0 (then call llmdev_exit()); -ENODEV the card is gone; -EIO the
- * card is dead; -EINTR a fatal signal ended the wait.
- */
-static inline int llmdev_hw_enter(struct llmdev_device *ldev, int *idx)
+static inline int __llmdev_hw_enter(struct llmdev_device *ldev, int *idx,
+				    bool killable)
 {
 	int ret;
 
@@ -364,10 +382,38 @@ static inline int llmdev_hw_enter(struct llmdev_device *ldev, int *idx)
 			return 0;
 		srcu_read_unlock(&ldev->unplug_srcu, *idx);
 		if (!ret)
-			ret = llmdev_wait_reset(ldev);
+			ret = llmdev_wait_reset(ldev, killable);
 		if (ret)
 			return ret;
 	}
+}
+
+/**
+ * llmdev_hw_enter() - enter a section that uses the hardware, and may sleep
+ * @ldev: the card
+ * @idx: out: for llmdev_exit()
+ *
+ * Waits while the card is being reset. Never call it holding a lock the
+ * reset path takes (llmdev_reset.c): the reset waits for sections that
+ * have entered, not for those waiting to.
+ *
+ * Return: 0 (then call llmdev_exit()); -ENODEV the card is gone; -EIO the
+ * card is dead; -EINTR a fatal signal ended the wait.
+ */
+static inline int llmdev_hw_enter(struct llmdev_device *ldev, int *idx)
+{
+	return __llmdev_hw_enter(ldev, idx, true);
+}
+
+/*
+ * llmdev_hw_enter() for work that must be done even by a dying task
+ * (giving back a closed file's HBM): the wait for a reset is not killable.
+ * Resets end in bounded time (an AER recovery that never ends marks the
+ * card dead).
+ */
+static inline int llmdev_hw_enter_nokill(struct llmdev_device *ldev, int *idx)
+{
+	return __llmdev_hw_enter(ldev, idx, false);
 }
 
 void llmdev_get(struct llmdev_device *ldev);
@@ -388,6 +434,10 @@ void llmdev_put(struct llmdev_device *ldev);
  *         written: undoes the handler's work, which nobody else can have
  *         seen (iommufd_object_abort())
  * @obj: the handler's pending object, for @commit and @abort
+ * @finish: if set, called after @commit: a second step of the call that
+ *          needs the first one's object visible (LLMDEV_BATCH_WAIT waits
+ *          for the batch it queued); it may set @commit, @abort, @obj and
+ *          @reply_on_error again, and its reply is written as the first's
  */
 struct llmdev_ucmd {
 	struct llmdev_file *lf;
@@ -397,6 +447,7 @@ struct llmdev_ucmd {
 	void (*commit)(struct llmdev_ucmd *ucmd);
 	void (*abort)(struct llmdev_ucmd *ucmd);
 	void *obj;
+	int (*finish)(struct llmdev_ucmd *ucmd);
 };
 
 /* llmdev_pci.c: every card; the lookups return a reference (llmdev_put) */
@@ -442,12 +493,27 @@ int llmdev_dma_init(struct llmdev_device *ldev);
 void llmdev_dma_fini(struct llmdev_device *ldev);
 void llmdev_dma_hw_start(struct llmdev_device *ldev);
 int llmdev_dma_ioctl_submit(struct llmdev_ucmd *ucmd);
+int llmdev_dma_ioctl_batch(struct llmdev_ucmd *ucmd);
+bool llmdev_dma_poll(struct llmdev_device *ldev);
+bool llmdev_dma_poll_until(struct llmdev_device *ldev, bool (*done)(void *arg),
+			   void *arg);
 void llmdev_dma_handle_ring(struct llmdev_ring *ring);
 void llmdev_dma_handle_error(struct llmdev_device *ldev);
 void llmdev_dma_stop(struct llmdev_device *ldev);
 void llmdev_dma_fail_started(struct llmdev_device *ldev, int status);
 void llmdev_dma_fail_all(struct llmdev_device *ldev, int status);
 void llmdev_dma_restart(struct llmdev_device *ldev);
+
+/* llmdev_buf.c */
+int llmdev_buf_ioctl_register(struct llmdev_ucmd *ucmd);
+int llmdev_buf_ioctl_unregister(struct llmdev_ucmd *ucmd);
+struct llmdev_buf *llmdev_buf_get(struct llmdev_file *lf, u32 id, u64 offset,
+				  u64 length, bool to_card);
+void llmdev_buf_put(struct llmdev_buf *b);
+unsigned int llmdev_buf_descs(const struct llmdev_buf *b, u64 off, u64 len,
+			      u64 hbm, struct llmdev_job_desc *d);
+void llmdev_buf_release_file(struct llmdev_file *lf);
+void llmdev_buf_unplug(struct llmdev_device *ldev);
 
 /* llmdev_fence.c */
 int llmdev_fence_reserve(struct llmdev_file *lf, struct llmdev_fence *f,
@@ -456,6 +522,8 @@ void llmdev_fence_unreserve(struct llmdev_fence *f);
 void llmdev_fence_publish(struct llmdev_fence *f);
 void llmdev_fence_signal(struct llmdev_fence *f, int status);
 int llmdev_fence_ioctl_wait(struct llmdev_ucmd *ucmd);
+int llmdev_fence_wait_queued(struct llmdev_ucmd *ucmd, u64 seqno, u64 timeout_ns,
+			     s32 *status);
 __poll_t llmdev_fence_poll(struct llmdev_file *lf);
 void llmdev_fence_release_file(struct llmdev_file *lf);
 

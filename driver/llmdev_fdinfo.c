@@ -20,7 +20,8 @@
  *   llmdev-dma-c2h-bytes:     bytes moved from the card, likewise
  *   llmdev-dma-transfers:     transfers finished, failed ones included
  *   llmdev-dma-failed:        transfers that failed
- *   llmdev-dma-inflight:      transfers submitted and not finished
+ *   llmdev-dma-inflight:      requests (a transfer, or a batch) submitted
+ *                             and not finished
  *   llmdev-engine-dma:        "N ns": time with a transfer of the file in
  *                             flight (like drm-engine-<name>)
  *   llmdev-collectives:       collectives submitted through the file
@@ -42,7 +43,7 @@ void llmdev_usage_init(struct llmdev_file_usage *u)
 	u->client_id = atomic64_inc_return(&llmdev_client_ids);
 }
 
-/* A transfer of @lf was submitted and will finish (llmdev_usage_dma_end()). */
+/* A request of @lf was submitted and will finish (llmdev_usage_dma_end()). */
 void llmdev_usage_dma_begin(struct llmdev_file *lf)
 {
 	struct llmdev_file_usage *u = &lf->usage;
@@ -54,21 +55,24 @@ void llmdev_usage_dma_begin(struct llmdev_file *lf)
 	spin_unlock_irqrestore(&u->lock, flags);
 }
 
-/* A transfer of @bytes finished with @status. */
-void llmdev_usage_dma_end(struct llmdev_file *lf, bool to_card, u64 bytes,
-			  int status)
+/*
+ * A request of @transfers transfers, moving @bytes to [0] and from [1]
+ * the card, finished with @status (a request fails or succeeds whole).
+ */
+void llmdev_usage_dma_end(struct llmdev_file *lf, unsigned int transfers,
+			  const u64 bytes[2], int status)
 {
 	struct llmdev_file_usage *u = &lf->usage;
 	unsigned long flags;
 
 	spin_lock_irqsave(&u->lock, flags);
-	u->transfers++;
-	if (status)
-		u->failed++;
-	else if (to_card)
-		u->h2c_bytes += bytes;
-	else
-		u->c2h_bytes += bytes;
+	u->transfers += transfers;
+	if (status) {
+		u->failed += transfers;
+	} else {
+		u->h2c_bytes += bytes[0];
+		u->c2h_bytes += bytes[1];
+	}
 	if (!WARN_ON_ONCE(!u->inflight) && !--u->inflight)
 		u->busy_ns += ktime_get_ns() - u->busy_since;
 	spin_unlock_irqrestore(&u->lock, flags);

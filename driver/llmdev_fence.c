@@ -156,6 +156,43 @@ static void llmdev_fence_wait_abort(struct llmdev_ucmd *ucmd)
 	wake_up_all(&lf->wq);
 }
 
+struct llmdev_fence_waiter {
+	struct llmdev_file *lf;
+	u64 seqno;
+	bool any;
+};
+
+static bool llmdev_fence_waiter_ready(void *arg)
+{
+	struct llmdev_fence_waiter *w = arg;
+
+	return llmdev_fence_ready(w->lf, w->seqno, w->any);
+}
+
+/*
+ * Poll the card's completion rings for a while (poll_us): a short transfer
+ * is usually done before the interrupt would even have been handled.
+ */
+static bool llmdev_fence_poll_ready(struct llmdev_file *lf, u64 seqno, bool any)
+{
+	struct llmdev_fence_waiter w = { .lf = lf, .seqno = seqno, .any = any };
+
+	if (llmdev_fence_ready(lf, seqno, any))
+		return true;
+	if (!READ_ONCE(llmdev_poll_us))
+		return false;
+	return llmdev_dma_poll_until(lf->ldev, llmdev_fence_waiter_ready, &w);
+}
+
+/* The fence is claimed: its reply is ready to go out, then it goes. */
+static void llmdev_fence_claimed(struct llmdev_ucmd *ucmd,
+				 struct llmdev_fence *f)
+{
+	ucmd->obj = f;
+	ucmd->commit = llmdev_fence_wait_commit;
+	ucmd->abort = llmdev_fence_wait_abort;
+}
+
 int llmdev_fence_ioctl_wait(struct llmdev_ucmd *ucmd)
 {
 	struct llmdev_fence_wait *w = ucmd->cmd;
@@ -175,7 +212,7 @@ int llmdev_fence_ioctl_wait(struct llmdev_ucmd *ucmd)
 	if (w->timeout_ns && !timeout)
 		timeout = 1;
 	deadline = jiffies + timeout;
-	if (timeout) {
+	if (timeout && !llmdev_fence_poll_ready(lf, w->fence, any)) {
 		left = wait_event_interruptible_timeout(lf->wq,
 							llmdev_fence_ready(lf, w->fence, any),
 							timeout);
@@ -196,9 +233,49 @@ int llmdev_fence_ioctl_wait(struct llmdev_ucmd *ucmd)
 	}
 	w->fence = f->seqno;
 	w->status = f->status;
-	ucmd->obj = f;
-	ucmd->commit = llmdev_fence_wait_commit;
-	ucmd->abort = llmdev_fence_wait_abort;
+	llmdev_fence_claimed(ucmd, f);
+	return 0;
+}
+
+/**
+ * llmdev_fence_wait_queued() - wait for the fence a call has just queued
+ * @ucmd: the call (its reply is written again afterwards)
+ * @seqno: the fence
+ * @timeout_ns: how long
+ * @status: out: the fence's status, when it completed
+ *
+ * For submit-and-wait (LLMDEV_BATCH_WAIT). The work is queued already and
+ * the call cannot be restarted, so signals do not end the wait; a fatal
+ * signal does, and so does @timeout_ns. On success the fence is claimed
+ * and consumed once the reply is written.
+ *
+ * Return: 0; -ETIME not complete yet (the fence stays); -EINTR a fatal
+ * signal; -ENODEV, -EIO the card is gone or dead (the fence stays).
+ */
+int llmdev_fence_wait_queued(struct llmdev_ucmd *ucmd, u64 seqno, u64 timeout_ns,
+			     s32 *status)
+{
+	struct llmdev_file *lf = ucmd->lf;
+	struct llmdev_fence *f;
+	long timeout, left;
+
+	timeout = min_t(u64, nsecs_to_jiffies64(timeout_ns),
+			MAX_SCHEDULE_TIMEOUT - 1);
+	if (timeout_ns && !timeout)
+		timeout = 1;
+	if (timeout && !llmdev_fence_poll_ready(lf, seqno, false)) {
+		left = wait_event_killable_timeout(lf->wq,
+						   llmdev_fence_ready(lf, seqno, false),
+						   timeout);
+		if (left < 0)
+			return -EINTR;
+	}
+	f = llmdev_fence_claim(lf, seqno, false);
+	if (IS_ERR(f))
+		return PTR_ERR(f) == -ETIME ? (llmdev_gone(lf->ldev) ?: -ETIME) :
+		       PTR_ERR(f);
+	*status = f->status;
+	llmdev_fence_claimed(ucmd, f);
 	return 0;
 }
 

@@ -24,11 +24,12 @@ struct file;
  *             same id in each)
  * @h2c_bytes: bytes moved to the card by transfers that succeeded
  * @c2h_bytes: bytes moved from the card by transfers that succeeded
- * @transfers: transfers finished, whatever their status
- * @failed: transfers that finished with an error
+ * @transfers: transfers finished, whatever their status (each of a
+ *             batch, LLMDEV_DMA_BATCH, counts)
+ * @failed: transfers that finished with an error (a batch fails whole)
  * @busy_ns: time with at least one transfer in flight, finished periods
  * @busy_since: ktime of the start of the period in progress
- * @inflight: transfers submitted and not yet finished
+ * @inflight: requests (a transfer or a batch) submitted, not yet finished
  * @collectives: collectives submitted through this file
  */
 struct llmdev_file_usage {
@@ -47,8 +48,8 @@ struct llmdev_file_usage {
 /* llmdev_fdinfo.c: accounting points, and the fdinfo itself */
 void llmdev_usage_init(struct llmdev_file_usage *u);
 void llmdev_usage_dma_begin(struct llmdev_file *lf);
-void llmdev_usage_dma_end(struct llmdev_file *lf, bool to_card, u64 bytes,
-			  int status);
+void llmdev_usage_dma_end(struct llmdev_file *lf, unsigned int transfers,
+			  const u64 bytes[2], int status);
 void llmdev_usage_coll(struct llmdev_file *lf);
 void llmdev_show_fdinfo(struct seq_file *m, struct file *filp);
 

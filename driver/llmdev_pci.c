@@ -253,11 +253,10 @@ static bool llmdev_scrub_finished(struct llmdev_device *ldev)
  * @offset: HBM offset, LLMDEV_SCRUB_ALIGN aligned
  * @length: bytes, a multiple of LLMDEV_SCRUB_ALIGN
  *
- * Waits while the card is being reset.
+ * Waits while the card is being reset, even in a dying task.
  *
  * Return: 0, -ETIMEDOUT if the engine did not finish, -EIO if it refused
- * the range or the card is dead, -ENODEV if the card is gone, -EINTR if a
- * fatal signal ended a wait for a reset.
+ * the range or the card is dead, -ENODEV if the card is gone.
  */
 int llmdev_scrub(struct llmdev_device *ldev, u64 offset, u64 length)
 {
@@ -265,7 +264,8 @@ int llmdev_scrub(struct llmdev_device *ldev, u64 offset, u64 length)
 	long left;
 	u32 status;
 
-	err = llmdev_hw_enter(ldev, &idx);
+	/* HBM is given back also when a task dies: wait for a reset then too */
+	err = llmdev_hw_enter_nokill(ldev, &idx);
 	if (err)
 		return err;
 	mutex_lock(&ldev->scrub_lock);
@@ -667,6 +667,7 @@ static void llmdev_remove(struct pci_dev *pdev)
 	llmdev_dma_stop(ldev);
 	llmdev_coll_fail_card(ldev, -ENODEV, true);
 	llmdev_dma_fail_all(ldev, -ENODEV);
+	llmdev_buf_unplug(ldev);
 	llmdev_dma_fini(ldev);
 	device_del(&ldev->dev);
 	llmdev_cdev_del(ldev);

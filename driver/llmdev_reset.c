@@ -44,17 +44,26 @@ static void llmdev_set_state(struct llmdev_device *ldev, enum llmdev_state st)
 	wake_up_all(&ldev->state_wq);
 }
 
+static bool llmdev_not_resetting(struct llmdev_device *ldev)
+{
+	return READ_ONCE(ldev->state) != LLMDEV_STATE_RESETTING ||
+	       READ_ONCE(ldev->unplugged);
+}
+
 /**
  * llmdev_wait_reset() - wait for the end of a reset (llmdev_hw_enter())
  * @ldev: the card
+ * @killable: a fatal signal ends the wait
  *
  * Return: 0 when the card is no longer being reset; -EINTR a fatal signal.
  */
-int llmdev_wait_reset(struct llmdev_device *ldev)
+int llmdev_wait_reset(struct llmdev_device *ldev, bool killable)
 {
-	if (wait_event_killable(ldev->state_wq,
-				READ_ONCE(ldev->state) != LLMDEV_STATE_RESETTING ||
-				READ_ONCE(ldev->unplugged)))
+	if (!killable) {
+		wait_event(ldev->state_wq, llmdev_not_resetting(ldev));
+		return 0;
+	}
+	if (wait_event_killable(ldev->state_wq, llmdev_not_resetting(ldev)))
 		return -EINTR;
 	return 0;
 }

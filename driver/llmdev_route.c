@@ -147,25 +147,16 @@ static int llmdev_route_write(struct llmdev_device *ldev,
 	return 0;
 }
 
-static int llmdev_route_commit(struct llmdev_device *ldev,
-			       const struct llmdev_route_entry *e, u32 n,
-			       u32 *bad)
-{
-	int idx, ret;
-
-	ret = llmdev_hw_enter(ldev, &idx);
-	if (ret)
-		return ret;
-	ret = llmdev_route_write(ldev, e, n, bad);
-	llmdev_exit(ldev, idx);
-	return ret;
-}
-
+/*
+ * The hardware section encloses the locks: a reset waits for it to end,
+ * and takes route_lock itself (llmdev_route_restore()), so nobody may wait
+ * for a reset while holding route_lock.
+ */
 static int llmdev_route_apply(struct llmdev_device *ldev,
 			      struct llmdev_route_entry *e, u32 n, u32 *bad)
 {
 	struct llmdev_hbm *hbm = &ldev->hbm;
-	int ret;
+	int idx, ret;
 
 	ret = llmdev_route_check_table(e, n, bad);
 	if (!ret)
@@ -173,11 +164,14 @@ static int llmdev_route_apply(struct llmdev_device *ldev,
 	if (ret)
 		return ret;
 
+	ret = llmdev_hw_enter(ldev, &idx);
+	if (ret)
+		return ret;
 	mutex_lock(&ldev->route_lock);
 	mutex_lock(&hbm->lock);
 	ret = llmdev_route_check_regions(hbm, e, n, bad);
 	if (!ret)
-		ret = llmdev_route_commit(ldev, e, n, bad);
+		ret = llmdev_route_write(ldev, e, n, bad);
 	if (!ret) {
 		llmdev_route_mark(hbm, ldev->route, ldev->route_count, false);
 		llmdev_route_mark(hbm, e, n, true);
@@ -188,6 +182,7 @@ static int llmdev_route_apply(struct llmdev_device *ldev,
 	}
 	mutex_unlock(&hbm->lock);
 	mutex_unlock(&ldev->route_lock);
+	llmdev_exit(ldev, idx);
 	return ret;
 }
 

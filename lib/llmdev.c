@@ -51,6 +51,7 @@ struct llmdev {
 #define LLMDEV_ROUTE_V0		offsetofend(struct llmdev_route, error_index)
 #define LLMDEV_ROUTE_ENTRY_V0	offsetofend(struct llmdev_route_entry, length)
 #define LLMDEV_COLL_BUF_V0	offsetofend(struct llmdev_coll_buf, dst_offset)
+#define LLMDEV_DMA_OP_V0	offsetofend(struct llmdev_dma_op, buf_offset)
 
 /* Fail with @e (positive): set errno and return -@e. */
 static int llmdev_err(int e)
@@ -810,6 +811,64 @@ int llmdev_perf_read_sz(struct llmdev *dev, struct llmdev_perf *perf,
 int llmdev_perf_read(struct llmdev *dev, struct llmdev_perf *perf)
 {
 	return llmdev_perf_read_sz(dev, perf, LLMDEV_PERF_V0);
+}
+
+int llmdev_buf_register(struct llmdev *dev, void *addr, uint64_t length,
+			uint32_t flags, uint32_t *buf)
+{
+	struct llmdev_buf_register r = {
+		.size = sizeof(r),
+		.flags = flags,
+		.user_addr = (uintptr_t)addr,
+		.length = length,
+	};
+	int ret;
+
+	if (!dev || !buf)
+		return llmdev_err(EINVAL);
+	ret = llmdev_ioctl(dev, LLMDEV_BUF_REGISTER, &r);
+	if (!ret)
+		*buf = r.buf;
+	return ret;
+}
+
+int llmdev_buf_unregister(struct llmdev *dev, uint32_t buf)
+{
+	struct llmdev_buf_unregister u = { .size = sizeof(u), .buf = buf };
+
+	if (!dev)
+		return llmdev_err(EINVAL);
+	return llmdev_ioctl(dev, LLMDEV_BUF_UNREGISTER, &u);
+}
+
+int llmdev_dma_batch(struct llmdev *dev, const struct llmdev_dma_op *ops,
+		     unsigned int count, uint32_t flags, uint64_t timeout_ns,
+		     uint64_t *fence, int *status, unsigned int *error_index)
+{
+	struct llmdev_dma_batch b = {
+		.size = sizeof(b),
+		.flags = flags,
+		.count = count,
+		/* the caller's array: elements of the first version */
+		.op_size = LLMDEV_DMA_OP_V0,
+		.ops = (uintptr_t)ops,
+		.timeout_ns = timeout_ns,
+		.error_index = ~0U,
+	};
+	int ret;
+
+	if (error_index)
+		*error_index = ~0U;
+	if (!dev || !ops)
+		return llmdev_err(EINVAL);
+	ret = llmdev_ioctl(dev, LLMDEV_DMA_BATCH, &b);
+	if (error_index)
+		*error_index = b.error_index;
+	if ((!ret || ret == -ETIME) && fence)
+		*fence = b.fence;
+	if (!ret && status)
+		*status = (flags & LLMDEV_BATCH_WAIT) ? b.status : 0;
+	return ret;
 }
 
 int llmdev_reset(struct llmdev *dev)

@@ -628,6 +628,65 @@ LLMDEV_API int llmdev_route_get_sz(struct llmdev *dev,
 				   unsigned int *count, uint32_t *generation,
 				   size_t entry_size);
 
+/* ---- Registered buffers and batched DMA (LLMDEV_1.2) ----------------------- */
+
+/**
+ * llmdev_buf_register() - pin and map host memory for DMA once (LLMDEV_BUF_REGISTER)
+ * @dev: the handle
+ * @addr: start of the buffer, any alignment
+ * @length: bytes
+ * @flags: LLMDEV_BUF_READ_ONLY or 0
+ * @buf: out: the buffer's id, for struct llmdev_dma_op (LLMDEV_OP_BUF)
+ *
+ * Transfers from and to a registered buffer skip the per-transfer pinning
+ * and mapping. It counts against RLIMIT_MEMLOCK (unless CAP_IPC_LOCK).
+ *
+ * Return: 0; -EINVAL a NULL argument; -ENOMEM RLIMIT_MEMLOCK reached; the
+ * other errors of LLMDEV_BUF_REGISTER.
+ */
+LLMDEV_API int llmdev_buf_register(struct llmdev *dev, void *addr,
+				   uint64_t length, uint32_t flags,
+				   uint32_t *buf);
+
+/**
+ * llmdev_buf_unregister() - undo llmdev_buf_register() (LLMDEV_BUF_UNREGISTER)
+ * @dev: the handle
+ * @buf: the buffer's id
+ *
+ * Return: 0; -EBUSY transfers using it have not finished; -ENOENT no such
+ * buffer; -EINVAL @dev is NULL.
+ */
+LLMDEV_API int llmdev_buf_unregister(struct llmdev *dev, uint32_t buf);
+
+/**
+ * llmdev_dma_batch() - queue many transfers with one fence (LLMDEV_DMA_BATCH)
+ * @dev: the handle
+ * @ops: the transfers (struct llmdev_dma_op, as of this header's first
+ *       version of it)
+ * @count: transfers, 1 .. LLMDEV_BATCH_MAX
+ * @flags: LLMDEV_BATCH_WAIT to wait for the batch in the same call, or 0
+ * @timeout_ns: with LLMDEV_BATCH_WAIT: how long to wait
+ * @fence: out: the batch's fence (with LLMDEV_BATCH_WAIT and a return of
+ *         0 it is already consumed); may be NULL
+ * @status: out, with LLMDEV_BATCH_WAIT and a return of 0: the batch's
+ *          status (0 or a negative errno, as llmdev_fence_wait()); may be
+ *          NULL
+ * @error_index: out, when the call fails because of one transfer: its
+ *               index, else ~0U; may be NULL
+ *
+ * All transfers are checked before any is queued: one bad transfer fails
+ * the call and nothing moves.
+ *
+ * Return: 0; -ETIME (with LLMDEV_BATCH_WAIT) the batch is queued but not
+ * finished: wait for *@fence; -EINVAL @dev or @ops NULL; the other errors
+ * of LLMDEV_DMA_BATCH.
+ */
+LLMDEV_API int llmdev_dma_batch(struct llmdev *dev,
+				const struct llmdev_dma_op *ops,
+				unsigned int count, uint32_t flags,
+				uint64_t timeout_ns, uint64_t *fence,
+				int *status, unsigned int *error_index);
+
 /* ---- Reset (LLMDEV_1.2) ----------------------------------------------------- */
 
 /**

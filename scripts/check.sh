@@ -208,6 +208,13 @@ BIG_HW_CMD="/llmdev/selftests/run_tests.sh llmdev_enumerate llmdev_aperture llmd
 BIG_DRV_CMD="insmod /llmdev/modules/llmdev.ko && /llmdev/selftests/run_tests.sh driver_hbm driver_lib"
 # three ranks need a ring of three cards: the default cabling of a 3-card VM
 COLL3_CMD="insmod /llmdev/modules/llmdev.ko && /llmdev/selftests/run_tests.sh driver_coll"
+# every DMA through an IOMMU (intel-iommu, iommu=strict)
+IOMMU_CMD="insmod /llmdev/modules/llmdev.ko && LLMDEV_RESET_ROUNDS=10 /llmdev/selftests/run_tests.sh driver_dma driver_hbm driver_coll driver_lib driver_reset"
+# the random-ioctl fuzzer while the last card is hot-unplugged (it leaves
+# the VM a card short, so it has a boot of its own)
+FUZZ_UNPLUG_CMD="insmod /llmdev/modules/llmdev.ko && LLMDEV_FUZZ_UNPLUG=1 /llmdev/selftests/run_tests.sh driver_fuzz"
+# the debug kernel is ~10x slower: fewer reset rounds there
+DRV_DEBUG_CMD="insmod /llmdev/modules/llmdev.ko && LLMDEV_RESET_ROUNDS=30 /llmdev/selftests/run_tests.sh 'driver_*'"
 # the fallback to one shared MSI vector, for what interrupts drive
 MSI_CMD="insmod /llmdev/modules/llmdev.ko msix=0 && /llmdev/selftests/run_tests.sh driver_dma driver_fault"
 # llmctl loads and unloads the driver itself; the no-cards cases need a VM
@@ -221,6 +228,7 @@ if [ $ok_qemu = 1 ] && [ $ok_tests = 1 ]; then
 		vm_suite "hw-debian" debian "$T_DEBIAN" "$HW_CMD"
 		vm_suite "driver-debian" debian "$T_DEBIAN" "$DRV_CMD"
 		vm_suite "driver-debian-msi" debian "$T_DEBIAN" "$MSI_CMD"
+		vm_suite "driver-iommu-debian" debian "$T_DEBIAN" "$IOMMU_CMD" --iommu
 		vm_suite "coll3-debian" debian "$T_DEBIAN" "$COLL3_CMD" --cards 3
 		vm_suite "llmctl-debian" debian "$T_DEBIAN" "$LLMCTL_CMD"
 		openmetrics_check "$LOGS/llmctl-debian.log"
@@ -233,7 +241,8 @@ if [ $ok_qemu = 1 ] && [ $ok_tests = 1 ]; then
 	fi
 	if [ $ok_debug = 1 ]; then
 		vm_suite "hw-debug" debug "$T_DEBUG" "$HW_CMD"
-		vm_suite "driver-debug" debug "$T_DEBUG" "$DRV_CMD"
+		vm_suite "driver-debug" debug "$T_DEBUG" "$DRV_DEBUG_CMD"
+		vm_suite "fuzz-unplug-debug" debug "$T_DEBUG" "$FUZZ_UNPLUG_CMD"
 		vm_suite "coll3-debug" debug "$T_DEBUG" "$COLL3_CMD" --cards 3
 		vm_suite "llmctl-debug" debug "$T_DEBUG" "$LLMCTL_CMD"
 		vm_suite "ops-debug" debug "$T_DEBUG" "$OPS_CMD"

@@ -22,8 +22,8 @@ PKGS=(
 	# the OpenMetrics parsers that check llmctl stats --format openmetrics
 	python3-prometheus-client
 	libnl-3-dev libnl-genl-3-dev libpci-dev libkmod-dev libjson-c-dev
-	# kernel static checks
-	sparse
+	# kernel static checks; pahole for the uapi structs' layout
+	sparse dwarves
 	# fuzzing the GGUF reader (tools/fuzz_gguf.c): clang only recommends
 	# the runtime with libFuzzer and the sanitizers
 	clang libclang-rt-14-dev

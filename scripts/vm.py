@@ -82,6 +82,12 @@ REPORT_PATTERNS = [
     ('call-trace', _KMSG + r'Call Trace:'),
 ]
 _REPORT_RES = [(c, re.compile(p)) for c, p in REPORT_PATTERNS]
+# A test that injects allocation failures on purpose (fail-nth) says so on
+# the kernel log; between the markers, the warnings the kernel prints for a
+# failed allocation (and their call traces) are the expected effect, not a
+# report. Anything else still is.
+_INJECT_MARK = re.compile(r'llmdev-selftest: fault injection (on|off)')
+_INJECTED_FAILURE = re.compile(_KMSG + r'(page allocation failure|vmalloc error):')
 _REPORT_END = re.compile(r'---\[ end (trace|Kernel panic)|^\s*$')
 REPORT_CONTEXT = 40  # lines kept after a report's first line
 
@@ -107,17 +113,36 @@ class ReportScanner:
         self.hits = {}         # category -> number of matching lines
         self.ignore = [re.compile(x) for x in ignore]
         self._open = None
+        self._injecting = False    # between fault-injection markers
+        self._swallow = False      # the next trace is an injected failure's
+        self.injected = 0          # injected failures seen
 
     def feed(self, line):
+        m = _INJECT_MARK.search(line)
+        if m:
+            self._injecting = m.group(1) == 'on'
+            self._swallow = False
+        if self._injecting and _INJECTED_FAILURE.search(line):
+            self._swallow = True
+            self.injected += 1
+            return None
         cat = classify_report(line)
         if cat and any(rx.search(line) for rx in self.ignore):
             cat = None
+        if cat == 'call-trace' and self._swallow and self._open is None:
+            # the trace of an injected failure: collect it, do not report it
+            self._swallow = False
+            self._open = {'categories': [cat], 'lines': [line], 'ignored': True}
+            return None
         rep = self._open
+        if rep is not None and rep.get('ignored') and cat and cat != 'call-trace':
+            # a real report in the middle of an injected failure's trace
+            self._open = rep = None
         if rep is not None:
             rep['lines'].append(line)
             if cat and cat not in rep['categories']:
                 rep['categories'].append(cat)
-            if cat:
+            if cat and not rep.get('ignored'):
                 self.hits[cat] = self.hits.get(cat, 0) + 1
             if SENTINEL.search(line) or BOOT_MARKER.search(line):
                 rep['lines'].pop()     # runner protocol, not part of the report
@@ -426,6 +451,10 @@ class Run:
                   # the fault-injection tests map BAR 0 from sysfs while the
                   # driver holds it (Debian has CONFIG_IO_STRICT_DEVMEM)
                   'iomem=relaxed']
+        if a.iommu:
+            # every DMA of the cards goes through the IOMMU, and every unmap
+            # is flushed at once: a stale bus address faults
+            append += ['intel_iommu=on', 'iommu=strict']
         if a.append:
             append.append(a.append)
         self.cmdline = [
@@ -442,6 +471,9 @@ class Run:
             '-chardev', 'socket,id=qmp,path=%s/qmp.sock' % self.tmp,
             '-mon', 'chardev=qmp,mode=control',
         ]
+        if a.iommu:
+            # before the cards: they must sit behind it
+            self.cmdline += ['-device', 'intel-iommu,intremap=off']
         peers = cable_props(a.cables, a.cards) if a.cables else {}
         for i in range(a.cards):
             dev = 'llmdev,bus=rp%d,id=llmdev%d,hbm-size=%d' % (i, i, a.hbm_size)
@@ -953,6 +985,8 @@ def main():
     ap.add_argument('--smp', type=int, default=2, help=argparse.SUPPRESS)
     ap.add_argument('--memory', default='2G', help=argparse.SUPPRESS)
     ap.add_argument('--append', help='extra kernel command line')
+    ap.add_argument('--iommu', action='store_true',
+                    help="put the cards behind QEMU's intel-iommu (guest: intel_iommu=on iommu=strict)")
     ap.add_argument('--qemu-arg', action='append', help='extra QEMU argument (repeatable)')
     ap.add_argument('--ignore-report', action='append', metavar='REGEX',
                     help='ignore kernel report lines matching REGEX (repeatable)')

@@ -5,8 +5,18 @@
  * One character device per card, /dev/llmdevN. Every ioctl takes a pointer
  * to a struct that starts with "__u32 size" (the size of the struct as the
  * caller knows it) and "__u32 flags". Structs grow only by appending
- * fields; the size of a struct's first version never changes (each struct
- * below says which field ends it). Common rules, checked by every ioctl:
+ * fields; the size of a struct's first version never changes. The first
+ * versions end at: llmdev_info.irq_vectors, llmdev_hbm_alloc.largest_free,
+ * llmdev_hbm_free.__reserved, llmdev_hbm_list.regions,
+ * llmdev_hbm_open.mmap_offset, llmdev_dma.fence,
+ * llmdev_fence_wait.__reserved, llmdev_perf.counters,
+ * llmdev_link_info.rx_errors, llmdev_link_set.enable,
+ * llmdev_group_create.fds, llmdev_group_destroy.__reserved,
+ * llmdev_coll.fence, llmdev_route.error_index, llmdev_reset.flags,
+ * llmdev_buf_register.__reserved, llmdev_buf_unregister.__reserved,
+ * llmdev_dma_batch.error_index; and of the array elements:
+ * llmdev_hbm_region.name, llmdev_coll_buf.dst_offset,
+ * llmdev_route_entry.length, llmdev_dma_op.buf_offset. Common rules, checked by every ioctl:
  *
  *  - size smaller than the first version of the struct: -EINVAL.
  *  - size between the first version and the kernel's struct: accepted; the
@@ -88,6 +98,9 @@ enum {
 	LLMDEV_CMD_ROUTE_SET,
 	LLMDEV_CMD_ROUTE_GET,
 	LLMDEV_CMD_RESET,
+	LLMDEV_CMD_BUF_REGISTER,
+	LLMDEV_CMD_BUF_UNREGISTER,
+	LLMDEV_CMD_DMA_BATCH,
 };
 
 #define LLMDEV_NAME_LEN		32
@@ -157,9 +170,10 @@ struct llmdev_info {
  * the card before it can be allocated again.
  *
  * Errors: -EINVAL length 0, align not a power of two, name not terminated,
- * persistent without a name; -ENOSPC no free extent large enough (see
- * largest_free); -EEXIST a persistent region of that name exists;
- * -ENOMEM out of kernel memory.
+ * persistent without a name, unknown flags, reserved set; -ENOSPC no free
+ * extent large enough (see largest_free); -EEXIST a persistent region of
+ * that name exists; -ENOMEM out of kernel memory; -EFAULT the struct is
+ * not writable (no region was made: nobody saw its handle).
  */
 struct llmdev_hbm_alloc {
 	__u32 size;
@@ -189,7 +203,10 @@ struct llmdev_hbm_alloc {
  * Errors: -ENOENT no such region; -EPERM a persistent region the caller
  * neither owns nor may administer (CAP_SYS_ADMIN), or a region of another
  * open file; -EBUSY the card's routing table names the region
- * (LLMDEV_ROUTE_SET a table without it first).
+ * (LLMDEV_ROUTE_SET a table without it first). The struct is input only.
+ * If the card cannot scrub the region (it is dead, or the scrub fails),
+ * the call still succeeds, but the HBM stays out of use (hbm_used counts
+ * it) until a scrub after the next successful reset.
  */
 struct llmdev_hbm_free {
 	__u32 size;
@@ -233,8 +250,12 @@ struct llmdev_hbm_region {
  * @entry_size: sizeof(struct llmdev_hbm_region) as the caller knows it
  * @regions: user pointer to an array of struct llmdev_hbm_region
  *
- * Lists the persistent regions and the caller's own ones.
- * Errors: -EINVAL entry_size smaller than the first version of the entry.
+ * Lists the persistent regions and the caller's own ones. Entries are
+ * filled in up to entry_size (what the caller's header has); a larger
+ * entry_size gets zeroes after the kernel's entry.
+ * Errors: -EINVAL flags set, entry_size smaller than the first version of
+ * the entry; -EFAULT regions not writable for the entries written;
+ * -ENOMEM.
  */
 struct llmdev_hbm_list {
 	__u32 size;
@@ -295,8 +316,11 @@ struct llmdev_hbm_open {
  * Errors: -EINVAL length 0 or too large, offset + length beyond the region
  * (or overflowing), bad ring; -ENOENT no such region; -EPERM a region the
  * caller may not use; -EFAULT the buffer is not mapped (or not writable for
- * card-to-host); -EAGAIN too many transfers in flight on this file
- * (LLMDEV_MAX_FENCES), wait for some first; -ENOMEM.
+ * card-to-host), or the reply could not be written (then nothing was
+ * started); -EAGAIN too many transfers in flight on this file
+ * (LLMDEV_MAX_FENCES), wait for some first; -ENOMEM; -ENODEV; -EIO the card
+ * is dead. While the card is being reset, a transfer is queued and runs
+ * after the reset.
  */
 struct llmdev_dma {
 	__u32 size;
@@ -329,7 +353,8 @@ struct llmdev_dma {
  *              SA_RESTART), so a retry with the same struct keeps the
  *              original deadline
  * @status: out: 0, or the transfer's negative errno: -EIO the card
- *          reported a DMA error; -ETIMEDOUT the card made no progress on
+ *          reported a DMA error, or was reset while the transfer was on
+ *          it (LLMDEV_RESET), or is dead; -ETIMEDOUT the card made no progress on
  *          this transfer for the dma_timeout_ms module parameter (the ring
  *          was reset); -ECANCELED the transfer was queued behind one that
  *          failed so, and the ring reset dropped it: submit it again;
@@ -342,7 +367,9 @@ struct llmdev_dma {
  * Errors: -ENOENT no such fence on this file (or none at all with
  * LLMDEV_WAIT_ANY); -ETIME the fence did not complete within timeout_ns
  * (it is still pending and can be waited for again); -EFAULT the struct
- * is not writable (the fence is not consumed).
+ * is not writable (the fence is not consumed); -EINTR a signal arrived
+ * and its handler has no SA_RESTART (timeout_ns holds the time left);
+ * -ENODEV the card was removed; -EIO the card is dead.
  */
 struct llmdev_fence_wait {
 	__u32 size;
@@ -434,7 +461,8 @@ enum llmdev_link_state {
  * @tx_errors: out: frames the port had to send again
  * @rx_errors: out: frames received with CRC errors
  *
- * Errors: -EINVAL port out of range.
+ * Errors: -EINVAL port out of range, flags set; -EINTR a fatal signal
+ * while waiting for a reset; -EIO the card is dead.
  */
 struct llmdev_link_info {
 	__u32 size;
@@ -463,8 +491,9 @@ struct llmdev_link_info {
  *          is enabled too), 0 to take it down
  *
  * The driver enables every port when it binds to a card (module parameter
- * links_enable). Errors: -EPERM without CAP_SYS_ADMIN; -EINVAL port out of
- * range, enable not 0 or 1.
+ * links_enable). The struct is input only. Errors: -EPERM without
+ * CAP_SYS_ADMIN; -EINVAL port out of range, enable not 0 or 1, flags set;
+ * -EINTR a fatal signal while waiting for a reset; -EIO the card is dead.
  */
 struct llmdev_link_set {
 	__u32 size;
@@ -494,10 +523,12 @@ struct llmdev_link_set {
  * picks the ports. A group lives until LLMDEV_GROUP_DESTROY or until this
  * file is closed; it does not keep the member files open.
  *
- * Errors: -EINVAL nranks out of range, an fd that is not an llmdev card,
- * the same card twice; -EBADF an fd that is not open; -ENOLINK no link
- * that is up from some rank to the next; -EMFILE LLMDEV_MAX_GROUPS groups
- * exist on this file; -ENOMEM.
+ * Errors: -EINVAL nranks out of range, flags set, an fd that is not an
+ * llmdev card, the same card twice; -EBADF an fd that is not open;
+ * -EFAULT fds not readable, or the struct not writable (no group was
+ * made); -ENOLINK no link that is up from some rank to the next (also
+ * when a member is dead); -EMFILE LLMDEV_MAX_GROUPS groups exist on this
+ * file; -ENOMEM.
  */
 struct llmdev_group_create {
 	__u32 size;
@@ -516,8 +547,10 @@ struct llmdev_group_create {
  * @group: the group's id
  * @__reserved: must be zero
  *
- * Collectives already submitted on the group still complete.
- * Errors: -ENOENT no such group on this file.
+ * Collectives already submitted on the group still complete. The struct
+ * is input only.
+ * Errors: -ENOENT no such group on this file; -EINVAL flags or reserved
+ * set.
  */
 struct llmdev_group_destroy {
 	__u32 size;
@@ -600,15 +633,19 @@ struct llmdev_coll_buf {
  * during the collective; -EHOSTUNREACH the links no longer form the
  * group's ring; -ETIMEDOUT it did not finish within the coll_timeout_ms
  * module parameter; -ECANCELED it was aborted; -ENODEV a member card was
- * removed; -EIO the card refused it. Every member is stopped in each case;
- * the cards stay usable.
+ * removed; -EIO the card refused it, or a member was reset while it ran,
+ * or is dead. Every member is stopped in each case; the cards stay usable.
+ * A collective queued while a member is being reset waits for the end of
+ * the reset.
  *
  * Errors: -ENOENT no such group or region; -EINVAL bad op, dtype, redop,
  * root, count or buf_size, a buffer beyond its region, src and dst
  * overlapping without being equal, an fd that is not the rank's card,
  * reserved field set; -EBADF an fd that is not open; -EPERM a region the
  * caller may not use; -ENOLINK a link of the group's ring is not up;
- * -EAGAIN too many fences on this file; -ENOMEM.
+ * -EAGAIN too many fences on this file; -EFAULT bufs not readable, or
+ * the struct not writable (nothing was started); -ENODEV a member card was
+ * removed; -EIO a member card is dead; -ENOMEM.
  */
 struct llmdev_coll {
 	__u32 size;
@@ -679,7 +716,10 @@ struct llmdev_route_entry {
  * LLMDEV_HOP_HOST); -EEXIST two entries with the same tp_rank and
  * overlapping layers; -ENOENT no region with that handle; -EACCES the
  * region is not persistent; -ENOLINK next_hop is a port whose link is not
- * up; -EIO the card refused the table. GET: -EINVAL entry_size too small.
+ * up; -EIO the card refused the table, or is dead; -ENOMEM; -EFAULT
+ * entries not readable, or the reply could not be written (the table may
+ * have been applied then: generation tells). GET: -EINVAL entry_size too
+ * small or flags set; -EFAULT entries not writable; -ENOMEM.
  */
 struct llmdev_route {
 	__u32 size;
@@ -739,5 +779,167 @@ struct llmdev_reset {
 };
 
 #define LLMDEV_RESET		_IO(LLMDEV_TYPE, LLMDEV_CMD_RESET)
+
+/* ---- Registered host buffers and batched DMA ------------------------------- */
+
+/* struct llmdev_buf_register flags */
+#define LLMDEV_BUF_READ_ONLY	_BITUL(0)	/* only a source for transfers to the card */
+
+#define LLMDEV_MAX_BUFS		4096		/* registered buffers per open file */
+#define LLMDEV_BUF_MAX_LENGTH	_BITULL(36)	/* 64 GiB */
+
+/**
+ * struct llmdev_buf_register - LLMDEV_BUF_REGISTER: pin and map host memory once
+ * @size: sizeof(struct llmdev_buf_register)
+ * @flags: LLMDEV_BUF_READ_ONLY or 0
+ * @user_addr: start of the buffer, any alignment
+ * @length: bytes, 1 .. LLMDEV_BUF_MAX_LENGTH
+ * @buf: out: the buffer's id on this open file
+ * @__reserved: must be zero
+ *
+ * The pages are pinned and mapped for the card's DMA until the buffer is
+ * unregistered or the file is closed, so transfers from and to it
+ * (LLMDEV_DMA_BATCH with LLMDEV_OP_BUF) pin and map nothing. The pinned
+ * pages count against RLIMIT_MEMLOCK (as io_uring's registered buffers
+ * do) unless the caller has CAP_IPC_LOCK. Without LLMDEV_BUF_READ_ONLY the
+ * memory must be writable (transfers from the card write it); with it, the
+ * buffer can only be the source of transfers to the card.
+ *
+ * A buffer is the memory of the process that registered it, as it was
+ * when registered: a child after fork() that shares the file reaches the
+ * parent's pages through it, not its own copy; an munmap() or mremap() of
+ * the range does not change what the card reads and writes.
+ *
+ * Errors: -EINVAL length 0 or too large, unknown flags, reserved set, the
+ * range wraps; -EFAULT the range is not mapped (or not writable, without
+ * LLMDEV_BUF_READ_ONLY), or holds memory that cannot be pinned (device
+ * memory, such as a mapping of the aperture); -ENOMEM out of memory, or
+ * RLIMIT_MEMLOCK reached; -EMFILE LLMDEV_MAX_BUFS buffers on this file;
+ * -EOPNOTSUPP the platform's DMA needs bounce buffers or cache syncs for
+ * this memory (swiotlb), which registered buffers do not do; -ENODEV;
+ * -EIO the card is dead.
+ */
+struct llmdev_buf_register {
+	__u32 size;
+	__u32 flags;
+	__aligned_u64 user_addr;
+	__aligned_u64 length;
+	__u32 buf;
+	__u32 __reserved;
+};
+
+#define LLMDEV_BUF_REGISTER	_IO(LLMDEV_TYPE, LLMDEV_CMD_BUF_REGISTER)
+
+/**
+ * struct llmdev_buf_unregister - LLMDEV_BUF_UNREGISTER
+ * @size: sizeof(struct llmdev_buf_unregister)
+ * @flags: must be 0
+ * @buf: the buffer's id
+ * @__reserved: must be zero
+ *
+ * Unpins and unmaps the buffer. Closing the file unregisters every buffer
+ * (after the file's transfers have finished). The struct is input only.
+ *
+ * Errors: -ENOENT no such buffer on this file; -EBUSY transfers that use
+ * the buffer have not finished (wait for their fences first); -EINVAL
+ * flags or reserved set.
+ */
+struct llmdev_buf_unregister {
+	__u32 size;
+	__u32 flags;
+	__u32 buf;
+	__u32 __reserved;
+};
+
+#define LLMDEV_BUF_UNREGISTER	_IO(LLMDEV_TYPE, LLMDEV_CMD_BUF_UNREGISTER)
+
+/* struct llmdev_dma_op flags */
+#define LLMDEV_OP_TO_CARD	_BITUL(0)	/* else card to host */
+#define LLMDEV_OP_BUF		_BITUL(1)	/* host side: buf + buf_offset, not user_addr */
+
+/**
+ * struct llmdev_dma_op - one transfer of an LLMDEV_DMA_BATCH
+ * @flags: LLMDEV_OP_TO_CARD, LLMDEV_OP_BUF
+ * @handle: the HBM region
+ * @offset: byte offset in the region
+ * @length: bytes, 1 .. LLMDEV_DMA_MAX_LENGTH
+ * @user_addr: without LLMDEV_OP_BUF: the host memory (pinned for this
+ *             transfer only, as LLMDEV_DMA_SUBMIT does)
+ * @buf: with LLMDEV_OP_BUF: a registered buffer of this file
+ * @__reserved: must be zero
+ * @buf_offset: with LLMDEV_OP_BUF: byte offset in the buffer
+ */
+struct llmdev_dma_op {
+	__u32 flags;
+	__u32 handle;
+	__aligned_u64 offset;
+	__aligned_u64 length;
+	__aligned_u64 user_addr;
+	__u32 buf;
+	__u32 __reserved;
+	__aligned_u64 buf_offset;
+};
+
+/* struct llmdev_dma_batch flags */
+#define LLMDEV_BATCH_WAIT	_BITUL(0)	/* and wait for it, in the same call */
+
+#define LLMDEV_BATCH_MAX	65536		/* ops per batch */
+
+/**
+ * struct llmdev_dma_batch - LLMDEV_DMA_BATCH: many transfers, one fence
+ * @size: sizeof(struct llmdev_dma_batch)
+ * @flags: LLMDEV_BATCH_WAIT or 0
+ * @count: transfers in @ops, 1 .. LLMDEV_BATCH_MAX
+ * @op_size: sizeof(struct llmdev_dma_op) as the caller knows it
+ * @ops: user pointer to struct llmdev_dma_op[count]
+ * @timeout_ns: with LLMDEV_BATCH_WAIT: how long to wait; else ignored
+ * @fence: out: the batch's fence, signalled when every transfer has
+ *         finished, with the first error (the statuses of
+ *         LLMDEV_FENCE_WAIT)
+ * @status: out, with LLMDEV_BATCH_WAIT when the call returns 0: the
+ *          batch's status (its fence is then consumed)
+ * @error_index: out: when the call fails because of one transfer, its
+ *               index in @ops; else ~0
+ *
+ * Every transfer is checked (its region, its range, its host memory or
+ * buffer, pinned if it is not registered) before any of them is queued: a
+ * bad one fails the whole call, nothing moves, and @error_index names it.
+ * Transfers to the card go to one host-to-card ring, transfers from it to
+ * one card-to-host ring, each direction in order; the two directions run
+ * in parallel, in no order with respect to each other. The card is told
+ * of each ring's transfers with one doorbell, and interrupts only after
+ * the last.
+ *
+ * With LLMDEV_BATCH_WAIT the call waits for the batch like
+ * LLMDEV_FENCE_WAIT (first polling the card briefly, see the poll_us
+ * module parameter), up to @timeout_ns: it returns 0 with @status set and
+ * the fence consumed, or -ETIME with the batch still running (wait for
+ * @fence). Signals do not end this wait (the batch is already queued, the
+ * call cannot be restarted); a fatal signal does.
+ *
+ * Errors: -EINVAL count 0 or too large, op_size below the first version of
+ * the op, unknown flags in the batch or an op, reserved set, a length 0 or
+ * too large, a range beyond its region or buffer; -ENOENT no such region
+ * or buffer; -EPERM a region the caller may not use; -EACCES a transfer
+ * from the card into an LLMDEV_BUF_READ_ONLY buffer; -EFAULT @ops not
+ * readable, host memory not mapped (or not writable for a transfer from
+ * the card), or the reply could not be written (then nothing was queued);
+ * -EAGAIN too many fences on this file; -ETIME (with LLMDEV_BATCH_WAIT)
+ * the batch is queued but not finished; -ENOMEM; -ENODEV; -EIO the card
+ * is dead.
+ */
+struct llmdev_dma_batch {
+	__u32 size;
+	__u32 flags;
+	__u32 count;
+	__u32 op_size;
+	__aligned_u64 ops;
+	__aligned_u64 timeout_ns;
+	__aligned_u64 fence;
+	__s32 status;
+	__u32 error_index;
+};
+
+#define LLMDEV_DMA_BATCH	_IO(LLMDEV_TYPE, LLMDEV_CMD_DMA_BATCH)
 
 #endif /* _UAPI_LLMDEV_H */

@@ -680,7 +680,7 @@ TEST_F(card, unknown_commands)
 	const unsigned long cmds[] = {
 		_IO('L', 0xdf),
 		_IO('L', LLMDEV_CMD_BASE - 1),
-		_IO('L', LLMDEV_CMD_RESET + 1),
+		_IO('L', LLMDEV_CMD_DMA_BATCH + 1),
 		_IO('L', 0xff),
 		_IO('L', 0),
 		_IO('M', LLMDEV_CMD_INFO),

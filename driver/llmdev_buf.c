@@ -1,0 +1,436 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * llmdev: registered host buffers (LLMDEV_BUF_REGISTER).
+ *
+ * A buffer's pages are pinned (FOLL_LONGTERM), charged to RLIMIT_MEMLOCK
+ * and mapped for the card's DMA once. Its DMA segments are also written,
+ * once, as a hardware scatter-gather table in coherent memory, so that a
+ * transfer of any range of the buffer is at most three descriptors that
+ * point into it (a partial first segment, whole segments, a partial last
+ * one) and needs no allocation at all (llmdev_buf_descs()).
+ *
+ * Transfers hold a count on the buffer (busy) from the moment they are
+ * built until they finish; a busy buffer cannot be unregistered. The
+ * file's buf_lock orders the end of a buffer (unregister, close) against
+ * the card going away (llmdev_buf_unplug()).
+ */
+#include <linux/dma-mapping.h>
+#include <linux/mm.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+
+#include "llmdev_drv.h"
+
+/**
+ * struct llmdev_buf - a registered buffer
+ * @node: in llmdev_file.buf_list (under buf_lock), from its mapping on,
+ *        also before its id is published
+ * @id: its id in llmdev_file.bufs
+ * @length: bytes
+ * @read_only: only a source of transfers to the card
+ * @pages: the pinned pages
+ * @nr_pages: number of @pages
+ * @mm: the mm its pages are charged to (mmgrab()ed)
+ * @sgt: the pages, mapped for DMA
+ * @sgt_mapped: @sgt is mapped
+ * @mapped: @sgt and @table are mapped (not after the card was removed);
+ *          under the file's xarray lock and buf_lock
+ * @table: the mapped segments as hardware SG entries, coherent memory
+ * @table_dma: bus address of @table
+ * @seg_start: byte offset in the buffer where each segment starts
+ * @nsegs: DMA segments
+ * @busy: transfers that use the buffer and have not finished
+ */
+struct llmdev_buf {
+	struct list_head node;
+	u32 id;
+	u64 length;
+	bool read_only;
+	struct page **pages;
+	unsigned long nr_pages;
+	struct mm_struct *mm;
+	struct sg_table sgt;
+	bool sgt_mapped;
+	bool mapped;
+	struct llmdev_hw_sg *table;
+	dma_addr_t table_dma;
+	u64 *seg_start;
+	u32 nsegs;
+	atomic_t busy;
+};
+
+static struct device *llmdev_buf_dev(struct llmdev_device *ldev)
+{
+	return &ldev->pdev->dev;
+}
+
+static enum dma_data_direction llmdev_buf_dir(struct llmdev_buf *b)
+{
+	return b->read_only ? DMA_TO_DEVICE : DMA_BIDIRECTIONAL;
+}
+
+/* Undo the DMA mapping (also when the card goes away before the file). */
+static void llmdev_buf_unmap(struct llmdev_device *ldev, struct llmdev_buf *b)
+{
+	struct device *dev = llmdev_buf_dev(ldev);
+
+	if (b->table) {
+		dma_free_coherent(dev, (size_t)b->nsegs * LLMDEV_SG_SIZE,
+				  b->table, b->table_dma);
+		b->table = NULL;
+	}
+	if (b->sgt_mapped) {
+		dma_unmap_sgtable(dev, &b->sgt, llmdev_buf_dir(b),
+				  DMA_ATTR_SKIP_CPU_SYNC);
+		b->sgt_mapped = false;
+	}
+}
+
+/* Called with the file's buf_lock held. */
+static void llmdev_buf_destroy(struct llmdev_device *ldev, struct llmdev_buf *b)
+{
+	list_del(&b->node);
+	llmdev_buf_unmap(ldev, b);
+	if (b->sgt.sgl)
+		sg_free_table(&b->sgt);
+	kvfree(b->seg_start);
+	if (b->pages) {
+		unpin_user_pages_dirty_lock(b->pages, b->nr_pages, !b->read_only);
+		kvfree(b->pages);
+	}
+	if (b->mm) {
+		/* an mm that is gone has no locked_vm left to give back */
+		if (mmget_not_zero(b->mm)) {
+			account_locked_vm(b->mm, b->nr_pages, false);
+			mmput(b->mm);
+		}
+		mmdrop(b->mm);
+	}
+	kfree(b);
+}
+
+/* Pin, charge and map [uaddr, uaddr + length). */
+static int llmdev_buf_pin_map(struct llmdev_device *ldev, struct llmdev_buf *b,
+			      u64 uaddr)
+{
+	struct device *dev = llmdev_buf_dev(ldev);
+	unsigned int first = offset_in_page(uaddr);
+	struct scatterlist *sg;
+	unsigned int i;
+	long pinned;
+	u64 pos;
+	int ret;
+
+	b->nr_pages = DIV_ROUND_UP(first + b->length, PAGE_SIZE);
+	ret = account_locked_vm(current->mm, b->nr_pages, true);
+	if (ret)
+		return ret;
+	b->mm = current->mm;
+	mmgrab(b->mm);
+
+	b->pages = kvmalloc_array(b->nr_pages, sizeof(*b->pages), GFP_KERNEL);
+	if (!b->pages)
+		return -ENOMEM;
+	pinned = pin_user_pages_fast(uaddr & PAGE_MASK, b->nr_pages,
+				     FOLL_LONGTERM | (b->read_only ? 0 : FOLL_WRITE),
+				     b->pages);
+	if (pinned != b->nr_pages) {
+		if (pinned > 0)
+			unpin_user_pages(b->pages, pinned);
+		kvfree(b->pages);
+		b->pages = NULL;
+		return pinned == -ENOMEM ? -ENOMEM : -EFAULT;
+	}
+	ret = sg_alloc_table_from_pages_segment(&b->sgt, b->pages, b->nr_pages,
+						first, b->length,
+						dma_get_max_seg_size(dev),
+						GFP_KERNEL);
+	if (ret)
+		return ret;
+	ret = dma_map_sgtable(dev, &b->sgt, llmdev_buf_dir(b),
+			      DMA_ATTR_SKIP_CPU_SYNC);
+	if (ret)
+		return ret;
+	b->sgt_mapped = true;
+	b->nsegs = b->sgt.nents;
+
+	b->seg_start = kvmalloc_array(b->nsegs, sizeof(*b->seg_start),
+				      GFP_KERNEL);
+	b->table = dma_alloc_coherent(dev, (size_t)b->nsegs * LLMDEV_SG_SIZE,
+				      &b->table_dma, GFP_KERNEL);
+	if (!b->seg_start || !b->table)
+		return -ENOMEM;
+	pos = 0;
+	for_each_sgtable_dma_sg(&b->sgt, sg, i) {
+		/* no bounce buffers or cache syncs: the card sees the pages */
+		if (dma_need_sync(dev, sg_dma_address(sg)))
+			return -EOPNOTSUPP;
+		b->seg_start[i] = pos;
+		b->table[i].addr = cpu_to_le64(sg_dma_address(sg));
+		b->table[i].length = cpu_to_le32(sg_dma_len(sg));
+		b->table[i].reserved = 0;
+		pos += sg_dma_len(sg);
+	}
+	if (pos != b->length)
+		return -EINVAL;
+	b->mapped = true;
+	return 0;
+}
+
+/* The reply is written: the buffer becomes reachable by its id. */
+static void llmdev_buf_register_commit(struct llmdev_ucmd *ucmd)
+{
+	struct llmdev_buf *b = ucmd->obj;
+
+	/* the slot is reserved: storing into it allocates nothing */
+	WARN_ON(xa_is_err(xa_store(&ucmd->lf->bufs, b->id, b, GFP_KERNEL)));
+}
+
+static void llmdev_buf_register_abort(struct llmdev_ucmd *ucmd)
+{
+	struct llmdev_buf *b = ucmd->obj;
+
+	mutex_lock(&ucmd->lf->buf_lock);
+	xa_erase(&ucmd->lf->bufs, b->id);
+	llmdev_buf_destroy(ucmd->lf->ldev, b);
+	mutex_unlock(&ucmd->lf->buf_lock);
+}
+
+int llmdev_buf_ioctl_register(struct llmdev_ucmd *ucmd)
+{
+	struct llmdev_buf_register *r = ucmd->cmd;
+	struct llmdev_device *ldev = ucmd->lf->ldev;
+	struct llmdev_buf *b;
+	int ret;
+
+	if ((r->flags & ~LLMDEV_BUF_READ_ONLY) || r->__reserved ||
+	    !r->length || r->length > LLMDEV_BUF_MAX_LENGTH ||
+	    r->user_addr + r->length < r->user_addr)
+		return -EINVAL;
+	b = kzalloc(sizeof(*b), GFP_KERNEL);
+	if (!b)
+		return -ENOMEM;
+	b->length = r->length;
+	b->read_only = r->flags & LLMDEV_BUF_READ_ONLY;
+	atomic_set(&b->busy, 0);
+	/*
+	 * Under buf_lock, and on the file's list from here on: if the card
+	 * goes away, llmdev_buf_unplug() unmaps this buffer too.
+	 */
+	mutex_lock(&ucmd->lf->buf_lock);
+	list_add(&b->node, &ucmd->lf->buf_list);
+	ret = llmdev_gone(ldev) ?: llmdev_buf_pin_map(ldev, b, r->user_addr);
+	if (ret)
+		goto err;
+	/* reserve an id; it leads nowhere until the commit */
+	ret = xa_alloc(&ucmd->lf->bufs, &b->id, NULL,
+		       XA_LIMIT(1, LLMDEV_MAX_BUFS), GFP_KERNEL);
+	if (ret) {
+		if (ret == -EBUSY)
+			ret = -EMFILE;
+		goto err;
+	}
+	mutex_unlock(&ucmd->lf->buf_lock);
+	r->buf = b->id;
+	ucmd->obj = b;
+	ucmd->commit = llmdev_buf_register_commit;
+	ucmd->abort = llmdev_buf_register_abort;
+	return 0;
+
+err:
+	llmdev_buf_destroy(ldev, b);
+	mutex_unlock(&ucmd->lf->buf_lock);
+	return ret;
+}
+
+int llmdev_buf_ioctl_unregister(struct llmdev_ucmd *ucmd)
+{
+	struct llmdev_buf_unregister *u = ucmd->cmd;
+	struct xarray *bufs = &ucmd->lf->bufs;
+	struct llmdev_buf *b;
+	int ret = 0;
+
+	if (u->flags || u->__reserved)
+		return -EINVAL;
+	mutex_lock(&ucmd->lf->buf_lock);
+	xa_lock(bufs);
+	b = xa_load(bufs, u->buf);
+	if (!b)
+		ret = -ENOENT;
+	else if (atomic_read(&b->busy))
+		ret = -EBUSY;
+	else
+		__xa_erase(bufs, u->buf);
+	xa_unlock(bufs);
+	if (!ret)
+		llmdev_buf_destroy(ucmd->lf->ldev, b);
+	mutex_unlock(&ucmd->lf->buf_lock);
+	return ret;
+}
+
+/**
+ * llmdev_buf_get() - look up a buffer for a transfer and mark it busy
+ * @lf: the file
+ * @id: the buffer's id
+ * @offset: byte offset in the buffer
+ * @length: bytes
+ * @to_card: the direction of the transfer
+ *
+ * Return: the buffer (llmdev_buf_put() when the transfer is over), or
+ * ERR_PTR(-ENOENT) no such buffer, -EINVAL the range is not inside it,
+ * -EACCES a transfer from the card into a read-only buffer, -ENODEV the
+ * card was removed (the buffer is no longer mapped).
+ */
+struct llmdev_buf *llmdev_buf_get(struct llmdev_file *lf, u32 id, u64 offset,
+				  u64 length, bool to_card)
+{
+	struct llmdev_buf *b;
+	int ret = 0;
+
+	xa_lock(&lf->bufs);
+	b = xa_load(&lf->bufs, id);
+	if (!b)
+		ret = -ENOENT;
+	else if (offset > b->length || length > b->length - offset)
+		ret = -EINVAL;
+	else if (!to_card && b->read_only)
+		ret = -EACCES;
+	else if (!b->mapped)
+		ret = -ENODEV;
+	else
+		atomic_inc(&b->busy);
+	xa_unlock(&lf->bufs);
+	return ret ? ERR_PTR(ret) : b;
+}
+
+void llmdev_buf_put(struct llmdev_buf *b)
+{
+	atomic_dec(&b->busy);
+}
+
+/* The segment that holds byte @off of the buffer. */
+static u32 llmdev_buf_seg(const struct llmdev_buf *b, u64 off)
+{
+	u32 lo = 0, hi = b->nsegs;
+
+	while (hi - lo > 1) {
+		u32 mid = lo + (hi - lo) / 2;
+
+		if (b->seg_start[mid] <= off)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static u32 llmdev_buf_seg_len(const struct llmdev_buf *b, u32 k)
+{
+	return le32_to_cpu(b->table[k].length);
+}
+
+/**
+ * llmdev_buf_descs() - the descriptors of a transfer of part of a buffer
+ * @b: the buffer
+ * @off: byte offset in the buffer
+ * @len: bytes, > 0, within the buffer
+ * @hbm: HBM address of the transfer
+ * @d: where to write them (NULL: only count)
+ *
+ * A partial first segment and a partial last segment are single-segment
+ * descriptors; the whole segments between them one SGL descriptor per
+ * LLMDEV_DESC_MAX_SG, pointing into the buffer's SG table.
+ *
+ * Return: the number of descriptors.
+ */
+unsigned int llmdev_buf_descs(const struct llmdev_buf *b, u64 off, u64 len,
+			      u64 hbm, struct llmdev_job_desc *d)
+{
+	u64 end = off + len;
+	unsigned int n = 0;
+	u32 k = llmdev_buf_seg(b, off);
+
+	while (off < end) {
+		u64 seg_end = b->seg_start[k] + llmdev_buf_seg_len(b, k);
+		u32 whole = 0;
+
+		if (off == b->seg_start[k] && seg_end <= end) {
+			/* whole segments from k on, up to the table's limit */
+			while (k + whole < b->nsegs && whole < LLMDEV_DESC_MAX_SG &&
+			       b->seg_start[k + whole] +
+			       llmdev_buf_seg_len(b, k + whole) <= end)
+				whole++;
+		}
+		if (whole > 1) {
+			u64 bytes = b->seg_start[k + whole - 1] +
+				    llmdev_buf_seg_len(b, k + whole - 1) - off;
+
+			if (d) {
+				d[n].addr = b->table_dma + (u64)k * LLMDEV_SG_SIZE;
+				d[n].count = whole;
+				d[n].length = bytes;
+				d[n].hbm_addr = hbm;
+				d[n].table = NULL;
+			}
+			off += bytes;
+			hbm += bytes;
+			k += whole;
+		} else {
+			u64 bytes = min(seg_end, end) - off;
+
+			if (d) {
+				d[n].addr = le64_to_cpu(b->table[k].addr) +
+					    (off - b->seg_start[k]);
+				d[n].count = 0;
+				d[n].length = bytes;
+				d[n].hbm_addr = hbm;
+				d[n].table = NULL;
+			}
+			off += bytes;
+			hbm += bytes;
+			k++;
+		}
+		n++;
+	}
+	return n;
+}
+
+/* The file is closing, its transfers are over: unregister everything. */
+void llmdev_buf_release_file(struct llmdev_file *lf)
+{
+	struct llmdev_buf *b;
+	unsigned long id;
+
+	mutex_lock(&lf->buf_lock);
+	xa_for_each(&lf->bufs, id, b) {
+		xa_erase(&lf->bufs, id);
+		WARN_ON(atomic_read(&b->busy));
+		llmdev_buf_destroy(lf->ldev, b);
+	}
+	mutex_unlock(&lf->buf_lock);
+	xa_destroy(&lf->bufs);
+}
+
+/*
+ * The card is going away: unmap every buffer from its DMA now, while the
+ * device is still there. The pages stay pinned until the files close.
+ * Transfers have all been failed; nothing new can start (!b->mapped).
+ */
+void llmdev_buf_unplug(struct llmdev_device *ldev)
+{
+	struct llmdev_file *lf;
+	struct llmdev_buf *b;
+
+	mutex_lock(&ldev->files_lock);
+	list_for_each_entry(lf, &ldev->files, node) {
+		mutex_lock(&lf->buf_lock);
+		xa_lock(&lf->bufs);
+		list_for_each_entry(b, &lf->buf_list, node)
+			b->mapped = false;
+		xa_unlock(&lf->bufs);
+		list_for_each_entry(b, &lf->buf_list, node)
+			llmdev_buf_unmap(ldev, b);
+		mutex_unlock(&lf->buf_lock);
+	}
+	mutex_unlock(&ldev->files_lock);
+}
