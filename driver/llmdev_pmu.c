@@ -359,12 +359,14 @@ void llmdev_pmu_fini(struct llmdev_device *ldev)
 	p->closed = true;
 	busy = p->events;
 	spin_unlock(&p->lock);
-	synchronize_rcu();
 	if (!busy) {
+		/* no event: nobody samples the card (perf_pmu_unregister() waits) */
 		perf_pmu_unregister(&p->pmu);
 		kfree(p);
 		return;
 	}
+	/* samplers of the events still open are done with the card */
+	synchronize_rcu();
 	mutex_lock(&llmdev_pmu_orphans_lock);
 	list_add_tail(&p->orphan, &llmdev_pmu_orphans);
 	mutex_unlock(&llmdev_pmu_orphans_lock);
