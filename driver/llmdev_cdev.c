@@ -313,6 +313,7 @@ static int llmdev_open(struct inode *inode, struct file *filp)
 	mutex_init(&lf->buf_lock);
 	INIT_LIST_HEAD(&lf->buf_list);
 	lf->next_fence = 1;
+	llmdev_usage_init(&lf->usage);
 	mutex_lock(&ldev->files_lock);
 	list_add_tail(&lf->node, &ldev->files);
 	mutex_unlock(&ldev->files_lock);
@@ -367,6 +368,7 @@ static const struct file_operations llmdev_fops = {
 	.poll = llmdev_poll,
 	.mmap = llmdev_mmap,
 	.llseek = no_llseek,
+	.show_fdinfo = llmdev_show_fdinfo,
 };
 
 /**

@@ -670,6 +670,7 @@ static void llmdev_coll_submit_commit(struct llmdev_ucmd *ucmd)
 	struct llmdev_coll_job *job = ucmd->obj;
 	struct llmdev_group *g = job->group;
 
+	llmdev_usage_coll(ucmd->lf);
 	llmdev_fence_publish(&job->fence);
 	mutex_lock(&llmdev_coll_lock);
 	job->tag = (u64)g->tag << 32 | ++g->seq;

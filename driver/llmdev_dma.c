@@ -118,6 +118,7 @@ struct llmdev_job {
  * @pending: jobs not finished
  * @status: 0 or the first error
  * @nr_xfers: number of @xfers
+ * @bytes: bytes it moves to the card [0] and from it [1] (fdinfo)
  * @xfers: the transfers' holds on memory
  */
 struct llmdev_req {
@@ -128,6 +129,7 @@ struct llmdev_req {
 	atomic_t pending;
 	int status;
 	unsigned int nr_xfers;
+	u64 bytes[2];
 	struct llmdev_xfer xfers[];
 };
 
@@ -232,6 +234,8 @@ static void llmdev_req_finish(struct llmdev_req *req)
 	for (i = 0; i < req->nr_xfers; i++)
 		llmdev_xfer_unpin(req->ldev, &req->xfers[i]);
 	kref_get(&req->ref);
+	llmdev_usage_dma_end(req->fence.file, req->nr_xfers, req->bytes,
+			     READ_ONCE(req->status));
 	/* a waiter may drop the fence's reference from here on */
 	llmdev_fence_signal(&req->fence, READ_ONCE(req->status));
 	for (i = 0; i < req->nr_xfers; i++)
@@ -566,6 +570,8 @@ static void llmdev_ring_recover(struct llmdev_ring *ring, int status)
 	LIST_HEAD(failed);
 	struct llmdev_job *job, *tmp;
 
+	if (!READ_ONCE(ring->stopped))
+		llmdev_devlink_dma_hang(ring->ldev, ring->index, status);
 	spin_lock(&ring->lock);
 	if (ring->stopped) {
 		/* the card is being reset: that deals with the ring */
@@ -694,6 +700,7 @@ static int llmdev_req_add(struct llmdev_file *lf, struct llmdev_req *req,
 	    op->__reserved || !op->length || op->length > LLMDEV_DMA_MAX_LENGTH)
 		return -EINVAL;
 	x->to_card = op->flags & LLMDEV_OP_TO_CARD;
+	req->bytes[x->to_card ? 0 : 1] += op->length;
 	region = llmdev_region_get(lf, op->handle, op->offset, op->length);
 	if (IS_ERR(region))
 		return PTR_ERR(region);
@@ -770,6 +777,7 @@ static void llmdev_req_commit(struct llmdev_ucmd *ucmd)
 	for (j = 0; j < 2; j++)
 		jobs += !!req->job[j].nr_desc;
 	atomic_set(&req->pending, jobs);
+	llmdev_usage_dma_begin(req->fence.file);
 	llmdev_fence_publish(&req->fence);
 
 	idx = srcu_read_lock(&ldev->unplug_srcu);

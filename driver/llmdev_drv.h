@@ -18,6 +18,7 @@
 #include <linux/xarray.h>
 
 #include "llmdev_alloc.h"
+#include "llmdev_obs.h"
 #include "llmdev_regs.h"
 #include "../uapi/llmdev.h"
 
@@ -32,6 +33,8 @@
 #define LLMDEV_COLL_BUF_SIZE_VER0	offsetofend(struct llmdev_coll_buf, dst_offset)
 #define LLMDEV_RING_ENTRIES	256
 #define LLMDEV_HBM_GRANULE	4096ULL
+/* the module version: the uapi's ABI version (/sys/module/llmdev/version) */
+#define LLMDEV_DRIVER_VERSION	__stringify(LLMDEV_ABI_MAJOR) "." __stringify(LLMDEV_ABI_MINOR)
 
 extern unsigned int llmdev_dma_timeout_ms;
 extern unsigned int llmdev_poll_us;
@@ -231,6 +234,8 @@ enum llmdev_state {
  * @route: the routing table as last applied (handles, not only offsets)
  * @route_count: entries in @route
  * @route_gen: tables applied since probe
+ * @pmu: the perf PMU (llmdev_pmu.c), or NULL
+ * @devlink: the devlink instance (llmdev_devlink.c), or NULL
  */
 struct llmdev_device {
 	struct pci_dev *pdev;
@@ -266,6 +271,8 @@ struct llmdev_device {
 	struct llmdev_route_entry route[LLMDEV_ROUTE_MAX];
 	unsigned int route_count;
 	u32 route_gen;
+	struct llmdev_pmu *pmu;
+	struct devlink *devlink;
 };
 
 /**
@@ -285,6 +292,7 @@ struct llmdev_device {
  * @buf_lock: serialises the end of a buffer against its unmapping when the
  *            card goes away; protects @buf_list
  * @buf_list: every buffer of the file that is mapped, published or not
+ * @usage: what the file did, for its fdinfo (llmdev_fdinfo.c)
  */
 struct llmdev_file {
 	struct llmdev_device *ldev;
@@ -300,6 +308,7 @@ struct llmdev_file {
 	struct xarray bufs;
 	struct mutex buf_lock;		/* see above */
 	struct list_head buf_list;
+	struct llmdev_file_usage usage;
 };
 
 static inline struct llmdev_device *to_llmdev(struct device *dev)

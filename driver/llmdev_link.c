@@ -262,6 +262,7 @@ void llmdev_link_handle_event(struct llmdev_device *ldev)
 			dev_warn_ratelimited(&ldev->dev, "link%u counted errors\n",
 					     p);
 			llmdev_nl_link_event(ldev, p, LLMDEV_GENL_CMD_LINK_ERROR);
+			llmdev_devlink_link_error(ldev, p);
 		}
 	}
 }

@@ -603,6 +603,15 @@ static int llmdev_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	ret = cdev_add(&ldev->cdev, ldev->dev.devt, 1);
 	if (ret)
 		goto err_device_del;
+	ret = llmdev_hwmon_init(ldev);	/* managed */
+	if (ret)
+		goto err_device_del;
+	ret = llmdev_pmu_init(ldev);
+	if (ret)
+		goto err_device_del;
+	ret = llmdev_devlink_init(ldev);
+	if (ret)
+		goto err_pmu_fini;
 	mutex_lock(&llmdev_devices_lock);
 	list_add_tail(&ldev->node, &llmdev_devices);
 	mutex_unlock(&llmdev_devices_lock);
@@ -614,6 +623,8 @@ static int llmdev_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		 ldev->nvec == 1 ? "" : "s");
 	return 0;
 
+err_pmu_fini:
+	llmdev_pmu_fini(ldev);
 err_device_del:
 	device_del(&ldev->dev);
 err_card_fini:
@@ -644,6 +655,8 @@ static void llmdev_remove(struct pci_dev *pdev)
 	wake_up_all(&ldev->state_wq);
 	synchronize_srcu(&ldev->unplug_srcu);
 	cancel_delayed_work_sync(&ldev->reset_watchdog);
+	llmdev_devlink_fini(ldev);
+	llmdev_pmu_fini(ldev);
 
 	/* existing mappings of the aperture get SIGBUS from now on */
 	llmdev_zap_mappings(ldev, 0, 0);
@@ -702,6 +715,7 @@ err_cdev:
 static void __exit llmdev_fini(void)
 {
 	pci_unregister_driver(&llmdev_pci_driver);
+	llmdev_pmu_exit();
 	llmdev_coll_fini();
 	llmdev_netlink_fini();
 	llmdev_cdev_fini();
@@ -712,3 +726,4 @@ module_exit(llmdev_fini);
 
 MODULE_DESCRIPTION("llmdev LLM inference card driver");
 MODULE_LICENSE("GPL");
+MODULE_VERSION(LLMDEV_DRIVER_VERSION);

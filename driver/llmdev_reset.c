@@ -107,6 +107,7 @@ static void llmdev_halt(struct llmdev_device *ldev)
 	if (pci_channel_offline(ldev->pdev) || !pci_device_is_present(ldev->pdev))
 		return;
 	llmdev_wr32(ldev, LLMDEV_REG_IRQ_MASK, ~0u);
+	llmdev_pmu_save(ldev);		/* the reset clears the counters */
 	llmdev_wr32(ldev, LLMDEV_REG_CONTROL, LLMDEV_CONTROL_RESET);
 	llmdev_rd32(ldev, LLMDEV_REG_STATUS);	/* flush the reset write */
 	llmdev_sync_irqs(ldev);

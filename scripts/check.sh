@@ -161,6 +161,21 @@ host_tests() {
 	add "host tests" "$p" "$f" "$s"
 }
 
+# The OpenMetrics expositions the llmctl tests printed into LOG, through
+# real parsers (scripts/openmetrics-check.py: prometheus_client's).
+openmetrics_check() {
+	local out=$LOGS/openmetrics.log rc
+	"$LLMDEV_TOP/scripts/openmetrics-check.py" "$1" >"$out" 2>&1
+	rc=$?
+	if [ "$rc" -eq 4 ]; then
+		add "openmetrics" 0 0 1 "$(grep -m1 SKIP "$out")"
+		return
+	fi
+	"${VM[@]}" --parse-ktap "$out" --title "openmetrics" --counts "$LOGS/om.counts"
+	read -r p f s <"$LOGS/om.counts"
+	add "openmetrics (llmctl stats)" "$p" "$f" "$s"
+}
+
 t_start=$SECONDS
 section "build"
 ok_deps=0 ok_qemu=0 ok_debian=0 ok_debug=0 ok_tests=0
@@ -205,6 +220,9 @@ MSI_CMD="insmod /llmdev/modules/llmdev.ko msix=0 && /llmdev/selftests/run_tests.
 # llmctl loads and unloads the driver itself; the no-cards cases need a VM
 # without cards (the others skip there, with the reason)
 LLMCTL_CMD="/llmdev/selftests/run_tests.sh 'llmctl*'"
+# what operators' tools see: hwmon/sensors, perf, devlink, fdinfo, and
+# those tools across a reset and an unplug (ops_unplug removes a card)
+OPS_CMD="insmod /llmdev/modules/llmdev.ko && /llmdev/selftests/run_tests.sh 'ops_*'"
 if [ $ok_qemu = 1 ] && [ $ok_tests = 1 ]; then
 	if [ $ok_debian = 1 ]; then
 		vm_suite "hw-debian" debian "$T_DEBIAN" "$HW_CMD"
@@ -213,7 +231,9 @@ if [ $ok_qemu = 1 ] && [ $ok_tests = 1 ]; then
 		vm_suite "driver-iommu-debian" debian "$T_DEBIAN" "$IOMMU_CMD" --iommu
 		vm_suite "coll3-debian" debian "$T_DEBIAN" "$COLL3_CMD" --cards 3
 		vm_suite "llmctl-debian" debian "$T_DEBIAN" "$LLMCTL_CMD"
+		openmetrics_check "$LOGS/llmctl-debian.log"
 		vm_suite "llmctl-nocards-debian" debian "$T_DEBIAN" "$LLMCTL_CMD" --cards 0
+		vm_suite "ops-debian" debian "$T_DEBIAN" "$OPS_CMD"
 		# the largest HBM the tests use: 4 GiB cards, through the aperture,
 		# the scrub engine, the allocator and DMA
 		vm_suite "hw-4g-debian" debian "$T_DEBIAN" "$BIG_HW_CMD" --cards 2 --hbm-size 4G
@@ -225,6 +245,7 @@ if [ $ok_qemu = 1 ] && [ $ok_tests = 1 ]; then
 		vm_suite "fuzz-unplug-debug" debug "$T_DEBUG" "$FUZZ_UNPLUG_CMD"
 		vm_suite "coll3-debug" debug "$T_DEBUG" "$COLL3_CMD" --cards 3
 		vm_suite "llmctl-debug" debug "$T_DEBUG" "$LLMCTL_CMD"
+		vm_suite "ops-debug" debug "$T_DEBUG" "$OPS_CMD"
 	fi
 	[ $ok_debian = 1 ] && reset_test
 fi

@@ -16,6 +16,11 @@ PKGS=(
 	# guest userspace; llmctl and the netlink tests; json-c for llmctl's
 	# JSON and the tests that parse it
 	busybox-static pciutils
+	# operators' tools the VM tests run: sensors (hwmon), perf (the PMU),
+	# devlink (iproute2)
+	lm-sensors linux-perf iproute2
+	# the OpenMetrics parsers that check llmctl stats --format openmetrics
+	python3-prometheus-client
 	libnl-3-dev libnl-genl-3-dev libpci-dev libkmod-dev libjson-c-dev
 	# kernel static checks; pahole for the uapi structs' layout
 	sparse dwarves

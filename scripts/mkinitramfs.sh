@@ -15,7 +15,11 @@
 #       Linux unpacks concatenated cpio archives in order.
 #
 # Guest layout (see selftests/vm/init):
-#   /bin,/sbin,/usr/bin,/usr/sbin  busybox applets; real lspci in /usr/bin
+#   /bin,/sbin,/usr/bin,/usr/sbin  busybox applets; real lspci in /usr/bin;
+#                        the operators' tools the tests run: sensors
+#                        (lm-sensors, with /etc/sensors3.conf), perf
+#                        (linux-perf) and devlink (iproute2), at their
+#                        Debian paths
 #   /llmdev/selftests/   = build/selftests/   (tests, run_tests.sh)
 #   /llmdev/bin/         = build/bin/*, hostctl (on PATH)
 #   /llmdev/modules/     = build/modules-KVER/*.ko (top level of that dir
@@ -35,6 +39,9 @@ BUILD=$LLMDEV_TOP/build
 OUTDIR=$BUILD/initramfs
 HOSTCTL=$BUILD/bin/hostctl
 BOOT_MODULES=(virtio_pci virtio_blk)
+# host programs copied into the guest, with their shared libraries
+EXTRA_BINS=(/usr/bin/sensors /usr/bin/perf /usr/sbin/devlink)
+EXTRA_FILES=(/etc/sensors3.conf)
 
 usage() {
 	echo "usage: ${0##*/} base KVER MODDIR | run DIR OUT" >&2
@@ -98,6 +105,9 @@ cmd_base() {
 	pciids=/usr/share/misc/pci.ids
 	[ -f "$pciids" ] || die "$pciids missing (pci.ids package)"
 	init=$LLMDEV_TOP/selftests/vm/init
+	for a in "${EXTRA_BINS[@]}" "${EXTRA_FILES[@]}"; do
+		[ -e "$a" ] || die "$a missing (run scripts/deps.sh)"
+	done
 
 	mkdir -p "$OUTDIR"
 	exec 8>"$OUTDIR/.lock"
@@ -113,12 +123,13 @@ cmd_base() {
 		[ -d "$BUILD/modules-$kver" ] &&
 			find "$BUILD/modules-$kver" -maxdepth 1 -name '*.ko' -type f -print
 		true) | LC_ALL=C sort)
-	mapfile -t libs < <(dyn_libs "$lspci" "${payload[@]}")
+	mapfile -t libs < <(dyn_libs "$lspci" "${EXTRA_BINS[@]}" "${payload[@]}")
 
 	key=$( {
 		echo "$kver"
 		printf '%s\n' "${mods[@]}"
 		sha256sum "$0" "$init" "$busybox" "$lspci" "$pciids" \
+			"${EXTRA_BINS[@]}" "${EXTRA_FILES[@]}" \
 			"${libs[@]/#/}" "${mods[@]/#/$moddir/}" "${payload[@]}" 2>/dev/null |
 			sed "s|$BUILD/||"
 	} | sha256sum | cut -c1-16)
@@ -146,6 +157,11 @@ cmd_base() {
 	rm -f "$r/usr/bin/lspci" "$r/bin/lspci"
 	cp "$lspci" "$r/usr/bin/lspci"
 	cp "$pciids" "$r/usr/share/misc/pci.ids"
+	for a in "${EXTRA_BINS[@]}" "${EXTRA_FILES[@]}"; do
+		mkdir -p "$r$(dirname "$a")"
+		rm -f "$r$a"	# a busybox applet's link, if any
+		cp -L "$a" "$r$a"
+	done
 	for a in "${libs[@]}"; do
 		mkdir -p "$r$(dirname "$a")"
 		cp -L "$a" "$r$a"

@@ -6,6 +6,8 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <errno.h>
 
 #include "llmctl.h"
 
@@ -62,7 +64,14 @@ int cmd_info(int argc, char **argv)
 	if (!ret)
 		ret = llmdev_route_get(dev, &routes, &nroutes, &gen);
 	if (ret) {
-		msg("%s: %s", llmdev_name(dev), llmdev_strerror(ret));
+		char state[16];
+
+		if (ret == -EIO && !card_state(card_index(dev), state, sizeof(state)) &&
+		    !strcmp(state, "dead"))
+			msg("%s: the card is dead (a reset failed; see the kernel log): "
+			    "'llmctl reset %s' tries again", llmdev_name(dev), llmdev_name(dev));
+		else
+			msg("%s: %s", llmdev_name(dev), llmdev_strerror(ret));
 		llmdev_close(dev);
 		return EXIT_FAIL;
 	}
@@ -72,6 +81,14 @@ int cmd_info(int argc, char **argv)
 	snprintf(buf, sizeof(buf), "%04x:%02x:%02x.%d", info.pci_domain, info.pci_bus,
 		 info.pci_devfn >> 3, info.pci_devfn & 7);
 	print_string(PRINT_ANY, "pci", "  pci            %s\n", buf);
+	if (card_state(card_index(dev), buf, sizeof(buf)))
+		print_null(PRINT_ANY, "state", "  state          %s", "-");
+	else
+		print_string(PRINT_ANY, "state", "  state          %s", buf);
+	print_uint(PRINT_ANY, "reset_count", " (%u resets", card_attr_uint(card_index(dev),
+									      "reset_count"));
+	print_uint(PRINT_ANY, "reset_failures", ", %u failed)\n",
+		   card_attr_uint(card_index(dev), "reset_failures"));
 	snprintf(buf, sizeof(buf), "%016llx", (unsigned long long)info.serial);
 	print_string(PRINT_ANY, "serial", "  serial         %s\n", buf);
 	snprintf(buf, sizeof(buf), "%u.%u", info.spec_version >> 16, info.spec_version & 0xffff);

@@ -29,6 +29,7 @@ struct card_pci {
 	char node[256];	/* llmdevN, or "" */
 	uint64_t hbm_total, hbm_used;
 	bool have_hbm;
+	char state[16];	/* live, resetting, dead, removed; "" without the driver */
 };
 
 static void card_sysfs(struct card_pci *c)
@@ -71,7 +72,11 @@ static void card_sysfs(struct card_pci *c)
 			closedir(dir);
 	}
 	c->have_hbm = false;
+	c->state[0] = 0;
 	if (c->node[0]) {
+		snprintf(path, sizeof(path), SYSFS_CLASS "/%s/state", c->node);
+		if (read_sysfs(path, c->state, sizeof(c->state)))
+			c->state[0] = 0;
 		snprintf(path, sizeof(path), SYSFS_CLASS "/%s/hbm_total", c->node);
 		if (!read_sysfs(path, buf, sizeof(buf))) {
 			c->hbm_total = strtoull(buf, NULL, 0);
@@ -161,6 +166,10 @@ static void print_card(const struct card_pci *c)
 		print_null(PRINT_JSON, "card", NULL, NULL);
 		print_null(PRINT_ANY, "device_node", "%-13s ", "-");
 	}
+	if (c->state[0])
+		print_string(PRINT_ANY, "state", "%-9s ", c->state);
+	else
+		print_null(PRINT_ANY, "state", "%-9s ", "-");
 	if (c->have_hbm) {
 		print_bytes(PRINT_ANY, "hbm_total", "%10s ", c->hbm_total);
 		print_bytes(PRINT_ANY, "hbm_used", "%10s\n", c->hbm_used);
@@ -182,7 +191,7 @@ int cmd_list(int argc, char **argv)
 			puts("usage: llmctl list [--json]\n\n"
 			     "Every llmdev card on the PCI bus, also when the driver is not loaded:\n"
 			     "PCI address, IDs (vendor:device subsystem), PCIe link, NUMA node,\n"
-			     "driver, device node, HBM.");
+			     "driver, device node, state (live, resetting, dead), HBM.");
 			return 0;
 		}
 		return usage_err("list takes no arguments");
@@ -196,8 +205,8 @@ int cmd_list(int argc, char **argv)
 	print_start("llmdev.list/1");
 	print_bool(PRINT_JSON, "driver_loaded", NULL, loaded);
 	if (n)
-		print_text("%-13s %-9s %-9s %-14s %4s  %-7s %-13s %10s %10s\n", "PCI", "ID",
-			   "SUBSYS", "LINK", "NUMA", "DRIVER", "DEVICE", "HBM", "USED");
+		print_text("%-13s %-9s %-9s %-14s %4s  %-7s %-13s %-9s %10s %10s\n", "PCI", "ID",
+			   "SUBSYS", "LINK", "NUMA", "DRIVER", "DEVICE", "STATE", "HBM", "USED");
 	print_open_array("cards");
 	for (i = 0; i < n; i++)
 		print_card(&cards[i]);

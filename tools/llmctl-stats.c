@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "llmctl.h"
@@ -27,6 +28,7 @@ int cmd_stats(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "watch", required_argument, NULL, 'w' },
 		{ "count", required_argument, NULL, 'c' },
+		{ "format", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ }
 	};
@@ -35,11 +37,19 @@ int cmd_stats(int argc, char **argv)
 	long count = -1, round;
 	struct llmdev **devs;
 	int c, n, i, ret = 0;
+	bool om = false;
 	char *end;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "w:c:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "w:c:f:h", opts, NULL)) != -1) {
 		switch (c) {
+		case 'f':
+			if (!strcmp(optarg, "openmetrics"))
+				om = true;
+			else if (strcmp(optarg, "text"))
+				return usage_err("stats: --format is text or openmetrics, not '%s'",
+						 optarg);
+			break;
 		case 'w':
 			watch = strtod(optarg, &end);
 			if (*end || watch <= 0 || watch > 86400)
@@ -51,11 +61,15 @@ int cmd_stats(int argc, char **argv)
 				return usage_err("stats: --count wants a positive number, not '%s'", optarg);
 			break;
 		case 'h':
-			puts("usage: llmctl stats [DEV] [--watch SEC [--count N]] [--json]\n\n"
+			puts("usage: llmctl stats [DEV] [--watch SEC [--count N]] [--json]\n"
+			     "       llmctl stats [DEV] --format openmetrics [--watch SEC [--count N]]\n\n"
 			     "Every perf counter of DEV (default: every card), in human units, and\n"
 			     "the peer-link counters. With --watch, again every SEC seconds with\n"
 			     "rates from the deltas, N times (default: until interrupted); with\n"
-			     "--json one object per sample and line.");
+			     "--json one object per sample and line. --format openmetrics writes\n"
+			     "the OpenMetrics text format (Prometheus, node_exporter's textfile\n"
+			     "collector): every card's counters, HBM, sensors and links, ending\n"
+			     "with '# EOF' (with --watch, one exposition per sample).");
 			return 0;
 		default:
 			return EXIT_USAGE;
@@ -65,6 +79,8 @@ int cmd_stats(int argc, char **argv)
 		return usage_err("stats: one card at most");
 	if (count > 0 && !watch)
 		return usage_err("stats: --count needs --watch");
+	if (om && print_is_json())
+		return usage_err("stats: --format openmetrics and --json exclude each other");
 	n = open_cards(optind < argc ? argv[optind] : NULL, &devs);
 	if (n < 0)
 		return EXIT_FAIL;
@@ -88,6 +104,17 @@ int cmd_stats(int argc, char **argv)
 				goto out;
 			}
 		}
+		if (om) {
+			c = print_openmetrics(stdout, devs, now, n);
+			if (c) {
+				if (c != -ENOMEM && c != -EIO)
+					c = -EIO;
+				msg("writing the metrics: %s", strerror(-c));
+				ret = EXIT_FAIL;
+				goto out;
+			}
+			goto next;
+		}
 		print_start("llmdev.stats/1");
 		if (round)
 			print_text("\n");
@@ -98,6 +125,7 @@ int cmd_stats(int argc, char **argv)
 		ret = print_done();
 		if (ret)
 			goto out;
+next:
 		if (!watch || (count > 0 && round + 1 >= count))
 			break;
 		{

@@ -13,7 +13,9 @@
  *
  * Each command is a file of its own (llmctl-list.c, llmctl-info.c,
  * llmctl-driver.c, llmctl-stats.c, llmctl-link.c, llmctl-monitor.c,
- * llmctl-shard.c, llmctl-load.c); what they share is in llmctl-common.c.
+ * llmctl-shard.c, llmctl-load.c, llmctl-reset.c, llmctl-ps.c,
+ * llmctl-doctor.c, llmctl-topo.c, llmctl-cdi.c); what they share is in
+ * llmctl-common.c.
  */
 #include <stdio.h>
 #include <string.h>
@@ -36,6 +38,11 @@ static const struct cmd {
 	{ "shard", cmd_shard, "plan, apply, show or clear the shard routing tables" },
 	{ "load", cmd_load, "load a GGUF model's shards into persistent regions" },
 	{ "unload", cmd_unload, "free a loaded model's regions" },
+	{ "reset", cmd_reset, "reset a card; exit status 0 only when it is back" },
+	{ "ps", cmd_ps, "processes holding cards: regions, HBM, DMA, collectives" },
+	{ "doctor", cmd_doctor, "health checks, each PASS/FAIL/SKIP with what to do" },
+	{ "topo", cmd_topo, "matrix of cards: PCIe relation and peer-link hops" },
+	{ "cdi", cmd_cdi, "write a CDI spec for container runtimes" },
 };
 
 static void usage(FILE *f)

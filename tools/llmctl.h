@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "llmdev.h"
@@ -30,6 +31,11 @@ int cmd_monitor(int argc, char **argv);
 int cmd_shard(int argc, char **argv);
 int cmd_load(int argc, char **argv);
 int cmd_unload(int argc, char **argv);
+int cmd_reset(int argc, char **argv);
+int cmd_ps(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
+int cmd_topo(int argc, char **argv);
+int cmd_cdi(int argc, char **argv);
 
 /* ---- messages ---------------------------------------------------------- */
 
@@ -78,6 +84,15 @@ int open_cards(const char *name, struct llmdev ***devsp);
 void close_cards(struct llmdev **devs, int n);
 /* N of /dev/llmdevN */
 int card_index(const struct llmdev *dev);
+/* llmdevN's sysfs "state": live, resetting, dead, removed; 0 or -errno */
+int card_state(int card, char *buf, size_t len);
+/* an unsigned sysfs attribute of llmdevN (reset_count, ...); 0 if unreadable */
+unsigned int card_attr_uint(int card, const char *attr);
+/*
+ * The fewest up peer links from each of @devs to each other: @hops[i * n + j],
+ * 0 for i == j, -1 if none. Return: 0 or -E2BIG (more than 64 cards).
+ */
+int link_hops(struct llmdev **devs, int n, int *hops);
 /* "down", "training", "up" */
 const char *link_state_name(uint32_t state);
 /* "host" or "linkN" */
@@ -98,6 +113,13 @@ void print_counters(const struct llmdev_perf *now, const struct llmdev_perf *bef
 void print_routes(const char *key, const struct llmdev_route_entry *e, unsigned int n,
 		  const struct llmdev_hbm_region *regs, unsigned int nregs,
 		  const char *indent);
+
+/*
+ * The OpenMetrics exposition of @devs with their counters @perf
+ * (llmctl-openmetrics.c). Return: 0, -ENOMEM, -EIO (a failed write) or
+ * the error of a card (message printed).
+ */
+int print_openmetrics(FILE *f, struct llmdev **devs, const struct llmdev_perf *perf, int n);
 
 /* ---- models: shard and load ---------------------------------------------- */
 

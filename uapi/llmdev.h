@@ -64,6 +64,22 @@
 
 #define LLMDEV_TYPE		'L'
 
+/*
+ * The ABI's version: MINOR grows with each ioctl or field added (1.2:
+ * LLMDEV_RESET). The driver reports it as its module version
+ * (/sys/module/llmdev/version, "1.2"); libllmdev's version has the same
+ * major and minor as the header it was built with.
+ */
+#define LLMDEV_ABI_MAJOR	1
+#define LLMDEV_ABI_MINOR	2
+
+/*
+ * Besides this ABI, each open file of a card reports what it holds and did
+ * in /proc/PID/fdinfo/FD ("llmdev-*" keys, DRM fdinfo style): an ABI for
+ * tools, its keys listed in docs/fdinfo.md. hwmon, perf and devlink: see
+ * docs/operators.md.
+ */
+
 enum {
 	LLMDEV_CMD_BASE = 0x80,
 	LLMDEV_CMD_INFO = LLMDEV_CMD_BASE,

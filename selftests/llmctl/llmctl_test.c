@@ -17,6 +17,7 @@
  * loads the driver from.
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 
 #include "kselftest_harness.h"
@@ -245,8 +247,8 @@ static const struct member list_top[] = { STR("schema"), BOOL("driver_loaded"), 
 static const struct member list_card[] = {
 	STR("pci"), STR("vendor"), STR("device"), STR("subvendor"), STR("subdevice"),
 	STR_NULL("link_speed"), INT_NULL("link_width"), INT("numa_node"), STR("driver"),
-	INT_NULL("card"), STR_NULL("device_node"), INT_NULL("hbm_total"), INT_NULL("hbm_used"),
-	END };
+	INT_NULL("card"), STR_NULL("device_node"), STR_NULL("state"), INT_NULL("hbm_total"),
+	INT_NULL("hbm_used"), END };
 static const struct member link_port[] = {
 	INT("port"), STR("state"), BOOL("enabled"), BOOL("cabled"), STR_NULL("peer_serial"),
 	INT_NULL("peer_port"), INT_NULL("peer_card"), INT("tx_bytes"), INT("rx_bytes"),
@@ -255,7 +257,8 @@ static const struct member route[] = {
 	INT("layer_first"), INT("layer_last"), INT("tp_rank"), INT("tp_size"), INT("handle"),
 	STR_NULL("region"), STR("next_hop"), INT("hbm_offset"), INT("length"), END };
 static const struct member info_top[] = {
-	STR("schema"), INT("card"), STR("pci"), STR("serial"), STR("spec_version"),
+	STR("schema"), INT("card"), STR("pci"), STR_NULL("state"), INT("reset_count"),
+	INT("reset_failures"), STR("serial"), STR("spec_version"),
 	INT("numa_node"), INT("irq_vectors"), INT("hbm_total"), INT("hbm_used"),
 	INT("hbm_largest_free"), OBJ("counters"), ARR("links"), ARR("regions"),
 	INT("route_generation"), ARR("routes"), END };
@@ -296,6 +299,29 @@ static const struct member load_top[] = {
 static const struct member load_card[] = {
 	INT("card"), STR("region"), INT("handle"), INT("bytes"), BOOL("loaded"),
 	BOOL("verified"), STR_NULL("checksum"), END };
+static const struct member reset_top[] = {
+	STR("schema"), INT("card"), STR("state"), INT("reset_count"), INT("reset_failures"),
+	INT("error"), END };
+static const struct member ps_top[] = {
+	STR("schema"), ARR("processes"), ARR("unowned_regions"), INT("unreadable_processes"),
+	END };
+static const struct member ps_proc[] = {
+	INT("pid"), STR("command"), INT("card"), ARR("fds"), INT("regions_private"),
+	INT("regions_persistent"), INT("memory_private"), INT("memory_persistent"),
+	INT("dma_h2c_bytes"), INT("dma_c2h_bytes"), INT("dma_transfers"), INT("dma_failed"),
+	INT("dma_inflight"), INT("dma_busy_ns"), INT("collectives"), END };
+static const struct member ps_region[] = {
+	INT("card"), STR_NULL("name"), INT("owner_uid"), INT("creator_pid"), INT("length"), END };
+static const struct member doctor_top[] = {
+	STR("schema"), INT("level"), ARR("checks"), INT("passed"), INT("failed"), INT("skipped"),
+	END };
+static const struct member doctor_check[] = {
+	STR("status"), STR("check"), INT_NULL("card"), STR("detail"), STR_NULL("fix"), END };
+static const struct member topo_top[] = { STR("schema"), ARR("cards"), END };
+static const struct member topo_card[] = {
+	INT("card"), STR("pci"), INT("numa_node"), ARR("peers"), END };
+static const struct member topo_peer[] = {
+	INT("card"), STR("pcie"), INT_NULL("link_hops"), END };
 static const struct member unload_top[] = { STR("schema"), ARR("regions"), INT("freed"), END };
 static const struct member unload_region[] = { INT("card"), STR("region"), INT("length"), END };
 
@@ -430,6 +456,24 @@ static bool schema_ok(struct json_object *j, const char *schema, char *err, size
 		for (i = 0; (c = jat(j, "cards", i)); i++)
 			if (!members_ok(c, "show card", show_card, err, len) ||
 			    !elements_ok(c, "entries", "route", route, err, len))
+				return false;
+		return true;
+	}
+	if (!strcmp(schema, "llmdev.reset/1"))
+		return members_ok(j, "reset", reset_top, err, len);
+	if (!strcmp(schema, "llmdev.ps/1"))
+		return members_ok(j, "ps", ps_top, err, len) &&
+		       elements_ok(j, "processes", "ps process", ps_proc, err, len) &&
+		       elements_ok(j, "unowned_regions", "ps region", ps_region, err, len);
+	if (!strcmp(schema, "llmdev.doctor/1"))
+		return members_ok(j, "doctor", doctor_top, err, len) &&
+		       elements_ok(j, "checks", "doctor check", doctor_check, err, len);
+	if (!strcmp(schema, "llmdev.topo/1")) {
+		if (!members_ok(j, "topo", topo_top, err, len))
+			return false;
+		for (i = 0; (c = jat(j, "cards", i)); i++)
+			if (!members_ok(c, "topo card", topo_card, err, len) ||
+			    !elements_ok(c, "peers", "topo peer", topo_peer, err, len))
 				return false;
 		return true;
 	}
@@ -693,6 +737,27 @@ static int write_file(const char *path, const void *data, size_t len)
 		return -1;
 	ret = fwrite(data, 1, len, f) == len ? 0 : -1;
 	return fclose(f) || ret ? -1 : 0;
+}
+
+/* a sysfs file's contents without the newline (sysfs files have no size); 0 or -1 */
+static int read_sysfs_str(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "re");
+	size_t n;
+
+	if (!f)
+		return -1;
+	n = fread(buf, 1, len - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = 0;
+	return n ? 0 : -1;
+}
+
+static int write_str(const char *path, const char *s)
+{
+	return write_file(path, s, strlen(s));
 }
 
 static uint64_t fnv1a(const uint8_t *p, size_t n)
@@ -2081,6 +2146,634 @@ TEST_F(model, interrupted)
 	for (i = 0; i < 4; i++)
 		EXPECT_EQ(0, count_regions(i, TAG "-big.s")) TH_LOG("llmdev%u", i);
 	unlink(big);
+}
+
+/* ---- reset, ps, doctor, topo, openmetrics, cdi (issue 13) ---------------------------- */
+
+/* What the new commands say without the driver. */
+TEST_F(nodrv, ops_commands)
+{
+	struct json_object *j, *c;
+	struct run r;
+
+	if (_metadata->skip)
+		return;
+	run(&r, "-j", "doctor");
+	EXPECT_RUN(&r, 2, "");
+	ASSERT_JSON(j, &r, "llmdev.doctor/1");
+	EXPECT_EQ(1, (int)juint(j, "failed", 0));
+	c = jat(j, "checks", 0);
+	EXPECT_STREQ("FAIL", jstr(c, "status"));
+	EXPECT_STREQ("driver", jstr(c, "check"));
+	EXPECT_NE(NULL, strstr(jstr(c, "fix") ?: "", "llmctl driver load"));
+	json_object_put(j);
+	run_free(&r);
+	run(&r, "doctor");
+	EXPECT_EQ(2, r.rc);
+	EXPECT_NE(NULL, strstr(r.out, "FAIL  driver"));
+	EXPECT_NE(NULL, strstr(r.out, "fix: 'llmctl driver load'"));
+	run_free(&r);
+	run(&r, "ps");
+	EXPECT_RUN(&r, 2, "the llmdev driver is not loaded: no process holds a card");
+	run_free(&r);
+	run_nobody(&r, "reset", "0");
+	EXPECT_RUN(&r, 2, "the llmdev driver is not loaded");
+	run_free(&r);
+	run_nobody(&r, "topo");
+	EXPECT_RUN(&r, 2, "the llmdev driver is not loaded");
+	run_free(&r);
+	run_nobody(&r, "cdi", "generate", "--no-library");
+	EXPECT_RUN(&r, 2, "the llmdev driver is not loaded");
+	run_free(&r);
+	EXPECT_FALSE(driver_live());
+}
+
+/* A host without cards, the driver loaded. */
+TEST(no_cards_ops)
+{
+	char pci[4][32];
+	struct json_object *j;
+	struct run r;
+
+	if (geteuid())
+		SKIP(return, "needs root");
+	if (pci_cards(pci, 4))
+		SKIP(return, "the VM has cards (run with --cards 0)");
+	ASSERT_EQ(0, driver_set(true));
+	run(&r, "-j", "ps");
+	ASSERT_RUN_OK(&r);
+	ASSERT_JSON(j, &r, "llmdev.ps/1");
+	EXPECT_EQ(0, jlen(j, "processes"));
+	json_object_put(j);
+	run_free(&r);
+	run(&r, "doctor");
+	EXPECT_EQ(2, r.rc);
+	EXPECT_NE(NULL, strstr(r.out, "FAIL  cards")) TH_LOG("%s", r.out);
+	run_free(&r);
+	run(&r, "topo");
+	EXPECT_RUN(&r, 2, "no llmdev cards");
+	run_free(&r);
+	run(&r, "stats", "--format", "openmetrics");
+	EXPECT_RUN(&r, 2, "no llmdev cards");
+	run_free(&r);
+	run(&r, "cdi", "generate", "--no-library");
+	EXPECT_RUN(&r, 2, "no llmdev cards");
+	run_free(&r);
+	run(&r, "reset", "0");
+	EXPECT_RUN(&r, 2, "0: no such card");
+	run_free(&r);
+}
+
+TEST_F(drv, state_and_reset)
+{
+	struct json_object *j, *c;
+	unsigned int before;
+	struct run r;
+	int i;
+
+	if (_metadata->skip)
+		return;
+	run(&r, "-j", "list");
+	ASSERT_RUN_OK(&r);
+	ASSERT_JSON(j, &r, "llmdev.list/1");
+	for (i = 0; (c = jat(j, "cards", i)); i++) {
+		EXPECT_STREQ("live", jstr(c, "state"));
+	}
+	json_object_put(j);
+	run_free(&r);
+	run(&r, "list");
+	EXPECT_NE(NULL, strstr(r.out, " live ")) TH_LOG("%s", r.out);
+	run_free(&r);
+	run(&r, "-j", "info", "0");
+	ASSERT_RUN_OK(&r);
+	ASSERT_JSON(j, &r, "llmdev.info/1");
+	EXPECT_STREQ("live", jstr(j, "state"));
+	before = (unsigned int)juint(j, "reset_count", 999);
+	EXPECT_EQ(0, (int)juint(j, "reset_failures", 9));
+	json_object_put(j);
+	run_free(&r);
+
+	run(&r, "reset", "0");
+	ASSERT_RUN_OK(&r);
+	EXPECT_NE(NULL, strstr(r.out, "llmdev0: reset; the card is back")) TH_LOG("%s", r.out);
+	run_free(&r);
+	run(&r, "-j", "reset", "llmdev0");
+	ASSERT_RUN_OK(&r);
+	ASSERT_JSON(j, &r, "llmdev.reset/1");
+	EXPECT_STREQ("live", jstr(j, "state"));
+	EXPECT_EQ(before + 2, (unsigned int)juint(j, "reset_count", 0));
+	EXPECT_EQ(0, jint(j, "error", 1));
+	json_object_put(j);
+	run_free(&r);
+	run(&r, "info", "0");
+	ASSERT_RUN_OK(&r);
+	EXPECT_NE(NULL, strstr(r.out, "state          live")) TH_LOG("%s", r.out);
+	run_free(&r);
+
+	run_nobody(&r, "reset", "0");
+	EXPECT_RUN(&r, 2, "llmdev0: reset: not permitted (needs CAP_SYS_ADMIN)");
+	EXPECT_STREQ("", r.out);
+	run_free(&r);
+	run(&r, "reset");
+	EXPECT_RUN(&r, 1, "usage: llmctl reset DEV");
+	run_free(&r);
+	run(&r, "reset", "99");
+	EXPECT_RUN(&r, 2, "99: no such card");
+	run_free(&r);
+}
+
+/* A child holds card 0: ps shows what it owns and moved; then it exits. */
+TEST_F(drv, ps)
+{
+	int go[2], done[2], i, found = 0;
+	struct json_object *j, *c;
+	struct llmdev_hbm_open ho;
+	struct llmdev *dev;
+	uint32_t handle;
+	char pidstr[16];
+	struct run r;
+	pid_t pid;
+	char ch;
+
+	if (_metadata->skip)
+		return;
+	ASSERT_EQ(0, pipe(go));
+	ASSERT_EQ(0, pipe(done));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		static char buf[1 << 20];
+		struct llmdev_hbm_alloc a, b;
+
+		if (llmdev_open(0, &dev) ||
+		    llmdev_hbm_alloc(dev, 1 << 20, 0, 0, NULL, &a) ||
+		    llmdev_hbm_alloc(dev, 8192, 0, LLMDEV_HBM_PERSISTENT, "llmctl-test.ps", &b) ||
+		    llmdev_copy_to_hbm(dev, a.handle, 0, buf, sizeof(buf), SEC * 30) ||
+		    llmdev_copy_to_hbm(dev, a.handle, 0, buf, sizeof(buf), SEC * 30))
+			_exit(1);
+		if (write(go[1], "x", 1) != 1 || read(done[0], &ch, 1) != 1)
+			_exit(2);
+		_exit(0);
+	}
+	close(go[1]);
+	close(done[0]);
+	ASSERT_EQ(1, read(go[0], &ch, 1));
+
+	run(&r, "-j", "ps");
+	ASSERT_RUN_OK(&r);
+	ASSERT_JSON(j, &r, "llmdev.ps/1");
+	for (i = 0; (c = jat(j, "processes", i)); i++) {
+		if (jint(c, "pid", 0) != pid)
+			continue;
+		found++;
+		EXPECT_EQ(0, jint(c, "card", -1));
+		EXPECT_STREQ("llmctl_test", jstr(c, "command"));
+		EXPECT_EQ(1, jlen(c, "fds"));
+		EXPECT_EQ(1, (int)juint(c, "regions_private", 0));
+		EXPECT_EQ(1, (int)juint(c, "regions_persistent", 0));
+		EXPECT_EQ(1u << 20, juint(c, "memory_private", 0));
+		EXPECT_EQ(8192, (int)juint(c, "memory_persistent", 0));
+		EXPECT_EQ(2u << 20, juint(c, "dma_h2c_bytes", 0));
+		EXPECT_EQ(0, (int)juint(c, "dma_c2h_bytes", 1));
+		EXPECT_LT(0, (int)juint(c, "dma_transfers", 0));
+		EXPECT_LT(0, juint(c, "dma_busy_ns", 0));
+	}
+	EXPECT_EQ(1, found) TH_LOG("pid %d not in: %s", pid, r.out);
+	EXPECT_EQ(0, jint(j, "unreadable_processes", -1));
+	json_object_put(j);
+	run_free(&r);
+
+	snprintf(pidstr, sizeof(pidstr), "%7d", pid);
+	run(&r, "ps");
+	ASSERT_RUN_OK(&r);
+	EXPECT_NE(NULL, strstr(r.out, pidstr)) TH_LOG("%s", r.out);
+	EXPECT_NE(NULL, strstr(r.out, "llmctl_test")) TH_LOG("%s", r.out);
+	run_free(&r);
+	if (self->ncards > 1) {
+		run(&r, "ps", "1");
+		ASSERT_RUN_OK(&r);
+		EXPECT_EQ(NULL, strstr(r.out, pidstr)) TH_LOG("ps 1 shows card 0's holder: %s", r.out);
+		run_free(&r);
+	}
+	/* an ordinary user does not see root's processes, and is told so */
+	run_nobody(&r, "-j", "ps");
+	ASSERT_RUN_OK(&r);
+	ASSERT_JSON(j, &r, "llmdev.ps/1");
+	EXPECT_LT(0, jint(j, "unreadable_processes", 0));
+	for (i = 0; (c = jat(j, "processes", i)); i++) {
+		EXPECT_NE(pid, jint(c, "pid", 0));
+	}
+	json_object_put(j);
+	run_free(&r);
+	run(&r, "ps", "0", "1");
+	EXPECT_RUN(&r, 1, "usage: llmctl ps [DEV]");
+	run_free(&r);
+
+	/* the child exits: its persistent region stays, ps names it */
+	ASSERT_EQ(1, write(done[1], "x", 1));
+	ASSERT_EQ(pid, waitpid(pid, &i, 0));
+	EXPECT_EQ(0, i);
+	run(&r, "-j", "ps");
+	ASSERT_RUN_OK(&r);
+	ASSERT_JSON(j, &r, "llmdev.ps/1");
+	found = 0;
+	for (i = 0; (c = jat(j, "processes", i)); i++) {
+		EXPECT_NE(pid, jint(c, "pid", 0));
+	}
+	for (i = 0; (c = jat(j, "unowned_regions", i)); i++) {
+		if (jstr(c, "name") && !strcmp(jstr(c, "name"), "llmctl-test.ps")) {
+			found++;
+			EXPECT_EQ(pid, jint(c, "creator_pid", 0));
+			EXPECT_EQ(8192, (int)juint(c, "length", 0));
+		}
+	}
+	EXPECT_EQ(1, found) TH_LOG("%s", r.out);
+	json_object_put(j);
+	run_free(&r);
+	ASSERT_TRUE(has_region(0, "llmctl-test.ps", &handle));
+	ASSERT_EQ(0, llmdev_open(0, &dev));
+	EXPECT_EQ(0, llmdev_hbm_open(dev, "llmctl-test.ps", &ho));
+	EXPECT_EQ(0, llmdev_hbm_free(dev, handle));
+	llmdev_close(dev);
+	close(go[0]);
+	close(done[1]);
+}
+
+TEST_F(drv, topo)
+{
+	static const char *const rel[] = {
+		"switch", "root_port", "host_bridge", "numa_node", "sockets", NULL };
+	struct json_object *j, *c, *p;
+	struct run r;
+	int i, k, n;
+
+	if (_metadata->skip)
+		return;
+	run(&r, "-j", "topo");
+	ASSERT_RUN_OK(&r);
+	ASSERT_JSON(j, &r, "llmdev.topo/1");
+	ASSERT_EQ(self->ncards, jlen(j, "cards"));
+	for (i = 0; (c = jat(j, "cards", i)); i++) {
+		EXPECT_EQ(self->ncards - 1, jlen(c, "peers"));
+		EXPECT_STREQ(self->pci[i], jstr(c, "pci"));
+		for (k = 0; (p = jat(c, "peers", k)); k++) {
+			int a = jint(c, "card", -1), b = jint(p, "card", -1);
+			bool direct = port_between(a, b) >= 0;
+
+			for (n = 0; rel[n] && strcmp(rel[n], jstr(p, "pcie") ?: ""); n++)
+				;
+			EXPECT_NE(NULL, rel[n]) TH_LOG("pcie relation %s", jstr(p, "pcie"));
+			if (direct) {
+				EXPECT_EQ(1, jint(p, "link_hops", -1));
+			} else {
+				EXPECT_NE(1, jint(p, "link_hops", 1));
+			}
+		}
+	}
+	json_object_put(j);
+	run_free(&r);
+	run(&r, "topo");
+	ASSERT_RUN_OK(&r);
+	EXPECT_NE(NULL, strstr(r.out, "PCIe")) TH_LOG("%s", r.out);
+	EXPECT_NE(NULL, strstr(r.out, "links")) TH_LOG("%s", r.out);
+	run_free(&r);
+	run(&r, "topo", "extra");
+	EXPECT_RUN(&r, 1, "topo takes no arguments");
+	run_free(&r);
+}
+
+static int count_checks(struct json_object *j, const char *check, const char *status)
+{
+	struct json_object *c;
+	int i, n = 0;
+
+	for (i = 0; (c = jat(j, "checks", i)); i++)
+		if (!strcmp(jstr(c, "check") ?: "", check) &&
+		    !strcmp(jstr(c, "status") ?: "", status))
+			n++;
+	return n;
+}
+
+TEST_F_TIMEOUT(drv, doctor, 180)
+{
+	struct json_object *j, *c;
+	char old[32];
+	struct run r;
+	int i;
+
+	if (_metadata->skip)
+		return;
+	run(&r, "doctor");
+	ASSERT_RUN_OK(&r);
+	EXPECT_NE(NULL, strstr(r.out, "PASS  driver")) TH_LOG("%s", r.out);
+	EXPECT_EQ(NULL, strstr(r.out, "FAIL  ")) TH_LOG("%s", r.out);
+	run_free(&r);
+	run(&r, "-j", "doctor", "--level", "2");
+	ASSERT_RUN_OK(&r);
+	ASSERT_JSON(j, &r, "llmdev.doctor/1");
+	EXPECT_EQ(2, jint(j, "level", 0));
+	EXPECT_EQ(0, jint(j, "failed", 1));
+	EXPECT_EQ(self->ncards, count_checks(j, "dma self-test", "PASS"));
+	EXPECT_EQ(self->ncards, count_checks(j, "state", "PASS"));
+	EXPECT_EQ(1, count_checks(j, "versions", "PASS"));
+	if (self->ncards >= 2)
+		EXPECT_EQ(1, count_checks(j, "allreduce self-test", "PASS")) TH_LOG("%s", r.out);
+	for (i = 0; (c = jat(j, "checks", i)); i++) {
+		EXPECT_TRUE(jnull(c, "fix"));
+	}
+	json_object_put(j);
+	run_free(&r);
+
+	/* a parameter out of bounds: FAIL, with what to do, exit 2 */
+	ASSERT_EQ(0, read_sysfs_str("/sys/module/llmdev/parameters/dma_timeout_ms", old,
+				    sizeof(old)));
+	ASSERT_EQ(0, write_str("/sys/module/llmdev/parameters/dma_timeout_ms", "50"));
+	run(&r, "-j", "doctor");
+	EXPECT_EQ(2, r.rc);
+	j = parse(_metadata, &r, r.out, "llmdev.doctor/1");
+	ASSERT_NE(NULL, j);
+	EXPECT_EQ(1, count_checks(j, "module parameters", "FAIL"));
+	for (i = 0; (c = jat(j, "checks", i)); i++) {
+		if (!strcmp(jstr(c, "status"), "FAIL")) {
+			EXPECT_NE(NULL, jstr(c, "fix"));
+		}
+	}
+	json_object_put(j);
+	run_free(&r);
+	run(&r, "doctor");
+	EXPECT_EQ(2, r.rc);
+	EXPECT_NE(NULL, strstr(r.out, "FAIL  module parameters")) TH_LOG("%s", r.out);
+	EXPECT_NE(NULL, strstr(r.out, "fix: ")) TH_LOG("%s", r.out);
+	run_free(&r);
+	ASSERT_EQ(0, write_str("/sys/module/llmdev/parameters/dma_timeout_ms", old));
+
+	/* a cabled port taken down */
+	if (self->ncards >= 2 && port_between(0, 1) >= 0) {
+		char port[8];
+
+		snprintf(port, sizeof(port), "%d", port_between(0, 1));
+		run(&r, "link", "set", "0", port, "down");
+		ASSERT_RUN_OK(&r);
+		run_free(&r);
+		run(&r, "doctor");
+		EXPECT_EQ(2, r.rc);
+		EXPECT_NE(NULL, strstr(r.out, "FAIL  llmdev0 links")) TH_LOG("%s", r.out);
+		run_free(&r);
+		run(&r, "link", "set", "0", port, "up");
+		ASSERT_RUN_OK(&r);
+		run_free(&r);
+		for (i = 0; i < 100 && port_between(0, 1) < 0; i++)
+			usleep(50000);
+	}
+	run(&r, "doctor", "--level", "3");
+	EXPECT_RUN(&r, 1, "doctor: --level is 1 or 2, not '3'");
+	run_free(&r);
+}
+
+/*
+ * A strict reading of the OpenMetrics 1.0 text format as llmctl writes it:
+ * families introduced by TYPE (then UNIT, then HELP), never repeated, the
+ * unit a suffix of the name, samples named after their family (_total for
+ * counters), labels name="value", values numbers, "# EOF" last.
+ */
+static bool om_check(const char *text, int ncards, char *err, size_t len)
+{
+	char family[128] = "", type[16] = "", names[64][128];
+	int nfam = 0, samples = 0, f;
+	const char *line = text, *end;
+
+	if (!*text || strlen(text) < 6 || strcmp(text + strlen(text) - 6, "# EOF\n")) {
+		snprintf(err, len, "does not end with '# EOF\\n'");
+		return false;
+	}
+	for (; *line; line = end + 1) {
+		char l[512], name[128], rest[400];
+		size_t n;
+
+		end = strchr(line, '\n');
+		if (!end) {
+			snprintf(err, len, "a line without its newline");
+			return false;
+		}
+		n = end - line;
+		if (n >= sizeof(l)) {
+			snprintf(err, len, "a line of %zu bytes", n);
+			return false;
+		}
+		memcpy(l, line, n);
+		l[n] = 0;
+		if (!strcmp(l, "# EOF")) {
+			if (end[1]) {
+				snprintf(err, len, "text after # EOF");
+				return false;
+			}
+			break;
+		}
+		if (!strncmp(l, "# TYPE ", 7)) {
+			if (sscanf(l + 7, "%127s %15s", family, type) != 2 ||
+			    (strcmp(type, "counter") && strcmp(type, "gauge"))) {
+				snprintf(err, len, "bad TYPE line: %.100s", l);
+				return false;
+			}
+			for (f = 0; f < nfam; f++)
+				if (!strcmp(names[f], family)) {
+					snprintf(err, len, "family %s twice", family);
+					return false;
+				}
+			if (nfam < 64)
+				snprintf(names[nfam++], sizeof(names[0]), "%s", family);
+			samples = 0;
+			continue;
+		}
+		if (!strncmp(l, "# UNIT ", 7)) {
+			char unit[64];
+
+			if (sscanf(l + 7, "%127s %63s", name, unit) != 2 || strcmp(name, family) ||
+			    strlen(family) <= strlen(unit) ||
+			    strcmp(family + strlen(family) - strlen(unit), unit) ||
+			    family[strlen(family) - strlen(unit) - 1] != '_') {
+				snprintf(err, len, "bad UNIT line: %.100s", l);
+				return false;
+			}
+			continue;
+		}
+		if (!strncmp(l, "# HELP ", 7)) {
+			if (sscanf(l + 7, "%127s", name) != 1 || strcmp(name, family) || samples) {
+				snprintf(err, len, "HELP out of place: %.100s", l);
+				return false;
+			}
+			continue;
+		}
+		if (l[0] == '#') {
+			snprintf(err, len, "unknown comment: %.100s", l);
+			return false;
+		}
+		/* a sample: name{labels} value */
+		{
+			char want[140], *brace, *sp, *v;
+			double d;
+
+			if (sscanf(l, "%127[a-zA-Z0-9_:]%399[^\n]", name, rest) != 2 || !family[0]) {
+				snprintf(err, len, "bad sample: %.100s", l);
+				return false;
+			}
+			snprintf(want, sizeof(want), "%s%s", family,
+				 strcmp(type, "counter") ? "" : "_total");
+			if (strcmp(name, want)) {
+				snprintf(err, len, "sample %s in family %s (%s)", name, family, type);
+				return false;
+			}
+			brace = rest;
+			if (*brace != '{' || !(sp = strstr(brace, "} ")) ||
+			    !strstr(brace, "card=\"llmdev")) {
+				snprintf(err, len, "bad labels: %.100s", l);
+				return false;
+			}
+			v = sp + 2;
+			d = strtod(v, &sp);
+			if (sp == v || *sp || d < 0) {
+				snprintf(err, len, "bad value: %.100s", l);
+				return false;
+			}
+			samples++;
+		}
+	}
+	if (nfam < 20) {
+		snprintf(err, len, "only %d families", nfam);
+		return false;
+	}
+	(void)ncards;
+	return true;
+}
+
+TEST_F(drv, stats_openmetrics)
+{
+	char err[256], want[64];
+	struct run r;
+	const char *s;
+	int n;
+
+	if (_metadata->skip)
+		return;
+	run(&r, "stats", "--format", "openmetrics");
+	ASSERT_RUN_OK(&r);
+	EXPECT_TRUE(om_check(r.out, self->ncards, err, sizeof(err))) TH_LOG("%s", err);
+	snprintf(want, sizeof(want), "llmdev_card{card=\"llmdev%d\"", self->ncards - 1);
+	EXPECT_NE(NULL, strstr(r.out, want));
+	EXPECT_NE(NULL, strstr(r.out, "llmdev_dma_h2c_bytes_total{card=\"llmdev0\""));
+	EXPECT_NE(NULL, strstr(r.out, "llmdev_temperature_celsius{card=\"llmdev0\""));
+	/* for scripts/openmetrics-check.py, which reads the test log */
+	printf("==== llmctl openmetrics begin ====\n%s==== llmctl openmetrics end ====\n", r.out);
+	fflush(stdout);
+	run_free(&r);
+	run(&r, "stats", "0", "--format", "openmetrics", "--watch", "0.2", "--count", "2");
+	ASSERT_RUN_OK(&r);
+	for (n = 0, s = r.out; (s = strstr(s, "# EOF\n")); s++)
+		n++;
+	EXPECT_EQ(2, n);
+	EXPECT_EQ(NULL, strstr(r.out, "card=\"llmdev1\"")) TH_LOG("stats 0 shows card 1");
+	run_free(&r);
+	run(&r, "-j", "stats", "--format", "openmetrics");
+	EXPECT_RUN(&r, 1, "--format openmetrics and --json exclude each other");
+	run_free(&r);
+	run(&r, "stats", "--format", "xml");
+	EXPECT_RUN(&r, 1, "--format is text or openmetrics, not 'xml'");
+	run_free(&r);
+}
+
+static bool cdi_name_ok(const char *s)
+{
+	if (!s || !*s || !isalnum((unsigned char)*s))
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("_.:-", *s))
+			return false;
+	return true;
+}
+
+/* the CDI spec's required fields (SPEC.md of container-device-interface) */
+TEST_F(drv, cdi_generate)
+{
+	struct json_object *j, *d, *node, *m;
+	char *file;
+	struct run r;
+	struct stat st;
+	char path[32], err[128];
+	unsigned int a, b, c;
+	size_t flen = 0;
+	int i, k, found;
+
+	if (_metadata->skip)
+		return;
+	mkdir("/tmp/cdi-lib", 0755);
+	ASSERT_EQ(0, write_file("/tmp/cdi-lib/libllmdev.so.1", "x", 1));
+	run(&r, "cdi", "generate", "--library", "/tmp/cdi-lib/libllmdev.so.1");
+	ASSERT_RUN_OK(&r);
+	j = jparse(r.out, err, sizeof(err));
+	ASSERT_NE(NULL, j) TH_LOG("not JSON (%s): %s", err, r.out);
+	ASSERT_NE(NULL, jstr(j, "cdiVersion"));
+	EXPECT_EQ(3, sscanf(jstr(j, "cdiVersion"), "%u.%u.%u", &a, &b, &c));
+	ASSERT_NE(NULL, jstr(j, "kind"));
+	EXPECT_NE(NULL, strchr(jstr(j, "kind"), '/'));
+	EXPECT_STREQ("llmdev.org/card", jstr(j, "kind"));
+	ASSERT_EQ(self->ncards + 1, jlen(j, "devices"));
+	for (i = 0; (d = jat(j, "devices", i)); i++) {
+		ASSERT_TRUE(cdi_name_ok(jstr(d, "name"))) TH_LOG("device name %s", jstr(d, "name"));
+		ASSERT_NE(NULL, jget(d, "containerEdits"));
+		k = jlen(d, "containerEdits/deviceNodes");
+		if (!strcmp(jstr(d, "name"), "all")) {
+			EXPECT_EQ(self->ncards, k);
+			continue;
+		}
+		ASSERT_EQ(1, k);
+		node = jat(d, "containerEdits/deviceNodes", 0);
+		snprintf(path, sizeof(path), "/dev/llmdev%s", jstr(d, "name"));
+		EXPECT_STREQ(path, jstr(node, "path"));
+		ASSERT_EQ(0, stat(path, &st));
+		EXPECT_EQ(major(st.st_rdev), juint(node, "major", 0));
+		EXPECT_EQ(minor(st.st_rdev), juint(node, "minor", 999));
+		EXPECT_STREQ("c", jstr(node, "type"));
+	}
+	ASSERT_EQ(1, jlen(j, "containerEdits/mounts"));
+	m = jat(j, "containerEdits/mounts", 0);
+	EXPECT_STREQ("/tmp/cdi-lib/libllmdev.so.1", jstr(m, "hostPath"));
+	EXPECT_STREQ("/tmp/cdi-lib/libllmdev.so.1", jstr(m, "containerPath"));
+	for (found = 0, k = 0; jat(m, "options", k); k++)
+		found += !strcmp(json_object_get_string(jat(m, "options", k)), "ro");
+	EXPECT_EQ(1, found);
+	json_object_put(j);
+	/* -o writes the same spec to a file */
+	unlink("/tmp/cdi.json");
+	run_free(&r);
+	run(&r, "cdi", "generate", "--library", "/tmp/cdi-lib/libllmdev.so.1", "-o",
+	    "/tmp/cdi.json");
+	ASSERT_RUN_OK(&r);
+	EXPECT_STREQ("", r.out);
+	file = read_file("/tmp/cdi.json", &flen);
+	ASSERT_NE(NULL, file);
+	file[flen] = 0;
+	j = jparse(file, err, sizeof(err));
+	EXPECT_NE(NULL, j);
+	EXPECT_EQ(self->ncards + 1, jlen(j, "devices"));
+	json_object_put(j);
+	free(file);
+	run_free(&r);
+	/* failures */
+	run(&r, "cdi", "generate", "--library", "/nonexistent/libllmdev.so.1");
+	EXPECT_RUN(&r, 2, "/nonexistent/libllmdev.so.1: No such file or directory");
+	run_free(&r);
+	if (access("/usr/local/lib/libllmdev.so.1", F_OK) &&
+	    access("/usr/lib/x86_64-linux-gnu/libllmdev.so.1", F_OK)) {
+		run(&r, "cdi", "generate");
+		EXPECT_RUN(&r, 2, "libllmdev.so.1 is not installed");
+		run_free(&r);
+	}
+	run(&r, "cdi", "frobnicate");
+	EXPECT_RUN(&r, 1, "usage: llmctl cdi generate");
+	run_free(&r);
+	run(&r, "cdi", "generate", "--no-library", "-o", "/nonexistent/dir/cdi.json");
+	EXPECT_RUN(&r, 2, "writing /nonexistent/dir/cdi.json");
+	run_free(&r);
 }
 
 TEST_HARNESS_MAIN

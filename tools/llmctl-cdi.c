@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * llmctl cdi generate: a Container Device Interface spec (CDI 0.5.0,
+ * github.com/cncf-tags/container-device-interface, SPEC.md) for the cards,
+ * so that a CDI-aware runtime (podman --device, containerd, CRI-O) gives a
+ * container a card by name:
+ *
+ *	llmctl cdi generate -o /etc/cdi/llmdev.json
+ *	podman run --device llmdev.org/card=0 ...      (or =all)
+ *
+ * One device per card, named by its index, plus "all"; each device's edits
+ * add its device node (path, type, major, minor, permissions); the spec's
+ * common edits bind-mount libllmdev, read-only, at the same path. The JSON
+ * is the CDI spec's own format, not one of llmctl's schemas.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <json-c/json.h>
+
+#include "llmctl.h"
+
+#define CDI_VERSION	"0.5.0"
+#define CDI_KIND	"llmdev.org/card"
+
+static const char *const lib_dirs[] = {
+	"/usr/local/lib", "/usr/local/lib64", "/usr/lib/x86_64-linux-gnu", "/usr/lib64",
+	"/usr/lib", "/lib/x86_64-linux-gnu",
+};
+
+static json_object *device_node(int card, int *err)
+{
+	char path[64];
+	struct stat st;
+	json_object *o;
+
+	snprintf(path, sizeof(path), "/dev/llmdev%d", card);
+	if (stat(path, &st) || !S_ISCHR(st.st_mode)) {
+		*err = errno ? -errno : -ENODEV;
+		msg("%s: %s", path, S_ISCHR(st.st_mode) ? strerror(errno) : "not a character device");
+		return NULL;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "path", json_object_new_string(path));
+	json_object_object_add(o, "type", json_object_new_string("c"));
+	json_object_object_add(o, "major", json_object_new_int64(major(st.st_rdev)));
+	json_object_object_add(o, "minor", json_object_new_int64(minor(st.st_rdev)));
+	json_object_object_add(o, "permissions", json_object_new_string("rw"));
+	return o;
+}
+
+static json_object *device(const char *name, json_object *nodes)
+{
+	json_object *d = json_object_new_object(), *edits = json_object_new_object();
+
+	json_object_object_add(d, "name", json_object_new_string(name));
+	json_object_object_add(edits, "deviceNodes", nodes);
+	json_object_object_add(d, "containerEdits", edits);
+	return d;
+}
+
+static int find_library(char *out, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(lib_dirs) / sizeof(lib_dirs[0]); i++) {
+		snprintf(out, len, "%s/libllmdev.so.1", lib_dirs[i]);
+		if (!access(out, R_OK))
+			return 0;
+	}
+	return -ENOENT;
+}
+
+int cmd_cdi(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "library", required_argument, NULL, 'l' },
+		{ "no-library", no_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ }
+	};
+	const char *output = NULL, *library = NULL;
+	char libpath[PATH_MAX], tmp[PATH_MAX + 8], name[16];
+	json_object *spec, *devices, *all, *node, *edits;
+	struct llmdev **devs;
+	bool nolib = false;
+	int c, n, i, ret = 0, err = 0;
+	const char *text;
+	FILE *f;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "o:l:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			output = optarg;
+			break;
+		case 'l':
+			library = optarg;
+			break;
+		case 'n':
+			nolib = true;
+			break;
+		case 'h':
+			puts("usage: llmctl cdi generate [-o FILE] [--library PATH | --no-library]\n\n"
+			     "Write a CDI spec (kind " CDI_KIND ") for every card: devices \"0\",\n"
+			     "\"1\", ... and \"all\", each adding its /dev/llmdevN, and a read-only bind\n"
+			     "mount of libllmdev.so.1 (found in the usual library directories, or\n"
+			     "--library). Default output: stdout; -o writes FILE atomically (e.g.\n"
+			     "/etc/cdi/llmdev.json). Then: podman run --device " CDI_KIND "=0 ...");
+			return 0;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc || strcmp(argv[optind], "generate") || optind + 1 < argc)
+		return usage_err("usage: llmctl cdi generate [-o FILE] [--library PATH]");
+	if (!nolib) {
+		if (library) {
+			if (access(library, R_OK)) {
+				msg("%s: %s", library, strerror(errno));
+				return EXIT_FAIL;
+			}
+			if (!realpath(library, libpath)) {
+				msg("%s: %s", library, strerror(errno));
+				return EXIT_FAIL;
+			}
+		} else if (find_library(libpath, sizeof(libpath))) {
+			msg("libllmdev.so.1 is not installed ('make install'); give --library PATH "
+			    "or --no-library");
+			return EXIT_FAIL;
+		}
+	}
+	n = open_cards(NULL, &devs);
+	if (n < 0)
+		return EXIT_FAIL;
+
+	spec = json_object_new_object();
+	json_object_object_add(spec, "cdiVersion", json_object_new_string(CDI_VERSION));
+	json_object_object_add(spec, "kind", json_object_new_string(CDI_KIND));
+	devices = json_object_new_array();
+	all = json_object_new_array();
+	for (i = 0; i < n && !err; i++) {
+		int card = card_index(devs[i]);
+		json_object *nodes = json_object_new_array();
+
+		node = device_node(card, &err);
+		if (!node) {
+			json_object_put(nodes);
+			break;
+		}
+		json_object_array_add(all, json_object_get(node));
+		json_object_array_add(nodes, node);
+		snprintf(name, sizeof(name), "%d", card);
+		json_object_array_add(devices, device(name, nodes));
+	}
+	close_cards(devs, n);
+	json_object_array_add(devices, device("all", all));
+	json_object_object_add(spec, "devices", devices);
+	if (!nolib) {
+		json_object *mounts = json_object_new_array(), *m = json_object_new_object();
+		json_object *o = json_object_new_array();
+
+		edits = json_object_new_object();
+		json_object_object_add(m, "hostPath", json_object_new_string(libpath));
+		json_object_object_add(m, "containerPath", json_object_new_string(libpath));
+		json_object_array_add(o, json_object_new_string("ro"));
+		json_object_array_add(o, json_object_new_string("nosuid"));
+		json_object_array_add(o, json_object_new_string("nodev"));
+		json_object_array_add(o, json_object_new_string("bind"));
+		json_object_object_add(m, "options", o);
+		json_object_array_add(mounts, m);
+		json_object_object_add(edits, "mounts", mounts);
+		json_object_object_add(spec, "containerEdits", edits);
+	}
+	if (err) {
+		json_object_put(spec);
+		return EXIT_FAIL;
+	}
+	text = json_object_to_json_string_ext(spec, JSON_C_TO_STRING_PRETTY |
+					      JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (!text) {
+		msg("out of memory");
+		json_object_put(spec);
+		return EXIT_FAIL;
+	}
+	if (output) {
+		snprintf(tmp, sizeof(tmp), "%s.tmp", output);
+		f = fopen(tmp, "we");
+	} else {
+		f = stdout;
+	}
+	if (!f || fprintf(f, "%s\n", text) < 0 || fflush(f) ||
+	    (output && (fsync(fileno(f)) || fclose(f) || rename(tmp, output)))) {
+		msg("writing %s: %s", output ? output : "the spec", strerror(errno));
+		if (output)
+			unlink(tmp);
+		ret = EXIT_FAIL;
+	}
+	json_object_put(spec);
+	return ret;
+}
