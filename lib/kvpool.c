@@ -1483,6 +1483,17 @@ static int kv_pin_or_prefetch(struct llmdev_kv *kv,
 	if (ret)
 		return kv_leave(kv, ret);
 	ret = kv_bring_in(kv, u, nu, pin, fence);
+	if (!ret && pin) {
+		/* one pin per appearance: the first was taken above */
+		for (i = 0; i < count; i++) {
+			struct kv_block *b = &kv->blk[ids[i]];
+
+			if (b->flags & B_MARK)
+				b->flags &= ~B_MARK;
+			else
+				b->pins++;
+		}
+	}
 	if (!ret && offsets)
 		for (i = 0; i < count; i++)
 			offsets[i] = (uint64_t)kv->blk[ids[i]].slot * kv->bs;
