@@ -34,7 +34,7 @@ set -euo pipefail
 BUILD=$LLMDEV_TOP/build
 OUTDIR=$BUILD/initramfs
 HOSTCTL=$BUILD/bin/hostctl
-BOOT_MODULES=(virtio_pci virtio_blk)
+BOOT_MODULES=(virtio_pci virtio_blk loop ext4)
 
 usage() {
 	echo "usage: ${0##*/} base KVER MODDIR | run DIR OUT" >&2

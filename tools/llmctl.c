@@ -13,7 +13,8 @@
  *
  * Each command is a file of its own (llmctl-list.c, llmctl-info.c,
  * llmctl-driver.c, llmctl-stats.c, llmctl-link.c, llmctl-monitor.c,
- * llmctl-shard.c, llmctl-load.c); what they share is in llmctl-common.c.
+ * llmctl-shard.c, llmctl-load.c, llmctl-kv.c); what they share is in
+ * llmctl-common.c.
  */
 #include <stdio.h>
 #include <string.h>
@@ -36,6 +37,7 @@ static const struct cmd {
 	{ "shard", cmd_shard, "plan, apply, show or clear the shard routing tables" },
 	{ "load", cmd_load, "load a GGUF model's shards into persistent regions" },
 	{ "unload", cmd_unload, "free a loaded model's regions" },
+	{ "kv", cmd_kv, "KV-cache pools: swap benchmark, statistics" },
 };
 
 static void usage(FILE *f)

@@ -30,6 +30,7 @@ int cmd_monitor(int argc, char **argv);
 int cmd_shard(int argc, char **argv);
 int cmd_load(int argc, char **argv);
 int cmd_unload(int argc, char **argv);
+int cmd_kv(int argc, char **argv);
 
 /* ---- messages ---------------------------------------------------------- */
 
