@@ -274,11 +274,18 @@ TEST_F(kv, pool_full)
 		ASSERT_EQ(0, llmdev_kv_alloc(kv, 1, i)) TH_LOG("block %d", i);
 	EXPECT_EQ(-ENOSPC, llmdev_kv_alloc(kv, 1, 8));
 	EXPECT_EQ(ENOSPC, errno);
+	/*
+	 * Blocks 0-3 in host memory, 4-7 in HBM: with every slot taken,
+	 * swapping 0 in needs room that only its own leaving would make
+	 */
+	EXPECT_EQ(-ENOSPC, llmdev_kv_pin(kv, (struct llmdev_kv_ref[]){ { .seq = 1, .index = 0 } },
+					 1, NULL));
 	/* pinning more than HBM holds */
 	for (i = 0; i < 4; i++)
-		r[i] = (struct llmdev_kv_ref){ .seq = 1, .index = i };
+		r[i] = (struct llmdev_kv_ref){ .seq = 1, .index = 4 + i };
 	ASSERT_EQ(0, llmdev_kv_pin(kv, r, 4, NULL));
-	EXPECT_EQ(-ENOSPC, llmdev_kv_pin(kv, (struct llmdev_kv_ref[]){ { .seq = 1, .index = 5 } },
+	ASSERT_EQ(0, llmdev_kv_free(kv, 1, 0));
+	EXPECT_EQ(-ENOSPC, llmdev_kv_pin(kv, (struct llmdev_kv_ref[]){ { .seq = 1, .index = 1 } },
 					 1, NULL));
 	ASSERT_EQ(0, llmdev_kv_unpin(kv, r, 4));
 	llmdev_kv_destroy(kv);

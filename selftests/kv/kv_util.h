@@ -77,7 +77,9 @@ static LD_UNUSED int kv_stall(unsigned int card, bool to_card, bool on)
 	for (r = 0; r < (to_card ? LLMDEV_NUM_H2C_RINGS :
 			 LLMDEV_NUM_RINGS - LLMDEV_NUM_H2C_RINGS); r++)
 		bits |= LLMDEV_FAULT_STALL_RING(ld_hw_ring(to_card, r));
-	ld_wr32(&bar, LLMDEV_REG_FAULT_INJECT, on ? bits : 0);
+	ld_wr32(&bar, LLMDEV_REG_FAULT_INJECT,
+		on ? ld_rd32(&bar, LLMDEV_REG_FAULT_INJECT) | bits :
+		     ld_rd32(&bar, LLMDEV_REG_FAULT_INJECT) & ~bits);
 	ld_bar0_unmap(&bar);
 	return 0;
 }
