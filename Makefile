@@ -89,7 +89,8 @@ tools: lib
 selftests: deps tools
 	@ksft=$$($(TOP)/scripts/linux-src.sh)/tools/testing/selftests && \
 	$(MAKE) -s --no-print-directory -C $(TOP)/selftests O=$(BUILD) KSFT_INC=$$ksft && \
-	$(MAKE) -s --no-print-directory -C $(TOP)/selftests/driver O=$(BUILD) KSFT_INC=$$ksft
+	$(MAKE) -s --no-print-directory -C $(TOP)/selftests/driver O=$(BUILD) KSFT_INC=$$ksft && \
+	$(MAKE) -s --no-print-directory -C $(TOP)/selftests/kv O=$(BUILD) KSFT_INC=$$ksft
 
 # Out-of-tree install on a real host (DKMS users: see dkms.conf).
 KDIR ?= /lib/modules/$(shell uname -r)/build

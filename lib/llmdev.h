@@ -28,6 +28,7 @@
 #include <linux/types.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "llmdev-uapi.h"
 
@@ -702,6 +703,536 @@ LLMDEV_API int llmdev_dma_batch(struct llmdev *dev,
  * -EINVAL @dev is NULL; the other errors of LLMDEV_RESET.
  */
 LLMDEV_API int llmdev_reset(struct llmdev *dev);
+
+/* ---- KV-cache pool (LLMDEV_1.3) ------------------------------------------- */
+
+/*
+ * A pool of fixed-size KV-cache blocks on one card, in up to three tiers:
+ * card HBM (one region), host memory (registered once for DMA) and a disk
+ * file (read and written with O_DIRECT). A block lives in exactly one tier
+ * at a time. Sequences own blocks by (seq, index); a block may also carry a
+ * content hash (e.g. SHA-256 of its tokens and of its prefix), through
+ * which other sequences share it (prefix reuse): a block is freed when its
+ * last (seq, index) lets go of it, except a hashed one, which stays cached
+ * (and can be found again by its hash) until its room is needed.
+ *
+ * A step pins the blocks it uses: they are brought into HBM (one DMA batch
+ * for all that were in host memory or on disk) and stay there, at the HBM
+ * offset the pin returns, until unpinned. When HBM use rises above its
+ * high watermark, the least recently used unpinned blocks are moved to
+ * host memory until use is at the low watermark, in one DMA batch per
+ * round (not waited for: the room is reclaimed when the batch is done);
+ * host memory overflows to disk the same way. A block whose room is needed
+ * in the last tier can only be dropped when it is cached (no owner left);
+ * otherwise the call that needed the room fails with -ENOSPC (pool full).
+ * llmdev_kv_prefetch() starts bringing a step's blocks into HBM ahead of
+ * the step and returns a fence.
+ *
+ * Locking: one mutex per pool serializes every call, including the waits
+ * for DMA and disk I/O that a call does itself (a pin that swaps blocks
+ * in, a synchronous eviction); batches that run in the background (a
+ * prefetch, a watermark eviction) hold no lock while they run. Calls from
+ * several threads are safe, and are served one at a time.
+ *
+ * The pool works on a handle of its own (the card's device node opened
+ * again), so its fences cannot be consumed by llmdev_fence_wait_any() on
+ * the caller's handle; its HBM region belongs to that handle
+ * (llmdev_kv_dev(), struct llmdev_kv_info.region). A forked child cannot
+ * use its parent's pool: every call but llmdev_kv_destroy() fails there
+ * with -ECHILD, and llmdev_kv_destroy() in the child frees only the
+ * child's copy of the bookkeeping (the parent's pool goes on unharmed).
+ * The host tier is not inherited by children (MADV_DONTFORK).
+ *
+ * Statistics are also published in a small file (LLMDEV_KV_STATS_DIR,
+ * "llmdev-kv.<pid>.<n>"), mapped shared, that `llmctl kv stats` reads
+ * with llmdev_kv_stats_read(); it is removed by llmdev_kv_destroy().
+ */
+struct llmdev_kv;
+
+/* Tiers, as indices of struct llmdev_kv_stats.tier. */
+enum llmdev_kv_tier {
+	LLMDEV_KV_HBM,
+	LLMDEV_KV_HOST,
+	LLMDEV_KV_DISK,
+	LLMDEV_KV_TIERS,
+};
+
+#define LLMDEV_KV_HASH_LEN	32	/* bytes of a content hash */
+#define LLMDEV_KV_NAME_LEN	32
+/* where the statistics files are, unless $LLMDEV_KV_STATS_DIR says otherwise */
+#define LLMDEV_KV_STATS_DIR	"/dev/shm"
+#define LLMDEV_KV_STATS_PREFIX	"llmdev-kv."
+
+/* struct llmdev_kv_opts flags */
+#define LLMDEV_KV_NO_STATS_FILE	(1U << 0)	/* publish no statistics file */
+
+/**
+ * struct llmdev_kv_opts - how to make a pool (libbpf-style options)
+ * @sz: sizeof(struct llmdev_kv_opts) as the caller was built; set it with
+ *      LLMDEV_KV_OPTS(). Fields past @sz read as 0; bytes past this
+ *      library's struct must be zero (-E2BIG otherwise).
+ * @flags: LLMDEV_KV_NO_STATS_FILE or 0
+ * @block_size: bytes per block, a multiple of 4096, at most
+ *              LLMDEV_DMA_MAX_LENGTH
+ * @hbm_blocks: blocks in the HBM tier (one region of @hbm_blocks *
+ *              @block_size bytes), >= 1
+ * @host_blocks: blocks in the host tier, 0 for none (then no disk tier
+ *               either); at most LLMDEV_BUF_MAX_LENGTH bytes
+ * @disk_blocks: blocks in the disk tier, 0 for none
+ * @disk_path: the disk tier's file, created if missing (mode 0600),
+ *             locked (flock) while the pool lives, and preallocated; its
+ *             contents do not outlive the pool. Required with @disk_blocks.
+ * @hbm_high_pct: HBM use (percent of @hbm_blocks) above which an eviction
+ *                round starts; 0 means 90
+ * @hbm_low_pct: where the round stops; 0 means 75; below @hbm_high_pct
+ * @host_high_pct: as @hbm_high_pct, for host memory to disk
+ * @host_low_pct: as @hbm_low_pct, for host memory
+ * @timeout_ns: how long a call waits for one DMA batch; 0 means 30 s
+ * @name: the pool's name in its statistics (at most LLMDEV_KV_NAME_LEN - 1
+ *        bytes), or NULL for "kv"
+ */
+struct llmdev_kv_opts {
+	size_t sz;
+	uint32_t flags;
+	uint64_t block_size;
+	uint64_t hbm_blocks;
+	uint64_t host_blocks;
+	uint64_t disk_blocks;
+	const char *disk_path;
+	unsigned int hbm_high_pct;
+	unsigned int hbm_low_pct;
+	unsigned int host_high_pct;
+	unsigned int host_low_pct;
+	uint64_t timeout_ns;
+	const char *name;
+};
+
+/* Declare and initialize options: LLMDEV_KV_OPTS(o, .block_size = 65536); */
+#define LLMDEV_KV_OPTS(NAME, ...)					\
+	struct llmdev_kv_opts NAME = ({					\
+		memset(&NAME, 0, sizeof(struct llmdev_kv_opts));	\
+		(struct llmdev_kv_opts){				\
+			.sz = sizeof(struct llmdev_kv_opts),		\
+			__VA_ARGS__					\
+		};							\
+	})
+
+/**
+ * struct llmdev_kv_ref - a block, as a sequence knows it
+ * @seq: the sequence
+ * @index: the block's index in the sequence
+ * @__reserved: must be zero
+ */
+struct llmdev_kv_ref {
+	uint64_t seq;
+	uint32_t index;
+	uint32_t __reserved;
+};
+
+/**
+ * struct llmdev_kv_info - what a pool is
+ * @block_size: bytes per block
+ * @blocks: blocks per tier, [enum llmdev_kv_tier]
+ * @region: the HBM region of llmdev_kv_dev()'s handle that holds the
+ *          HBM tier; block offsets from llmdev_kv_pin() are in it
+ * @stats_path: the statistics file, "" without one
+ */
+struct llmdev_kv_info {
+	uint64_t block_size;
+	uint64_t blocks[LLMDEV_KV_TIERS];
+	uint32_t region;
+	char stats_path[128];
+};
+
+/**
+ * struct llmdev_kv_tier_stats - one tier's statistics
+ * @blocks: capacity, in blocks
+ * @used: blocks held (cached ones and those in flight into it included)
+ * @pinned: pinned blocks (HBM only)
+ * @hits: blocks that a pin, prefetch or lookup found in this tier
+ * @misses: blocks that a pin or prefetch wanted and that were in a lower
+ *          tier (for the HBM and host tiers)
+ * @evictions: blocks moved out of this tier to the next one
+ * @drops: cached blocks dropped from this tier to make room
+ * @bytes_in: bytes moved into this tier (from any other)
+ * @bytes_out: bytes moved out of this tier
+ * @swap_in: moves into this tier (DMA batches for HBM and host memory,
+ *           disk reads for host memory)
+ * @swap_in_median_ns: median time of a move in, from its start to when the
+ *                     pool saw it finish
+ * @swap_in_p99_ns: 99th percentile of it
+ * @swap_out: moves out of this tier (rounds)
+ * @swap_out_median_ns: median time of a move out
+ * @swap_out_p99_ns: 99th percentile of it
+ *
+ * The percentiles come from a log-linear histogram: within 1/16 (6 %).
+ */
+struct llmdev_kv_tier_stats {
+	uint64_t blocks;
+	uint64_t used;
+	uint64_t pinned;
+	uint64_t hits;
+	uint64_t misses;
+	uint64_t evictions;
+	uint64_t drops;
+	uint64_t bytes_in;
+	uint64_t bytes_out;
+	uint64_t swap_in;
+	uint64_t swap_in_median_ns;
+	uint64_t swap_in_p99_ns;
+	uint64_t swap_out;
+	uint64_t swap_out_median_ns;
+	uint64_t swap_out_p99_ns;
+};
+
+/**
+ * struct llmdev_kv_stats - a pool's statistics
+ * @size: sizeof(struct llmdev_kv_stats) as the caller knows it (written by
+ *        the library)
+ * @card: N of the pool's /dev/llmdevN
+ * @pid: the process that owns the pool
+ * @alive: 1 while that process runs (llmdev_kv_stats_read()), else 0
+ * @name: the pool's name
+ * @block_size: bytes per block
+ * @sequences: sequences that own blocks
+ * @blocks: blocks in the pool (cached ones included)
+ * @cached: blocks no sequence owns, kept for their hash
+ * @hashed: blocks with a content hash
+ * @lookup_hits: llmdev_kv_lookup() calls that found the hash
+ * @lookup_misses: llmdev_kv_lookup() calls that did not
+ * @lost: blocks whose contents were lost (a disk read that failed)
+ * @errors: moves that failed (DMA or disk I/O)
+ * @tier: per tier, [enum llmdev_kv_tier]
+ */
+struct llmdev_kv_stats {
+	uint32_t size;
+	int32_t card;
+	int32_t pid;
+	uint32_t alive;
+	char name[LLMDEV_KV_NAME_LEN];
+	uint64_t block_size;
+	uint64_t sequences;
+	uint64_t blocks;
+	uint64_t cached;
+	uint64_t hashed;
+	uint64_t lookup_hits;
+	uint64_t lookup_misses;
+	uint64_t lost;
+	uint64_t errors;
+	struct llmdev_kv_tier_stats tier[LLMDEV_KV_TIERS];
+};
+
+/**
+ * llmdev_kv_create() - make a KV-cache pool on a card
+ * @dev: the card; the pool opens it again for a handle of its own, so
+ *       @dev may be closed afterwards
+ * @opts: the options (see struct llmdev_kv_opts)
+ * @kvp: out: the pool, to be released with llmdev_kv_destroy()
+ *
+ * Allocates the HBM region, maps and registers the host tier, creates and
+ * preallocates the disk file and the statistics file.
+ *
+ * Return: 0; -EINVAL a NULL argument, @opts->sz too small, a block size
+ * that is not a multiple of 4096 or too large, no HBM blocks, a disk tier
+ * without a host tier or without a path, watermarks out of order, a name
+ * too long; -E2BIG unknown non-zero option bytes; -EOPNOTSUPP the disk
+ * file's file system refuses O_DIRECT (tmpfs does); -EWOULDBLOCK another
+ * pool uses the disk file; -ENOSPC the card has not enough free HBM, or
+ * the disk file's file system has not room for it; -EFBIG the disk file
+ * would exceed RLIMIT_FSIZE; -ENOMEM also RLIMIT_MEMLOCK reached; the
+ * errors of open(2) for the disk and statistics files, of
+ * llmdev_hbm_alloc() and llmdev_buf_register().
+ */
+LLMDEV_API int llmdev_kv_create(struct llmdev *dev,
+				const struct llmdev_kv_opts *opts,
+				struct llmdev_kv **kvp);
+
+/**
+ * llmdev_kv_destroy() - release a pool
+ * @kv: the pool, or NULL (then nothing happens)
+ *
+ * Waits (up to the pool's timeout each) for the pool's batches still in
+ * flight, then frees the region, the host memory, closes and keeps the
+ * disk file (its contents are meaningless), removes the statistics file
+ * and closes the pool's handle. Transfers that did not finish in time are
+ * left to the driver, which ends them when the handle is closed. errno is
+ * preserved.
+ *
+ * Return: nothing.
+ */
+LLMDEV_API void llmdev_kv_destroy(struct llmdev_kv *kv);
+
+/**
+ * llmdev_kv_dev() - the pool's own handle on the card
+ * @kv: the pool
+ *
+ * For transfers into and out of pinned blocks (the region of
+ * struct llmdev_kv_info). Do not close it, and do not call
+ * llmdev_fence_wait_any() on it: that could consume the pool's fences.
+ *
+ * Return: the handle; NULL with errno EINVAL if @kv is NULL.
+ */
+LLMDEV_API struct llmdev *llmdev_kv_dev(struct llmdev_kv *kv);
+
+/**
+ * llmdev_kv_info() - describe a pool
+ * @kv: the pool
+ * @info: out
+ *
+ * Return: 0; -EINVAL a NULL argument; -ECHILD in a forked child.
+ */
+LLMDEV_API int llmdev_kv_info(struct llmdev_kv *kv, struct llmdev_kv_info *info);
+
+/**
+ * llmdev_kv_alloc() - give a sequence a new block
+ * @kv: the pool
+ * @seq: the sequence
+ * @index: the block's index in it
+ *
+ * The block is made in HBM (making room there first if needed: waiting
+ * for an eviction round), unpinned and with undefined contents: pin it to
+ * write it.
+ *
+ * Return: 0; -EEXIST (@seq, @index) has a block; -ENOSPC no room in any
+ * tier (pool full: every block in HBM pinned, or every tier holding
+ * blocks that sequences own); -ECHILD in a forked child; -EINVAL @kv is
+ * NULL; the errors of an eviction round (llmdev_kv_evict()).
+ */
+LLMDEV_API int llmdev_kv_alloc(struct llmdev_kv *kv, uint64_t seq,
+			       uint32_t index);
+
+/**
+ * llmdev_kv_lookup() - reuse a block by its content hash (prefix reuse)
+ * @kv: the pool
+ * @hash: LLMDEV_KV_HASH_LEN bytes
+ * @seq: the sequence that gets the block
+ * @index: at this index
+ *
+ * If a block with @hash exists, (@seq, @index) shares it (one reference
+ * more): its contents need not be computed again. Counted in the
+ * statistics as a lookup hit or miss, and as a hit of the block's tier.
+ *
+ * Return: 0 found and shared; -ENOENT no block has that hash (a miss);
+ * -EEXIST (@seq, @index) has a block; -EINVAL a NULL argument; -ECHILD in
+ * a forked child; -EIO the block's contents were lost.
+ */
+LLMDEV_API int llmdev_kv_lookup(struct llmdev_kv *kv, const void *hash,
+				uint64_t seq, uint32_t index);
+
+/**
+ * llmdev_kv_set_hash() - give a block its content hash, once it is full
+ * @kv: the pool
+ * @seq: the sequence
+ * @index: the block
+ * @hash: LLMDEV_KV_HASH_LEN bytes
+ *
+ * From then on llmdev_kv_lookup() finds the block, and it stays cached
+ * when no sequence owns it any more. The caller promises that the
+ * contents do not change after this.
+ *
+ * Return: 0; -EEXIST another block has that hash (the block stays without
+ * one; share that one with llmdev_kv_lookup() instead), or this block has
+ * a different hash already; -ENOENT no such block; -EINVAL a NULL
+ * argument; -ECHILD in a forked child.
+ */
+LLMDEV_API int llmdev_kv_set_hash(struct llmdev_kv *kv, uint64_t seq,
+				  uint32_t index, const void *hash);
+
+/**
+ * llmdev_kv_free() - a sequence lets go of one block
+ * @kv: the pool
+ * @seq: the sequence
+ * @index: the block
+ *
+ * The block is freed once no sequence owns it, unless it has a hash: then
+ * it stays cached.
+ *
+ * Return: 0; -ENOENT no such block; -EBUSY it is pinned; -EINVAL @kv is
+ * NULL; -ECHILD in a forked child.
+ */
+LLMDEV_API int llmdev_kv_free(struct llmdev_kv *kv, uint64_t seq,
+			      uint32_t index);
+
+/**
+ * llmdev_kv_free_seq() - a sequence lets go of all its blocks
+ * @kv: the pool
+ * @seq: the sequence
+ *
+ * Return: the number of blocks let go of (0 for an unknown sequence);
+ * -EBUSY one is pinned (then none is let go of); -EINVAL @kv is NULL;
+ * -ECHILD in a forked child.
+ */
+LLMDEV_API int llmdev_kv_free_seq(struct llmdev_kv *kv, uint64_t seq);
+
+/**
+ * llmdev_kv_pin() - bring a step's blocks into HBM and keep them there
+ * @kv: the pool
+ * @refs: the blocks (the same block may appear more than once)
+ * @count: entries in @refs
+ * @offsets: out: each block's byte offset in the pool's region; may be
+ *           NULL
+ *
+ * Blocks in HBM are pinned at once; the others are read from disk into
+ * host memory if they are there, and moved into HBM with one DMA batch,
+ * after making room (an eviction round, waited for) if needed. Blocks on
+ * their way in from a prefetch are waited for. A pin counts: unpin as many
+ * times. All or nothing: on failure nothing is pinned (blocks may have
+ * moved).
+ *
+ * Return: 0; -ENOENT a block that does not exist; -ENOSPC more blocks
+ * pinned than HBM holds, or no room for them; -EIO a block's contents
+ * were lost (a disk read failed: that block is marked lost), or the
+ * card failed the transfer; -ETIME a batch did not finish within the
+ * pool's timeout (it goes on: call again); -EINVAL a NULL argument, a
+ * reserved field set; -ECHILD in a forked child; the other errors of
+ * llmdev_dma_batch() and of the batch (-ENODEV the card was removed).
+ */
+LLMDEV_API int llmdev_kv_pin(struct llmdev_kv *kv,
+			     const struct llmdev_kv_ref *refs,
+			     unsigned int count, uint64_t *offsets);
+
+/**
+ * llmdev_kv_unpin() - undo one llmdev_kv_pin() of the blocks
+ * @kv: the pool
+ * @refs: the blocks
+ * @count: entries in @refs
+ *
+ * The blocks become the most recently used: the last to be evicted. May
+ * start an eviction round (not waited for) when HBM is above its high
+ * watermark.
+ *
+ * Return: 0; -ENOENT a block that does not exist; -EINVAL a block that is
+ * not pinned (then nothing is unpinned), a NULL argument; -ECHILD in a
+ * forked child.
+ */
+LLMDEV_API int llmdev_kv_unpin(struct llmdev_kv *kv,
+			       const struct llmdev_kv_ref *refs,
+			       unsigned int count);
+
+/**
+ * llmdev_kv_prefetch() - start bringing blocks into HBM ahead of a step
+ * @kv: the pool
+ * @refs: the blocks
+ * @count: entries in @refs
+ * @fence: out: completes when they are in HBM; 0 if they already are
+ *
+ * Blocks on disk are read into host memory in the call; those in host
+ * memory go to HBM with one DMA batch that the call does not wait for.
+ * Making room in HBM may wait for an eviction round. A later
+ * llmdev_kv_pin() of the blocks waits for what is still in flight.
+ *
+ * Return: 0; the errors of llmdev_kv_pin().
+ */
+LLMDEV_API int llmdev_kv_prefetch(struct llmdev_kv *kv,
+				  const struct llmdev_kv_ref *refs,
+				  unsigned int count, uint64_t *fence);
+
+/**
+ * llmdev_kv_wait() - wait for a prefetch
+ * @kv: the pool
+ * @fence: from llmdev_kv_prefetch()
+ * @timeout_ns: how long to wait; 0 only checks
+ *
+ * Return: 0 done (also for fence 0, and for a fence already waited for);
+ * -ETIME not yet; the batch's error (-EIO, -ENODEV, ...: its blocks stayed
+ * in host memory) when it failed, as long as it is among the pool's last
+ * 64 failures; -ENOENT no such fence; -EINVAL @kv is NULL; -ECHILD in a
+ * forked child.
+ */
+LLMDEV_API int llmdev_kv_wait(struct llmdev_kv *kv, uint64_t fence,
+			      uint64_t timeout_ns);
+
+/**
+ * llmdev_kv_evict() - move blocks out of a tier now
+ * @kv: the pool
+ * @tier: LLMDEV_KV_HBM (to host memory) or LLMDEV_KV_HOST (to disk)
+ * @count: at most this many, least recently used first, unpinned only
+ *
+ * One round, waited for: for HBM one DMA batch (after making room in host
+ * memory, which may write to disk); for host memory, disk writes.
+ *
+ * Return: the number of blocks moved; -EINVAL a bad tier (or one the pool
+ * has not, or no lower tier), @kv NULL; -ENOSPC no room below; -ECHILD in
+ * a forked child; the errors of llmdev_dma_batch() and of the batch; of
+ * pwrite(2) (-ENOSPC the disk is full, -EFBIG RLIMIT_FSIZE).
+ */
+LLMDEV_API int llmdev_kv_evict(struct llmdev_kv *kv, unsigned int tier,
+			       unsigned int count);
+
+/**
+ * llmdev_kv_tier() - where a block is
+ * @kv: the pool
+ * @seq: the sequence
+ * @index: the block
+ *
+ * Return: an enum llmdev_kv_tier (the destination, for a block in flight,
+ * after waiting for it); -ENOENT no such block; -EIO its contents were
+ * lost; -EINVAL @kv is NULL; -ECHILD in a forked child.
+ */
+LLMDEV_API int llmdev_kv_tier(struct llmdev_kv *kv, uint64_t seq,
+			      uint32_t index);
+
+/**
+ * llmdev_kv_read() - copy a block's contents out, wherever it is
+ * @kv: the pool
+ * @seq: the sequence
+ * @index: the block
+ * @buf: block_size bytes, any alignment
+ *
+ * The block does not move (a block in flight is waited for first), and
+ * this counts as no hit or miss.
+ *
+ * Return: 0; -ENOENT no such block; -EIO its contents are lost, or a read
+ * failed; -EINVAL a NULL argument; -ECHILD in a forked child; the errors
+ * of llmdev_copy_from_hbm() and pread(2).
+ */
+LLMDEV_API int llmdev_kv_read(struct llmdev_kv *kv, uint64_t seq,
+			      uint32_t index, void *buf);
+
+/**
+ * llmdev_kv_write() - set a block's contents, wherever it is
+ * @kv: the pool
+ * @seq: the sequence
+ * @index: the block
+ * @buf: block_size bytes, any alignment
+ *
+ * As llmdev_kv_read(), the other way; a lost block is whole again after
+ * it.
+ *
+ * Return: as llmdev_kv_read() (the errors of llmdev_copy_to_hbm() and
+ * pwrite(2)).
+ */
+LLMDEV_API int llmdev_kv_write(struct llmdev_kv *kv, uint64_t seq,
+			       uint32_t index, const void *buf);
+
+/**
+ * llmdev_kv_get_stats() - a pool's statistics
+ * @kv: the pool
+ * @st: out
+ * @size: sizeof(*@st) as the caller was built
+ *
+ * Return: 0; -EINVAL a NULL argument or @size below the first version;
+ * -ECHILD in a forked child.
+ */
+LLMDEV_API int llmdev_kv_get_stats(struct llmdev_kv *kv,
+				   struct llmdev_kv_stats *st, size_t size);
+
+/**
+ * llmdev_kv_stats_read() - read a pool's statistics file
+ * @path: a file LLMDEV_KV_STATS_DIR/LLMDEV_KV_STATS_PREFIX* (of any
+ *        process)
+ * @st: out; @st->alive tells whether the owner still runs
+ * @size: sizeof(*@st) as the caller was built
+ *
+ * The file is read without the owner's lock: each counter is read whole,
+ * but counters may be of moments a few microseconds apart.
+ *
+ * Return: 0; -EINVAL a NULL argument, @size below the first version, not
+ * a statistics file (or of another version); the errors of open(2) and
+ * mmap(2).
+ */
+LLMDEV_API int llmdev_kv_stats_read(const char *path,
+				    struct llmdev_kv_stats *st, size_t size);
 
 /**
  * llmdev_counter_name() - name of a perf counter

@@ -217,6 +217,9 @@ FUZZ_UNPLUG_CMD="insmod /llmdev/modules/llmdev.ko && LLMDEV_FUZZ_UNPLUG=1 /llmde
 DRV_DEBUG_CMD="insmod /llmdev/modules/llmdev.ko && LLMDEV_RESET_ROUNDS=30 /llmdev/selftests/run_tests.sh 'driver_*'"
 # the fallback to one shared MSI vector, for what interrupts drive
 MSI_CMD="insmod /llmdev/modules/llmdev.ko msix=0 && /llmdev/selftests/run_tests.sh driver_dma driver_fault"
+# the KV pool of libllmdev (disk tier on ext2 on a loop device; kv_unplug
+# removes the last card, last)
+KV_CMD="insmod /llmdev/modules/llmdev.ko && /llmdev/selftests/run_tests.sh 'kv_*'"
 # llmctl loads and unloads the driver itself; the no-cards cases need a VM
 # without cards (the others skip there, with the reason)
 LLMCTL_CMD="/llmdev/selftests/run_tests.sh 'llmctl*'"
@@ -232,6 +235,7 @@ if [ $ok_qemu = 1 ] && [ $ok_tests = 1 ]; then
 		vm_suite "coll3-debian" debian "$T_DEBIAN" "$COLL3_CMD" --cards 3
 		vm_suite "llmctl-debian" debian "$T_DEBIAN" "$LLMCTL_CMD"
 		openmetrics_check "$LOGS/llmctl-debian.log"
+		vm_suite "kv-debian" debian "$T_DEBIAN" "$KV_CMD"
 		vm_suite "llmctl-nocards-debian" debian "$T_DEBIAN" "$LLMCTL_CMD" --cards 0
 		vm_suite "ops-debian" debian "$T_DEBIAN" "$OPS_CMD"
 		# the largest HBM the tests use: 4 GiB cards, through the aperture,

@@ -38,7 +38,7 @@ set -euo pipefail
 BUILD=$LLMDEV_TOP/build
 OUTDIR=$BUILD/initramfs
 HOSTCTL=$BUILD/bin/hostctl
-BOOT_MODULES=(virtio_pci virtio_blk)
+BOOT_MODULES=(virtio_pci virtio_blk loop ext4)
 # host programs copied into the guest, with their shared libraries
 EXTRA_BINS=(/usr/bin/sensors /usr/bin/perf /usr/sbin/devlink)
 EXTRA_FILES=(/etc/sensors3.conf)

@@ -14,7 +14,8 @@
  * Each command is a file of its own (llmctl-list.c, llmctl-info.c,
  * llmctl-driver.c, llmctl-stats.c, llmctl-link.c, llmctl-monitor.c,
  * llmctl-shard.c, llmctl-load.c, llmctl-reset.c, llmctl-ps.c,
- * llmctl-doctor.c, llmctl-topo.c, llmctl-cdi.c); what they share is in
+ * llmctl-doctor.c, llmctl-topo.c, llmctl-cdi.c, llmctl-kv.c); what they
+ * share is in
  * llmctl-common.c.
  */
 #include <stdio.h>
@@ -43,6 +44,7 @@ static const struct cmd {
 	{ "doctor", cmd_doctor, "health checks, each PASS/FAIL/SKIP with what to do" },
 	{ "topo", cmd_topo, "matrix of cards: PCIe relation and peer-link hops" },
 	{ "cdi", cmd_cdi, "write a CDI spec for container runtimes" },
+	{ "kv", cmd_kv, "KV-cache pools: swap benchmark, statistics" },
 };
 
 static void usage(FILE *f)

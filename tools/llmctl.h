@@ -36,6 +36,7 @@ int cmd_ps(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 int cmd_topo(int argc, char **argv);
 int cmd_cdi(int argc, char **argv);
+int cmd_kv(int argc, char **argv);
 
 /* ---- messages ---------------------------------------------------------- */
 

@@ -1,0 +1,951 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR MIT)
+/*
+ * Host test of the KV pool's bookkeeping (lib/kvpool.c), on the kernel's
+ * kselftest harness, without a card: the pool runs on a backend that keeps
+ * "HBM" in memory and does a batch's copies only when its fence is reaped,
+ * so a slot reused while a batch is in flight, or a source changed before
+ * the end of its move, shows up as wrong data. The disk tier is a real
+ * O_DIRECT file in $TMPDIR (or /tmp).
+ *
+ * Every data test checks the blocks against a plain map kept by the test.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+
+#include "llmdev.h"
+#include "kvpool.h"
+
+#define BS	4096
+
+/* ---- the memory backend ------------------------------------------------------ */
+
+#define FAKE_MAX_FENCES	256
+
+struct fake {
+	pthread_mutex_t lock;
+	uint8_t *hbm;
+	uint64_t hbm_len;
+	uint8_t *host;
+	uint64_t host_len;
+	uint64_t next;
+	struct {
+		uint64_t fence;
+		struct llmdev_dma_op *ops;
+		unsigned int n;
+		int status;
+	} q[FAKE_MAX_FENCES];
+	int fail_next;		/* the next batch's status */
+	int refuse_next;	/* the next batch call's error */
+	unsigned int batches;	/* batch calls that queued */
+	unsigned int ops;	/* transfers queued */
+};
+
+static int fake_setup(void *priv, struct llmdev *dev, uint64_t hbm_len,
+		      void *host, uint64_t host_len, uint32_t *region,
+		      uint32_t *hostbuf)
+{
+	struct fake *f = priv;
+
+	(void)dev;
+	f->hbm = calloc(1, hbm_len);
+	if (!f->hbm)
+		return -ENOMEM;
+	f->hbm_len = hbm_len;
+	f->host = host;
+	f->host_len = host_len;
+	*region = 7;
+	*hostbuf = 3;
+	return 0;
+}
+
+static void fake_teardown(void *priv, struct llmdev *dev, uint32_t region,
+			  uint32_t hostbuf, bool have_host)
+{
+	struct fake *f = priv;
+
+	(void)dev; (void)region; (void)hostbuf; (void)have_host;
+	free(f->hbm);
+	f->hbm = NULL;
+}
+
+static int fake_batch(void *priv, struct llmdev *dev,
+		      const struct llmdev_dma_op *ops, unsigned int n,
+		      uint64_t *fence)
+{
+	struct fake *f = priv;
+	unsigned int i, k;
+	int ret = 0;
+
+	(void)dev;
+	pthread_mutex_lock(&f->lock);
+	if (f->refuse_next) {
+		ret = f->refuse_next;
+		f->refuse_next = 0;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		/* what the driver checks */
+		if (ops[i].handle != 7 || ops[i].buf != 3 ||
+		    !(ops[i].flags & LLMDEV_OP_BUF) ||
+		    ops[i].offset + ops[i].length > f->hbm_len ||
+		    ops[i].buf_offset + ops[i].length > f->host_len) {
+			ret = -EINVAL;
+			goto out;
+		}
+	}
+	for (k = 0; k < FAKE_MAX_FENCES && f->q[k].fence; k++)
+		;
+	if (k == FAKE_MAX_FENCES) {
+		ret = -EAGAIN;
+		goto out;
+	}
+	f->q[k].ops = malloc(sizeof(*ops) * n);
+	if (!f->q[k].ops) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	memcpy(f->q[k].ops, ops, sizeof(*ops) * n);
+	f->q[k].n = n;
+	f->q[k].fence = ++f->next;
+	f->q[k].status = f->fail_next;
+	f->fail_next = 0;
+	f->batches++;
+	f->ops += n;
+	*fence = f->q[k].fence;
+out:
+	pthread_mutex_unlock(&f->lock);
+	return ret;
+}
+
+/* timeout 0: "still running"; otherwise the copies happen now */
+static int fake_wait(void *priv, struct llmdev *dev, uint64_t fence,
+		     uint64_t timeout_ns, int *status)
+{
+	struct fake *f = priv;
+	unsigned int k, i;
+	int ret = -ENOENT;
+
+	(void)dev;
+	pthread_mutex_lock(&f->lock);
+	for (k = 0; k < FAKE_MAX_FENCES; k++) {
+		struct llmdev_dma_op *op = f->q[k].ops;
+
+		if (f->q[k].fence != fence)
+			continue;
+		if (!timeout_ns) {
+			ret = -ETIME;
+			break;
+		}
+		for (i = 0; !f->q[k].status && i < f->q[k].n; i++) {
+			if (op[i].flags & LLMDEV_OP_TO_CARD)
+				memcpy(f->hbm + op[i].offset,
+				       f->host + op[i].buf_offset, op[i].length);
+			else
+				memcpy(f->host + op[i].buf_offset,
+				       f->hbm + op[i].offset, op[i].length);
+		}
+		*status = f->q[k].status;
+		free(op);
+		memset(&f->q[k], 0, sizeof(f->q[k]));
+		ret = 0;
+		break;
+	}
+	pthread_mutex_unlock(&f->lock);
+	return ret;
+}
+
+static int fake_copy(void *priv, struct llmdev *dev, uint32_t region,
+		     bool to_card, uint64_t off, void *buf, uint64_t len,
+		     uint64_t timeout_ns)
+{
+	struct fake *f = priv;
+
+	(void)dev; (void)timeout_ns;
+	if (region != 7 || off + len > f->hbm_len)
+		return -EINVAL;
+	pthread_mutex_lock(&f->lock);
+	if (to_card)
+		memcpy(f->hbm + off, buf, len);
+	else
+		memcpy(buf, f->hbm + off, len);
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
+static const struct kv_backend fake_be = {
+	.setup = fake_setup, .teardown = fake_teardown, .batch = fake_batch,
+	.wait = fake_wait, .copy = fake_copy,
+};
+
+/* ---- helpers ---------------------------------------------------------------------- */
+
+static uint64_t rng_state = 0x12345678;
+
+static uint64_t rnd(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+/* block (seq, index) generation @gen: its bytes */
+static void pattern(uint8_t *p, uint64_t seq, uint32_t index, uint32_t gen)
+{
+	uint64_t x = seq * 1000003 + index * 7919 + gen * 104729 + 1, i;
+
+	for (i = 0; i < BS; i += 8) {
+		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+		memcpy(p + i, &x, 8);
+	}
+}
+
+static char disk_path[256];
+static bool wm_default;
+
+static const char *tmpdir(void)
+{
+	const char *t = getenv("TMPDIR");
+
+	return t && *t ? t : "/tmp";
+}
+
+static struct llmdev_kv *mkpool(struct fake *f, uint64_t hbm, uint64_t host,
+				uint64_t disk)
+{
+	/* no watermark rounds unless a test asks (wm_default) */
+	LLMDEV_KV_OPTS(o, .block_size = BS, .hbm_blocks = hbm,
+		       .host_blocks = host, .disk_blocks = disk,
+		       .flags = LLMDEV_KV_NO_STATS_FILE,
+		       .hbm_high_pct = 100, .hbm_low_pct = 99,
+		       .host_high_pct = 100, .host_low_pct = 99);
+	struct llmdev_kv *kv = NULL;
+
+	if (wm_default) {
+		o.hbm_high_pct = o.hbm_low_pct = 0;
+		o.host_high_pct = o.host_low_pct = 0;
+	}
+
+	memset(f, 0, sizeof(*f));
+	pthread_mutex_init(&f->lock, NULL);
+	if (disk) {
+		snprintf(disk_path, sizeof(disk_path), "%s/kvpool-test.%d",
+			 tmpdir(), getpid());
+		o.disk_path = disk_path;
+	}
+	if (llmdev__kv_create_backend(NULL, &o, &fake_be, f, &kv))
+		return NULL;
+	return kv;
+}
+
+static void rmpool(struct llmdev_kv *kv)
+{
+	llmdev_kv_destroy(kv);
+	if (disk_path[0])
+		unlink(disk_path);
+	disk_path[0] = 0;
+}
+
+/* the HBM copy of a pinned block */
+static uint8_t *hbm_at(struct fake *f, uint64_t off)
+{
+	return f->hbm + off;
+}
+
+/* ---- options ---------------------------------------------------------------------- */
+
+TEST(opts_checked)
+{
+	struct fake f;
+	struct llmdev_kv *kv = NULL;
+	struct {
+		struct llmdev_kv_opts o;
+		uint64_t more;
+	} big;
+	LLMDEV_KV_OPTS(o, .block_size = BS, .hbm_blocks = 4);
+
+	memset(&f, 0, sizeof(f));
+	o.flags = LLMDEV_KV_NO_STATS_FILE;
+	ASSERT_EQ(-EINVAL, llmdev_kv_create(NULL, &o, &kv));
+	ASSERT_EQ(-EINVAL, llmdev__kv_create_backend(NULL, NULL, &fake_be, &f, &kv));
+	o.sz = 8;
+	ASSERT_EQ(-EINVAL, llmdev__kv_create_backend(NULL, &o, &fake_be, &f, &kv));
+	EXPECT_EQ(EINVAL, errno);
+	o.sz = sizeof(o);
+	o.block_size = 1000;
+	ASSERT_EQ(-EINVAL, llmdev__kv_create_backend(NULL, &o, &fake_be, &f, &kv));
+	o.block_size = BS;
+	o.hbm_blocks = 0;
+	ASSERT_EQ(-EINVAL, llmdev__kv_create_backend(NULL, &o, &fake_be, &f, &kv));
+	o.hbm_blocks = 4;
+	o.disk_blocks = 4;	/* no host tier, no path */
+	ASSERT_EQ(-EINVAL, llmdev__kv_create_backend(NULL, &o, &fake_be, &f, &kv));
+	o.disk_blocks = 0;
+	o.hbm_high_pct = 50;
+	o.hbm_low_pct = 60;
+	ASSERT_EQ(-EINVAL, llmdev__kv_create_backend(NULL, &o, &fake_be, &f, &kv));
+	o.hbm_high_pct = o.hbm_low_pct = 0;
+	o.name = "a name that is much too long for the pool";
+	ASSERT_EQ(-EINVAL, llmdev__kv_create_backend(NULL, &o, &fake_be, &f, &kv));
+	o.name = NULL;
+	o.flags |= 1U << 7;
+	ASSERT_EQ(-EINVAL, llmdev__kv_create_backend(NULL, &o, &fake_be, &f, &kv));
+	o.flags = LLMDEV_KV_NO_STATS_FILE;
+	/* a newer caller's struct: zero tail fine, non-zero tail E2BIG */
+	memset(&big, 0, sizeof(big));
+	big.o = o;
+	big.o.sz = sizeof(big);
+	big.more = 1;
+	ASSERT_EQ(-E2BIG, llmdev__kv_create_backend(NULL, &big.o, &fake_be, &f, &kv));
+	big.more = 0;
+	ASSERT_EQ(0, llmdev__kv_create_backend(NULL, &big.o, &fake_be, &f, &kv));
+	llmdev_kv_destroy(kv);
+	/* a tmpfs file refuses O_DIRECT */
+	if (!access("/dev/shm", W_OK)) {
+		char p[64];
+		int fd;
+
+		snprintf(p, sizeof(p), "/dev/shm/kvpool-test.%d", getpid());
+		fd = open(p, O_RDWR | O_CREAT | O_DIRECT, 0600);
+		if (fd >= 0) {
+			/* tmpfs has O_DIRECT since Linux 6.6 */
+			TH_LOG("/dev/shm takes O_DIRECT here: refusal not tested");
+			close(fd);
+			unlink(p);
+			return;
+		}
+		o.host_blocks = 4;
+		o.disk_blocks = 4;
+		o.disk_path = p;
+		ASSERT_EQ(-EOPNOTSUPP, llmdev__kv_create_backend(NULL, &o, &fake_be, &f, &kv));
+		unlink(p);
+	}
+}
+
+/* ---- names, sharing, pool full ------------------------------------------------------ */
+
+TEST(alloc_free_full)
+{
+	struct fake f;
+	struct llmdev_kv *kv = mkpool(&f, 4, 0, 0);
+	struct llmdev_kv_stats st;
+	uint8_t h[LLMDEV_KV_HASH_LEN] = { 1 };
+	int i;
+
+	ASSERT_NE(NULL, kv);
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(0, llmdev_kv_alloc(kv, 1, i));
+	ASSERT_EQ(-EEXIST, llmdev_kv_alloc(kv, 1, 0));
+	/* no host tier: nothing can make room */
+	ASSERT_EQ(-ENOSPC, llmdev_kv_alloc(kv, 2, 0));
+	EXPECT_EQ(ENOSPC, errno);
+	/* a hashed block freed stays cached, and can be dropped for room */
+	ASSERT_EQ(0, llmdev_kv_set_hash(kv, 1, 3, h));
+	ASSERT_EQ(0, llmdev_kv_set_hash(kv, 1, 3, h));
+	ASSERT_EQ(-EEXIST, llmdev_kv_set_hash(kv, 1, 2, h));
+	ASSERT_EQ(0, llmdev_kv_free(kv, 1, 3));
+	ASSERT_EQ(-ENOENT, llmdev_kv_free(kv, 1, 3));
+	ASSERT_EQ(0, llmdev_kv_get_stats(kv, &st, sizeof(st)));
+	EXPECT_EQ(1, st.cached);
+	EXPECT_EQ(4, st.blocks);
+	ASSERT_EQ(0, llmdev_kv_lookup(kv, h, 5, 0));	/* reused */
+	ASSERT_EQ(-EEXIST, llmdev_kv_lookup(kv, h, 5, 0));
+	ASSERT_EQ(0, llmdev_kv_free(kv, 5, 0));
+	ASSERT_EQ(0, llmdev_kv_alloc(kv, 2, 0));	/* drops it */
+	ASSERT_EQ(-ENOENT, llmdev_kv_lookup(kv, h, 6, 0));
+	ASSERT_EQ(0, llmdev_kv_get_stats(kv, &st, sizeof(st)));
+	EXPECT_EQ(0, st.cached);
+	EXPECT_EQ(1, st.tier[LLMDEV_KV_HBM].drops);
+	EXPECT_EQ(1, st.lookup_hits);
+	EXPECT_EQ(1, st.lookup_misses);
+	EXPECT_EQ(2, st.sequences);
+	ASSERT_EQ(3, llmdev_kv_free_seq(kv, 1));
+	ASSERT_EQ(0, llmdev_kv_free_seq(kv, 1));
+	ASSERT_EQ(0, llmdev_kv_get_stats(kv, &st, sizeof(st)));
+	EXPECT_EQ(1, st.sequences);
+	EXPECT_EQ(1, st.blocks);
+	EXPECT_EQ(1, st.tier[LLMDEV_KV_HBM].used);
+	/* a short stats struct: EINVAL */
+	ASSERT_EQ(-EINVAL, llmdev_kv_get_stats(kv, &st, 8));
+	rmpool(kv);
+}
+
+TEST(pin_limits)
+{
+	struct fake f;
+	struct llmdev_kv *kv = mkpool(&f, 4, 8, 0);
+	struct llmdev_kv_ref r[6];
+	uint64_t off[6];
+	int i;
+
+	ASSERT_NE(NULL, kv);
+	for (i = 0; i < 6; i++) {
+		ASSERT_EQ(0, llmdev_kv_alloc(kv, 9, i));
+		r[i] = (struct llmdev_kv_ref){ .seq = 9, .index = i };
+	}
+	/* 6 blocks, 4 HBM slots */
+	ASSERT_EQ(-ENOSPC, llmdev_kv_pin(kv, r, 6, off));
+	ASSERT_EQ(0, llmdev_kv_pin(kv, r, 4, off));
+	ASSERT_EQ(-ENOSPC, llmdev_kv_pin(kv, r + 4, 1, off));
+	ASSERT_EQ(-EBUSY, llmdev_kv_free(kv, 9, 0));
+	ASSERT_EQ(-EBUSY, llmdev_kv_free_seq(kv, 9));
+	/* the same block twice: pinned twice, unpinned twice */
+	ASSERT_EQ(0, llmdev_kv_pin(kv, (struct llmdev_kv_ref[]){ r[0], r[0] }, 2, off));
+	EXPECT_EQ(off[0], off[1]);
+	ASSERT_EQ(0, llmdev_kv_unpin(kv, r, 4));
+	ASSERT_EQ(-EINVAL, llmdev_kv_unpin(kv, (struct llmdev_kv_ref[]){ r[0], r[0], r[0] }, 3));
+	ASSERT_EQ(0, llmdev_kv_unpin(kv, (struct llmdev_kv_ref[]){ r[0], r[0] }, 2));
+	ASSERT_EQ(-EINVAL, llmdev_kv_unpin(kv, r, 1));
+	r[5].__reserved = 1;
+	ASSERT_EQ(-EINVAL, llmdev_kv_pin(kv, r + 5, 1, off));
+	r[5].__reserved = 0;
+	ASSERT_EQ(-ENOENT, llmdev_kv_pin(kv, (struct llmdev_kv_ref[]){ { .seq = 77 } }, 1, off));
+	ASSERT_EQ(-EINVAL, llmdev_kv_pin(kv, NULL, 1, off));
+	ASSERT_EQ(0, llmdev_kv_pin(kv, NULL, 0, NULL));
+	rmpool(kv);
+}
+
+/* ---- data across tiers, against a map --------------------------------------------- */
+
+struct model {
+	uint32_t gen[64][32];	/* [seq][index]: 0 = no block */
+};
+
+static void random_workout(struct __test_metadata *_metadata, struct fake *f,
+			   struct llmdev_kv *kv, unsigned int rounds,
+			   unsigned int nseq, unsigned int nidx)
+{
+	static struct model m;
+	uint8_t want[BS], got[BS];
+	unsigned int r, gen = 1;
+
+	memset(&m, 0, sizeof(m));
+	for (r = 0; r < rounds; r++) {
+		uint64_t seq = rnd() % nseq;
+		uint32_t idx = rnd() % nidx, i;
+		unsigned int op = rnd() % 10;
+		int ret;
+
+		if (!m.gen[seq][idx]) {
+			ret = llmdev_kv_alloc(kv, seq, idx);
+			if (ret == -ENOSPC)
+				continue;
+			ASSERT_EQ(0, ret);
+			m.gen[seq][idx] = ++gen;
+			pattern(want, seq, idx, gen);
+			ASSERT_EQ(0, llmdev_kv_write(kv, seq, idx, want));
+			continue;
+		}
+		pattern(want, seq, idx, m.gen[seq][idx]);
+		switch (op) {
+		case 0: case 1: case 2: {	/* a step: pin a few, check in HBM, maybe rewrite */
+			struct llmdev_kv_ref refs[4];
+			uint64_t off[4];
+			unsigned int n = 0, k;
+
+			for (k = 0; k < 4; k++) {
+				uint64_t s2 = rnd() % nseq;
+				uint32_t i2 = rnd() % nidx;
+
+				if (m.gen[s2][i2])
+					refs[n++] = (struct llmdev_kv_ref){ .seq = s2, .index = i2 };
+			}
+			ret = llmdev_kv_pin(kv, refs, n, off);
+			if (ret == -ENOSPC)
+				break;
+			ASSERT_EQ(0, ret);
+			for (k = 0; k < n; k++) {
+				pattern(want, refs[k].seq, refs[k].index,
+					m.gen[refs[k].seq][refs[k].index]);
+				ASSERT_EQ(0, memcmp(want, hbm_at(f, off[k]), BS))
+					TH_LOG("round %u: block (%llu, %u) wrong in HBM", r,
+					       (unsigned long long)refs[k].seq, refs[k].index);
+			}
+			if (n && op == 0) {
+				/* the step writes its first block */
+				m.gen[refs[0].seq][refs[0].index] = ++gen;
+				pattern(want, refs[0].seq, refs[0].index, gen);
+				memcpy(hbm_at(f, off[0]), want, BS);
+			}
+			ASSERT_EQ(0, llmdev_kv_unpin(kv, refs, n));
+			break;
+		}
+		case 3:
+			ASSERT_EQ(0, llmdev_kv_read(kv, seq, idx, got));
+			ASSERT_EQ(0, memcmp(want, got, BS))
+				TH_LOG("round %u: read of (%llu, %u) in tier %d wrong", r,
+				       (unsigned long long)seq, idx, llmdev_kv_tier(kv, seq, idx));
+			break;
+		case 4:
+			ret = llmdev_kv_evict(kv, LLMDEV_KV_HBM, 1 + rnd() % 8);
+			ASSERT_TRUE(ret >= 0 || ret == -ENOSPC);
+			break;
+		case 5:
+			ret = llmdev_kv_evict(kv, LLMDEV_KV_HOST, 1 + rnd() % 8);
+			ASSERT_TRUE(ret >= 0 || ret == -EINVAL || ret == -ENOSPC);
+			break;
+		case 6: {
+			uint64_t fence;
+			struct llmdev_kv_ref ref = { .seq = seq, .index = idx };
+
+			ret = llmdev_kv_prefetch(kv, &ref, 1, &fence);
+			if (ret == -ENOSPC)
+				break;
+			ASSERT_EQ(0, ret);
+			if (rnd() & 1)
+				ASSERT_EQ(0, llmdev_kv_wait(kv, fence, 1000000000));
+			break;
+		}
+		case 7:
+			ASSERT_EQ(0, llmdev_kv_free(kv, seq, idx));
+			m.gen[seq][idx] = 0;
+			break;
+		default:
+			for (i = 0; i < nidx; i++) {
+				if (!m.gen[seq][i])
+					continue;
+				pattern(want, seq, i, m.gen[seq][i]);
+				ASSERT_EQ(0, llmdev_kv_read(kv, seq, i, got));
+				ASSERT_EQ(0, memcmp(want, got, BS));
+			}
+			break;
+		}
+	}
+	/* everything, once more, through pins */
+	for (uint64_t s = 0; s < nseq; s++)
+		for (uint32_t i = 0; i < nidx; i++) {
+			struct llmdev_kv_ref ref = { .seq = s, .index = i };
+			uint64_t off;
+
+			if (!m.gen[s][i])
+				continue;
+			pattern(want, s, i, m.gen[s][i]);
+			ASSERT_EQ(0, llmdev_kv_pin(kv, &ref, 1, &off));
+			ASSERT_EQ(0, memcmp(want, hbm_at(f, off), BS));
+			ASSERT_EQ(0, llmdev_kv_unpin(kv, &ref, 1));
+		}
+}
+
+TEST(random_hbm_host)
+{
+	struct fake f;
+	struct llmdev_kv *kv = mkpool(&f, 16, 48, 0);
+
+	ASSERT_NE(NULL, kv);
+	random_workout(_metadata, &f, kv, 4000, 8, 8);
+	rmpool(kv);
+}
+
+TEST(random_three_tiers)
+{
+	struct fake f;
+	struct llmdev_kv *kv;
+
+	wm_default = true;	/* with the watermark rounds */
+	kv = mkpool(&f, 8, 16, 64);
+	wm_default = false;
+	struct llmdev_kv_stats st;
+
+	ASSERT_NE(NULL, kv);
+	random_workout(_metadata, &f, kv, 6000, 16, 6);
+	ASSERT_EQ(0, llmdev_kv_get_stats(kv, &st, sizeof(st)));
+	TH_LOG("evictions hbm %llu host %llu; hits hbm %llu host %llu disk %llu",
+	       (unsigned long long)st.tier[0].evictions, (unsigned long long)st.tier[1].evictions,
+	       (unsigned long long)st.tier[0].hits, (unsigned long long)st.tier[1].hits,
+	       (unsigned long long)st.tier[2].hits);
+	EXPECT_LT(0, st.tier[LLMDEV_KV_HOST].evictions);
+	EXPECT_LT(0, st.tier[LLMDEV_KV_DISK].hits);
+	EXPECT_EQ(0, st.errors);
+	rmpool(kv);
+}
+
+/* ---- watermarks, prefetch -------------------------------------------------------------- */
+
+TEST(watermark_round_is_one_batch)
+{
+	struct fake f;
+	struct llmdev_kv *kv;
+
+	wm_default = true;
+	kv = mkpool(&f, 20, 40, 0);
+	wm_default = false;
+	struct llmdev_kv_stats st;
+	int i;
+
+	ASSERT_NE(NULL, kv);
+	/* 90 % of 20 = 18: the 19th block starts a round down to 75 % = 15 */
+	for (i = 0; i < 18; i++)
+		ASSERT_EQ(0, llmdev_kv_alloc(kv, 1, i));
+	EXPECT_EQ(0, f.batches);
+	ASSERT_EQ(0, llmdev_kv_alloc(kv, 1, 18));
+	EXPECT_EQ(1, f.batches);
+	EXPECT_EQ(4, f.ops);
+	/* not waited for: the slots come back when it is reaped */
+	ASSERT_EQ(0, llmdev_kv_get_stats(kv, &st, sizeof(st)));
+	EXPECT_EQ(4, st.tier[LLMDEV_KV_HBM].evictions);
+	EXPECT_EQ(4, st.tier[LLMDEV_KV_HOST].used);
+	/* the least recently used went: block 0..3 */
+	EXPECT_EQ(LLMDEV_KV_HOST, llmdev_kv_tier(kv, 1, 0));
+	EXPECT_EQ(LLMDEV_KV_HOST, llmdev_kv_tier(kv, 1, 3));
+	EXPECT_EQ(LLMDEV_KV_HBM, llmdev_kv_tier(kv, 1, 4));
+	ASSERT_EQ(0, llmdev_kv_get_stats(kv, &st, sizeof(st)));
+	EXPECT_EQ(15, st.tier[LLMDEV_KV_HBM].used);
+	EXPECT_EQ(1, st.tier[LLMDEV_KV_HBM].swap_out);
+	rmpool(kv);
+}
+
+TEST(prefetch_then_pin)
+{
+	struct fake f;
+	struct llmdev_kv *kv = mkpool(&f, 16, 16, 0);
+	struct llmdev_kv_ref r[8];
+	uint8_t want[BS];
+	uint64_t fence, off[8];
+	unsigned int b0;
+	int i;
+
+	ASSERT_NE(NULL, kv);
+	for (i = 0; i < 8; i++) {
+		ASSERT_EQ(0, llmdev_kv_alloc(kv, 3, i));
+		pattern(want, 3, i, 1);
+		ASSERT_EQ(0, llmdev_kv_write(kv, 3, i, want));
+		r[i] = (struct llmdev_kv_ref){ .seq = 3, .index = i };
+	}
+	ASSERT_EQ(8, llmdev_kv_evict(kv, LLMDEV_KV_HBM, 100));
+	b0 = f.batches;
+	ASSERT_EQ(0, llmdev_kv_prefetch(kv, r, 8, &fence));
+	EXPECT_EQ(b0 + 1, f.batches);	/* one batch for the 8 */
+	ASSERT_NE(0, fence);
+	ASSERT_EQ(-ETIME, llmdev_kv_wait(kv, fence, 0));
+	/* pin waits for the prefetch, queues nothing more */
+	ASSERT_EQ(0, llmdev_kv_pin(kv, r, 8, off));
+	EXPECT_EQ(b0 + 1, f.batches);
+	for (i = 0; i < 8; i++) {
+		pattern(want, 3, i, 1);
+		ASSERT_EQ(0, memcmp(want, hbm_at(&f, off[i]), BS));
+	}
+	ASSERT_EQ(0, llmdev_kv_wait(kv, fence, 0));	/* done and gone: 0 */
+	ASSERT_EQ(0, llmdev_kv_wait(kv, 0, 0));
+	ASSERT_EQ(-ENOENT, llmdev_kv_wait(kv, fence + 100, 0));
+	ASSERT_EQ(0, llmdev_kv_unpin(kv, r, 8));
+	rmpool(kv);
+}
+
+/* ---- failures ------------------------------------------------------------------------ */
+
+TEST(failed_batches_keep_data)
+{
+	struct fake f;
+	struct llmdev_kv *kv = mkpool(&f, 8, 8, 0);
+	struct llmdev_kv_ref r = { .seq = 1, .index = 0 };
+	struct llmdev_kv_stats st;
+	uint8_t want[BS], got[BS];
+	uint64_t off, fence;
+
+	ASSERT_NE(NULL, kv);
+	ASSERT_EQ(0, llmdev_kv_alloc(kv, 1, 0));
+	pattern(want, 1, 0, 5);
+	ASSERT_EQ(0, llmdev_kv_write(kv, 1, 0, want));
+	/* eviction fails: the block stays in HBM */
+	f.fail_next = -EIO;
+	ASSERT_EQ(-EIO, llmdev_kv_evict(kv, LLMDEV_KV_HBM, 1));
+	EXPECT_EQ(LLMDEV_KV_HBM, llmdev_kv_tier(kv, 1, 0));
+	f.refuse_next = -EAGAIN;
+	ASSERT_EQ(-EAGAIN, llmdev_kv_evict(kv, LLMDEV_KV_HBM, 1));
+	ASSERT_EQ(1, llmdev_kv_evict(kv, LLMDEV_KV_HBM, 1));
+	/* swap-in fails (a card reset, an unplug): stays in host memory */
+	f.fail_next = -ENODEV;
+	ASSERT_EQ(-ENODEV, llmdev_kv_pin(kv, &r, 1, &off));
+	EXPECT_EQ(LLMDEV_KV_HOST, llmdev_kv_tier(kv, 1, 0));
+	f.fail_next = -EIO;
+	ASSERT_EQ(0, llmdev_kv_prefetch(kv, &r, 1, &fence));
+	ASSERT_EQ(-EIO, llmdev_kv_wait(kv, fence, 1000000000));
+	EXPECT_EQ(LLMDEV_KV_HOST, llmdev_kv_tier(kv, 1, 0));
+	ASSERT_EQ(0, llmdev_kv_read(kv, 1, 0, got));
+	ASSERT_EQ(0, memcmp(want, got, BS));
+	ASSERT_EQ(0, llmdev_kv_pin(kv, &r, 1, &off));
+	ASSERT_EQ(0, memcmp(want, hbm_at(&f, off), BS));
+	ASSERT_EQ(0, llmdev_kv_unpin(kv, &r, 1));
+	ASSERT_EQ(0, llmdev_kv_get_stats(kv, &st, sizeof(st)));
+	EXPECT_EQ(0, st.tier[LLMDEV_KV_HBM].pinned);
+	EXPECT_LE(3, st.errors);
+	rmpool(kv);
+}
+
+TEST(disk_truncated)
+{
+	struct fake f;
+	struct llmdev_kv *kv = mkpool(&f, 4, 4, 16);
+	struct llmdev_kv_ref r = { .seq = 2, .index = 0 };
+	uint8_t want[BS], got[BS];
+	uint64_t off;
+	int i;
+
+	ASSERT_NE(NULL, kv);
+	for (i = 0; i < 4; i++) {
+		ASSERT_EQ(0, llmdev_kv_alloc(kv, 2, i));
+		pattern(want, 2, i, 1);
+		ASSERT_EQ(0, llmdev_kv_write(kv, 2, i, want));
+	}
+	ASSERT_EQ(4, llmdev_kv_evict(kv, LLMDEV_KV_HBM, 4));
+	ASSERT_EQ(4, llmdev_kv_evict(kv, LLMDEV_KV_HOST, 4));
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(LLMDEV_KV_DISK, llmdev_kv_tier(kv, 2, i));
+	ASSERT_EQ(0, truncate(disk_path, 0));
+	ASSERT_EQ(-EIO, llmdev_kv_pin(kv, &r, 1, &off));
+	ASSERT_EQ(-EIO, llmdev_kv_tier(kv, 2, 1));
+	ASSERT_EQ(-EIO, llmdev_kv_read(kv, 2, 2, got));
+	/* whole again once written; the file has its length back */
+	pattern(want, 2, 0, 2);
+	ASSERT_EQ(0, llmdev_kv_write(kv, 2, 0, want));
+	ASSERT_EQ(0, llmdev_kv_pin(kv, &r, 1, &off));
+	ASSERT_EQ(0, memcmp(want, hbm_at(&f, off), BS));
+	ASSERT_EQ(0, llmdev_kv_unpin(kv, &r, 1));
+	ASSERT_EQ(3, llmdev_kv_free_seq(kv, 2) - 1);
+	rmpool(kv);
+}
+
+TEST(disk_unwritable)
+{
+	struct fake f;
+	struct llmdev_kv *kv = mkpool(&f, 4, 4, 64);
+	struct rlimit old, lim;
+	uint8_t want[BS], got[BS];
+	int i;
+
+	ASSERT_NE(NULL, kv);
+	for (i = 0; i < 4; i++) {
+		ASSERT_EQ(0, llmdev_kv_alloc(kv, 4, i));
+		pattern(want, 4, i, 1);
+		ASSERT_EQ(0, llmdev_kv_write(kv, 4, i, want));
+	}
+	ASSERT_EQ(4, llmdev_kv_evict(kv, LLMDEV_KV_HBM, 4));
+	/* no write beyond 0: every disk slot is past the limit */
+	signal(SIGXFSZ, SIG_IGN);
+	ASSERT_EQ(0, getrlimit(RLIMIT_FSIZE, &old));
+	lim = old;
+	lim.rlim_cur = 0;
+	ASSERT_EQ(0, setrlimit(RLIMIT_FSIZE, &lim));
+	/* the stack hands out slot 0 first: allowed up to 0 bytes means EFBIG */
+	i = llmdev_kv_evict(kv, LLMDEV_KV_HOST, 4);
+	ASSERT_EQ(0, setrlimit(RLIMIT_FSIZE, &old));
+	ASSERT_EQ(-EFBIG, i);
+	for (i = 0; i < 4; i++) {
+		pattern(want, 4, i, 1);
+		ASSERT_EQ(LLMDEV_KV_HOST, llmdev_kv_tier(kv, 4, i));
+		ASSERT_EQ(0, llmdev_kv_read(kv, 4, i, got));
+		ASSERT_EQ(0, memcmp(want, got, BS));
+	}
+	ASSERT_EQ(4, llmdev_kv_evict(kv, LLMDEV_KV_HOST, 4));
+	rmpool(kv);
+}
+
+/* ---- processes and threads --------------------------------------------------------------- */
+
+TEST(fork_child_cannot_use_it)
+{
+	struct fake f;
+	struct llmdev_kv *kv = mkpool(&f, 4, 4, 0);
+	struct llmdev_kv_ref r = { .seq = 1, .index = 0 };
+	uint8_t want[BS], got[BS];
+	uint64_t fence;
+	int status;
+	pid_t pid;
+
+	ASSERT_NE(NULL, kv);
+	ASSERT_EQ(0, llmdev_kv_alloc(kv, 1, 0));
+	pattern(want, 1, 0, 1);
+	ASSERT_EQ(0, llmdev_kv_write(kv, 1, 0, want));
+	ASSERT_EQ(1, llmdev_kv_evict(kv, LLMDEV_KV_HBM, 1));
+	/* a move in flight across the fork */
+	ASSERT_EQ(0, llmdev_kv_prefetch(kv, &r, 1, &fence));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		int bad = llmdev_kv_alloc(kv, 2, 0) != -ECHILD ||
+			  llmdev_kv_pin(kv, &r, 1, NULL) != -ECHILD ||
+			  llmdev_kv_wait(kv, fence, 0) != -ECHILD;
+
+		llmdev_kv_destroy(kv);
+		_exit(bad);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_EQ(0, status);
+	ASSERT_EQ(0, llmdev_kv_wait(kv, fence, 1000000000));
+	ASSERT_EQ(0, llmdev_kv_read(kv, 1, 0, got));
+	ASSERT_EQ(0, memcmp(want, got, BS));
+	rmpool(kv);
+}
+
+TEST(destroy_with_moves_in_flight)
+{
+	struct fake f;
+	struct llmdev_kv *kv;
+	int i;
+
+	wm_default = true;
+	kv = mkpool(&f, 8, 8, 0);
+	wm_default = false;
+	ASSERT_NE(NULL, kv);
+	for (i = 0; i < 8; i++)
+		ASSERT_EQ(0, llmdev_kv_alloc(kv, 1, i));
+	/* the watermark round is in flight */
+	EXPECT_EQ(1, f.batches);
+	rmpool(kv);
+	/* every fence was reaped */
+	for (i = 0; i < FAKE_MAX_FENCES; i++)
+		EXPECT_EQ(0, f.q[i].fence);
+}
+
+struct thr {
+	struct llmdev_kv *kv;
+	struct fake *f;
+	uint64_t seq;
+	int bad;
+};
+
+static void *thread_fn(void *arg)
+{
+	struct thr *t = arg;
+	uint8_t want[BS], got[BS];
+	uint32_t gen[8] = { 0 };
+	unsigned int r, i;
+	uint64_t x = t->seq * 77 + 1;
+
+	for (i = 0; i < 8; i++) {
+		if (llmdev_kv_alloc(t->kv, t->seq, i)) {
+			t->bad = 1;
+			return NULL;
+		}
+		gen[i] = 1;
+		pattern(want, t->seq, i, 1);
+		llmdev_kv_write(t->kv, t->seq, i, want);
+	}
+	for (r = 0; r < 300 && !t->bad; r++) {
+		struct llmdev_kv_ref ref;
+
+		x = x * 6364136223846793005ULL + 1;
+		i = (x >> 33) % 8;
+		ref = (struct llmdev_kv_ref){ .seq = t->seq, .index = i };
+		if ((x >> 20) & 1) {
+			pattern(want, t->seq, i, gen[i]);
+			if (llmdev_kv_read(t->kv, t->seq, i, got) ||
+			    memcmp(want, got, BS))
+				t->bad = 2;
+		} else if ((x >> 21) & 1) {
+			gen[i]++;
+			pattern(want, t->seq, i, gen[i]);
+			if (llmdev_kv_write(t->kv, t->seq, i, want))
+				t->bad = 3;
+		} else {
+			uint64_t off;
+			int ret = llmdev_kv_pin(t->kv, &ref, 1, &off);
+
+			if (ret == -ENOSPC)
+				continue;
+			if (ret) {
+				t->bad = 4;
+				break;
+			}
+			/* while pinned, it does not move */
+			pattern(want, t->seq, i, gen[i]);
+			if (llmdev_kv_read(t->kv, t->seq, i, got) || memcmp(want, got, BS))
+				t->bad = 5;
+			if (llmdev_kv_unpin(t->kv, &ref, 1))
+				t->bad = 6;
+		}
+		if (!(r % 17))
+			llmdev_kv_evict(t->kv, LLMDEV_KV_HBM, 3);
+	}
+	return NULL;
+}
+
+TEST(threads)
+{
+	struct fake f;
+	struct llmdev_kv *kv = mkpool(&f, 16, 64, 0);
+	struct thr t[4];
+	pthread_t th[4];
+	int i;
+
+	ASSERT_NE(NULL, kv);
+	for (i = 0; i < 4; i++) {
+		t[i] = (struct thr){ .kv = kv, .f = &f, .seq = 100 + i };
+		ASSERT_EQ(0, pthread_create(&th[i], NULL, thread_fn, &t[i]));
+	}
+	for (i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		EXPECT_EQ(0, t[i].bad) TH_LOG("thread %d failed at step %d", i, t[i].bad);
+	}
+	rmpool(kv);
+}
+
+/* ---- the statistics file ------------------------------------------------------------------- */
+
+TEST(stats_file)
+{
+	char dir[256];
+	struct fake f;
+	struct llmdev_kv *kv = NULL;
+	struct llmdev_kv_info info;
+	struct llmdev_kv_stats st;
+	LLMDEV_KV_OPTS(o, .block_size = BS, .hbm_blocks = 4, .host_blocks = 4,
+		       .name = "test-pool", .hbm_high_pct = 100, .hbm_low_pct = 99);
+	int i;
+
+	snprintf(dir, sizeof(dir), "%s/kvstats.%d", tmpdir(), getpid());
+	ASSERT_EQ(0, mkdir(dir, 0700));
+	setenv("LLMDEV_KV_STATS_DIR", dir, 1);
+	memset(&f, 0, sizeof(f));
+	pthread_mutex_init(&f.lock, NULL);
+	ASSERT_EQ(0, llmdev__kv_create_backend(NULL, &o, &fake_be, &f, &kv));
+	ASSERT_EQ(0, llmdev_kv_info(kv, &info));
+	ASSERT_EQ(0, strncmp(info.stats_path, dir, strlen(dir)));
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(0, llmdev_kv_alloc(kv, 1, i));
+	ASSERT_EQ(2, llmdev_kv_evict(kv, LLMDEV_KV_HBM, 2));
+	ASSERT_EQ(0, llmdev_kv_stats_read(info.stats_path, &st, sizeof(st)));
+	EXPECT_EQ(1, st.alive);
+	EXPECT_EQ(getpid(), st.pid);
+	EXPECT_STREQ("test-pool", st.name);
+	EXPECT_EQ(4, st.blocks);
+	EXPECT_EQ(2, st.tier[LLMDEV_KV_HBM].evictions);
+	EXPECT_EQ(2 * BS, st.tier[LLMDEV_KV_HOST].bytes_in);
+	EXPECT_EQ(1, st.tier[LLMDEV_KV_HBM].swap_out);
+	EXPECT_LT(0, st.tier[LLMDEV_KV_HBM].swap_out_median_ns);
+	EXPECT_LE(st.tier[LLMDEV_KV_HBM].swap_out_median_ns,
+		  st.tier[LLMDEV_KV_HBM].swap_out_p99_ns);
+	llmdev_kv_destroy(kv);
+	ASSERT_NE(0, access(info.stats_path, F_OK));
+	ASSERT_EQ(-ENOENT, llmdev_kv_stats_read(info.stats_path, &st, sizeof(st)));
+	/* not a statistics file */
+	{
+		char p[300];
+		int fd;
+
+		snprintf(p, sizeof(p), "%s/junk", dir);
+		fd = open(p, O_CREAT | O_WRONLY, 0600);
+		ASSERT_LE(0, fd);
+		ASSERT_EQ(0, ftruncate(fd, 100000));
+		close(fd);
+		ASSERT_EQ(-EINVAL, llmdev_kv_stats_read(p, &st, sizeof(st)));
+		unlink(p);
+	}
+	rmdir(dir);
+	unsetenv("LLMDEV_KV_STATS_DIR");
+}
+
+TEST_HARNESS_MAIN

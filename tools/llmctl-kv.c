@@ -1,0 +1,853 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * llmctl kv bench [DEV] [options]: swap-out and swap-in of KV blocks
+ * through libllmdev's KV pool, beside one transfer per block and one
+ * 64 MiB transfer; and the prefetch overlap.
+ * llmctl kv stats [PID]: the statistics of the KV pools processes have
+ * open, from their statistics files (llmdev_kv_stats_read()).
+ *
+ * Why statistics files and not the driver's fdinfo: the tiers, the hits,
+ * the disk file and the swap latencies are the library's books, not the
+ * driver's (the driver sees an HBM region, a registered buffer and
+ * batches), and a pool's host and disk tiers would need a new ioctl to
+ * reach the kernel at all. A file per pool, mapped shared and written with
+ * atomic counters, costs the pool no system call, is readable by any user
+ * (0644) while /proc/PID/fdinfo needs ptrace rights, and outlives a
+ * crashed process for a post-mortem (shown as exited).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "llmctl.h"
+
+#define KV_MAX_LIST	16
+#define NSEC		1000000000ULL
+#define SINGLE_LEN	(64ULL << 20)
+
+static const char *const tier_names[LLMDEV_KV_TIERS] = { "hbm", "host", "disk" };
+
+/* ---- helpers ----------------------------------------------------------------- */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * NSEC + ts.tv_nsec;
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -1;
+	switch (*end) {
+	case 'G': case 'g': v <<= 10; /* fall through */
+	case 'M': case 'm': v <<= 10; /* fall through */
+	case 'K': case 'k': v <<= 10; end++; break;
+	case '\0': break;
+	default: return -1;
+	}
+	if (*end || !v)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* "16K,64K,1M" or "1,16,256" (@sizes: with suffixes) */
+static int parse_list(const char *s, uint64_t *v, unsigned int *n, bool sizes)
+{
+	char *copy = strdup(s), *tok, *save = NULL;
+	int ret = 0;
+
+	*n = 0;
+	if (!copy)
+		return -1;
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *end;
+
+		if (*n == KV_MAX_LIST) {
+			ret = -1;
+			break;
+		}
+		if (sizes) {
+			if (parse_size(tok, &v[*n])) {
+				ret = -1;
+				break;
+			}
+		} else {
+			errno = 0;
+			v[*n] = strtoull(tok, &end, 10);
+			if (errno || *end || end == tok || !v[*n]) {
+				ret = -1;
+				break;
+			}
+		}
+		(*n)++;
+	}
+	free(copy);
+	return ret || !*n ? -1 : 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* median and p99 of @n samples (sorted in place) */
+static void quantiles(uint64_t *s, unsigned int n, uint64_t *med, uint64_t *p99)
+{
+	unsigned int k;
+
+	qsort(s, n, sizeof(*s), cmp_u64);
+	*med = s[(n - 1) / 2];
+	k = (unsigned int)((n * 99 + 99) / 100);
+	*p99 = s[k ? k - 1 : 0];
+}
+
+static void pattern(uint8_t *p, uint64_t len, uint64_t tag)
+{
+	uint64_t x = tag * 0x9e3779b97f4a7c15ULL + 1, i;
+
+	for (i = 0; i + 8 <= len; i += 8) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		memcpy(p + i, &x, 8);
+	}
+}
+
+/* ---- bench --------------------------------------------------------------------- */
+
+struct bench_opts {
+	uint64_t bs[KV_MAX_LIST];
+	unsigned int nbs;
+	uint64_t batch[KV_MAX_LIST];
+	unsigned int nbatch;
+	uint64_t max_bytes;
+	double secs;
+	unsigned int per_block_max;
+};
+
+struct result {
+	bool out;
+	uint64_t bs, batch;
+	double blocks_per_s, gbps;
+	uint64_t med, p99;
+};
+
+#define MAX_SAMPLES	4096
+
+static struct llmdev_kv *bench_pool(struct llmdev *dev, uint64_t bs, uint64_t n)
+{
+	LLMDEV_KV_OPTS(o, .block_size = bs, .hbm_blocks = n, .host_blocks = n,
+		       .hbm_high_pct = 100, .hbm_low_pct = 99,
+		       .flags = LLMDEV_KV_NO_STATS_FILE, .name = "bench");
+	struct llmdev_kv *kv;
+	int ret;
+
+	ret = llmdev_kv_create(dev, &o, &kv);
+	if (ret) {
+		msg("%s: KV pool of %" PRIu64 " blocks of %" PRIu64 " bytes: %s",
+		    llmdev_name(dev), n, bs, llmdev_strerror(ret));
+		return NULL;
+	}
+	return kv;
+}
+
+/*
+ * Fill (@write) or check the @n blocks (pinned at @off) through one DMA
+ * batch between them and @buf; block i holds pattern(i).
+ */
+static int bench_data(struct llmdev_kv *kv, const uint64_t *off, uint64_t n,
+		      uint64_t bs, uint8_t *buf, bool write)
+{
+	struct llmdev_kv_info info;
+	struct llmdev_dma_op *ops = calloc(n, sizeof(*ops));
+	uint8_t *want = malloc(bs);
+	int ret, status = 0;
+	uint64_t i;
+
+	if (!ops || !want) {
+		free(ops);
+		free(want);
+		msg("out of memory");
+		return -ENOMEM;
+	}
+	llmdev_kv_info(kv, &info);
+	for (i = 0; i < n; i++) {
+		if (write)
+			pattern(buf + i * bs, bs, i);
+		else
+			memset(buf + i * bs, 0, bs);
+		ops[i].flags = write ? LLMDEV_OP_TO_CARD : 0;
+		ops[i].handle = info.region;
+		ops[i].offset = off[i];
+		ops[i].length = bs;
+		ops[i].user_addr = (uintptr_t)(buf + i * bs);
+	}
+	ret = llmdev_dma_batch(llmdev_kv_dev(kv), ops, n, LLMDEV_BATCH_WAIT,
+			       60 * NSEC, NULL, &status, NULL);
+	if (!ret)
+		ret = status;
+	if (ret)
+		msg("%s: %s the bench's blocks: %s", llmdev_name(llmdev_kv_dev(kv)),
+		    write ? "writing" : "reading", llmdev_strerror(ret));
+	for (i = 0; !ret && !write && i < n; i++) {
+		pattern(want, bs, i);
+		if (memcmp(want, buf + i * bs, bs)) {
+			msg("%s: block %" PRIu64 " of %" PRIu64 " bytes differs after the swaps",
+			    llmdev_name(llmdev_kv_dev(kv)), i, bs);
+			ret = -EIO;
+		}
+	}
+	free(ops);
+	free(want);
+	return ret;
+}
+
+/*
+ * One block size and batch: a pool of @n blocks in HBM and @n in host
+ * memory; swap all out (one eviction round), all in (one pin), again and
+ * again; then check every block's bytes.
+ */
+static int bench_one(struct llmdev *dev, uint64_t bs, uint64_t n, double secs,
+		     uint8_t *buf, struct result *out, struct result *in)
+{
+	struct llmdev_kv_ref *refs = calloc(n, sizeof(*refs));
+	uint64_t *off = calloc(n, sizeof(*off));
+	uint64_t *so = malloc(sizeof(uint64_t) * MAX_SAMPLES);
+	uint64_t *si = malloc(sizeof(uint64_t) * MAX_SAMPLES);
+	struct llmdev_kv *kv = NULL;
+	unsigned int rounds = 0;
+	uint64_t i, t0, start;
+	int ret = -ENOMEM;
+
+	if (!refs || !off || !so || !si) {
+		msg("out of memory");
+		goto out;
+	}
+	kv = bench_pool(dev, bs, n);
+	if (!kv) {
+		ret = -1;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		refs[i] = (struct llmdev_kv_ref){ .seq = 1, .index = i };
+		ret = llmdev_kv_alloc(kv, 1, i);
+		if (ret) {
+			msg("%s: KV block: %s", llmdev_name(dev), llmdev_strerror(ret));
+			goto out;
+		}
+	}
+	ret = llmdev_kv_pin(kv, refs, n, off);
+	if (!ret)
+		ret = bench_data(kv, off, n, bs, buf, true);
+	if (!ret)
+		ret = llmdev_kv_unpin(kv, refs, n);
+	if (ret)
+		goto out;
+	start = now_ns();
+	do {
+		t0 = now_ns();
+		ret = llmdev_kv_evict(kv, LLMDEV_KV_HBM, n);
+		so[rounds] = now_ns() - t0;
+		if (ret != (int)n) {
+			msg("%s: swapping out %" PRIu64 " blocks: %s", llmdev_name(dev), n,
+			    ret < 0 ? llmdev_strerror(ret) : "not all moved");
+			ret = ret < 0 ? ret : -EIO;
+			goto out;
+		}
+		t0 = now_ns();
+		ret = llmdev_kv_pin(kv, refs, n, off);
+		si[rounds] = now_ns() - t0;
+		if (ret) {
+			msg("%s: swapping in %" PRIu64 " blocks: %s", llmdev_name(dev), n,
+			    llmdev_strerror(ret));
+			goto out;
+		}
+		rounds++;
+		if (rounds < MAX_SAMPLES && (now_ns() - start < secs * NSEC || rounds < 5)) {
+			ret = llmdev_kv_unpin(kv, refs, n);
+			if (ret)
+				goto out;
+			continue;
+		}
+		break;
+	} while (!stop);
+	/* pinned: check what went through every round */
+	ret = bench_data(kv, off, n, bs, buf, false);
+	if (ret)
+		goto out;
+	*out = (struct result){ .out = true, .bs = bs, .batch = n };
+	*in = (struct result){ .out = false, .bs = bs, .batch = n };
+	quantiles(so, rounds, &out->med, &out->p99);
+	quantiles(si, rounds, &in->med, &in->p99);
+	out->blocks_per_s = n * 1e9 / out->med;
+	in->blocks_per_s = n * 1e9 / in->med;
+	out->gbps = (double)n * bs / out->med;
+	in->gbps = (double)n * bs / in->med;
+out:
+	llmdev_kv_destroy(kv);
+	free(refs);
+	free(off);
+	free(so);
+	free(si);
+	return ret;
+}
+
+/*
+ * One transfer per block (llmdev_dma_submit() + llmdev_fence_wait(), the
+ * way without batches), @n blocks each way between a region and ordinary
+ * memory; latencies are per transfer.
+ */
+static int bench_per_block(struct llmdev *dev, uint64_t bs, uint64_t n,
+			   uint8_t *buf, struct result *out, struct result *in)
+{
+	uint64_t *s = malloc(sizeof(uint64_t) * n), i, t0, total[2];
+	struct llmdev_hbm_alloc a;
+	int ret, status, d;
+
+	if (!s)
+		return -ENOMEM;
+	ret = llmdev_hbm_alloc(dev, n * bs, 0, 0, NULL, &a);
+	if (ret) {
+		msg("%s: %" PRIu64 " bytes of HBM: %s", llmdev_name(dev), n * bs,
+		    llmdev_strerror(ret));
+		free(s);
+		return ret;
+	}
+	for (i = 0; i < n; i++)
+		pattern(buf + i * bs, bs, i);
+	for (d = 0; d < 2; d++) {
+		struct result *r = d ? out : in;
+		uint64_t start = now_ns();
+
+		for (i = 0; i < n; i++) {
+			uint64_t fence;
+
+			t0 = now_ns();
+			ret = llmdev_dma_submit(dev, a.handle, i * bs, buf + i * bs, bs,
+						d ? 0 : LLMDEV_DMA_TO_CARD, LLMDEV_RING_ANY,
+						&fence);
+			if (!ret)
+				ret = llmdev_fence_wait(dev, fence, 60 * NSEC, &status);
+			if (!ret)
+				ret = status;
+			if (ret) {
+				msg("%s: one transfer of %" PRIu64 " bytes: %s",
+				    llmdev_name(dev), bs, llmdev_strerror(ret));
+				goto out;
+			}
+			s[i] = now_ns() - t0;
+			if (d)
+				memset(buf + i * bs, 0, 8);	/* the read must restore it */
+		}
+		total[d] = now_ns() - start;
+		*r = (struct result){ .out = d, .bs = bs, .batch = 1 };
+		quantiles(s, n, &r->med, &r->p99);
+		r->blocks_per_s = n * 1e9 / total[d];
+		r->gbps = (double)n * bs / total[d];
+	}
+	for (i = 0; i < n; i++) {
+		uint8_t *want = malloc(bs);
+
+		if (!want)
+			break;
+		pattern(want, bs, i);
+		if (memcmp(want, buf + i * bs, bs))
+			ret = -EIO;
+		free(want);
+		if (ret) {
+			msg("%s: a block of %" PRIu64 " bytes differs after one transfer each way",
+			    llmdev_name(dev), bs);
+			break;
+		}
+	}
+out:
+	llmdev_hbm_free(dev, a.handle);
+	free(s);
+	return ret;
+}
+
+/* One 64 MiB transfer each way from a registered buffer; GB/s of the median. */
+static int bench_single(struct llmdev *dev, uint8_t *buf, double secs,
+			double *gin, double *gout)
+{
+	uint64_t s[2][64], t0, start;
+	struct llmdev_hbm_alloc a;
+	unsigned int n[2] = { 0, 0 }, d;
+	uint32_t b;
+	int ret, status;
+
+	ret = llmdev_hbm_alloc(dev, SINGLE_LEN, 0, 0, NULL, &a);
+	if (ret) {
+		msg("%s: 64 MiB of HBM: %s", llmdev_name(dev), llmdev_strerror(ret));
+		return ret;
+	}
+	ret = llmdev_buf_register(dev, buf, SINGLE_LEN, 0, &b);
+	if (ret) {
+		msg("%s: registering 64 MiB: %s", llmdev_name(dev), llmdev_strerror(ret));
+		llmdev_hbm_free(dev, a.handle);
+		return ret;
+	}
+	pattern(buf, SINGLE_LEN, 99);
+	for (d = 0; d < 2 && !ret; d++) {
+		struct llmdev_dma_op op = {
+			.flags = LLMDEV_OP_BUF | (d ? 0 : LLMDEV_OP_TO_CARD),
+			.handle = a.handle, .length = SINGLE_LEN, .buf = b,
+		};
+
+		start = now_ns();
+		do {
+			t0 = now_ns();
+			ret = llmdev_dma_batch(dev, &op, 1, LLMDEV_BATCH_WAIT, 60 * NSEC,
+					       NULL, &status, NULL);
+			if (!ret)
+				ret = status;
+			s[d][n[d]++] = now_ns() - t0;
+		} while (!ret && n[d] < 64 && (n[d] < 3 || now_ns() - start < secs * NSEC));
+	}
+	if (ret) {
+		msg("%s: one 64 MiB transfer: %s", llmdev_name(dev), llmdev_strerror(ret));
+	} else {
+		uint64_t med, p99;
+
+		quantiles(s[0], n[0], &med, &p99);
+		*gin = (double)SINGLE_LEN / med;
+		quantiles(s[1], n[1], &med, &p99);
+		*gout = (double)SINGLE_LEN / med;
+	}
+	llmdev_buf_unregister(dev, b);
+	llmdev_hbm_free(dev, a.handle);
+	return ret;
+}
+
+struct prefetch_result {
+	uint64_t bs, n, compute_ns, without_ns, with_ns;
+};
+
+/*
+ * A step that pins @n blocks swapped out to host memory: its pin time
+ * without a prefetch, and with a prefetch issued one simulated step
+ * earlier (the card computes: the host sleeps twice the swap-in time).
+ */
+static int bench_prefetch(struct llmdev *dev, uint64_t bs, uint64_t n,
+			  struct prefetch_result *pr)
+{
+	struct llmdev_kv_ref *refs = calloc(n, sizeof(*refs));
+	uint64_t s[2][16], t0, fence, i;
+	struct llmdev_kv *kv = bench_pool(dev, bs, n);
+	unsigned int k, d;
+	int ret = kv ? 0 : -1;
+
+	for (i = 0; !ret && i < n; i++) {
+		refs[i] = (struct llmdev_kv_ref){ .seq = 1, .index = i };
+		ret = llmdev_kv_alloc(kv, 1, i);
+	}
+	pr->bs = bs;
+	pr->n = n;
+	pr->compute_ns = 0;
+	for (d = 0; !ret && d < 2; d++) {
+		for (k = 0; !ret && k < 16; k++) {
+			ret = llmdev_kv_evict(kv, LLMDEV_KV_HBM, n);
+			if (ret != (int)n) {
+				ret = ret < 0 ? ret : -EIO;
+				break;
+			}
+			ret = 0;
+			if (d) {
+				struct timespec ts = {
+					.tv_sec = pr->compute_ns / NSEC,
+					.tv_nsec = pr->compute_ns % NSEC,
+				};
+
+				ret = llmdev_kv_prefetch(kv, refs, n, &fence);
+				if (ret)
+					break;
+				nanosleep(&ts, NULL);	/* the step that overlaps it */
+			}
+			t0 = now_ns();
+			ret = llmdev_kv_pin(kv, refs, n, NULL);
+			s[d][k] = now_ns() - t0;
+			if (!ret)
+				ret = llmdev_kv_unpin(kv, refs, n);
+		}
+		if (!ret && !d) {
+			uint64_t p99;
+
+			quantiles(s[0], 16, &pr->without_ns, &p99);
+			pr->compute_ns = 2 * pr->without_ns;
+		}
+	}
+	if (!ret) {
+		uint64_t p99;
+
+		quantiles(s[1], 16, &pr->with_ns, &p99);
+	} else if (kv) {
+		msg("%s: prefetch bench: %s", llmdev_name(dev), llmdev_strerror(ret));
+	}
+	llmdev_kv_destroy(kv);
+	free(refs);
+	return ret;
+}
+
+static void print_result(const struct result *r, double single)
+{
+	char b[16];
+
+	print_open_object(NULL);
+	print_string(PRINT_ANY, "dir", "%-4s", r->out ? "out" : "in");
+	print_u64(PRINT_JSON, "block_size", NULL, r->bs);
+	print_string(PRINT_FP, NULL, " %8s", human_bytes(r->bs, b, sizeof(b)));
+	print_u64(PRINT_ANY, "batch", " %6" PRIu64, r->batch);
+	print_float(PRINT_ANY, "blocks_per_s", " %11.0f", r->blocks_per_s);
+	print_float(PRINT_ANY, "gbps", " %7.3f", r->gbps);
+	print_u64(PRINT_ANY, "median_ns", " %11" PRIu64, r->med);
+	print_u64(PRINT_ANY, "p99_ns", " %11" PRIu64, r->p99);
+	if (single > 0)
+		print_float(PRINT_ANY, "vs_single_64m", " %6.2f\n", r->gbps / single);
+	else
+		print_null(PRINT_ANY, "vs_single_64m", " %6s\n", "-");
+	print_close_object();
+}
+
+static const char bench_usage[] =
+	"usage: llmctl kv bench [DEV] [--block-sizes LIST] [--batches LIST]\n"
+	"                       [--max-bytes SIZE] [--time SEC] [--json]\n\n"
+	"Swap-out (HBM to host memory: one eviction round) and swap-in (host memory\n"
+	"to HBM: one pin) of KV blocks through a libllmdev KV pool on DEV (default\n"
+	"card 0), for every block size and batch (blocks per round) with batch *\n"
+	"size <= --max-bytes; beside one transfer per block (llmdev_dma_submit and\n"
+	"a wait each) and one 64 MiB transfer from a registered buffer; then the\n"
+	"pin time of a step with and without a prefetch one step ahead. Every\n"
+	"block's bytes are checked after its swaps. Throughput (GB/s = 1e9 B/s)\n"
+	"and blocks/s come from the median round.\n\n"
+	"  --block-sizes LIST  default 16K,64K,256K,1M,2M\n"
+	"  --batches LIST      default 1,16,256,1000,4096\n"
+	"  --max-bytes SIZE    default 64M\n"
+	"  --time SEC          time per measurement, at least 5 rounds (default 0.5)";
+
+static int kv_bench(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "block-sizes", required_argument, NULL, 'b' },
+		{ "batches", required_argument, NULL, 'n' },
+		{ "max-bytes", required_argument, NULL, 'm' },
+		{ "time", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ }
+	};
+	struct bench_opts o = {
+		.bs = { 16 << 10, 64 << 10, 256 << 10, 1 << 20, 2 << 20 }, .nbs = 5,
+		.batch = { 1, 16, 256, 1000, 4096 }, .nbatch = 5,
+		.max_bytes = 64 << 20, .secs = 0.5, .per_block_max = 256,
+	};
+	struct result *res = NULL, pb[2 * KV_MAX_LIST];
+	struct prefetch_result pr = { 0 };
+	double gin = 0, gout = 0, single, tgt_ratio[2] = { -1, -1 }, tgt_x[2] = { -1, -1 };
+	unsigned int nres = 0, npb = 0, i, j;
+	uint8_t *buf = MAP_FAILED;
+	uint64_t buflen;
+	struct llmdev *dev;
+	char *end;
+	int c, ret = 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'b':
+			if (parse_list(optarg, o.bs, &o.nbs, true))
+				return usage_err("kv bench: --block-sizes wants sizes like 16K,64K, not '%s'", optarg);
+			for (i = 0; i < o.nbs; i++)
+				if (o.bs[i] % 4096 || o.bs[i] > LLMDEV_DMA_MAX_LENGTH)
+					return usage_err("kv bench: a block size is a multiple of 4 KiB up to 1 GiB, not '%s'", optarg);
+			break;
+		case 'n':
+			if (parse_list(optarg, o.batch, &o.nbatch, false))
+				return usage_err("kv bench: --batches wants counts like 1,16,256, not '%s'", optarg);
+			for (i = 0; i < o.nbatch; i++)
+				if (o.batch[i] > LLMDEV_BATCH_MAX)
+					return usage_err("kv bench: a batch is at most %u blocks", LLMDEV_BATCH_MAX);
+			break;
+		case 'm':
+			if (parse_size(optarg, &o.max_bytes) || o.max_bytes < 4096)
+				return usage_err("kv bench: --max-bytes wants a size, not '%s'", optarg);
+			break;
+		case 't':
+			o.secs = strtod(optarg, &end);
+			if (*end || !(o.secs > 0) || o.secs > 600)
+				return usage_err("kv bench: --time wants seconds (> 0), not '%s'", optarg);
+			break;
+		case 'h':
+			puts(bench_usage);
+			return 0;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (argc - optind > 1)
+		return usage_err("kv bench: one card at most");
+	if (need_driver() || open_card(optind < argc ? argv[optind] : "0", &dev))
+		return EXIT_FAIL;
+	buflen = o.max_bytes > SINGLE_LEN ? o.max_bytes : SINGLE_LEN;
+	buf = mmap(NULL, buflen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	res = calloc(2 * o.nbs * o.nbatch, sizeof(*res));
+	if (buf == MAP_FAILED || !res) {
+		msg("out of memory for %" PRIu64 " bytes", buflen);
+		ret = EXIT_FAIL;
+		goto out;
+	}
+	catch_signals(false);
+	if (bench_single(dev, buf, o.secs, &gin, &gout)) {
+		ret = EXIT_FAIL;
+		goto out;
+	}
+	single = (gin + gout) / 2;
+	for (i = 0; i < o.nbs && !stop; i++) {
+		uint64_t n = o.max_bytes / o.bs[i];
+
+		if (!n)
+			continue;
+		if (n > o.per_block_max)
+			n = o.per_block_max;
+		if (bench_per_block(dev, o.bs[i], n, buf, &pb[npb + 1], &pb[npb])) {
+			ret = EXIT_FAIL;
+			goto out;
+		}
+		npb += 2;
+		for (j = 0; j < o.nbatch && !stop; j++) {
+			if (o.batch[j] * o.bs[i] > o.max_bytes)
+				continue;
+			if (bench_one(dev, o.bs[i], o.batch[j], o.secs, buf,
+				      &res[nres], &res[nres + 1])) {
+				ret = EXIT_FAIL;
+				goto out;
+			}
+			/* the targets: 1000 blocks of 64 KiB */
+			if (o.bs[i] == 65536 && o.batch[j] == 1000) {
+				tgt_ratio[0] = res[nres].gbps / gout;
+				tgt_ratio[1] = res[nres + 1].gbps / gin;
+				tgt_x[0] = res[nres].blocks_per_s / pb[npb - 2].blocks_per_s;
+				tgt_x[1] = res[nres + 1].blocks_per_s / pb[npb - 1].blocks_per_s;
+			}
+			nres += 2;
+		}
+	}
+	if (stop) {
+		msg("interrupted");
+		ret = EXIT_FAIL;
+		goto out;
+	}
+	if (o.max_bytes >= 256 * 65536 && bench_prefetch(dev, 65536, 256, &pr)) {
+		ret = EXIT_FAIL;
+		goto out;
+	}
+
+	print_start("llmdev.kv-bench/1");
+	print_int(PRINT_ANY, "card", "card llmdev%d", card_index(dev));
+	print_u64(PRINT_JSON, "max_bytes", NULL, o.max_bytes);
+	print_float(PRINT_ANY, "time_s", ", %.2f s per measurement\n", o.secs);
+	print_float(PRINT_ANY, "single_64m_gbps", "one 64 MiB transfer: %.3f GB/s", single);
+	print_float(PRINT_ANY, "single_64m_in_gbps", " (in %.3f", gin);
+	print_float(PRINT_ANY, "single_64m_out_gbps", ", out %.3f)\n\n", gout);
+	print_text("%-4s %8s %6s %11s %7s %11s %11s %6s\n", "dir", "block", "batch",
+		   "blocks/s", "GB/s", "median ns", "p99 ns", "vs64M");
+	print_open_array("results");
+	for (i = 0; i < nres; i++)
+		print_result(&res[i], res[i].out ? gout : gin);
+	print_close_array();
+	print_text("\none transfer per block (llmdev_dma_submit + wait):\n");
+	print_open_array("per_block");
+	for (i = 0; i < npb; i++)
+		print_result(&pb[i], pb[i].out ? gout : gin);
+	print_close_array();
+	print_open_object("prefetch");
+	if (pr.n) {
+		print_u64(PRINT_ANY, "block_size", "\nprefetch: %" PRIu64 " B blocks", pr.bs);
+		print_u64(PRINT_ANY, "blocks", " x %" PRIu64, pr.n);
+		print_u64(PRINT_ANY, "compute_ns", ", step %" PRIu64 " ns", pr.compute_ns);
+		print_u64(PRINT_ANY, "pin_without_ns", ": pin %" PRIu64 " ns without", pr.without_ns);
+		print_u64(PRINT_ANY, "pin_with_ns", ", %" PRIu64 " ns with a prefetch", pr.with_ns);
+		print_float(PRINT_ANY, "ratio", " (%.3f)\n", (double)pr.with_ns / pr.without_ns);
+	}
+	print_close_object();
+	print_open_object("targets");
+	print_text("\ntargets (1000 blocks of 64 KiB in one batch):\n");
+	if (tgt_ratio[0] >= 0) {
+		print_float(PRINT_ANY, "batch_vs_single_64m_out", "  out: %.2f of one 64 MiB transfer (>= 0.80)", tgt_ratio[0]);
+		print_float(PRINT_ANY, "batch_vs_single_64m_in", ", in: %.2f\n", tgt_ratio[1]);
+		print_float(PRINT_ANY, "blocks_per_s_vs_per_block_out", "  out: %.1fx the blocks/s of one transfer per block (>= 10)", tgt_x[0]);
+		print_float(PRINT_ANY, "blocks_per_s_vs_per_block_in", ", in: %.1fx\n", tgt_x[1]);
+	} else {
+		print_null(PRINT_ANY, "batch_vs_single_64m_out", "  %s\n", "(not measured: needs 64K blocks, batch 1000)");
+		print_null(PRINT_JSON, "batch_vs_single_64m_in", NULL, NULL);
+		print_null(PRINT_JSON, "blocks_per_s_vs_per_block_out", NULL, NULL);
+		print_null(PRINT_JSON, "blocks_per_s_vs_per_block_in", NULL, NULL);
+	}
+	if (pr.n)
+		print_float(PRINT_ANY, "prefetch_ratio", "  prefetch: pin with / without %.3f (<= 0.10)\n",
+			    (double)pr.with_ns / pr.without_ns);
+	else
+		print_null(PRINT_ANY, "prefetch_ratio", "  prefetch: %s\n", "not measured");
+	print_close_object();
+	ret = print_done();
+out:
+	if (buf != MAP_FAILED)
+		munmap(buf, buflen);
+	free(res);
+	llmdev_close(dev);
+	return ret;
+}
+
+/* ---- stats ----------------------------------------------------------------------- */
+
+static const char *stats_dir(void)
+{
+	const char *d = getenv("LLMDEV_KV_STATS_DIR");
+
+	return d && *d ? d : LLMDEV_KV_STATS_DIR;
+}
+
+static void print_pool(const char *path, const struct llmdev_kv_stats *s)
+{
+	char b[16];
+	unsigned int t;
+
+	print_open_object(NULL);
+	print_int(PRINT_ANY, "pid", "pid %d", s->pid);
+	print_string(PRINT_ANY, "name", " pool %s", s->name);
+	if (s->card >= 0)
+		print_int(PRINT_ANY, "card", " on llmdev%d", s->card);
+	else
+		print_null(PRINT_ANY, "card", " on %s", "no card");
+	print_bool(PRINT_JSON, "alive", NULL, s->alive);
+	print_string(PRINT_FP, NULL, "%s\n", s->alive ? "" : " (process exited)");
+	print_string(PRINT_JSON, "path", NULL, path);
+	print_u64(PRINT_JSON, "block_size", NULL, s->block_size);
+	print_string(PRINT_FP, NULL, "  blocks of %s", human_bytes(s->block_size, b, sizeof(b)));
+	print_u64(PRINT_ANY, "blocks", ": %" PRIu64, s->blocks);
+	print_u64(PRINT_ANY, "cached", " (%" PRIu64 " cached", s->cached);
+	print_u64(PRINT_ANY, "hashed", ", %" PRIu64 " hashed)", s->hashed);
+	print_u64(PRINT_ANY, "sequences", ", %" PRIu64 " sequences\n", s->sequences);
+	print_u64(PRINT_ANY, "lookup_hits", "  prefix lookups: %" PRIu64 " hits", s->lookup_hits);
+	print_u64(PRINT_ANY, "lookup_misses", ", %" PRIu64 " misses", s->lookup_misses);
+	print_u64(PRINT_ANY, "lost", "; %" PRIu64 " lost", s->lost);
+	print_u64(PRINT_ANY, "errors", ", %" PRIu64 " failed moves\n", s->errors);
+	print_text("  %-5s %9s %9s %7s %9s %9s %9s %7s %10s %10s %12s %12s\n", "tier",
+		   "blocks", "used", "pinned", "hits", "misses", "evicted", "drops",
+		   "in", "out", "swap-in p50", "p99");
+	print_open_array("tiers");
+	for (t = 0; t < LLMDEV_KV_TIERS; t++) {
+		const struct llmdev_kv_tier_stats *x = &s->tier[t];
+
+		print_open_object(NULL);
+		print_string(PRINT_ANY, "tier", "  %-5s", tier_names[t]);
+		print_u64(PRINT_ANY, "blocks", " %9" PRIu64, x->blocks);
+		print_u64(PRINT_ANY, "used", " %9" PRIu64, x->used);
+		print_u64(PRINT_ANY, "pinned", " %7" PRIu64, x->pinned);
+		print_u64(PRINT_ANY, "hits", " %9" PRIu64, x->hits);
+		print_u64(PRINT_ANY, "misses", " %9" PRIu64, x->misses);
+		print_u64(PRINT_ANY, "evictions", " %9" PRIu64, x->evictions);
+		print_u64(PRINT_ANY, "drops", " %7" PRIu64, x->drops);
+		print_bytes(PRINT_ANY, "bytes_in", " %10s", x->bytes_in);
+		print_bytes(PRINT_ANY, "bytes_out", " %10s", x->bytes_out);
+		print_u64(PRINT_JSON, "swap_in", NULL, x->swap_in);
+		print_u64(PRINT_ANY, "swap_in_median_ns", " %10" PRIu64 "ns", x->swap_in_median_ns);
+		print_u64(PRINT_ANY, "swap_in_p99_ns", " %10" PRIu64 "ns\n", x->swap_in_p99_ns);
+		print_u64(PRINT_JSON, "swap_out", NULL, x->swap_out);
+		print_u64(PRINT_JSON, "swap_out_median_ns", NULL, x->swap_out_median_ns);
+		print_u64(PRINT_JSON, "swap_out_p99_ns", NULL, x->swap_out_p99_ns);
+		print_close_object();
+	}
+	print_close_array();
+	print_close_object();
+}
+
+static int kv_stats(int argc, char **argv)
+{
+	struct dirent **names = NULL;
+	const char *dir = stats_dir();
+	long pid = 0;
+	char *end, path[512];
+	int n, i, shown = 0, ret;
+
+	if (argc > 2)
+		return usage_err("usage: llmctl kv stats [PID]");
+	if (argc == 2 && is_help(argv[1])) {
+		puts("usage: llmctl kv stats [PID] [--json]\n\n"
+		     "The KV pools that processes (PID: that one) have open: tiers, hits,\n"
+		     "evictions, bytes moved and swap latencies, from the pools' statistics\n"
+		     "files in $LLMDEV_KV_STATS_DIR (default " LLMDEV_KV_STATS_DIR "). A pool\n"
+		     "whose process exited without closing it is shown as exited.");
+		return 0;
+	}
+	if (argc == 2) {
+		pid = strtol(argv[1], &end, 10);
+		if (*end || end == argv[1] || pid <= 0)
+			return usage_err("kv stats: PID must be a process id, not '%s'", argv[1]);
+	}
+	n = scandir(dir, &names, NULL, alphasort);
+	if (n < 0) {
+		msg("%s: %s", dir, strerror(errno));
+		return EXIT_FAIL;
+	}
+	print_start("llmdev.kv-stats/1");
+	print_open_array("pools");
+	for (i = 0; i < n; i++) {
+		struct llmdev_kv_stats s;
+
+		if (!strncmp(names[i]->d_name, LLMDEV_KV_STATS_PREFIX,
+			     strlen(LLMDEV_KV_STATS_PREFIX))) {
+			snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
+			ret = llmdev_kv_stats_read(path, &s, sizeof(s));
+			if (!ret && (!pid || s.pid == pid)) {
+				if (shown++)
+					print_text("\n");
+				print_pool(path, &s);
+			} else if (ret && ret != -ENOENT) {
+				msg("%s: %s", path, llmdev_strerror(ret));
+			}
+		}
+		free(names[i]);
+	}
+	free(names);
+	print_close_array();
+	if (!shown && pid)
+		print_text("process %ld has no KV pool\n", pid);
+	else if (!shown)
+		print_text("no KV pools\n");
+	return print_done();
+}
+
+int cmd_kv(int argc, char **argv)
+{
+	if (argc < 2 || is_help(argv[1])) {
+		if (argc < 2)
+			return usage_err("usage: llmctl kv bench|stats ...");
+		puts("usage: llmctl kv bench [DEV] [options] [--json]\n"
+		     "       llmctl kv stats [PID] [--json]\n\n"
+		     "bench  swap throughput and latency of KV blocks (see 'kv bench --help')\n"
+		     "stats  the KV pools processes have open");
+		return 0;
+	}
+	if (!strcmp(argv[1], "bench"))
+		return kv_bench(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "stats"))
+		return kv_stats(argc - 1, argv + 1);
+	return usage_err("kv: unknown subcommand '%s'", argv[1]);
+}
