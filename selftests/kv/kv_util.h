@@ -18,7 +18,7 @@
 #define KV_IMG		"/tmp/kv-fs.img"
 
 /* block (seq, index) generation @gen: its bytes */
-static LD_UNUSED void kv_pattern(uint8_t *p, uint64_t len, uint64_t seq,
+static inline void kv_pattern(uint8_t *p, uint64_t len, uint64_t seq,
 				 uint32_t index, uint32_t gen)
 {
 	uint64_t x = seq * 1000003 + index * 7919 + gen * 104729 + 1, i;
@@ -29,7 +29,7 @@ static LD_UNUSED void kv_pattern(uint8_t *p, uint64_t len, uint64_t seq,
 	}
 }
 
-static LD_UNUSED int kv_sh(const char *cmd)
+static inline int kv_sh(const char *cmd)
 {
 	int st = system(cmd);
 
@@ -40,7 +40,7 @@ static LD_UNUSED int kv_sh(const char *cmd)
  * An ext2 file system of @mib MiB on a loop device at KV_MNT. Return: 0, or
  * -1 with @why set (no loop device, no ext2 in the kernel, no mke2fs).
  */
-static LD_UNUSED int kv_fs_setup(unsigned int mib, char *why, size_t len)
+static inline int kv_fs_setup(unsigned int mib, char *why, size_t len)
 {
 	char cmd[512];
 
@@ -58,7 +58,7 @@ static LD_UNUSED int kv_fs_setup(unsigned int mib, char *why, size_t len)
 	return 0;
 }
 
-static LD_UNUSED void kv_fs_teardown(void)
+static inline void kv_fs_teardown(void)
 {
 	kv_sh("dev=$(awk '$2 == \"" KV_MNT "\" { print $1 }' /proc/mounts); "
 	      "umount " KV_MNT " 2>/dev/null; [ -n \"$dev\" ] && losetup -d $dev; "
@@ -66,7 +66,7 @@ static LD_UNUSED void kv_fs_teardown(void)
 }
 
 /* Stall (or release) every ring of one direction of card @card. */
-static LD_UNUSED int kv_stall(unsigned int card, bool to_card, bool on)
+static inline int kv_stall(unsigned int card, bool to_card, bool on)
 {
 	struct ld_bar0 bar;
 	uint32_t bits = 0;
