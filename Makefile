@@ -25,7 +25,7 @@ VM_ARGS  = --kernel $(KERNEL) --cards $(CARDS) --hbm-size $(HBM_SIZE) \
 	   --log $(BUILD)/logs/vm-last.log
 
 .PHONY: help deps qemu kernel module lib tools selftests hostctl initramfs vm demo bench-load \
-	bench check clean modules_install install
+	bench check compat clean modules_install install
 
 help:
 	@echo 'llmdev: PCIe driver stack for emulated FPGA LLM-inference cards'
@@ -33,6 +33,9 @@ help:
 	@echo '  make demo         boot a VM with 4 cards: llmctl list, plan, load, route a model'
 	@echo '  make check        build everything and run every test; ends with'
 	@echo '                    "N passed, N failed, N skipped" (exit 0 iff none failed)'
+	@echo '  make compat       build llmdev.ko (W=1, sparse) against the newest kernel of'
+	@echo '                    Debian 11, 12, 13 and unstable: clean/warnings/errors each'
+	@echo '      SUITES="..."  only these (bullseye bookworm trixie sid)'
 	@echo '  make vm           interactive shell in a VM (Ctrl-A x kills it)'
 	@echo "  make vm CMD='...' run one command in the VM; prints its output, fails"
 	@echo '                    if it fails (make says "Error <status>"; for the exact'
@@ -177,6 +180,10 @@ bench-load: qemu kernel module selftests $(BENCH_MODEL)
 
 check:
 	@$(TOP)/scripts/check.sh
+
+SUITES ?=
+compat: deps
+	@$(TOP)/scripts/compat.sh $(SUITES)
 
 clean:
 	rm -rf $(BUILD)

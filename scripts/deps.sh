@@ -18,6 +18,9 @@ PKGS=(
 	libnl-3-dev libnl-genl-3-dev libpci-dev libkmod-dev
 	# kernel static checks
 	sparse
+	# pahole: kernel trees prepared from linux-source (scripts/kheaders.sh)
+	# keep their BTF options, as the packaged kernels have them
+	dwarves
 	# fuzzing the GGUF reader (tools/fuzz_gguf.c): clang only recommends
 	# the runtime with libFuzzer and the sanitizers
 	clang libclang-rt-14-dev
