@@ -15,6 +15,8 @@ PKGS=(
 	cpio kmod rsync
 	# guest userspace; llmctl and the netlink tests
 	busybox-static pciutils
+	# udevd in the guest applies udev/60-llmdev.rules
+	udev
 	libnl-3-dev libnl-genl-3-dev libpci-dev libkmod-dev
 	# kernel static checks
 	sparse
