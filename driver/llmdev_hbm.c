@@ -392,7 +392,7 @@ int llmdev_hbm_mmap(struct llmdev_file *lf, struct vm_area_struct *vma)
 		break;
 	}
 	if (!ret) {
-		vma->vm_flags |= VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP;
+		vm_flags_set(vma, VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);
 		vma->vm_page_prot = pgprot_writecombine(vma->vm_page_prot);
 		ret = io_remap_pfn_range(vma, vma->vm_start,
 					 (ldev->hbm_phys + off) >> PAGE_SHIFT,

@@ -171,7 +171,7 @@ static int llmdev_irq_init(struct llmdev_device *ldev)
 		 * delays the others' completions by one handler run.
 		 */
 		ldev->nvec = pci_alloc_irq_vectors(pdev, 1, 1,
-						   PCI_IRQ_MSI | PCI_IRQ_LEGACY);
+						   PCI_IRQ_MSI | PCI_IRQ_INTX);
 		if (ldev->nvec < 0)
 			return ldev->nvec;
 		ret = request_threaded_irq(pci_irq_vector(pdev, 0),
