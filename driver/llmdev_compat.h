@@ -50,6 +50,20 @@
 #endif
 
 /*
+ * pcim_request_region(): a BAR released at unbind. Public since 6.11; before,
+ * pci_request_region() after pcim_enable_device() did the same. That
+ * hybrid is gone by 7.2 (6.12 still has it): there a BAR requested with
+ * pci_request_region() stays busy after unbind, and the next probe fails.
+ */
+#ifndef LLMDEV_HAVE_PCIM_REQUEST_REGION
+static inline int pcim_request_region(struct pci_dev *pdev, int bar,
+				      const char *name)
+{
+	return pci_request_region(pdev, bar, name);
+}
+#endif
+
+/*
  * 6.3, "mm: introduce vma->vm_flags wrapper functions": vm_flags became
  * read-only, changed through vm_flags_set() and friends.
  */

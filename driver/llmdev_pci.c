@@ -410,11 +410,10 @@ static int llmdev_pci_init(struct llmdev_device *ldev)
 		return ret;
 	ldev->regs = pcim_iomap_table(pdev)[LLMDEV_BAR_REGS];
 	/*
-	 * The aperture is only mapped to userspace, never by the kernel.
-	 * pcim_enable_device() makes the region managed: it is released at
-	 * unbind without a call of ours.
+	 * The aperture is only mapped to userspace, never by the kernel. The
+	 * region is managed: it is released at unbind without a call of ours.
 	 */
-	ret = pci_request_region(pdev, LLMDEV_BAR_HBM, LLMDEV_NAME);
+	ret = pcim_request_region(pdev, LLMDEV_BAR_HBM, LLMDEV_NAME);
 	if (ret)
 		return ret;
 	ldev->hbm_phys = pci_resource_start(pdev, LLMDEV_BAR_HBM);
