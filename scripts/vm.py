@@ -923,9 +923,10 @@ def main():
                'from /dev/vda (e.g. `dd if=/dev/vda`, or `llmctl load /dev/vda`); its '
                'size is `blockdev --getsize64 /dev/vda` (QEMU may round it up to 512 bytes).')
     ap.add_argument('--cards', type=int, default=4, help='number of llmdev cards (default 4)')
-    ap.add_argument('--kernel', choices=('debian', 'debug'), default='debian',
-                    help="guest kernel: Debian 12's (default) or the debug build "
-                         '(KASAN, lockdep, kmemleak)')
+    ap.add_argument('--kernel', choices=('debian', 'debug', 'trixie', 'sid'), default='debian',
+                    help="guest kernel: Debian 12's (default), the debug build "
+                         "(KASAN, lockdep, kmemleak), Debian 13's (trixie) or "
+                         "unstable's newest (sid)")
     ap.add_argument('--cmd', help='shell command to run in the guest (default: interactive shell)')
     ap.add_argument('--timeout', type=int, default=None,
                     help='seconds before the VM is killed (default 600 with --cmd, none without)')
