@@ -23,6 +23,8 @@ PKGS=(
 	# pahole: kernel trees prepared from linux-source (scripts/kheaders.sh)
 	# keep their BTF options, as the packaged kernels have them
 	dwarves
+	# DKMS proven (scripts/dkms-test.sh)
+	dkms
 	# fuzzing the GGUF reader (tools/fuzz_gguf.c): clang only recommends
 	# the runtime with libFuzzer and the sanitizers
 	clang libclang-rt-14-dev
