@@ -25,7 +25,7 @@ VM_ARGS  = --kernel $(KERNEL) --cards $(CARDS) --hbm-size $(HBM_SIZE) \
 	   --log $(BUILD)/logs/vm-last.log
 
 .PHONY: help deps qemu kernel module lib tools selftests hostctl initramfs vm demo bench-load \
-	bench check compat clean modules_install install
+	bench check compat deb clean modules_install install
 
 help:
 	@echo 'llmdev: PCIe driver stack for emulated FPGA LLM-inference cards'
@@ -36,13 +36,16 @@ help:
 	@echo '  make compat       build llmdev.ko (W=1, sparse) against the newest kernel of'
 	@echo '                    Debian 11, 12, 13 and unstable: clean/warnings/errors each'
 	@echo '      SUITES="..."  only these (bullseye bookworm trixie sid)'
+	@echo '  make deb          Debian packages llmdev-dkms, libllmdev1, libllmdev-dev,'
+	@echo '                    llmctl into build/deb/, checked with lintian'
 	@echo '  make vm           interactive shell in a VM (Ctrl-A x kills it)'
 	@echo "  make vm CMD='...' run one command in the VM; prints its output, fails"
 	@echo '                    if it fails (make says "Error <status>"; for the exact'
 	@echo '                    status use scripts/vm.py --cmd ... directly)'
 	@echo '      CARDS=n       number of cards (default 4)'
-	@echo '      KERNEL=debian|debug  guest kernel (default debian; debug = KASAN,'
-	@echo '                    lockdep, kmemleak: slower)'
+	@echo '      KERNEL=debian|debug|trixie|sid  guest kernel (default debian, Debian'
+	@echo "                    12's; debug = KASAN, lockdep, kmemleak: slower; trixie,"
+	@echo "                    sid = Debian 13's and unstable's newest)"
 	@echo '      HBM_SIZE=256M HBM per card'
 	@echo '      FILE=path     attach a file read-only as the guest disk /dev/vda'
 	@echo '      TIMEOUT=s     kill the VM after s seconds (default 600 with CMD)'
@@ -53,7 +56,7 @@ help:
 	@echo
 	@echo '  make deps         install the Debian packages needed (root)'
 	@echo '  make qemu         build QEMU with the card model'
-	@echo '  make kernel       fetch/build the guest kernel (KERNEL=debian|debug)'
+	@echo '  make kernel       fetch/build the guest kernel (KERNEL=debian|debug|trixie|sid)'
 	@echo '  make module       build llmdev.ko for the guest kernel (KERNEL=...)'
 	@echo '  make lib          build libllmdev (shared, static, pkg-config) into build/lib'
 	@echo '  make tools        build the userspace tools into build/bin'
@@ -184,6 +187,9 @@ check:
 SUITES ?=
 compat: deps
 	@$(TOP)/scripts/compat.sh $(SUITES)
+
+deb: deps
+	@$(TOP)/scripts/deb.sh
 
 clean:
 	rm -rf $(BUILD)

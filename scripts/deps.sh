@@ -25,6 +25,8 @@ PKGS=(
 	dwarves
 	# DKMS proven (scripts/dkms-test.sh)
 	dkms
+	# Debian packages (scripts/deb.sh, scripts/pkg-test.sh)
+	debhelper dh-dkms lintian debootstrap zstd
 	# fuzzing the GGUF reader (tools/fuzz_gguf.c): clang only recommends
 	# the runtime with libFuzzer and the sanitizers
 	clang libclang-rt-14-dev
