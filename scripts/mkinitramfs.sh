@@ -29,7 +29,8 @@
 #   /bin/udevadm, /lib/systemd/systemd-udevd and /lib/udev/rules.d/
 #                        60-llmdev.rules: udevd applies the rule llmdev-dkms
 #                        ships (group llmdev, 0660, /dev/llmdev/by-*)
-#   /etc/passwd, /etc/group  root; nobody (65534) and the group llmdev
+#   /etc/passwd, /etc/group  root; nobody (65534) in the group llmdev;
+#                        outsider (65533), not in it
 #   shared libraries of every dynamic binary above, copied via ldd
 #
 # Files are root-owned (we run as root; no fakeroot needed).
@@ -191,11 +192,14 @@ export LLMCTL_MODULE=/llmdev/modules/llmdev.ko
 PS1='llmdev-vm:\w# '
 [ -f /llmdev/vm.conf ] && { set -a; . /llmdev/vm.conf; set +a; }
 EOF
-	# nobody is the tests' unprivileged user; llmdev the group the udev
-	# rule gives the cards (the gid a system group might get)
+	# nobody is the tests' unprivileged user, in the group llmdev, which the
+	# udev rule gives the cards (990: a gid a system group might get);
+	# outsider (65533, as selftests/lib's LLMDEV_OTHER_UID) is not in it
 	printf '%s\n' "root:x:0:0:root:/root:/bin/sh" \
-		"nobody:x:65534:65534:nobody:/nonexistent:/bin/false" >"$r/etc/passwd"
-	printf '%s\n' "root:x:0:" "llmdev:x:990:nobody" "nogroup:x:65534:" >"$r/etc/group"
+		"nobody:x:65534:65534:nobody:/nonexistent:/bin/false" \
+		"outsider:x:65533:65533:not in llmdev:/nonexistent:/bin/false" >"$r/etc/passwd"
+	printf '%s\n' "root:x:0:" "llmdev:x:990:nobody" "outsider:x:65533:" \
+		"nogroup:x:65534:" >"$r/etc/group"
 
 	pack "$r" "$out.tmp.cpio"
 	gzip -n -6 <"$out.tmp.cpio" >"$out.tmp"
