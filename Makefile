@@ -24,8 +24,8 @@ VM_ARGS  = --kernel $(KERNEL) --cards $(CARDS) --hbm-size $(HBM_SIZE) \
 	   $(if $(FILE),--file '$(FILE)') $(if $(TIMEOUT),--timeout $(TIMEOUT)) \
 	   --log $(BUILD)/logs/vm-last.log
 
-.PHONY: help deps qemu kernel module lib tools selftests hostctl initramfs vm demo \
-	bench check clean modules_install install fuzz
+.PHONY: help deps qemu kernel module lib tools selftests hostctl initramfs vm demo bench-load \
+	bench check compat deb clean modules_install install fuzz
 
 help:
 	@echo 'llmdev: PCIe driver stack for emulated FPGA LLM-inference cards'
@@ -33,13 +33,19 @@ help:
 	@echo '  make demo         boot a VM with 4 cards: llmctl list, plan, load, route a model'
 	@echo '  make check        build everything and run every test; ends with'
 	@echo '                    "N passed, N failed, N skipped" (exit 0 iff none failed)'
+	@echo '  make compat       build llmdev.ko (W=1, sparse) against the newest kernel of'
+	@echo '                    Debian 11, 12, 13 and unstable: clean/warnings/errors each'
+	@echo '      SUITES="..."  only these (bullseye bookworm trixie sid)'
+	@echo '  make deb          Debian packages llmdev-dkms, libllmdev1, libllmdev-dev,'
+	@echo '                    llmctl into build/deb/, checked with lintian'
 	@echo '  make vm           interactive shell in a VM (Ctrl-A x kills it)'
 	@echo "  make vm CMD='...' run one command in the VM; prints its output, fails"
 	@echo '                    if it fails (make says "Error <status>"; for the exact'
 	@echo '                    status use scripts/vm.py --cmd ... directly)'
 	@echo '      CARDS=n       number of cards (default 4)'
-	@echo '      KERNEL=debian|debug  guest kernel (default debian; debug = KASAN,'
-	@echo '                    lockdep, kmemleak: slower)'
+	@echo '      KERNEL=debian|debug|trixie|sid  guest kernel (default debian, Debian'
+	@echo "                    12's; debug = KASAN, lockdep, kmemleak: slower; trixie,"
+	@echo "                    sid = Debian 13's and unstable's newest)"
 	@echo '      HBM_SIZE=256M HBM per card'
 	@echo '      FILE=path     attach a file read-only as the guest disk /dev/vda'
 	@echo '      TIMEOUT=s     kill the VM after s seconds (default 600 with CMD)'
@@ -55,7 +61,7 @@ help:
 	@echo
 	@echo '  make deps         install the Debian packages needed (root)'
 	@echo '  make qemu         build QEMU with the card model'
-	@echo '  make kernel       fetch/build the guest kernel (KERNEL=debian|debug)'
+	@echo '  make kernel       fetch/build the guest kernel (KERNEL=debian|debug|trixie|sid)'
 	@echo '  make module       build llmdev.ko for the guest kernel (KERNEL=...)'
 	@echo '  make lib          build libllmdev (shared, static, pkg-config) into build/lib'
 	@echo '  make tools        build the userspace tools into build/bin'
@@ -171,6 +177,13 @@ bench: qemu kernel module selftests $(BENCH_MODEL)
 
 check:
 	@$(TOP)/scripts/check.sh
+
+SUITES ?=
+compat: deps
+	@$(TOP)/scripts/compat.sh $(SUITES)
+
+deb: deps
+	@$(TOP)/scripts/deb.sh
 
 clean:
 	rm -rf $(BUILD)

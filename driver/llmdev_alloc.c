@@ -4,11 +4,11 @@
  * are the free ones; cards hold tens of regions, so a list walk is cheap
  * and the largest free extent is exact.
  */
-#include <linux/align.h>
 #include <linux/errno.h>
 #include <linux/minmax.h>
 
 #include "llmdev_alloc.h"
+#include "llmdev_compat.h"
 
 /**
  * llmdev_extent_find() - find the first gap that holds an aligned extent

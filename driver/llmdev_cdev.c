@@ -367,7 +367,6 @@ static const struct file_operations llmdev_fops = {
 	.compat_ioctl = compat_ptr_ioctl,
 	.poll = llmdev_poll,
 	.mmap = llmdev_mmap,
-	.llseek = no_llseek,
 	.show_fdinfo = llmdev_show_fdinfo,
 };
 
@@ -422,14 +421,6 @@ void llmdev_cdev_del(struct llmdev_device *ldev)
 	ldev->minor = -1;
 }
 
-static char *llmdev_devnode(struct device *dev, umode_t *mode)
-{
-	/* any user may open a card; regions and privileged calls are checked */
-	if (mode)
-		*mode = 0666;
-	return NULL;
-}
-
 int llmdev_cdev_init(void)
 {
 	int ret;
@@ -437,12 +428,11 @@ int llmdev_cdev_init(void)
 	ret = alloc_chrdev_region(&llmdev_devt, 0, LLMDEV_MAX_CARDS, LLMDEV_NAME);
 	if (ret)
 		return ret;
-	llmdev_class = class_create(THIS_MODULE, LLMDEV_NAME);
+	llmdev_class = llmdev_class_create(LLMDEV_NAME);
 	if (IS_ERR(llmdev_class)) {
 		unregister_chrdev_region(llmdev_devt, LLMDEV_MAX_CARDS);
 		return PTR_ERR(llmdev_class);
 	}
-	llmdev_class->devnode = llmdev_devnode;
 	return 0;
 }
 

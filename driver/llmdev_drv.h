@@ -18,6 +18,7 @@
 #include <linux/xarray.h>
 
 #include "llmdev_alloc.h"
+#include "llmdev_compat.h"
 #include "llmdev_obs.h"
 #include "llmdev_regs.h"
 #include "../uapi/llmdev.h"

@@ -562,7 +562,7 @@ int llmdev_hbm_mmap(struct llmdev_file *lf, struct vm_area_struct *vma)
 		return ret;
 
 	/* pages are inserted at fault time (llmdev_vm_fault()) */
-	vma->vm_flags |= VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP;
+	vm_flags_set(vma, VM_IO | VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);
 	vma->vm_page_prot = pgprot_writecombine(vma->vm_page_prot);
 	vma->vm_private_data = found;
 	vma->vm_ops = &llmdev_vm_ops;

@@ -177,7 +177,7 @@ static int llmdev_irq_init(struct llmdev_device *ldev)
 		 * delays the others' completions by one handler run.
 		 */
 		ldev->nvec = pci_alloc_irq_vectors(pdev, 1, 1,
-						   PCI_IRQ_MSI | PCI_IRQ_LEGACY);
+						   PCI_IRQ_MSI | PCI_IRQ_INTX);
 		if (ldev->nvec < 0)
 			return ldev->nvec;
 		ret = request_threaded_irq(pci_irq_vector(pdev, 0),
@@ -472,11 +472,10 @@ static int llmdev_pci_init(struct llmdev_device *ldev)
 		return ret;
 	ldev->regs = pcim_iomap_table(pdev)[LLMDEV_BAR_REGS];
 	/*
-	 * The aperture is only mapped to userspace, never by the kernel.
-	 * pcim_enable_device() makes the region managed: it is released at
-	 * unbind without a call of ours.
+	 * The aperture is only mapped to userspace, never by the kernel. The
+	 * region is managed: it is released at unbind without a call of ours.
 	 */
-	ret = pci_request_region(pdev, LLMDEV_BAR_HBM, LLMDEV_NAME);
+	ret = pcim_request_region(pdev, LLMDEV_BAR_HBM, LLMDEV_NAME);
 	if (ret)
 		return ret;
 	ldev->hbm_phys = pci_resource_start(pdev, LLMDEV_BAR_HBM);

@@ -8,7 +8,13 @@
 #   3. the in-VM suite (/llmdev/selftests/run_tests.sh) on the Debian kernel
 #      and on the debug kernel (KASAN, lockdep, kmemleak), 4 cards each;
 #   4. system-reset smoke test: reset the VM from the guest (hostctl), then
-#      check after the reboot that every card is back with the right ID.
+#      check after the reboot that every card is back with the right ID;
+#   5. kernels and packages: `make compat` (llmdev.ko with W=1 and sparse
+#      against Debian 11, 12, 13 and unstable, one test per kernel), DKMS
+#      (scripts/dkms-test.sh), the Debian packages (scripts/deb.sh with
+#      lintian, then scripts/pkg-test.sh: installed in a chroot and used in
+#      the VM), and the driver, links/collectives and llmctl suites on the
+#      guest kernels of Debian 13 (trixie) and unstable (sid).
 #
 # Counting (scripts/vm.py parse_ktap): leaves of the KTAP output; a crashed
 # test binary counts one failure; a VM run that fails (timeout, kernel
@@ -19,8 +25,8 @@
 # Logs: build/logs/check/ (one per VM run and build step), replaced on each
 # run. CI=true: no colours (and nothing is interactive anyway).
 # Environment: CHECK_TIMEOUT_DEBIAN, CHECK_TIMEOUT_DEBUG (seconds per VM
-# run); CHECK_KERNELS (default "debian debug"; for quick local runs only:
-# a kernel left out is reported as skipped).
+# run); CHECK_KERNELS (default "debian debug trixie sid"; for quick local
+# runs only: a kernel left out is reported as skipped).
 set -uo pipefail
 . "$(dirname "$0")/common.sh"
 
@@ -29,7 +35,7 @@ LOGS=$BUILD/logs/check
 VM=(python3 "$LLMDEV_TOP/scripts/vm.py")
 T_DEBIAN=${CHECK_TIMEOUT_DEBIAN:-900}
 T_DEBUG=${CHECK_TIMEOUT_DEBUG:-3600}
-KERNELS=" ${CHECK_KERNELS:-debian debug} "
+KERNELS=" ${CHECK_KERNELS:-debian debug trixie sid} "
 
 if [ "${CI:-}" != true ] && [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then
 	B=$'\e[1m' R=$'\e[31m' G=$'\e[32m' O=$'\e[0m'
@@ -97,6 +103,40 @@ reason() {
 	130) echo "interrupted" ;;
 	*) echo "exit $1" ;;
 	esac
+}
+
+# ktap_suite NAME CMD...: a host command printing KTAP (compat.sh,
+# dkms-test.sh, pkg-test.sh): its output is shown, and each top-level result
+# is a row of the summary, named NAME: <its description up to a colon>;
+# results missing from the plan (the command died) count as failures.
+ktap_suite() {
+	local name=$1 log=$LOGS/$1.log rc line desc note plan=0 n=0
+	shift
+	section "$name: $*"
+	"$@" >"$log" 2>"$LOGS/$name.err" </dev/null
+	rc=$?
+	sed 's/^/  /' "$log"
+	while IFS= read -r line; do
+		case $line in
+		1..*) plan=${line#1..} ;;
+		"ok "* | "not ok "*)
+			n=$((n + 1))
+			desc=${line#not } desc=${desc#ok } desc=${desc#* }
+			note=${desc#*: } note=${note%% # *}
+			[ "$note" = "$desc" ] && note=
+			desc=${desc%%: *} desc=${desc%% # *}
+			case $line in
+			"not ok "*) add "$name: $desc" 0 1 0 "$note" ;;
+			*"# SKIP"*) add "$name: $desc" 0 0 1 "${line##*# SKIP }" ;;
+			*) add "$name: $desc" 1 0 0 "$note" ;;
+			esac ;;
+		esac
+	done <"$log"
+	if [ "$n" -lt "$plan" ] || [ "$n" -eq 0 ]; then
+		add "$name" 0 1 0 "$((plan - n)) result(s) missing, exit $rc; see ${LOGS#"$LLMDEV_TOP"/}/$name.err"
+		tail -n 10 "$LOGS/$name.err" | sed 's/^/    /'
+	fi
+	echo "log: ${LOGS#"$LLMDEV_TOP"/}/$name.log"
 }
 
 # The guest side of the system-reset smoke test.
@@ -178,7 +218,7 @@ openmetrics_check() {
 
 t_start=$SECONDS
 section "build"
-ok_deps=0 ok_qemu=0 ok_debian=0 ok_debug=0 ok_tests=0
+ok_deps=0 ok_qemu=0 ok_debian=0 ok_debug=0 ok_trixie=0 ok_sid=0 ok_tests=0 ok_deb=0
 step deps "$LLMDEV_TOP/scripts/deps.sh" && ok_deps=1
 if [ $ok_deps = 1 ]; then
 	step qemu "$LLMDEV_TOP/scripts/build-qemu.sh" && ok_qemu=1
@@ -194,10 +234,30 @@ if [ $ok_deps = 1 ]; then
 			ok_debug=1 ;;
 	*) add "selftests-debug" 0 0 1 "CHECK_KERNELS leaves it out" ;;
 	esac
+	# Debian 13's and unstable's kernels, fetched with a private apt
+	for k in trixie sid; do
+		case $KERNELS in *" $k "*)
+			step "kernel-$k" "$LLMDEV_TOP/scripts/kernel.sh" "$k" &&
+				step "module-$k" "$LLMDEV_TOP/scripts/build-module.sh" "$k" &&
+				eval "ok_$k=1" ;;
+		*) add "selftests-$k" 0 0 1 "CHECK_KERNELS leaves it out" ;;
+		esac
+	done
 	step selftests make -C "$LLMDEV_TOP" selftests && ok_tests=1
 fi
 
 host_tests
+
+if [ $ok_deps = 1 ]; then
+	ktap_suite compat "$LLMDEV_TOP/scripts/compat.sh"
+	ktap_suite dkms "$LLMDEV_TOP/scripts/dkms-test.sh"
+	section "Debian packages (scripts/deb.sh)"
+	if step deb "$LLMDEV_TOP/scripts/deb.sh"; then
+		ok_deb=1
+		add "deb: build, lintian" 1 0 0 "$(grep -c '^W: ' "$BUILD/deb/lintian.txt") lintian warning(s)"
+		grep -E '^(W|I): ' "$BUILD/deb/lintian.txt" | sed 's/^/  /'
+	fi
+fi
 
 # The hardware tests reach the cards through sysfs and need them without a
 # driver; the driver tests need llmdev.ko loaded: one VM boot each.
@@ -251,6 +311,14 @@ if [ $ok_qemu = 1 ] && [ $ok_tests = 1 ]; then
 		vm_suite "llmctl-debug" debug "$T_DEBUG" "$LLMCTL_CMD"
 		vm_suite "ops-debug" debug "$T_DEBUG" "$OPS_CMD"
 	fi
+	# the newer kernels: the driver suite (links, collectives and netlink
+	# included) and llmctl in one boot; on sid without driver_coll, which
+	# the other kernels run (time)
+	ALL_CMD="insmod /llmdev/modules/llmdev.ko && /llmdev/selftests/run_tests.sh 'driver_*' 'llmctl*'"
+	SID_CMD="insmod /llmdev/modules/llmdev.ko && /llmdev/selftests/run_tests.sh \$(/llmdev/selftests/run_tests.sh -l 'driver_*' 'llmctl*' | grep -vx driver_coll)"
+	[ $ok_trixie = 1 ] && vm_suite "driver-llmctl-trixie" trixie "$T_DEBIAN" "$ALL_CMD"
+	[ $ok_sid = 1 ] && vm_suite "driver-llmctl-sid" sid "$T_DEBIAN" "$SID_CMD"
+	[ $ok_debian = 1 ] && [ $ok_deb = 1 ] && ktap_suite packages "$LLMDEV_TOP/scripts/pkg-test.sh"
 	[ $ok_debian = 1 ] && reset_test
 fi
 

@@ -40,3 +40,22 @@ debian_kver() {
 	[ -n "$d" ] || die "linux-headers-amd64 is not installed (run scripts/deps.sh)"
 	echo "${d#/usr/src/linux-headers-}"
 }
+
+# checker_args KDIR: make arguments that run sparse (C=1) on a module build
+# against KDIR. Where the kernel rejects the installed sparse (its
+# scripts/checker-valid.sh: 7.x needs __typeof_unqual__, which Debian 12's
+# 0.6.4 lacks), CHECK= names a newer one (scripts/sparse-new.sh). Nothing
+# when sparse is not installed.
+checker_args() {
+	local valid=$1/scripts/checker-valid.sh new
+	command -v sparse >/dev/null || return 0
+	if [ -f "$valid" ] &&
+		[ "$(sh "$valid" sparse --arch=x86 -mlittle-endian -m64 2>/dev/null)" != 1 ]; then
+		if new=$("$LLMDEV_TOP/scripts/sparse-new.sh"); then
+			echo "C=1 CHECK=$new"
+			return 0
+		fi
+		log "no sparse that $1 accepts (kbuild will say so)"
+	fi
+	echo C=1
+}

@@ -21,9 +21,19 @@ PKGS=(
 	lm-sensors linux-perf iproute2
 	# the OpenMetrics parsers that check llmctl stats --format openmetrics
 	python3-prometheus-client
+	# udevd in the guest applies udev/60-llmdev.rules
+	udev
 	libnl-3-dev libnl-genl-3-dev libpci-dev libkmod-dev libjson-c-dev
-	# kernel static checks; pahole for the uapi structs' layout
-	sparse dwarves
+	# kernel static checks
+	sparse
+	# pahole: the uapi structs' layout; kernel trees prepared from
+	# linux-source (scripts/kheaders.sh) keep their BTF options, as the
+	# packaged kernels have them
+	dwarves
+	# DKMS proven (scripts/dkms-test.sh)
+	dkms
+	# Debian packages (scripts/deb.sh, scripts/pkg-test.sh)
+	debhelper dh-dkms lintian debootstrap zstd
 	# fuzzing the GGUF reader (tools/fuzz_gguf.c): clang only recommends
 	# the runtime with libFuzzer and the sanitizers
 	clang libclang-rt-14-dev

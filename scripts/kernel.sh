@@ -4,12 +4,17 @@
 #   KIMAGE=  bootable bzImage
 #   KDIR=    build dir for out-of-tree modules (make -C $KDIR M=...)
 #   MODDIR=  lib/modules/$KVER holding the kernel's modules (with modules.dep)
-# Usage: eval "$(scripts/kernel.sh debian|debug)"
+# Usage: eval "$(scripts/kernel.sh debian|debug|trixie|sid)"
 #
 #   debian  Debian 12's own kernel matching the installed linux-headers-amd64,
 #           unpacked (not installed) from the linux-image package.
 #   debug   linux-source-6.1 built with scripts/debug-kernel.config
 #           (KASAN, lockdep, kmemleak, fault injection, ...).
+#   trixie, sid
+#           the newest kernel of Debian 13 (6.12) or unstable, unpacked from
+#           its linux-image package fetched with a private apt configuration
+#           (scripts/suite-apt.sh); KDIR is the build tree scripts/kheaders.sh
+#           provides for exactly that package version.
 #
 # Everything is cached under $LLMDEV_CACHE/kernel, keyed by the inputs;
 # all logging goes to stderr.
@@ -18,7 +23,7 @@ set -euo pipefail
 
 self="$LLMDEV_TOP/scripts/kernel.sh"
 
-usage() { echo "usage: ${0##*/} debian|debug" >&2; exit 2; }
+usage() { echo "usage: ${0##*/} debian|debug|trixie|sid" >&2; exit 2; }
 
 emit() { # KVER KIMAGE KDIR MODDIR
 	local f
@@ -81,6 +86,69 @@ kernel_debian() {
 	fi
 	emit "$kver" "$dir/root/boot/vmlinuz-$kver" "/usr/src/linux-headers-$kver" \
 		"$dir/root/lib/modules/$kver"
+}
+
+# The image of another suite's kernel, pinned to the version of the build
+# tree kheaders.sh has (so that modules built there load).
+kernel_suite() {
+	local suite=$1 kv dir tmp pkg deb mods part parts map f
+	local KVER KVERSION KDIR KPREP KKEY
+	kv=$("$LLMDEV_TOP/scripts/kheaders.sh" "$suite") || die "$suite: no build tree (scripts/kheaders.sh $suite)"
+	eval "$kv"
+	. "$LLMDEV_TOP/scripts/suite-apt.sh"
+	dir="$LLMDEV_CACHE/kernel/$suite/${KVER}_$(sanitize "$KVERSION")"
+	lock "$suite"
+	if [ ! -f "$dir/.done" ]; then
+		suite_lock "$suite"
+		log "fetching Debian $suite kernel $KVER ($KVERSION)"
+		tmp="$dir.tmp"
+		rm -rf "$tmp"
+		for pkg in "linux-image-$KVER" "linux-image-$KVER-unsigned"; do
+			rm -rf "$tmp"
+			suite_download "$suite" "$tmp/deb" "$pkg=$KVERSION" || continue
+			# since 7.x the image package is a metapackage of linux-base-,
+			# linux-binary- and linux-modules-<kver>, which put vmlinuz and
+			# System.map into /usr/lib/modules/<kver>/
+			parts=()
+			for part in $(suite_depends "$suite" "$pkg=$KVERSION"); do
+				case $part in linux-base-"$KVER" | linux-binary-"$KVER" | linux-modules-"$KVER")
+					parts+=("$part=$KVERSION") ;;
+				esac
+			done
+			if [ ${#parts[@]} -gt 0 ]; then
+				suite_download "$suite" "$tmp/deb" "${parts[@]}" || continue
+			fi
+			for deb in "$tmp"/deb/*.deb; do
+				dpkg-deb -x "$deb" "$tmp/root"
+			done
+			for f in vmlinuz System.map; do
+				[ -f "$tmp/root/usr/lib/modules/$KVER/$f" ] &&
+					mkdir -p "$tmp/root/boot" &&
+					ln -sf "../usr/lib/modules/$KVER/$f" "$tmp/root/boot/$f-$KVER"
+			done
+			[ -f "$tmp/root/boot/vmlinuz-$KVER" ] && break
+			log "$pkg has no vmlinuz"
+		done
+		[ -f "$tmp/root/boot/vmlinuz-$KVER" ] ||
+			die "could not get vmlinuz-$KVER from the $suite archive"
+		# merged /usr: newer packages ship /usr/lib/modules
+		mods=$tmp/root/lib/modules/$KVER
+		if [ ! -d "$mods" ] && [ -d "$tmp/root/usr/lib/modules/$KVER" ]; then
+			[ -e "$tmp/root/lib" ] || ln -s usr/lib "$tmp/root/lib"
+		fi
+		[ -d "$mods" ] || die "the $suite image package has no modules for $KVER"
+		map=()
+		[ -f "$tmp/root/boot/System.map-$KVER" ] && map=(-F "$tmp/root/boot/System.map-$KVER")
+		depmod -b "$tmp/root" "${map[@]}" "$KVER"
+		rm -rf "$tmp/deb"
+		rm -rf "$dir"
+		mv "$tmp" "$dir"
+		touch "$dir/.done"
+		for tmp in "$LLMDEV_CACHE/kernel/$suite"/*; do
+			[ "$tmp" = "$dir" ] || rm -rf "$tmp"
+		done
+	fi
+	emit "$KVER" "$dir/root/boot/vmlinuz-$KVER" "$KDIR" "$dir/root/lib/modules/$KVER"
 }
 
 # verify_config CONFIG FRAGMENT: every option in FRAGMENT has its value in CONFIG
@@ -149,5 +217,6 @@ kernel_debug() {
 case $1 in
 debian) kernel_debian ;;
 debug) kernel_debug ;;
+trixie | sid) kernel_suite "$1" ;;
 *) usage ;;
 esac

@@ -28,7 +28,13 @@
 #                          for exactly this kernel
 #   /lib/modules/KVER/   the kernel modules the VM needs to boot
 #                        (virtio_pci, virtio_blk when not built in), listed
-#                        in load order in /llmdev/boot-modules
+#                        in load order in /llmdev/boot-modules; compressed
+#                        ones (.ko.xz, .ko.zst, .ko.gz) are unpacked
+#   /bin/udevadm, /lib/systemd/systemd-udevd and /lib/udev/rules.d/
+#                        60-llmdev.rules: udevd applies the rule llmdev-dkms
+#                        ships (group llmdev, 0660, /dev/llmdev/by-*)
+#   /etc/passwd, /etc/group  root; nobody (65534) in the group llmdev;
+#                        outsider (65533), not in it
 #   shared libraries of every dynamic binary above, copied via ldd
 #
 # Files are root-owned (we run as root; no fakeroot needed).
@@ -95,7 +101,7 @@ file_is_dynamic() {
 }
 
 cmd_base() {
-	local kver=$1 moddir=$2 busybox lspci pciids init key old
+	local kver=$1 moddir=$2 busybox lspci pciids init key old udevadm rules
 	local -a mods payload libs
 	[ -f "$moddir/modules.dep" ] || die "$moddir/modules.dep missing"
 	busybox=$(command -v busybox) || die "busybox-static is not installed (run scripts/deps.sh)"
@@ -108,6 +114,9 @@ cmd_base() {
 	for a in "${EXTRA_BINS[@]}" "${EXTRA_FILES[@]}"; do
 		[ -e "$a" ] || die "$a missing (run scripts/deps.sh)"
 	done
+	udevadm=$(command -v udevadm) || die "udev is not installed (run scripts/deps.sh)"
+	udevadm=$(readlink -f "$udevadm")
+	rules=$LLMDEV_TOP/udev/60-llmdev.rules
 
 	mkdir -p "$OUTDIR"
 	exec 8>"$OUTDIR/.lock"
@@ -123,12 +132,12 @@ cmd_base() {
 		[ -d "$BUILD/modules-$kver" ] &&
 			find "$BUILD/modules-$kver" -maxdepth 1 -name '*.ko' -type f -print
 		true) | LC_ALL=C sort)
-	mapfile -t libs < <(dyn_libs "$lspci" "${EXTRA_BINS[@]}" "${payload[@]}")
+	mapfile -t libs < <(dyn_libs "$lspci" "$udevadm" "${EXTRA_BINS[@]}" "${payload[@]}")
 
 	key=$( {
 		echo "$kver"
 		printf '%s\n' "${mods[@]}"
-		sha256sum "$0" "$init" "$busybox" "$lspci" "$pciids" \
+		sha256sum "$0" "$init" "$busybox" "$lspci" "$pciids" "$udevadm" "$rules" \
 			"${EXTRA_BINS[@]}" "${EXTRA_FILES[@]}" \
 			"${libs[@]/#/}" "${mods[@]/#/$moddir/}" "${payload[@]}" 2>/dev/null |
 			sed "s|$BUILD/||"
@@ -162,6 +171,12 @@ cmd_base() {
 		rm -f "$r$a"	# a busybox applet's link, if any
 		cp -L "$a" "$r$a"
 	done
+	# udevd and the llmdev rule
+	rm -f "$r/bin/udevadm"
+	cp "$udevadm" "$r/bin/udevadm"
+	mkdir -p "$r/lib/systemd" "$r/lib/udev/rules.d" "$r/etc/udev"
+	ln -s /bin/udevadm "$r/lib/systemd/systemd-udevd"
+	install -m 0644 "$rules" "$r/lib/udev/rules.d/60-llmdev.rules"
 	for a in "${libs[@]}"; do
 		mkdir -p "$r$(dirname "$a")"
 		cp -L "$a" "$r$a"
@@ -172,12 +187,20 @@ cmd_base() {
 	for a in "${payload[@]}"; do
 		case $a in "$BUILD/modules-$kver/"*.ko) cp "$a" "$r/llmdev/modules/" ;; esac
 	done
-	# boot modules, in load order
+	# boot modules, in load order; compressed ones (trixie's are .ko.xz)
+	# decompressed, for busybox's insmod
 	: >"$r/llmdev/boot-modules"
+	local ko
 	for a in "${mods[@]}"; do
+		ko=${a%.xz} ko=${ko%.zst} ko=${ko%.gz}
 		mkdir -p "$r/lib/modules/$kver/$(dirname "$a")"
-		cp "$moddir/$a" "$r/lib/modules/$kver/$a"
-		echo "/lib/modules/$kver/$a" >>"$r/llmdev/boot-modules"
+		case $a in
+		*.xz) xz -dc "$moddir/$a" >"$r/lib/modules/$kver/$ko" ;;
+		*.zst) zstd -q -dc "$moddir/$a" >"$r/lib/modules/$kver/$ko" ;;
+		*.gz) gzip -dc "$moddir/$a" >"$r/lib/modules/$kver/$ko" ;;
+		*) cp "$moddir/$a" "$r/lib/modules/$kver/$ko" ;;
+		esac
+		echo "/lib/modules/$kver/$ko" >>"$r/llmdev/boot-modules"
 	done
 	cat >"$r/etc/profile" <<'EOF'
 export PATH=/llmdev/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -185,8 +208,14 @@ export LLMCTL_MODULE=/llmdev/modules/llmdev.ko
 PS1='llmdev-vm:\w# '
 [ -f /llmdev/vm.conf ] && { set -a; . /llmdev/vm.conf; set +a; }
 EOF
-	echo "root:x:0:0:root:/root:/bin/sh" >"$r/etc/passwd"
-	echo "root:x:0:" >"$r/etc/group"
+	# nobody is the tests' unprivileged user, in the group llmdev, which the
+	# udev rule gives the cards (990: a gid a system group might get);
+	# outsider (65533, as selftests/lib's LLMDEV_OTHER_UID) is not in it
+	printf '%s\n' "root:x:0:0:root:/root:/bin/sh" \
+		"nobody:x:65534:65534:nobody:/nonexistent:/bin/false" \
+		"outsider:x:65533:65533:not in llmdev:/nonexistent:/bin/false" >"$r/etc/passwd"
+	printf '%s\n' "root:x:0:" "llmdev:x:990:nobody" "outsider:x:65533:" \
+		"nogroup:x:65534:" >"$r/etc/group"
 
 	pack "$r" "$out.tmp.cpio"
 	gzip -n -6 <"$out.tmp.cpio" >"$out.tmp"

@@ -429,6 +429,9 @@ class Run:
         if a.cmd is not None:
             with open(os.path.join(stage, 'llmdev/cmd'), 'w') as f:
                 f.write(a.cmd + '\n')
+        for d in a.overlay or ():
+            # files over the base image (e.g. installed packages), this run only
+            shutil.copytree(d, stage, symlinks=True, dirs_exist_ok=True)
         runcpio = os.path.join(self.tmp, 'run.cpio')
         run_script(os.path.join(TOP, 'scripts/mkinitramfs.sh'), 'run', stage, runcpio)
         initrd = os.path.join(self.tmp, 'initrd')
@@ -955,15 +958,20 @@ def main():
                'from /dev/vda (e.g. `dd if=/dev/vda`, or `llmctl load /dev/vda`); its '
                'size is `blockdev --getsize64 /dev/vda` (QEMU may round it up to 512 bytes).')
     ap.add_argument('--cards', type=int, default=4, help='number of llmdev cards (default 4)')
-    ap.add_argument('--kernel', choices=('debian', 'debug'), default='debian',
-                    help="guest kernel: Debian 12's (default) or the debug build "
-                         '(KASAN, lockdep, kmemleak)')
+    ap.add_argument('--kernel', choices=('debian', 'debug', 'trixie', 'sid'), default='debian',
+                    help="guest kernel: Debian 12's (default), the debug build "
+                         "(KASAN, lockdep, kmemleak), Debian 13's (trixie) or "
+                         "unstable's newest (sid)")
     ap.add_argument('--cmd', help='shell command to run in the guest (default: interactive shell)')
     ap.add_argument('--timeout', type=int, default=None,
                     help='seconds before the VM is killed (default 600 with --cmd, none without)')
     ap.add_argument('--hbm-size', type=parse_size, default=parse_size('256M'),
                     help='HBM per card, power of two, 16M..64G (default 256M)')
     ap.add_argument('--file', help='attach FILE as read-only raw virtio-blk disk /dev/vda')
+    ap.add_argument('--overlay', action='append', metavar='DIR',
+                    help='add the files under DIR to the guest\'s root for this run, over '
+                         'those of the base image (repeatable; e.g. a package extracted '
+                         'with dpkg-deb -x)')
     ap.add_argument('--cables', metavar='SPEC',
                     help='peer-link cabling, e.g. 0.0-1.1,1.0-2.1 (CARD.PORT-CARD.PORT, card '
                          'indexes of this VM, ports 0-3); sets the cards\' peerN properties. '
@@ -1010,6 +1018,9 @@ def main():
         ap.error('--cards must be 0..30')
     if args.file and not os.path.isfile(args.file):
         ap.error('--file %s: no such file' % args.file)
+    for d in args.overlay or ():
+        if not os.path.isdir(d):
+            ap.error('--overlay %s: not a directory' % d)
     if args.cables:
         try:
             parse_cables(args.cables, args.cards)

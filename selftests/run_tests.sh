@@ -78,12 +78,20 @@ echo "KTAP version 1"
 echo "1..$#"
 [ $# -gt 0 ] || exit 0
 
+# udevd applies udev/60-llmdev.rules (group, mode, links) a moment after a
+# card's node appears (insmod, a rescan): let it finish before each test
+settle() {
+	[ -S /run/udev/control ] && udevadm settle --timeout=30 2>/dev/null
+	return 0
+}
+
 rcfile="${TMPDIR:-/tmp}/llmdev-run-tests.$$"
 i=0
 failed=0
 skipped=0
 for t in "$@"; do
 	i=$((i + 1))
+	settle
 	start=$(date +%s)
 	# the binary's own output, indented; its exit status via a file, since
 	# busybox sh has no PIPESTATUS

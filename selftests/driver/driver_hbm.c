@@ -359,7 +359,7 @@ TEST_F(hbm, persistent_permissions)
 		struct llmdev_hbm_open oo;
 		int fd;
 
-		CHILD_CHECK(!setgroups(0, NULL) && !setgid(65533) && !setuid(65533));
+		CHILD_CHECK(!llmdev_become(LLMDEV_OTHER_UID, true));
 		fd = ld_open(0);
 		CHILD_CHECK(fd >= 0);
 		CHILD_CHECK(ld_hbm_open(fd, nname, &oo) == -EPERM);

@@ -149,13 +149,9 @@ unsigned int ld_num_cards(void)
 int ld_open(unsigned int card)
 {
 	char path[64];
-	struct stat st;
 	int fd;
 
 	snprintf(path, sizeof(path), "/dev/llmdev%u", card);
-	if (stat(path, &st) == 0 && (st.st_mode & 0666) != 0666 &&
-	    geteuid() == 0)
-		chmod(path, 0666);
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	return fd < 0 ? -errno : fd;
 }
@@ -854,7 +850,5 @@ int ld_drop_cap(unsigned int cap)
 
 int ld_drop_privs(void)
 {
-	if (setgroups(0, NULL) || setgid(65534) || setuid(65534))
-		return -errno;
-	return 0;
+	return llmdev_become(LLMDEV_NOBODY, true);
 }

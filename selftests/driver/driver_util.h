@@ -40,6 +40,7 @@
 
 #include "llmdev.h"		/* uapi */
 #include "llmdev_regs.h"	/* FAULT_INJECT bits, ring numbering */
+#include "llmdev_user.h"	/* selftests/lib: unprivileged users */
 
 #define LD_NSEC_PER_SEC	1000000000ULL
 #define LD_LONG_WAIT	(30 * LD_NSEC_PER_SEC)	/* "forever" for a transfer */
@@ -137,7 +138,10 @@ int ld_sysfs_u64(unsigned int card, const char *attr, uint64_t *val);
 const char *ld_vmconf(const char *key, char *buf, size_t len);
 /* Cards present: /dev/llmdev0 .. N-1. */
 unsigned int ld_num_cards(void);
-/* Open /dev/llmdev<card> read-write, making the node world-usable first. */
+/*
+ * Open /dev/llmdev<card>. Who may is the udev rule's business (the VM runs
+ * udevd with udev/60-llmdev.rules): the tests never change the node.
+ */
 int ld_open(unsigned int card);
 
 /* ---- random data ------------------------------------------------------ */
@@ -320,7 +324,10 @@ int ld_wait_child(pid_t pid);
  * other capabilities): used in forked children.
  */
 int ld_drop_cap(unsigned int cap);
-/* Become nobody (65534) for good: used in forked children. */
+/*
+ * Become nobody (65534) for good, in the group the udev rule gives the
+ * cards (see selftests/lib/llmdev_user.h): used in forked children.
+ */
 int ld_drop_privs(void);
 
 #endif /* LLMDEV_DRIVER_UTIL_H */

@@ -41,6 +41,7 @@
 #include "llmdev.h"		/* libllmdev */
 #include "llmdev_regs.h"	/* PCI IDs, link ports */
 #include "test-json.h"
+#include "llmdev_user.h"	/* selftests/lib: unprivileged users */
 
 #define NOBODY		65534
 #define MODULE_DIR	"/sys/module/llmdev"
@@ -104,8 +105,8 @@ static int run_start(struct run *r, unsigned int flags, const char *const *argv)
 	if (r->pid == 0) {
 		dup2(out[1], STDOUT_FILENO);
 		dup2(err[1], STDERR_FILENO);
-		if ((flags & AS_NOBODY) &&
-		    (setgroups(0, NULL) || setgid(NOBODY) || setuid(NOBODY)))
+		/* nobody in the card group: the udev rule lets it in */
+		if ((flags & AS_NOBODY) && llmdev_become(NOBODY, true))
 			_exit(125);
 		execvp(prog(argv[0]), (char *const *)argv);
 		fprintf(stderr, "exec %s: %s\n", prog(argv[0]), strerror(errno));
@@ -540,19 +541,24 @@ static bool driver_live(void)
 	return !strncmp(buf, "live", 4);
 }
 
-/* llmctl driver load|unload, quietly; 0 if the driver is then as wanted */
+/*
+ * llmctl driver load|unload, quietly; 0 if the driver is then as wanted.
+ * Loaded, the cards' nodes are as the udev rule makes them (for nobody).
+ */
 static int driver_set(bool loaded)
 {
 	struct run r;
 
-	if (driver_live() == loaded)
-		return 0;
-	if (run(&r, "driver", loaded ? "load" : "unload"))
-		return -1;
-	if (r.rc)
-		fprintf(stderr, "# llmctl driver %s: exit %d: %s", loaded ? "load" : "unload",
-			r.rc, r.err);
-	run_free(&r);
+	if (driver_live() != loaded) {
+		if (run(&r, "driver", loaded ? "load" : "unload"))
+			return -1;
+		if (r.rc)
+			fprintf(stderr, "# llmctl driver %s: exit %d: %s",
+				loaded ? "load" : "unload", r.rc, r.err);
+		run_free(&r);
+	}
+	if (loaded && llmdev_udev_settle())
+		fprintf(stderr, "# udevadm settle failed\n");
 	return driver_live() == loaded ? 0 : -1;
 }
 
