@@ -75,6 +75,18 @@ static inline void vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags)
 #endif
 
 /*
+ * 6.4, "mm: introduce per-VMA lock": a fault may hold the VMA's lock
+ * instead of mmap_lock; release_fault_lock() (6.5) drops whichever it
+ * holds. Before, a fault always held mmap_lock for reading.
+ */
+#ifndef LLMDEV_HAVE_RELEASE_FAULT_LOCK
+static inline void release_fault_lock(struct vm_fault *vmf)
+{
+	mmap_read_unlock(vmf->vma->vm_mm);
+}
+#endif
+
+/*
  * 5.15, "lib/scatterlist: Provide a dedicated function to support table
  * append": sg_alloc_table_from_pages_segment() replaced
  * __sg_alloc_table_from_pages(), which returned the last entry.

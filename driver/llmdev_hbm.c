@@ -492,7 +492,7 @@ static vm_fault_t llmdev_vm_fault(struct vm_fault *vmf)
 			return VM_FAULT_RETRY;
 		/* the vma, its file and with it the card may go meanwhile */
 		llmdev_get(ldev);
-		mmap_read_unlock(vma->vm_mm);
+		release_fault_lock(vmf);
 		llmdev_wait_reset(ldev, true);
 		llmdev_put(ldev);
 		return VM_FAULT_RETRY;
