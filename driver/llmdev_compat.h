@@ -22,6 +22,7 @@
 #include <linux/mm.h>
 #include <linux/pci.h>
 #include <linux/scatterlist.h>
+#include <net/devlink.h>
 #include <net/genetlink.h>
 
 /*
@@ -83,6 +84,66 @@ static inline void vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags)
 static inline void release_fault_lock(struct vm_fault *vmf)
 {
 	mmap_read_unlock(vmf->vma->vm_mm);
+}
+#endif
+
+/*
+ * 5.15, "devlink: Set device as early as possible": devlink_alloc() takes
+ * the device and devlink_register() no longer does (devlink_alloc_ns()
+ * came with it). Called through these two everywhere.
+ */
+#ifdef LLMDEV_HAVE_DEVLINK_ALLOC_NS
+static inline struct devlink *
+llmdev_devlink_alloc(const struct devlink_ops *ops, size_t size,
+		     struct device *dev)
+{
+	return devlink_alloc(ops, size, dev);
+}
+
+static inline void llmdev_devlink_register(struct devlink *devlink,
+					   struct device *dev)
+{
+	devlink_register(devlink);
+}
+#else
+static inline struct devlink *
+llmdev_devlink_alloc(const struct devlink_ops *ops, size_t size,
+		     struct device *dev)
+{
+	return devlink_alloc(ops, size);
+}
+
+static inline void llmdev_devlink_register(struct devlink *devlink,
+					   struct device *dev)
+{
+	/* fails only for a devlink registered already */
+	WARN_ON(devlink_register(devlink, dev));
+}
+#endif
+
+/*
+ * After 6.12 (7.2 has it), the graceful period moved into the reporter ops:
+ * default_graceful_period (ours is 0, the default).
+ */
+#ifdef LLMDEV_HAVE_DEVLINK_DEFAULT_GRACEFUL_PERIOD
+#define llmdev_health_reporter_create(devlink, ops, priv)		\
+	devlink_health_reporter_create(devlink, ops, priv)
+#else
+#define llmdev_health_reporter_create(devlink, ops, priv)		\
+	devlink_health_reporter_create(devlink, ops, 0, priv)
+#endif
+
+/*
+ * 6.3, "devlink: remove devlink_info_driver_name_put()": the core names
+ * the driver itself; before, the driver had to.
+ */
+#ifdef LLMDEV_HAVE_DEVLINK_INFO_DRIVER_NAME_PUT
+#define llmdev_devlink_info_driver_name_put devlink_info_driver_name_put
+#else
+static inline int llmdev_devlink_info_driver_name_put(struct devlink_info_req *req,
+						      const char *name)
+{
+	return 0;
 }
 #endif
 

@@ -85,7 +85,7 @@ static int llmdev_devlink_info_get(struct devlink *devlink,
 	char buf[32];
 	int ret;
 
-	ret = devlink_info_driver_name_put(req, LLMDEV_NAME);
+	ret = llmdev_devlink_info_driver_name_put(req, LLMDEV_NAME);
 	if (ret)
 		return ret;
 	snprintf(buf, sizeof(buf), "%016llx", ldev->serial);
@@ -114,31 +114,24 @@ static const struct devlink_ops llmdev_devlink_ops = {
 
 /* ---- the dma reporter -------------------------------------------------------- */
 
-static int llmdev_fmsg_hang(struct devlink_fmsg *fmsg,
-			    const struct llmdev_dma_hang *h)
+/*
+ * The devlink_fmsg_*() calls return nothing (6.7): an error is kept in the
+ * message and reported by the core after the callback.
+ */
+static void llmdev_fmsg_hang(struct devlink_fmsg *fmsg,
+			     const struct llmdev_dma_hang *h)
 {
-	int ret;
-
-	ret = devlink_fmsg_u32_pair_put(fmsg, "ring", h->ring);
-	if (!ret)
-		ret = devlink_fmsg_string_pair_put(fmsg, "direction",
-						   h->ring < LLMDEV_NUM_H2C_RINGS ?
-						   "h2c" : "c2h");
-	if (!ret)
-		ret = devlink_fmsg_string_pair_put(fmsg, "cause",
-						   h->status == -ETIMEDOUT ?
-						   "no progress" : "halted by the card");
-	if (!ret)
-		ret = devlink_fmsg_u32_pair_put(fmsg, "head", h->head);
-	if (!ret)
-		ret = devlink_fmsg_u32_pair_put(fmsg, "tail", h->tail);
-	if (!ret)
-		ret = devlink_fmsg_u32_pair_put(fmsg, "completed", h->completed);
-	if (!ret)
-		ret = devlink_fmsg_u32_pair_put(fmsg, "status", h->hw_status);
-	if (!ret)
-		ret = devlink_fmsg_u32_pair_put(fmsg, "err_code", h->err_code);
-	return ret;
+	devlink_fmsg_u32_pair_put(fmsg, "ring", h->ring);
+	devlink_fmsg_string_pair_put(fmsg, "direction",
+				     h->ring < LLMDEV_NUM_H2C_RINGS ? "h2c" : "c2h");
+	devlink_fmsg_string_pair_put(fmsg, "cause",
+				     h->status == -ETIMEDOUT ?
+				     "no progress" : "halted by the card");
+	devlink_fmsg_u32_pair_put(fmsg, "head", h->head);
+	devlink_fmsg_u32_pair_put(fmsg, "tail", h->tail);
+	devlink_fmsg_u32_pair_put(fmsg, "completed", h->completed);
+	devlink_fmsg_u32_pair_put(fmsg, "status", h->hw_status);
+	devlink_fmsg_u32_pair_put(fmsg, "err_code", h->err_code);
 }
 
 /* The ring's registers now; the caller is in a hardware section. */
@@ -170,34 +163,22 @@ static int llmdev_fmsg_rings(struct llmdev_device *ldev,
 		llmdev_ring_snapshot(ldev, i, &h[i]);
 	llmdev_exit(ldev, idx);
 
-	ret = devlink_fmsg_u32_pair_put(fmsg, "dma_timeout_ms",
-					READ_ONCE(llmdev_dma_timeout_ms));
-	if (!ret)
-		ret = devlink_fmsg_arr_pair_nest_start(fmsg, "rings");
-	for (i = 0; !ret && i < LLMDEV_NUM_RINGS; i++) {
-		ret = devlink_fmsg_obj_nest_start(fmsg);
-		if (!ret)
-			ret = devlink_fmsg_u32_pair_put(fmsg, "ring", i);
-		if (!ret)
-			ret = devlink_fmsg_string_pair_put(fmsg, "direction",
-							   i < LLMDEV_NUM_H2C_RINGS ?
-							   "h2c" : "c2h");
-		if (!ret)
-			ret = devlink_fmsg_u32_pair_put(fmsg, "head", h[i].head);
-		if (!ret)
-			ret = devlink_fmsg_u32_pair_put(fmsg, "tail", h[i].tail);
-		if (!ret)
-			ret = devlink_fmsg_u32_pair_put(fmsg, "completed",
-							h[i].completed);
-		if (!ret)
-			ret = devlink_fmsg_u32_pair_put(fmsg, "status",
-							h[i].hw_status);
-		if (!ret)
-			ret = devlink_fmsg_obj_nest_end(fmsg);
+	devlink_fmsg_u32_pair_put(fmsg, "dma_timeout_ms",
+				  READ_ONCE(llmdev_dma_timeout_ms));
+	devlink_fmsg_arr_pair_nest_start(fmsg, "rings");
+	for (i = 0; i < LLMDEV_NUM_RINGS; i++) {
+		devlink_fmsg_obj_nest_start(fmsg);
+		devlink_fmsg_u32_pair_put(fmsg, "ring", i);
+		devlink_fmsg_string_pair_put(fmsg, "direction",
+					     i < LLMDEV_NUM_H2C_RINGS ? "h2c" : "c2h");
+		devlink_fmsg_u32_pair_put(fmsg, "head", h[i].head);
+		devlink_fmsg_u32_pair_put(fmsg, "tail", h[i].tail);
+		devlink_fmsg_u32_pair_put(fmsg, "completed", h[i].completed);
+		devlink_fmsg_u32_pair_put(fmsg, "status", h[i].hw_status);
+		devlink_fmsg_obj_nest_end(fmsg);
 	}
-	if (!ret)
-		ret = devlink_fmsg_arr_pair_nest_end(fmsg);
-	return ret;
+	devlink_fmsg_arr_pair_nest_end(fmsg);
+	return 0;
 }
 
 static int llmdev_dma_diagnose(struct devlink_health_reporter *reporter,
@@ -215,8 +196,10 @@ static int llmdev_dma_dump(struct devlink_health_reporter *reporter,
 {
 	struct llmdev_devlink *dl = devlink_health_reporter_priv(reporter);
 
-	if (priv_ctx)
-		return llmdev_fmsg_hang(fmsg, priv_ctx);
+	if (priv_ctx) {
+		llmdev_fmsg_hang(fmsg, priv_ctx);
+		return 0;
+	}
 	return llmdev_fmsg_rings(dl->ldev, fmsg);
 }
 
@@ -256,34 +239,23 @@ static const struct devlink_health_reporter_ops llmdev_dma_reporter_ops = {
 
 /* ---- the link reporter ------------------------------------------------------- */
 
-static int llmdev_fmsg_port(struct devlink_fmsg *fmsg, unsigned int port,
-			    const struct llmdev_link_info *li)
+static void llmdev_fmsg_port(struct devlink_fmsg *fmsg, unsigned int port,
+			     const struct llmdev_link_info *li)
 {
 	static const char * const states[] = { "down", "training", "up" };
-	int ret;
 
-	ret = devlink_fmsg_u32_pair_put(fmsg, "port", port);
-	if (!ret)
-		ret = devlink_fmsg_string_pair_put(fmsg, "state",
-						   li->state < ARRAY_SIZE(states) ?
-						   states[li->state] : "unknown");
-	if (!ret)
-		ret = devlink_fmsg_bool_pair_put(fmsg, "enabled",
-						 li->link_flags & LLMDEV_LINK_ENABLED);
-	if (!ret)
-		ret = devlink_fmsg_bool_pair_put(fmsg, "cabled",
-						 li->link_flags & LLMDEV_LINK_CABLED);
-	if (!ret)
-		ret = devlink_fmsg_u64_pair_put(fmsg, "peer_serial",
-						li->peer_serial);
-	if (!ret)
-		ret = devlink_fmsg_u32_pair_put(fmsg, "down_count",
-						li->down_count);
-	if (!ret)
-		ret = devlink_fmsg_u64_pair_put(fmsg, "tx_errors", li->tx_errors);
-	if (!ret)
-		ret = devlink_fmsg_u64_pair_put(fmsg, "rx_errors", li->rx_errors);
-	return ret;
+	devlink_fmsg_u32_pair_put(fmsg, "port", port);
+	devlink_fmsg_string_pair_put(fmsg, "state",
+				     li->state < ARRAY_SIZE(states) ?
+				     states[li->state] : "unknown");
+	devlink_fmsg_bool_pair_put(fmsg, "enabled",
+				   li->link_flags & LLMDEV_LINK_ENABLED);
+	devlink_fmsg_bool_pair_put(fmsg, "cabled",
+				   li->link_flags & LLMDEV_LINK_CABLED);
+	devlink_fmsg_u64_pair_put(fmsg, "peer_serial", li->peer_serial);
+	devlink_fmsg_u32_pair_put(fmsg, "down_count", li->down_count);
+	devlink_fmsg_u64_pair_put(fmsg, "tx_errors", li->tx_errors);
+	devlink_fmsg_u64_pair_put(fmsg, "rx_errors", li->rx_errors);
 }
 
 /* the ports in @mask (all: ~0UL) as they are now */
@@ -292,22 +264,20 @@ static int llmdev_fmsg_ports(struct llmdev_device *ldev,
 {
 	struct llmdev_link_info li;
 	unsigned int p;
-	int ret;
+	int ret = 0;
 
-	ret = devlink_fmsg_arr_pair_nest_start(fmsg, "ports");
-	for (p = 0; !ret && p < LLMDEV_NUM_LINK_PORTS; p++) {
+	devlink_fmsg_arr_pair_nest_start(fmsg, "ports");
+	for (p = 0; p < LLMDEV_NUM_LINK_PORTS; p++) {
 		if (!(mask & BIT(p)))
 			continue;
 		ret = llmdev_link_get(ldev, p, &li);
-		if (!ret)
-			ret = devlink_fmsg_obj_nest_start(fmsg);
-		if (!ret)
-			ret = llmdev_fmsg_port(fmsg, p, &li);
-		if (!ret)
-			ret = devlink_fmsg_obj_nest_end(fmsg);
+		if (ret)
+			break;
+		devlink_fmsg_obj_nest_start(fmsg);
+		llmdev_fmsg_port(fmsg, p, &li);
+		devlink_fmsg_obj_nest_end(fmsg);
 	}
-	if (!ret)
-		ret = devlink_fmsg_arr_pair_nest_end(fmsg);
+	devlink_fmsg_arr_pair_nest_end(fmsg);
 	return ret;
 }
 
@@ -463,28 +433,27 @@ int llmdev_devlink_init(struct llmdev_device *ldev)
 	struct devlink *devlink;
 	int ret;
 
-	devlink = devlink_alloc(&llmdev_devlink_ops, sizeof(*dl),
-				&ldev->pdev->dev);
+	devlink = llmdev_devlink_alloc(&llmdev_devlink_ops, sizeof(*dl),
+				       &ldev->pdev->dev);
 	if (!devlink)
 		return -ENOMEM;
 	dl = devlink_priv(devlink);
 	dl->ldev = ldev;
 	spin_lock_init(&dl->lock);
 	INIT_WORK(&dl->work, llmdev_devlink_work);
-	dl->dma = devlink_health_reporter_create(devlink,
-						 &llmdev_dma_reporter_ops, 0, dl);
+	dl->dma = llmdev_health_reporter_create(devlink,
+						&llmdev_dma_reporter_ops, dl);
 	if (IS_ERR(dl->dma)) {
 		ret = PTR_ERR(dl->dma);
 		goto err_free;
 	}
-	dl->link = devlink_health_reporter_create(devlink,
-						  &llmdev_link_reporter_ops, 0,
-						  dl);
+	dl->link = llmdev_health_reporter_create(devlink,
+						 &llmdev_link_reporter_ops, dl);
 	if (IS_ERR(dl->link)) {
 		ret = PTR_ERR(dl->link);
 		goto err_dma;
 	}
-	devlink_register(devlink);
+	llmdev_devlink_register(devlink, &ldev->pdev->dev);
 	ldev->devlink = devlink;
 	return 0;
 
