@@ -9,8 +9,13 @@
  * back on the next access; links retrain; the card is usable afterwards,
  * nothing leaks, and no call hangs.
  *
+ * AER: a fatal error injected with QEMU's pcie_aer_inject_error (through
+ * hostctl, the runner's monitor) makes the kernel's AER service reset the
+ * link below the card's root port; the driver's error handlers take the
+ * card through the same reset path, during DMA and a collective.
+ *
  * LLMDEV_RESET_ROUNDS (environment) sets the rounds of the FLR soak
- * (default 100).
+ * (default 100); LLMDEV_AER_ROUNDS those of the AER one (default 10).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -488,6 +493,186 @@ TEST_F(reset, during_collective)
 	ld_free_buf(in[0], bytes);
 	ld_free_buf(in[1], bytes);
 	ld_free_buf(out, bytes);
+}
+
+/* ---- AER -------------------------------------------------------------------- */
+
+#define SERIAL_BASE	0x4c4d000000000000ull	/* the model's: + creation order */
+
+/* QEMU's id of card @card (the runner names them llmdev<creation order>) */
+static int qemu_id(unsigned int card, char *id, size_t len)
+{
+	uint64_t serial;
+	int ret = ld_sysfs_u64(card, "serial", &serial);
+
+	if (ret)
+		return ret;
+	if (serial - SERIAL_BASE >= 64)
+		return -ENOENT;
+	snprintf(id, len, "llmdev%u", (unsigned int)(serial - SERIAL_BASE));
+	return 0;
+}
+
+/* an uncorrectable internal error, fatal, into QEMU's device @id */
+static int aer_inject_fatal(const char *id, char *out, size_t len)
+{
+	char cmd[160];
+	size_t n;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd),
+		 "hostctl -t 30 hmp 'pcie_aer_inject_error %s INTN' 2>&1", id);
+	f = popen(cmd, "r");
+	if (!f)
+		return -errno;
+	n = fread(out, 1, len - 1, f);
+	out[n] = 0;
+	return pclose(f) ? -EIO : 0;
+}
+
+/* the reset count of @card past @count and the card live again */
+static int wait_recovered(unsigned int card, uint64_t count, int ms)
+{
+	char state[32];
+
+	for (; ms > 0; ms -= 20) {
+		if (reset_count(card) > count && !card_state(card, state, sizeof(state)) &&
+		    !strcmp(state, "live"))
+			return 0;
+		ld_msleep(20);
+	}
+	return -ETIMEDOUT;
+}
+
+/*
+ * Rounds of a fatal AER error on card 0 while transfers run on all of its
+ * rings and an AllReduce over cards 0 and 1 runs (when they are cabled):
+ * each fence ends with 0 or -EIO, the data of what finished is right, the
+ * card counts one reset per error and works after each, and nothing stays
+ * allocated.
+ */
+TEST_F_TIMEOUT(reset, aer_fatal_soak, 900)
+{
+	const char *env = getenv("LLMDEV_AER_ROUNDS");
+	unsigned int rounds = env ? (unsigned int)atoi(env) : 10, i, r, p;
+	int peer[LD_MAX_CARDS][LD_MAX_PORTS];
+	struct llmdev_hbm_alloc a[2];
+	struct llmdev_coll_buf b[2];
+	const size_t count = 1024 * 1024, bytes = count * 4;
+	int32_t fds[2] = { -1, -1 }, *in = NULL;
+	uint64_t count0, fence;
+	struct load l = { 0 };
+	char id[32], out[512], why[128] = "";
+	unsigned int coll_ok = 0, coll_eio = 0;
+	bool linked = false;
+	uint32_t group = 0;
+	int ok, status;
+	long done = 0;
+
+	SETUP_OR_SKIP();
+	if (system("command -v hostctl >/dev/null 2>&1"))
+		SKIP(return, "no hostctl on PATH: cannot reach QEMU's monitor");
+	if (qemu_id(0, id, sizeof(id)))
+		SKIP(return, "card 0's serial is not the model's default: its QEMU id is unknown");
+	if (access("/sys/bus/pci_express/devices", F_OK) ||
+	    system("ls /sys/bus/pci_express/devices | grep -q aer"))
+		SKIP(return, "the kernel has no AER service on the root ports");
+	l.src = ld_alloc_buf(LOAD_BYTES);
+	l.dst = ld_alloc_buf(LOAD_BYTES);
+	ASSERT_NE(NULL, l.src);
+	ASSERT_NE(NULL, l.dst);
+
+	/* an AllReduce over cards 0 and 1, if they are cabled */
+	if (ld_num_cards() >= 2 && !ld_topology(ld_num_cards(), peer))
+		for (p = 0; p < LD_MAX_PORTS; p++)
+			linked |= peer[0][p] >= 0 && peer[0][p] / LD_MAX_PORTS == 1;
+	if (linked) {
+		fds[0] = self->fd;
+		fds[1] = ld_open(1);
+		ASSERT_LE(0, fds[1]);
+		in = ld_alloc_buf(bytes);
+		ASSERT_NE(NULL, in);
+		for (r = 0; r < 2; r++) {
+			for (i = 0; i < count; i++)
+				in[i] = (int32_t)(i * 7 + r);
+			ASSERT_EQ(0, ld_hbm_alloc(fds[r], 2 * bytes, 0, 0, NULL, &a[r]));
+			ASSERT_EQ(0, ld_xfer(fds[r], a[r].handle, 0, in, bytes, true,
+					     LLMDEV_RING_ANY));
+			b[r] = (struct llmdev_coll_buf){
+				.fd = fds[r], .src_handle = a[r].handle,
+				.dst_handle = a[r].handle, .dst_offset = bytes,
+			};
+		}
+		ASSERT_EQ(0, ld_group_create(self->fd, fds, 2, &group));
+	}
+
+	count0 = reset_count(0);
+	for (i = 0; i < rounds; i++) {
+		uint64_t before = reset_count(0);
+
+		if (linked) {
+			for (r = 0; r < 2; r++)
+				for (p = 0; p < LD_MAX_PORTS; p++)
+					if (peer[r][p] >= 0 && peer[r][p] / LD_MAX_PORTS == 1 - r)
+						ASSERT_EQ(0, ld_link_wait(fds[r], p, LLMDEV_LINK_UP,
+									  10000));
+			ASSERT_EQ(0, ld_coll_submit(self->fd, group, LLMDEV_COLL_ALLREDUCE,
+						    LLMDEV_DTYPE_I32, LLMDEV_REDOP_SUM, 0,
+						    count, b, &fence));
+		}
+		ASSERT_TRUE(load_start(&l, self->fd, 100 + i));
+		ASSERT_EQ(0, aer_inject_fatal(id, out, sizeof(out))) TH_LOG("%s", out);
+		ASSERT_EQ(0, wait_recovered(0, before, 30000))
+			TH_LOG("round %u: no recovery in 30 s after a fatal error", i);
+		ok = load_finish(&l, why, sizeof(why));
+		ASSERT_LE(0, ok) TH_LOG("round %u: %s", i, why);
+		done += ok;
+		if (linked) {
+			ASSERT_EQ(0, ld_wait(self->fd, fence, LD_LONG_WAIT, &status));
+			ASSERT_TRUE(status == 0 || status == -EIO)
+				TH_LOG("round %u: AllReduce status %d", i, status);
+			if (status)
+				coll_eio++;
+			else
+				coll_ok++;
+		}
+		ASSERT_EQ(0, card_works(self->fd, self->src, self->dst, 64 * LD_KIB, i))
+			TH_LOG("round %u: the card does not work", i);
+	}
+	EXPECT_EQ(count0 + rounds, reset_count(0));
+	TH_LOG("%u fatal AER errors recovered; %ld of %u transfers finished; AllReduce: %u finished, %u ended with -EIO",
+	       rounds, done, rounds * LOAD_XFERS, coll_ok, coll_eio);
+	if (linked) {
+		int32_t *res = ld_alloc_buf(bytes);
+
+		/* the next AllReduce is right */
+		ASSERT_NE(NULL, res);
+		for (r = 0; r < 2; r++)
+			for (p = 0; p < LD_MAX_PORTS; p++)
+				if (peer[r][p] >= 0 && peer[r][p] / LD_MAX_PORTS == 1 - r)
+					ASSERT_EQ(0, ld_link_wait(fds[r], p, LLMDEV_LINK_UP, 10000));
+		ASSERT_EQ(0, ld_coll_submit(self->fd, group, LLMDEV_COLL_ALLREDUCE,
+					    LLMDEV_DTYPE_I32, LLMDEV_REDOP_SUM, 0,
+					    count, b, &fence));
+		ASSERT_EQ(0, ld_wait(self->fd, fence, LD_LONG_WAIT, &status));
+		EXPECT_EQ(0, status);
+		ASSERT_EQ(0, ld_xfer(fds[1], a[1].handle, bytes, res, bytes, false,
+				     LLMDEV_RING_ANY));
+		for (i = 0; i < count; i++)
+			if (res[i] != (int32_t)(i * 7 * 2 + 1))
+				break;
+		EXPECT_EQ(count, i) TH_LOG("element %u wrong", i);
+		ld_free_buf(res, bytes);
+		ld_group_destroy(self->fd, group);
+		for (r = 0; r < 2; r++)
+			ld_hbm_free(fds[r], a[r].handle);
+		close(fds[1]);
+		ld_free_buf(in, bytes);
+	}
+	EXPECT_EQ(0, ld_hbm_used_settle(0, 0));
+	EXPECT_EQ(0, ld_hbm_used_settle(1, 0));
+	ld_free_buf(l.src, LOAD_BYTES);
+	ld_free_buf(l.dst, LOAD_BYTES);
 }
 
 TEST_HARNESS_MAIN
