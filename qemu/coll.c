@@ -3,13 +3,20 @@
  *
  * The cards of one collective meet on the global card list (all ranks post
  * the same TAG) and form a session. The session advances in ticks (13.6):
- * the main loop starts a tick (link checks, DOWN_AFTER budgets), hands each
- * transfer to the engine of the card that receives it, and accounts for it
- * when every engine is done; the next tick starts when the tick's link time
- * has passed or, if the engines needed longer, when they are done. The
- * engines are one worker thread per card that moves and combines the data
- * between the cards' HBM without any lock: the main loop waits for no
- * engine, and an engine waits for nothing but its next piece of work.
+ * a tick checks the links of the ring, hands each transfer to the engine of
+ * the card that receives it (one worker thread per card, which moves and
+ * combines the data between the cards' HBM without any lock), and when
+ * every engine is done it is counted; the next tick starts when the tick's
+ * link time has passed or, if the engines needed longer, at once.
+ *
+ * Who runs a tick: the engine that finishes the last piece of the previous
+ * one, without a trip through the main loop, as long as nothing needs the
+ * BQL: the link checks read the link state with qatomic_read() and the
+ * counters are kept under the cards' locks. The main loop (a timer or a
+ * bottom half, under the BQL) takes over when the next tick must wait for
+ * its link time, when a link is not up (the session ends), when a
+ * DOWN_AFTER budget is armed on a link of the ring (counting it can drop
+ * the link, which raises events), and to end the session.
  *
  * The copy of SRC to DST that an out-of-place AllReduce needs is not a pass
  * of its own: every reduce-scatter step reads the receiver's SRC (the
@@ -56,8 +63,9 @@ struct LlmdevSession {
     int64_t tick_start;
     int64_t tick_dur;
     int pending;                /* work items the engines have not done */
-    QEMUTimer *tick_timer;      /* starts the next tick */
-    QEMUBH *done_bh;            /* the engines finished the tick */
+    bool dead;                  /* ending: post no more work */
+    QEMUTimer *tick_timer;      /* starts the next tick from the main loop */
+    QEMUBH *done_bh;            /* counts the tick in the main loop */
 };
 
 typedef struct LlmdevXfer LlmdevXfer;
@@ -83,6 +91,8 @@ static uint64_t llmdev_coll_chunk(const LlmdevCollParams *p)
 }
 
 /* ---- The engines --------------------------------------------------------- */
+
+static void llmdev_sess_engine_done(LlmdevSession *ss);
 
 static bool llmdev_engine_run(LlmdevSession *ss, const LlmdevCollWork *wk,
                               LlmdevWorker *w, uint32_t gen)
@@ -115,6 +125,7 @@ static void *llmdev_engine_thread(void *opaque)
         LlmdevSession *ss = e->sess;
         uint32_t gen = e->w.gen;
         LlmdevCollWork wk;
+        int64_t t0;
         bool done;
 
         if (!e->nwork) {
@@ -124,11 +135,14 @@ static void *llmdev_engine_thread(void *opaque)
         wk = e->work[--e->nwork];
         e->w.busy = true;
         qemu_mutex_unlock(&s->lock);
+        t0 = get_clock();
         done = llmdev_engine_run(ss, &wk, &e->w, gen);
+        trace_llmdev_coll_work(llmdev_id(s), wk.len, wk.reduce,
+                               get_clock() - t0);
         /* what landed may be non-zero, done or not */
         llmdev_hbm_written(s, wk.dst - s->hbm, wk.len);
         if (done && qatomic_fetch_dec(&ss->pending) == 1) {
-            qemu_bh_schedule(ss->done_bh);
+            llmdev_sess_engine_done(ss);
         }
         qemu_mutex_lock(&s->lock);
         e->w.busy = false;
@@ -138,16 +152,22 @@ static void *llmdev_engine_thread(void *opaque)
     return NULL;
 }
 
+/*
+ * Queue work for a card's engine. Checked under the card's lock: once
+ * llmdev_sess_stop() has set @dead, no engine is given work any more.
+ */
 static void llmdev_engine_post(LlmdevState *s, LlmdevSession *ss,
                                const LlmdevCollWork *wk)
 {
     LlmdevEngine *e = &s->engine;
 
     qemu_mutex_lock(&s->lock);
-    assert(e->nwork < LLMDEV_COLL_MAX_WORK);
-    e->sess = ss;
-    e->work[e->nwork++] = *wk;
-    qemu_cond_signal(&e->w.wake);
+    if (!qatomic_read(&ss->dead)) {
+        assert(e->nwork < LLMDEV_COLL_MAX_WORK);
+        e->sess = ss;
+        e->work[e->nwork++] = *wk;
+        qemu_cond_signal(&e->w.wake);
+    }
     qemu_mutex_unlock(&s->lock);
 }
 
@@ -176,11 +196,17 @@ static void llmdev_coll_finish(LlmdevState *s, uint32_t err)
     llmdev_irq_kick(s);
 }
 
-/* Stop the members' engines: none touches HBM for this session after it. */
+/*
+ * Stop the members' engines: none touches HBM or the session after it. An
+ * engine that is running a tick is waited for; what it queued is dropped.
+ */
 static void llmdev_sess_stop(LlmdevSession *ss)
 {
     unsigned int r;
 
+    qatomic_set(&ss->dead, true);
+    /* @dead before the locks below: pairs with llmdev_engine_post() */
+    smp_mb();
     for (r = 0; r < ss->n; r++) {
         LlmdevState *m = ss->m[r];
         LlmdevEngine *e = &m->engine;
@@ -340,33 +366,117 @@ static unsigned int llmdev_sess_work(LlmdevSession *ss, LlmdevCollWork *wk,
     return k;
 }
 
-static void llmdev_sess_done(void *opaque);
+/* What stops a tick from running without the BQL. */
+typedef enum LlmdevLinksCheck {
+    LLMDEV_LINKS_OK,
+    LLMDEV_LINKS_DOWN,          /* a ring link is not up, or was down */
+    LLMDEV_LINKS_BUDGET,        /* a DOWN_AFTER budget is armed */
+} LlmdevLinksCheck;
 
-/* Start the current tick, or end the session. */
-static void llmdev_sess_tick(void *opaque)
+/*
+ * Every link of the ring is up, still leads to the next rank and has been
+ * up since the start (13.8); whether a budget is armed. Exact under the
+ * BQL, a snapshot without it.
+ */
+static LlmdevLinksCheck llmdev_sess_links(LlmdevSession *ss)
 {
-    LlmdevSession *ss = opaque;
+    LlmdevLinksCheck ret = LLMDEV_LINKS_OK;
+    unsigned int r;
+
+    for (r = 0; r < ss->n && ss->n > 1; r++) {
+        LlmdevLink *l = llmdev_sess_tx(ss, r);
+
+        if (qatomic_read(&l->state) != LLMDEV_LINK_STATE_UP ||
+            qatomic_read(&l->peer) != ss->m[(r + 1) % ss->n] ||
+            qatomic_read(&l->down_count) != ss->down_count[r]) {
+            return LLMDEV_LINKS_DOWN;
+        }
+        if (qatomic_read(&l->down_after)) {
+            ret = LLMDEV_LINKS_BUDGET;
+        }
+    }
+    return ret;
+}
+
+/* Hand the tick's transfers to the engines that receive them. */
+static void llmdev_sess_dispatch(LlmdevSession *ss)
+{
     LlmdevCollWork wk[2 * LLMDEV_COLL_MAX_RANKS];
     LlmdevState *on[2 * LLMDEV_COLL_MAX_RANKS];
     int64_t dur = 1;
-    unsigned int i, r, nw;
+    unsigned int i, nw;
+
+    for (i = 0; i < ss->nx; i++) {
+        dur = MAX(dur, DIV_ROUND_UP(ss->x[i].len * 8,
+                                    ss->m[ss->x[i].from]->link_gbps));
+    }
+    ss->tick_start = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
+    ss->tick_dur = dur;
+    trace_llmdev_coll_tick(ss->tag, ss->step, ss->tick, ss->nx, dur);
+
+    nw = llmdev_sess_work(ss, wk, on);
+    if (!nw) {
+        /* nothing to move (a one-card copy of nothing): count it now */
+        qemu_bh_schedule(ss->done_bh);
+        return;
+    }
+    qatomic_set(&ss->pending, nw);
+    for (i = 0; i < nw; i++) {
+        llmdev_engine_post(on[i], ss, &wk[i]);
+    }
+}
+
+/*
+ * Count the tick's transfers (13.5) and step on to the next tick. A budget
+ * is counted only under the BQL: running out drops the link.
+ */
+static void llmdev_sess_account(LlmdevSession *ss, bool bql)
+{
+    unsigned int i;
+
+    for (i = 0; i < ss->nx; i++) {
+        const LlmdevXfer *x = &ss->x[i];
+        LlmdevState *from = ss->m[x->from];
+        LlmdevLink *l = llmdev_sess_tx(ss, x->from);
+        LlmdevLink *pl = llmdev_link_peer(l);
+
+        qemu_mutex_lock(&from->lock);
+        l->tx_bytes += x->len;
+        from->perf[LLMDEV_PERF_LINK_TX_BYTES] += x->len;
+        qemu_mutex_unlock(&from->lock);
+        if (pl) {
+            qemu_mutex_lock(&pl->s->lock);
+            pl->rx_bytes += x->len;
+            pl->s->perf[LLMDEV_PERF_LINK_RX_BYTES] += x->len;
+            qemu_mutex_unlock(&pl->s->lock);
+        }
+        if (bql && l->down_after) {
+            qatomic_set(&l->down_after, l->down_after - x->len);
+            if (!l->down_after) {
+                llmdev_link_exhaust(l);
+            }
+        }
+    }
+    if (++ss->tick >= ss->nticks) {
+        ss->tick = 0;
+        ss->step++;
+    }
+}
+
+/* Start the current tick, or end the session (main loop, BQL). */
+static void llmdev_sess_tick(void *opaque)
+{
+    LlmdevSession *ss = opaque;
+    unsigned int i;
 
     if (ss->step >= ss->nsteps) {
         llmdev_sess_end(ss, LLMDEV_COLL_ERR_NONE, NULL);
         return;
     }
     llmdev_sess_xfers(ss);
-
-    /* every link of the ring is up, and has been since the start */
-    for (r = 0; r < ss->n && ss->n > 1; r++) {
-        LlmdevLink *l = llmdev_sess_tx(ss, r);
-
-        if (l->state != LLMDEV_LINK_STATE_UP ||
-            l->peer != ss->m[(r + 1) % ss->n] ||
-            l->down_count != ss->down_count[r]) {
-            llmdev_sess_end(ss, LLMDEV_COLL_ERR_LINK_DOWN, NULL);
-            return;
-        }
+    if (llmdev_sess_links(ss) == LLMDEV_LINKS_DOWN) {
+        llmdev_sess_end(ss, LLMDEV_COLL_ERR_LINK_DOWN, NULL);
+        return;
     }
     /* a chunk that does not fit the DOWN_AFTER budget drops the link */
     for (i = 0; i < ss->nx; i++) {
@@ -377,64 +487,56 @@ static void llmdev_sess_tick(void *opaque)
             llmdev_sess_end(ss, LLMDEV_COLL_ERR_LINK_DOWN, NULL);
             return;
         }
-        dur = MAX(dur, DIV_ROUND_UP(ss->x[i].len * 8,
-                                    ss->m[ss->x[i].from]->link_gbps));
     }
-    ss->tick_start = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
-    ss->tick_dur = dur;
-    trace_llmdev_coll_tick(ss->tag, ss->step, ss->tick, ss->nx, dur);
-
-    nw = llmdev_sess_work(ss, wk, on);
-    if (!nw) {
-        llmdev_sess_done(ss);
-        return;
-    }
-    qatomic_set(&ss->pending, nw);
-    for (i = 0; i < nw; i++) {
-        llmdev_engine_post(on[i], ss, &wk[i]);
-    }
+    llmdev_sess_dispatch(ss);
 }
 
-/* The engines moved the tick's data: count it, then the next tick. */
-static void llmdev_sess_done(void *opaque)
+/* The next tick: at once if its time has come, else from the timer. */
+static void llmdev_sess_next(LlmdevSession *ss)
 {
-    LlmdevSession *ss = opaque;
     int64_t now = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
-    unsigned int i;
 
-    for (i = 0; i < ss->nx; i++) {
-        const LlmdevXfer *x = &ss->x[i];
-        LlmdevState *from = ss->m[x->from];
-        LlmdevLink *l = llmdev_sess_tx(ss, x->from);
-        LlmdevLink *pl = llmdev_link_peer(l);
-
-        l->tx_bytes += x->len;
-        qemu_mutex_lock(&from->lock);
-        from->perf[LLMDEV_PERF_LINK_TX_BYTES] += x->len;
-        qemu_mutex_unlock(&from->lock);
-        if (pl) {
-            pl->rx_bytes += x->len;
-            qemu_mutex_lock(&pl->s->lock);
-            pl->s->perf[LLMDEV_PERF_LINK_RX_BYTES] += x->len;
-            qemu_mutex_unlock(&pl->s->lock);
-        }
-        if (l->down_after) {
-            l->down_after -= x->len;
-            if (!l->down_after) {
-                llmdev_link_exhaust(l);
-            }
-        }
-    }
-    if (++ss->tick >= ss->nticks) {
-        ss->tick = 0;
-        ss->step++;
-    }
-    /* the slowest link sets the pace, or the engines if they were slower */
     if (now >= ss->tick_start + ss->tick_dur) {
         llmdev_sess_tick(ss);
     } else {
         timer_mod(ss->tick_timer, ss->tick_start + ss->tick_dur);
     }
+}
+
+/* The engines are done with the tick: count it in the main loop. */
+static void llmdev_sess_done(void *opaque)
+{
+    LlmdevSession *ss = opaque;
+
+    llmdev_sess_account(ss, true);
+    llmdev_sess_next(ss);
+}
+
+/*
+ * The engines are done with the tick; called by the one that finished last,
+ * without the BQL. It counts the tick and runs the next one itself if it
+ * can, or leaves it to the main loop.
+ */
+static void llmdev_sess_engine_done(LlmdevSession *ss)
+{
+    int64_t now;
+
+    if (llmdev_sess_links(ss) == LLMDEV_LINKS_BUDGET) {
+        qemu_bh_schedule(ss->done_bh);
+        return;
+    }
+    llmdev_sess_account(ss, false);
+    now = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
+    if (ss->step >= ss->nsteps || now < ss->tick_start + ss->tick_dur) {
+        timer_mod(ss->tick_timer, MAX(now, ss->tick_start + ss->tick_dur));
+        return;
+    }
+    llmdev_sess_xfers(ss);
+    if (llmdev_sess_links(ss) != LLMDEV_LINKS_OK) {
+        timer_mod(ss->tick_timer, now);
+        return;
+    }
+    llmdev_sess_dispatch(ss);
 }
 
 /* ---- Posting and matching ------------------------------------------------ */

@@ -3,7 +3,10 @@
  *
  * Cards know each other through the global list llmdev_cards; the cables
  * are worked out from the peerN properties of the cards on it, again at
- * every realize and unrealize. Everything here runs under the BQL.
+ * every realize and unrealize. Everything here runs under the BQL, but the
+ * collective engines read a link's state, peer, DOWN_COUNT and DOWN_AFTER
+ * without it (qatomic_read; they are written with qatomic_set), and count
+ * TX_BYTES and RX_BYTES under the card's lock.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -13,9 +16,12 @@
 #include "llmdev.h"
 #include "trace.h"
 
+/* Also called by collective engines without the BQL: see coll.c. */
 LlmdevLink *llmdev_link_peer(LlmdevLink *l)
 {
-    return l->peer ? &l->peer->link[l->peer_port] : NULL;
+    LlmdevState *peer = qatomic_read(&l->peer);
+
+    return peer ? &peer->link[qatomic_read(&l->peer_port)] : NULL;
 }
 
 static bool llmdev_link_forced(LlmdevLink *l)
@@ -58,7 +64,7 @@ static void llmdev_link_set_state(LlmdevLink *l, uint32_t st)
         return;
     }
     if (old == LLMDEV_LINK_STATE_UP) {
-        l->down_count++;
+        qatomic_set(&l->down_count, l->down_count + 1);
         l->peer_serial = 0;
         l->peer_port_reg = ~0u;
     }
@@ -66,7 +72,7 @@ static void llmdev_link_set_state(LlmdevLink *l, uint32_t st)
         l->peer_serial = l->peer->serial;
         l->peer_port_reg = l->peer_port;
     }
-    l->state = st;
+    qatomic_set(&l->state, st);
     trace_llmdev_link_state(llmdev_id(s), l->port, old, st);
     if (s->resetting) {
         return;
@@ -129,7 +135,7 @@ static void llmdev_link_burst(LlmdevLink *l, uint32_t count)
 /* DOWN_AFTER ran out: the card pulls the cable itself (FORCE_DOWN). */
 void llmdev_link_exhaust(LlmdevLink *l)
 {
-    l->down_after = 0;
+    qatomic_set(&l->down_after, 0);
     l->fault |= LLMDEV_LINK_FAULT_FORCE_DOWN;
     llmdev_link_update(l);
 }
@@ -220,8 +226,8 @@ void llmdev_recable(void)
             l->changed = true;
             l->trained = false;
             timer_del(l->train_timer);
-            l->peer = l->new_peer;
-            l->peer_port = l->new_peer_port;
+            qatomic_set(&l->peer_port, l->new_peer_port);
+            qatomic_set(&l->peer, l->new_peer);
             if (l->peer) {
                 trace_llmdev_link_cable(llmdev_id(c), p, llmdev_id(l->peer),
                                         l->peer_port);
@@ -412,7 +418,7 @@ bool llmdev_link_write(LlmdevLink *l, hwaddr off, uint64_t val)
         llmdev_link_update(l);
         return true;
     case LLMDEV_LINK_DOWN_AFTER:
-        l->down_after = val;
+        qatomic_set(&l->down_after, val);
         return true;
     }
     return false;
@@ -429,10 +435,12 @@ void llmdev_links_reset(LlmdevState *s)
         l->ctrl = 0;
         l->fault = 0;
         llmdev_link_update(l);  /* the peer sees the link go */
-        l->down_count = 0;
+        qatomic_set(&l->down_count, 0);
+        qemu_mutex_lock(&s->lock);
         l->tx_bytes = l->rx_bytes = 0;
+        qemu_mutex_unlock(&s->lock);
         l->tx_errors = l->rx_errors = 0;
-        l->down_after = 0;
+        qatomic_set(&l->down_after, 0);
         l->peer_serial = 0;
         l->peer_port_reg = ~0u;
     }

@@ -168,7 +168,7 @@ typedef struct LlmdevLink {
     uint64_t peer_serial;       /* latched when the link came up */
     uint32_t peer_port_reg;
     uint32_t down_count;
-    uint64_t tx_bytes;
+    uint64_t tx_bytes;          /* these two under LlmdevState.lock */
     uint64_t rx_bytes;
     uint64_t tx_errors;
     uint64_t rx_errors;
