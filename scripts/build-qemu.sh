@@ -67,8 +67,12 @@ config LLMDEV_CARD
     depends on PCI && MSI_NONBROKEN
 KC
 fi
-edit_tree_file "$src/hw/misc/meson.build" \
-	sed -e "/files('llmdev\.c')/d" -e "/^subdir('llmdev')$/d" -e "\$a subdir('llmdev')"
+# hw/misc/meson.build: the old one-file line out, subdir('llmdev') last
+misc_meson() {
+	sed -e "/files('llmdev\.c')/d" -e "/^subdir('llmdev')$/d"
+	echo "subdir('llmdev')"
+}
+edit_tree_file "$src/hw/misc/meson.build" misc_meson
 edit_tree_file "$src/meson.build" \
 	sed -e "/^    'hw\/misc\/llmdev',$/d" -e "s/^    'hw\/misc',$/&\n    'hw\/misc\/llmdev',/" \
 	-e 's/^    unpack_edk2_blobs = bzip2.found()/    unpack_edk2_blobs = false/'
@@ -141,7 +145,7 @@ for c in flags:
         keep.append(c)
 print(shlex.join(keep))
 PY
-) || die "the llmdev model does not build with -Werror -Wextra"
+) || die "the -Werror -Wextra check of the llmdev model failed (see above)"
 
 # QEMU's coding style, on every file of the model.
 for f in "${model_files[@]}"; do
