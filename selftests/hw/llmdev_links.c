@@ -1365,7 +1365,7 @@ TEST_F_TIMEOUT(links, down_after, 60)
 
 #define RESET_ROUNDS	50
 #define RESET_COUNT_EL	(4u << 20)	/* i32 elements: 16 MiB per rank */
-#define RESET_CHUNK	(64u << 10)
+#define RESET_CHUNK	(4u << 10)	/* many ticks: an FLR takes a while */
 #define RESET_QUIET_MS	30
 
 /* HBM words spread over [off, off + len): changes if an engine still runs */
