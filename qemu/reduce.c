@@ -25,6 +25,22 @@
 
 #define LLMDEV_REDUCE_BLOCK     32
 
+/*
+ * x86-64 hosts: an AVX2 copy of every loop beside the baseline (SSE2) one,
+ * taken when the CPU has AVX2: twice as wide, with blend instructions.
+ */
+#ifdef HOST_X86_64
+#define LLMDEV_AVX2     __attribute__((target("avx2")))
+
+static bool llmdev_avx2;
+
+static void __attribute__((constructor)) llmdev_reduce_init(void)
+{
+    __builtin_cpu_init();
+    llmdev_avx2 = __builtin_cpu_supports("avx2");
+}
+#endif
+
 unsigned int llmdev_dtype_size(uint32_t dtype)
 {
     return dtype == LLMDEV_COLL_DTYPE_F16 ||
@@ -199,40 +215,6 @@ llmdev_reduce_in(uint8_t *restrict acc, const uint8_t *restrict in,
     }
 }
 
-/*
- * One instance per data type and operation, out of place and in place. The
- * restrict pointers must be parameters of these (not inlined) functions:
- * GCC does not keep restrict through inlining.
- */
-#define LLMDEV_REDUCE_FNS(name, dtype, redop)                               \
-    static void name##_out(uint8_t *restrict dst,                           \
-                           const uint8_t *restrict own,                     \
-                           const uint8_t *restrict in, uint64_t count)      \
-    {                                                                       \
-        llmdev_reduce_out(dst, own, in, count, dtype, redop);               \
-    }                                                                       \
-    static void name##_in(uint8_t *restrict acc, const uint8_t *restrict in,\
-                          uint64_t count)                                   \
-    {                                                                       \
-        llmdev_reduce_in(acc, in, count, dtype, redop);                     \
-    }
-
-LLMDEV_REDUCE_FNS(llmdev_i32_sum, LLMDEV_COLL_DTYPE_I32, LLMDEV_COLL_REDOP_SUM)
-LLMDEV_REDUCE_FNS(llmdev_i32_min, LLMDEV_COLL_DTYPE_I32, LLMDEV_COLL_REDOP_MIN)
-LLMDEV_REDUCE_FNS(llmdev_i32_max, LLMDEV_COLL_DTYPE_I32, LLMDEV_COLL_REDOP_MAX)
-LLMDEV_REDUCE_FNS(llmdev_f32_sum, LLMDEV_COLL_DTYPE_F32, LLMDEV_COLL_REDOP_SUM)
-LLMDEV_REDUCE_FNS(llmdev_f32_min, LLMDEV_COLL_DTYPE_F32, LLMDEV_COLL_REDOP_MIN)
-LLMDEV_REDUCE_FNS(llmdev_f32_max, LLMDEV_COLL_DTYPE_F32, LLMDEV_COLL_REDOP_MAX)
-LLMDEV_REDUCE_FNS(llmdev_f16_sum, LLMDEV_COLL_DTYPE_F16, LLMDEV_COLL_REDOP_SUM)
-LLMDEV_REDUCE_FNS(llmdev_f16_min, LLMDEV_COLL_DTYPE_F16, LLMDEV_COLL_REDOP_MIN)
-LLMDEV_REDUCE_FNS(llmdev_f16_max, LLMDEV_COLL_DTYPE_F16, LLMDEV_COLL_REDOP_MAX)
-LLMDEV_REDUCE_FNS(llmdev_bf16_sum, LLMDEV_COLL_DTYPE_BF16,
-                  LLMDEV_COLL_REDOP_SUM)
-LLMDEV_REDUCE_FNS(llmdev_bf16_min, LLMDEV_COLL_DTYPE_BF16,
-                  LLMDEV_COLL_REDOP_MIN)
-LLMDEV_REDUCE_FNS(llmdev_bf16_max, LLMDEV_COLL_DTYPE_BF16,
-                  LLMDEV_COLL_REDOP_MAX)
-
 typedef struct LlmdevReduceFns {
     void (*out)(uint8_t *restrict dst, const uint8_t *restrict own,
                 const uint8_t *restrict in, uint64_t count);
@@ -240,27 +222,80 @@ typedef struct LlmdevReduceFns {
                uint64_t count);
 } LlmdevReduceFns;
 
-#define LLMDEV_FNS(name)    { name##_out, name##_in }
+/*
+ * One instance per data type and operation, out of place and in place,
+ * with @attr (a target). The restrict pointers must be parameters of these
+ * (not inlined) functions: GCC does not keep restrict through inlining.
+ */
+#define LLMDEV_REDUCE_FNS(name, attr, dtype, redop)                         \
+    static attr void name##_out(uint8_t *restrict dst,                      \
+                                const uint8_t *restrict own,                \
+                                const uint8_t *restrict in, uint64_t count) \
+    {                                                                       \
+        llmdev_reduce_out(dst, own, in, count, dtype, redop);               \
+    }                                                                       \
+    static attr void name##_in(uint8_t *restrict acc,                       \
+                               const uint8_t *restrict in, uint64_t count)  \
+    {                                                                       \
+        llmdev_reduce_in(acc, in, count, dtype, redop);                     \
+    }
 
-/* by data type, then by operation (both checked at START) */
-static const LlmdevReduceFns llmdev_reduce_fns[4][3] = {
-    [LLMDEV_COLL_DTYPE_F32] = {
-        LLMDEV_FNS(llmdev_f32_sum), LLMDEV_FNS(llmdev_f32_min),
-        LLMDEV_FNS(llmdev_f32_max),
-    },
-    [LLMDEV_COLL_DTYPE_F16] = {
-        LLMDEV_FNS(llmdev_f16_sum), LLMDEV_FNS(llmdev_f16_min),
-        LLMDEV_FNS(llmdev_f16_max),
-    },
-    [LLMDEV_COLL_DTYPE_BF16] = {
-        LLMDEV_FNS(llmdev_bf16_sum), LLMDEV_FNS(llmdev_bf16_min),
-        LLMDEV_FNS(llmdev_bf16_max),
-    },
-    [LLMDEV_COLL_DTYPE_I32] = {
-        LLMDEV_FNS(llmdev_i32_sum), LLMDEV_FNS(llmdev_i32_min),
-        LLMDEV_FNS(llmdev_i32_max),
-    },
-};
+/* every data type and operation, by data type, then by operation */
+#define LLMDEV_REDUCE_ALL(table, sfx, attr)                                 \
+    LLMDEV_REDUCE_FNS(llmdev_i32_sum##sfx, attr, LLMDEV_COLL_DTYPE_I32,     \
+                      LLMDEV_COLL_REDOP_SUM)                                \
+    LLMDEV_REDUCE_FNS(llmdev_i32_min##sfx, attr, LLMDEV_COLL_DTYPE_I32,     \
+                      LLMDEV_COLL_REDOP_MIN)                                \
+    LLMDEV_REDUCE_FNS(llmdev_i32_max##sfx, attr, LLMDEV_COLL_DTYPE_I32,     \
+                      LLMDEV_COLL_REDOP_MAX)                                \
+    LLMDEV_REDUCE_FNS(llmdev_f32_sum##sfx, attr, LLMDEV_COLL_DTYPE_F32,     \
+                      LLMDEV_COLL_REDOP_SUM)                                \
+    LLMDEV_REDUCE_FNS(llmdev_f32_min##sfx, attr, LLMDEV_COLL_DTYPE_F32,     \
+                      LLMDEV_COLL_REDOP_MIN)                                \
+    LLMDEV_REDUCE_FNS(llmdev_f32_max##sfx, attr, LLMDEV_COLL_DTYPE_F32,     \
+                      LLMDEV_COLL_REDOP_MAX)                                \
+    LLMDEV_REDUCE_FNS(llmdev_f16_sum##sfx, attr, LLMDEV_COLL_DTYPE_F16,     \
+                      LLMDEV_COLL_REDOP_SUM)                                \
+    LLMDEV_REDUCE_FNS(llmdev_f16_min##sfx, attr, LLMDEV_COLL_DTYPE_F16,     \
+                      LLMDEV_COLL_REDOP_MIN)                                \
+    LLMDEV_REDUCE_FNS(llmdev_f16_max##sfx, attr, LLMDEV_COLL_DTYPE_F16,     \
+                      LLMDEV_COLL_REDOP_MAX)                                \
+    LLMDEV_REDUCE_FNS(llmdev_bf16_sum##sfx, attr, LLMDEV_COLL_DTYPE_BF16,   \
+                      LLMDEV_COLL_REDOP_SUM)                                \
+    LLMDEV_REDUCE_FNS(llmdev_bf16_min##sfx, attr, LLMDEV_COLL_DTYPE_BF16,   \
+                      LLMDEV_COLL_REDOP_MIN)                                \
+    LLMDEV_REDUCE_FNS(llmdev_bf16_max##sfx, attr, LLMDEV_COLL_DTYPE_BF16,   \
+                      LLMDEV_COLL_REDOP_MAX)                                \
+    static const LlmdevReduceFns table[4][3] = {                            \
+        [LLMDEV_COLL_DTYPE_F32] = {                                         \
+            { llmdev_f32_sum##sfx##_out, llmdev_f32_sum##sfx##_in },        \
+            { llmdev_f32_min##sfx##_out, llmdev_f32_min##sfx##_in },        \
+            { llmdev_f32_max##sfx##_out, llmdev_f32_max##sfx##_in },        \
+        },                                                                  \
+        [LLMDEV_COLL_DTYPE_F16] = {                                         \
+            { llmdev_f16_sum##sfx##_out, llmdev_f16_sum##sfx##_in },        \
+            { llmdev_f16_min##sfx##_out, llmdev_f16_min##sfx##_in },        \
+            { llmdev_f16_max##sfx##_out, llmdev_f16_max##sfx##_in },        \
+        },                                                                  \
+        [LLMDEV_COLL_DTYPE_BF16] = {                                        \
+            { llmdev_bf16_sum##sfx##_out, llmdev_bf16_sum##sfx##_in },      \
+            { llmdev_bf16_min##sfx##_out, llmdev_bf16_min##sfx##_in },      \
+            { llmdev_bf16_max##sfx##_out, llmdev_bf16_max##sfx##_in },      \
+        },                                                                  \
+        [LLMDEV_COLL_DTYPE_I32] = {                                         \
+            { llmdev_i32_sum##sfx##_out, llmdev_i32_sum##sfx##_in },        \
+            { llmdev_i32_min##sfx##_out, llmdev_i32_min##sfx##_in },        \
+            { llmdev_i32_max##sfx##_out, llmdev_i32_max##sfx##_in },        \
+        },                                                                  \
+    };
+
+/* the compiler's baseline for the host */
+#define LLMDEV_BASELINE
+
+LLMDEV_REDUCE_ALL(llmdev_reduce_fns, _base, LLMDEV_BASELINE)
+#ifdef HOST_X86_64
+LLMDEV_REDUCE_ALL(llmdev_reduce_fns_avx2, _avx2, LLMDEV_AVX2)
+#endif
 
 /*
  * dst[i] = own[i] op in[i] for count elements. dst may be own, but may not
@@ -273,6 +308,11 @@ void llmdev_reduce(uint8_t *dst, const uint8_t *own, const uint8_t *in,
 
     assert(dtype <= LLMDEV_COLL_DTYPE_I32 && redop <= LLMDEV_COLL_REDOP_MAX);
     fns = &llmdev_reduce_fns[dtype][redop];
+#ifdef HOST_X86_64
+    if (llmdev_avx2) {
+        fns = &llmdev_reduce_fns_avx2[dtype][redop];
+    }
+#endif
     if (dst == own) {
         fns->in(dst, in, count);
     } else {

@@ -9,7 +9,8 @@
  *                          values, random element pairs, every length
  *                          0..200 and offsets, in and out of place
  *   test-reduce --all      also every one of the 2^32 floats
- *   test-reduce --bench    GB/s of both implementations
+ *   test-reduce --bench    GB/s of the old scalar code and of the new
+ *                          loops (baseline and, where the CPU has it, AVX2)
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -290,7 +291,7 @@ static void fill(uint8_t *p, uint64_t n, uint32_t dtype)
     }
 }
 
-static void check_reduce(void)
+static void check_reduce(const char *impl)
 {
     enum { N = 1 << 16, SLACK = 64 };
     uint8_t *own = g_malloc(4 * N + SLACK), *in = g_malloc(4 * N + SLACK);
@@ -323,9 +324,9 @@ static void check_reduce(void)
                     runs += 2;
                 }
             }
-            result(!bad, "reduce_%s_%s # %" PRIu64 " runs, %" PRIu64
-                   " differ", dtype_names[dtype], redop_names[redop], runs,
-                   bad);
+            result(!bad, "reduce_%s_%s_%s # %" PRIu64 " runs, %" PRIu64
+                   " differ", impl, dtype_names[dtype], redop_names[redop],
+                   runs, bad);
         }
     }
     g_free(own);
@@ -349,6 +350,26 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* the implementations this host can run: the baseline, and AVX2 */
+static unsigned int impls(const char **names)
+{
+    names[0] = "base";
+#ifdef HOST_X86_64
+    if (__builtin_cpu_supports("avx2")) {
+        names[1] = "avx2";
+        return 2;
+    }
+#endif
+    return 1;
+}
+
+static void use_impl(unsigned int i)
+{
+#ifdef HOST_X86_64
+    llmdev_avx2 = i == 1;
+#endif
+}
+
 /*
  * GB/s of input bytes (one operand) for 64 MiB operands, median of 7, in
  * CPU time of this thread (the host is shared: wall time would measure the
@@ -368,17 +389,20 @@ static void bench(void)
     for (dtype = 0; dtype <= LLMDEV_COLL_DTYPE_I32; dtype++) {
         for (redop = 0; redop <= LLMDEV_COLL_REDOP_MAX; redop += 2) {
             uint64_t n = BYTES / llmdev_dtype_size(dtype);
-            double gbps[3];
+            const char *names[2];
+            unsigned int k, nimpl = impls(names);
+            double gbps[5];
 
-            for (impl = 0; impl < 3; impl++) {
+            for (impl = 0; impl < 1 + 2 * (int)nimpl; impl++) {
                 double t[RUNS];
 
                 for (r = 0; r < RUNS; r++) {
                     double t0 = now_s();
 
+                    use_impl((impl - 1) / 2);
                     if (impl == 0) {
                         ref_reduce(acc, in, n, dtype, redop);
-                    } else if (impl == 1) {
+                    } else if (impl % 2) {
                         llmdev_reduce(acc, acc, in, n, dtype, redop);
                     } else {
                         llmdev_reduce(dst, acc, in, n, dtype, redop);
@@ -388,10 +412,13 @@ static void bench(void)
                 qsort(t, RUNS, sizeof(t[0]), cmp_double);
                 gbps[impl] = BYTES / t[RUNS / 2] / 1e9;
             }
-            printf("# %-4s %s: scalar (before) %6.2f GB/s, vectorized in "
-                   "place %6.2f GB/s, out of place %6.2f GB/s\n",
-                   dtype_names[dtype], redop_names[redop], gbps[0], gbps[1],
-                   gbps[2]);
+            printf("# %-4s %s: scalar (before) %6.2f GB/s", dtype_names[dtype],
+                   redop_names[redop], gbps[0]);
+            for (k = 0; k < nimpl; k++) {
+                printf("; %s: in place %6.2f, out of place %6.2f", names[k],
+                       gbps[1 + 2 * k], gbps[2 + 2 * k]);
+            }
+            printf("\n");
         }
     }
     g_free(acc);
@@ -407,9 +434,15 @@ int main(int argc, char **argv)
         bench();
         return 0;
     }
-    printf("TAP version 13\n1..15\n");
+    const char *names[2];
+    unsigned int i, n = impls(names);
+
+    printf("TAP version 13\n1..%u\n", 3 + 12 * n);
     check_conversions(all);
-    check_reduce();
+    for (i = 0; i < n; i++) {
+        use_impl(i);
+        check_reduce(names[i]);
+    }
     printf("# %u passed, %u failed\n", test_num - test_failed, test_failed);
     return test_failed ? 1 : 0;
 }
