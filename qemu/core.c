@@ -854,7 +854,6 @@ static void llmdev_realize(PCIDevice *pdev, Error **errp)
     }
     llmdev_instances++;
     s->created_ns = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
-    s->iommu = pci_device_iommu_address_space(pdev) != &address_space_memory;
 
     pci_config_set_interrupt_pin(pdev->config, 1);
     pci_set_word(pdev->config + PCI_SUBSYSTEM_VENDOR_ID,

@@ -331,7 +331,7 @@ static bool llmdev_ring_call(LlmdevRing *r, uint32_t gen,
 {
     LlmdevState *s = r->s;
 
-    if (!s->iommu) {
+    if (!r->iommu) {
         qemu_mutex_unlock(&s->lock);
         fn(r);
         qemu_mutex_lock(&s->lock);
@@ -758,6 +758,15 @@ static bool llmdev_ring_write_locked(LlmdevRing *r, hwaddr off, uint64_t val)
         if (!(val & LLMDEV_RING_CTRL_ENABLE) && enabled) {
             /* the descriptor in progress is not consumed: it runs again */
             llmdev_ring_abort_locked(r);
+        }
+        if ((val & LLMDEV_RING_CTRL_ENABLE) && !enabled) {
+            /*
+             * Whether an IOMMU is in the way is known once the machine is
+             * built (an IOMMU created after the card still translates for
+             * it); asking needs the BQL, which a ring write holds.
+             */
+            r->iommu = pci_device_iommu_address_space(PCI_DEVICE(s)) !=
+                       &address_space_memory;
         }
         r->ctrl = val & LLMDEV_RING_CTRL_ENABLE;
         llmdev_ring_kick_locked(r);

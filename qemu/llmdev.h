@@ -118,6 +118,7 @@ typedef struct LlmdevRing {
 
     /* the worker, under LlmdevState.lock */
     LlmdevWorker w;
+    bool iommu;             /* an IOMMU translates the card's DMA */
     QEMUTimer *bw_timer;    /* bandwidth model: ends the modelled time */
     bool bw_expired;
     /*
@@ -239,7 +240,6 @@ struct LlmdevState {
     /* a bit per LLMDEV_HBM_BLOCK; clear: the block is all zero bytes */
     unsigned long *hbm_written;
     int64_t created_ns;
-    bool iommu;                 /* an IOMMU translates the card's DMA */
     QEMUBH *irq_bh;             /* delivers what the workers raised */
 
     /* ---- under lock (see the top of the file) ---- */
