@@ -18,9 +18,10 @@
  *   - resets (soft and FLR, alternating, of either member) at random moments
  *     of running AllReduces, 50 times: the others fail with ABORTED at once,
  *     no HBM changes after the reset, the next AllReduce is right;
- *   - the rate of f32 AllReduces of 64 MiB per rank on 2 cards and on the
- *     whole ring (inputs loaded and results read back by DMA, every result
- *     checked): wall time and bytes / COLL_BUSY_NS, logged.
+ *   - the rate of f32 AllReduces (16 MiB per rank, once; LLMDEV_RATE_MIB and
+ *     LLMDEV_RATE_RUNS for more) on 2 cards and on the whole ring (inputs
+ *     loaded and results read back by DMA, every result checked): wall
+ *     time and bytes / COLL_BUSY_NS, logged.
  *
  * The cards' order on the ring is found from PEER_SERIAL, not assumed. Tests
  * that need more cards than the VM has, or a cabling the VM does not have,
@@ -1498,8 +1499,19 @@ TEST_F_TIMEOUT(links, reset_mid_collective, 600)
 
 /* ---- tests: rate -------------------------------------------------------------- */
 
-#define RATE_BYTES	(64ull << 20)
-#define RATE_RUNS	3
+/*
+ * Bytes per rank and runs: 16 MiB once by default (CI); set
+ * LLMDEV_RATE_MIB (1-64) and LLMDEV_RATE_RUNS (1-9) to measure.
+ */
+#define RATE_MAX_RUNS	9
+
+static uint64_t env_num(const char *name, uint64_t def, uint64_t min, uint64_t max)
+{
+	const char *e = getenv(name);
+	uint64_t v = e ? strtoull(e, NULL, 0) : def;
+
+	return v < min ? min : v > max ? max : v;
+}
 
 /* HBM of one card by DMA: ring 0 in, ring 2 out */
 struct hbm_dma {
@@ -1553,52 +1565,54 @@ static bool scrub_wait(struct llmdev_card *c, uint64_t addr, uint64_t len,
 }
 
 /*
- * f32 sum over the ranks of g, RATE_BYTES per rank (SRC at 0, DST right
- * after it), RATE_RUNS times: DST is poisoned by the scrub engine before
+ * f32 sum over the ranks of g, rate_bytes per rank (SRC at 0, DST right
+ * after it), rate_runs times: DST is poisoned by the scrub engine before
  * each run, and every rank's result is read back and checked after it.
  */
 static void allreduce_rate(struct __test_metadata *_metadata,
 			   FIXTURE_DATA(links) *self, const struct ring *g)
 {
-	const uint64_t count = RATE_BYTES / 4;
+	const uint64_t rate_bytes = env_num("LLMDEV_RATE_MIB", 16, 1, 64) << 20;
+	const unsigned int rate_runs = env_num("LLMDEV_RATE_RUNS", 1, 1, RATE_MAX_RUNS);
+	const uint64_t count = rate_bytes / 4;
 	unsigned int n = g->n, r, run, i;
 	struct hbm_dma dma[LLMDEV_MAX_CARDS];
 	struct llmdev_dmabuf x[LLMDEV_MAX_CARDS], res;
-	uint64_t wall[RATE_RUNS], busy[RATE_RUNS], gbps;
-	uint8_t *xp[LLMDEV_MAX_CARDS], *want = malloc(RATE_BYTES);
+	uint64_t wall[RATE_MAX_RUNS], busy[RATE_MAX_RUNS], gbps;
+	uint8_t *xp[LLMDEV_MAX_CARDS], *want = malloc(rate_bytes);
 	char err[256];
 
 	ASSERT_NE(NULL, want);
 	memset(dma, 0, sizeof(dma));
 	memset(x, 0, sizeof(x));
 	memset(&res, 0, sizeof(res));
-	ASSERT_EQ(0, llmdev_dmabuf_alloc(&res, RATE_BYTES, err, sizeof(err))) TH_LOG("%s", err);
+	ASSERT_EQ(0, llmdev_dmabuf_alloc(&res, rate_bytes, err, sizeof(err))) TH_LOG("%s", err);
 	for (r = 0; r < n; r++) {
 		struct llmdev_card *c = self->c[g->card[r]];
 
-		ASSERT_EQ(0, llmdev_dmabuf_alloc(&x[r], RATE_BYTES, err, sizeof(err)))
+		ASSERT_EQ(0, llmdev_dmabuf_alloc(&x[r], rate_bytes, err, sizeof(err)))
 			TH_LOG("%s", err);
 		xp[r] = x[r].va;
 		fill_inputs(x[r].va, count, LLMDEV_COLL_DTYPE_F32, &self->seed);
 		ASSERT_EQ(0, hbm_dma_open(&dma[r], c)) TH_LOG("%s", c->err);
-		ASSERT_LT(0, llmdev_uring_xfer(&dma[r].in, &x[r], 0, RATE_BYTES, 0))
+		ASSERT_LT(0, llmdev_uring_xfer(&dma[r].in, &x[r], 0, rate_bytes, 0))
 			TH_LOG("%s", dma[r].in.err);
 	}
 	allreduce_expect(xp, n, count, LLMDEV_COLL_DTYPE_F32, LLMDEV_COLL_REDOP_SUM, want);
 
-	for (run = 0; run < RATE_RUNS; run++) {
+	for (run = 0; run < rate_runs; run++) {
 		struct cparm p = {
 			.tag = 0x5a7e000 + run,
 			.op = LLMDEV_COLL_OP(LLMDEV_COLL_KIND_ALLREDUCE, LLMDEV_COLL_REDOP_SUM,
 					     LLMDEV_COLL_DTYPE_F32, 0),
-			.count = count, .src = 0, .dst = RATE_BYTES,
+			.count = count, .src = 0, .dst = rate_bytes,
 		};
 		uint64_t b0[LLMDEV_MAX_CARDS], t0;
 
 		for (r = 0; r < n; r++) {
 			struct llmdev_card *c = self->c[g->card[r]];
 
-			ASSERT_TRUE(scrub_wait(c, RATE_BYTES, RATE_BYTES, 0x7fbad000 + run));
+			ASSERT_TRUE(scrub_wait(c, rate_bytes, rate_bytes, 0x7fbad000 + run));
 			p.rank = r;
 			p.nranks = n;
 			p.tx = g->tx[r];
@@ -1609,9 +1623,16 @@ static void allreduce_rate(struct __test_metadata *_metadata,
 		t0 = llmdev_now_ns();
 		for (r = 0; r < n; r++)
 			coll_start(self->c[g->card[r]]);
-		for (r = 0; r < n; r++)
-			ASSERT_EQ(LLMDEV_COLL_STATUS_DONE, coll_wait(self->c[g->card[r]], 60000))
-				TH_LOG("run %u rank %u", run, r);
+		/* no sleeping here: the wall time would be the sleep's */
+		for (r = 0; r < n; r++) {
+			uint64_t end = t0 + 60000000000ull;
+			uint32_t st;
+
+			while ((st = coll_status(self->c[g->card[r]])) & LLMDEV_COLL_STATUS_BUSY &&
+			       llmdev_now_ns() < end)
+				;
+			ASSERT_EQ(LLMDEV_COLL_STATUS_DONE, st) TH_LOG("run %u rank %u", run, r);
+		}
 		wall[run] = llmdev_now_ns() - t0;
 		busy[run] = 0;
 		for (r = 0; r < n; r++) {
@@ -1620,31 +1641,35 @@ static void allreduce_rate(struct __test_metadata *_metadata,
 			long d;
 
 			busy[run] = bz > busy[run] ? bz : busy[run];
-			ASSERT_LT(0, llmdev_uring_xfer(&dma[r].out, &res, 0, RATE_BYTES,
-						       RATE_BYTES))
+			ASSERT_LT(0, llmdev_uring_xfer(&dma[r].out, &res, 0, rate_bytes,
+						       rate_bytes))
 				TH_LOG("%s", dma[r].out.err);
-			d = llmdev_memdiff(want, res.va, RATE_BYTES);
+			d = llmdev_memdiff(want, res.va, rate_bytes);
 			EXPECT_EQ(-1, d) TH_LOG("run %u rank %u: DST byte %ld differs", run, r, d);
 		}
 	}
 	/* the median run by wall time */
-	for (run = 0; run < RATE_RUNS; run++) {
+	for (run = 0; run < rate_runs; run++) {
 		unsigned int below = 0;
 
-		for (i = 0; i < RATE_RUNS; i++)
+		for (i = 0; i < rate_runs; i++)
 			below += wall[i] < wall[run];
-		if (below == RATE_RUNS / 2)
+		if (below == rate_runs / 2)
 			break;
 	}
-	if (run == RATE_RUNS)
+	if (run == rate_runs)
 		run = 0;
-	gbps = RATE_BYTES * 100 / busy[run];
-	TH_LOG("AllReduce f32 sum %llu MiB x %u ranks, links %u Gb/s: wall median %.1f ms "
-	       "(runs %.1f, %.1f, %.1f); in that run COLL_BUSY_NS %.1f ms: bytes/busy %"
-	       PRIu64 ".%02" PRIu64 " GB/s, busbw %.2f GB/s", RATE_BYTES >> 20, n,
-	       llmdev_rd32(self->c[g->card[0]], LLMDEV_REG_LINK_GBPS), wall[run] / 1e6,
-	       wall[0] / 1e6, wall[1] / 1e6, wall[2] / 1e6, busy[run] / 1e6, gbps / 100,
-	       gbps % 100, RATE_BYTES * 2.0 * (n - 1) / n / busy[run]);
+	gbps = rate_bytes * 100 / busy[run];
+	for (i = 0; i < rate_runs; i++)
+		TH_LOG("run %u: wall %.1f ms, COLL_BUSY_NS %.1f ms", i, wall[i] / 1e6,
+		       busy[i] / 1e6);
+	TH_LOG("AllReduce f32 sum %llu MiB x %u ranks, links %u Gb/s, median of %u runs "
+	       "by wall time: wall %.1f ms, COLL_BUSY_NS %.1f ms: bytes/busy %"
+	       PRIu64 ".%02" PRIu64 " GB/s, busbw %.2f GB/s",
+	       (unsigned long long)rate_bytes >> 20, n,
+	       llmdev_rd32(self->c[g->card[0]], LLMDEV_REG_LINK_GBPS), rate_runs,
+	       wall[run] / 1e6, busy[run] / 1e6, gbps / 100, gbps % 100,
+	       rate_bytes * 2.0 * (n - 1) / n / busy[run]);
 	for (r = 0; r < n; r++) {
 		hbm_dma_close(&dma[r]);
 		llmdev_dmabuf_free(&x[r]);
@@ -1661,8 +1686,9 @@ TEST_F_TIMEOUT(links, allreduce_rate, 900)
 	int b;
 
 	NEED_CARDS(2);
-	if (self->hbm < 2 * RATE_BYTES)
-		SKIP(return, "needs %llu MiB of HBM", 2 * RATE_BYTES >> 20);
+	if (self->hbm < 2 * (env_num("LLMDEV_RATE_MIB", 16, 1, 64) << 20))
+		SKIP(return, "needs %llu MiB of HBM",
+		     (unsigned long long)env_num("LLMDEV_RATE_MIB", 16, 1, 64) * 2);
 	links_up(_metadata, self);
 	ASSERT_TRUE(some_pair(self, &pa, &b, &pb));
 	ring_pair(0, pa, b, pb, &g);
