@@ -802,6 +802,254 @@ TEST_F_TIMEOUT(dma, irq_masked, 120)
 	EXPECT_EQ(0, llmdev_rd32(c, LLMDEV_REG_IRQ_STATUS));
 }
 
+/* ---- all rings at once, every shape ------------------------------------- */
+
+#define SHAPE_ROUNDS	12
+#define SHAPE_DESC	4			/* per ring per round */
+#define SHAPE_QUARTER	(1u << 20)		/* host bytes per descriptor */
+#define SHAPE_BUF	(SHAPE_DESC * SHAPE_QUARTER)
+#define SHAPE_HBM(k)	(0x800000ull + (uint64_t)(k) * SHAPE_QUARTER)
+
+struct seg {
+	uint32_t off;	/* in the ring's buffer */
+	uint32_t len;
+};
+
+struct shape {
+	struct seg seg[LLMDEV_SG_PER_PAGE];
+	unsigned int n;
+	uint32_t len;
+	unsigned int kind;
+	const char *what;
+};
+
+/*
+ * Segments covering len bytes inside [base, base + SHAPE_QUARTER) of a
+ * buffer: kind 0 one piece inside a page (a plain descriptor), 1 whole pages
+ * from a random offset, 2 pieces of 1..600 bytes, 3 pages in reverse order.
+ * False if the kind cannot hold len bytes.
+ */
+static bool make_shape(struct shape *sh, unsigned int kind, uint32_t base,
+		       uint32_t len, uint64_t *seed)
+{
+	const uint32_t P = LLMDEV_PAGE_SIZE;
+	uint32_t off, done = 0, k, npages;
+
+	sh->n = 0;
+	sh->len = len;
+	sh->kind = kind;
+	switch (kind) {
+	case 0:
+		if (len > P)
+			return false;
+		sh->what = "plain";
+		off = llmdev_rand(seed) % (P - len + 1);
+		sh->seg[sh->n++] = (struct seg){ base + off, len };
+		return true;
+	case 1:
+		sh->what = "pages";
+		off = llmdev_rand(seed) % P;
+		while (done < len) {
+			uint32_t o = off + done, l = P - o % P;
+
+			if (sh->n == LLMDEV_SG_PER_PAGE || o + 1 > SHAPE_QUARTER)
+				return false;
+			l = l < len - done ? l : len - done;
+			sh->seg[sh->n++] = (struct seg){ base + o, l };
+			done += l;
+		}
+		return true;
+	case 2:
+		sh->what = "small pieces";
+		off = llmdev_rand(seed) % P;
+		while (done < len) {
+			uint32_t o = off + done, l = 1 + llmdev_rand(seed) % 600;
+
+			if (sh->n == LLMDEV_SG_PER_PAGE || o + 1 > SHAPE_QUARTER)
+				return false;
+			l = l < P - o % P ? l : P - o % P;
+			l = l < len - done ? l : len - done;
+			sh->seg[sh->n++] = (struct seg){ base + o, l };
+			done += l;
+		}
+		return true;
+	default:
+		sh->what = "pages reversed";
+		npages = (len + P - 1) / P;
+		if (npages > LLMDEV_SG_PER_PAGE || npages * P > SHAPE_QUARTER)
+			return false;
+		for (k = npages; k-- > 0;) {
+			uint32_t l = k ? P : len - (npages - 1) * P;
+
+			sh->seg[sh->n++] = (struct seg){ base + k * P, l };
+		}
+		return true;
+	}
+}
+
+/* a shape of a random kind for len bytes (whole pages always fit) */
+static void any_shape(struct shape *sh, uint32_t base, uint32_t len, uint64_t *seed)
+{
+	unsigned int kind = llmdev_rand(seed) % 4, i;
+
+	for (i = 0; i < 4; i++)
+		if (make_shape(sh, (kind + i) % 4, base, len, seed))
+			return;
+	make_shape(sh, 1, base, len, seed);
+}
+
+/* post one descriptor for sh: plain, or SGL through SG page sgp */
+static void post_shape(struct llmdev_uring *u, struct llmdev_dmabuf *b,
+		       const struct shape *sh, unsigned int sgp, uint64_t hbm)
+{
+	volatile struct llmdev_hw_sg *sg;
+	unsigned int i;
+
+	if (sh->n == 1 && sh->seg[0].off / LLMDEV_PAGE_SIZE ==
+	    (sh->seg[0].off + sh->len - 1) / LLMDEV_PAGE_SIZE) {
+		llmdev_uring_post(u, llmdev_dmabuf_pa(b, sh->seg[0].off), hbm, sh->len,
+				  0, 0, u->tail);
+		return;
+	}
+	sg = (volatile struct llmdev_hw_sg *)(u->sg.va + sgp * LLMDEV_PAGE_SIZE);
+	for (i = 0; i < sh->n; i++) {
+		sg[i].addr = llmdev_dmabuf_pa(b, sh->seg[i].off);
+		sg[i].length = sh->seg[i].len;
+		sg[i].reserved = 0;
+	}
+	llmdev_uring_post(u, u->sg.pa[sgp], hbm, sh->len, LLMDEV_DESC_F_SGL, sh->n,
+			  u->tail);
+}
+
+/* the bytes a shape covers, in descriptor order */
+static void gather(uint8_t *out, const uint8_t *buf, const struct shape *sh)
+{
+	unsigned int i;
+
+	for (i = 0; i < sh->n; i++) {
+		memcpy(out, buf + sh->seg[i].off, sh->seg[i].len);
+		out += sh->seg[i].len;
+	}
+}
+
+static void scatter(uint8_t *buf, const uint8_t *in, const struct shape *sh)
+{
+	unsigned int i;
+
+	for (i = 0; i < sh->n; i++) {
+		memcpy(buf + sh->seg[i].off, in, sh->seg[i].len);
+		in += sh->seg[i].len;
+	}
+}
+
+TEST_F_TIMEOUT(dma, all_rings_shapes, 300)
+{
+	struct llmdev_dmabuf b[LLMDEV_NUM_RINGS];
+	/* what each HBM region of the last round holds, and its length */
+	uint8_t *want[2 * SHAPE_DESC], *shadow = malloc(SHAPE_BUF);
+	uint32_t wlen[2 * SHAPE_DESC];
+	unsigned int round, r, d, kinds[4] = { 0 };
+	uint64_t moved = 0;
+	char err[256];
+
+	LLMDEV_REQUIRE(&self->cs);
+	ASSERT_NE(NULL, shadow);
+	if (self->hbm_size < SHAPE_HBM(2 * SHAPE_DESC))
+		SKIP(return, "needs more HBM");
+	memset(b, 0, sizeof(b));
+	for (r = 0; r < LLMDEV_NUM_RINGS; r++) {
+		ASSERT_EQ(0, llmdev_dmabuf_alloc(&b[r], SHAPE_BUF, err, sizeof(err)))
+			TH_LOG("%s", err);
+		START_RING(&self->ring[r], LLMDEV_RING_DEF_SIZE);
+	}
+	for (d = 0; d < 2 * SHAPE_DESC; d++) {
+		want[d] = malloc(SHAPE_QUARTER);
+		ASSERT_NE(NULL, want[d]);
+		wlen[d] = 0;
+	}
+
+	for (round = 0; round <= SHAPE_ROUNDS; round++) {
+		struct shape sh[LLMDEV_NUM_RINGS][SHAPE_DESC];
+		uint8_t *next[2 * SHAPE_DESC];
+
+		/* host to card: new data into the regions; the old stays in want */
+		for (r = 0; r < LLMDEV_NUM_H2C_RINGS && round < SHAPE_ROUNDS; r++) {
+			llmdev_fill_random(b[r].va, SHAPE_BUF, &self->seed);
+			for (d = 0; d < SHAPE_DESC; d++) {
+				unsigned int k = r * SHAPE_DESC + d;
+				uint32_t len = 1 + llmdev_rand(&self->seed) %
+					       (d % 2 ? 4096 : 600 * 1024);
+
+				any_shape(&sh[r][d], d * SHAPE_QUARTER, len, &self->seed);
+				post_shape(&self->ring[r], &b[r], &sh[r][d], d,
+					   SHAPE_HBM(k + (round % 2) * 2 * SHAPE_DESC));
+			}
+		}
+		/* card to host: read back what the last round wrote */
+		for (r = LLMDEV_NUM_H2C_RINGS; r < LLMDEV_NUM_RINGS && round; r++) {
+			memset(b[r].va, GUARD, SHAPE_BUF);
+			for (d = 0; d < SHAPE_DESC; d++) {
+				unsigned int k = (r - LLMDEV_NUM_H2C_RINGS) * SHAPE_DESC + d;
+
+				any_shape(&sh[r][d], d * SHAPE_QUARTER, wlen[k], &self->seed);
+				post_shape(&self->ring[r], &b[r], &sh[r][d], d,
+					   SHAPE_HBM(k + ((round - 1) % 2) * 2 * SHAPE_DESC));
+			}
+		}
+		/* all rings at once */
+		for (r = 0; r < LLMDEV_NUM_RINGS; r++)
+			if (self->ring[r].tail != self->ring[r].seen)
+				llmdev_uring_doorbell(&self->ring[r]);
+		for (r = 0; r < LLMDEV_NUM_RINGS; r++)
+			while (self->ring[r].seen != self->ring[r].tail)
+				ASSERT_EQ(0, llmdev_uring_wait_ok(&self->ring[r], WAIT_MS))
+					TH_LOG("round %u: %s", round, self->ring[r].err);
+
+		/* every byte read back, and nothing around it touched */
+		for (r = LLMDEV_NUM_H2C_RINGS; r < LLMDEV_NUM_RINGS && round; r++) {
+			memset(shadow, GUARD, SHAPE_BUF);
+			for (d = 0; d < SHAPE_DESC; d++) {
+				unsigned int k = (r - LLMDEV_NUM_H2C_RINGS) * SHAPE_DESC + d;
+
+				scatter(shadow, want[k], &sh[r][d]);
+				kinds[sh[r][d].kind]++;
+				moved += wlen[k];
+			}
+			for (d = 0; d < SHAPE_DESC; d++) {
+				long at = llmdev_memdiff(shadow + d * SHAPE_QUARTER,
+							 b[r].va + d * SHAPE_QUARTER,
+							 SHAPE_QUARTER);
+
+				EXPECT_EQ(-1, at) TH_LOG("round %u ring %u desc %u (%s, %u bytes, "
+							 "%u entries): byte %ld of its quarter",
+							 round, r, d, sh[r][d].what, sh[r][d].len,
+							 sh[r][d].n, at);
+			}
+		}
+		/* what the regions hold now */
+		for (r = 0; r < LLMDEV_NUM_H2C_RINGS && round < SHAPE_ROUNDS; r++)
+			for (d = 0; d < SHAPE_DESC; d++) {
+				unsigned int k = r * SHAPE_DESC + d;
+
+				next[k] = want[k];
+				gather(next[k], b[r].va, &sh[r][d]);
+				wlen[k] = sh[r][d].len;
+			}
+		for (r = 0; r < LLMDEV_NUM_RINGS; r++)
+			self->ring[r].sg_next = 0;
+	}
+	TH_LOG("%" PRIu64 " bytes checked in %u rounds of %u descriptors on %u rings: "
+	       "%u plain, %u pages, %u small pieces, %u pages reversed (card to host)",
+	       moved, SHAPE_ROUNDS, SHAPE_DESC, LLMDEV_NUM_RINGS, kinds[0], kinds[1],
+	       kinds[2], kinds[3]);
+	EXPECT_EQ(0, llmdev_rd32(self->c, LLMDEV_REG_ERR_COUNT));
+	for (r = 0; r < LLMDEV_NUM_RINGS; r++)
+		llmdev_dmabuf_free(&b[r]);
+	for (d = 0; d < 2 * SHAPE_DESC; d++)
+		free(want[d]);
+	free(shadow);
+}
+
 /* a small round trip on every card */
 TEST_F_TIMEOUT(dma, every_card, 120)
 {

@@ -14,7 +14,14 @@
  *     ABORTED, a DOWN_AFTER link drop midway and the recovery, a soft reset
  *     of a member while running;
  *   - the routing table: a valid commit, and every kind of invalid entry
- *     leaving the active table untouched.
+ *     leaving the active table untouched;
+ *   - resets (soft and FLR, alternating, of either member) at random moments
+ *     of running AllReduces, 50 times: the others fail with ABORTED at once,
+ *     no HBM changes after the reset, the next AllReduce is right;
+ *   - the rate of f32 AllReduces (16 MiB per rank, once; LLMDEV_RATE_MIB and
+ *     LLMDEV_RATE_RUNS for more) on 2 cards and on the whole ring (inputs
+ *     loaded and results read back by DMA, every result checked): wall
+ *     time and bytes / COLL_BUSY_NS, logged.
  *
  * The cards' order on the ring is found from PEER_SERIAL, not assumed. Tests
  * that need more cards than the VM has, or a cabling the VM does not have,
@@ -25,6 +32,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <linux/pci_regs.h>
 
 #include "kselftest_harness.h"
 #include "llmdev_test.h"
@@ -1351,6 +1360,343 @@ TEST_F_TIMEOUT(links, down_after, 60)
 	EXPECT_EQ((1ull << 40) - ar_tx_bytes(count, g.n, 1, LLMDEV_COLL_DTYPE_I32),
 		  lrd64(victim, vp, LLMDEV_LINK_DOWN_AFTER));
 	EXPECT_EQ(LLMDEV_LINK_STATE_UP, lstate(victim, vp));
+}
+
+/* ---- tests: resets of running collectives ---------------------------------- */
+
+#define RESET_ROUNDS	50
+#define RESET_COUNT_EL	(4u << 20)	/* i32 elements: 16 MiB per rank */
+#define RESET_CHUNK	(4u << 10)	/* many ticks: an FLR takes a while */
+#define RESET_QUIET_MS	30
+
+/* HBM words spread over [off, off + len): changes if an engine still runs */
+static uint64_t hbm_sample(struct llmdev_card *c, uint64_t off, uint64_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull, o;
+
+	for (o = 0; o + 8 <= len; o += 32 * 1024 + 8)
+		h = (h ^ *(volatile uint64_t *)(c->bar2 + off + o)) * 0x100000001b3ull;
+	return h;
+}
+
+/* every port of every card enabled, the cabled ones up */
+static void all_up(struct __test_metadata *_metadata, FIXTURE_DATA(links) *self)
+{
+	int i;
+	unsigned int p;
+
+	for (i = 0; i < self->n; i++)
+		for (p = 0; p < NPORTS; p++)
+			lenable(self->c[i], p, true);
+	ASSERT_TRUE(POLL(all_cabled_up(self), WAIT_MS))
+		TH_LOG("cabled ports not all UP after %d ms", WAIT_MS);
+}
+
+static void start_pair(FIXTURE_DATA(links) *self, const struct ring *g,
+		       uint64_t tag)
+{
+	struct cparm p = {
+		.tag = tag, .chunk = RESET_CHUNK, .count = RESET_COUNT_EL,
+		.op = LLMDEV_COLL_OP(LLMDEV_COLL_KIND_ALLREDUCE, LLMDEV_COLL_REDOP_SUM,
+				     LLMDEV_COLL_DTYPE_I32, 0),
+	};
+	unsigned int r;
+
+	for (r = 0; r < g->n; r++) {
+		p.rank = r;
+		p.nranks = g->n;
+		p.tx = g->tx[r];
+		p.rx = g->rx[r];
+		/* rank 0 out of place, rank 1 in place */
+		p.src = r ? DST_OFF : DST_OFF + RESET_COUNT_EL * 4ull;
+		p.dst = DST_OFF;
+		coll_set(self->c[g->card[r]], &p);
+	}
+	for (r = 0; r < g->n; r++)
+		coll_start(self->c[g->card[r]]);
+}
+
+TEST_F_TIMEOUT(links, reset_mid_collective, 600)
+{
+	uint64_t bytes = RESET_COUNT_EL * 4ull, t0, full_us;
+	unsigned int pa, pb, round, caught = 0, flrs = 0;
+	bool flr;
+	struct ring g;
+	int b;
+
+	NEED_CARDS(2);
+	if (self->hbm < DST_OFF + 2 * bytes)
+		SKIP(return, "needs %llu MiB of HBM", (unsigned long long)(DST_OFF + 2 * bytes) >> 20);
+	flr = llmdev_card_has_flr(self->c[0]);
+	links_up(_metadata, self);
+	ASSERT_TRUE(some_pair(self, &pa, &b, &pb));
+	ring_pair(0, pa, b, pb, &g);
+
+	/* how long one takes, undisturbed */
+	t0 = llmdev_now_ns();
+	start_pair(self, &g, 0x5e7000);
+	EXPECT_EQ(LLMDEV_COLL_STATUS_DONE, coll_wait(self->c[0], 60000));
+	EXPECT_EQ(LLMDEV_COLL_STATUS_DONE, coll_wait(self->c[b], 60000));
+	full_us = (llmdev_now_ns() - t0) / 1000 + 1;
+	TH_LOG("AllReduce i32 %" PRIu64 " MiB, chunk %u KiB, 2 ranks: %" PRIu64
+	       " us undisturbed; %u resets while they run%s", bytes >> 20, RESET_CHUNK >> 10,
+	       full_us, RESET_ROUNDS, flr ? ", soft and FLR" : " (soft only: no FLR)");
+
+	for (round = 0; round < RESET_ROUNDS; round++) {
+		int victim = round % 2 ? b : 0, other = round % 2 ? 0 : b;
+		struct llmdev_card *cv = self->c[victim], *co = self->c[other];
+		unsigned int op = other ? pb : pa;
+		uint64_t hv, ho, tx, tx0, target, end;
+		uint32_t st;
+
+		all_up(_metadata, self);
+		/* the reset lands when a random part of the data has moved */
+		tx0 = lrd64(co, op, LLMDEV_LINK_TX_BYTES);
+		target = tx0 + llmdev_rand(&self->seed) % bytes;
+		start_pair(self, &g, 0x5e7100 + round);
+		end = llmdev_now_ns() + WAIT_MS * 1000000ull;
+		while (lrd64(co, op, LLMDEV_LINK_TX_BYTES) < target &&
+		       !(coll_status(co) & LLMDEV_COLL_STATUS_DONE) &&
+		       llmdev_now_ns() < end)
+			;
+		if (flr && round % 4 >= 2) {
+			ASSERT_EQ(0, llmdev_card_flr(cv)) TH_LOG("%s", cv->err);
+			flrs++;
+		} else {
+			ASSERT_EQ(0, llmdev_soft_reset(cv)) TH_LOG("%s", cv->err);
+		}
+		/* the other member has finished by the time the reset returned */
+		st = coll_status(co);
+		EXPECT_TRUE(st == LLMDEV_COLL_STATUS_DONE ||
+			    st == COLL_ERROR(LLMDEV_COLL_ERR_ABORTED))
+			TH_LOG("round %u: the other member's status %#x", round, st);
+		caught += st != LLMDEV_COLL_STATUS_DONE;
+		EXPECT_EQ(0, coll_status(cv));
+		/* and nothing moves any more */
+		hv = hbm_sample(cv, DST_OFF, bytes);
+		ho = hbm_sample(co, DST_OFF, bytes);
+		tx = lrd64(co, op, LLMDEV_LINK_TX_BYTES);
+		llmdev_sleep_ms(RESET_QUIET_MS);
+		EXPECT_EQ(hv, hbm_sample(cv, DST_OFF, bytes))
+			TH_LOG("round %u: the reset card's HBM changed after the reset", round);
+		EXPECT_EQ(ho, hbm_sample(co, DST_OFF, bytes))
+			TH_LOG("round %u: the other card's HBM changed after the reset", round);
+		EXPECT_EQ(tx, lrd64(co, op, LLMDEV_LINK_TX_BYTES));
+		EXPECT_EQ(0, coll_status(cv));
+		if (_metadata->passed == 0)
+			return;
+	}
+	TH_LOG("%u of %u resets (%u FLRs) hit a running AllReduce", caught,
+	       RESET_ROUNDS, flrs);
+	EXPECT_LE(RESET_ROUNDS / 2, caught);
+	/* the engines are whole: exact results again */
+	all_up(_metadata, self);
+	allreduce_check(_metadata, self, &g, LLMDEV_COLL_DTYPE_I32,
+			LLMDEV_COLL_REDOP_SUM, 100003, 0);
+	allreduce_check(_metadata, self, &g, LLMDEV_COLL_DTYPE_F32,
+			LLMDEV_COLL_REDOP_SUM, 65536 + 7, 4096);
+}
+
+/* ---- tests: rate -------------------------------------------------------------- */
+
+/*
+ * Bytes per rank and runs: 16 MiB once by default (CI); set
+ * LLMDEV_RATE_MIB (1-64) and LLMDEV_RATE_RUNS (1-9) to measure.
+ */
+#define RATE_MAX_RUNS	9
+
+static uint64_t env_num(const char *name, uint64_t def, uint64_t min, uint64_t max)
+{
+	const char *e = getenv(name);
+	uint64_t v = e ? strtoull(e, NULL, 0) : def;
+
+	return v < min ? min : v > max ? max : v;
+}
+
+/* HBM of one card by DMA: ring 0 in, ring 2 out */
+struct hbm_dma {
+	struct llmdev_card *c;
+	struct llmdev_uring in, out;
+	uint16_t cmd;
+};
+
+static int hbm_dma_open(struct hbm_dma *h, struct llmdev_card *c)
+{
+	int ret;
+
+	memset(h, 0, sizeof(*h));
+	h->c = c;
+	h->cmd = llmdev_cfg_read16(c, PCI_COMMAND);
+	ret = llmdev_cfg_write16(c, PCI_COMMAND, h->cmd | PCI_COMMAND_MASTER);
+	llmdev_wr32(c, LLMDEV_REG_CONTROL, LLMDEV_CONTROL_ENABLE);
+	if (!ret)
+		ret = llmdev_uring_alloc(&h->in, c, 0, LLMDEV_SG_POOL);
+	if (!ret)
+		ret = llmdev_uring_alloc(&h->out, c, 2, LLMDEV_SG_POOL);
+	if (!ret)
+		ret = llmdev_uring_start(&h->in);
+	if (!ret)
+		ret = llmdev_uring_start(&h->out);
+	return ret;
+}
+
+static void hbm_dma_close(struct hbm_dma *h)
+{
+	if (!h->c)
+		return;
+	llmdev_uring_reset(&h->in);
+	llmdev_uring_reset(&h->out);
+	llmdev_rd32(h->c, LLMDEV_REG_STATUS);	/* flushed: no more DMA from them */
+	llmdev_uring_free(&h->in);
+	llmdev_uring_free(&h->out);
+	llmdev_cfg_write16(h->c, PCI_COMMAND, h->cmd);
+	h->c = NULL;
+}
+
+static bool scrub_wait(struct llmdev_card *c, uint64_t addr, uint64_t len,
+		       uint32_t pattern)
+{
+	llmdev_wr64(c, LLMDEV_REG_SCRUB_ADDR, addr);
+	llmdev_wr64(c, LLMDEV_REG_SCRUB_LEN, len);
+	llmdev_wr32(c, LLMDEV_REG_SCRUB_PATTERN, pattern);
+	llmdev_wr32(c, LLMDEV_REG_SCRUB_CTRL, LLMDEV_SCRUB_CTRL_START);
+	return POLL(llmdev_rd32(c, LLMDEV_REG_SCRUB_STATUS) & LLMDEV_SCRUB_STATUS_DONE,
+		    60000);
+}
+
+/*
+ * f32 sum over the ranks of g, rate_bytes per rank (SRC at 0, DST right
+ * after it), rate_runs times: DST is poisoned by the scrub engine before
+ * each run, and every rank's result is read back and checked after it.
+ */
+static void allreduce_rate(struct __test_metadata *_metadata,
+			   FIXTURE_DATA(links) *self, const struct ring *g)
+{
+	const uint64_t rate_bytes = env_num("LLMDEV_RATE_MIB", 16, 1, 64) << 20;
+	const unsigned int rate_runs = env_num("LLMDEV_RATE_RUNS", 1, 1, RATE_MAX_RUNS);
+	const uint64_t count = rate_bytes / 4;
+	unsigned int n = g->n, r, run, i;
+	struct hbm_dma dma[LLMDEV_MAX_CARDS];
+	struct llmdev_dmabuf x[LLMDEV_MAX_CARDS], res;
+	uint64_t wall[RATE_MAX_RUNS], busy[RATE_MAX_RUNS], gbps;
+	uint8_t *xp[LLMDEV_MAX_CARDS], *want = malloc(rate_bytes);
+	char err[256];
+
+	ASSERT_NE(NULL, want);
+	memset(dma, 0, sizeof(dma));
+	memset(x, 0, sizeof(x));
+	memset(&res, 0, sizeof(res));
+	ASSERT_EQ(0, llmdev_dmabuf_alloc(&res, rate_bytes, err, sizeof(err))) TH_LOG("%s", err);
+	for (r = 0; r < n; r++) {
+		struct llmdev_card *c = self->c[g->card[r]];
+
+		ASSERT_EQ(0, llmdev_dmabuf_alloc(&x[r], rate_bytes, err, sizeof(err)))
+			TH_LOG("%s", err);
+		xp[r] = x[r].va;
+		fill_inputs(x[r].va, count, LLMDEV_COLL_DTYPE_F32, &self->seed);
+		ASSERT_EQ(0, hbm_dma_open(&dma[r], c)) TH_LOG("%s", c->err);
+		ASSERT_LT(0, llmdev_uring_xfer(&dma[r].in, &x[r], 0, rate_bytes, 0))
+			TH_LOG("%s", dma[r].in.err);
+	}
+	allreduce_expect(xp, n, count, LLMDEV_COLL_DTYPE_F32, LLMDEV_COLL_REDOP_SUM, want);
+
+	for (run = 0; run < rate_runs; run++) {
+		struct cparm p = {
+			.tag = 0x5a7e000 + run,
+			.op = LLMDEV_COLL_OP(LLMDEV_COLL_KIND_ALLREDUCE, LLMDEV_COLL_REDOP_SUM,
+					     LLMDEV_COLL_DTYPE_F32, 0),
+			.count = count, .src = 0, .dst = rate_bytes,
+		};
+		uint64_t b0[LLMDEV_MAX_CARDS], t0;
+
+		for (r = 0; r < n; r++) {
+			struct llmdev_card *c = self->c[g->card[r]];
+
+			ASSERT_TRUE(scrub_wait(c, rate_bytes, rate_bytes, 0x7fbad000 + run));
+			p.rank = r;
+			p.nranks = n;
+			p.tx = g->tx[r];
+			p.rx = g->rx[r];
+			coll_set(c, &p);
+			b0[r] = llmdev_perf(c, LLMDEV_PERF_COLL_BUSY_NS);
+		}
+		t0 = llmdev_now_ns();
+		for (r = 0; r < n; r++)
+			coll_start(self->c[g->card[r]]);
+		/* no sleeping here: the wall time would be the sleep's */
+		for (r = 0; r < n; r++) {
+			uint64_t end = t0 + 60000000000ull;
+			uint32_t st;
+
+			while ((st = coll_status(self->c[g->card[r]])) & LLMDEV_COLL_STATUS_BUSY &&
+			       llmdev_now_ns() < end)
+				;
+			ASSERT_EQ(LLMDEV_COLL_STATUS_DONE, st) TH_LOG("run %u rank %u", run, r);
+		}
+		wall[run] = llmdev_now_ns() - t0;
+		busy[run] = 0;
+		for (r = 0; r < n; r++) {
+			uint64_t bz = llmdev_perf(self->c[g->card[r]], LLMDEV_PERF_COLL_BUSY_NS) -
+				      b0[r];
+			long d;
+
+			busy[run] = bz > busy[run] ? bz : busy[run];
+			ASSERT_LT(0, llmdev_uring_xfer(&dma[r].out, &res, 0, rate_bytes,
+						       rate_bytes))
+				TH_LOG("%s", dma[r].out.err);
+			d = llmdev_memdiff(want, res.va, rate_bytes);
+			EXPECT_EQ(-1, d) TH_LOG("run %u rank %u: DST byte %ld differs", run, r, d);
+		}
+	}
+	/* the median run by wall time */
+	for (run = 0; run < rate_runs; run++) {
+		unsigned int below = 0;
+
+		for (i = 0; i < rate_runs; i++)
+			below += wall[i] < wall[run];
+		if (below == rate_runs / 2)
+			break;
+	}
+	if (run == rate_runs)
+		run = 0;
+	gbps = rate_bytes * 100 / busy[run];
+	for (i = 0; i < rate_runs; i++)
+		TH_LOG("run %u: wall %.1f ms, COLL_BUSY_NS %.1f ms", i, wall[i] / 1e6,
+		       busy[i] / 1e6);
+	TH_LOG("AllReduce f32 sum %llu MiB x %u ranks, links %u Gb/s, median of %u runs "
+	       "by wall time: wall %.1f ms, COLL_BUSY_NS %.1f ms: bytes/busy %"
+	       PRIu64 ".%02" PRIu64 " GB/s, busbw %.2f GB/s",
+	       (unsigned long long)rate_bytes >> 20, n,
+	       llmdev_rd32(self->c[g->card[0]], LLMDEV_REG_LINK_GBPS), rate_runs,
+	       wall[run] / 1e6, busy[run] / 1e6, gbps / 100, gbps % 100,
+	       rate_bytes * 2.0 * (n - 1) / n / busy[run]);
+	for (r = 0; r < n; r++) {
+		hbm_dma_close(&dma[r]);
+		llmdev_dmabuf_free(&x[r]);
+	}
+	llmdev_dmabuf_free(&res);
+	free(want);
+}
+
+TEST_F_TIMEOUT(links, allreduce_rate, 900)
+{
+	int order[LLMDEV_MAX_CARDS];
+	unsigned int pa, pb;
+	struct ring g;
+	int b;
+
+	NEED_CARDS(2);
+	if (self->hbm < 2 * (env_num("LLMDEV_RATE_MIB", 16, 1, 64) << 20))
+		SKIP(return, "needs %llu MiB of HBM",
+		     (unsigned long long)env_num("LLMDEV_RATE_MIB", 16, 1, 64) * 2);
+	links_up(_metadata, self);
+	ASSERT_TRUE(some_pair(self, &pa, &b, &pb));
+	ring_pair(0, pa, b, pb, &g);
+	allreduce_rate(_metadata, self, &g);
+	if (self->n > 2 && ring_order(self, order)) {
+		ring_all(self, order, &g);
+		allreduce_rate(_metadata, self, &g);
+	}
 }
 
 /* ---- tests: routing table ---------------------------------------------- */

@@ -9,9 +9,24 @@
  * Interrupts: IRQ_MASK is set to a value that unmasks only ring 0, whose
  * source is never raised here, and INTx is disabled in PCI_COMMAND while the
  * mask is not all ones.
+ *
+ * Resets under load (fixture "load", soft reset and FLR): all four rings
+ * move large SG transfers at once and the reset lands at a random moment
+ * of it, 50 times. After each reset no byte of guest memory the aborted
+ * transfers targeted may change any more (C2H buffers, completion rings:
+ * a checksum right after the reset and again later), nor the HBM the H2C
+ * rings were writing, and the registers are back at their reset values.
+ * Afterwards a full round trip on every ring must move the right data.
+ *
+ * AER (fixture "aer"): errors injected with QEMU's pcie_aer_inject_error
+ * (through hostctl, the runner's monitor): a correctable error and a
+ * non-fatal uncorrectable one are recorded in the card's AER capability
+ * and leave the card as it was; a fatal one is recovered by the guest's AER
+ * driver with a link reset of the card's root port, which resets the card.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -292,6 +307,379 @@ TEST_F(rst, flr)
 			TH_LOG("could not restore reset_method");
 		close(fd);
 	}
+}
+
+/* ---- resets under load ---------------------------------------------------- */
+
+#define LOAD_ROUNDS	50
+#define LOAD_BYTES	(8u << 20)	/* per ring per round: 8 SGL descriptors */
+#define LOAD_RING	16		/* descriptors per ring */
+#define LOAD_HBM(r)	(0x1000000ull + (uint64_t)(r) * 0x1000000)	/* 16 MiB apart */
+#define QUIET_MS	30		/* how long nothing may change after a reset */
+#define WAIT_MS		10000
+
+FIXTURE(load) {
+	struct llmdev_cards cs;
+	struct llmdev_card *c;
+	struct llmdev_uring ring[LLMDEV_NUM_RINGS];
+	struct llmdev_dmabuf buf[LLMDEV_NUM_RINGS];
+	uint16_t cmd;
+	uint64_t seed;
+};
+
+FIXTURE_VARIANT(load) {
+	bool flr;
+};
+
+FIXTURE_VARIANT_ADD(load, soft_reset) {
+	.flr = false,
+};
+
+FIXTURE_VARIANT_ADD(load, flr) {
+	.flr = true,
+};
+
+FIXTURE_SETUP(load)
+{
+	char err[256];
+	unsigned int r;
+
+	LLMDEV_CARDS_SETUP(&self->cs);
+	self->c = &self->cs.card[0];
+	self->cmd = llmdev_cfg_read16(self->c, PCI_COMMAND);
+	if (self->c->res[LLMDEV_BAR_HBM].size < LOAD_HBM(LLMDEV_NUM_RINGS))
+		SKIP(return, "needs %llu MiB of HBM", LOAD_HBM(LLMDEV_NUM_RINGS) >> 20);
+	if (variant->flr && !llmdev_card_has_flr(self->c))
+		SKIP(return, "%s: no flr in reset_method", self->c->bdf);
+	for (r = 0; r < LLMDEV_NUM_RINGS; r++) {
+		ASSERT_EQ(0, llmdev_uring_alloc(&self->ring[r], self->c, r, LOAD_RING))
+			TH_LOG("%s", self->ring[r].err);
+		ASSERT_EQ(0, llmdev_dmabuf_alloc(&self->buf[r], LOAD_BYTES, err,
+						 sizeof(err)))
+			TH_LOG("%s", err);
+	}
+	self->seed = llmdev_seed(0x4c4f4144ull);
+}
+
+FIXTURE_TEARDOWN(load)
+{
+	unsigned int r;
+
+	if (self->c) {
+		llmdev_soft_reset(self->c);
+		llmdev_cfg_write16(self->c, PCI_COMMAND, self->cmd);
+	}
+	for (r = 0; r < LLMDEV_NUM_RINGS; r++) {
+		llmdev_uring_free(&self->ring[r]);
+		llmdev_dmabuf_free(&self->buf[r]);
+	}
+	llmdev_cards_close(&self->cs);
+}
+
+/* FNV-1a over 64-bit words */
+static uint64_t hash(const volatile void *p, size_t len)
+{
+	const volatile uint64_t *w = p;
+	uint64_t h = 0xcbf29ce484222325ull;
+	size_t i;
+
+	for (i = 0; i < len / 8; i++)
+		h = (h ^ w[i]) * 0x100000001b3ull;
+	return h;
+}
+
+/* what DMA may write: C2H buffers, every completion ring; and sampled HBM */
+static uint64_t dma_targets_hash(FIXTURE_DATA(load) *self)
+{
+	struct llmdev_card *c = self->c;
+	uint64_t h = 0, off;
+	unsigned int r;
+
+	for (r = 0; r < LLMDEV_NUM_RINGS; r++) {
+		h ^= hash(self->ring[r].cmpl.va, self->ring[r].cmpl.len) * (2 * r + 1);
+		if (r >= LLMDEV_NUM_H2C_RINGS)
+			h ^= hash(self->buf[r].va, LOAD_BYTES) * (2 * r + 3);
+		else
+			for (off = 0; off < LOAD_BYTES; off += 16 * 1024 + 8)
+				h = (h ^ *(volatile uint64_t *)(c->bar2 + LOAD_HBM(r) + off)) *
+				    0x100000001b3ull;
+	}
+	return h;
+}
+
+/* every ring enabled with LOAD_BYTES posted: H2C from buf, C2H into buf */
+static void load_start(struct __test_metadata *_metadata, FIXTURE_DATA(load) *self)
+{
+	struct llmdev_card *c = self->c;
+	unsigned int r;
+
+	ASSERT_EQ(0, llmdev_soft_reset(c)) TH_LOG("%s", c->err);
+	ASSERT_EQ(0, llmdev_cfg_write16(c, PCI_COMMAND, self->cmd | PCI_COMMAND_MASTER));
+	llmdev_wr32(c, LLMDEV_REG_CONTROL, LLMDEV_CONTROL_ENABLE);
+	for (r = 0; r < LLMDEV_NUM_RINGS; r++) {
+		struct llmdev_uring *u = &self->ring[r];
+
+		ASSERT_EQ(0, llmdev_uring_start(u)) TH_LOG("%s", u->err);
+		u->sg_next = 0;
+		if (r >= LLMDEV_NUM_H2C_RINGS)
+			memset(self->buf[r].va, 0xa5, LOAD_BYTES);
+		ASSERT_LT(0, llmdev_uring_post_buf(u, &self->buf[r], 0, LOAD_BYTES,
+						   LOAD_HBM(r), LOAD_RING))
+			TH_LOG("%s", u->err);
+	}
+	for (r = 0; r < LLMDEV_NUM_RINGS; r++)
+		llmdev_uring_doorbell(&self->ring[r]);
+}
+
+static void load_reset(struct __test_metadata *_metadata, FIXTURE_DATA(load) *self,
+		       const FIXTURE_VARIANT(load) *variant)
+{
+	struct llmdev_card *c = self->c;
+
+	if (variant->flr) {
+		ASSERT_EQ(0, llmdev_card_flr(c)) TH_LOG("%s", c->err);
+	} else {
+		ASSERT_EQ(0, llmdev_soft_reset(c)) TH_LOG("%s", c->err);
+	}
+}
+
+TEST_F_TIMEOUT(load, reset_mid_dma, 600)
+{
+	struct llmdev_card *c = self->c;
+	uint64_t t0, full_us, hbm_seed;
+	unsigned int round, r, caught = 0;
+	uint32_t cmpl_seen = 0;
+
+	LLMDEV_REQUIRE(&self->cs);
+	/* HBM the C2H rings read: known data */
+	for (r = 0; r < LLMDEV_NUM_RINGS; r++)
+		llmdev_fill_random(self->buf[r].va, LOAD_BYTES, &self->seed);
+	hbm_seed = self->seed;
+	/* two rounds without a reset: how long the load takes once HBM is warm */
+	for (round = 0; round < 2; round++) {
+		load_start(_metadata, self);
+		t0 = llmdev_now_ns();
+		for (r = 0; r < LLMDEV_NUM_RINGS; r++)
+			while (self->ring[r].seen != self->ring[r].tail)
+				ASSERT_EQ(0, llmdev_uring_wait_ok(&self->ring[r], WAIT_MS))
+					TH_LOG("%s", self->ring[r].err);
+		full_us = (llmdev_now_ns() - t0) / 1000 + 1;
+	}
+	TH_LOG("%u MiB on each of %u rings at once: %" PRIu64 " us undisturbed",
+	       LOAD_BYTES >> 20, LLMDEV_NUM_RINGS, full_us);
+
+	for (round = 0; round < LOAD_ROUNDS; round++) {
+		/* the reset lands when a random ring has done a random part */
+		unsigned int victim = llmdev_rand(&self->seed) % LLMDEV_NUM_RINGS;
+		uint32_t target = llmdev_rand(&self->seed) % (LOAD_BYTES >> 20);
+		uint64_t before, after, end;
+		bool busy = false;
+
+		llmdev_fill_random(self->buf[0].va, 4096, &self->seed);
+		load_start(_metadata, self);
+		end = llmdev_now_ns() + WAIT_MS * 1000000ull;
+		while (llmdev_ring_rd(c, victim, LLMDEV_RING_HEAD) < target &&
+		       llmdev_now_ns() < end)
+			;
+		for (r = 0; r < LLMDEV_NUM_RINGS; r++) {
+			uint32_t head = llmdev_ring_rd(c, r, LLMDEV_RING_HEAD);
+
+			busy |= head != self->ring[r].tail;
+			cmpl_seen += head;
+		}
+		load_reset(_metadata, self, variant);
+		caught += busy;
+		/* nothing the aborted transfers target changes after the reset */
+		before = dma_targets_hash(self);
+		llmdev_sleep_ms(QUIET_MS);
+		after = dma_targets_hash(self);
+		ASSERT_EQ(before, after)
+			TH_LOG("round %u: guest memory or HBM changed after the reset", round);
+		for (r = 0; r < LLMDEV_NUM_RINGS; r++) {
+			EXPECT_EQ(0, llmdev_ring_rd(c, r, LLMDEV_RING_HEAD));
+			EXPECT_EQ(0, llmdev_ring_rd(c, r, LLMDEV_RING_STATUS));
+		}
+		EXPECT_EQ(0, llmdev_rd32(c, LLMDEV_REG_IRQ_STATUS));
+		EXPECT_EQ(0, llmdev_rd32(c, LLMDEV_REG_ERR_COUNT));
+		if (variant->flr)	/* the kernel restored config space */
+			EXPECT_NE(0, llmdev_cfg_read16(c, PCI_COMMAND) & PCI_COMMAND_MEMORY);
+	}
+	TH_LOG("%u of %u resets hit the rings with transfers pending "
+	       "(%u of %u descriptors had completed before them)", caught, LOAD_ROUNDS,
+	       cmpl_seen, LOAD_ROUNDS * LLMDEV_NUM_RINGS * (LOAD_BYTES >> 20));
+	EXPECT_LE(LOAD_ROUNDS / 2, caught);
+
+	/* and the card moves data right: every ring, the whole buffer */
+	self->seed = hbm_seed;
+	ASSERT_EQ(0, llmdev_soft_reset(c));
+	ASSERT_EQ(0, llmdev_cfg_write16(c, PCI_COMMAND, self->cmd | PCI_COMMAND_MASTER));
+	llmdev_wr32(c, LLMDEV_REG_CONTROL, LLMDEV_CONTROL_ENABLE);
+	for (r = 0; r < LLMDEV_NUM_RINGS; r++)
+		ASSERT_EQ(0, llmdev_uring_start(&self->ring[r])) TH_LOG("%s", self->ring[r].err);
+	for (r = 0; r < LLMDEV_NUM_H2C_RINGS; r++) {
+		llmdev_fill_random(self->buf[r].va, LOAD_BYTES, &self->seed);
+		ASSERT_LT(0, llmdev_uring_xfer(&self->ring[r], &self->buf[r], 0, LOAD_BYTES,
+					       LOAD_HBM(r + LLMDEV_NUM_H2C_RINGS)))
+			TH_LOG("%s", self->ring[r].err);
+	}
+	for (r = LLMDEV_NUM_H2C_RINGS; r < LLMDEV_NUM_RINGS; r++) {
+		struct llmdev_dmabuf *src = &self->buf[r - LLMDEV_NUM_H2C_RINGS];
+		long d;
+
+		memset(self->buf[r].va, 0x5a, LOAD_BYTES);
+		ASSERT_LT(0, llmdev_uring_xfer(&self->ring[r], &self->buf[r], 0, LOAD_BYTES,
+					       LOAD_HBM(r)))
+			TH_LOG("%s", self->ring[r].err);
+		d = llmdev_memdiff(src->va, self->buf[r].va, LOAD_BYTES);
+		EXPECT_EQ(-1, d) TH_LOG("ring %u: byte %ld differs", r, d);
+	}
+}
+
+/* ---- AER ------------------------------------------------------------------- */
+
+#define SERIAL_BASE	0x4c4d000000000000ull	/* model default: + creation order */
+
+FIXTURE(aer) {
+	struct llmdev_cards cs;
+	struct llmdev_card *c;
+	char id[32];
+	unsigned int aer;	/* AER capability offset */
+	uint8_t cfg[64];	/* the header, as the kernel set it up */
+};
+
+FIXTURE_SETUP(aer)
+{
+	uint64_t serial;
+
+	LLMDEV_CARDS_SETUP(&self->cs);
+	self->c = &self->cs.card[0];
+	if (system("command -v hostctl >/dev/null 2>&1"))
+		SKIP(return, "no hostctl on PATH: cannot reach QEMU's monitor");
+	/* the runner names the cards llmdev<N>, N = creation order = serial */
+	serial = llmdev_rd64(self->c, LLMDEV_REG_SERIAL);
+	if (serial - SERIAL_BASE >= LLMDEV_MAX_CARDS)
+		SKIP(return, "%s: serial %#" PRIx64 ": cannot tell its QEMU id",
+		     self->c->bdf, serial);
+	snprintf(self->id, sizeof(self->id), "llmdev%u",
+		 (unsigned int)(serial - SERIAL_BASE));
+	self->aer = llmdev_cfg_find_ext_cap(self->c, PCI_EXT_CAP_ID_ERR);
+	ASSERT_NE(0, self->aer);
+	ASSERT_EQ(0, llmdev_cfg_read(self->c, 0, self->cfg, sizeof(self->cfg)));
+	LLMDEV_RESET(self->c);
+}
+
+FIXTURE_TEARDOWN(aer)
+{
+	llmdev_cards_close(&self->cs);
+}
+
+/* "pcie_aer_inject_error [flags] <id> <error>" through the runner's monitor */
+static int inject(FIXTURE_DATA(aer) *self, const char *flags, const char *err,
+		  char *out, size_t len)
+{
+	char cmd[256];
+	FILE *f;
+	size_t n;
+
+	snprintf(cmd, sizeof(cmd), "hostctl -t 30 hmp 'pcie_aer_inject_error %s %s %s' 2>&1",
+		 flags, self->id, err);
+	f = popen(cmd, "r");
+	if (!f)
+		return -errno;
+	n = fread(out, 1, len - 1, f);
+	out[n] = 0;
+	return pclose(f);
+}
+
+static uint32_t cfg32(struct llmdev_card *c, unsigned int off)
+{
+	uint32_t v = 0;
+
+	llmdev_cfg_read(c, off, &v, sizeof(v));
+	return v;
+}
+
+/* an error the card logs and the kernel handles without a reset */
+static void aer_kept(struct __test_metadata *_metadata, FIXTURE_DATA(aer) *self,
+		     const char *flags, const char *err, unsigned int status_reg,
+		     uint32_t bit)
+{
+	struct llmdev_card *c = self->c;
+	uint32_t resets = llmdev_rd32(c, LLMDEV_REG_RESET_COUNT), one = bit;
+	char out[512];
+
+	llmdev_wr32(c, LLMDEV_REG_SCRATCH, 0x0ae40ae4);
+	ASSERT_EQ(0, inject(self, flags, err, out, sizeof(out))) TH_LOG("%s", out);
+	ASSERT_NE(NULL, strstr(out, "OK id: ")) TH_LOG("hostctl said: %s", out);
+	/* the kernel's AER service runs from an interrupt: give it time */
+	llmdev_sleep_ms(1000);
+	EXPECT_NE(0, cfg32(c, self->aer + status_reg) & bit)
+		TH_LOG("%s: status %#x", err, cfg32(c, self->aer + status_reg));
+	/* nothing happened to the card itself */
+	EXPECT_EQ(resets, llmdev_rd32(c, LLMDEV_REG_RESET_COUNT));
+	EXPECT_EQ(0x0ae40ae4u, llmdev_rd32(c, LLMDEV_REG_SCRATCH));
+	EXPECT_EQ(LLMDEV_ID_MAGIC, llmdev_rd32(c, LLMDEV_REG_ID));
+	/* the status is RW1C */
+	ASSERT_EQ(0, llmdev_cfg_write(c, self->aer + status_reg, &one, sizeof(one)));
+	EXPECT_EQ(0, cfg32(c, self->aer + status_reg) & bit);
+}
+
+TEST_F_TIMEOUT(aer, correctable, 120)
+{
+	LLMDEV_REQUIRE(&self->cs);
+	aer_kept(_metadata, self, "-c", "RCVR", PCI_ERR_COR_STATUS, PCI_ERR_COR_RCVR);
+}
+
+TEST_F_TIMEOUT(aer, uncorrectable_nonfatal, 120)
+{
+	LLMDEV_REQUIRE(&self->cs);
+	/* poisoned TLP: not fatal by the card's default severity */
+	aer_kept(_metadata, self, "", "POISON_TLP", PCI_ERR_UNCOR_STATUS,
+		 PCI_ERR_UNC_POISON_TLP);
+}
+
+/*
+ * An internal error is fatal: the kernel's AER service resets the link
+ * below the root port (a secondary bus reset), which resets the card and
+ * its config space. With no driver to restore it, the test puts back the
+ * header the kernel had set up, then the card must be a card after reset.
+ */
+TEST_F_TIMEOUT(aer, uncorrectable_fatal, 120)
+{
+	struct llmdev_card *c = self->c;
+	uint32_t resets = llmdev_rd32(c, LLMDEV_REG_RESET_COUNT);
+	uint64_t end;
+	char out[512];
+	unsigned int off;
+	uint16_t cmd;
+
+	LLMDEV_REQUIRE(&self->cs);
+	llmdev_wr32(c, LLMDEV_REG_SCRATCH, 0x0ae40ae4);
+	ASSERT_EQ(0, inject(self, "", "INTN", out, sizeof(out))) TH_LOG("%s", out);
+	ASSERT_NE(NULL, strstr(out, "OK id: ")) TH_LOG("hostctl said: %s", out);
+	/* the link reset clears the command register among the rest */
+	end = llmdev_now_ns() + 30000000000ull;
+	while ((llmdev_cfg_read16(c, PCI_COMMAND) & PCI_COMMAND_MEMORY) &&
+	       llmdev_now_ns() < end)
+		llmdev_sleep_ms(10);
+	ASSERT_EQ(0, llmdev_cfg_read16(c, PCI_COMMAND) & PCI_COMMAND_MEMORY)
+		TH_LOG("no link reset after a fatal error");
+	/* let the AER service finish, then restore the header, command last */
+	llmdev_sleep_ms(1000);
+	for (off = PCI_BASE_ADDRESS_0; off <= PCI_BASE_ADDRESS_5; off += 4)
+		ASSERT_EQ(0, llmdev_cfg_write(c, off, self->cfg + off, 4));
+	ASSERT_EQ(0, llmdev_cfg_write(c, PCI_INTERRUPT_LINE, self->cfg + PCI_INTERRUPT_LINE, 1));
+	memcpy(&cmd, self->cfg + PCI_COMMAND, sizeof(cmd));
+	ASSERT_EQ(0, llmdev_cfg_write16(c, PCI_COMMAND, cmd));
+
+	EXPECT_EQ(LLMDEV_ID_MAGIC, llmdev_rd32(c, LLMDEV_REG_ID));
+	EXPECT_EQ(resets + 1, llmdev_rd32(c, LLMDEV_REG_RESET_COUNT));
+	EXPECT_EQ(0, llmdev_rd32(c, LLMDEV_REG_SCRATCH));
+	EXPECT_EQ(0xffffffffu, llmdev_rd32(c, LLMDEV_REG_IRQ_MASK));
+	EXPECT_NE(0, cfg32(c, self->aer + PCI_ERR_UNCOR_STATUS) & PCI_ERR_UNC_INTN)
+		TH_LOG("the error status should survive the link reset (sticky)");
+	resets = PCI_ERR_UNC_INTN;
+	llmdev_cfg_write(c, self->aer + PCI_ERR_UNCOR_STATUS, &resets, 4);
 }
 
 LLMDEV_HARNESS_MAIN

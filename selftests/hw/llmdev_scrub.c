@@ -4,12 +4,16 @@
  * the range with a pattern, poll SCRUB_STATUS.DONE (bounded), and read back
  * the pattern inside and the untouched data outside. Bad ranges (misaligned,
  * zero, beyond HBM, wrapping 2^64) set SCRUB_STATUS.ERROR, log a SCRUB error
- * and touch nothing. Interrupts stay masked; the event source is only
+ * and touch nothing. A zero scrub leaves nothing non-zero that was written
+ * by the aperture, a pattern scrub or a DMA (the model skips blocks it
+ * knows to be zero). Interrupts stay masked; the event source is only
  * observed in IRQ_STATUS.
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
+
+#include <linux/pci_regs.h>
 
 #include "kselftest_harness.h"
 #include "llmdev_test.h"
@@ -207,6 +211,124 @@ TEST_F_TIMEOUT(scrub, bad_range, 120)
 	}
 	/* START clears ERROR; a good range works after bad ones */
 	scrub_check(_metadata, self, 0x10000, 4096, 0x600d600d);
+}
+
+/*
+ * A zero scrub of whole 2 MiB blocks may skip the blocks the model knows to
+ * be zero: every way of writing HBM must make that knowledge go. The range
+ * is zeroed first (so that what earlier tests wrote marks no block), then
+ * each 2 MiB block is written by one way only - the aperture, a pattern
+ * scrub or a host-to-card DMA, one page inside the block and its last page
+ * - and the whole range is scrubbed with zero (once whole blocks, once with
+ * partial blocks at both ends, written by the aperture); every written
+ * spot must read zero. The second round writes each block the way another
+ * one was written in the first.
+ */
+#define ZBLOCK		(2u << 20)
+#define ZBASE		(8ull << 20)		/* 2 MiB aligned */
+#define ZBLOCKS		6
+
+enum zway { ZWAY_APERTURE, ZWAY_SCRUB, ZWAY_DMA, ZWAYS };
+
+static const char * const zway_name[ZWAYS] = { "aperture", "pattern scrub", "DMA" };
+
+static void ap_put64(struct llmdev_card *c, uint64_t off, uint64_t v)
+{
+	llmdev_ap_write(c, off, &v, sizeof(v));
+}
+
+static uint64_t ap_get64(struct llmdev_card *c, uint64_t off)
+{
+	uint64_t v;
+
+	llmdev_ap_read(c, off, &v, sizeof(v));
+	return v;
+}
+
+TEST_F_TIMEOUT(scrub, zero_after_writes, 120)
+{
+	struct llmdev_card *c = self->c;
+	struct llmdev_uring ring;
+	struct llmdev_dmabuf buf;
+	uint16_t cmd = llmdev_cfg_read16(c, PCI_COMMAND);
+	uint64_t spots[2 * ZBLOCKS + 2];
+	unsigned int way[2 * ZBLOCKS + 2];
+	unsigned int n = 0, i, j, round;
+	char err[256];
+
+	LLMDEV_REQUIRE(&self->cs);
+	ASSERT_EQ(0, llmdev_uring_alloc(&ring, c, 0, 8)) TH_LOG("%s", ring.err);
+	ASSERT_EQ(0, llmdev_dmabuf_alloc(&buf, LLMDEV_PAGE_SIZE, err, sizeof(err)))
+		TH_LOG("%s", err);
+	ASSERT_EQ(0, llmdev_cfg_write16(c, PCI_COMMAND, cmd | PCI_COMMAND_MASTER));
+	llmdev_wr32(c, LLMDEV_REG_CONTROL, LLMDEV_CONTROL_ENABLE);
+	ASSERT_EQ(0, llmdev_uring_start(&ring)) TH_LOG("%s", ring.err);
+	memset(buf.va, 0x99, LLMDEV_PAGE_SIZE);
+
+	/* from the block below the range to the one above it: all zero */
+	program(c, ZBASE - ZBLOCK, (ZBLOCKS + 2) * (uint64_t)ZBLOCK, 0);
+	ASSERT_EQ(LLMDEV_SCRUB_STATUS_DONE, wait_idle_len(c, (ZBLOCKS + 2) * (uint64_t)ZBLOCK));
+
+	for (round = 0; round < 2; round++) {
+		uint64_t lo = round ? ZBASE - 8192 : ZBASE;
+		uint64_t len = round ? ZBLOCKS * (uint64_t)ZBLOCK + 8192 + 4096 :
+			       ZBLOCKS * (uint64_t)ZBLOCK;
+
+		n = 0;
+		for (i = 0; i < ZBLOCKS; i++) {
+			uint64_t blk = ZBASE + (uint64_t)i * ZBLOCK;
+			uint64_t page[2] = {
+				blk + 4096 * (1 + llmdev_rand(&self->seed) % 500),
+				blk + ZBLOCK - 4096,	/* the end of the block */
+			};
+
+			for (j = 0; j < 2; j++) {
+				uint64_t at = page[j] + 4096 - 8;
+
+				way[n] = (i + round) % ZWAYS;
+				switch (way[n]) {
+				case ZWAY_APERTURE:
+					ap_put64(c, at, 0x1122334455667788ull);
+					break;
+				case ZWAY_SCRUB:
+					program(c, page[j], 4096, 0xfeedf00d);
+					ASSERT_EQ(LLMDEV_SCRUB_STATUS_DONE, wait_idle(c));
+					break;
+				default:
+					ASSERT_LT(0, llmdev_uring_xfer(&ring, &buf, 0,
+								       LLMDEV_PAGE_SIZE,
+								       page[j]))
+						TH_LOG("%s", ring.err);
+					break;
+				}
+				ASSERT_NE(0, ap_get64(c, at))
+					TH_LOG("block %u: nothing written by %s", i,
+					       zway_name[way[n]]);
+				spots[n++] = at;
+			}
+		}
+		if (round) {
+			/* and in the partial blocks at both ends */
+			way[n] = ZWAY_APERTURE;
+			spots[n++] = lo + 8;
+			way[n] = ZWAY_APERTURE;
+			spots[n++] = lo + len - 16;
+			ap_put64(c, lo + 8, 0x5555);
+			ap_put64(c, lo + len - 16, 0x6666);
+		}
+		program(c, lo, len, 0);
+		ASSERT_EQ(LLMDEV_SCRUB_STATUS_DONE, wait_idle_len(c, len));
+		for (i = 0; i < n; i++) {
+			/* braces: the TH_LOG is a loop that follows the check */
+			EXPECT_EQ(0, ap_get64(c, spots[i]))
+				TH_LOG("round %u: HBM %#" PRIx64 " (written by %s) not zero",
+				       round, spots[i], zway_name[way[i]]);
+		}
+	}
+	llmdev_soft_reset(c);
+	llmdev_cfg_write16(c, PCI_COMMAND, cmd);
+	llmdev_uring_free(&ring);
+	llmdev_dmabuf_free(&buf);
 }
 
 LLMDEV_HARNESS_MAIN

@@ -379,6 +379,69 @@ int llmdev_soft_reset(struct llmdev_card *c)
 	return 0;
 }
 
+int llmdev_card_sysfs_write(struct llmdev_card *c, const char *attr,
+			    const char *val)
+{
+	char path[256];
+	ssize_t n;
+	int fd, err;
+
+	snprintf(path, sizeof(path), "%s/%s", c->path, attr);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		seterr(c->err, sizeof(c->err), "%s: %s", path, strerror(errno));
+		return err;
+	}
+	n = write(fd, val, strlen(val));
+	err = n < 0 ? -errno : 0;
+	if (n != (ssize_t)strlen(val))
+		seterr(c->err, sizeof(c->err), "write %s to %s: %s", val, path,
+		       n < 0 ? strerror(errno) : "short write");
+	close(fd);
+	return n == (ssize_t)strlen(val) ? 0 : err ? err : -EIO;
+}
+
+bool llmdev_card_has_flr(struct llmdev_card *c)
+{
+	char path[256], methods[128] = "";
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/reset_method", c->path);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, methods, sizeof(methods) - 1);
+	methods[n > 0 ? n : 0] = 0;
+	close(fd);
+	return strstr(methods, "flr") != NULL;
+}
+
+int llmdev_card_flr(struct llmdev_card *c)
+{
+	uint32_t before = llmdev_rd32(c, LLMDEV_REG_RESET_COUNT);
+	int ret;
+
+	if (!llmdev_card_has_flr(c)) {
+		seterr(c->err, sizeof(c->err), "%s: no flr in reset_method", c->bdf);
+		return -EOPNOTSUPP;
+	}
+	/* only an FLR: not a bus reset, which would take the root port too */
+	ret = llmdev_card_sysfs_write(c, "reset_method", "flr");
+	if (!ret)
+		ret = llmdev_card_sysfs_write(c, "reset", "1");
+	llmdev_card_sysfs_write(c, "reset_method", "default");
+	if (ret)
+		return ret;
+	if (llmdev_rd32(c, LLMDEV_REG_RESET_COUNT) != before + 1) {
+		seterr(c->err, sizeof(c->err), "%s: FLR: RESET_COUNT %u -> %u",
+		       c->bdf, before, llmdev_rd32(c, LLMDEV_REG_RESET_COUNT));
+		return -EIO;
+	}
+	return 0;
+}
+
 void llmdev_ap_write(struct llmdev_card *c, uint64_t off, const void *buf,
 		     size_t len)
 {
@@ -716,6 +779,84 @@ int llmdev_uring_wait(struct llmdev_uring *r, struct llmdev_hw_cmpl *out,
 	return 0;
 }
 
+int llmdev_uring_post_buf(struct llmdev_uring *r, struct llmdev_dmabuf *buf,
+			  size_t off, size_t len, uint64_t hbm, unsigned int max_desc)
+{
+	int ndesc = 0;
+
+	if (off + len > buf->len || !len) {
+		seterr(r->err, sizeof(r->err), "bad xfer %zu+%zu of %zu", off,
+		       len, buf->len);
+		return -EINVAL;
+	}
+	while (len) {
+		size_t in_page = LLMDEV_PAGE_SIZE - off % LLMDEV_PAGE_SIZE;
+		size_t chunk = 0;
+		uint32_t nsg = 0;
+
+		if ((unsigned int)ndesc >= max_desc ||
+		    r->tail - r->seen >= r->size ||
+		    (len > in_page && r->sg_next >= LLMDEV_SG_POOL)) {
+			seterr(r->err, sizeof(r->err),
+			       "%s: ring %u: no room for %zu more bytes",
+			       r->c->bdf, r->n, len);
+			return -ENOSPC;
+		}
+		if (len <= in_page) {
+			/* one page: a plain descriptor */
+			llmdev_uring_post(r, llmdev_dmabuf_pa(buf, off),
+					  hbm, len, 0, 0, 0xc0000000 | r->tail);
+			chunk = len;
+		} else {
+			uint8_t *sgp = r->sg.va + r->sg_next * LLMDEV_PAGE_SIZE;
+			volatile struct llmdev_hw_sg *sg = (void *)sgp;
+
+			while (len - chunk && nsg < LLMDEV_SG_PER_PAGE) {
+				size_t o = off + chunk;
+				size_t l = LLMDEV_PAGE_SIZE - o % LLMDEV_PAGE_SIZE;
+
+				if (l > len - chunk)
+					l = len - chunk;
+				sg[nsg].addr = llmdev_dmabuf_pa(buf, o);
+				sg[nsg].length = l;
+				sg[nsg].reserved = 0;
+				nsg++;
+				chunk += l;
+			}
+			llmdev_uring_post(r, r->sg.pa[r->sg_next], hbm,
+					  chunk, LLMDEV_DESC_F_SGL, nsg,
+					  0xc0000000 | r->tail);
+			r->sg_next++;
+		}
+		off += chunk;
+		hbm += chunk;
+		len -= chunk;
+		ndesc++;
+	}
+	return ndesc;
+}
+
+int llmdev_uring_wait_ok(struct llmdev_uring *r, unsigned int timeout_ms)
+{
+	uint32_t idx = r->seen;
+	volatile struct llmdev_hw_desc *d = llmdev_uring_slot(r, idx);
+	struct llmdev_hw_cmpl cp;
+	int ret = llmdev_uring_wait(r, &cp, timeout_ms);
+
+	if (ret)
+		return ret;
+	if (cp.status || cp.bytes != d->length || cp.cookie != d->cookie ||
+	    cp.desc_index != idx) {
+		seterr(r->err, sizeof(r->err),
+		       "%s: ring %u desc %u: status %u (%s) bytes %u/%u cookie %#x/%#x index %u",
+		       r->c->bdf, r->n, idx, cp.status,
+		       cp.status <= LLMDEV_ERR_MAX ? llmdev_err_names[cp.status] : "?",
+		       cp.bytes, d->length, cp.cookie, d->cookie, cp.desc_index);
+		return -EIO;
+	}
+	return 0;
+}
+
 int llmdev_uring_xfer(struct llmdev_uring *r, struct llmdev_dmabuf *buf,
 		      size_t off, size_t len, uint64_t hbm)
 {
@@ -728,66 +869,31 @@ int llmdev_uring_xfer(struct llmdev_uring *r, struct llmdev_dmabuf *buf,
 		return -EINVAL;
 	}
 	while (len) {
-		unsigned int batch = 0, i;
+		/* at most batch_max descriptors at a time: SG pages are reused */
+		size_t part = len, in_page = LLMDEV_PAGE_SIZE - off % LLMDEV_PAGE_SIZE;
+		int batch, i, ret;
 
-		r->sg_next = 0;
-		while (len && batch < batch_max) {
-			size_t in_page = LLMDEV_PAGE_SIZE - off % LLMDEV_PAGE_SIZE;
-			size_t chunk = 0;
-			uint32_t nsg = 0;
+		if (part > in_page) {
+			size_t max = in_page + (size_t)(batch_max * LLMDEV_SG_PER_PAGE - 1) *
+				     LLMDEV_PAGE_SIZE;
 
-			if (len <= in_page) {
-				/* one page: a plain descriptor */
-				llmdev_uring_post(r, llmdev_dmabuf_pa(buf, off),
-						  hbm, len, 0, 0, 0xc0000000 | r->tail);
-				chunk = len;
-			} else {
-				uint8_t *sgp = r->sg.va + r->sg_next * LLMDEV_PAGE_SIZE;
-				volatile struct llmdev_hw_sg *sg = (void *)sgp;
-
-				while (len - chunk && nsg < LLMDEV_SG_PER_PAGE) {
-					size_t o = off + chunk;
-					size_t l = LLMDEV_PAGE_SIZE - o % LLMDEV_PAGE_SIZE;
-
-					if (l > len - chunk)
-						l = len - chunk;
-					sg[nsg].addr = llmdev_dmabuf_pa(buf, o);
-					sg[nsg].length = l;
-					sg[nsg].reserved = 0;
-					nsg++;
-					chunk += l;
-				}
-				llmdev_uring_post(r, r->sg.pa[r->sg_next], hbm,
-						  chunk, LLMDEV_DESC_F_SGL, nsg,
-						  0xc0000000 | r->tail);
-				r->sg_next++;
-			}
-			off += chunk;
-			hbm += chunk;
-			len -= chunk;
-			batch++;
+			if (part > max)
+				part = max;
 		}
+		r->sg_next = 0;
+		batch = llmdev_uring_post_buf(r, buf, off, part, hbm, batch_max);
+		if (batch < 0)
+			return batch;
 		llmdev_uring_doorbell(r);
 		for (i = 0; i < batch; i++) {
-			struct llmdev_hw_cmpl cp;
-			uint32_t idx = r->seen;
-			volatile struct llmdev_hw_desc *d = llmdev_uring_slot(r, idx);
-			int ret = llmdev_uring_wait(r, &cp, 10000);
-
+			ret = llmdev_uring_wait_ok(r, 10000);
 			if (ret)
 				return ret;
-			if (cp.status || cp.bytes != d->length ||
-			    cp.cookie != d->cookie || cp.desc_index != idx) {
-				seterr(r->err, sizeof(r->err),
-				       "%s: ring %u desc %u: status %u (%s) bytes %u/%u cookie %#x/%#x index %u",
-				       r->c->bdf, r->n, idx, cp.status,
-				       cp.status <= LLMDEV_ERR_MAX ? llmdev_err_names[cp.status] : "?",
-				       cp.bytes, d->length, cp.cookie, d->cookie,
-				       cp.desc_index);
-				return -EIO;
-			}
 			ndesc++;
 		}
+		off += part;
+		hbm += part;
+		len -= part;
 	}
 	return ndesc;
 }

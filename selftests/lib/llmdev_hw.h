@@ -121,6 +121,17 @@ static inline uint64_t llmdev_perf(struct llmdev_card *c, unsigned int i)
 
 /* CONTROL.RESET; checks RESET_COUNT moved. Returns 0 or -EIO. */
 int llmdev_soft_reset(struct llmdev_card *c);
+/* write val to the card's sysfs attribute attr (e.g. "reset") */
+int llmdev_card_sysfs_write(struct llmdev_card *c, const char *attr,
+			    const char *val);
+/* the kernel offers FLR in reset_method */
+bool llmdev_card_has_flr(struct llmdev_card *c);
+/*
+ * FLR through sysfs (reset_method "flr", then "reset"; reset_method back to
+ * the default list); the kernel saves and restores config space around it.
+ * Checks RESET_COUNT moved. 0, -EOPNOTSUPP without FLR, or another -errno.
+ */
+int llmdev_card_flr(struct llmdev_card *c);
 
 /* ---- HBM aperture, counted accesses ------------------------------------ */
 
@@ -244,5 +255,17 @@ static inline uint16_t llmdev_uring_phase(struct llmdev_uring *r, uint32_t n)
  */
 int llmdev_uring_xfer(struct llmdev_uring *r, struct llmdev_dmabuf *buf,
 		      size_t off, size_t len, uint64_t hbm);
+/*
+ * Post (no doorbell) the descriptors that move len bytes between buf+off and
+ * HBM at hbm, as llmdev_uring_xfer() would, using at most max_desc
+ * descriptors and the SG pages from r->sg_next on (the caller sets it to 0
+ * when all earlier SGL descriptors have completed). Returns the number of
+ * descriptors, or -ENOSPC (nothing beyond what fitted was posted; r->err
+ * says so) or -EINVAL.
+ */
+int llmdev_uring_post_buf(struct llmdev_uring *r, struct llmdev_dmabuf *buf,
+			  size_t off, size_t len, uint64_t hbm, unsigned int max_desc);
+/* Wait for the next completion and check it is a success of its descriptor. */
+int llmdev_uring_wait_ok(struct llmdev_uring *r, unsigned int timeout_ms);
 
 #endif /* LLMDEV_HW_H */

@@ -1,0 +1,1000 @@
+/*
+ * QEMU model of the llmdev card: the DMA rings and the scrub engine.
+ *
+ * Each ring has a worker thread that processes its descriptors one at a
+ * time (spec 4.4): fetch the descriptor, check it and the SG table it
+ * points to (read once), map the host memory it names and the completion
+ * slot, move the data, write the completion, account and raise interrupts.
+ * The data moves with no lock held; the bookkeeping and the completion
+ * write happen under LlmdevState.lock, so a guest that sees a completion
+ * sees the registers (HEAD, counters, error log, IRQ_STATUS) that go with
+ * it. The interrupt message itself is sent from the main loop (it needs the
+ * BQL); a guest polling the completion ring does not wait for it.
+ *
+ * Guest memory is reached through the card's PCI address space, as RAM
+ * only: host-to-card data by pointer into RAM, translated and referenced
+ * under RCU; card-to-host data and completions through dma_memory_map(),
+ * whose unmap marks the pages dirty (and drops translated code). Anything
+ * that is not RAM fails the check, and no MMIO access is ever made from a
+ * worker (it could need the BQL). With an IOMMU in the path the fetch and
+ * the mapping run in the main loop instead (llmdev_ring_call()): an IOMMU
+ * fault raises an interrupt, which needs the BQL. Only the copy stays in
+ * the worker.
+ *
+ * A reset, a ring reset, a ring disable and exit stop the worker with
+ * llmdev_worker_quiesce_locked(): the descriptor in progress is abandoned
+ * (no completion, HEAD unchanged) and no byte of it reaches guest memory
+ * after the register write that asked for it has returned.
+ *
+ * The scrub engine fills an HBM range from its own worker. Zeroing skips
+ * the blocks that were never written since they were last zeroed (they are
+ * zero already) and memsets the others: no page is handed back to the host,
+ * so the next DMA does not fault on it again.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/main-loop.h"
+#include "qemu/rcu.h"
+#include "qemu/bitmap.h"
+#include "hw/pci/pci.h"
+#include "exec/memory.h"
+#include "sysemu/dma.h"
+#include "llmdev.h"
+#include "trace.h"
+
+/* ---- Guest memory -------------------------------------------------------- */
+
+static AddressSpace *llmdev_as(LlmdevState *s)
+{
+    return pci_get_address_space(PCI_DEVICE(s));
+}
+
+/*
+ * Copy len bytes of guest RAM at bus address addr to buf. Anything else
+ * (MMIO, unassigned, bus mastering off, no IOMMU mapping) fails, without
+ * touching it.
+ */
+static bool llmdev_dma_read(LlmdevState *s, uint64_t addr, void *buf,
+                            uint64_t len)
+{
+    AddressSpace *as = llmdev_as(s);
+    uint8_t *out = buf;
+
+    if (addr + len < addr) {
+        return false;
+    }
+    RCU_READ_LOCK_GUARD();
+    while (len) {
+        hwaddr xlat, l = len;
+        MemoryRegion *mr;
+
+        mr = address_space_translate(as, addr, &xlat, &l, false,
+                                     MEMTXATTRS_UNSPECIFIED);
+        if (!l || !memory_access_is_direct(mr, false)) {
+            return false;
+        }
+        memcpy(out, (uint8_t *)memory_region_get_ram_ptr(mr) + xlat, l);
+        out += l;
+        addr += l;
+        len -= l;
+    }
+    return true;
+}
+
+/*
+ * Map [addr, addr + len) of guest RAM for reading: pointers and references
+ * appended to @pieces (released by llmdev_pieces_release(), also on
+ * failure).
+ */
+static bool llmdev_map_read(LlmdevState *s, uint64_t addr, uint64_t len,
+                            GArray *pieces)
+{
+    AddressSpace *as = llmdev_as(s);
+
+    if (addr + len < addr) {
+        return false;
+    }
+    RCU_READ_LOCK_GUARD();
+    while (len) {
+        hwaddr xlat, l = len;
+        LlmdevPiece p = { 0 };
+
+        p.mr = address_space_translate(as, addr, &xlat, &l, false,
+                                       MEMTXATTRS_UNSPECIFIED);
+        if (!l || !memory_access_is_direct(p.mr, false)) {
+            return false;
+        }
+        memory_region_ref(p.mr);
+        p.host = (uint8_t *)memory_region_get_ram_ptr(p.mr) + xlat;
+        p.len = l;
+        g_array_append_val(pieces, p);
+        addr += l;
+        len -= l;
+    }
+    return true;
+}
+
+/*
+ * Map a run of guest memory for writing, with dma_memory_map(). Memory that
+ * is not writable RAM maps to QEMU's bounce buffer: given back unwritten,
+ * so nothing is ever written to it.
+ */
+static void *llmdev_map_one_write(AddressSpace *as, uint64_t addr,
+                                  dma_addr_t *len)
+{
+    void *p = dma_memory_map(as, addr, len, DMA_DIRECTION_FROM_DEVICE,
+                             MEMTXATTRS_UNSPECIFIED);
+    ram_addr_t offset;
+
+    if (p && (!*len || !memory_region_from_host(p, &offset))) {
+        dma_memory_unmap(as, p, *len, DMA_DIRECTION_FROM_DEVICE, 0);
+        p = NULL;
+    }
+    return p;
+}
+
+static bool llmdev_map_write(LlmdevState *s, uint64_t addr, uint64_t len,
+                             GArray *pieces)
+{
+    AddressSpace *as = llmdev_as(s);
+
+    if (addr + len < addr) {
+        return false;
+    }
+    while (len) {
+        dma_addr_t l = len;
+        LlmdevPiece p = { 0 };
+
+        p.host = llmdev_map_one_write(as, addr, &l);
+        if (!p.host) {
+            return false;
+        }
+        p.len = l;
+        g_array_append_val(pieces, p);
+        addr += l;
+        len -= l;
+    }
+    return true;
+}
+
+/* Unmap: the written part of card-to-host pieces is marked dirty. */
+static void llmdev_pieces_release(LlmdevState *s, GArray *pieces,
+                                  bool is_write)
+{
+    AddressSpace *as = llmdev_as(s);
+    guint i;
+
+    for (i = 0; i < pieces->len; i++) {
+        LlmdevPiece *p = &g_array_index(pieces, LlmdevPiece, i);
+
+        if (is_write) {
+            dma_memory_unmap(as, p->host, p->len, DMA_DIRECTION_FROM_DEVICE,
+                             p->done);
+        } else {
+            memory_region_unref(p->mr);
+        }
+    }
+    g_array_set_size(pieces, 0);
+}
+
+/* The completion slot: 16 bytes of writable guest RAM, or NULL. */
+static uint8_t *llmdev_cmpl_map(LlmdevState *s, uint64_t addr)
+{
+    dma_addr_t len = LLMDEV_CMPL_SIZE;
+    uint8_t *p = llmdev_map_one_write(llmdev_as(s), addr, &len);
+
+    if (p && len < LLMDEV_CMPL_SIZE) {
+        dma_memory_unmap(llmdev_as(s), p, len, DMA_DIRECTION_FROM_DEVICE, 0);
+        p = NULL;
+    }
+    return p;
+}
+
+static void llmdev_cmpl_unmap(LlmdevState *s, uint8_t *p, uint64_t written)
+{
+    dma_memory_unmap(llmdev_as(s), p, LLMDEV_CMPL_SIZE,
+                     DMA_DIRECTION_FROM_DEVICE, written);
+}
+
+/*
+ * Write a completion: the word with the phase bit last, after a barrier, so
+ * that a host that sees the new phase sees the whole entry.
+ */
+static void llmdev_cmpl_write(uint8_t *p, uint32_t cookie, uint32_t bytes,
+                              uint16_t status, uint16_t flags, uint32_t index)
+{
+    stl_le_p(p, cookie);
+    stl_le_p(p + 4, bytes);
+    stl_le_p(p + 12, index);
+    /* the entry before its phase: pairs with the host's read barrier */
+    smp_wmb();
+    qatomic_set((uint32_t *)(p + 8),
+                cpu_to_le32(status | (uint32_t)flags << 16));
+}
+
+/* ---- DMA busy time ------------------------------------------------------- */
+
+/*
+ * DMA_BUSY_NS counts the time at least one ring has a descriptor in
+ * progress (virtual ns), so bytes / busy time is the engine's copy rate
+ * however many rings run at once.
+ */
+static void llmdev_busy_begin_locked(LlmdevState *s)
+{
+    if (!s->dma_active++) {
+        s->dma_busy_mark = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
+    }
+}
+
+static void llmdev_busy_account_locked(LlmdevState *s)
+{
+    int64_t now = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
+
+    s->perf[LLMDEV_PERF_DMA_BUSY_NS] += now - s->dma_busy_mark;
+    s->dma_busy_mark = now;
+}
+
+static void llmdev_busy_end_locked(LlmdevState *s)
+{
+    llmdev_busy_account_locked(s);
+    s->dma_active--;
+}
+
+/* ---- Ring interrupts ----------------------------------------------------- */
+
+static bool llmdev_ring_runnable_locked(LlmdevRing *r)
+{
+    LlmdevState *s = r->s;
+
+    return (s->control & LLMDEV_CONTROL_ENABLE) &&
+           (r->ctrl & LLMDEV_RING_CTRL_ENABLE) && !r->halted &&
+           !(s->fault_inject & LLMDEV_FAULT_STALL_RING(r->idx)) &&
+           r->head != r->tail;
+}
+
+static void llmdev_ring_kick_locked(LlmdevRing *r)
+{
+    if (llmdev_ring_runnable_locked(r)) {
+        qemu_cond_signal(&r->w.wake);
+    }
+}
+
+void llmdev_dma_kick_locked(LlmdevState *s)
+{
+    unsigned int i;
+
+    for (i = 0; i < LLMDEV_NUM_RINGS; i++) {
+        llmdev_ring_kick_locked(&s->ring[i]);
+    }
+}
+
+static void llmdev_ring_signal_locked(LlmdevRing *r)
+{
+    timer_del(r->coal_timer);
+    r->irq_pending = 0;
+    llmdev_irq_raise_locked(r->s, LLMDEV_IRQ_RING(r->idx),
+                            LLMDEV_VEC_RING(r->idx));
+}
+
+static void llmdev_ring_coalesce_timeout(void *opaque)
+{
+    LlmdevRing *r = opaque;
+    LlmdevState *s = r->s;
+
+    qemu_mutex_lock(&s->lock);
+    if (r->irq_pending) {
+        llmdev_ring_signal_locked(r);
+    }
+    qemu_mutex_unlock(&s->lock);
+    llmdev_irq_kick(s);
+}
+
+/* Account for one completion that wants an interrupt (4.8). */
+static void llmdev_ring_irq_request_locked(LlmdevRing *r)
+{
+    uint32_t count = r->coalesce & 0xffff;
+    uint32_t usecs = r->coalesce >> 16;
+
+    r->irq_pending++;
+    if (count <= 1 || r->irq_pending >= count) {
+        llmdev_ring_signal_locked(r);
+        return;
+    }
+    if (usecs && !timer_pending(r->coal_timer)) {
+        timer_mod(r->coal_timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
+                  (int64_t)usecs * SCALE_US);
+    }
+}
+
+static void llmdev_ring_halt_locked(LlmdevRing *r, uint32_t code,
+                                    uint64_t addr)
+{
+    r->halted = true;
+    r->err_code = code;
+    llmdev_log_error_locked(r->s, code,
+                            r->idx << 16 | (r->head & (r->size - 1)), addr);
+    llmdev_ring_signal_locked(r);
+}
+
+/* ---- Descriptor processing ----------------------------------------------- */
+
+/*
+ * Have fn(r) run for the worker, with the lock dropped: in the worker
+ * itself, or with an IOMMU in the DMA path in the main loop, where an IOMMU
+ * fault may raise its interrupt. False if the worker was told to drop the
+ * descriptor meanwhile; whatever fn mapped is then the worker's to release.
+ */
+static bool llmdev_ring_call(LlmdevRing *r, uint32_t gen,
+                             void (*fn)(LlmdevRing *r))
+{
+    LlmdevState *s = r->s;
+
+    if (!r->iommu) {
+        qemu_mutex_unlock(&s->lock);
+        fn(r);
+        qemu_mutex_lock(&s->lock);
+        return !llmdev_worker_aborted(&r->w, gen);
+    }
+    r->call_fn = fn;
+    r->call_gen = gen;
+    r->call_done = false;
+    qemu_bh_schedule(r->call_bh);
+    while (!r->call_done && !llmdev_worker_aborted(&r->w, gen)) {
+        qemu_cond_wait(&r->w.wake, &s->lock);
+    }
+    return r->call_done && !llmdev_worker_aborted(&r->w, gen);
+}
+
+/*
+ * The main loop's half of llmdev_ring_call(). An abort happens under the
+ * BQL, so it cannot happen while fn runs here.
+ */
+static void llmdev_ring_call_bh(void *opaque)
+{
+    LlmdevRing *r = opaque;
+    LlmdevState *s = r->s;
+    void (*fn)(LlmdevRing *r);
+    uint32_t gen;
+
+    qemu_mutex_lock(&s->lock);
+    fn = r->call_fn;
+    gen = r->call_gen;
+    r->call_fn = NULL;
+    qemu_mutex_unlock(&s->lock);
+    if (!fn || llmdev_worker_aborted(&r->w, gen)) {
+        return;
+    }
+    fn(r);
+    qemu_mutex_lock(&s->lock);
+    r->call_done = true;
+    qemu_cond_broadcast(&r->w.wake);
+    qemu_mutex_unlock(&s->lock);
+}
+
+/* Check 1 (4.5): fetch the descriptor. */
+static void llmdev_job_fetch(LlmdevRing *r)
+{
+    LlmdevJob *job = &r->job;
+
+    job->fetched = llmdev_dma_read(r->s, job->daddr, &job->d,
+                                   sizeof(job->d));
+}
+
+static bool llmdev_job_map_host(LlmdevRing *r, uint64_t addr, uint64_t len)
+{
+    if (r->c2h) {
+        return llmdev_map_write(r->s, addr, len, r->job.pieces);
+    }
+    return llmdev_map_read(r->s, addr, len, r->job.pieces);
+}
+
+/*
+ * Checks 2-10 (4.5), in their order, mapping the host memory on the way.
+ * The SG table is read once, into the ring's own buffer.
+ */
+static uint32_t llmdev_job_check(LlmdevRing *r, uint64_t *bad)
+{
+    LlmdevState *s = r->s;
+    const struct llmdev_hw_desc *d = &r->job.d;
+    uint64_t host = le64_to_cpu(d->host_addr);
+    uint64_t hbm = le64_to_cpu(d->hbm_addr);
+    uint32_t len = le32_to_cpu(d->length);
+    uint32_t flags = le32_to_cpu(d->flags);
+    uint32_t count = le32_to_cpu(d->sg_count);
+    uint64_t total = 0;
+    bool inject;
+    uint32_t i;
+
+    qemu_mutex_lock(&s->lock);
+    inject = s->fault_inject & LLMDEV_FAULT_FAIL_NEXT_DESC;
+    s->fault_inject &= ~LLMDEV_FAULT_FAIL_NEXT_DESC;
+    qemu_mutex_unlock(&s->lock);
+    if (inject) {
+        return LLMDEV_ERR_INJECTED;
+    }
+    if (!len || (flags & ~LLMDEV_DESC_F_VALID_MASK)) {
+        return LLMDEV_ERR_DESC_FORMAT;
+    }
+    if (!llmdev_hbm_range_ok(s, hbm, len)) {
+        *bad = hbm;
+        return LLMDEV_ERR_HBM_RANGE;
+    }
+    if (!(flags & LLMDEV_DESC_F_SGL)) {
+        if (!llmdev_job_map_host(r, host, len)) {
+            *bad = host;
+            return LLMDEV_ERR_HOST_ADDR;
+        }
+        return LLMDEV_ERR_NONE;
+    }
+
+    if (!count || count > LLMDEV_DESC_MAX_SG) {
+        return LLMDEV_ERR_DESC_FORMAT;
+    }
+    if (!llmdev_dma_read(s, host, r->sg, (uint64_t)count * LLMDEV_SG_SIZE)) {
+        *bad = host;
+        return LLMDEV_ERR_DESC_FETCH;
+    }
+    for (i = 0; i < count; i++) {
+        uint64_t addr = le64_to_cpu(r->sg[i].addr);
+        uint32_t sl = le32_to_cpu(r->sg[i].length);
+
+        if (!sl || r->sg[i].reserved) {
+            *bad = host + (uint64_t)i * LLMDEV_SG_SIZE;
+            return LLMDEV_ERR_DESC_FORMAT;
+        }
+        if (!llmdev_job_map_host(r, addr, sl)) {
+            *bad = addr;
+            return LLMDEV_ERR_HOST_ADDR;
+        }
+        total += sl;
+    }
+    return total == len ? LLMDEV_ERR_NONE : LLMDEV_ERR_DESC_FORMAT;
+}
+
+/* Checks 2-10, and the completion slot for check 11 after the data. */
+static void llmdev_job_map(LlmdevRing *r)
+{
+    LlmdevJob *job = &r->job;
+
+    job->status = llmdev_job_check(r, &job->bad);
+    job->cmpl = llmdev_cmpl_map(r->s, job->caddr);
+}
+
+static void llmdev_job_release(LlmdevRing *r)
+{
+    LlmdevJob *job = &r->job;
+
+    llmdev_pieces_release(r->s, job->pieces, r->c2h);
+    if (job->cmpl) {
+        llmdev_cmpl_unmap(r->s, job->cmpl, 0);
+        job->cmpl = NULL;
+    }
+}
+
+/*
+ * Move the data, with no lock held, looking for an abort between chunks.
+ * Returns LLMDEV_ERR_NONE or LLMDEV_STATUS_ABORTED.
+ */
+static uint32_t llmdev_job_copy(LlmdevRing *r, uint32_t gen)
+{
+    LlmdevState *s = r->s;
+    LlmdevJob *job = &r->job;
+    uint64_t start = le64_to_cpu(job->d.hbm_addr), hbm = start;
+    uint32_t status = LLMDEV_ERR_NONE;
+    guint i;
+
+    for (i = 0; i < job->pieces->len && !status; i++) {
+        LlmdevPiece *p = &g_array_index(job->pieces, LlmdevPiece, i);
+        uint64_t off, n;
+
+        for (off = 0; off < p->len; off += n) {
+            n = MIN(LLMDEV_COPY_CHUNK, p->len - off);
+            if (llmdev_worker_aborted(&r->w, gen)) {
+                status = LLMDEV_STATUS_ABORTED;
+                break;
+            }
+            if (r->c2h) {
+                memcpy(p->host + off, s->hbm + hbm, n);
+                p->done = off + n;
+            } else {
+                memcpy(s->hbm + hbm, p->host + off, n);
+            }
+            hbm += n;
+        }
+    }
+    if (!r->c2h) {
+        llmdev_hbm_written(s, start, hbm - start);
+    }
+    return status;
+}
+
+/* Write the completion and account for the descriptor (4.3, 4.5, 4.10). */
+static void llmdev_ring_complete_locked(LlmdevRing *r)
+{
+    LlmdevState *s = r->s;
+    LlmdevJob *job = &r->job;
+    uint32_t len = le32_to_cpu(job->d.length);
+    uint32_t flags = le32_to_cpu(job->d.flags);
+    uint32_t status = job->status;
+
+    if (!job->cmpl) {
+        llmdev_ring_halt_locked(r, LLMDEV_ERR_CMPL_WRITE, job->caddr);
+        return;
+    }
+    llmdev_cmpl_write(job->cmpl, le32_to_cpu(job->d.cookie),
+                      status ? 0 : len, status, job->phase, job->index);
+    llmdev_cmpl_unmap(s, job->cmpl, LLMDEV_CMPL_SIZE);
+    job->cmpl = NULL;
+
+    r->head++;
+    r->completed++;
+    s->perf[r->c2h ? LLMDEV_PERF_C2H_DESC : LLMDEV_PERF_H2C_DESC]++;
+    llmdev_busy_account_locked(s);
+    if (status) {
+        r->err_code = status;
+        llmdev_log_error_locked(s, status,
+                                r->idx << 16 | (job->index & (r->size - 1)),
+                                job->bad);
+        llmdev_ring_signal_locked(r);
+    } else {
+        s->perf[r->c2h ? LLMDEV_PERF_C2H_BYTES : LLMDEV_PERF_H2C_BYTES] +=
+            len;
+        if (flags & LLMDEV_DESC_F_IRQ) {
+            llmdev_ring_irq_request_locked(r);
+        }
+    }
+    /* idle: flush moderated interrupts */
+    if (r->head == r->tail && r->irq_pending) {
+        llmdev_ring_signal_locked(r);
+    }
+}
+
+static void llmdev_ring_bw_expired(void *opaque)
+{
+    LlmdevRing *r = opaque;
+
+    qemu_mutex_lock(&r->s->lock);
+    r->bw_expired = true;
+    qemu_cond_broadcast(&r->w.wake);
+    qemu_mutex_unlock(&r->s->lock);
+}
+
+/* Bandwidth model (4.9): hold the descriptor for length / B virtual ns. */
+static bool llmdev_ring_bw_wait_locked(LlmdevRing *r, uint32_t gen)
+{
+    LlmdevState *s = r->s;
+    uint32_t len = le32_to_cpu(r->job.d.length);
+
+    r->bw_expired = false;
+    timer_mod(r->bw_timer, qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) +
+              (int64_t)len * 1000 / s->bandwidth_mbps);
+    while (!r->bw_expired && !llmdev_worker_aborted(&r->w, gen)) {
+        qemu_cond_wait(&r->w.wake, &s->lock);
+    }
+    timer_del(r->bw_timer);
+    return !llmdev_worker_aborted(&r->w, gen);
+}
+
+/* Process the descriptor at HEAD (4.4). Lock held; dropped meanwhile. */
+static void llmdev_ring_process_locked(LlmdevRing *r)
+{
+    LlmdevState *s = r->s;
+    LlmdevJob *job = &r->job;
+    uint32_t gen = r->w.gen;
+    uint32_t status;
+
+    job->index = r->head;
+    job->daddr = r->desc_base +
+                 (uint64_t)(r->head & (r->size - 1)) * LLMDEV_DESC_SIZE;
+    job->caddr = r->cmpl_base +
+                 (uint64_t)(r->completed & (r->size - 1)) * LLMDEV_CMPL_SIZE;
+    job->phase = (r->completed / r->size) & 1 ? 0 : LLMDEV_CMPL_F_PHASE;
+    job->status = LLMDEV_ERR_NONE;
+    job->bad = 0;
+    job->cmpl = NULL;
+    r->w.busy = true;
+    llmdev_busy_begin_locked(s);
+
+    if (!llmdev_ring_call(r, gen, llmdev_job_fetch)) {
+        goto out;
+    }
+    if (!job->fetched) {
+        llmdev_ring_halt_locked(r, LLMDEV_ERR_DESC_FETCH, job->daddr);
+        goto out;
+    }
+    trace_llmdev_desc(PCI_DEVICE(s)->devfn, r->idx, job->index,
+                      le64_to_cpu(job->d.host_addr),
+                      le64_to_cpu(job->d.hbm_addr),
+                      le32_to_cpu(job->d.length), le32_to_cpu(job->d.flags));
+    if (s->bandwidth_mbps && !llmdev_ring_bw_wait_locked(r, gen)) {
+        goto out;
+    }
+    if (!llmdev_ring_call(r, gen, llmdev_job_map)) {
+        goto out;
+    }
+
+    qemu_mutex_unlock(&s->lock);
+    status = job->status;
+    if (status == LLMDEV_ERR_NONE) {
+        status = llmdev_job_copy(r, gen);
+    }
+    /* the data pages are marked dirty before the completion is seen */
+    llmdev_pieces_release(s, job->pieces, r->c2h);
+    qemu_mutex_lock(&s->lock);
+    if (status == LLMDEV_STATUS_ABORTED ||
+        llmdev_worker_aborted(&r->w, gen)) {
+        goto out;
+    }
+    job->status = status;
+    llmdev_ring_complete_locked(r);
+
+out:
+    llmdev_job_release(r);
+    llmdev_busy_end_locked(s);
+    r->w.busy = false;
+    qemu_cond_broadcast(&r->w.idle);
+}
+
+static void *llmdev_ring_thread(void *opaque)
+{
+    LlmdevRing *r = opaque;
+    LlmdevState *s = r->s;
+
+    rcu_register_thread();
+    qemu_mutex_lock(&s->lock);
+    while (!r->w.exit) {
+        if (!llmdev_ring_runnable_locked(r)) {
+            qemu_cond_wait(&r->w.wake, &s->lock);
+            continue;
+        }
+        llmdev_ring_process_locked(r);
+        llmdev_irq_defer_locked(s);
+    }
+    qemu_mutex_unlock(&s->lock);
+    rcu_unregister_thread();
+    return NULL;
+}
+
+/* ---- Ring registers ------------------------------------------------------ */
+
+/* Stop the worker and drop its descriptor and moderated interrupt. */
+static void llmdev_ring_abort_locked(LlmdevRing *r)
+{
+    llmdev_worker_quiesce_locked(r->s, &r->w);
+    timer_del(r->bw_timer);
+    timer_del(r->coal_timer);
+    r->irq_pending = 0;
+}
+
+static void llmdev_ring_reset_locked(LlmdevRing *r, bool keep_config)
+{
+    trace_llmdev_ring_reset(PCI_DEVICE(r->s)->devfn, r->idx);
+    llmdev_ring_abort_locked(r);
+    r->head = r->tail = r->completed = 0;
+    r->halted = false;
+    r->ctrl = 0;
+    r->err_code = 0;
+    if (!keep_config) {
+        r->desc_base = r->cmpl_base = 0;
+        r->size = 0;
+        r->coalesce = 0;
+    }
+}
+
+static bool llmdev_ring_config_ok(LlmdevRing *r)
+{
+    return r->size >= LLMDEV_RING_MIN_ENTRIES &&
+           r->size <= LLMDEV_RING_MAX_ENTRIES && is_power_of_2(r->size) &&
+           !(r->desc_base & 63) && !(r->cmpl_base & 63);
+}
+
+uint64_t llmdev_ring_read_locked(LlmdevRing *r, hwaddr off)
+{
+    switch (off) {
+    case LLMDEV_RING_DESC_BASE:
+        return r->desc_base;
+    case LLMDEV_RING_CMPL_BASE:
+        return r->cmpl_base;
+    case LLMDEV_RING_SIZE:
+        return r->size;
+    case LLMDEV_RING_CTRL:
+        return r->ctrl;
+    case LLMDEV_RING_HEAD:
+        return r->head;
+    case LLMDEV_RING_TAIL:
+        return r->tail;
+    case LLMDEV_RING_STATUS:
+        return ((r->ctrl & LLMDEV_RING_CTRL_ENABLE) ?
+                LLMDEV_RING_STATUS_ENABLED : 0) |
+               (r->head != r->tail ? LLMDEV_RING_STATUS_BUSY : 0) |
+               (r->halted ? LLMDEV_RING_STATUS_HALTED : 0) |
+               ((r->s->fault_inject & LLMDEV_FAULT_STALL_RING(r->idx)) ?
+                LLMDEV_RING_STATUS_STALLED : 0);
+    case LLMDEV_RING_DIR:
+        return r->c2h ? LLMDEV_DIR_C2H : LLMDEV_DIR_H2C;
+    case LLMDEV_RING_IRQ_COALESCE:
+        return r->coalesce;
+    case LLMDEV_RING_COMPLETED:
+        return r->completed;
+    case LLMDEV_RING_ERR_CODE:
+        return r->err_code;
+    }
+    return 0;
+}
+
+static bool llmdev_ring_write_locked(LlmdevRing *r, hwaddr off, uint64_t val)
+{
+    LlmdevState *s = r->s;
+    bool enabled = r->ctrl & LLMDEV_RING_CTRL_ENABLE;
+
+    switch (off) {
+    case LLMDEV_RING_DESC_BASE:
+    case LLMDEV_RING_CMPL_BASE:
+    case LLMDEV_RING_SIZE:
+        if (enabled) {
+            return false;
+        }
+        if (off == LLMDEV_RING_DESC_BASE) {
+            r->desc_base = val;
+        } else if (off == LLMDEV_RING_CMPL_BASE) {
+            r->cmpl_base = val;
+        } else {
+            r->size = val;
+        }
+        return true;
+    case LLMDEV_RING_CTRL:
+        if (val & LLMDEV_RING_CTRL_RESET) {
+            llmdev_ring_reset_locked(r, true);
+            return true;
+        }
+        if ((val & LLMDEV_RING_CTRL_ENABLE) && !enabled &&
+            !llmdev_ring_config_ok(r)) {
+            llmdev_log_error_locked(s, LLMDEV_ERR_RING_CONFIG,
+                                    r->idx << 16 | 0xffff, r->desc_base);
+            return true;
+        }
+        if (!(val & LLMDEV_RING_CTRL_ENABLE) && enabled) {
+            /* the descriptor in progress is not consumed: it runs again */
+            llmdev_ring_abort_locked(r);
+        }
+        if ((val & LLMDEV_RING_CTRL_ENABLE) && !enabled) {
+            /*
+             * Whether an IOMMU is in the way is known once the machine is
+             * built (an IOMMU created after the card still translates for
+             * it); asking needs the BQL, which a ring write holds.
+             */
+            r->iommu = pci_device_iommu_address_space(PCI_DEVICE(s)) !=
+                       &address_space_memory;
+        }
+        r->ctrl = val & LLMDEV_RING_CTRL_ENABLE;
+        llmdev_ring_kick_locked(r);
+        return true;
+    case LLMDEV_RING_TAIL:
+        trace_llmdev_doorbell(PCI_DEVICE(s)->devfn, r->idx, (uint32_t)val,
+                              r->head);
+        if (!enabled || (uint32_t)((uint32_t)val - r->head) > r->size) {
+            llmdev_log_error_locked(s, LLMDEV_ERR_DOORBELL,
+                                    r->idx << 16 | 0xffff, val);
+            return true;
+        }
+        r->tail = val;
+        s->perf[LLMDEV_PERF_DOORBELLS]++;
+        llmdev_ring_kick_locked(r);
+        return true;
+    case LLMDEV_RING_IRQ_COALESCE:
+        r->coalesce = val;
+        return true;
+    }
+    return false;
+}
+
+bool llmdev_ring_write(LlmdevRing *r, hwaddr off, uint64_t val)
+{
+    LlmdevState *s = r->s;
+    bool ok;
+
+    qemu_mutex_lock(&s->lock);
+    ok = llmdev_ring_write_locked(r, off, val);
+    qemu_mutex_unlock(&s->lock);
+    llmdev_irq_kick(s);
+    return ok;
+}
+
+/* ---- Scrub engine -------------------------------------------------------- */
+
+/*
+ * Fill [addr, addr + len) of HBM, which starts and ends on a 4 KiB boundary.
+ * A zero fill skips the blocks that hold no non-zero byte.
+ */
+static void llmdev_scrub_fill(LlmdevState *s, uint64_t addr, uint64_t len,
+                              uint32_t pattern)
+{
+    uint64_t end = addr + len, next, i, word;
+
+    if (!pattern) {
+        for (; addr < end; addr = next) {
+            uint64_t block = addr / LLMDEV_HBM_BLOCK;
+
+            next = MIN((block + 1) * LLMDEV_HBM_BLOCK, end);
+            if (addr == block * LLMDEV_HBM_BLOCK &&
+                next == (block + 1) * LLMDEV_HBM_BLOCK) {
+                /* the whole block: clear its bit first, then zero it */
+                if (bitmap_test_and_clear_atomic(s->hbm_written, block, 1)) {
+                    memset(s->hbm + addr, 0, next - addr);
+                }
+            } else if (test_bit(block, s->hbm_written)) {
+                memset(s->hbm + addr, 0, next - addr);
+            }
+        }
+        return;
+    }
+    word = (uint64_t)pattern << 32 | pattern;
+    for (i = addr; i < end; i += 8) {
+        stq_le_p(s->hbm + i, word);
+    }
+    llmdev_hbm_written(s, addr, len);
+}
+
+static void *llmdev_scrub_thread(void *opaque)
+{
+    LlmdevState *s = opaque;
+    LlmdevScrub *sc = &s->scrub;
+
+    qemu_mutex_lock(&s->lock);
+    while (!sc->w.exit) {
+        uint32_t gen = sc->w.gen, pattern = sc->cur_pattern;
+        uint64_t addr = sc->cur_addr + sc->done, n;
+
+        if (!(sc->status & LLMDEV_SCRUB_STATUS_BUSY)) {
+            qemu_cond_wait(&sc->w.wake, &s->lock);
+            continue;
+        }
+        /* up to the next block boundary, so whole blocks are seen whole */
+        n = MIN(sc->cur_len - sc->done,
+                LLMDEV_SCRUB_CHUNK - addr % LLMDEV_SCRUB_CHUNK);
+        sc->w.busy = true;
+        qemu_mutex_unlock(&s->lock);
+        llmdev_scrub_fill(s, addr, n, pattern);
+        qemu_mutex_lock(&s->lock);
+        sc->w.busy = false;
+        qemu_cond_broadcast(&sc->w.idle);
+        if (llmdev_worker_aborted(&sc->w, gen)) {
+            continue;
+        }
+        sc->done += n;
+        s->perf[LLMDEV_PERF_SCRUB_BYTES] += n;
+        if (sc->done == sc->cur_len) {
+            sc->status = LLMDEV_SCRUB_STATUS_DONE;
+            trace_llmdev_scrub_done(PCI_DEVICE(s)->devfn, sc->cur_addr,
+                                    sc->cur_len);
+            llmdev_raise_event_locked(s, LLMDEV_EVENT_SCRUB);
+            llmdev_irq_defer_locked(s);
+        }
+    }
+    qemu_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+static void llmdev_scrub_start_locked(LlmdevState *s)
+{
+    LlmdevScrub *sc = &s->scrub;
+
+    if (sc->status & LLMDEV_SCRUB_STATUS_BUSY) {
+        return;
+    }
+    if (!sc->len || (sc->addr | sc->len) % LLMDEV_SCRUB_ALIGN ||
+        !llmdev_hbm_range_ok(s, sc->addr, sc->len)) {
+        sc->status = LLMDEV_SCRUB_STATUS_ERROR;
+        llmdev_log_error_locked(s, LLMDEV_ERR_SCRUB, LLMDEV_SOURCE_NONE,
+                                sc->addr);
+        return;
+    }
+    trace_llmdev_scrub_start(PCI_DEVICE(s)->devfn, sc->addr, sc->len,
+                             sc->pattern);
+    sc->status = LLMDEV_SCRUB_STATUS_BUSY;
+    sc->cur_addr = sc->addr;
+    sc->cur_len = sc->len;
+    sc->cur_pattern = sc->pattern;
+    sc->done = 0;
+    qemu_cond_signal(&sc->w.wake);
+}
+
+uint64_t llmdev_scrub_read_locked(LlmdevState *s, hwaddr addr)
+{
+    switch (addr) {
+    case LLMDEV_REG_SCRUB_ADDR:
+        return s->scrub.addr;
+    case LLMDEV_REG_SCRUB_LEN:
+        return s->scrub.len;
+    case LLMDEV_REG_SCRUB_PATTERN:
+        return s->scrub.pattern;
+    case LLMDEV_REG_SCRUB_STATUS:
+        return s->scrub.status;
+    }
+    return 0;
+}
+
+bool llmdev_scrub_write(LlmdevState *s, hwaddr addr, uint64_t val)
+{
+    LlmdevScrub *sc = &s->scrub;
+    bool ok = true;
+
+    qemu_mutex_lock(&s->lock);
+    if (addr == LLMDEV_REG_SCRUB_CTRL) {
+        if (val & LLMDEV_SCRUB_CTRL_START) {
+            llmdev_scrub_start_locked(s);
+        }
+    } else if (sc->status & LLMDEV_SCRUB_STATUS_BUSY) {
+        ok = false;
+    } else if (addr == LLMDEV_REG_SCRUB_ADDR) {
+        sc->addr = val;
+    } else if (addr == LLMDEV_REG_SCRUB_LEN) {
+        sc->len = val;
+    } else {
+        sc->pattern = val;
+    }
+    qemu_mutex_unlock(&s->lock);
+    llmdev_irq_kick(s);
+    return ok;
+}
+
+/* ---- Life cycle ---------------------------------------------------------- */
+
+/* Reset (spec 10.2): every ring aborted and cleared, the scrub aborted. */
+void llmdev_dma_reset_locked(LlmdevState *s)
+{
+    LlmdevScrub *sc = &s->scrub;
+    unsigned int i;
+
+    for (i = 0; i < LLMDEV_NUM_RINGS; i++) {
+        llmdev_ring_reset_locked(&s->ring[i], false);
+    }
+    llmdev_worker_quiesce_locked(s, &sc->w);
+    sc->addr = sc->len = sc->done = 0;
+    sc->cur_addr = sc->cur_len = 0;
+    sc->cur_pattern = 0;
+    sc->pattern = 0;
+    sc->status = 0;
+}
+
+void llmdev_dma_init(LlmdevState *s)
+{
+    unsigned int i;
+
+    for (i = 0; i < LLMDEV_NUM_RINGS; i++) {
+        LlmdevRing *r = &s->ring[i];
+        g_autofree char *name = g_strdup_printf("ring%u", i);
+
+        r->s = s;
+        r->idx = i;
+        r->c2h = i >= LLMDEV_NUM_H2C_RINGS;
+        r->coal_timer = timer_new_ns(QEMU_CLOCK_VIRTUAL,
+                                     llmdev_ring_coalesce_timeout, r);
+        r->bw_timer = timer_new_ns(QEMU_CLOCK_VIRTUAL,
+                                   llmdev_ring_bw_expired, r);
+        r->call_bh = qemu_bh_new(llmdev_ring_call_bh, r);
+        r->job.pieces = g_array_new(false, false, sizeof(LlmdevPiece));
+        r->sg = g_new(struct llmdev_hw_sg, LLMDEV_DESC_MAX_SG);
+        llmdev_worker_start(s, &r->w, name, llmdev_ring_thread, r);
+    }
+    llmdev_worker_start(s, &s->scrub.w, "scrub", llmdev_scrub_thread, s);
+}
+
+void llmdev_dma_fini(LlmdevState *s)
+{
+    unsigned int i;
+
+    for (i = 0; i < LLMDEV_NUM_RINGS; i++) {
+        LlmdevRing *r = &s->ring[i];
+
+        llmdev_worker_stop(s, &r->w);
+        timer_free(r->coal_timer);
+        timer_free(r->bw_timer);
+        qemu_bh_delete(r->call_bh);
+        g_array_free(r->job.pieces, true);
+        g_free(r->sg);
+    }
+    llmdev_worker_stop(s, &s->scrub.w);
+}
