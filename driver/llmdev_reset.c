@@ -210,6 +210,12 @@ static void llmdev_reset_done(struct pci_dev *pdev)
 {
 	struct llmdev_device *ldev = pci_get_drvdata(pdev);
 
+	/*
+	 * The PCI core restored config space from what it saved before the
+	 * reset, and restoring forgets it: save it again, or the next AER
+	 * recovery's slot_reset has nothing to restore after its bus reset.
+	 */
+	pci_save_state(pdev);
 	if (ldev)
 		llmdev_restart(ldev);
 }

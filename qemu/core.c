@@ -670,7 +670,10 @@ static uint64_t llmdev_mmio_read(void *opaque, hwaddr addr, unsigned int size)
     LlmdevState *s = opaque;
     uint64_t val = 0;
 
-    if (size == 8 && !(addr & 7) && llmdev_is_reg64(addr)) {
+    if (s->dead) {
+        /* a card that did not come back from its reset (10.5) */
+        val = size == 8 ? UINT64_MAX : UINT32_MAX;
+    } else if (size == 8 && !(addr & 7) && llmdev_is_reg64(addr)) {
         val = llmdev_reg_read(s, addr);
     } else if (size == 4 && !(addr & 3)) {
         if ((addr & 4) && llmdev_is_reg64(addr - 4)) {
@@ -690,6 +693,9 @@ static void llmdev_mmio_write(void *opaque, hwaddr addr, uint64_t val,
     bool ok = false;
 
     trace_llmdev_mmio_write(PCI_DEVICE(s)->devfn, addr, size, val);
+    if (s->dead) {
+        return;
+    }
     if (size == 8 && !(addr & 7) && llmdev_is_reg64(addr)) {
         ok = llmdev_reg_write(s, addr, val);
     } else if (size == 4 && !(addr & 3)) {
@@ -963,6 +969,18 @@ static void llmdev_reset(DeviceState *dev)
     /* the PCI core deasserts INTx with the rest of config space */
     s->intx_level = false;
     llmdev_soft_reset(s);
+    /* x-fail-reset: this reset is the one the card does not survive */
+    s->dead = s->fail_reset;
+}
+
+static bool llmdev_get_fail_reset(Object *obj, Error **errp)
+{
+    return LLMDEV(obj)->fail_reset;
+}
+
+static void llmdev_set_fail_reset(Object *obj, bool value, Error **errp)
+{
+    LLMDEV(obj)->fail_reset = value;
 }
 
 static void llmdev_write_config(PCIDevice *pdev, uint32_t addr, uint32_t val,
@@ -1022,6 +1040,13 @@ static void llmdev_class_init(ObjectClass *klass, void *data)
         "cable from port 2 to ID.PORT");
     object_class_property_set_description(klass, "peer3",
         "cable from port 3 to ID.PORT");
+    /* settable at run time (qom-set), for tests of a card that dies */
+    object_class_property_add_bool(klass, "x-fail-reset",
+                                   llmdev_get_fail_reset,
+                                   llmdev_set_fail_reset);
+    object_class_property_set_description(klass, "x-fail-reset",
+        "test: every device reset (FLR, bus reset) leaves the card dead, "
+        "BAR 0 reading all ones, until a reset with this off");
     set_bit(DEVICE_CATEGORY_MISC, dc->categories);
 }
 

@@ -285,6 +285,8 @@ struct LlmdevState {
     uint8_t route_stage[LLMDEV_ROUTE_ENTRIES][LLMDEV_ROUTE_ENTRY_SIZE];
     uint8_t route_active[LLMDEV_ROUTE_ENTRIES][LLMDEV_ROUTE_ENTRY_SIZE];
     bool listed;                /* on llmdev_cards */
+    bool fail_reset;            /* x-fail-reset: the next reset kills it */
+    bool dead;                  /* BAR 0 reads all ones (10.5) */
     QTAILQ_ENTRY(LlmdevState) next;
 };
 
