@@ -174,7 +174,12 @@ kernel_debug() {
 	src=$("$LLMDEV_TOP/scripts/linux-src.sh")
 	srcver=$(dpkg-query -W -f='${Version}' linux-source-6.1)
 	frag="$LLMDEV_TOP/scripts/debug-kernel.config"
-	key="$(sanitize "$srcver")-$(hash_files "$frag" "$self")"
+	# keyed by what builds it, not by the rest of this script (the other
+	# kernels' code): a change there costs no 20-minute rebuild
+	key="$(sanitize "$srcver")-$( {
+		hash_files "$frag"
+		declare -f kernel_debug verify_config
+	} | sha256sum | cut -c1-16)"
 	top="$LLMDEV_CACHE/kernel/debug/$key"
 	b="$top/build" m="$top/staging"
 	# LOCALVERSION= on the command line: no "+" suffix from setlocalversion.
