@@ -317,6 +317,7 @@ struct pipeline {
 	size_t err_chunk;
 	bool abort;		/* the main thread gave up */
 	bool reader_waiting;	/* for a buffer */
+	double t_read;		/* the reader's time in read(), seconds */
 	/* read-only while the reader runs */
 	const struct load_sched *s;
 	struct freader *fr;
@@ -331,6 +332,7 @@ static void *reader_main(void *arg)
 	for (k = 0; k < pl->s->n_chunks; k++) {
 		const struct sched_chunk *c = &pl->s->chunks[k];
 		int64_t got;
+		double t;
 		int err = 0;
 
 		pthread_mutex_lock(&pl->lock);
@@ -346,13 +348,16 @@ static void *reader_main(void *arg)
 		}
 		pthread_mutex_unlock(&pl->lock);
 
+		t = now_s();
 		got = freader_read(pl->fr, pl->st->mem[k % LOAD_NBUF], c->off, c->len);
+		t = now_s() - t;
 		if (got < 0)
 			err = got;
 		else if ((uint64_t)got < c->need)
 			err = -ENODATA;	/* the file shrank under us */
 
 		pthread_mutex_lock(&pl->lock);
+		pl->t_read += t;
 		if (err) {
 			pl->err = err;
 			pl->err_chunk = k;
@@ -382,6 +387,8 @@ struct loader {
 	uint64_t done, total;		/* bytes sent */
 	unsigned int n_batches, n_ops;
 	double t0, last;
+	/* where the main thread's time went (-v) */
+	double t_send, t_wait_read, t_wait_dma;
 	bool tty;
 };
 
@@ -518,6 +525,7 @@ static int send_chunk(struct loader *l, size_t k)
 {
 	const struct sched_chunk *c = &l->s->chunks[k];
 	const struct sched_op *op = &l->s->ops[c->first];
+	double t = now_s();
 	size_t i = 0, j;
 	int ret = 0;
 
@@ -528,6 +536,7 @@ static int send_chunk(struct loader *l, size_t k)
 			       j - i);
 		i = j;
 	}
+	l->t_send += now_s() - t;
 	progress(l, false);
 	return ret;
 }
@@ -558,6 +567,7 @@ static int load_run(struct loader *l, struct freader *fr, size_t *bad_chunk)
 	struct pipeline *pl = &l->pl;
 	sigset_t all, old;
 	pthread_t reader;
+	double t;
 	int ret, r;
 	size_t k;
 
@@ -585,16 +595,20 @@ static int load_run(struct loader *l, struct freader *fr, size_t *bad_chunk)
 		}
 		pthread_mutex_lock(&pl->lock);
 		while (pl->filled <= k && !pl->err) {
+			double t = now_s();
+
 			/* the reader waits for a buffer: free the oldest */
 			if (pl->reader_waiting && pl->freed < l->submitted) {
 				pthread_mutex_unlock(&pl->lock);
 				ret = retire(l, true);
+				l->t_wait_dma += now_s() - t;
 				pthread_mutex_lock(&pl->lock);
 				if (ret)
 					break;
 				continue;
 			}
 			pthread_cond_wait(&pl->cond, &pl->lock);
+			l->t_wait_read += now_s() - t;
 		}
 		if (pl->filled <= k && !ret) {
 			rerr = pl->err;
@@ -615,6 +629,7 @@ static int load_run(struct loader *l, struct freader *fr, size_t *bad_chunk)
 	}
 
 	/* nothing may be in flight when the buffers go */
+	t = now_s();
 	pthread_mutex_lock(&pl->lock);
 	pl->abort = ret != 0;
 	pthread_cond_broadcast(&pl->cond);
@@ -627,6 +642,7 @@ static int load_run(struct loader *l, struct freader *fr, size_t *bad_chunk)
 	r = slot_wait(l, &l->pad, true);
 	if (!ret)
 		ret = r;
+	l->t_wait_dma += now_s() - t;
 	pthread_mutex_lock(&pl->lock);
 	pl->abort = true;
 	pthread_cond_broadcast(&pl->cond);
@@ -1033,6 +1049,10 @@ int cmd_load(int argc, char **argv)
 				msg("loading '%s': %s", o.path, load_strerror(ret));
 			goto undo;
 		}
+		if (o.verbose)
+			msg("%u batches; reading %.2f s; sending %.2f s, waiting for reads %.2f s "
+			    "and for DMA %.2f s", l.n_batches, l.pl.t_read, l.t_send,
+			    l.t_wait_read, l.t_wait_dma);
 		if (fr.fell_back && o.verbose)
 			msg("%s: a read at offset %" PRIu64 " refused O_DIRECT (%s): the rest "
 			    "went through the page cache", o.path, fr.fallback_off,
