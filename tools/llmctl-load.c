@@ -950,7 +950,8 @@ int cmd_load(int argc, char **argv)
 	uint32_t handles[SHARD_MAX_CARDS], i, n, nkeep = 0, n_load = 0;
 	bool mine[SHARD_MAX_CARDS] = { 0 }, load[SHARD_MAX_CARDS] = { 0 };
 	bool all[SHARD_MAX_CARDS], want_sum, registered = false, have_sum[SHARD_MAX_CARDS] = { 0 };
-	uint64_t sums[SHARD_MAX_CARDS] = { 0 }, total = 0;
+	uint64_t sums[SHARD_MAX_CARDS] = { 0 }, total = 0, read_bytes = 0;
+	bool read_direct = false;
 	struct load_sched *s = NULL, *vs = NULL;
 	struct staging st = { 0 };
 	struct loader l = { 0 };
@@ -1059,6 +1060,9 @@ int cmd_load(int argc, char **argv)
 			    strerror(fr.refused));
 	}
 	t = now_s() - l.t0;
+	/* how the load read (--verify reads the file again, after this) */
+	read_bytes = fr.bytes;
+	read_direct = fr.direct && !fr.fell_back;
 	/* the buffers are no longer the cards' business */
 	registered = st.registered;
 	staging_unregister(&st, devs);
@@ -1121,12 +1125,11 @@ int cmd_load(int argc, char **argv)
 	print_bool(PRINT_JSON, "verified", NULL, o.verify);
 	print_text("%s\n", o.verify ? ", verified" : "");
 	/* how (later members of llmdev.load/1) */
-	if (fr.bytes)
-		print_string(PRINT_JSON, "read", NULL, fr.direct && !fr.fell_back ?
-			     "direct" : "buffered");
+	if (read_bytes)
+		print_string(PRINT_JSON, "read", NULL, read_direct ? "direct" : "buffered");
 	else
 		print_null(PRINT_JSON, "read", NULL, NULL);
-	print_u64(PRINT_JSON, "read_bytes", NULL, fr.bytes);
+	print_u64(PRINT_JSON, "read_bytes", NULL, read_bytes);
 	print_open_object("staging");
 	print_uint(PRINT_JSON, "buffers", NULL, LOAD_NBUF);
 	print_u64(PRINT_JSON, "buffer_bytes", NULL, st.chunk);
