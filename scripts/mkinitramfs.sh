@@ -23,7 +23,8 @@
 #                          tree): out-of-tree modules (the driver) built
 #                          for exactly this kernel
 #   /lib/modules/KVER/   the kernel modules the VM needs to boot
-#                        (virtio_pci, virtio_blk when not built in), listed
+#                        (virtio_pci, virtio_blk; loop for the tests that
+#                        need a block device; when not built in), listed
 #                        in load order in /llmdev/boot-modules
 #   shared libraries of every dynamic binary above, copied via ldd
 #
@@ -34,7 +35,7 @@ set -euo pipefail
 BUILD=$LLMDEV_TOP/build
 OUTDIR=$BUILD/initramfs
 HOSTCTL=$BUILD/bin/hostctl
-BOOT_MODULES=(virtio_pci virtio_blk)
+BOOT_MODULES=(virtio_pci virtio_blk loop)
 
 usage() {
 	echo "usage: ${0##*/} base KVER MODDIR | run DIR OUT" >&2
