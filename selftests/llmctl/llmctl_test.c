@@ -34,6 +34,7 @@
 #include <unistd.h>
 #include <linux/loop.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -2155,6 +2156,59 @@ TEST_F_TIMEOUT(model, load_buffered, 90)
 	EXPECT_NE(NULL, strstr(r.err, "staging: 4 buffers of ")) TH_LOG("%s", r.err);
 	EXPECT_NE(NULL, strstr(r.err, ", registered on 4 cards")) TH_LOG("%s", r.err);
 	run_free(&r);
+}
+
+/*
+ * Without CAP_IPC_LOCK the registered staging buffers count against
+ * RLIMIT_MEMLOCK: under a small limit they are smaller, under a tiny one
+ * not registered at all (each transfer pins its memory); the load is
+ * the same.
+ */
+TEST_F_TIMEOUT(model, load_memlock, 120)
+{
+	static const struct {
+		rlim_t limit;
+		bool registered;
+	} cases[] = {
+		/* 4 cards x (4 buffers + 4 KiB of zeros): 128 KiB buffers fit */
+		{ 4 << 20, true },
+		/* not even 4 buffers of 64 KiB on one card */
+		{ 64 << 10, false },
+	};
+	struct json_object *load;
+	struct rlimit old, rl;
+	unsigned int k;
+	struct run r;
+
+	if (_metadata->skip)
+		return;
+	ASSERT_EQ(0, getrlimit(RLIMIT_MEMLOCK, &old));
+	for (k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		uint64_t bytes;
+
+		/* the child run as nobody inherits it */
+		rl.rlim_cur = cases[k].limit;
+		rl.rlim_max = old.rlim_max < cases[k].limit ? cases[k].limit : old.rlim_max;
+		ASSERT_EQ(0, setrlimit(RLIMIT_MEMLOCK, &rl));
+		run_nobody(&r, "-j", "load", MODEL, LAYOUT(self), "--verify", "--replace");
+		ASSERT_EQ(0, setrlimit(RLIMIT_MEMLOCK, &old));
+		ASSERT_RUN_OK(&r);
+		ASSERT_JSON(load, &r, "llmdev.load/1");
+		run_free(&r);
+		EXPECT_EQ(1, jbool(load, "verified"));
+		EXPECT_EQ(1, jbool(load, "cards/3/loaded"));
+		EXPECT_EQ(cases[k].registered, jbool(load, "staging/registered"))
+			TH_LOG("RLIMIT_MEMLOCK %llu", (unsigned long long)cases[k].limit);
+		bytes = juint(load, "staging/buffer_bytes", 0);
+		if (cases[k].registered) {
+			EXPECT_LE(64 << 10, bytes);
+			EXPECT_GE(cases[k].limit, 4 * (4 * bytes + 4096))
+				TH_LOG("%llu-byte buffers", (unsigned long long)bytes);
+		} else {
+			EXPECT_EQ(8 << 20, bytes);
+		}
+		json_object_put(load);
+	}
 }
 
 /* Attach @path read-only to a free loop device (its name in @dev): its fd or -errno. */
