@@ -54,6 +54,8 @@ help:
 	@echo '                    ceiling, DMA, AllReduce (links paced at BENCH_LINK_GBPS,'
 	@echo '                    default 8, and unpaced), llmctl load beside an O_DIRECT'
 	@echo '                    read; build/bench/results.json and the targets of issue 10'
+	@echo '  make bench-load   llmctl load of a 795 MB model on 4 cards beside an O_DIRECT'
+	@echo '                    read and cat of the file (BENCH_LOAD_RUNS rounds, medians)'
 	@echo '  make fuzz         the long fuzz runs: the random-ioctl and netlink fuzzers'
 	@echo '                    (FUZZ_SECONDS each, default 2400), the fault-injection'
 	@echo '                    sweeps and the fuzzer under a hot-unplug, on the debug'
@@ -161,6 +163,53 @@ BENCH_MODEL     := $(BUILD)/bench/llama-795M-q8_0.gguf
 BENCH_LINK_GBPS ?= 8
 BENCH_ARGS      ?=
 
+# `llmctl load` throughput for a generated 795 MB model (q8_0, 12 layers,
+# embd 2048, vocab 32000) on 4 cards of 1 GiB as tp 2 x pp 2, beside an
+# O_DIRECT sequential read of the same file (the ceiling: busybox dd with
+# iflag=direct, 8 MiB reads) and `cat` of it (buffered reads), in the same
+# VM; the file is the guest's /dev/vda and the page cache is dropped before
+# each read. BENCH_LOAD_RUNS rounds (default 3), each timing all three
+# (wall time of the command, busybox time, 10 ms resolution), then their
+# medians; the regions are unloaded between rounds.
+BENCH_LOAD_RUNS ?= 3
+define BENCH_LOAD_CMD
+insmod /llmdev/modules/llmdev.ko && sleep 0.2 || exit 2
+size=$$(blockdev --getsize64 /dev/vda)
+rm -f /tmp/bl.*
+# t NAME CMD...: CMD with a cold page cache; its times, and the wall time kept in /tmp/bl.NAME
+t() {
+	n=$$1; shift
+	sync; echo 3 >/proc/sys/vm/drop_caches
+	time -f '%e %U %S' -o /tmp/bl.t "$$@" || { echo "bench-load: '$$*' failed"; exit 2; }
+	read -r e u s </tmp/bl.t
+	echo "real $$e s  user $$u s  sys $$s s"
+	echo "$$e" >>/tmp/bl.$$n
+}
+i=1
+while [ $$i -le $(BENCH_LOAD_RUNS) ]; do
+	echo "== round $$i of $(BENCH_LOAD_RUNS)"
+	echo "== time dd if=/dev/vda of=/dev/null bs=8M iflag=direct"
+	t direct dd if=/dev/vda of=/dev/null bs=8M iflag=direct 2>/dev/null
+	echo "== time cat /dev/vda >/dev/null"
+	t cat sh -c 'cat /dev/vda >/dev/null'
+	echo "== llmctl load /dev/vda --tp 2 --pp 2 -v"
+	t load sh -c 'llmctl load /dev/vda --tp 2 --pp 2 -v </dev/null >/tmp/bl.out 2>&1' ||
+		{ cat /tmp/bl.out; exit 2; }
+	tail -n 8 /tmp/bl.out
+	llmctl unload /dev/vda >/dev/null || exit 2
+	i=$$((i + 1))
+done
+med() { sort -n /tmp/bl.$$1 | awk '{ v[NR] = $$1 } END { print v[int((NR + 1) / 2)] }'; }
+d=$$(med direct) c=$$(med cat) l=$$(med load)
+echo "== median of $(BENCH_LOAD_RUNS) rounds, $$size bytes"
+awk -v b=$$size -v d=$$d -v c=$$c -v l=$$l 'BEGIN {
+	printf "O_DIRECT read (dd bs=8M iflag=direct)  %6.2f s  %7.1f MB/s\n", d, b / d / 1e6
+	printf "cat (buffered read)                    %6.2f s  %7.1f MB/s  %.2fx O_DIRECT\n", c, b / c / 1e6, d / c
+	printf "llmctl load --tp 2 --pp 2              %6.2f s  %7.1f MB/s  %.2fx O_DIRECT\n", l, b / l / 1e6, d / l
+}'
+endef
+export BENCH_LOAD_CMD
+
 $(BENCH_MODEL): | tools
 	@mkdir -p $(dir $@)
 	$(BUILD)/bin/gguf-gen -o $@.tmp --layers 12 --embd 2048 --heads 16 --ff 5632 \
@@ -174,6 +223,10 @@ endif
 bench: qemu kernel module selftests $(BENCH_MODEL)
 	@python3 $(TOP)/scripts/bench.py --kernel debian --model $(BENCH_MODEL) \
 		--link-gbps $(BENCH_LINK_GBPS) $(if $(BENCH_ARGS),--bench-args '$(BENCH_ARGS)')
+
+bench-load: qemu kernel module selftests $(BENCH_MODEL)
+	@$(VM) --kernel $(KERNEL) --cards 4 --hbm-size 1G --file $(BENCH_MODEL) \
+		--log $(BUILD)/logs/bench-load.log --cmd "$$BENCH_LOAD_CMD"
 
 check:
 	@$(TOP)/scripts/check.sh

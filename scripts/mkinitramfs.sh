@@ -27,7 +27,9 @@
 #                          tree): out-of-tree modules (the driver) built
 #                          for exactly this kernel
 #   /lib/modules/KVER/   the kernel modules the VM needs to boot
-#                        (virtio_pci, virtio_blk when not built in), listed
+#                        (virtio_pci, virtio_blk; loop and ext4 for the tests that
+#                        need a block device and a file system; when not
+#                        built in), listed
 #                        in load order in /llmdev/boot-modules; compressed
 #                        ones (.ko.xz, .ko.zst, .ko.gz) are unpacked
 #   /bin/udevadm, /lib/systemd/systemd-udevd and /lib/udev/rules.d/

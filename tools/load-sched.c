@@ -1,0 +1,386 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The schedule of `llmctl load`: reads of the file into staging buffers,
+ * and per card and read the transfers to the card (load-sched.h).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "load-sched.h"
+
+/* a growing array of transfers, each with the chunk it belongs to */
+struct op_vec {
+	struct sched_op *op;
+	size_t *chunk;
+	size_t n, cap;
+};
+
+static int op_push(struct op_vec *v, size_t chunk, uint32_t card, uint64_t buf_off,
+		   uint64_t dst, uint64_t len)
+{
+	if (v->n == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 1024;
+		struct sched_op *op = realloc(v->op, cap * sizeof(*op));
+		size_t *ch;
+
+		if (!op)
+			return -ENOMEM;
+		v->op = op;
+		ch = realloc(v->chunk, cap * sizeof(*ch));
+		if (!ch)
+			return -ENOMEM;
+		v->chunk = ch;
+		v->cap = cap;
+	}
+	v->op[v->n] = (struct sched_op){ .card = card, .buf_off = buf_off, .dst = dst,
+					 .len = len };
+	v->chunk[v->n++] = chunk;
+	return 0;
+}
+
+static int range_by_card_dst(const void *a, const void *b)
+{
+	const struct sched_range *x = a, *y = b;
+
+	if (x->card != y->card)
+		return x->card < y->card ? -1 : 1;
+	if (x->dst != y->dst)
+		return x->dst < y->dst ? -1 : 1;
+	return 0;
+}
+
+/* qsort() has no context argument: the ranges the index sort looks at */
+static const struct sched_range *sort_ranges;
+
+static int index_by_src(const void *a, const void *b)
+{
+	const struct sched_range *x = &sort_ranges[*(const size_t *)a];
+	const struct sched_range *y = &sort_ranges[*(const size_t *)b];
+
+	if (x->src != y->src)
+		return x->src < y->src ? -1 : 1;
+	return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+}
+
+/* transfers: by chunk, then card, then buffer offset */
+static struct op_vec *sort_vec;
+
+static int index_by_chunk(const void *a, const void *b)
+{
+	size_t i = *(const size_t *)a, j = *(const size_t *)b;
+	const struct sched_op *x = &sort_vec->op[i], *y = &sort_vec->op[j];
+
+	if (sort_vec->chunk[i] != sort_vec->chunk[j])
+		return sort_vec->chunk[i] < sort_vec->chunk[j] ? -1 : 1;
+	if (x->card != y->card)
+		return x->card < y->card ? -1 : 1;
+	if (x->buf_off != y->buf_off)
+		return x->buf_off < y->buf_off ? -1 : 1;
+	return x->dst < y->dst ? -1 : (x->dst > y->dst);
+}
+
+/* The plan's ranges of the cards to load, by card and region offset, checked and merged. */
+static int make_ranges(const struct shard_plan *p, const bool *load, struct load_sched *s)
+{
+	size_t n = 0, i, k, out;
+	uint64_t j;
+
+	for (i = 0; i < p->n_cards; i++)
+		for (k = 0; load[i] && k < p->cards[i].n_pieces; k++) {
+			if (p->cards[i].pieces[k].src_count > SIZE_MAX / 2 - n)
+				return -ENOMEM;
+			n += p->cards[i].pieces[k].src_count;
+		}
+	s->ranges = calloc(n ? n : 1, sizeof(*s->ranges));
+	s->card_range = calloc(p->n_cards + 1, sizeof(*s->card_range));
+	if (!s->ranges || !s->card_range)
+		return -ENOMEM;
+	n = 0;
+	for (i = 0; i < p->n_cards; i++)
+		for (k = 0; load[i] && k < p->cards[i].n_pieces; k++) {
+			const struct shard_piece *pc = &p->cards[i].pieces[k];
+
+			for (j = 0; j < pc->src_count; j++) {
+				struct sched_range *r = &s->ranges[n++];
+
+				r->card = i;
+				r->src = pc->src_offset + j * pc->src_stride;
+				r->dst = pc->dst_offset + j * pc->src_len;
+				r->len = pc->src_len;
+				if (!r->len)
+					n--;	/* nothing to move */
+				else if (r->src + r->len < r->src || r->dst + r->len < r->dst)
+					return -EOVERFLOW;
+			}
+		}
+	qsort(s->ranges, n, sizeof(*s->ranges), range_by_card_dst);
+	/* no overlap within a card, nothing beyond its bytes; merge neighbours */
+	for (i = 0, out = 0; i < n; i++) {
+		struct sched_range *r = &s->ranges[i], *prev = out ? &s->ranges[out - 1] : NULL;
+
+		if (r->dst + r->len > p->cards[r->card].bytes)
+			return -EINVAL;
+		if (prev && prev->card == r->card) {
+			if (prev->dst + prev->len > r->dst)
+				return -EINVAL;
+			if (prev->dst + prev->len == r->dst && prev->src + prev->len == r->src) {
+				prev->len += r->len;
+				continue;
+			}
+		}
+		s->ranges[out++] = *r;
+	}
+	s->n_ranges = out;
+	for (i = 0, k = 0; i <= p->n_cards; i++) {
+		while (k < out && s->ranges[k].card < i)
+			k++;
+		s->card_range[i] = k;
+	}
+	return 0;
+}
+
+/* zeros for [from, to) of card @card, from the zero buffer */
+static int push_zeros(struct op_vec *v, uint32_t card, uint64_t from, uint64_t to,
+		      uint64_t zero_len)
+{
+	int ret = 0;
+
+	while (from < to && !ret) {
+		uint64_t n = to - from < zero_len ? to - from : zero_len;
+
+		ret = op_push(v, 0, card, 0, from, n);
+		from += n;
+	}
+	return ret;
+}
+
+/* The zero padding: what no range covers below each loaded card's bytes. */
+static int make_pad(const struct shard_plan *p, const bool *load, uint64_t zero_len,
+		    struct load_sched *s)
+{
+	struct op_vec v = { 0 };
+	size_t i, k;
+	int ret = 0;
+
+	for (i = 0; i < p->n_cards && !ret; i++) {
+		uint64_t pos = 0;
+
+		if (!load[i])
+			continue;
+		for (k = s->card_range[i]; k < s->card_range[i + 1] && !ret; k++) {
+			ret = push_zeros(&v, i, pos, s->ranges[k].dst, zero_len);
+			pos = s->ranges[k].dst + s->ranges[k].len;
+		}
+		if (!ret)
+			ret = push_zeros(&v, i, pos, p->cards[i].bytes, zero_len);
+	}
+	free(v.chunk);
+	s->pad = v.op;
+	s->n_pad = v.n;
+	return ret;
+}
+
+static uint64_t align_down(uint64_t v, uint64_t a)
+{
+	return v & ~(a - 1);
+}
+
+/* (the caller checks that it does not overflow) */
+static uint64_t align_up(uint64_t v, uint64_t a)
+{
+	return align_down(v + a - 1, a);
+}
+
+/* The reads: the ranges' union in file order, cut into aligned chunks. */
+static int make_chunks(uint64_t align, uint64_t chunk, const size_t *idx,
+		       struct load_sched *s)
+{
+	size_t cap = 0, i = 0;
+
+	while (i < s->n_ranges) {
+		const struct sched_range *r = &s->ranges[idx[i]];
+		uint64_t start = align_down(r->src, align), end = r->src + r->len, off;
+
+		/* an extent: ranges until a gap worth skipping */
+		for (i++; i < s->n_ranges; i++) {
+			uint64_t next;
+
+			r = &s->ranges[idx[i]];
+			next = align_down(r->src, align);
+			if (end > UINT64_MAX - align)
+				return -EOVERFLOW;
+			if (next > align_up(end, align) &&
+			    next - align_up(end, align) >= LOAD_SCHED_SKIP)
+				break;
+			if (r->src + r->len > end)
+				end = r->src + r->len;
+		}
+		if (end > UINT64_MAX - align)
+			return -EOVERFLOW;
+		end = align_up(end, align);
+		for (off = start; off < end; off += chunk) {
+			struct sched_chunk *c;
+
+			if (s->n_chunks == cap) {
+				cap = cap ? cap * 2 : 64;
+				c = realloc(s->chunks, cap * sizeof(*c));
+				if (!c)
+					return -ENOMEM;
+				s->chunks = c;
+			}
+			c = &s->chunks[s->n_chunks++];
+			*c = (struct sched_chunk){ .off = off,
+						   .len = end - off < chunk ? end - off : chunk };
+			s->read_bytes += c->len;
+		}
+	}
+	return 0;
+}
+
+/* the chunk that holds file offset @off (there is one) */
+static size_t find_chunk(const struct load_sched *s, uint64_t off)
+{
+	size_t lo = 0, hi = s->n_chunks;
+
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->chunks[mid].off <= off)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Every range's part in each chunk it spans; then by chunk, card, buffer. */
+static int make_ops(struct load_sched *s)
+{
+	struct op_vec v = { 0 };
+	size_t i, k, out, *order = NULL;
+	int ret = 0;
+
+	for (i = 0; i < s->n_ranges && !ret; i++) {
+		const struct sched_range *r = &s->ranges[i];
+		uint64_t pos = r->src, end = r->src + r->len;
+
+		for (k = find_chunk(s, pos); pos < end && !ret; k++) {
+			const struct sched_chunk *c = &s->chunks[k];
+			uint64_t stop;
+
+			/* the chunks of an extent tile it (make_chunks()) */
+			if (k >= s->n_chunks || c->off > pos || c->off + c->len <= pos) {
+				ret = -EINVAL;
+				break;
+			}
+			stop = c->off + c->len < end ? c->off + c->len : end;
+
+			ret = op_push(&v, k, r->card, pos - c->off, r->dst + (pos - r->src),
+				      stop - pos);
+			pos = stop;
+		}
+	}
+	if (!ret && v.n) {
+		order = malloc(v.n * sizeof(*order));
+		s->ops = malloc(v.n * sizeof(*s->ops));
+		if (!order || !s->ops)
+			ret = -ENOMEM;
+	}
+	if (ret)
+		goto out;
+	for (i = 0; i < v.n; i++)
+		order[i] = i;
+	sort_vec = &v;
+	qsort(order, v.n, sizeof(*order), index_by_chunk);
+	sort_vec = NULL;
+	for (i = 0, out = 0; i < v.n; i++) {
+		const struct sched_op *o = &v.op[order[i]];
+		size_t ch = v.chunk[order[i]];
+		struct sched_chunk *c = &s->chunks[ch];
+		struct sched_op *prev = out ? &s->ops[out - 1] : NULL;
+
+		if (!c->n_ops)
+			c->first = out;
+		if (c->need < o->buf_off + o->len)
+			c->need = o->buf_off + o->len;
+		/* contiguous in the buffer and in the region: one transfer */
+		if (prev && c->n_ops && prev->card == o->card &&
+		    prev->buf_off + prev->len == o->buf_off && prev->dst + prev->len == o->dst) {
+			prev->len += o->len;
+			continue;
+		}
+		s->ops[out++] = *o;
+		c->n_ops++;
+	}
+	s->n_ops = out;
+	/* a read that a gap read through spans entirely serves nothing: drop it */
+	s->read_bytes = 0;
+	for (i = 0, out = 0; i < s->n_chunks; i++) {
+		if (!s->chunks[i].n_ops)
+			continue;
+		s->chunks[out++] = s->chunks[i];
+		s->read_bytes += s->chunks[i].len;
+	}
+	s->n_chunks = out;
+out:
+	free(order);
+	free(v.op);
+	free(v.chunk);
+	return ret;
+}
+
+int load_sched_build(const struct shard_plan *p, const bool *load, uint64_t align,
+		     uint64_t chunk, uint64_t zero_len, struct load_sched **out)
+{
+	struct load_sched *s;
+	size_t i, *idx = NULL;
+	int ret;
+
+	*out = NULL;
+	if (!p || !load || !align || (align & (align - 1)) || !chunk || chunk % align ||
+	    !zero_len)
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	ret = make_ranges(p, load, s);
+	if (!ret)
+		ret = make_pad(p, load, zero_len, s);
+	if (!ret && s->n_ranges) {
+		idx = malloc(s->n_ranges * sizeof(*idx));
+		if (!idx)
+			ret = -ENOMEM;
+	}
+	if (!ret) {
+		for (i = 0; i < s->n_ranges; i++) {
+			idx[i] = i;
+			s->bytes += s->ranges[i].len;
+		}
+		sort_ranges = s->ranges;
+		qsort(idx, s->n_ranges, sizeof(*idx), index_by_src);
+		sort_ranges = NULL;
+		ret = make_chunks(align, chunk, idx, s);
+	}
+	if (!ret)
+		ret = make_ops(s);
+	free(idx);
+	if (ret) {
+		load_sched_free(s);
+		return ret;
+	}
+	*out = s;
+	return 0;
+}
+
+void load_sched_free(struct load_sched *s)
+{
+	if (!s)
+		return;
+	free(s->chunks);
+	free(s->ops);
+	free(s->pad);
+	free(s->ranges);
+	free(s->card_range);
+	free(s);
+}
