@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR MIT)
 #
 # Split the output of the kernel's scripts/kernel-doc -man (run on
-# llmdev.h) into one man page per function in section 3:
+# llmdev.h) into one man page per function and per struct in section 3:
 #
 #   awk -v dir=OUT -v version=1.2.0 -v date=2026-12-02 -f kdoc2man.awk
 #
@@ -24,6 +24,9 @@ function close_page() {
 	close_page()
 	name = $2
 	gsub(/"/, "", name)
+	# a struct's page: .TH "Kernel API" 9 "struct NAME" ...
+	if (match($0, /"struct [A-Za-z0-9_]+"/))
+		name = substr($0, RSTART + 8, RLENGTH - 9)
 	file = dir "/" name ".3"
 	print name
 	printf(".TH \"%s\" 3 \"%s\" \"libllmdev %s\" \"libllmdev Manual\"\n",

@@ -340,6 +340,8 @@ static int bench_per_block(struct llmdev *dev, uint64_t bs, uint64_t n,
 		for (i = 0; i < n; i++) {
 			uint64_t fence;
 
+			if (d)
+				memset(buf + i * bs, 0, 8);	/* the read must restore it */
 			t0 = now_ns();
 			ret = llmdev_dma_submit(dev, a.handle, i * bs, buf + i * bs, bs,
 						d ? 0 : LLMDEV_DMA_TO_CARD, LLMDEV_RING_ANY,
@@ -354,8 +356,6 @@ static int bench_per_block(struct llmdev *dev, uint64_t bs, uint64_t n,
 				goto out;
 			}
 			s[i] = now_ns() - t0;
-			if (d)
-				memset(buf + i * bs, 0, 8);	/* the read must restore it */
 		}
 		total[d] = now_ns() - start;
 		*r = (struct result){ .out = d, .bs = bs, .batch = 1 };
@@ -642,8 +642,9 @@ static int kv_bench(int argc, char **argv)
 			if (o.bs[i] == 65536 && o.batch[j] == 1000) {
 				tgt_ratio[0] = res[nres].gbps / gout;
 				tgt_ratio[1] = res[nres + 1].gbps / gin;
-				tgt_x[0] = res[nres].blocks_per_s / pb[npb - 2].blocks_per_s;
-				tgt_x[1] = res[nres + 1].blocks_per_s / pb[npb - 1].blocks_per_s;
+				/* pb[npb - 2] is the per-block in, npb - 1 out */
+				tgt_x[0] = res[nres].blocks_per_s / pb[npb - 1].blocks_per_s;
+				tgt_x[1] = res[nres + 1].blocks_per_s / pb[npb - 2].blocks_per_s;
 			}
 			nres += 2;
 		}
