@@ -40,6 +40,7 @@
  * @table_dma: bus address of @table
  * @seg_start: byte offset in the buffer where each segment starts
  * @nsegs: DMA segments
+ * @need_sync: the DMA API wants the parts the card uses synced
  * @busy: transfers that use the buffer and have not finished
  */
 struct llmdev_buf {
@@ -58,6 +59,7 @@ struct llmdev_buf {
 	dma_addr_t table_dma;
 	u64 *seg_start;
 	u32 nsegs;
+	bool need_sync;
 	atomic_t busy;
 };
 
@@ -238,9 +240,12 @@ static int llmdev_buf_pin_map(struct llmdev_device *ldev, struct llmdev_buf *b,
 		return -ENOMEM;
 	pos = 0;
 	for_each_sgtable_dma_sg(&b->sgt, sg, i) {
-		/* no bounce buffers or cache syncs: the card sees the pages */
-		if (dma_need_sync(dev, sg_dma_address(sg)))
-			return -EOPNOTSUPP;
+		/*
+		 * Bounce buffers or cache maintenance (an IOMMU's DMA ops say
+		 * so even when they bounce nothing): each transfer syncs the
+		 * part it moves, llmdev_buf_sync()
+		 */
+		b->need_sync |= dma_need_sync(dev, sg_dma_address(sg));
 		b->seg_start[i] = pos;
 		b->table[i].addr = cpu_to_le64(sg_dma_address(sg));
 		b->table[i].length = cpu_to_le32(sg_dma_len(sg));
@@ -469,6 +474,42 @@ unsigned int llmdev_buf_descs(const struct llmdev_buf *b, u64 off, u64 len,
 		n++;
 	}
 	return n;
+}
+
+/**
+ * llmdev_buf_sync() - hand part of a buffer to the card or back to the CPU
+ * @ldev: the card
+ * @b: the buffer
+ * @off: byte offset in the buffer
+ * @len: bytes, > 0, within the buffer
+ * @for_cpu: after the card wrote it (true), or before the card uses it
+ *
+ * Nothing to do, and nothing done, where the DMA API needs no syncs for
+ * the buffer's mapping (no IOMMU, no bounce buffers, coherent caches).
+ */
+void llmdev_buf_sync(struct llmdev_device *ldev, const struct llmdev_buf *b,
+		     u64 off, u64 len, bool for_cpu)
+{
+	struct device *dev = llmdev_buf_dev(ldev);
+	enum dma_data_direction dir = b->read_only ? DMA_TO_DEVICE :
+				      DMA_BIDIRECTIONAL;
+	u64 end = off + len;
+	u32 k;
+
+	if (!b->need_sync)
+		return;
+	for (k = llmdev_buf_seg(b, off); off < end; k++) {
+		u64 seg_off = off - b->seg_start[k];
+		u64 bytes = min_t(u64, end - off, llmdev_buf_seg_len(b, k) - seg_off);
+		dma_addr_t addr = le64_to_cpu(b->table[k].addr);
+
+		if (for_cpu)
+			dma_sync_single_range_for_cpu(dev, addr, seg_off, bytes, dir);
+		else
+			dma_sync_single_range_for_device(dev, addr, seg_off, bytes,
+							 dir);
+		off += bytes;
+	}
 }
 
 /* The file is closing, its transfers are over: unregister everything. */

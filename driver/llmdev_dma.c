@@ -73,6 +73,8 @@ MODULE_PARM_DESC(coalesce_usecs, "... or this many microseconds after the first 
  * struct llmdev_xfer - one transfer's hold on its memory
  * @region: the HBM region (busy count held)
  * @buf: the registered buffer (busy count held), or NULL
+ * @buf_offset: where in @buf the transfer starts
+ * @length: its bytes
  * @to_card: direction
  * @pages: pinned user pages, without @buf
  * @nr_pages: number of @pages
@@ -81,6 +83,8 @@ MODULE_PARM_DESC(coalesce_usecs, "... or this many microseconds after the first 
 struct llmdev_xfer {
 	struct llmdev_region *region;
 	struct llmdev_buf *buf;
+	u64 buf_offset;
+	u64 length;
 	bool to_card;
 	struct page **pages;
 	unsigned int nr_pages;
@@ -180,6 +184,9 @@ static void llmdev_xfer_unpin(struct llmdev_device *ldev, struct llmdev_xfer *x)
 	enum dma_data_direction dir = x->to_card ? DMA_TO_DEVICE :
 				      DMA_FROM_DEVICE;
 
+	/* what the card wrote into a registered buffer, to the CPU */
+	if (x->buf && !x->to_card)
+		llmdev_buf_sync(ldev, x->buf, x->buf_offset, x->length, true);
 	if (x->sgt.sgl) {
 		dma_sync_sgtable_for_cpu(llmdev_dma_dev(ldev), &x->sgt, dir);
 		dma_unmap_sgtable(llmdev_dma_dev(ldev), &x->sgt, dir,
@@ -712,6 +719,9 @@ static int llmdev_req_add(struct llmdev_file *lf, struct llmdev_req *req,
 	if (IS_ERR(buf))
 		return PTR_ERR(buf);
 	x->buf = buf;
+	x->buf_offset = op->buf_offset;
+	x->length = op->length;
+	llmdev_buf_sync(lf->ldev, buf, op->buf_offset, op->length, false);
 	return 0;
 }
 

@@ -513,6 +513,8 @@ struct llmdev_buf *llmdev_buf_get(struct llmdev_file *lf, u32 id, u64 offset,
 void llmdev_buf_put(struct llmdev_buf *b);
 unsigned int llmdev_buf_descs(const struct llmdev_buf *b, u64 off, u64 len,
 			      u64 hbm, struct llmdev_job_desc *d);
+void llmdev_buf_sync(struct llmdev_device *ldev, const struct llmdev_buf *b,
+		     u64 off, u64 len, bool for_cpu);
 void llmdev_buf_release_file(struct llmdev_file *lf);
 void llmdev_buf_unplug(struct llmdev_device *ldev);
 
