@@ -40,6 +40,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1977,8 +1978,22 @@ static int kv_disk_open(struct llmdev_kv *kv, const char *path)
 		return ret;
 	}
 	ret = fallocate(fd, 0, 0, kv->disk_len) ? -errno : 0;
-	if (ret == -EOPNOTSUPP)
-		ret = ftruncate(fd, kv->disk_len) ? -errno : 0;
+	if (ret == -EOPNOTSUPP) {
+		/*
+		 * No preallocation here (ext2, say): a sparse file, but only
+		 * when the file system has the room for all of it now
+		 */
+		struct statvfs sv;
+		struct stat st;
+
+		if (fstatvfs(fd, &sv) || fstat(fd, &st))
+			ret = -errno;
+		else if ((uint64_t)sv.f_bavail * sv.f_frsize +
+			 (uint64_t)st.st_blocks * 512 < kv->disk_len)
+			ret = -ENOSPC;
+		else
+			ret = ftruncate(fd, kv->disk_len) ? -errno : 0;
+	}
 	if (ret) {
 		close(fd);
 		return ret;

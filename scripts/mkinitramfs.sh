@@ -27,7 +27,8 @@
 #                          tree): out-of-tree modules (the driver) built
 #                          for exactly this kernel
 #   /lib/modules/KVER/   the kernel modules the VM needs to boot
-#                        (virtio_pci, virtio_blk; loop and ext4 for the tests that
+#                        (virtio_pci, virtio_blk; loop and ext4, with the crc32c
+#                        it asks the crypto API for, for the tests that
 #                        need a block device and a file system; when not
 #                        built in), listed
 #                        in load order in /llmdev/boot-modules; compressed
@@ -46,7 +47,7 @@ set -euo pipefail
 BUILD=$LLMDEV_TOP/build
 OUTDIR=$BUILD/initramfs
 HOSTCTL=$BUILD/bin/hostctl
-BOOT_MODULES=(virtio_pci virtio_blk loop ext4)
+BOOT_MODULES=(virtio_pci virtio_blk loop crc32c_generic ext4)
 # host programs copied into the guest, with their shared libraries
 EXTRA_BINS=(/usr/bin/sensors /usr/bin/perf /usr/sbin/devlink)
 EXTRA_FILES=(/etc/sensors3.conf)
