@@ -287,11 +287,19 @@ void llmdev_worker_start(LlmdevState *s, LlmdevWorker *w, const char *what,
  */
 void llmdev_worker_quiesce_locked(LlmdevState *s, LlmdevWorker *w)
 {
+    /*
+     * Until this returns the worker starts nothing new: with the lock
+     * dropped it could otherwise take the next descriptor, under the new
+     * @gen, and wait for the main loop, which needs the BQL we hold.
+     */
+    w->quiescing++;
     qatomic_set(&w->gen, w->gen + 1);
     qemu_cond_broadcast(&w->wake);
     while (w->busy) {
         qemu_cond_wait(&w->idle, &s->lock);
     }
+    w->quiescing--;
+    qemu_cond_broadcast(&w->wake);
 }
 
 void llmdev_worker_stop(LlmdevState *s, LlmdevWorker *w)

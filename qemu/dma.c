@@ -341,10 +341,20 @@ static bool llmdev_ring_call(LlmdevRing *r, uint32_t gen,
     r->call_gen = gen;
     r->call_done = false;
     qemu_bh_schedule(r->call_bh);
-    while (!r->call_done && !llmdev_worker_aborted(&r->w, gen)) {
+    /*
+     * A quiesce holds the BQL, so the bottom half cannot run until it is
+     * over: give up the descriptor (the bottom half, which runs under the
+     * BQL too, has not started; it finds no function to call)
+     */
+    while (!r->call_done && !llmdev_worker_aborted(&r->w, gen) &&
+           !r->w.quiescing) {
         qemu_cond_wait(&r->w.wake, &s->lock);
     }
-    return r->call_done && !llmdev_worker_aborted(&r->w, gen);
+    if (!r->call_done) {
+        r->call_fn = NULL;
+        return false;
+    }
+    return !llmdev_worker_aborted(&r->w, gen);
 }
 
 /*
@@ -645,7 +655,7 @@ static void *llmdev_ring_thread(void *opaque)
     rcu_register_thread();
     qemu_mutex_lock(&s->lock);
     while (!r->w.exit) {
-        if (!llmdev_ring_runnable_locked(r)) {
+        if (r->w.quiescing || !llmdev_ring_runnable_locked(r)) {
             qemu_cond_wait(&r->w.wake, &s->lock);
             continue;
         }

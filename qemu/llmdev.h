@@ -72,6 +72,7 @@ typedef struct LlmdevWorker {
     bool busy;
     bool exit;
     uint32_t gen;           /* written under the lock, read without it */
+    unsigned int quiescing; /* a BQL holder waits for it to stop */
     bool started;
 } LlmdevWorker;
 
