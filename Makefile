@@ -249,7 +249,7 @@ fuzz: qemu selftests
 	@$(TOP)/scripts/kernel.sh debug >/dev/null && $(TOP)/scripts/build-module.sh debug >/dev/null
 	$(VM) --kernel debug --cards 4 --timeout $$(( $(FUZZ_SECONDS) * 3 + 1800 )) --ktap \
 		--log $(BUILD)/logs/fuzz-debug.log \
-		--cmd "insmod /llmdev/modules/llmdev.ko && LLMDEV_FUZZ_SECONDS=$(FUZZ_SECONDS) /llmdev/selftests/run_tests.sh driver_fuzz"
+		--cmd "insmod /llmdev/modules/llmdev.ko && LLMDEV_SWEEP_PROBE=1 LLMDEV_FUZZ_SECONDS=$(FUZZ_SECONDS) /llmdev/selftests/run_tests.sh driver_fuzz"
 	$(VM) --kernel debug --cards 4 --timeout $$(( $(FUZZ_SECONDS) * 2 + 1800 )) --ktap \
 		--log $(BUILD)/logs/fuzz-unplug-debug.log \
 		--cmd "insmod /llmdev/modules/llmdev.ko && LLMDEV_FUZZ_UNPLUG=1 LLMDEV_FUZZ_SECONDS=$$(( $(FUZZ_SECONDS) / 4 )) /llmdev/selftests/run_tests.sh driver_fuzz"
