@@ -28,7 +28,7 @@ R=$OUT/root
 MIRROR=${LLMDEV_APT_MIRROR:-http://deb.debian.org/debian}
 SECURITY=${LLMDEV_APT_SECURITY:-http://deb.debian.org/debian-security}
 # what the chroot has before our packages: their dependencies and DKMS's
-BASE_PKGS=(dkms adduser libnl-3-200 libnl-genl-3-200 libpci3 libkmod2 pkgconf libc6-dev)
+BASE_PKGS=(dkms adduser libnl-3-200 libnl-genl-3-200 libpci3 libkmod2 libjson-c5 pkgconf libc6-dev)
 BASE_VERSION=1	# bump when the chroot's recipe changes
 
 N=0 FAILED=0
