@@ -106,7 +106,8 @@ def git(*args):
 
 def qemu_model():
     """What identifies the card model: a hash of its sources, their last commit."""
-    files = sorted(os.path.join('qemu', f) for f in os.listdir(os.path.join(TOP, 'qemu')))
+    files = sorted(os.path.relpath(os.path.join(d, f), TOP)
+                   for d, _, names in os.walk(os.path.join(TOP, 'qemu')) for f in names)
     files.append('driver/llmdev_regs.h')
     h = hashlib.sha256()
     for f in files:
