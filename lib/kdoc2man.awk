@@ -45,6 +45,12 @@ function close_page() {
 	next
 }
 
+# the NAME line of a struct's page names the page ("struct X \- ..."
+# would not be a whatis entry)
+file != "" && /^struct [A-Za-z0-9_]+ \\- / {
+	sub(/^struct /, "")
+}
+
 file != "" {
 	sub(/"LLMDEV_API /, "\"")
 	print > file
