@@ -136,7 +136,7 @@ static struct device *llmdev_buf_dev(struct llmdev_device *ldev)
 	return &ldev->pdev->dev;
 }
 
-static enum dma_data_direction llmdev_buf_dir(struct llmdev_buf *b)
+static enum dma_data_direction llmdev_buf_dir(const struct llmdev_buf *b)
 {
 	return b->read_only ? DMA_TO_DEVICE : DMA_BIDIRECTIONAL;
 }
@@ -491,8 +491,7 @@ void llmdev_buf_sync(struct llmdev_device *ldev, const struct llmdev_buf *b,
 		     u64 off, u64 len, bool for_cpu)
 {
 	struct device *dev = llmdev_buf_dev(ldev);
-	enum dma_data_direction dir = b->read_only ? DMA_TO_DEVICE :
-				      DMA_BIDIRECTIONAL;
+	enum dma_data_direction dir = llmdev_buf_dir(b);
 	u64 end = off + len;
 	u32 k;
 
