@@ -178,15 +178,24 @@ static void llmdev_req_free_fence(struct llmdev_fence *f)
 	llmdev_req_put(container_of(f, struct llmdev_req, fence));
 }
 
-/* Give back what a transfer pinned and mapped for itself. */
+/* Give back what a transfer pinned and mapped for itself, and its buffer. */
 static void llmdev_xfer_unpin(struct llmdev_device *ldev, struct llmdev_xfer *x)
 {
 	enum dma_data_direction dir = x->to_card ? DMA_TO_DEVICE :
 				      DMA_FROM_DEVICE;
 
-	/* what the card wrote into a registered buffer, to the CPU */
-	if (x->buf && !x->to_card)
-		llmdev_buf_sync(ldev, x->buf, x->buf_offset, x->length, true);
+	/*
+	 * What the card wrote into a registered buffer, to the CPU; and the
+	 * buffer is free to unregister before the fence says the transfer
+	 * is over (a waiter unregisters it at once, and must not see -EBUSY)
+	 */
+	if (x->buf) {
+		if (!x->to_card)
+			llmdev_buf_sync(ldev, x->buf, x->buf_offset, x->length,
+					true);
+		llmdev_buf_put(x->buf);
+		x->buf = NULL;
+	}
 	if (x->sgt.sgl) {
 		dma_sync_sgtable_for_cpu(llmdev_dma_dev(ldev), &x->sgt, dir);
 		dma_unmap_sgtable(llmdev_dma_dev(ldev), &x->sgt, dir,
@@ -201,7 +210,7 @@ static void llmdev_xfer_unpin(struct llmdev_device *ldev, struct llmdev_xfer *x)
 	}
 }
 
-/* Let go of the regions and buffers; last, after the fence is signalled. */
+/* Let go of the region (and a buffer still held); last, after the fence is signalled. */
 static void llmdev_xfer_put(struct llmdev_device *ldev, struct llmdev_xfer *x)
 {
 	if (x->buf) {
