@@ -46,6 +46,8 @@ for s in "${structs[@]}"; do
 	if [ -z "$out" ]; then
 		echo "not ok $i $s # pahole printed nothing"
 		bad=1
+	# pahole marks a hole as /* XXX N bytes hole */ and tail padding
+	# as /* padding: N */
 	elif grep -Eq 'XXX|padding:|hole' <<<"$out"; then
 		sed 's/^/# /' <<<"$out"
 		echo "not ok $i $s has implicit padding"
