@@ -380,7 +380,7 @@ static void llmdev_ring_hw_init(struct llmdev_ring *ring)
 	llmdev_wr32(ldev, llmdev_ring_reg(ring, LLMDEV_RING_CTRL),
 		    LLMDEV_RING_CTRL_RESET);
 	memset(ring->cmpl, 0, LLMDEV_RING_ENTRIES * LLMDEV_CMPL_SIZE);
-	memset(ring->slot_job, 0, sizeof(ring->slot_job));
+	memset(ring->slot_job, 0, LLMDEV_RING_ENTRIES * sizeof(*ring->slot_job));
 	ring->tail = 0;
 	ring->completed = 0;
 	llmdev_wr64(ldev, llmdev_ring_reg(ring, LLMDEV_RING_DESC_BASE),
@@ -981,7 +981,10 @@ int llmdev_dma_init(struct llmdev_device *ldev)
 		ring->cmpl = dmam_alloc_coherent(dev, LLMDEV_RING_ENTRIES *
 						 LLMDEV_CMPL_SIZE,
 						 &ring->cmpl_dma, GFP_KERNEL);
-		if (!ring->desc || !ring->cmpl)
+		ring->slot_job = devm_kcalloc(dev, LLMDEV_RING_ENTRIES,
+					      sizeof(*ring->slot_job),
+					      GFP_KERNEL);
+		if (!ring->desc || !ring->cmpl || !ring->slot_job)
 			return -ENOMEM;
 	}
 	return 0;
@@ -1033,7 +1036,7 @@ static void llmdev_ring_take(struct llmdev_ring *ring, struct list_head *jobs,
 		if (all || job->posted)
 			list_move_tail(&job->node, jobs);
 	/* forget the descriptors: no completion will come for them */
-	memset(ring->slot_job, 0, sizeof(ring->slot_job));
+	memset(ring->slot_job, 0, LLMDEV_RING_ENTRIES * sizeof(*ring->slot_job));
 	ring->completed = ring->tail;
 	spin_unlock(&ring->lock);
 }

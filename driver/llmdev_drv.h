@@ -32,7 +32,13 @@
 #define LLMDEV_HBM_REGION_SIZE_VER0	offsetofend(struct llmdev_hbm_region, name)
 #define LLMDEV_ROUTE_ENTRY_SIZE_VER0	offsetofend(struct llmdev_route_entry, length)
 #define LLMDEV_COLL_BUF_SIZE_VER0	offsetofend(struct llmdev_coll_buf, dst_offset)
-#define LLMDEV_RING_ENTRIES	256
+/*
+ * Descriptors per ring (hardware.md 5: 2 to 4096). 1024 hold a batch of
+ * 1000 KV blocks at once: with fewer, the rest waits for completions to
+ * make room, an interrupt and a doorbell per refill (40 KiB of coherent
+ * memory per ring).
+ */
+#define LLMDEV_RING_ENTRIES	1024
 #define LLMDEV_HBM_GRANULE	4096ULL
 /* the module version: the uapi's ABI version (/sys/module/llmdev/version) */
 #define LLMDEV_DRIVER_VERSION	__stringify(LLMDEV_ABI_MAJOR) "." __stringify(LLMDEV_ABI_MINOR)
@@ -173,7 +179,7 @@ struct llmdev_ring {
 	dma_addr_t cmpl_dma;
 	u32 tail;
 	u32 completed;
-	struct llmdev_job *slot_job[LLMDEV_RING_ENTRIES];
+	struct llmdev_job **slot_job;
 	struct list_head pending;
 	struct list_head active;
 	unsigned long last_progress;
