@@ -24,7 +24,8 @@
  * LLMDEV_FUZZ_THREADS (default 4), LLMDEV_FUZZ_SEED,
  * LLMDEV_FUZZ_UNPLUG=1 (fuzz.ioctl hot-unplugs the last card midway; it
  * leaves the VM with a card less, so it runs alone), LLMDEV_SWEEP_MAX
- * (allocation points per sweep, default 20000).
+ * (allocation points per sweep, default 20000), LLMDEV_FUZZ_ONLY (run
+ * only this test, e.g. "ioctl" or "sweep_probe": the others say SKIP).
  */
 #include <linux/genetlink.h>
 #include <linux/netlink.h>
@@ -51,6 +52,19 @@ static unsigned int env_uint(const char *name, unsigned int def)
 
 	return v && *v ? (unsigned int)strtoul(v, NULL, 0) : def;
 }
+
+/* LLMDEV_FUZZ_ONLY names another test than @name */
+static bool not_chosen(const char *name)
+{
+	const char *only = getenv("LLMDEV_FUZZ_ONLY");
+
+	return only && *only && strcmp(only, name);
+}
+
+#define ONLY_OR_SKIP(name) do {						\
+	if (not_chosen(name))						\
+		SKIP(return, "LLMDEV_FUZZ_ONLY=%s", getenv("LLMDEV_FUZZ_ONLY")); \
+} while (0)
 
 /* ---- shared state of one fuzzing process ---------------------------------- */
 
@@ -815,6 +829,7 @@ TEST_F_TIMEOUT(fuzz, ioctl, 7200)
 	unsigned int c;
 	pid_t pid;
 
+	ONLY_OR_SKIP("ioctl");
 	SETUP_OR_SKIP();
 	if (ncards < 2)
 		SKIP(return, "needs 2 cards");
@@ -1000,6 +1015,7 @@ TEST_F_TIMEOUT(fuzz, netlink, 7200)
 	unsigned long n_root;
 	pid_t pid;
 
+	ONLY_OR_SKIP("netlink");
 	SETUP_OR_SKIP();
 	if (env_uint("LLMDEV_FUZZ_UNPLUG", 0))
 		SKIP(return, "the unplug run is for fuzz.ioctl");
@@ -1410,6 +1426,7 @@ TEST_F_TIMEOUT(fault, sweep_ioctls, 1800)
 	unsigned int i;
 	int n;
 
+	ONLY_OR_SKIP("sweep_ioctls");
 	SETUP_OR_SKIP();
 	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
 		n = sweep(self, ops[i].name, ops[i].op, why, sizeof(why));
@@ -1457,6 +1474,7 @@ TEST_F_TIMEOUT(fault, sweep_probe, 1800)
 	ssize_t n;
 	int points;
 
+	ONLY_OR_SKIP("sweep_probe");
 	SETUP_OR_SKIP();
 	/*
 	 * A probe's failed allocations are mostly the PCI, ACPI and IRQ
