@@ -20,11 +20,7 @@
  * Moves: host -> HBM and HBM -> host are DMA batches on the pool's own
  * handle (at most LLMDEV_BATCH_MAX blocks each), kept in kv->batch[] until
  * their fence is reaped (kv_reap()): then the blocks' old slots are freed
- * (or, on failure, their new ones). A large batch goes to the driver in
- * pieces of growing size (kv_piece()), each its own LLMDEV_DMA_BATCH: the
- * card moves the first while the driver checks the next, instead of
- * waiting for all of them to be checked (the card idled for about a third
- * of a 1000-block batch under TCG). The batch is done when all are. Host -> disk and disk -> host are
+ * (or, on failure, their new ones). Host -> disk and disk -> host are
  * pwrite()/pread() of one block, in the calling thread.
  *
  * Locking: kv->lock serializes every public call, waits included (see
@@ -53,9 +49,6 @@
 
 #define NIL			UINT32_MAX
 #define KV_MAX_BATCHES		64	/* DMA batches in flight per pool */
-#define KV_PIECES		8	/* driver submissions per batch, at most */
-#define KV_PIECE_BYTES		(1ULL << 20)	/* the first piece's, at least */
-#define KV_PIECE_BLOCKS		16	/* the first piece's blocks, at least */
 #define KV_FAILED_RING		64	/* failed fences remembered */
 #define KV_DEFAULT_TIMEOUT	(30ULL * 1000000000ULL)
 #define KV_SHM_MAGIC		0x3174736b6d6c6cULL	/* "llmkst1" */
@@ -108,10 +101,7 @@ struct kv_sq {
 
 struct kv_batch {
 	uint64_t fence;		/* the pool's; 0 = slot unused */
-	uint64_t dev_fence[KV_PIECES];
-	uint32_t pieces;	/* submitted: dev_fence[0 .. pieces) */
-	uint32_t reaped;	/* of them, waited for */
-	int status;		/* the first error among the reaped ones */
+	uint64_t dev_fence;
 	uint64_t t0;
 	uint64_t bytes;
 	uint32_t *blocks;
@@ -695,26 +685,14 @@ static void kv_complete(struct llmdev_kv *kv, unsigned int bi, int status)
  */
 static int kv_reap(struct llmdev_kv *kv, unsigned int bi, uint64_t timeout)
 {
-	struct kv_batch *bt = &kv->batch[bi];
-	uint64_t start = kv_now(), spent;
-	int ret, status;
+	int ret, status = 0;
 
-	while (bt->reaped < bt->pieces) {
-		/* @timeout for them all; once it is spent, only check */
-		spent = kv_now() - start;
-		status = 0;
-		ret = kv->be->wait(kv->be_priv, kv->dev,
-				   bt->dev_fence[bt->reaped],
-				   spent < timeout ? timeout - spent : 0, &status);
-		if (ret == -ETIME)
-			return ret;
-		if (ret)
-			status = ret;
-		if (!bt->status)
-			bt->status = status;
-		bt->reaped++;
-	}
-	status = bt->status;
+	ret = kv->be->wait(kv->be_priv, kv->dev, kv->batch[bi].dev_fence,
+			   timeout, &status);
+	if (ret == -ETIME)
+		return ret;
+	if (ret)
+		status = ret;
 	kv_complete(kv, bi, status);
 	return status;
 }
@@ -755,24 +733,6 @@ static int kv_oldest(struct llmdev_kv *kv, bool out_only)
 }
 
 /*
- * The blocks of piece @k of a batch, @left of them still to submit: the
- * first at least KV_PIECE_BYTES (and KV_PIECE_BLOCKS), each next one twice
- * the one before; the last takes the rest, as does a piece that would
- * leave less than itself behind.
- */
-static uint32_t kv_piece(const struct llmdev_kv *kv, uint32_t k, uint32_t left)
-{
-	uint64_t first = KV_PIECE_BYTES / kv->bs, len;
-
-	if (first < KV_PIECE_BLOCKS)
-		first = KV_PIECE_BLOCKS;
-	len = first << k;
-	if (k == KV_PIECES - 1 || len * 2 > left)
-		return left;
-	return (uint32_t)len;
-}
-
-/*
  * Queue the moves of @ids (their dst_slot reserved) as one DMA batch:
  * @in host -> HBM, else HBM -> host. Takes @ids (malloc()ed) on success.
  * Return: the batch index, or a negative errno (the moves undone).
@@ -784,8 +744,8 @@ static int kv_submit(struct llmdev_kv *kv, uint32_t *ids, uint32_t n, bool in)
 	struct llmdev_dma_op *ops;
 	struct kv_batch *bt;
 	uint64_t fence;
-	uint32_t i, len;
 	int bi, ret;
+	uint32_t i;
 
 	bi = -1;
 	for (i = 0; i < KV_MAX_BATCHES; i++)
@@ -819,27 +779,12 @@ static int kv_submit(struct llmdev_kv *kv, uint32_t *ids, uint32_t n, bool in)
 	}
 	bt = &kv->batch[bi];
 	bt->t0 = kv_now();
-	bt->pieces = 0;
-	bt->reaped = 0;
-	bt->status = 0;
-	ret = -EINVAL;		/* no blocks */
-	for (i = 0; i < n; i += len) {
-		len = kv_piece(kv, bt->pieces, n - i);
-		ret = kv->be->batch(kv->be_priv, kv->dev, ops + i, len, &fence);
-		if (ret)
-			break;
-		bt->dev_fence[bt->pieces++] = fence;
-	}
+	ret = kv->be->batch(kv->be_priv, kv->dev, ops, n, &fence);
 	free(ops);
-	if (!bt->pieces)
-		goto undo;
-	/*
-	 * A later piece refused (no memory, the card going away): the batch
-	 * fails as a whole when it is reaped, after the pieces in flight.
-	 */
 	if (ret)
-		bt->status = ret;
+		goto undo;
 	bt->fence = ++kv->next_fence;
+	bt->dev_fence = fence;
 	bt->blocks = ids;
 	bt->n = n;
 	bt->in = in;

@@ -722,11 +722,7 @@ LLMDEV_API int llmdev_reset(struct llmdev *dev);
  * high watermark, the least recently used unpinned blocks are moved to
  * host memory until use is at the low watermark, in one DMA batch per
  * round (not waited for: the room is reclaimed when the batch is done);
- * host memory overflows to disk the same way. A batch of at least 2 MiB
- * and 32 blocks reaches the driver in up to 8 LLMDEV_DMA_BATCH pieces of
- * growing size, from 1 MiB (and 16 blocks) up, so that the card moves the
- * first while the driver checks the next; it is done, or failed, as a
- * whole, with one fence. A block whose room is needed
+ * host memory overflows to disk the same way. A block whose room is needed
  * in the last tier can only be dropped when it is cached (no owner left);
  * otherwise the call that needed the room fails with -ENOSPC (pool full).
  * llmdev_kv_prefetch() starts bringing a step's blocks into HBM ahead of

@@ -49,8 +49,6 @@ struct fake {
 	} q[FAKE_MAX_FENCES];
 	int fail_next;		/* the next batch's status */
 	int refuse_next;	/* the next batch call's error */
-	unsigned int refuse_in;	/* refuse the refuse_in-th call from now ... */
-	int refuse_err;		/* ... with this */
 	unsigned int batches;	/* batch calls that queued */
 	unsigned int ops;	/* transfers queued */
 };
@@ -96,10 +94,6 @@ static int fake_batch(void *priv, struct llmdev *dev,
 	if (f->refuse_next) {
 		ret = f->refuse_next;
 		f->refuse_next = 0;
-		goto out;
-	}
-	if (f->refuse_in && !--f->refuse_in) {
-		ret = f->refuse_err;
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
@@ -688,67 +682,6 @@ TEST(failed_batches_keep_data)
 	ASSERT_EQ(0, llmdev_kv_get_stats(kv, &st, sizeof(st)));
 	EXPECT_EQ(0, st.tier[LLMDEV_KV_HBM].pinned);
 	EXPECT_LE(3, st.errors);
-	rmpool(kv);
-}
-
-/*
- * 2000 blocks of 4 KiB reach the driver in pieces of 256, 512 and 1232
- * (the first 1 MiB, then twice that, the last takes the rest); a piece
- * refused after the first fails the batch as a whole, data kept.
- */
-TEST(large_batch_in_pieces)
-{
-	enum { N = 2000 };
-	struct fake f;
-	struct llmdev_kv *kv = mkpool(&f, N, N, 0);
-	struct llmdev_kv_ref *r = calloc(N, sizeof(*r));
-	uint64_t *off = calloc(N, sizeof(*off));
-	struct llmdev_kv_stats st;
-	uint8_t want[BS];
-	unsigned int b0, i;
-
-	ASSERT_NE(NULL, kv);
-	ASSERT_NE(NULL, r);
-	ASSERT_NE(NULL, off);
-	for (i = 0; i < N; i++) {
-		ASSERT_EQ(0, llmdev_kv_alloc(kv, 2, i));
-		pattern(want, 2, i, 1);
-		ASSERT_EQ(0, llmdev_kv_write(kv, 2, i, want));
-		r[i] = (struct llmdev_kv_ref){ .seq = 2, .index = i };
-	}
-	b0 = f.batches;
-	ASSERT_EQ(N, llmdev_kv_evict(kv, LLMDEV_KV_HBM, N));
-	EXPECT_EQ(b0 + 3, f.batches);
-	EXPECT_EQ(N, f.ops);
-	ASSERT_EQ(0, llmdev_kv_pin(kv, r, N, off));
-	EXPECT_EQ(b0 + 6, f.batches);
-	for (i = 0; i < N; i++) {
-		pattern(want, 2, i, 1);
-		ASSERT_EQ(0, memcmp(want, hbm_at(&f, off[i]), BS)) TH_LOG("block %u", i);
-	}
-	ASSERT_EQ(0, llmdev_kv_unpin(kv, r, N));
-	/* the second piece refused: the first is waited for, nothing moved */
-	f.refuse_in = 2;
-	f.refuse_err = -ENOMEM;
-	ASSERT_EQ(-ENOMEM, llmdev_kv_evict(kv, LLMDEV_KV_HBM, N));
-	for (i = 0; i < FAKE_MAX_FENCES; i++)
-		EXPECT_EQ(0, f.q[i].fence);
-	ASSERT_EQ(0, llmdev_kv_get_stats(kv, &st, sizeof(st)));
-	EXPECT_EQ(N, st.tier[LLMDEV_KV_HBM].used);
-	EXPECT_EQ(0, st.tier[LLMDEV_KV_HOST].used);
-	EXPECT_EQ(N, st.errors);
-	EXPECT_EQ(LLMDEV_KV_HBM, llmdev_kv_tier(kv, 2, 0));
-	EXPECT_EQ(LLMDEV_KV_HBM, llmdev_kv_tier(kv, 2, N - 1));
-	ASSERT_EQ(0, llmdev_kv_pin(kv, r, N, off));
-	for (i = 0; i < N; i++) {
-		pattern(want, 2, i, 1);
-		ASSERT_EQ(0, memcmp(want, hbm_at(&f, off[i]), BS)) TH_LOG("block %u", i);
-	}
-	ASSERT_EQ(0, llmdev_kv_unpin(kv, r, N));
-	/* and the next round goes through */
-	ASSERT_EQ(N, llmdev_kv_evict(kv, LLMDEV_KV_HBM, N));
-	free(r);
-	free(off);
 	rmpool(kv);
 }
 
