@@ -34,9 +34,8 @@
 #define LLMDEV_COLL_BUF_SIZE_VER0	offsetofend(struct llmdev_coll_buf, dst_offset)
 /*
  * Descriptors per ring (hardware.md 5: 2 to 4096). 1024 hold a batch of
- * 1000 KV blocks at once: with fewer, the rest waits for completions to
- * make room, an interrupt and a doorbell per refill (40 KiB of coherent
- * memory per ring).
+ * 1000 KV blocks at once, without refills as completions make room (48 KiB
+ * of coherent memory per ring: descriptors and completions).
  */
 #define LLMDEV_RING_ENTRIES	1024
 #define LLMDEV_HBM_GRANULE	4096ULL

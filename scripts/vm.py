@@ -461,7 +461,8 @@ class Run:
             # clock_gettime() against 71 ns with the TSC). Forced, the TSC
             # kept order across the vCPUs: 25 million clock_gettime() calls
             # from 2 CPUs serialized by a lock, none went backwards, and a
-            # 2 s sleep measured 2.002 s. --clocksource hpet: the default.
+            # 2 s sleep measured 2.002 s. --clocksource hpet: the kernel's
+            # own choice.
             append += ['clocksource=tsc', 'tsc=reliable']
         if a.iommu:
             # every DMA of the cards goes through the IOMMU, and every unmap
