@@ -2,6 +2,8 @@
 /*
  * llmdev: PCI probe and remove, interrupts, the scrub engine, sysfs.
  */
+#include <linux/debugfs.h>
+#include <linux/fault-inject.h>
 #include <linux/interrupt.h>
 #include <linux/module.h>
 #include <linux/pci.h>
@@ -418,6 +420,48 @@ static_assert(LLMDEV_NUM_LINK_PORTS == 4);
 
 /* ---- probe and remove ------------------------------------------------------ */
 
+#ifdef CONFIG_FAULT_INJECTION_DEBUG_FS
+/*
+ * debugfs llmdev/fail_probe (Documentation/fault-injection): fails a rung
+ * of the probe ladder with -ENOMEM, so that each error path of probe can
+ * be taken on purpose (with "space" N and "times" 1: the Nth rung).
+ * Allocation failures (failslab and fail-nth) reach the PCI, ACPI and IRQ
+ * cores' allocations in a probe as well, and 6.1's have bugs under them.
+ */
+static DECLARE_FAULT_ATTR(llmdev_fail_probe);
+static struct dentry *llmdev_debugfs;
+
+static int llmdev_probe_fault(void)
+{
+	return should_fail(&llmdev_fail_probe, 1) ? -ENOMEM : 0;
+}
+
+static void llmdev_fault_init(void)
+{
+	llmdev_debugfs = debugfs_create_dir(KBUILD_MODNAME, NULL);
+	fault_create_debugfs_attr("fail_probe", llmdev_debugfs,
+				  &llmdev_fail_probe);
+}
+
+static void llmdev_fault_fini(void)
+{
+	debugfs_remove_recursive(llmdev_debugfs);
+}
+#else
+static int llmdev_probe_fault(void)
+{
+	return 0;
+}
+
+static void llmdev_fault_init(void)
+{
+}
+
+static void llmdev_fault_fini(void)
+{
+}
+#endif
+
 /*
  * Probe is a ladder of steps, each undone by the step of the same name in
  * the error path and in remove; a step undoes only what it did. What
@@ -572,43 +616,45 @@ static int llmdev_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		return PTR_ERR(ldev);
 	pci_set_drvdata(pdev, ldev);
 
-	ret = llmdev_pci_init(ldev);	/* managed */
+	ret = llmdev_probe_fault() ?: llmdev_pci_init(ldev); /* managed */
 	if (ret)
 		goto err_put;
-	ret = llmdev_hw_init(ldev);
+	ret = llmdev_probe_fault() ?: llmdev_hw_init(ldev);
 	if (ret)
 		goto err_put;
-	ret = llmdev_inode_init(ldev);	/* undone by the final put */
+	/* undone by the final put */
+	ret = llmdev_probe_fault() ?: llmdev_inode_init(ldev);
 	if (ret)
 		goto err_put;
-	ret = llmdev_cdev_add(ldev);	/* names the device; not yet visible */
+	/* names the device; not yet visible */
+	ret = llmdev_probe_fault() ?: llmdev_cdev_add(ldev);
 	if (ret)
 		goto err_put;
-	ret = llmdev_dma_init(ldev);
+	ret = llmdev_probe_fault() ?: llmdev_dma_init(ldev);
 	if (ret)
 		goto err_cdev_del;
-	ret = llmdev_irq_init(ldev);
+	ret = llmdev_probe_fault() ?: llmdev_irq_init(ldev);
 	if (ret)
 		goto err_dma_fini;
-	ret = llmdev_card_init(ldev);
+	ret = llmdev_probe_fault() ?: llmdev_card_init(ldev);
 	if (ret)
 		goto err_card_fini;
 	/* the config space AER recovery restores after a bus reset */
 	pci_save_state(pdev);
 
-	ret = device_add(&ldev->dev);
+	ret = llmdev_probe_fault() ?: device_add(&ldev->dev);
 	if (ret)
 		goto err_card_fini;
-	ret = cdev_add(&ldev->cdev, ldev->dev.devt, 1);
+	ret = llmdev_probe_fault() ?: cdev_add(&ldev->cdev, ldev->dev.devt, 1);
 	if (ret)
 		goto err_device_del;
-	ret = llmdev_hwmon_init(ldev);	/* managed */
+	ret = llmdev_probe_fault() ?: llmdev_hwmon_init(ldev); /* managed */
 	if (ret)
 		goto err_device_del;
-	ret = llmdev_pmu_init(ldev);
+	ret = llmdev_probe_fault() ?: llmdev_pmu_init(ldev);
 	if (ret)
 		goto err_device_del;
-	ret = llmdev_devlink_init(ldev);
+	ret = llmdev_probe_fault() ?: llmdev_devlink_init(ldev);
 	if (ret)
 		goto err_pmu_fini;
 	mutex_lock(&llmdev_devices_lock);
@@ -699,12 +745,14 @@ static int __init llmdev_init(void)
 	ret = llmdev_netlink_init();
 	if (ret)
 		goto err_cdev;
+	llmdev_fault_init();
 	ret = pci_register_driver(&llmdev_pci_driver);
 	if (ret)
-		goto err_netlink;
+		goto err_fault;
 	return 0;
 
-err_netlink:
+err_fault:
+	llmdev_fault_fini();
 	llmdev_netlink_fini();
 err_cdev:
 	llmdev_cdev_fini();
@@ -714,6 +762,7 @@ err_cdev:
 static void __exit llmdev_fini(void)
 {
 	pci_unregister_driver(&llmdev_pci_driver);
+	llmdev_fault_fini();
 	llmdev_pmu_exit();
 	llmdev_coll_fini();
 	llmdev_netlink_fini();

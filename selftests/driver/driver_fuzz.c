@@ -13,7 +13,9 @@
  *                  and as nobody.
  *  fault.*         fail-nth sweeps (failslab and fail_page_alloc): every
  *                  allocation point of every ioctl, of open, and of probe
- *                  (a card unbound and bound again) fails once; the call
+ *                  (a card unbound and bound again; LLMDEV_SWEEP_PROBE=1,
+ *                  make fuzz) fails once; probe_steps fails each rung of
+ *                  probe's ladder once (debugfs llmdev/fail_probe); the call
  *                  fails cleanly or copes, the same call then succeeds,
  *                  and hbm_used returns to where it was. Debug kernel only.
  *
@@ -1501,6 +1503,82 @@ TEST_F_TIMEOUT(fault, sweep_probe, 1800)
 	if (access(path, F_OK))
 		ld_write_file("/sys/bus/pci/drivers/llmdev/bind", sweep_bdf);
 	EXPECT_EQ(0, access(path, F_OK));
+}
+
+/*
+ * Probe's own error paths, each taken once: the driver's fault attribute
+ * (debugfs llmdev/fail_probe, a debug kernel's) fails the Nth rung of the
+ * probe ladder; the bind fails with -ENOMEM, then binds without it, and
+ * the card is back. Unlike fail-nth it fails no allocation of the PCI and
+ * ACPI cores, so it runs in make check.
+ */
+#define FAIL_PROBE	"/sys/kernel/debug/llmdev/fail_probe"
+
+static int bind_card(const char *bdf)
+{
+	return ld_write_file("/sys/bus/pci/drivers/llmdev/bind", bdf);
+}
+
+static bool card_bound(const char *bdf)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/llmdev/%s", bdf);
+	return !access(path, F_OK);
+}
+
+TEST_F_TIMEOUT(fault, probe_steps, 900)
+{
+	char link[256], path[128], bdf[32], v[16], times[16];
+	unsigned int last, cards, rung, failed = 0;
+	ssize_t n;
+	int ret;
+
+	ONLY_OR_SKIP("probe_steps");
+	SETUP_OR_SKIP();
+	if (access(FAIL_PROBE "/space", W_OK))
+		SKIP(return, "no " FAIL_PROBE " (a kernel without CONFIG_FAULT_INJECTION_DEBUG_FS)");
+	cards = ld_num_cards();
+	last = cards - 1;
+	snprintf(path, sizeof(path), LD_SYSFS_CLASS "/llmdev%u/device", last);
+	n = readlink(path, link, sizeof(link) - 1);
+	ASSERT_LT(0, n);
+	link[n] = 0;
+	snprintf(bdf, sizeof(bdf), "%s", strrchr(link, '/') + 1);
+	/* no stack dump per failure: the runner would count it as a report */
+	ASSERT_EQ(0, ld_write_file(FAIL_PROBE "/verbose", "0"));
+	ASSERT_EQ(0, ld_write_file(FAIL_PROBE "/interval", "1"));
+	ASSERT_EQ(0, ld_write_file(FAIL_PROBE "/probability", "100"));
+	ASSERT_EQ(0, ld_write_file(FAIL_PROBE "/times", "0"));
+	ASSERT_EQ(0, ld_write_file("/sys/bus/pci/drivers/llmdev/unbind", bdf));
+	for (rung = 1; rung < 64; rung++) {
+		snprintf(v, sizeof(v), "%u", rung);
+		ASSERT_EQ(0, ld_write_file(FAIL_PROBE "/space", v));
+		ASSERT_EQ(0, ld_write_file(FAIL_PROBE "/times", "1"));
+		ret = bind_card(bdf);
+		ASSERT_EQ(0, ld_read_file(FAIL_PROBE "/times", times, sizeof(times)));
+		ASSERT_EQ(0, ld_write_file(FAIL_PROBE "/times", "0"));
+		if (atoi(times) == 1) {
+			/* no rung number @rung: probe ran to its end */
+			EXPECT_EQ(0, ret);
+			EXPECT_TRUE(card_bound(bdf));
+			break;
+		}
+		failed++;
+		EXPECT_EQ(-ENOMEM, ret) TH_LOG("rung %u: the bind ended with %d", rung, ret);
+		EXPECT_FALSE(card_bound(bdf)) TH_LOG("rung %u failed, yet the card is bound", rung);
+		/* and now without the fault */
+		ASSERT_EQ(0, bind_card(bdf)) TH_LOG("rung %u: the card does not bind again", rung);
+		ASSERT_EQ(cards, ld_num_cards()) TH_LOG("rung %u: the card is not back", rung);
+		ASSERT_EQ(0, ld_write_file("/sys/bus/pci/drivers/llmdev/unbind", bdf));
+	}
+	ld_write_file(FAIL_PROBE "/probability", "0");
+	if (!card_bound(bdf))
+		EXPECT_EQ(0, bind_card(bdf));
+	EXPECT_EQ(cards, ld_num_cards());
+	/* the ladder has 12 rungs: fewer means the attribute is not wired */
+	EXPECT_LE(12, failed);
+	TH_LOG("probe of %s: %u rungs, each failed once", bdf, failed);
 }
 
 TEST_HARNESS_MAIN
