@@ -1442,11 +1442,39 @@ TEST_F_TIMEOUT(fault, sweep_ioctls, 1800)
 /* Probe: a card unbound, then bound with its Nth allocation failing. */
 static char sweep_bdf[32];
 
+static int bind_card(const char *bdf)
+{
+	return ld_write_file("/sys/bus/pci/drivers/llmdev/bind", bdf);
+}
+
+/* The PCI address of the last card, whose unbinding shifts no index. */
+static int last_card_bdf(char *bdf, size_t len)
+{
+	char link[256], path[128];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), LD_SYSFS_CLASS "/llmdev%u/device",
+		 ld_num_cards() - 1);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0)
+		return -errno;
+	link[n] = 0;
+	snprintf(bdf, len, "%s", strrchr(link, '/') + 1);
+	return 0;
+}
+
+static bool card_bound(const char *bdf)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/llmdev/%s", bdf);
+	return !access(path, F_OK);
+}
+
 static int op_probe(FIXTURE_DATA(fault) *self)
 {
 	int left = nth_pause(self->nth);
 	int fd = open("/sys/bus/pci/drivers/llmdev/bind", O_WRONLY | O_CLOEXEC);
-	char path[128];
 	int ret;
 
 	if (fd < 0)
@@ -1457,8 +1485,7 @@ static int op_probe(FIXTURE_DATA(fault) *self)
 	close(fd);
 	nth_resume(self->nth, left);
 	left = nth_pause(self->nth);
-	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/llmdev/%s", sweep_bdf);
-	if (access(path, F_OK)) {
+	if (!card_bound(sweep_bdf)) {
 		nth_resume(self->nth, left);
 		return ret ? ret : -ENODEV;
 	}
@@ -1470,10 +1497,7 @@ static int op_probe(FIXTURE_DATA(fault) *self)
 
 TEST_F_TIMEOUT(fault, sweep_probe, 1800)
 {
-	char link[256], path[128];
 	char why[256] = "";
-	unsigned int last;
-	ssize_t n;
 	int points;
 
 	ONLY_OR_SKIP("sweep_probe");
@@ -1487,22 +1511,16 @@ TEST_F_TIMEOUT(fault, sweep_probe, 1800)
 	 */
 	if (!getenv("LLMDEV_SWEEP_PROBE"))
 		SKIP(return, "the probe sweep fails the PCI/ACPI cores' allocations too: make fuzz runs it (LLMDEV_SWEEP_PROBE=1)");
-	last = ld_num_cards() - 1;
-	snprintf(path, sizeof(path), LD_SYSFS_CLASS "/llmdev%u/device", last);
-	n = readlink(path, link, sizeof(link) - 1);
-	ASSERT_LT(0, n);
-	link[n] = 0;
-	snprintf(sweep_bdf, sizeof(sweep_bdf), "%s", strrchr(link, '/') + 1);
+	ASSERT_EQ(0, last_card_bdf(sweep_bdf, sizeof(sweep_bdf)));
 	ASSERT_EQ(0, ld_write_file("/sys/bus/pci/drivers/llmdev/unbind", sweep_bdf));
 	points = sweep(self, "probe", op_probe, why, sizeof(why));
 	EXPECT_LE(0, points) TH_LOG("%s", why);
 	TH_LOG("probe of %s: %d allocation points, each failed once", sweep_bdf,
 	       points);
 	/* leave it bound, as it was */
-	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/llmdev/%s", sweep_bdf);
-	if (access(path, F_OK))
-		ld_write_file("/sys/bus/pci/drivers/llmdev/bind", sweep_bdf);
-	EXPECT_EQ(0, access(path, F_OK));
+	if (!card_bound(sweep_bdf))
+		bind_card(sweep_bdf);
+	EXPECT_TRUE(card_bound(sweep_bdf));
 }
 
 /*
@@ -1514,24 +1532,10 @@ TEST_F_TIMEOUT(fault, sweep_probe, 1800)
  */
 #define FAIL_PROBE	"/sys/kernel/debug/llmdev/fail_probe"
 
-static int bind_card(const char *bdf)
-{
-	return ld_write_file("/sys/bus/pci/drivers/llmdev/bind", bdf);
-}
-
-static bool card_bound(const char *bdf)
-{
-	char path[128];
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/llmdev/%s", bdf);
-	return !access(path, F_OK);
-}
-
 TEST_F_TIMEOUT(fault, probe_steps, 900)
 {
-	char link[256], path[128], bdf[32], v[16], times[16];
-	unsigned int last, cards, rung, failed = 0;
-	ssize_t n;
+	char bdf[32], v[16], times[16];
+	unsigned int cards, rung, failed = 0;
 	int ret;
 
 	ONLY_OR_SKIP("probe_steps");
@@ -1539,12 +1543,7 @@ TEST_F_TIMEOUT(fault, probe_steps, 900)
 	if (access(FAIL_PROBE "/space", W_OK))
 		SKIP(return, "no " FAIL_PROBE " (a kernel without CONFIG_FAULT_INJECTION_DEBUG_FS)");
 	cards = ld_num_cards();
-	last = cards - 1;
-	snprintf(path, sizeof(path), LD_SYSFS_CLASS "/llmdev%u/device", last);
-	n = readlink(path, link, sizeof(link) - 1);
-	ASSERT_LT(0, n);
-	link[n] = 0;
-	snprintf(bdf, sizeof(bdf), "%s", strrchr(link, '/') + 1);
+	ASSERT_EQ(0, last_card_bdf(bdf, sizeof(bdf)));
 	/* no stack dump per failure: the runner would count it as a report */
 	ASSERT_EQ(0, ld_write_file(FAIL_PROBE "/verbose", "0"));
 	ASSERT_EQ(0, ld_write_file(FAIL_PROBE "/interval", "1"));
