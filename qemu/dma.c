@@ -11,6 +11,10 @@
  * it. The interrupt message itself is sent from the main loop (it needs the
  * BQL); a guest polling the completion ring does not wait for it.
  *
+ * A doorbell that finds the worker idle processes the small descriptors at
+ * HEAD itself, in the vCPU thread, before the register write returns
+ * (llmdev_ring_inline_locked()): waking the worker costs more than they do.
+ *
  * Guest memory is reached through the card's PCI address space, as RAM
  * only: host-to-card data by pointer into RAM, translated and referenced
  * under RCU; card-to-host data and completions through dma_memory_map(),
@@ -587,13 +591,17 @@ static bool llmdev_ring_bw_wait_locked(LlmdevRing *r, uint32_t gen)
     return !llmdev_worker_aborted(&r->w, gen);
 }
 
-/* Process the descriptor at HEAD (4.4). Lock held; dropped meanwhile. */
-static void llmdev_ring_process_locked(LlmdevRing *r)
+/*
+ * Process the descriptor at HEAD (4.4). Lock held; dropped meanwhile.
+ * A descriptor of more than @max_len bytes is left where it is (false).
+ */
+static bool llmdev_ring_process_locked(LlmdevRing *r, uint32_t max_len)
 {
     LlmdevState *s = r->s;
     LlmdevJob *job = &r->job;
     uint32_t gen = r->w.gen;
     uint32_t status;
+    bool done = true;
 
     job->index = r->head;
     job->daddr = r->desc_base +
@@ -612,6 +620,10 @@ static void llmdev_ring_process_locked(LlmdevRing *r)
     }
     if (!job->fetched) {
         llmdev_ring_halt_locked(r, LLMDEV_ERR_DESC_FETCH, job->daddr);
+        goto out;
+    }
+    if (le32_to_cpu(job->d.length) > max_len) {
+        done = false;
         goto out;
     }
     trace_llmdev_desc(PCI_DEVICE(s)->devfn, r->idx, job->index,
@@ -645,6 +657,38 @@ out:
     llmdev_busy_end_locked(s);
     r->w.busy = false;
     qemu_cond_broadcast(&r->w.idle);
+    return done;
+}
+
+/*
+ * A doorbell that finds the worker idle has the descriptors at HEAD
+ * processed here, in the thread that rang it, up to LLMDEV_INLINE_BYTES:
+ * waking the worker costs tens of microseconds under TCG on a busy host,
+ * more than a small copy. The rest is the worker's. Only without an IOMMU
+ * or a bandwidth model (whose waits need the main loop), and only with the
+ * BQL held: no quiesce can then begin meanwhile.
+ */
+static void llmdev_ring_inline_locked(LlmdevRing *r)
+{
+    uint32_t budget = LLMDEV_INLINE_BYTES;
+    uint32_t before;
+
+    if (r->iommu || r->s->bandwidth_mbps || !qemu_mutex_iothread_locked()) {
+        return;
+    }
+    while (!r->w.busy && !r->w.quiescing && llmdev_ring_runnable_locked(r)) {
+        before = r->completed;
+        if (!llmdev_ring_process_locked(r, budget)) {
+            break;
+        }
+        if (r->completed == before) {
+            break;      /* halted, or aborted: not ours to go on with */
+        }
+        budget -= MIN(budget, le32_to_cpu(r->job.d.length));
+        if (!budget) {
+            break;
+        }
+    }
 }
 
 static void *llmdev_ring_thread(void *opaque)
@@ -655,11 +699,11 @@ static void *llmdev_ring_thread(void *opaque)
     rcu_register_thread();
     qemu_mutex_lock(&s->lock);
     while (!r->w.exit) {
-        if (r->w.quiescing || !llmdev_ring_runnable_locked(r)) {
+        if (r->w.quiescing || r->w.busy || !llmdev_ring_runnable_locked(r)) {
             qemu_cond_wait(&r->w.wake, &s->lock);
             continue;
         }
-        llmdev_ring_process_locked(r);
+        llmdev_ring_process_locked(r, UINT32_MAX);
         llmdev_irq_defer_locked(s);
     }
     qemu_mutex_unlock(&s->lock);
@@ -791,6 +835,7 @@ static bool llmdev_ring_write_locked(LlmdevRing *r, hwaddr off, uint64_t val)
         }
         r->tail = val;
         s->perf[LLMDEV_PERF_DOORBELLS]++;
+        llmdev_ring_inline_locked(r);
         llmdev_ring_kick_locked(r);
         return true;
     case LLMDEV_RING_IRQ_COALESCE:
