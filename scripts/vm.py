@@ -470,8 +470,15 @@ class Run:
             append += ['intel_iommu=on', 'iommu=strict']
         if a.append:
             append.append(a.append)
+        # The vCPU has no ERMS/FSRM: TCG runs rep movsb/stosb a byte per
+        # iteration, and with those flags the guest's memcpy, memset and
+        # copy_{to,from}_user use them for everything; without, rep movsq
+        # and stosq, 8 bytes an iteration. Measured: a 1000-op DMA batch's
+        # submit call (48 KB of ops copied in, 32 KB of descriptors zeroed)
+        # 0.87-0.93 ms against 1.6-1.8 ms.
+        cpu = 'max,la57=off,erms=off,fsrm=off'
         self.cmdline = [
-            qemu, '-M', 'q35', '-accel', 'tcg', '-cpu', 'max,la57=off', '-smp', str(a.smp),
+            qemu, '-M', 'q35', '-accel', 'tcg', '-cpu', cpu, '-smp', str(a.smp),
             '-m', a.memory, '-nographic', '-nodefaults', '-no-user-config',
             '-L', '/usr/share/seabios', '-L', '/usr/share/qemu',
             # SeaBIOS: no output on the serial console
