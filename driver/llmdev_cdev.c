@@ -305,7 +305,7 @@ static int llmdev_open(struct inode *inode, struct file *filp)
 	llmdev_get(ldev);
 	lf->ldev = ldev;
 	spin_lock_init(&lf->lock);
-	xa_init_flags(&lf->fences, XA_FLAGS_ALLOC1);
+	hash_init(lf->fences);
 	INIT_LIST_HEAD(&lf->done);
 	init_waitqueue_head(&lf->wq);
 	xa_init_flags(&lf->groups, XA_FLAGS_ALLOC1);
@@ -336,7 +336,6 @@ static int llmdev_release(struct inode *inode, struct file *filp)
 	mutex_lock(&ldev->files_lock);
 	list_del(&lf->node);
 	mutex_unlock(&ldev->files_lock);
-	xa_destroy(&lf->fences);
 	kfree(lf);
 	llmdev_put(ldev);
 	return 0;

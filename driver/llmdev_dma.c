@@ -15,10 +15,21 @@
  * first error.
  *
  * Completions are found by the ring interrupt's threaded handler, and by
- * waiters that poll the completion rings for up to poll_us before they
- * sleep (llmdev_dma_poll()): under light load that saves the interrupt,
- * the handler's wake-up and the waiter's, which under TCG cost far more
- * than a small transfer does.
+ * waiters that poll the completion rings before they sleep
+ * (llmdev_dma_poll()): under light load that saves the interrupt, the
+ * handler's wake-up and the waiter's, which under TCG cost far more than a
+ * small transfer does. A waiter polls for poll_us, or for as long as the
+ * bytes queued on the card's rings take at 4 GB/s, up to poll_max_us.
+ *
+ * A small submit-and-wait request (LLMDEV_BATCH_WAIT, at most
+ * LLMDEV_QUIET_BYTES, poll_us set) is "quiet": its descriptors ask for no
+ * interrupt at all, as io_uring's polled I/O does not, since its waiter
+ * polls for it. Nothing is lost if the waiter stops polling first (the
+ * poll window ran out, a signal, its timeout): every waiter that stops
+ * polling while quiet jobs are out has the watchdogs of the busy rings
+ * look for completions every jiffy until those jobs are done
+ * (llmdev_dma_sweep()), and a quiet job that waited out a reset is posted
+ * with its interrupt.
  *
  * A per-ring watchdog resets a ring that has outstanding descriptors but
  * made no progress for dma_timeout_ms, and fails the jobs on it with
@@ -42,6 +53,16 @@ MODULE_PARM_DESC(dma_timeout_ms, "A ring that makes no progress for this long is
 unsigned int llmdev_poll_us = 200;
 module_param_named(poll_us, llmdev_poll_us, uint, 0644);
 MODULE_PARM_DESC(poll_us, "A wait for a transfer polls the completion rings this long before it sleeps; 0 never polls (default 200)");
+
+static unsigned int llmdev_poll_max_us = 1000;
+module_param_named(poll_max_us, llmdev_poll_max_us, uint, 0644);
+MODULE_PARM_DESC(poll_max_us, "... or, with more queued, as long as the queued bytes take at 4 GB/s, up to this (default 1000)");
+
+/* the rate a poll window assumes for the bytes queued ahead: 4 bytes/ns */
+#define LLMDEV_POLL_BYTES_PER_NS	4
+
+/* the most a submit-and-wait moves for its jobs to be quiet (see the top) */
+#define LLMDEV_QUIET_BYTES	(256 * 1024)
 
 /*
  * Interrupt moderation (hardware.md 4.8): a ring interrupts when this many
@@ -101,6 +122,10 @@ struct llmdev_xfer {
  * @posted: descriptors posted
  * @done: descriptors completed
  * @status: 0 or the first error of a descriptor
+ * @quiet: posted with no interrupt asked for (counted in
+ *         llmdev_device.quiet_jobs until it finishes)
+ * @queued: its bytes, counted in llmdev_device.dma_queued until it finishes
+ * @one_desc: @descs when there is one (no allocation for a small transfer)
  */
 struct llmdev_job {
 	struct llmdev_req *req;
@@ -111,6 +136,9 @@ struct llmdev_job {
 	unsigned int posted;
 	unsigned int done;
 	int status;
+	bool quiet;
+	u64 queued;
+	struct llmdev_job_desc one_desc;
 };
 
 /**
@@ -123,6 +151,7 @@ struct llmdev_job {
  * @status: 0 or the first error
  * @nr_xfers: number of @xfers
  * @bytes: bytes it moves to the card [0] and from it [1] (fdinfo)
+ * @quiet: its jobs ask for no interrupt (a small LLMDEV_BATCH_WAIT)
  * @xfers: the transfers' holds on memory
  */
 struct llmdev_req {
@@ -134,6 +163,7 @@ struct llmdev_req {
 	int status;
 	unsigned int nr_xfers;
 	u64 bytes[2];
+	bool quiet;
 	struct llmdev_xfer xfers[];
 };
 
@@ -158,7 +188,8 @@ static void llmdev_req_free_descs(struct llmdev_req *req)
 						  job->descs[i].count * LLMDEV_SG_SIZE,
 						  job->descs[i].table,
 						  job->descs[i].addr);
-		kvfree(job->descs);
+		if (job->descs != &job->one_desc)
+			kvfree(job->descs);
 		job->descs = NULL;
 	}
 }
@@ -259,10 +290,24 @@ static void llmdev_req_finish(struct llmdev_req *req)
 	llmdev_req_put(req);
 }
 
+/* The job asks for its interrupt from now on, or has finished. */
+static void llmdev_job_unquiet(struct llmdev_job *job)
+{
+	if (job->quiet) {
+		job->quiet = false;
+		atomic_dec(&job->req->ldev->quiet_jobs);
+	}
+}
+
 static void llmdev_job_finish(struct llmdev_job *job, int status)
 {
 	struct llmdev_req *req = job->req;
 
+	llmdev_job_unquiet(job);
+	if (job->queued) {
+		atomic64_sub(job->queued, &req->ldev->dma_queued);
+		job->queued = 0;
+	}
 	if (status && !job->status)
 		job->status = status;
 	if (job->status)
@@ -418,7 +463,7 @@ static void llmdev_ring_post(struct llmdev_ring *ring)
 			u32 slot = ring->tail & LLMDEV_RING_MASK;
 			u32 flags = jd->count ? LLMDEV_DESC_F_SGL : 0;
 
-			if (job->posted == job->nr_desc - 1)
+			if (job->posted == job->nr_desc - 1 && !job->quiet)
 				flags |= LLMDEV_DESC_F_IRQ;
 			d = &ring->desc[slot];
 			d->host_addr = cpu_to_le64(jd->addr);
@@ -449,10 +494,18 @@ static void llmdev_ring_post(struct llmdev_ring *ring)
 	llmdev_wr32(ring->ldev, llmdev_ring_reg(ring, LLMDEV_RING_TAIL),
 		    ring->tail);
 	if (old_tail == ring->completed) {
-		/* an idle ring became busy: the watchdog starts afresh */
+		unsigned long delay = msecs_to_jiffies(llmdev_dma_timeout_ms);
+		struct delayed_work *dw = &ring->timeout_work;
+
+		/*
+		 * An idle ring became busy: the watchdog counts from now. One
+		 * armed to fire no later does (it finds the progress since and
+		 * waits out the rest), and costs less than re-arming it.
+		 */
 		ring->last_progress = jiffies;
-		mod_delayed_work(system_wq, &ring->timeout_work,
-				 msecs_to_jiffies(llmdev_dma_timeout_ms));
+		if (!delayed_work_pending(dw) ||
+		    time_after(READ_ONCE(dw->timer.expires), jiffies + delay))
+			mod_delayed_work(system_wq, dw, delay);
 	}
 }
 
@@ -551,17 +604,56 @@ bool llmdev_dma_poll(struct llmdev_device *ldev)
 }
 
 /**
- * llmdev_dma_poll_until() - poll while @done is false, for up to poll_us
+ * llmdev_dma_sweep() - a waiter stops polling: quiet jobs must still be found
+ * @ldev: the card
+ *
+ * While quiet jobs (no interrupt asked for) are out, the watchdog of every
+ * busy ring looks for completions every jiffy until they are done.
+ */
+void llmdev_dma_sweep(struct llmdev_device *ldev)
+{
+	unsigned int i;
+	int idx;
+
+	if (!atomic_read(&ldev->quiet_jobs) || !llmdev_enter(ldev, &idx))
+		return;
+	for (i = 0; i < LLMDEV_NUM_RINGS; i++) {
+		struct llmdev_ring *ring = &ldev->ring[i];
+
+		spin_lock(&ring->lock);
+		if (!ring->stopped && ring->completed != ring->tail &&
+		    !ring->sweep) {
+			ring->sweep = true;
+			mod_delayed_work(system_wq, &ring->timeout_work, 1);
+		}
+		spin_unlock(&ring->lock);
+	}
+	llmdev_exit(ldev, idx);
+}
+
+/**
+ * llmdev_dma_poll_until() - poll while @done is false, for a while
  * @ldev: the card
  * @done: the condition
  * @arg: for @done
+ *
+ * For poll_us, or as long as the bytes queued on the rings take at
+ * LLMDEV_POLL_BYTES_PER_NS, up to poll_max_us: a wake-up after a sleep
+ * costs more than the polling (under TCG on a busy host, some 100 us
+ * each, and a sleeping waiter needs two or three of them).
  *
  * Return: @done became true.
  */
 bool llmdev_dma_poll_until(struct llmdev_device *ldev,
 			   bool (*done)(void *arg), void *arg)
 {
-	u64 end = local_clock() + (u64)READ_ONCE(llmdev_poll_us) * NSEC_PER_USEC;
+	u64 ns = (u64)READ_ONCE(llmdev_poll_us) * NSEC_PER_USEC;
+	u64 max = (u64)READ_ONCE(llmdev_poll_max_us) * NSEC_PER_USEC;
+	u64 end;
+
+	ns = max(ns, min_t(u64, max, (u64)atomic64_read(&ldev->dma_queued) /
+				     LLMDEV_POLL_BYTES_PER_NS));
+	end = local_clock() + ns;
 
 	while (!done(arg)) {
 		if (local_clock() >= end || llmdev_gone(ldev))
@@ -626,8 +718,12 @@ static void llmdev_ring_timeout(struct work_struct *work)
 	if (stuck)
 		llmdev_ring_recover(ring, -ETIMEDOUT);
 	spin_lock(&ring->lock);
+	if (!atomic_read(&ring->ldev->quiet_jobs) ||
+	    ring->completed == ring->tail)
+		ring->sweep = false;
 	if (ring->completed != ring->tail)
 		schedule_delayed_work(&ring->timeout_work,
+				      ring->sweep ? 1 :
 				      max_t(long, 1, ring->last_progress + timeout -
 						     jiffies));
 	spin_unlock(&ring->lock);
@@ -761,8 +857,11 @@ static int llmdev_req_build(struct llmdev_req *req,
 		if (!job->nr_desc)
 			continue;
 		job->ring = rings[j];
-		job->descs = kvcalloc(job->nr_desc, sizeof(*job->descs),
-				      GFP_KERNEL);
+		if (job->nr_desc == 1)
+			job->descs = &job->one_desc;
+		else
+			job->descs = kvcalloc(job->nr_desc, sizeof(*job->descs),
+					      GFP_KERNEL);
 		if (!job->descs)
 			return -ENOMEM;
 	}
@@ -810,6 +909,12 @@ static void llmdev_req_commit(struct llmdev_ucmd *ucmd)
 			llmdev_job_finish(job, gone);
 			continue;
 		}
+		if (req->quiet) {
+			job->quiet = true;
+			atomic_inc(&ldev->quiet_jobs);
+		}
+		job->queued = req->bytes[j];
+		atomic64_add(job->queued, &ldev->dma_queued);
 		/* while the card is being reset, the ring is stopped: it waits */
 		spin_lock(&job->ring->lock);
 		list_add_tail(&job->node, &job->ring->pending);
@@ -911,8 +1016,12 @@ static int llmdev_dma_batch_wait(struct llmdev_ucmd *ucmd)
 
 #define LLMDEV_DMA_OP_SIZE_VER0	offsetofend(struct llmdev_dma_op, buf_offset)
 
+/* a batch of up to this many ops is copied to the stack, not allocated */
+#define LLMDEV_BATCH_STACK_OPS	4
+
 int llmdev_dma_ioctl_batch(struct llmdev_ucmd *ucmd)
 {
+	struct llmdev_dma_op stack_ops[LLMDEV_BATCH_STACK_OPS];
 	struct llmdev_dma_batch *b = ucmd->cmd;
 	struct llmdev_dma_op *ops;
 	u32 i, bad = ~0U;
@@ -925,7 +1034,10 @@ int llmdev_dma_ioctl_batch(struct llmdev_ucmd *ucmd)
 	if ((b->flags & ~LLMDEV_BATCH_WAIT) || !b->count ||
 	    b->count > LLMDEV_BATCH_MAX || b->op_size < LLMDEV_DMA_OP_SIZE_VER0)
 		return -EINVAL;
-	ops = kvmalloc_array(b->count, sizeof(*ops), GFP_KERNEL);
+	if (b->count <= ARRAY_SIZE(stack_ops))
+		ops = stack_ops;
+	else
+		ops = kvmalloc_array(b->count, sizeof(*ops), GFP_KERNEL);
 	if (!ops)
 		return -ENOMEM;
 	if (b->op_size == sizeof(*ops)) {
@@ -947,13 +1059,20 @@ int llmdev_dma_ioctl_batch(struct llmdev_ucmd *ucmd)
 	if (!ret)
 		ret = llmdev_req_submit(ucmd, ops, b->count, LLMDEV_RING_ANY,
 					LLMDEV_RING_ANY, &b->fence, &bad);
-	kvfree(ops);
+	if (ops != stack_ops)
+		kvfree(ops);
 	if (ret) {
 		b->error_index = bad;
 		return ret;
 	}
-	if (b->flags & LLMDEV_BATCH_WAIT)
+	if (b->flags & LLMDEV_BATCH_WAIT) {
+		struct llmdev_req *req = ucmd->obj;
+
+		/* its caller polls for it: no interrupt (see the top) */
+		req->quiet = b->timeout_ns && READ_ONCE(llmdev_poll_us) &&
+			     req->bytes[0] + req->bytes[1] <= LLMDEV_QUIET_BYTES;
 		ucmd->finish = llmdev_dma_batch_wait;
+	}
 	return 0;
 }
 
@@ -1087,9 +1206,13 @@ void llmdev_dma_restart(struct llmdev_device *ldev)
 
 	for (i = 0; i < LLMDEV_NUM_RINGS; i++) {
 		struct llmdev_ring *ring = &ldev->ring[i];
+		struct llmdev_job *job;
 
 		spin_lock(&ring->lock);
 		ring->stopped = false;
+		/* their waiters may have stopped polling long ago */
+		list_for_each_entry(job, &ring->pending, node)
+			llmdev_job_unquiet(job);
 		llmdev_ring_post(ring);
 		spin_unlock(&ring->lock);
 	}

@@ -7,6 +7,7 @@
 
 #include <linux/cdev.h>
 #include <linux/device.h>
+#include <linux/hashtable.h>
 #include <linux/kref.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
@@ -38,6 +39,7 @@
  * of coherent memory per ring: descriptors and completions).
  */
 #define LLMDEV_RING_ENTRIES	1024
+#define LLMDEV_FENCE_HASH_BITS	6	/* 64 buckets for LLMDEV_MAX_FENCES */
 #define LLMDEV_HBM_GRANULE	4096ULL
 /* the module version: the uapi's ABI version (/sys/module/llmdev/version) */
 #define LLMDEV_DRIVER_VERSION	__stringify(LLMDEV_ABI_MAJOR) "." __stringify(LLMDEV_ABI_MINOR)
@@ -130,6 +132,7 @@ struct llmdev_job_desc {
 /**
  * struct llmdev_fence - completion token of a transfer or a collective
  * @list: in llmdev_file.done once signalled
+ * @hnode: in llmdev_file.fences from publication until consumed
  * @file: the file that submitted the work
  * @seqno: the fence number userspace sees
  * @status: 0 or the negative errno the work finished with
@@ -139,6 +142,7 @@ struct llmdev_job_desc {
  */
 struct llmdev_fence {
 	struct list_head list;
+	struct hlist_node hnode;
 	struct llmdev_file *file;
 	u64 seqno;
 	int status;
@@ -165,7 +169,10 @@ struct llmdev_fence {
  * @last_progress: jiffies of the last completion, or of the post that
  *                 made an idle ring busy
  * @stopped: the card is being reset: nothing is posted until it is back
- * @timeout_work: watchdog: resets the ring when it stops making progress
+ * @sweep: a waiter stopped polling while quiet jobs were out: the watchdog
+ *         looks for completions every jiffy while the ring is busy
+ * @timeout_work: watchdog: resets the ring when it stops making progress,
+ *                and finds the completions nobody else looks for
  */
 struct llmdev_ring {
 	struct llmdev_device *ldev;
@@ -183,6 +190,7 @@ struct llmdev_ring {
 	struct list_head active;
 	unsigned long last_progress;
 	bool stopped;
+	bool sweep;
 	struct delayed_work timeout_work;
 };
 
@@ -229,6 +237,8 @@ enum llmdev_state {
  * @nvec: interrupt vectors in use
  * @hbm: the HBM allocator
  * @ring: the DMA rings
+ * @quiet_jobs: jobs posted with no interrupt asked for, not finished
+ * @dma_queued: bytes of the jobs posted or queued on the rings, not finished
  * @scrub_lock: serialises use of the scrub engine
  * @scrub_wait: woken by the event interrupt
  * @perf_lock: serialises counter snapshots
@@ -266,6 +276,8 @@ struct llmdev_device {
 	int nvec;
 	struct llmdev_hbm hbm;
 	struct llmdev_ring ring[LLMDEV_NUM_RINGS];
+	atomic_t quiet_jobs;
+	atomic64_t dma_queued;
 	struct mutex scrub_lock;	/* one scrub at a time */
 	wait_queue_head_t scrub_wait;
 	struct mutex perf_lock;		/* one counter snapshot at a time */
@@ -285,9 +297,11 @@ struct llmdev_device {
  * struct llmdev_file - an open file of a card
  * @ldev: the card (reference held)
  * @node: in llmdev_device.files
- * @lock: protects @done, @next_fence, @nfences, @inflight and the jobs'
- *        complete flags; @fences has its own lock
- * @fences: fence number -> job, until consumed
+ * @lock: protects @fences, @done, @next_fence, @nfences, @inflight and the
+ *        jobs' complete flags
+ * @fences: fence number -> job, published and not yet consumed (a hash
+ *          table: a fence costs no allocation, as an xarray's nodes did for
+ *          every transfer once the numbers spread)
  * @done: completed, unconsumed jobs
  * @next_fence: next fence number to hand out
  * @nfences: fences handed out and not yet consumed
@@ -303,8 +317,8 @@ struct llmdev_device {
 struct llmdev_file {
 	struct llmdev_device *ldev;
 	struct list_head node;
-	spinlock_t lock;		/* protects done and the counters */
-	struct xarray fences;
+	spinlock_t lock;		/* see above */
+	DECLARE_HASHTABLE(fences, LLMDEV_FENCE_HASH_BITS);
 	struct list_head done;
 	u64 next_fence;
 	unsigned int nfences;
@@ -501,6 +515,7 @@ void llmdev_dma_hw_start(struct llmdev_device *ldev);
 int llmdev_dma_ioctl_submit(struct llmdev_ucmd *ucmd);
 int llmdev_dma_ioctl_batch(struct llmdev_ucmd *ucmd);
 bool llmdev_dma_poll(struct llmdev_device *ldev);
+void llmdev_dma_sweep(struct llmdev_device *ldev);
 bool llmdev_dma_poll_until(struct llmdev_device *ldev, bool (*done)(void *arg),
 			   void *arg);
 void llmdev_dma_handle_ring(struct llmdev_ring *ring);

@@ -2,9 +2,9 @@
 /*
  * llmdev: fences, the completion tokens of DMA transfers and collectives.
  *
- * A fence number is reserved on the submitting file (its slot in the
- * file's xarray too), the work that carries it is published there once the
- * submitter has learnt the number, and when the work finishes the fence is
+ * A fence number is reserved on the submitting file, the work that carries
+ * it is published in the file's table once the submitter has learnt the
+ * number (a wait for it finds nothing before), and when the work finishes the fence is
  * signalled: it moves to the file's done list with its status, and stays
  * there until LLMDEV_FENCE_WAIT consumes it. A wait claims the fence first
  * and consumes it only once its reply is written; if the reply cannot be
@@ -18,14 +18,19 @@
 #include "llmdev_drv.h"
 
 /*
- * Reserve a fence number on @lf, and its slot in the file's xarray.
- * Return: 0; -EAGAIN at the limit; -ENOMEM.
+ * Reserve a fence number on @lf.
+ * Return: 0; -EAGAIN at the limit.
  */
 int llmdev_fence_reserve(struct llmdev_file *lf, struct llmdev_fence *f,
 			 void (*free)(struct llmdev_fence *f))
 {
 	int ret = 0;
 
+	f->file = lf;
+	f->free = free;
+	f->status = 0;
+	f->complete = false;
+	f->claimed = false;
 	spin_lock(&lf->lock);
 	if (lf->nfences >= LLMDEV_MAX_FENCES) {
 		ret = -EAGAIN;
@@ -35,16 +40,6 @@ int llmdev_fence_reserve(struct llmdev_file *lf, struct llmdev_fence *f,
 		f->seqno = lf->next_fence++;
 	}
 	spin_unlock(&lf->lock);
-	f->file = lf;
-	f->free = free;
-	f->status = 0;
-	f->complete = false;
-	f->claimed = false;
-	if (ret)
-		return ret;
-	ret = xa_reserve(&lf->fences, f->seqno, GFP_KERNEL);
-	if (ret)
-		llmdev_fence_unreserve(f);
 	return ret;
 }
 
@@ -53,7 +48,6 @@ void llmdev_fence_unreserve(struct llmdev_fence *f)
 {
 	struct llmdev_file *lf = f->file;
 
-	xa_release(&lf->fences, f->seqno);
 	spin_lock(&lf->lock);
 	lf->nfences--;
 	lf->inflight--;
@@ -64,8 +58,23 @@ void llmdev_fence_unreserve(struct llmdev_fence *f)
 /* Make the fence visible to LLMDEV_FENCE_WAIT. */
 void llmdev_fence_publish(struct llmdev_fence *f)
 {
-	/* the slot is reserved: storing into it allocates nothing */
-	WARN_ON(xa_is_err(xa_store(&f->file->fences, f->seqno, f, GFP_KERNEL)));
+	struct llmdev_file *lf = f->file;
+
+	spin_lock(&lf->lock);
+	hash_add(lf->fences, &f->hnode, f->seqno);
+	spin_unlock(&lf->lock);
+}
+
+/* The published fence @seqno of @lf, or NULL. Caller holds lf->lock. */
+static struct llmdev_fence *llmdev_fence_find(struct llmdev_file *lf,
+					      u64 seqno)
+{
+	struct llmdev_fence *f;
+
+	hash_for_each_possible(lf->fences, f, hnode, seqno)
+		if (f->seqno == seqno)
+			return f;
+	return NULL;
 }
 
 /*
@@ -83,7 +92,9 @@ void llmdev_fence_signal(struct llmdev_fence *f, int status)
 	list_add_tail(&f->list, &lf->done);
 	lf->inflight--;
 	spin_unlock(&lf->lock);
-	wake_up_all(&lf->wq);
+	/* a polling waiter is not on the queue: skip its lock (and barrier) */
+	if (wq_has_sleeper(&lf->wq))
+		wake_up_all(&lf->wq);
 }
 
 /* The fence is complete, or gone (consumed or claimed by another waiter). */
@@ -96,7 +107,7 @@ static bool llmdev_fence_ready(struct llmdev_file *lf, u64 seqno, bool any)
 	if (any) {
 		ready = !list_empty(&lf->done) || !lf->inflight;
 	} else {
-		f = xa_load(&lf->fences, seqno);
+		f = llmdev_fence_find(lf, seqno);
 		ready = !f || f->complete;
 	}
 	spin_unlock(&lf->lock);
@@ -116,7 +127,7 @@ static struct llmdev_fence *llmdev_fence_claim(struct llmdev_file *lf,
 		if (!f)
 			f = ERR_PTR(lf->inflight ? -ETIME : -ENOENT);
 	} else {
-		f = xa_load(&lf->fences, seqno);
+		f = llmdev_fence_find(lf, seqno);
 		if (!f || f->claimed)
 			f = ERR_PTR(-ENOENT);
 		else if (!f->complete)
@@ -137,7 +148,7 @@ static void llmdev_fence_wait_commit(struct llmdev_ucmd *ucmd)
 	struct llmdev_file *lf = f->file;
 
 	spin_lock(&lf->lock);
-	xa_erase(&lf->fences, f->seqno);
+	hash_del(&f->hnode);
 	lf->nfences--;
 	spin_unlock(&lf->lock);
 	f->free(f);
@@ -171,7 +182,8 @@ static bool llmdev_fence_waiter_ready(void *arg)
 
 /*
  * Poll the card's completion rings for a while (poll_us): a short transfer
- * is usually done before the interrupt would even have been handled.
+ * is usually done before the interrupt would even have been handled. A
+ * waiter that goes on to sleep has the quiet jobs looked after.
  */
 static bool llmdev_fence_poll_ready(struct llmdev_file *lf, u64 seqno, bool any)
 {
@@ -179,9 +191,11 @@ static bool llmdev_fence_poll_ready(struct llmdev_file *lf, u64 seqno, bool any)
 
 	if (llmdev_fence_ready(lf, seqno, any))
 		return true;
-	if (!READ_ONCE(llmdev_poll_us))
-		return false;
-	return llmdev_dma_poll_until(lf->ldev, llmdev_fence_waiter_ready, &w);
+	if (READ_ONCE(llmdev_poll_us) &&
+	    llmdev_dma_poll_until(lf->ldev, llmdev_fence_waiter_ready, &w))
+		return true;
+	llmdev_dma_sweep(lf->ldev);
+	return false;
 }
 
 /* The fence is claimed: its reply is ready to go out, then it goes. */
@@ -286,6 +300,8 @@ __poll_t llmdev_fence_poll(struct llmdev_file *lf)
 	spin_lock(&lf->lock);
 	mask = list_empty(&lf->done) ? 0 : EPOLLIN | EPOLLRDNORM;
 	spin_unlock(&lf->lock);
+	if (!mask)
+		llmdev_dma_sweep(lf->ldev);
 	return mask;
 }
 
@@ -293,11 +309,12 @@ __poll_t llmdev_fence_poll(struct llmdev_file *lf)
 void llmdev_fence_release_file(struct llmdev_file *lf)
 {
 	struct llmdev_fence *f;
-	unsigned long i;
+	struct hlist_node *tmp;
+	unsigned int i;
 
 	wait_event(lf->wq, !READ_ONCE(lf->inflight));
-	xa_for_each(&lf->fences, i, f) {
-		xa_erase(&lf->fences, i);
+	hash_for_each_safe(lf->fences, i, tmp, f, hnode) {
+		hash_del(&f->hnode);
 		f->free(f);
 	}
 }

@@ -164,6 +164,7 @@ static void add_conditions(struct bench *b, struct utsname *u, char *cs, size_t 
 {
 	static const char *const params[] = {
 		"dma_timeout_ms", "coll_timeout_ms", "msix", "links_enable", "poll_us",
+		"poll_max_us",
 	};
 	struct json_object *root = b->root, *drv, *par;
 	struct llmdev_info info;

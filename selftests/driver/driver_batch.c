@@ -5,8 +5,10 @@
  * checks and what a bad transfer does to its batch (nothing moves),
  * submit-and-wait, limits (RLIMIT_MEMLOCK, LLMDEV_MAX_BUFS), unregister
  * while busy, fork and close with buffers registered and transfers in
- * flight, polling against a stalled ring.
+ * flight, polling against a stalled ring, and the quiet (no interrupt)
+ * submit-and-wait of a small transfer.
  */
+#include <poll.h>
 #include <stddef.h>
 #include <sys/resource.h>
 
@@ -592,6 +594,104 @@ TEST_F(batch, stalled_ring_times_out)
 	ld_fill(self->mem, 4096, 5);
 	EXPECT_EQ(0, ld_xfer(self->fd, self->handle, 0, self->mem, 4096, true,
 			     LLMDEV_RING_ANY));
+}
+
+#define LD_PARAM_POLL_US "/sys/module/llmdev/parameters/poll_us"
+
+/*
+ * A small submit-and-wait is polled for, so it asks for no interrupt: 200
+ * of them, both ways, raise (almost) none, and every byte arrives.
+ */
+TEST_F(batch, quiet_waits_raise_no_interrupt)
+{
+	struct llmdev_perf p0 = { .size = sizeof(p0) };
+	struct llmdev_perf p1 = { .size = sizeof(p1) };
+	struct llmdev_dma_op op;
+	char poll_us[32] = "";
+	uint64_t fence, irqs;
+	int status, i;
+	uint32_t b;
+
+	SETUP_OR_SKIP();
+	if (ld_read_file(LD_PARAM_POLL_US, poll_us, sizeof(poll_us)) ||
+	    atoi(poll_us) == 0)
+		SKIP(return, "poll_us is 0 or unreadable: waits do not poll");
+	ASSERT_EQ(0, buf_register(self->fd, self->mem, 2 * 4096, 0, &b));
+	ASSERT_EQ(0, ld_perf(self->fd, &p0));
+	for (i = 0; i < 200; i++) {
+		bool to_card = !(i & 1);
+
+		if (to_card)
+			ld_fill(self->mem, 4096, i);
+		op = op_buf(to_card, self->handle, 0, b, to_card ? 0 : 4096,
+			    4096);
+		status = -1;
+		ASSERT_EQ(0, batch(self->fd, &op, 1, true, LD_LONG_WAIT,
+				   &fence, &status, NULL));
+		ASSERT_EQ(0, status);
+		if (!to_card)
+			ASSERT_EQ(-1, ld_cmp(self->mem, self->mem + 4096, 4096))
+				TH_LOG("round trip %d came back different", i / 2);
+	}
+	ASSERT_EQ(0, ld_perf(self->fd, &p1));
+	irqs = p1.counters[LLMDEV_COUNTER_IRQS] - p0.counters[LLMDEV_COUNTER_IRQS];
+	/* not one per transfer (link and sensor events may still come) */
+	EXPECT_GE(10, irqs) TH_LOG("%llu interrupts for 200 polled transfers",
+				   (unsigned long long)irqs);
+	EXPECT_EQ(0, buf_unregister(self->fd, b));
+}
+
+/*
+ * A quiet transfer whose waiter gave up (its timeout, on a stalled ring)
+ * has no interrupt coming: it is still found and its fence signalled
+ * soon after the ring moves again, with nobody polling for it (poll_us 0),
+ * long before the watchdog (set to a minute) would look.
+ */
+TEST_F(batch, quiet_job_outlives_its_wait)
+{
+	struct pollfd pfd = { .events = POLLIN };
+	char poll_us[32] = "";
+	unsigned int old_ms = 0;
+	struct llmdev_dma_op op;
+	struct ld_bar0 bar;
+	uint64_t fence, t0;
+	int status = 0, ret;
+	uint32_t b;
+
+	SETUP_OR_SKIP();
+	if (ld_read_file(LD_PARAM_POLL_US, poll_us, sizeof(poll_us)) ||
+	    atoi(poll_us) == 0)
+		SKIP(return, "poll_us is 0 or unreadable: no transfer is quiet");
+	if (ld_bar0_map(0, &bar))
+		SKIP(return, "BAR 0: %s", bar.why);
+	ASSERT_EQ(0, ld_get_timeout_ms(&old_ms));
+	ASSERT_EQ(0, ld_set_timeout_ms(60000));
+	ASSERT_EQ(0, buf_register(self->fd, self->mem, 4096, 0, &b));
+	ld_fill(self->mem, 4096, 77);
+	ld_wr32(&bar, LLMDEV_REG_FAULT_INJECT, LLMDEV_FAULT_STALL_RING(0) |
+		LLMDEV_FAULT_STALL_RING(1));
+	op = op_buf(true, self->handle, 0, b, 0, 4096);
+	ret = batch(self->fd, &op, 1, true, 20 * 1000 * 1000ULL, &fence,
+		    &status, NULL);
+	EXPECT_EQ(-ETIME, ret) TH_LOG("a stalled ring answered (%d, status %d)",
+				      ret, status);
+	/* nobody polls from here on */
+	EXPECT_EQ(0, ld_write_file(LD_PARAM_POLL_US, "0"));
+	ld_wr32(&bar, LLMDEV_REG_FAULT_INJECT, 0);
+	t0 = ld_now_ns();
+	pfd.fd = self->fd;
+	EXPECT_EQ(1, poll(&pfd, 1, 5000)) TH_LOG("the fence was never signalled");
+	EXPECT_GT(3 * LD_NSEC_PER_SEC, ld_now_ns() - t0);
+	EXPECT_EQ(0, ld_wait(self->fd, fence, 0, &status));
+	EXPECT_EQ(0, status);
+	EXPECT_EQ(0, ld_write_file(LD_PARAM_POLL_US, poll_us));
+	EXPECT_EQ(0, buf_unregister(self->fd, b));
+	ASSERT_EQ(0, ld_set_timeout_ms(old_ms));
+	ld_bar0_unmap(&bar);
+	/* it arrived */
+	ASSERT_EQ(0, ld_xfer(self->fd, self->handle, 0, self->chk, 4096, false,
+			     LLMDEV_RING_ANY));
+	EXPECT_EQ(-1, ld_cmp(self->mem, self->chk, 4096));
 }
 
 /*
