@@ -11,9 +11,10 @@
  * it. The interrupt message itself is sent from the main loop (it needs the
  * BQL); a guest polling the completion ring does not wait for it.
  *
- * A doorbell that finds the worker idle processes the small descriptors at
- * HEAD itself, in the vCPU thread, before the register write returns
- * (llmdev_ring_inline_locked()): waking the worker costs more than they do.
+ * A doorbell that finds the worker idle processes up to 1 MiB of whole
+ * descriptors at HEAD itself, in the vCPU thread, before the register write
+ * returns (llmdev_ring_inline_locked()): waking the worker costs more than
+ * that copy; with more queued, the worker's wake-up overlaps it.
  *
  * Guest memory is reached through the card's PCI address space, as RAM
  * only: host-to-card data by pointer into RAM, translated and referenced
@@ -663,10 +664,12 @@ out:
 /*
  * A doorbell that finds the worker idle has the descriptors at HEAD
  * processed here, in the thread that rang it, up to LLMDEV_INLINE_BYTES:
- * waking the worker costs tens of microseconds under TCG on a busy host,
- * more than a small copy. The rest is the worker's. Only without an IOMMU
- * or a bandwidth model (whose waits need the main loop), and only with the
- * BQL held: no quiesce can then begin meanwhile.
+ * waking the worker costs 50-150 us under TCG on a busy host, more than a
+ * small copy. With more than one descriptor queued the worker is woken
+ * first, so that its wake-up overlaps the copy here; it waits, awake, for
+ * this to end (llmdev_ring_thread()) and takes the rest. Only without an
+ * IOMMU or a bandwidth model (whose waits need the main loop), and only
+ * with the BQL held: no quiesce can then begin meanwhile.
  */
 static void llmdev_ring_inline_locked(LlmdevRing *r)
 {
@@ -675,6 +678,9 @@ static void llmdev_ring_inline_locked(LlmdevRing *r)
 
     if (r->iommu || r->s->bandwidth_mbps || !qemu_mutex_iothread_locked()) {
         return;
+    }
+    if (!r->w.busy && r->tail - r->head > 1) {
+        qemu_cond_signal(&r->w.wake);
     }
     while (!r->w.busy && !r->w.quiescing && llmdev_ring_runnable_locked(r)) {
         before = r->completed;
@@ -695,10 +701,27 @@ static void *llmdev_ring_thread(void *opaque)
 {
     LlmdevRing *r = opaque;
     LlmdevState *s = r->s;
+    int64_t spin_end = 0;
 
     rcu_register_thread();
     qemu_mutex_lock(&s->lock);
     while (!r->w.exit) {
+        if (r->w.busy && !r->w.quiescing) {
+            /* a doorbell copies: wait for the rest awake, a while at most */
+            if (!spin_end) {
+                spin_end = get_clock() + LLMDEV_INLINE_SPIN_NS;
+            }
+            if (get_clock() < spin_end) {
+                qemu_mutex_unlock(&s->lock);
+                while (qatomic_read(&r->w.busy) && get_clock() < spin_end) {
+                    cpu_relax();
+                }
+                qemu_mutex_lock(&s->lock);
+                continue;
+            }
+        } else {
+            spin_end = 0;
+        }
         if (r->w.quiescing || r->w.busy || !llmdev_ring_runnable_locked(r)) {
             qemu_cond_wait(&r->w.wake, &s->lock);
             continue;

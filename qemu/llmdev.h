@@ -51,7 +51,9 @@ OBJECT_DECLARE_SIMPLE_TYPE(LlmdevState, LLMDEV)
 /* data moved between two looks at an abort request */
 #define LLMDEV_COPY_CHUNK           (1 * MiB)
 /* a doorbell processes this much at HEAD itself, when the worker is idle */
-#define LLMDEV_INLINE_BYTES         (64 * KiB)
+#define LLMDEV_INLINE_BYTES         (1 * MiB)
+/* ... while the worker, woken for the rest, waits this long at most, awake */
+#define LLMDEV_INLINE_SPIN_NS       (1000 * 1000)
 #define LLMDEV_SCRUB_CHUNK          LLMDEV_HBM_BLOCK
 
 #define LLMDEV_SOURCE_NONE          0xffffffffu
