@@ -19,7 +19,9 @@
  * (llmdev_dma_poll()): under light load that saves the interrupt, the
  * handler's wake-up and the waiter's, which under TCG cost far more than a
  * small transfer does. A waiter polls for poll_us, or for as long as the
- * bytes queued on the card's rings take at 4 GB/s, up to poll_max_us.
+ * bytes queued on the card's rings should take, up to poll_max_us; with
+ * more queued than that, it sleeps first, until half a window before they
+ * should be done (the card's rate is learnt from the large jobs).
  *
  * A small submit-and-wait request (LLMDEV_BATCH_WAIT, at most
  * LLMDEV_QUIET_BYTES, poll_us set) is "quiet": its descriptors ask for no
@@ -41,6 +43,7 @@
 #include <linux/module.h>
 #include <linux/poll.h>
 #include <linux/sched/clock.h>
+#include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -56,10 +59,16 @@ MODULE_PARM_DESC(poll_us, "A wait for a transfer polls the completion rings this
 
 static unsigned int llmdev_poll_max_us = 1000;
 module_param_named(poll_max_us, llmdev_poll_max_us, uint, 0644);
-MODULE_PARM_DESC(poll_max_us, "... or, with more queued, as long as the queued bytes take at 4 GB/s, up to this (default 1000)");
+MODULE_PARM_DESC(poll_max_us, "... or, with more queued, as long as the queued bytes should take, up to this; with still more, sleep until then first (default 1000)");
 
-/* the rate a poll window assumes for the bytes queued ahead: 4 bytes/ns */
+/*
+ * The rate a waiter assumes for the bytes queued ahead, until the card's
+ * own is known (llmdev_dma_rate_sample()): 4 bytes/ns. Rates are kept in
+ * bytes per ns << LLMDEV_RATE_SHIFT.
+ */
 #define LLMDEV_POLL_BYTES_PER_NS	4
+#define LLMDEV_RATE_SHIFT		8
+#define LLMDEV_RATE_MIN_BYTES		SZ_1M
 
 /* the most a submit-and-wait moves for its jobs to be quiet (see the top) */
 #define LLMDEV_QUIET_BYTES	(256 * 1024)
@@ -125,6 +134,7 @@ struct llmdev_xfer {
  * @quiet: posted with no interrupt asked for (counted in
  *         llmdev_device.quiet_jobs until it finishes)
  * @queued: its bytes, counted in llmdev_device.dma_queued until it finishes
+ * @post_ns: local_clock() when it was queued
  * @one_desc: @descs when there is one (no allocation for a small transfer)
  */
 struct llmdev_job {
@@ -138,6 +148,7 @@ struct llmdev_job {
 	int status;
 	bool quiet;
 	u64 queued;
+	u64 post_ns;
 	struct llmdev_job_desc one_desc;
 };
 
@@ -547,6 +558,52 @@ static bool llmdev_ring_has_cmpl(struct llmdev_ring *ring)
 		LLMDEV_CMPL_F_PHASE) == phase;
 }
 
+/*
+ * Learn the card's rate from the jobs of LLMDEV_RATE_MIN_BYTES or more: a
+ * job's bytes over the time since it could start moving (queued, or the
+ * ring's previous job done). Caller holds the ring's lock.
+ */
+static void llmdev_dma_rate_sample(struct llmdev_ring *ring,
+				   struct llmdev_job *job)
+{
+	struct llmdev_device *ldev = ring->ldev;
+	u64 now = local_clock(), start = max(job->post_ns, ring->done_ns);
+	u64 rate, old;
+
+	ring->done_ns = now;
+	if (job->queued < LLMDEV_RATE_MIN_BYTES || now <= start)
+		return;
+	rate = div64_u64(job->queued << LLMDEV_RATE_SHIFT, now - start);
+	old = READ_ONCE(ldev->dma_rate);
+	WRITE_ONCE(ldev->dma_rate, old ? (old * 7 + rate) / 8 : rate);
+}
+
+/* How long the bytes queued on the card's rings should take, in ns. */
+static u64 llmdev_dma_expect_ns(struct llmdev_device *ldev)
+{
+	u64 rate = READ_ONCE(ldev->dma_rate);
+
+	if (!rate)
+		rate = (u64)LLMDEV_POLL_BYTES_PER_NS << LLMDEV_RATE_SHIFT;
+	return div64_u64((u64)atomic64_read(&ldev->dma_queued) <<
+			 LLMDEV_RATE_SHIFT, rate);
+}
+
+/**
+ * llmdev_dma_poll_delay() - how long a waiter sleeps before it polls
+ * @ldev: the card
+ *
+ * Return: 0 when the queued bytes should be done within poll_max_us; else
+ * until half a poll window before they should be, in ns.
+ */
+u64 llmdev_dma_poll_delay(struct llmdev_device *ldev)
+{
+	u64 max = (u64)READ_ONCE(llmdev_poll_max_us) * NSEC_PER_USEC;
+	u64 expect = llmdev_dma_expect_ns(ldev);
+
+	return expect > max ? expect - max / 2 : 0;
+}
+
 void llmdev_dma_handle_ring(struct llmdev_ring *ring)
 {
 	LIST_HEAD(finished);
@@ -569,8 +626,10 @@ void llmdev_dma_handle_ring(struct llmdev_ring *ring)
 			dev_dbg(&ring->ldev->dev, "ring %u: descriptor failed, card status %u\n",
 				ring->index, le16_to_cpu(c->status));
 		}
-		if (++job->done == job->nr_desc)
+		if (++job->done == job->nr_desc) {
+			llmdev_dma_rate_sample(ring, job);
 			list_move_tail(&job->node, &finished);
+		}
 	}
 	llmdev_ring_post(ring);
 	spin_unlock(&ring->lock);
@@ -637,9 +696,9 @@ void llmdev_dma_sweep(struct llmdev_device *ldev)
  * @done: the condition
  * @arg: for @done
  *
- * For poll_us, or as long as the bytes queued on the rings take at
- * LLMDEV_POLL_BYTES_PER_NS, up to poll_max_us: a wake-up after a sleep
- * costs more than the polling (under TCG on a busy host, some 100 us
+ * For poll_us, or as long as the bytes queued on the rings should take (at
+ * the card's rate as last measured), up to poll_max_us: a wake-up after a
+ * sleep costs more than the polling (under TCG on a busy host, some 100 us
  * each, and a sleeping waiter needs two or three of them).
  *
  * Return: @done became true.
@@ -651,8 +710,7 @@ bool llmdev_dma_poll_until(struct llmdev_device *ldev,
 	u64 max = (u64)READ_ONCE(llmdev_poll_max_us) * NSEC_PER_USEC;
 	u64 end;
 
-	ns = max(ns, min_t(u64, max, (u64)atomic64_read(&ldev->dma_queued) /
-				     LLMDEV_POLL_BYTES_PER_NS));
+	ns = max(ns, min(max, llmdev_dma_expect_ns(ldev)));
 	end = local_clock() + ns;
 
 	while (!done(arg)) {
@@ -914,6 +972,7 @@ static void llmdev_req_commit(struct llmdev_ucmd *ucmd)
 			atomic_inc(&ldev->quiet_jobs);
 		}
 		job->queued = req->bytes[j];
+		job->post_ns = local_clock();
 		atomic64_add(job->queued, &ldev->dma_queued);
 		/* while the card is being reset, the ring is stopped: it waits */
 		spin_lock(&job->ring->lock);

@@ -168,6 +168,7 @@ struct llmdev_fence {
  * @active: jobs with descriptors on the ring, oldest first
  * @last_progress: jiffies of the last completion, or of the post that
  *                 made an idle ring busy
+ * @done_ns: local_clock() when its last job finished (the card's rate)
  * @stopped: the card is being reset: nothing is posted until it is back
  * @sweep: a waiter stopped polling while quiet jobs were out: the watchdog
  *         looks for completions every jiffy while the ring is busy
@@ -189,6 +190,7 @@ struct llmdev_ring {
 	struct list_head pending;
 	struct list_head active;
 	unsigned long last_progress;
+	u64 done_ns;
 	bool stopped;
 	bool sweep;
 	struct delayed_work timeout_work;
@@ -239,6 +241,7 @@ enum llmdev_state {
  * @ring: the DMA rings
  * @quiet_jobs: jobs posted with no interrupt asked for, not finished
  * @dma_queued: bytes of the jobs posted or queued on the rings, not finished
+ * @dma_rate: the card's DMA rate as measured, bytes/ns << 8 (0: not yet)
  * @scrub_lock: serialises use of the scrub engine
  * @scrub_wait: woken by the event interrupt
  * @perf_lock: serialises counter snapshots
@@ -278,6 +281,7 @@ struct llmdev_device {
 	struct llmdev_ring ring[LLMDEV_NUM_RINGS];
 	atomic_t quiet_jobs;
 	atomic64_t dma_queued;
+	u64 dma_rate;
 	struct mutex scrub_lock;	/* one scrub at a time */
 	wait_queue_head_t scrub_wait;
 	struct mutex perf_lock;		/* one counter snapshot at a time */
@@ -516,6 +520,7 @@ int llmdev_dma_ioctl_submit(struct llmdev_ucmd *ucmd);
 int llmdev_dma_ioctl_batch(struct llmdev_ucmd *ucmd);
 bool llmdev_dma_poll(struct llmdev_device *ldev);
 void llmdev_dma_sweep(struct llmdev_device *ldev);
+u64 llmdev_dma_poll_delay(struct llmdev_device *ldev);
 bool llmdev_dma_poll_until(struct llmdev_device *ldev, bool (*done)(void *arg),
 			   void *arg);
 void llmdev_dma_handle_ring(struct llmdev_ring *ring);
