@@ -680,8 +680,7 @@ void llmdev_dma_sweep(struct llmdev_device *ldev)
 		struct llmdev_ring *ring = &ldev->ring[i];
 
 		spin_lock(&ring->lock);
-		if (!ring->stopped && ring->completed != ring->tail &&
-		    !ring->sweep) {
+		if (!ring->stopped && ring->completed != ring->tail) {
 			ring->sweep = true;
 			mod_delayed_work(system_wq, &ring->timeout_work, 1);
 		}
@@ -779,9 +778,11 @@ static void llmdev_ring_timeout(struct work_struct *work)
 	if (!atomic_read(&ring->ldev->quiet_jobs) ||
 	    ring->completed == ring->tail)
 		ring->sweep = false;
-	if (ring->completed != ring->tail)
+	/* a post while this ran may have armed it for later than a sweep */
+	if (ring->completed != ring->tail && ring->sweep)
+		mod_delayed_work(system_wq, &ring->timeout_work, 1);
+	else if (ring->completed != ring->tail)
 		schedule_delayed_work(&ring->timeout_work,
-				      ring->sweep ? 1 :
 				      max_t(long, 1, ring->last_progress + timeout -
 						     jiffies));
 	spin_unlock(&ring->lock);
