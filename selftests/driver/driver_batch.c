@@ -557,14 +557,31 @@ TEST_F(batch, submit_and_wait)
 	EXPECT_EQ(0, buf_unregister(self->fd, b));
 }
 
+/*
+ * Stall both host-to-card rings, then submit-and-wait 4 KiB from buffer @b
+ * for @timeout_ns: the wait must end with -ETIME, the transfer queued.
+ */
+static void stalled_submit(struct __test_metadata *_metadata,
+			   struct ld_bar0 *bar, int fd, uint32_t handle,
+			   uint32_t b, uint64_t timeout_ns, uint64_t *fence)
+{
+	struct llmdev_dma_op op = op_buf(true, handle, 0, b, 0, 4096);
+	int status = 0, ret;
+
+	ld_wr32(bar, LLMDEV_REG_FAULT_INJECT, LLMDEV_FAULT_STALL_RING(0) |
+		LLMDEV_FAULT_STALL_RING(1));
+	ret = batch(fd, &op, 1, true, timeout_ns, fence, &status, NULL);
+	EXPECT_EQ(-ETIME, ret) TH_LOG("a stalled ring answered (%d, status %d)",
+				      ret, status);
+}
+
 /* Polling off or on, a stalled ring still times out and recovers. */
 TEST_F(batch, stalled_ring_times_out)
 {
 	unsigned int old_ms = 0;
-	struct llmdev_dma_op op;
 	struct ld_bar0 bar;
 	uint64_t fence;
-	int status = 0, ret;
+	int status = 0;
 	uint32_t b;
 
 	SETUP_OR_SKIP();
@@ -573,14 +590,8 @@ TEST_F(batch, stalled_ring_times_out)
 	ASSERT_EQ(0, ld_get_timeout_ms(&old_ms));
 	ASSERT_EQ(0, ld_set_timeout_ms(500));
 	ASSERT_EQ(0, buf_register(self->fd, self->mem, LD_MIB, 0, &b));
-	/* stall both host-to-card rings */
-	ld_wr32(&bar, LLMDEV_REG_FAULT_INJECT, LLMDEV_FAULT_STALL_RING(0) |
-		LLMDEV_FAULT_STALL_RING(1));
-	op = op_buf(true, self->handle, 0, b, 0, 4096);
-	ret = batch(self->fd, &op, 1, true, 100 * 1000 * 1000ULL, &fence,
-		    &status, NULL);
-	EXPECT_EQ(-ETIME, ret) TH_LOG("a stalled ring answered (%d, status %d)",
-				      ret, status);
+	stalled_submit(_metadata, &bar, self->fd, self->handle, b,
+		       100 * 1000 * 1000ULL, &fence);
 	/* the buffer is in use */
 	EXPECT_EQ(-EBUSY, buf_unregister(self->fd, b));
 	/* the watchdog resets the ring: -ETIMEDOUT */
@@ -598,6 +609,12 @@ TEST_F(batch, stalled_ring_times_out)
 
 #define LD_PARAM_POLL_US "/sys/module/llmdev/parameters/poll_us"
 
+/* poll_us as the module has it now (into @buf, to restore), 0 if unreadable */
+static int poll_us_now(char *buf, size_t len)
+{
+	return ld_read_file(LD_PARAM_POLL_US, buf, len) ? 0 : atoi(buf);
+}
+
 /*
  * A small submit-and-wait is polled for, so it asks for no interrupt: 200
  * of them, both ways, raise (almost) none, and every byte arrives.
@@ -613,8 +630,7 @@ TEST_F(batch, quiet_waits_raise_no_interrupt)
 	uint32_t b;
 
 	SETUP_OR_SKIP();
-	if (ld_read_file(LD_PARAM_POLL_US, poll_us, sizeof(poll_us)) ||
-	    atoi(poll_us) == 0)
+	if (!poll_us_now(poll_us, sizeof(poll_us)))
 		SKIP(return, "poll_us is 0 or unreadable: waits do not poll");
 	ASSERT_EQ(0, buf_register(self->fd, self->mem, 2 * 4096, 0, &b));
 	ASSERT_EQ(0, ld_perf(self->fd, &p0));
@@ -652,15 +668,13 @@ TEST_F(batch, quiet_job_outlives_its_wait)
 	struct pollfd pfd = { .events = POLLIN };
 	char poll_us[32] = "";
 	unsigned int old_ms = 0;
-	struct llmdev_dma_op op;
 	struct ld_bar0 bar;
 	uint64_t fence, t0;
-	int status = 0, ret;
+	int status = 0;
 	uint32_t b;
 
 	SETUP_OR_SKIP();
-	if (ld_read_file(LD_PARAM_POLL_US, poll_us, sizeof(poll_us)) ||
-	    atoi(poll_us) == 0)
+	if (!poll_us_now(poll_us, sizeof(poll_us)))
 		SKIP(return, "poll_us is 0 or unreadable: no transfer is quiet");
 	if (ld_bar0_map(0, &bar))
 		SKIP(return, "BAR 0: %s", bar.why);
@@ -668,13 +682,8 @@ TEST_F(batch, quiet_job_outlives_its_wait)
 	ASSERT_EQ(0, ld_set_timeout_ms(60000));
 	ASSERT_EQ(0, buf_register(self->fd, self->mem, 4096, 0, &b));
 	ld_fill(self->mem, 4096, 77);
-	ld_wr32(&bar, LLMDEV_REG_FAULT_INJECT, LLMDEV_FAULT_STALL_RING(0) |
-		LLMDEV_FAULT_STALL_RING(1));
-	op = op_buf(true, self->handle, 0, b, 0, 4096);
-	ret = batch(self->fd, &op, 1, true, 20 * 1000 * 1000ULL, &fence,
-		    &status, NULL);
-	EXPECT_EQ(-ETIME, ret) TH_LOG("a stalled ring answered (%d, status %d)",
-				      ret, status);
+	stalled_submit(_metadata, &bar, self->fd, self->handle, b,
+		       20 * 1000 * 1000ULL, &fence);
 	/* nobody polls from here on */
 	EXPECT_EQ(0, ld_write_file(LD_PARAM_POLL_US, "0"));
 	ld_wr32(&bar, LLMDEV_REG_FAULT_INJECT, 0);
