@@ -184,9 +184,11 @@ static bool llmdev_fence_waiter_ready(void *arg)
  * Poll the card's completion rings for a while (poll_us): a short transfer
  * is usually done before the interrupt would even have been handled. With
  * more queued than a poll window covers, sleep first (an interrupt ends the
- * sleep early), until the queued bytes should be nearly done, at most
- * @timeout_ns: the wake-up then overlaps the transfer, not its end. A
- * waiter that goes on to sleep has the quiet jobs looked after.
+ * sleep early), until the queued bytes should be nearly done, at most half
+ * of @timeout_ns: the wake-up then overlaps the transfer, not its end. (The
+ * caller's wait after this is its whole timeout, as before: a wait never
+ * ends before its timeout, and outlasts it by half at most.) A waiter that
+ * goes on to sleep has the quiet jobs looked after.
  */
 static bool llmdev_fence_poll_ready(struct llmdev_file *lf, u64 seqno, bool any,
 				    u64 timeout_ns)
@@ -197,7 +199,7 @@ static bool llmdev_fence_poll_ready(struct llmdev_file *lf, u64 seqno, bool any,
 	if (llmdev_fence_ready(lf, seqno, any))
 		return true;
 	if (READ_ONCE(llmdev_poll_us)) {
-		delay = min(llmdev_dma_poll_delay(lf->ldev), timeout_ns);
+		delay = min(llmdev_dma_poll_delay(lf->ldev), timeout_ns / 2);
 		if (delay)
 			wait_event_interruptible_hrtimeout(lf->wq,
 							   llmdev_fence_ready(lf, seqno, any),
@@ -238,8 +240,6 @@ int llmdev_fence_ioctl_wait(struct llmdev_ucmd *ucmd)
 		timeout = 1;
 	deadline = jiffies + timeout;
 	if (timeout && !llmdev_fence_poll_ready(lf, w->fence, any, w->timeout_ns)) {
-		/* what the polling left of the timeout */
-		timeout = max_t(long, 0, (long)(deadline - jiffies));
 		left = wait_event_interruptible_timeout(lf->wq,
 							llmdev_fence_ready(lf, w->fence, any),
 							timeout);
@@ -284,16 +284,13 @@ int llmdev_fence_wait_queued(struct llmdev_ucmd *ucmd, u64 seqno, u64 timeout_ns
 {
 	struct llmdev_file *lf = ucmd->lf;
 	struct llmdev_fence *f;
-	unsigned long deadline;
 	long timeout, left;
 
 	timeout = min_t(u64, nsecs_to_jiffies64(timeout_ns),
 			MAX_SCHEDULE_TIMEOUT - 1);
 	if (timeout_ns && !timeout)
 		timeout = 1;
-	deadline = jiffies + timeout;
 	if (timeout && !llmdev_fence_poll_ready(lf, seqno, false, timeout_ns)) {
-		timeout = max_t(long, 0, (long)(deadline - jiffies));
 		left = wait_event_killable_timeout(lf->wq,
 						   llmdev_fence_ready(lf, seqno, false),
 						   timeout);
