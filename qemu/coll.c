@@ -33,6 +33,7 @@
  */
 
 #include "qemu/osdep.h"
+#include <sched.h>
 #include "qemu/main-loop.h"
 #include "llmdev.h"
 #include "trace.h"
@@ -60,8 +61,9 @@ struct LlmdevSession {
         uint64_t len;
     } x[LLMDEV_COLL_MAX_RANKS];
     unsigned int nx;
-    int64_t tick_start;
+    int64_t tick_start;         /* when the tick started (13.6 timeline) */
     int64_t tick_dur;
+    int64_t done_at;            /* when the engines finished the last tick */
     int pending;                /* work items the engines have not done */
     bool dead;                  /* ending: post no more work */
     QEMUTimer *tick_timer;      /* starts the next tick from the main loop */
@@ -115,6 +117,33 @@ static bool llmdev_engine_run(LlmdevSession *ss, const LlmdevCollWork *wk,
     return true;
 }
 
+/*
+ * Wait awake for more work, a while at most, if the engine's session goes
+ * on at once: its next tick comes as soon as the last engine is done with
+ * this one, which on a loaded host is much sooner than a sleeping thread
+ * wakes up. The CPU is given up to anything else that can run meanwhile.
+ * Called and returns with the card's lock held; true if work came.
+ */
+static bool llmdev_engine_spin(LlmdevState *s, LlmdevEngine *e)
+{
+    LlmdevSession *ss = e->sess;
+    int64_t end;
+
+    /* the session stays while it is e->sess and we hold the lock */
+    if (!ss || qatomic_read(&ss->dead) || e->w.quiescing ||
+        qatomic_read(&ss->tick_dur) > LLMDEV_ENGINE_SPIN_NS) {
+        return false;
+    }
+    end = get_clock() + LLMDEV_ENGINE_SPIN_NS;
+    qemu_mutex_unlock(&s->lock);
+    while (!qatomic_read(&e->nwork) && qatomic_read(&e->sess) == ss &&
+           !qatomic_read(&e->w.exit) && get_clock() < end) {
+        sched_yield();
+    }
+    qemu_mutex_lock(&s->lock);
+    return e->nwork;
+}
+
 static void *llmdev_engine_thread(void *opaque)
 {
     LlmdevState *s = opaque;
@@ -129,10 +158,13 @@ static void *llmdev_engine_thread(void *opaque)
         bool done;
 
         if (!e->nwork) {
-            qemu_cond_wait(&e->w.wake, &s->lock);
+            if (!llmdev_engine_spin(s, e)) {
+                qemu_cond_wait(&e->w.wake, &s->lock);
+            }
             continue;
         }
-        wk = e->work[--e->nwork];
+        qatomic_set(&e->nwork, e->nwork - 1);
+        wk = e->work[e->nwork];
         e->w.busy = true;
         qemu_mutex_unlock(&s->lock);
         t0 = get_clock();
@@ -164,8 +196,10 @@ static void llmdev_engine_post(LlmdevState *s, LlmdevSession *ss,
     qemu_mutex_lock(&s->lock);
     if (!qatomic_read(&ss->dead)) {
         assert(e->nwork < LLMDEV_COLL_MAX_WORK);
-        e->sess = ss;
-        e->work[e->nwork++] = *wk;
+        /* both read by llmdev_engine_spin() without the lock */
+        qatomic_set(&e->sess, ss);
+        e->work[e->nwork] = *wk;
+        qatomic_set(&e->nwork, e->nwork + 1);
         qemu_cond_signal(&e->w.wake);
     }
     qemu_mutex_unlock(&s->lock);
@@ -213,9 +247,9 @@ static void llmdev_sess_stop(LlmdevSession *ss)
 
         qemu_mutex_lock(&m->lock);
         if (e->sess == ss) {
-            e->nwork = 0;
+            qatomic_set(&e->nwork, 0);
             llmdev_worker_quiesce_locked(m, &e->w);
-            e->sess = NULL;
+            qatomic_set(&e->sess, NULL);
         }
         qemu_mutex_unlock(&m->lock);
     }
@@ -410,13 +444,20 @@ static void llmdev_sess_dispatch(LlmdevSession *ss)
         dur = MAX(dur, DIV_ROUND_UP(ss->x[i].len * 8,
                                     ss->m[ss->x[i].from]->link_gbps));
     }
-    ss->tick_start = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
-    ss->tick_dur = dur;
+    /*
+     * By 13.6 this tick started when the previous one's time had passed
+     * or when the engines were done with it, whichever was later; that we
+     * only get here a little after that (a timer, a thread's wake-up) is
+     * the host's delay, not the link's, and must not add up tick by tick.
+     */
+    ss->tick_start = MAX(ss->tick_start + ss->tick_dur, ss->done_at);
+    qatomic_set(&ss->tick_dur, dur);    /* read by llmdev_engine_spin() */
     trace_llmdev_coll_tick(ss->tag, ss->step, ss->tick, ss->nx, dur);
 
     nw = llmdev_sess_work(ss, wk, on);
     if (!nw) {
         /* nothing to move (a one-card copy of nothing): count it now */
+        ss->done_at = ss->tick_start;
         qemu_bh_schedule(ss->done_bh);
         return;
     }
@@ -519,14 +560,14 @@ static void llmdev_sess_done(void *opaque)
  */
 static void llmdev_sess_engine_done(LlmdevSession *ss)
 {
-    int64_t now;
+    int64_t now = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
 
+    ss->done_at = now;
     if (llmdev_sess_links(ss) == LLMDEV_LINKS_BUDGET) {
         qemu_bh_schedule(ss->done_bh);
         return;
     }
     llmdev_sess_account(ss, false);
-    now = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
     if (ss->step >= ss->nsteps || now < ss->tick_start + ss->tick_dur) {
         timer_mod(ss->tick_timer, MAX(now, ss->tick_start + ss->tick_dur));
         return;
@@ -572,6 +613,8 @@ static void llmdev_sess_start(LlmdevState **m, unsigned int n)
         ss->nsteps = 1;
         ss->nticks = DIV_ROUND_UP(ss->bytes, ss->chunk) + n - 2;
     }
+    ss->tick_start = now;       /* the first tick starts now */
+    ss->done_at = now;
     ss->tick_timer = timer_new_ns(QEMU_CLOCK_VIRTUAL, llmdev_sess_tick, ss);
     ss->done_bh = qemu_bh_new(llmdev_sess_done, ss);
     for (r = 0; r < n; r++) {

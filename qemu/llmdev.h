@@ -55,6 +55,12 @@ OBJECT_DECLARE_SIMPLE_TYPE(LlmdevState, LLMDEV)
 /* ... while the worker, woken for the rest, waits this long at most, awake */
 #define LLMDEV_INLINE_SPIN_NS       (1000 * 1000)
 #define LLMDEV_SCRUB_CHUNK          LLMDEV_HBM_BLOCK
+/*
+ * A collective engine that is done with its part of a tick waits this long
+ * at most for the next tick's work, awake, when the tick's link time is no
+ * longer than that (the engines, not the links, set the pace)
+ */
+#define LLMDEV_ENGINE_SPIN_NS       (200 * 1000)
 
 #define LLMDEV_SOURCE_NONE          0xffffffffu
 
