@@ -40,6 +40,7 @@
  */
 
 #include "qemu/osdep.h"
+#include <sched.h>
 #include "qemu/main-loop.h"
 #include "qemu/rcu.h"
 #include "qemu/bitmap.h"
@@ -666,8 +667,9 @@ out:
  * processed here, in the thread that rang it, up to LLMDEV_INLINE_BYTES:
  * waking the worker costs 50-150 us under TCG on a busy host, more than a
  * small copy. With more than one descriptor queued the worker is woken
- * first, so that its wake-up overlaps the copy here; it waits, awake, for
- * this to end (llmdev_ring_thread()) and takes the rest. Only without an
+ * first, so that its wake-up overlaps the copy here; once it is up, this
+ * stops at the next descriptor (the worker waits awake for that, in
+ * llmdev_ring_thread()) and leaves it the rest. Only without an
  * IOMMU or a bandwidth model (whose waits need the main loop), and only
  * with the BQL held: no quiesce can then begin meanwhile.
  */
@@ -682,7 +684,8 @@ static void llmdev_ring_inline_locked(LlmdevRing *r)
     if (!r->w.busy && r->tail - r->head > 1) {
         qemu_cond_signal(&r->w.wake);
     }
-    while (!r->w.busy && !r->w.quiescing && llmdev_ring_runnable_locked(r)) {
+    while (!r->w.busy && !r->w.quiescing && !qatomic_read(&r->waiting) &&
+           llmdev_ring_runnable_locked(r)) {
         before = r->completed;
         if (!llmdev_ring_process_locked(r, budget)) {
             break;
@@ -712,11 +715,15 @@ static void *llmdev_ring_thread(void *opaque)
                 spin_end = get_clock() + LLMDEV_INLINE_SPIN_NS;
             }
             if (get_clock() < spin_end) {
+                /* the doorbell hands over at its next descriptor */
+                qatomic_set(&r->waiting, true);
                 qemu_mutex_unlock(&s->lock);
+                /* yielding: the doorbell's thread may share our CPU */
                 while (qatomic_read(&r->w.busy) && get_clock() < spin_end) {
-                    cpu_relax();
+                    sched_yield();
                 }
                 qemu_mutex_lock(&s->lock);
+                qatomic_set(&r->waiting, false);
                 continue;
             }
         } else {

@@ -52,7 +52,10 @@ OBJECT_DECLARE_SIMPLE_TYPE(LlmdevState, LLMDEV)
 #define LLMDEV_COPY_CHUNK           (1 * MiB)
 /* a doorbell processes this much at HEAD itself, when the worker is idle */
 #define LLMDEV_INLINE_BYTES         (1 * MiB)
-/* ... while the worker, woken for the rest, waits this long at most, awake */
+/*
+ * ... while the worker, woken for the rest, waits this long at most, awake;
+ * the doorbell stops at the next descriptor once it is there
+ */
 #define LLMDEV_INLINE_SPIN_NS       (1000 * 1000)
 #define LLMDEV_SCRUB_CHUNK          LLMDEV_HBM_BLOCK
 /*
@@ -129,6 +132,7 @@ typedef struct LlmdevRing {
 
     /* the worker, under LlmdevState.lock */
     LlmdevWorker w;
+    bool waiting;           /* the worker waits awake for a doorbell's copy */
     bool iommu;             /* an IOMMU translates the card's DMA */
     QEMUTimer *bw_timer;    /* bandwidth model: ends the modelled time */
     bool bw_expired;
