@@ -49,6 +49,15 @@
 
 #define NIL			UINT32_MAX
 #define KV_MAX_BATCHES		64	/* DMA batches in flight per pool */
+/*
+ * A move of many blocks goes to the card as KV_PIPE_PARTS DMA batches (of
+ * KV_PIPE_MIN_BLOCKS at least), all queued before any is waited for: the
+ * card moves the first while the next are prepared, here and in the driver
+ * (which checks every element of a batch before it moves any). More parts
+ * would start the card sooner but cost more calls.
+ */
+#define KV_PIPE_PARTS		4
+#define KV_PIPE_MIN_BLOCKS	32
 #define KV_FAILED_RING		64	/* failed fences remembered */
 #define KV_DEFAULT_TIMEOUT	(30ULL * 1000000000ULL)
 #define KV_SHM_MAGIC		0x3174736b6d6c6cULL	/* "llmkst1" */
@@ -732,6 +741,19 @@ static int kv_oldest(struct llmdev_kv *kv, bool out_only)
 	return best;
 }
 
+/* Give back the slots reserved in tier @to for the moves of @ids. */
+static void kv_unreserve(struct llmdev_kv *kv, const uint32_t *ids, uint32_t n,
+			 unsigned int to)
+{
+	uint32_t i;
+
+	for (i = 0; i < n; i++) {
+		kv_slot_put(kv, to, kv->blk[ids[i]].dst_slot);
+		kv->blk[ids[i]].dst_slot = NIL;
+	}
+	kv_used_update(kv, to);
+}
+
 /*
  * Queue the moves of @ids (their dst_slot reserved) as one DMA batch:
  * @in host -> HBM, else HBM -> host. Takes @ids (malloc()ed) on success.
@@ -801,13 +823,83 @@ static int kv_submit(struct llmdev_kv *kv, uint32_t *ids, uint32_t n, bool in)
 	return bi;
 
 undo:
-	for (i = 0; i < n; i++) {
-		kv_slot_put(kv, to, kv->blk[ids[i]].dst_slot);
-		kv->blk[ids[i]].dst_slot = NIL;
-	}
-	kv_used_update(kv, to);
+	kv_unreserve(kv, ids, n, to);
 	ST_ADD(kv, errors, n);
 	return ret;
+}
+
+/* Blocks per DMA batch of a move of @n blocks. */
+static uint32_t kv_pipe_blocks(uint32_t n)
+{
+	uint32_t per = (n + KV_PIPE_PARTS - 1) / KV_PIPE_PARTS;
+
+	return per < KV_PIPE_MIN_BLOCKS ? KV_PIPE_MIN_BLOCKS : per;
+}
+
+/* DMA batches of a move of @n blocks. */
+static uint32_t kv_pipe_count(uint32_t n)
+{
+	uint32_t per = kv_pipe_blocks(n);
+
+	return (n + per - 1) / per;
+}
+
+/*
+ * Queue the moves of @ids (their dst_slot reserved; @ids stays the
+ * caller's) as DMA batches of kv_pipe_blocks(@n), batch j moving ids
+ * j * kv_pipe_blocks(@n) on; their pool fences go to @fences (room for
+ * kv_pipe_count(@n)). When one cannot be queued, the moves from it on are
+ * undone, the ones queued stay. (A batch may be completed, and its slot
+ * reused, before the caller reaps it: kv_reap_fence() knows.)
+ * Return: how many batches were queued; *@err the error that stopped it.
+ */
+static uint32_t kv_submit_pipe(struct llmdev_kv *kv, const uint32_t *ids,
+			       uint32_t n, bool in, uint64_t *fences, int *err)
+{
+	uint32_t per = kv_pipe_blocks(n), done, nb = 0, k;
+
+	*err = 0;
+	for (done = 0; done < n; done += k) {
+		uint32_t *part;
+		int bi;
+
+		k = n - done < per ? n - done : per;
+		part = malloc(sizeof(*part) * k);
+		if (!part) {
+			*err = -ENOMEM;
+			break;
+		}
+		memcpy(part, ids + done, sizeof(*part) * k);
+		bi = kv_submit(kv, part, k, in);
+		if (bi < 0) {
+			free(part);
+			*err = bi;
+			done += k;	/* kv_submit() undid these */
+			break;
+		}
+		fences[nb++] = kv->batch[bi].fence;
+	}
+	if (*err)
+		kv_unreserve(kv, ids + done, n - done,
+			     in ? LLMDEV_KV_HBM : LLMDEV_KV_HOST);
+	return nb;
+}
+
+/*
+ * Wait for the batch of pool fence @f and complete it, if nobody has.
+ * Return: its status (of a batch completed before, as remembered), or -ETIME.
+ */
+static int kv_reap_fence(struct llmdev_kv *kv, uint64_t f, uint64_t timeout)
+{
+	unsigned int i;
+
+	for (i = 0; i < KV_MAX_BATCHES; i++)
+		if (kv->batch[i].fence == f)
+			return kv_reap(kv, i, timeout);
+	for (i = 0; i < KV_FAILED_RING; i++)
+		if (kv->failed[i].fence == f)
+			return kv->failed[i].status;
+	return 0;
 }
 
 /* ---- disk ------------------------------------------------------------------- */
@@ -990,14 +1082,17 @@ static int kv_disk_in(struct llmdev_kv *kv, uint32_t id)
 
 /*
  * One round: up to @want least recently used unpinned HBM blocks go to
- * host memory in one DMA batch (cached ones are dropped when host memory
- * has no room). With @wait, the batch is waited for.
- * Return: blocks that left or are leaving HBM, or an error when none did.
+ * host memory in DMA batches (kv_submit_pipe(); cached ones are dropped
+ * when host memory has no room). With @wait, the batches are waited for.
+ * Return: blocks that left or are leaving HBM (a failed batch's did not),
+ * or an error when none did.
  */
 static int kv_evict_hbm(struct llmdev_kv *kv, uint32_t want, bool wait)
 {
-	uint32_t *ids, n = 0, dropped = 0, id, next, room = 0;
-	int ret = 0, bi;
+	uint32_t *ids, n = 0, dropped = 0, id, next, room = 0, nb, j, queued, moved;
+	uint32_t per;
+	uint64_t *fences;
+	int ret = 0, err;
 
 	if (want > LLMDEV_BATCH_MAX)
 		want = LLMDEV_BATCH_MAX;
@@ -1037,18 +1132,32 @@ static int kv_evict_hbm(struct llmdev_kv *kv, uint32_t want, bool wait)
 		free(ids);
 		return dropped ? (int)dropped : (ret ? ret : -ENOSPC);
 	}
-	bi = kv_submit(kv, ids, n, false);
-	if (bi < 0) {
+	per = kv_pipe_blocks(n);
+	fences = malloc(sizeof(*fences) * kv_pipe_count(n));
+	if (!fences) {
+		kv_unreserve(kv, ids, n, LLMDEV_KV_HOST);
 		free(ids);
-		return dropped ? (int)dropped : bi;
+		return dropped ? (int)dropped : -ENOMEM;
 	}
-	ST_ADD(kv, tier[LLMDEV_KV_HBM].evictions, n);
-	if (wait) {
-		ret = kv_reap(kv, bi, kv->timeout);
-		if (ret)
-			return dropped ? (int)dropped : ret;
+	nb = kv_submit_pipe(kv, ids, n, false, fences, &err);
+	free(ids);
+	/* the blocks of the batches queued */
+	queued = nb * per < n ? nb * per : n;
+	ST_ADD(kv, tier[LLMDEV_KV_HBM].evictions, queued);
+	moved = queued;
+	for (j = 0; wait && j < nb; j++) {
+		ret = kv_reap_fence(kv, fences[j], kv->timeout);
+		if (ret) {
+			/* this batch's blocks did not leave (or not yet) */
+			moved -= (j + 1) * per < n ? per : n - j * per;
+			if (!err)
+				err = ret;
+		}
 	}
-	return n + dropped;
+	free(fences);
+	if (moved + dropped)
+		return moved + dropped;
+	return err ? err : -ENOSPC;
 }
 
 /* Have @k free HBM slots. Return: 0 or why not (-ENOSPC: pool full). */
@@ -1337,7 +1446,7 @@ static int kv_bring_in(struct llmdev_kv *kv, uint32_t *u, uint32_t n, bool pin,
 		       uint64_t *fence)
 {
 	uint32_t i, nin = 0, done, *in = NULL, pinned_now = 0, npinned = 0;
-	int ret = 0, bi;
+	int ret = 0;
 
 	if (fence)
 		*fence = 0;
@@ -1401,7 +1510,9 @@ static int kv_bring_in(struct llmdev_kv *kv, uint32_t *u, uint32_t n, bool pin,
 		in[nin++] = u[i];
 	}
 	for (done = 0; done < nin;) {
-		uint32_t chunk = nin - done, *ids, k;
+		uint32_t chunk = nin - done, k, j, nb, per;
+		uint64_t *fences;
+		int err;
 
 		if (chunk > LLMDEV_BATCH_MAX)
 			chunk = LLMDEV_BATCH_MAX;
@@ -1410,36 +1521,38 @@ static int kv_bring_in(struct llmdev_kv *kv, uint32_t *u, uint32_t n, bool pin,
 		ret = kv_room_hbm(kv, chunk);
 		if (ret)
 			goto fail;
-		ids = malloc(sizeof(*ids) * chunk);
-		if (!ids) {
+		per = kv_pipe_blocks(chunk);
+		fences = malloc(sizeof(*fences) * kv_pipe_count(chunk));
+		if (!fences) {
 			ret = -ENOMEM;
 			goto fail;
 		}
-		for (k = 0; k < chunk; k++) {
-			ids[k] = in[done + k];
-			kv->blk[ids[k]].dst_slot = kv_slot_get(kv, LLMDEV_KV_HBM);
-		}
+		for (k = 0; k < chunk; k++)
+			kv->blk[in[done + k]].dst_slot = kv_slot_get(kv, LLMDEV_KV_HBM);
 		kv_used_update(kv, LLMDEV_KV_HBM);
-		bi = kv_submit(kv, ids, chunk, true);
-		if (bi < 0) {
-			free(ids);
-			ret = bi;
-			goto fail;
-		}
-		if (fence)
-			*fence = kv->batch[bi].fence;
-		if (pin) {
-			ret = kv_reap(kv, bi, kv->timeout);
-			if (ret)
-				goto fail;
-			for (k = 0; k < chunk; k++) {
+		/* all queued first: the card moves one while the next is prepared */
+		nb = kv_submit_pipe(kv, in + done, chunk, true, fences, &err);
+		if (nb && fence)
+			*fence = fences[nb - 1];
+		for (j = 0; pin && j < nb && !ret; j++) {
+			ret = kv_reap_fence(kv, fences[j], kv->timeout);
+			for (k = j * per; !ret && k < chunk && k < (j + 1) * per; k++) {
 				struct kv_block *b = &kv->blk[in[done + k]];
 
+				if (b->tier != LLMDEV_KV_HBM || (b->flags & B_BUSY)) {
+					ret = -EIO;	/* not there after all */
+					break;
+				}
 				if (!b->pins++)
 					ST_ADD(kv, tier[LLMDEV_KV_HBM].pinned, 1);
 				pinned_now++;
 			}
 		}
+		free(fences);
+		if (!ret)
+			ret = err;
+		if (ret)
+			goto fail;
 		done += chunk;
 	}
 	free(in);

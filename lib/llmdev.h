@@ -716,12 +716,14 @@ LLMDEV_API int llmdev_reset(struct llmdev *dev);
  * last (seq, index) lets go of it, except a hashed one, which stays cached
  * (and can be found again by its hash) until its room is needed.
  *
- * A step pins the blocks it uses: they are brought into HBM (one DMA batch
- * for all that were in host memory or on disk) and stay there, at the HBM
+ * A step pins the blocks it uses: they are brought into HBM (DMA batches
+ * for all that were in host memory or on disk: a long move goes as up to
+ * four, all queued at once, so that the card moves one while the next is
+ * prepared) and stay there, at the HBM
  * offset the pin returns, until unpinned. When HBM use rises above its
  * high watermark, the least recently used unpinned blocks are moved to
- * host memory until use is at the low watermark, in one DMA batch per
- * round (not waited for: the room is reclaimed when the batch is done);
+ * host memory until use is at the low watermark, in one round of DMA
+ * batches (not waited for: the room is reclaimed when they are done);
  * host memory overflows to disk the same way. A block whose room is needed
  * in the last tier can only be dropped when it is cached (no owner left);
  * otherwise the call that needed the room fails with -ENOSPC (pool full).
@@ -1073,7 +1075,7 @@ LLMDEV_API int llmdev_kv_free_seq(struct llmdev_kv *kv, uint64_t seq);
  *           NULL
  *
  * Blocks in HBM are pinned at once; the others are read from disk into
- * host memory if they are there, and moved into HBM with one DMA batch,
+ * host memory if they are there, and moved into HBM with DMA batches,
  * after making room (an eviction round, waited for) if needed. Blocks on
  * their way in from a prefetch are waited for. A pin counts: unpin as many
  * times. All or nothing: on failure nothing is pinned (blocks may have
@@ -1117,7 +1119,7 @@ LLMDEV_API int llmdev_kv_unpin(struct llmdev_kv *kv,
  * @fence: out: completes when they are in HBM; 0 if they already are
  *
  * Blocks on disk are read into host memory in the call; those in host
- * memory go to HBM with one DMA batch that the call does not wait for.
+ * memory go to HBM with DMA batches that the call does not wait for.
  * Making room in HBM may wait for an eviction round. A later
  * llmdev_kv_pin() of the blocks waits for what is still in flight.
  *
@@ -1148,7 +1150,7 @@ LLMDEV_API int llmdev_kv_wait(struct llmdev_kv *kv, uint64_t fence,
  * @tier: LLMDEV_KV_HBM (to host memory) or LLMDEV_KV_HOST (to disk)
  * @count: at most this many, least recently used first, unpinned only
  *
- * One round, waited for: for HBM one DMA batch (after making room in host
+ * One round, waited for: for HBM DMA batches (after making room in host
  * memory, which may write to disk); for host memory, disk writes.
  *
  * Return: the number of blocks moved; -EINVAL a bad tier (or one the pool

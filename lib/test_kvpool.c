@@ -49,6 +49,8 @@ struct fake {
 	} q[FAKE_MAX_FENCES];
 	int fail_next;		/* the next batch's status */
 	int refuse_next;	/* the next batch call's error */
+	unsigned int fail_skip;	/* batches that go through before those */
+	unsigned int refuse_skip;
 	unsigned int batches;	/* batch calls that queued */
 	unsigned int ops;	/* transfers queued */
 };
@@ -91,7 +93,9 @@ static int fake_batch(void *priv, struct llmdev *dev,
 
 	(void)dev;
 	pthread_mutex_lock(&f->lock);
-	if (f->refuse_next) {
+	if (f->refuse_next && f->refuse_skip) {
+		f->refuse_skip--;
+	} else if (f->refuse_next) {
 		ret = f->refuse_next;
 		f->refuse_next = 0;
 		goto out;
@@ -120,8 +124,12 @@ static int fake_batch(void *priv, struct llmdev *dev,
 	memcpy(f->q[k].ops, ops, sizeof(*ops) * n);
 	f->q[k].n = n;
 	f->q[k].fence = ++f->next;
-	f->q[k].status = f->fail_next;
-	f->fail_next = 0;
+	if (f->fail_next && f->fail_skip) {
+		f->fail_skip--;
+	} else {
+		f->q[k].status = f->fail_next;
+		f->fail_next = 0;
+	}
 	f->batches++;
 	f->ops += n;
 	*fence = f->q[k].fence;
@@ -682,6 +690,76 @@ TEST(failed_batches_keep_data)
 	ASSERT_EQ(0, llmdev_kv_get_stats(kv, &st, sizeof(st)));
 	EXPECT_EQ(0, st.tier[LLMDEV_KV_HBM].pinned);
 	EXPECT_LE(3, st.errors);
+	rmpool(kv);
+}
+
+/*
+ * A long move goes as several batches (KV_PIPE_PARTS): one of them failing,
+ * or refused, part way loses nothing, and says what moved.
+ */
+TEST(long_moves_fail_part_way)
+{
+	struct fake f;
+	struct llmdev_kv *kv = mkpool(&f, 256, 256, 0);
+	struct llmdev_kv_ref r[128];
+	struct llmdev_kv_stats st;
+	uint8_t want[BS], got[BS];
+	uint64_t off[128];
+	unsigned int b0, nhost;
+	int i;
+
+	ASSERT_NE(NULL, kv);
+	for (i = 0; i < 128; i++) {
+		ASSERT_EQ(0, llmdev_kv_alloc(kv, 2, i));
+		pattern(want, 2, i, 9);
+		ASSERT_EQ(0, llmdev_kv_write(kv, 2, i, want));
+		r[i] = (struct llmdev_kv_ref){ .seq = 2, .index = i };
+	}
+	/* 4 batches of 32; the third fails: 96 left */
+	b0 = f.batches;
+	f.fail_skip = 2;
+	f.fail_next = -EIO;
+	ASSERT_EQ(96, llmdev_kv_evict(kv, LLMDEV_KV_HBM, 128));
+	EXPECT_EQ(b0 + 4, f.batches);
+	for (i = 0, nhost = 0; i < 128; i++) {
+		int t = llmdev_kv_tier(kv, 2, i);
+
+		ASSERT_EQ(i >= 64 && i < 96 ? LLMDEV_KV_HBM : LLMDEV_KV_HOST, t)
+			TH_LOG("block %d", i);
+		nhost += t == LLMDEV_KV_HOST;
+	}
+	EXPECT_EQ(96, nhost);
+	/* the second batch refused: the first one's 32 left, the rest stayed */
+	ASSERT_EQ(0, llmdev_kv_pin(kv, r, 128, off));
+	ASSERT_EQ(0, llmdev_kv_unpin(kv, r, 128));
+	f.refuse_skip = 1;
+	f.refuse_next = -EAGAIN;
+	ASSERT_EQ(32, llmdev_kv_evict(kv, LLMDEV_KV_HBM, 128));
+	ASSERT_EQ(0, llmdev_kv_get_stats(kv, &st, sizeof(st)));
+	EXPECT_EQ(32, st.tier[LLMDEV_KV_HOST].used);
+	EXPECT_EQ(96, st.tier[LLMDEV_KV_HBM].used);
+	ASSERT_EQ(128, llmdev_kv_evict(kv, LLMDEV_KV_HBM, 128) + 32);
+	/* swap-in with its second batch failing: an error, no pin kept */
+	f.fail_skip = 1;
+	f.fail_next = -ENODEV;
+	ASSERT_EQ(-ENODEV, llmdev_kv_pin(kv, r, 128, off));
+	ASSERT_EQ(0, llmdev_kv_get_stats(kv, &st, sizeof(st)));
+	EXPECT_EQ(0, st.tier[LLMDEV_KV_HBM].pinned);
+	for (i = 0; i < 128; i++) {
+		pattern(want, 2, i, 9);
+		ASSERT_EQ(0, llmdev_kv_read(kv, 2, i, got));
+		ASSERT_EQ(0, memcmp(want, got, BS)) TH_LOG("block %d", i);
+	}
+	/* and all of it comes in after all */
+	ASSERT_EQ(0, llmdev_kv_pin(kv, r, 128, off));
+	for (i = 0; i < 128; i++) {
+		pattern(want, 2, i, 9);
+		ASSERT_EQ(0, memcmp(want, hbm_at(&f, off[i]), BS)) TH_LOG("block %d", i);
+	}
+	ASSERT_EQ(0, llmdev_kv_unpin(kv, r, 128));
+	ASSERT_EQ(0, llmdev_kv_get_stats(kv, &st, sizeof(st)));
+	EXPECT_EQ(0, st.tier[LLMDEV_KV_HBM].pinned);
+	EXPECT_EQ(32 + 32 + 32, st.errors);	/* the failed and refused batches */
 	rmpool(kv);
 }
 
