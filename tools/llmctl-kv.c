@@ -148,9 +148,165 @@ struct result {
 	uint64_t bs, batch;
 	double blocks_per_s, gbps;
 	uint64_t med, p99;
+	double single;		/* the 64 MiB reference measured with it */
 };
 
 #define MAX_SAMPLES	4096
+
+/*
+ * The reference: one 64 MiB transfer each way between a registered buffer
+ * and a region of its own. It is measured between the rounds of every
+ * figure, not once: on shared cores the host's speed drifts over seconds,
+ * and a ratio is only worth something between figures taken together.
+ * Every transfer is checked: each 4 KiB page carries the round's stamp
+ * out and must bring it back; the rest of the pattern is checked at the end.
+ */
+#define SINGLE_SAMPLES	1024
+#define SINGLE_EVERY_NS	(20 * 1000 * 1000)	/* of the figure's own time */
+
+struct single {
+	struct llmdev *dev;
+	uint8_t *buf;
+	uint32_t region, b;
+	uint64_t round;
+	uint64_t *s[2];			/* in (to the card), out */
+	unsigned int n[2], from[2];	/* samples; this figure's first */
+};
+
+static int single_open(struct llmdev *dev, struct single *sg)
+{
+	struct llmdev_hbm_alloc a;
+	int ret;
+
+	*sg = (struct single){ .dev = dev };
+	sg->s[0] = malloc(sizeof(uint64_t) * SINGLE_SAMPLES);
+	sg->s[1] = malloc(sizeof(uint64_t) * SINGLE_SAMPLES);
+	sg->buf = mmap(NULL, SINGLE_LEN, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (!sg->s[0] || !sg->s[1] || sg->buf == MAP_FAILED) {
+		msg("out of memory for 64 MiB");
+		ret = -ENOMEM;
+		goto fail;
+	}
+	pattern(sg->buf, SINGLE_LEN, 99);
+	ret = llmdev_hbm_alloc(dev, SINGLE_LEN, 0, 0, NULL, &a);
+	if (ret) {
+		msg("%s: 64 MiB of HBM: %s", llmdev_name(dev), llmdev_strerror(ret));
+		goto fail;
+	}
+	sg->region = a.handle;
+	ret = llmdev_buf_register(dev, sg->buf, SINGLE_LEN, 0, &sg->b);
+	if (ret) {
+		msg("%s: registering 64 MiB: %s", llmdev_name(dev), llmdev_strerror(ret));
+		llmdev_hbm_free(dev, sg->region);
+		goto fail;
+	}
+	return 0;
+fail:
+	if (sg->buf != MAP_FAILED)
+		munmap(sg->buf, SINGLE_LEN);
+	free(sg->s[0]);
+	free(sg->s[1]);
+	sg->buf = NULL;
+	return ret;
+}
+
+static void single_close(struct single *sg)
+{
+	if (!sg->buf)
+		return;
+	llmdev_buf_unregister(sg->dev, sg->b);
+	llmdev_hbm_free(sg->dev, sg->region);
+	munmap(sg->buf, SINGLE_LEN);
+	free(sg->s[0]);
+	free(sg->s[1]);
+	sg->buf = NULL;
+}
+
+/* One transfer each way, timed and checked. */
+static int single_round(struct single *sg)
+{
+	uint64_t stamp = ++sg->round, i, t0, got;
+	int ret = 0, status, d;
+
+	for (i = 0; i < SINGLE_LEN; i += 4096)
+		memcpy(sg->buf + i, &stamp, 8);
+	for (d = 0; d < 2 && !ret; d++) {
+		struct llmdev_dma_op op = {
+			.flags = LLMDEV_OP_BUF | (d ? 0 : LLMDEV_OP_TO_CARD),
+			.handle = sg->region, .length = SINGLE_LEN, .buf = sg->b,
+		};
+
+		if (d)	/* the read must bring the stamps back */
+			for (i = 0; i < SINGLE_LEN; i += 4096)
+				memset(sg->buf + i, 0, 8);
+		t0 = now_ns();
+		ret = llmdev_dma_batch(sg->dev, &op, 1, LLMDEV_BATCH_WAIT, 60 * NSEC,
+				       NULL, &status, NULL);
+		if (!ret)
+			ret = status;
+		if (!ret && sg->n[d] < SINGLE_SAMPLES)
+			sg->s[d][sg->n[d]++] = now_ns() - t0;
+	}
+	for (i = 0; !ret && i < SINGLE_LEN; i += 4096) {
+		memcpy(&got, sg->buf + i, 8);
+		if (got != stamp)
+			ret = -EIO;
+	}
+	if (ret)
+		msg("%s: one 64 MiB transfer: %s", llmdev_name(sg->dev),
+		    ret == -EIO ? "the data read back differs" : llmdev_strerror(ret));
+	return ret;
+}
+
+/* GB/s of the median of samples @from.. in direction @d (0 in, 1 out). */
+static double single_gbps(struct single *sg, unsigned int d, unsigned int from)
+{
+	uint64_t *c, med, p99;
+	unsigned int n = sg->n[d] - from;
+
+	if (!n)
+		return 0;
+	c = malloc(sizeof(*c) * n);
+	if (!c)
+		return 0;
+	memcpy(c, sg->s[d] + from, sizeof(*c) * n);
+	quantiles(c, n, &med, &p99);
+	free(c);
+	return (double)SINGLE_LEN / med;
+}
+
+/* The rest of the pattern, untouched by the stamps, came back every time. */
+static int single_check(struct single *sg)
+{
+	uint8_t *want = malloc(SINGLE_LEN);
+	uint64_t i;
+	int ret = 0;
+
+	if (!want)
+		return -ENOMEM;
+	pattern(want, SINGLE_LEN, 99);
+	for (i = 0; i < SINGLE_LEN && !ret; i += 4096)
+		if (memcmp(want + i + 8, sg->buf + i + 8, 4096 - 8))
+			ret = -EIO;
+	free(want);
+	if (ret)
+		msg("%s: 64 MiB read back differs from what was written", llmdev_name(sg->dev));
+	return ret;
+}
+
+/* A first measurement, @secs long: rounds until then (3 at least). */
+static int bench_single(struct single *sg, double secs)
+{
+	uint64_t start = now_ns();
+	int ret;
+
+	do
+		ret = single_round(sg);
+	while (!ret && (sg->n[0] < 3 || now_ns() - start < secs * NSEC) &&
+	       sg->n[0] < 64);
+	return ret;
+}
 
 static struct llmdev_kv *bench_pool(struct llmdev *dev, uint64_t bs, uint64_t n)
 {
@@ -226,7 +382,8 @@ static int bench_data(struct llmdev_kv *kv, const uint64_t *off, uint64_t n,
  * again; then check every block's bytes.
  */
 static int bench_one(struct llmdev *dev, uint64_t bs, uint64_t n, double secs,
-		     uint8_t *buf, struct result *out, struct result *in)
+		     uint8_t *buf, struct single *sg, struct result *out,
+		     struct result *in)
 {
 	struct llmdev_kv_ref *refs = calloc(n, sizeof(*refs));
 	uint64_t *off = calloc(n, sizeof(*off));
@@ -234,7 +391,8 @@ static int bench_one(struct llmdev *dev, uint64_t bs, uint64_t n, double secs,
 	uint64_t *si = malloc(sizeof(uint64_t) * MAX_SAMPLES);
 	struct llmdev_kv *kv = NULL;
 	unsigned int rounds = 0;
-	uint64_t i, t0, start;
+	uint64_t i, t0, start, since = 0;
+	unsigned int from[2] = { sg->n[0], sg->n[1] };
 	int ret = -ENOMEM;
 
 	if (!refs || !off || !so || !si) {
@@ -280,6 +438,14 @@ static int bench_one(struct llmdev *dev, uint64_t bs, uint64_t n, double secs,
 			    llmdev_strerror(ret));
 			goto out;
 		}
+		/* the reference, now and then between rounds (not timed in them) */
+		since += so[rounds] + si[rounds];
+		if (!rounds || since >= SINGLE_EVERY_NS) {
+			since = 0;
+			ret = single_round(sg);
+			if (ret)
+				goto out;
+		}
 		rounds++;
 		if (rounds < MAX_SAMPLES && (now_ns() - start < secs * NSEC || rounds < 5)) {
 			ret = llmdev_kv_unpin(kv, refs, n);
@@ -301,6 +467,8 @@ static int bench_one(struct llmdev *dev, uint64_t bs, uint64_t n, double secs,
 	in->blocks_per_s = n * 1e9 / in->med;
 	out->gbps = (double)n * bs / out->med;
 	in->gbps = (double)n * bs / in->med;
+	out->single = single_gbps(sg, 1, from[1]);
+	in->single = single_gbps(sg, 0, from[0]);
 out:
 	llmdev_kv_destroy(kv);
 	free(refs);
@@ -381,59 +549,6 @@ static int bench_per_block(struct llmdev *dev, uint64_t bs, uint64_t n,
 out:
 	llmdev_hbm_free(dev, a.handle);
 	free(s);
-	return ret;
-}
-
-/* One 64 MiB transfer each way from a registered buffer; GB/s of the median. */
-static int bench_single(struct llmdev *dev, uint8_t *buf, double secs,
-			double *gin, double *gout)
-{
-	uint64_t s[2][64], t0, start;
-	struct llmdev_hbm_alloc a;
-	unsigned int n[2] = { 0, 0 }, d;
-	uint32_t b;
-	int ret, status;
-
-	ret = llmdev_hbm_alloc(dev, SINGLE_LEN, 0, 0, NULL, &a);
-	if (ret) {
-		msg("%s: 64 MiB of HBM: %s", llmdev_name(dev), llmdev_strerror(ret));
-		return ret;
-	}
-	ret = llmdev_buf_register(dev, buf, SINGLE_LEN, 0, &b);
-	if (ret) {
-		msg("%s: registering 64 MiB: %s", llmdev_name(dev), llmdev_strerror(ret));
-		llmdev_hbm_free(dev, a.handle);
-		return ret;
-	}
-	pattern(buf, SINGLE_LEN, 99);
-	for (d = 0; d < 2 && !ret; d++) {
-		struct llmdev_dma_op op = {
-			.flags = LLMDEV_OP_BUF | (d ? 0 : LLMDEV_OP_TO_CARD),
-			.handle = a.handle, .length = SINGLE_LEN, .buf = b,
-		};
-
-		start = now_ns();
-		do {
-			t0 = now_ns();
-			ret = llmdev_dma_batch(dev, &op, 1, LLMDEV_BATCH_WAIT, 60 * NSEC,
-					       NULL, &status, NULL);
-			if (!ret)
-				ret = status;
-			s[d][n[d]++] = now_ns() - t0;
-		} while (!ret && n[d] < 64 && (n[d] < 3 || now_ns() - start < secs * NSEC));
-	}
-	if (ret) {
-		msg("%s: one 64 MiB transfer: %s", llmdev_name(dev), llmdev_strerror(ret));
-	} else {
-		uint64_t med, p99;
-
-		quantiles(s[0], n[0], &med, &p99);
-		*gin = (double)SINGLE_LEN / med;
-		quantiles(s[1], n[1], &med, &p99);
-		*gout = (double)SINGLE_LEN / med;
-	}
-	llmdev_buf_unregister(dev, b);
-	llmdev_hbm_free(dev, a.handle);
 	return ret;
 }
 
@@ -519,6 +634,7 @@ static void print_result(const struct result *r, double single)
 	print_float(PRINT_ANY, "gbps", " %7.3f", r->gbps);
 	print_u64(PRINT_ANY, "median_ns", " %11" PRIu64, r->med);
 	print_u64(PRINT_ANY, "p99_ns", " %11" PRIu64, r->p99);
+	print_float(PRINT_JSON, "single_64m_gbps", NULL, single);
 	if (single > 0)
 		print_float(PRINT_ANY, "vs_single_64m", " %6.2f\n", r->gbps / single);
 	else
@@ -533,7 +649,8 @@ static const char bench_usage[] =
 	"to HBM: one pin) of KV blocks through a libllmdev KV pool on DEV (default\n"
 	"card 0), for every block size and batch (blocks per round) with batch *\n"
 	"size <= --max-bytes; beside one transfer per block (llmdev_dma_submit and\n"
-	"a wait each) and one 64 MiB transfer from a registered buffer; then the\n"
+	"a wait each) and one 64 MiB transfer from a registered buffer (also\n"
+	"between the rounds of every figure, which is compared with those); then the\n"
 	"pin time of a step with and without a prefetch one step ahead. Every\n"
 	"block's bytes are checked after its swaps. Throughput (GB/s = 1e9 B/s)\n"
 	"and blocks/s come from the median round.\n\n"
@@ -559,6 +676,7 @@ static int kv_bench(int argc, char **argv)
 	};
 	struct result *res = NULL, pb[2 * KV_MAX_LIST];
 	struct prefetch_result pr = { 0 };
+	struct single sg = { 0 };
 	double gin = 0, gout = 0, single, tgt_ratio[2] = { -1, -1 }, tgt_x[2] = { -1, -1 };
 	unsigned int nres = 0, npb = 0, i, j;
 	uint8_t *buf = MAP_FAILED;
@@ -613,11 +731,10 @@ static int kv_bench(int argc, char **argv)
 		goto out;
 	}
 	catch_signals(false);
-	if (bench_single(dev, buf, o.secs, &gin, &gout)) {
+	if (single_open(dev, &sg) || bench_single(&sg, o.secs)) {
 		ret = EXIT_FAIL;
 		goto out;
 	}
-	single = (gin + gout) / 2;
 	for (i = 0; i < o.nbs && !stop; i++) {
 		uint64_t n = o.max_bytes / o.bs[i];
 
@@ -633,15 +750,15 @@ static int kv_bench(int argc, char **argv)
 		for (j = 0; j < o.nbatch && !stop; j++) {
 			if (o.batch[j] * o.bs[i] > o.max_bytes)
 				continue;
-			if (bench_one(dev, o.bs[i], o.batch[j], o.secs, buf,
+			if (bench_one(dev, o.bs[i], o.batch[j], o.secs, buf, &sg,
 				      &res[nres], &res[nres + 1])) {
 				ret = EXIT_FAIL;
 				goto out;
 			}
 			/* the targets: 1000 blocks of 64 KiB */
 			if (o.bs[i] == 65536 && o.batch[j] == 1000) {
-				tgt_ratio[0] = res[nres].gbps / gout;
-				tgt_ratio[1] = res[nres + 1].gbps / gin;
+				tgt_ratio[0] = res[nres].gbps / res[nres].single;
+				tgt_ratio[1] = res[nres + 1].gbps / res[nres + 1].single;
 				/* pb[npb - 2] is the per-block in, npb - 1 out */
 				tgt_x[0] = res[nres].blocks_per_s / pb[npb - 1].blocks_per_s;
 				tgt_x[1] = res[nres + 1].blocks_per_s / pb[npb - 2].blocks_per_s;
@@ -659,6 +776,14 @@ static int kv_bench(int argc, char **argv)
 		goto out;
 	}
 
+	/* every reference transfer checked; the whole run's median for the top line */
+	if (single_check(&sg)) {
+		ret = EXIT_FAIL;
+		goto out;
+	}
+	gin = single_gbps(&sg, 0, 0);
+	gout = single_gbps(&sg, 1, 0);
+	single = (gin + gout) / 2;
 	print_start("llmdev.kv-bench/1");
 	print_int(PRINT_ANY, "card", "card llmdev%d", card_index(dev));
 	print_u64(PRINT_JSON, "max_bytes", NULL, o.max_bytes);
@@ -670,7 +795,7 @@ static int kv_bench(int argc, char **argv)
 		   "blocks/s", "GB/s", "median ns", "p99 ns", "vs64M");
 	print_open_array("results");
 	for (i = 0; i < nres; i++)
-		print_result(&res[i], res[i].out ? gout : gin);
+		print_result(&res[i], res[i].single);
 	print_close_array();
 	print_text("\none transfer per block (llmdev_dma_submit + wait):\n");
 	print_open_array("per_block");
@@ -708,6 +833,7 @@ static int kv_bench(int argc, char **argv)
 	print_close_object();
 	ret = print_done();
 out:
+	single_close(&sg);
 	if (buf != MAP_FAILED)
 		munmap(buf, buflen);
 	free(res);
