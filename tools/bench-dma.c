@@ -189,6 +189,7 @@ struct dma_cfg {
 	unsigned int k;		/* transfers in flight */
 	enum dma_api api;
 	bool reg;		/* from registered buffers (LLMDEV_OP_BUF) */
+	double ceiling;		/* Gb/s measured beside it; 0: not */
 };
 
 struct dma_ctx {
@@ -511,11 +512,104 @@ static struct json_object *dma_entry(struct bench *b, const struct dma_cfg *cfg,
 	return f;
 }
 
+static uint64_t max_u64(const uint64_t *v, unsigned int n)
+{
+	uint64_t m = 0;
+
+	while (n--)
+		if (v[n] > m)
+			m = v[n];
+	return m;
+}
+
+/*
+ * One round of the ceiling: a transfer of @size each way through @c, its
+ * bytes and busy time (h2c, c2h) added to @bytes and @busy unless @warm,
+ * its data checked; the card's busy and wall times into @its if not NULL.
+ * Return: 0, -EBADMSG (reported) or an llmdev error.
+ */
+static int ceiling_round(struct bench *b, struct dma_ctx *c, uint64_t size, bool warm,
+			 uint64_t bytes[2], uint64_t busy[2], struct json_object *its)
+{
+	struct dma_cfg cfg = { .size = size, .k = 1, .api = API_SUBMIT };
+	uint64_t seed = pattern_seed(b->iter++, 0, 2), t[4];
+	struct llmdev_perf p[4];
+	struct json_object *e;
+	uint8_t got, want;
+	char sz[16];
+	size_t at;
+	int ret;
+
+	pattern_fill(c->src, size, seed);
+	ret = llmdev_perf_read(c->dev, &p[0]);
+	t[0] = now_ns();
+	if (!ret)
+		ret = dma_move(c, &cfg, true, size);
+	t[1] = now_ns();
+	if (!ret)
+		ret = llmdev_perf_read(c->dev, &p[1]);
+	if (ret)
+		return ret;
+	pattern_fill_inverse(c->dst, size, seed);
+	ret = llmdev_perf_read(c->dev, &p[2]);
+	t[2] = now_ns();
+	if (!ret)
+		ret = dma_move(c, &cfg, false, size);
+	t[3] = now_ns();
+	if (!ret)
+		ret = llmdev_perf_read(c->dev, &p[3]);
+	if (ret)
+		return ret;
+	at = pattern_check(c->dst, size, seed, &got, &want);
+	if (at != (size_t)-1) {
+		bench_mismatch(b, "ceiling: byte %zu of %s read back is 0x%02x, not 0x%02x",
+			       at, fmt_size(size, sz, sizeof(sz)), got, want);
+		return -EBADMSG;
+	}
+	if (its) {
+		/* each transfer: the card's busy time beside the wall time */
+		e = json_object_new_object();
+		jset_bool(e, "counted", !warm);
+		jset_u64(e, "h2c_busy_ns", p[1].counters[LLMDEV_COUNTER_DMA_BUSY_NS] -
+					   p[0].counters[LLMDEV_COUNTER_DMA_BUSY_NS]);
+		jset_u64(e, "h2c_wall_ns", t[1] - t[0]);
+		jset_u64(e, "c2h_busy_ns", p[3].counters[LLMDEV_COUNTER_DMA_BUSY_NS] -
+					   p[2].counters[LLMDEV_COUNTER_DMA_BUSY_NS]);
+		jset_u64(e, "c2h_wall_ns", t[3] - t[2]);
+		json_object_array_add(its, e);
+	}
+	if (warm)
+		return 0;
+	bytes[0] += p[1].counters[LLMDEV_COUNTER_H2C_BYTES] -
+		    p[0].counters[LLMDEV_COUNTER_H2C_BYTES];
+	busy[0] += p[1].counters[LLMDEV_COUNTER_DMA_BUSY_NS] -
+		   p[0].counters[LLMDEV_COUNTER_DMA_BUSY_NS];
+	bytes[1] += p[3].counters[LLMDEV_COUNTER_C2H_BYTES] -
+		    p[2].counters[LLMDEV_COUNTER_C2H_BYTES];
+	busy[1] += p[3].counters[LLMDEV_COUNTER_DMA_BUSY_NS] -
+		   p[2].counters[LLMDEV_COUNTER_DMA_BUSY_NS];
+	return 0;
+}
+
+/*
+ * The ceiling measured beside the figures it is compared with: a round
+ * (one transfer each way of the largest size) before the first figure of
+ * 1 MiB or more and after each; a figure gets the rounds before and after
+ * it. On shared cores the host's speed drifts over seconds, so a ceiling
+ * measured once, first, does not say what the card could do meanwhile.
+ */
+struct ceiling_beside {
+	struct dma_ctx c;
+	uint64_t size;
+	uint64_t bytes[2], busy[2];	/* the round before the next figure */
+	bool open, have;
+};
+
 static void dma_report(struct bench *b, const struct dma_cfg *cfg, struct samples *s,
 		       bool to_card, bool ok, const char *skip)
 {
 	struct json_object *f = dma_entry(b, cfg, to_card);
-	char name[64], t[2][32];
+	char name[64], t[2][32], pct[48] = "";
 	struct summary sum;
 	double rate;
 
@@ -539,18 +633,26 @@ static void dma_report(struct bench *b, const struct dma_cfg *cfg, struct sample
 	figure_summary(f, &sum);
 	rate = gbps(cfg->size * cfg->k, sum.median);
 	jset_num(f, "gbps", rate);
+	if (cfg->ceiling > 0)
+		jset_num(f, "ceiling_gbps", cfg->ceiling);
 	jset_bool(f, "verified", true);
 	json_object_array_add(b->dma, f);
-	bench_say("dma %-30s %s  median %9s  p99 %9s  %8.3f Gb/s  n=%zu  verified\n", name,
+	if (cfg->ceiling > 0)
+		snprintf(pct, sizeof(pct), "  %5.1f %% of %.1f", rate / cfg->ceiling * 100,
+			 cfg->ceiling);
+	bench_say("dma %-30s %s  median %9s  p99 %9s  %8.3f Gb/s  n=%zu  verified%s\n", name,
 		  to_card ? "h2c" : "c2h", fmt_ns(sum.median, t[0], sizeof(t[0])),
-		  fmt_ns(sum.p99, t[1], sizeof(t[1])), rate, sum.n);
+		  fmt_ns(sum.p99, t[1], sizeof(t[1])), rate, sum.n, pct);
 }
 
 /* One figure: both directions. BENCH_OK, or BENCH_FAIL (reported). */
-static int dma_figure(struct dma_ctx *c, const struct dma_cfg *cfg)
+static int dma_figure(struct dma_ctx *c, const struct dma_cfg *cfg_in,
+		      struct ceiling_beside *cb)
 {
 	struct bench *b = c->b;
+	struct dma_cfg cfgv = *cfg_in, *cfg = &cfgv;
 	const char *skip = dma_unsupported(c, cfg);
+	bool beside = cb->open && cfg->size * cfg->k >= (1u << 20);
 	struct samples h2c = { 0 }, c2h = { 0 };
 	struct sampler sp;
 	char name[64];
@@ -560,6 +662,18 @@ static int dma_figure(struct dma_ctx *c, const struct dma_cfg *cfg)
 		dma_report(b, cfg, NULL, true, false, skip);
 		dma_report(b, cfg, NULL, false, false, skip);
 		return BENCH_OK;
+	}
+	if (beside && !cb->have) {
+		/* the first round warms the ceiling's region up; then the one before */
+		ret = ceiling_round(b, &cb->c, cb->size, true, cb->bytes, cb->busy, NULL);
+		if (!ret)
+			ret = ceiling_round(b, &cb->c, cb->size, false, cb->bytes, cb->busy, NULL);
+		if (ret) {
+			if (ret != -EBADMSG)
+				bench_error(b, "ceiling: %s", llmdev_strerror(ret));
+			return BENCH_FAIL;
+		}
+		cb->have = true;
 	}
 	/* a warm-up iteration at least; two up to 64 MiB a sample */
 	sampler_init(&sp, b->o, cfg->size * cfg->k >= (64u << 20) ? 1 : b->o->warmup);
@@ -576,6 +690,17 @@ static int dma_figure(struct dma_ctx *c, const struct dma_cfg *cfg)
 		}
 	} while (sampler_more(&sp, h2c.n));
 
+	if (!ret && beside) {
+		uint64_t bytes[2] = { 0 }, busy[2] = { 0 };
+
+		ret = ceiling_round(b, &cb->c, cb->size, false, bytes, busy, NULL);
+		if (!ret) {
+			cfg->ceiling = gbps(cb->bytes[0] + cb->bytes[1] + bytes[0] + bytes[1],
+					    cb->busy[0] + cb->busy[1] + busy[0] + busy[1]);
+			memcpy(cb->bytes, bytes, sizeof(bytes));
+			memcpy(cb->busy, busy, sizeof(busy));
+		}
+	}
 	if (ret && ret != -EBADMSG)
 		bench_error(b, "DMA %s: %s", cfg_name(cfg, name, sizeof(name)),
 			    llmdev_strerror(ret));
@@ -588,16 +713,6 @@ static int dma_figure(struct dma_ctx *c, const struct dma_cfg *cfg)
 	return ret ? BENCH_FAIL : BENCH_OK;
 }
 
-static uint64_t max_u64(const uint64_t *v, unsigned int n)
-{
-	uint64_t m = 0;
-
-	while (n--)
-		if (v[n] > m)
-			m = v[n];
-	return m;
-}
-
 int bench_dma(struct bench *b)
 {
 	static const struct { enum dma_api api; bool reg; } modes[] = {
@@ -607,6 +722,7 @@ int bench_dma(struct bench *b)
 	};
 	const struct bench_opts *o = b->o;
 	unsigned int kmax = 0, i, j, m;
+	struct ceiling_beside cb = { .size = max_u64(o->sizes, o->nsizes) };
 	struct dma_ctx c;
 	int status = BENCH_OK;
 
@@ -619,6 +735,14 @@ int bench_dma(struct bench *b)
 		dma_ctx_close(&c);
 		return BENCH_FAIL;
 	}
+	/* the ceiling beside the figures of 1 MiB and more (not with --smoke) */
+	if (!o->smoke && cb.size >= (1u << 20)) {
+		if (dma_ctx_open(b, &cb.c, cb.size)) {
+			dma_ctx_close(&c);
+			return BENCH_FAIL;
+		}
+		cb.open = true;
+	}
 	for (i = 0; i < o->nsizes && !status; i++) {
 		for (j = 0; j < o->ninflight && !status; j++) {
 			for (m = 0; m < sizeof(modes) / sizeof(modes[0]) && !status; m++) {
@@ -627,7 +751,7 @@ int bench_dma(struct bench *b)
 					.api = modes[m].api, .reg = modes[m].reg,
 				};
 
-				status = dma_figure(&c, &cfg);
+				status = dma_figure(&c, &cfg, &cb);
 			}
 			/* the 4 KiB round trip in one call: submit and wait */
 			for (m = 0; m < 2 && !status && o->sizes[i] == 4096 &&
@@ -637,10 +761,12 @@ int bench_dma(struct bench *b)
 					.api = API_BATCH_WAIT, .reg = m,
 				};
 
-				status = dma_figure(&c, &cfg);
+				status = dma_figure(&c, &cfg, &cb);
 			}
 		}
 	}
+	if (cb.open)
+		dma_ctx_close(&cb.c);
 	dma_ctx_close(&c);
 	return status;
 }
@@ -656,77 +782,24 @@ int bench_dma(struct bench *b)
 int bench_ceiling(struct bench *b)
 {
 	const struct bench_opts *o = b->o;
-	struct dma_cfg cfg = { .size = max_u64(o->sizes, o->nsizes), .k = 1,
-			       .api = API_SUBMIT };
-	uint64_t bytes[2] = { 0 }, busy[2] = { 0 }, t[4];
+	uint64_t size = max_u64(o->sizes, o->nsizes);
+	uint64_t bytes[2] = { 0 }, busy[2] = { 0 };
 	unsigned int it, warm = 1, iters = o->smoke ? 1 : 3;
-	struct json_object *its = json_object_new_array(), *e;
-	struct llmdev_perf p[4];
+	struct json_object *its = json_object_new_array();
 	struct json_object *f;
 	struct dma_ctx c;
 	char sz[16];
 	int ret = 0;
 
-	if (dma_ctx_open(b, &c, cfg.size))
+	if (dma_ctx_open(b, &c, size))
 		return BENCH_FAIL;
-	for (it = 0; it < warm + iters && !ret; it++) {
-		uint64_t seed = pattern_seed(b->iter++, 0, 2);
-		uint8_t got, want;
-		size_t at;
-
-		pattern_fill(c.src, cfg.size, seed);
-		ret = llmdev_perf_read(c.dev, &p[0]);
-		t[0] = now_ns();
-		if (!ret)
-			ret = dma_move(&c, &cfg, true, cfg.size);
-		t[1] = now_ns();
-		if (!ret)
-			ret = llmdev_perf_read(c.dev, &p[1]);
-		if (ret)
-			break;
-		pattern_fill_inverse(c.dst, cfg.size, seed);
-		ret = llmdev_perf_read(c.dev, &p[2]);
-		t[2] = now_ns();
-		if (!ret)
-			ret = dma_move(&c, &cfg, false, cfg.size);
-		t[3] = now_ns();
-		if (!ret)
-			ret = llmdev_perf_read(c.dev, &p[3]);
-		if (ret)
-			break;
-		at = pattern_check(c.dst, cfg.size, seed, &got, &want);
-		if (at != (size_t)-1) {
-			bench_mismatch(b, "ceiling: byte %zu of %s read back is 0x%02x, not 0x%02x",
-				       at, fmt_size(cfg.size, sz, sizeof(sz)), got, want);
-			ret = -EBADMSG;
-			break;
-		}
-		/* each transfer: the card's busy time beside the wall time */
-		e = json_object_new_object();
-		jset_bool(e, "counted", it >= warm);
-		jset_u64(e, "h2c_busy_ns", p[1].counters[LLMDEV_COUNTER_DMA_BUSY_NS] -
-					   p[0].counters[LLMDEV_COUNTER_DMA_BUSY_NS]);
-		jset_u64(e, "h2c_wall_ns", t[1] - t[0]);
-		jset_u64(e, "c2h_busy_ns", p[3].counters[LLMDEV_COUNTER_DMA_BUSY_NS] -
-					   p[2].counters[LLMDEV_COUNTER_DMA_BUSY_NS]);
-		jset_u64(e, "c2h_wall_ns", t[3] - t[2]);
-		json_object_array_add(its, e);
-		/*
-		 * The first transfer into a region fresh from the scrub engine
-		 * also pays for the model's first touch of its pages: it warms
-		 * up, its figures are in transfers_detail only.
-		 */
-		if (it < warm)
-			continue;
-		bytes[0] += p[1].counters[LLMDEV_COUNTER_H2C_BYTES] -
-			    p[0].counters[LLMDEV_COUNTER_H2C_BYTES];
-		busy[0] += p[1].counters[LLMDEV_COUNTER_DMA_BUSY_NS] -
-			   p[0].counters[LLMDEV_COUNTER_DMA_BUSY_NS];
-		bytes[1] += p[3].counters[LLMDEV_COUNTER_C2H_BYTES] -
-			    p[2].counters[LLMDEV_COUNTER_C2H_BYTES];
-		busy[1] += p[3].counters[LLMDEV_COUNTER_DMA_BUSY_NS] -
-			   p[2].counters[LLMDEV_COUNTER_DMA_BUSY_NS];
-	}
+	/*
+	 * The first transfer into a region fresh from the scrub engine also
+	 * pays for the model's first touch of its pages: it warms up, its
+	 * figures are in transfers_detail only.
+	 */
+	for (it = 0; it < warm + iters && !ret; it++)
+		ret = ceiling_round(b, &c, size, it < warm, bytes, busy, its);
 	dma_ctx_close(&c);
 	if (ret && ret != -EBADMSG)
 		bench_error(b, "ceiling: %s", llmdev_strerror(ret));
@@ -734,17 +807,17 @@ int bench_ceiling(struct bench *b)
 		json_object_put(its);
 		return BENCH_FAIL;
 	}
-	if (bytes[0] != iters * cfg.size || bytes[1] != iters * cfg.size || !busy[0] || !busy[1]) {
+	if (bytes[0] != iters * size || bytes[1] != iters * size || !busy[0] || !busy[1]) {
 		bench_error(b, "ceiling: the card counted %llu + %llu bytes in %llu + %llu ns "
 			    "for %u x %llu bytes each way",
 			    (unsigned long long)bytes[0], (unsigned long long)bytes[1],
 			    (unsigned long long)busy[0], (unsigned long long)busy[1],
-			    iters, (unsigned long long)cfg.size);
+			    iters, (unsigned long long)size);
 		json_object_put(its);
 		return BENCH_FAIL;
 	}
 	f = figure_new(b);
-	jset_u64(f, "size", cfg.size);
+	jset_u64(f, "size", size);
 	jset_u64(f, "transfers", 2 * iters);
 	jset_u64(f, "warmup_transfers", 2 * warm);
 	jset_u64(f, "bytes", bytes[0] + bytes[1]);
@@ -759,6 +832,6 @@ int bench_ceiling(struct bench *b)
 	bench_say("%-44s %.3f Gb/s (h2c %.3f, c2h %.3f; %u x %s each way)\n",
 		  "model copy ceiling (bytes / DMA_BUSY_NS)",
 		  gbps(bytes[0] + bytes[1], busy[0] + busy[1]), gbps(bytes[0], busy[0]),
-		  gbps(bytes[1], busy[1]), iters, fmt_size(cfg.size, sz, sizeof(sz)));
+		  gbps(bytes[1], busy[1]), iters, fmt_size(size, sz, sizeof(sz)));
 	return BENCH_OK;
 }
