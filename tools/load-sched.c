@@ -39,6 +39,92 @@ static int op_push(struct op_vec *v, size_t chunk, uint32_t card, uint64_t buf_o
 	return 0;
 }
 
+/*
+ * A sort key and the index of the element it stands for: radix_sort()
+ * orders these, the caller then reorders its elements by @idx.
+ */
+struct sort_pair {
+	uint64_t key;
+	size_t idx;
+};
+
+#define RADIX_BITS	16
+#define RADIX_SIZE	((size_t)1 << RADIX_BITS)
+#define RADIX_MASK	(RADIX_SIZE - 1)
+
+/*
+ * Sort the @n pairs of @a by key, stably: pairs with equal keys stay in
+ * the order they have in @a, so a caller that lists its elements in the
+ * order of a tiebreak gets that tiebreak for free. This is a least
+ * significant digit radix sort on 16-bit digits: a counting pass per
+ * digit, from the lowest to the highest, each one stable, so that after
+ * the last one the pairs are ordered by the whole key. A digit that is
+ * the same in every key would leave the order as it is: its pass is
+ * skipped (the keys below are short, or have few distinct values in
+ * their high bits, so that most sorts take two or three passes). Keys
+ * that are in order already take no pass at all.
+ * On -ENOMEM @a is left as it was.
+ */
+static int radix_sort(struct sort_pair *a, size_t n)
+{
+	struct sort_pair *tmp, *from = a, *to, *t;
+	uint64_t diff = 0;
+	size_t *count, i, sum, c;
+	unsigned int shift;
+	bool sorted = true;
+
+	/*
+	 * The bits in which some key differs from the first one; and whether
+	 * the keys are in order already (the ranges of a plan usually are).
+	 */
+	for (i = 1; i < n; i++) {
+		diff |= a[i].key ^ a[0].key;
+		if (a[i].key < a[i - 1].key)
+			sorted = false;
+	}
+	if (sorted)
+		return 0;
+	/* (@a is in memory: n * sizeof(*a) does not overflow) */
+	tmp = malloc(n * sizeof(*tmp));
+	count = malloc(RADIX_SIZE * sizeof(*count));
+	if (!tmp || !count) {
+		free(tmp);
+		free(count);
+		return -ENOMEM;
+	}
+	to = tmp;
+	for (shift = 0; shift < 64; shift += RADIX_BITS) {
+		if (!((diff >> shift) & RADIX_MASK))
+			continue;
+		memset(count, 0, RADIX_SIZE * sizeof(*count));
+		for (i = 0; i < n; i++)
+			count[(from[i].key >> shift) & RADIX_MASK]++;
+		/* each digit's first place in the output */
+		for (i = 0, sum = 0; i < RADIX_SIZE; i++) {
+			c = count[i];
+			count[i] = sum;
+			sum += c;
+		}
+		for (i = 0; i < n; i++)
+			to[count[(from[i].key >> shift) & RADIX_MASK]++] = from[i];
+		t = from;
+		from = to;
+		to = t;
+	}
+	if (from != a)
+		memcpy(a, from, n * sizeof(*a));
+	free(tmp);
+	free(count);
+	return 0;
+}
+
+/* the bits @v needs: 0 for 0 */
+static unsigned int bit_width(uint64_t v)
+{
+	return v ? 64 - __builtin_clzll(v) : 0;
+}
+
+/* the fallback of sort_ranges() */
 static int range_by_card_dst(const void *a, const void *b)
 {
 	const struct sched_range *x = a, *y = b;
@@ -50,20 +136,79 @@ static int range_by_card_dst(const void *a, const void *b)
 	return 0;
 }
 
-/* qsort() has no context argument: the ranges the index sort looks at */
-static const struct sched_range *sort_ranges;
-
-static int index_by_src(const void *a, const void *b)
+/*
+ * Sort the @n ranges of *@ranges by card, then region offset; the sorted
+ * array replaces *@ranges. The key is card << 48 | dst: the card in bits
+ * 48..63, the region offset in bits 0..47. A plan with a card at index
+ * 2^16 or more, or a range at a region offset of 2^48 or more (256 TiB;
+ * make_ranges() rejects it afterwards unless the card is that large),
+ * does not fit: qsort() with range_by_card_dst() sorts it, as it did
+ * before the radix sort. Both orders differ only among ranges of a card
+ * at the same offset: they overlap, and make_ranges() rejects the plan
+ * (-EINVAL) whichever comes first.
+ */
+static int sort_ranges(struct sched_range **ranges, size_t n)
 {
-	const struct sched_range *x = &sort_ranges[*(const size_t *)a];
-	const struct sched_range *y = &sort_ranges[*(const size_t *)b];
+	struct sched_range *r = *ranges, *sorted = NULL;
+	struct sort_pair *pair = NULL;
+	size_t i;
+	int ret = -ENOMEM;
 
-	if (x->src != y->src)
-		return x->src < y->src ? -1 : 1;
-	return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+	for (i = 0; i < n; i++)
+		if (r[i].card >> 16 || r[i].dst >> 48)
+			break;
+	if (i < n) {
+		qsort(r, n, sizeof(*r), range_by_card_dst);
+		return 0;
+	}
+	if (n < 2)
+		return 0;
+	pair = malloc(n * sizeof(*pair));
+	sorted = malloc(n * sizeof(*sorted));
+	if (!pair || !sorted)
+		goto out;
+	for (i = 0; i < n; i++)
+		pair[i] = (struct sort_pair){ .key = (uint64_t)r[i].card << 48 | r[i].dst,
+					      .idx = i };
+	ret = radix_sort(pair, n);
+	if (ret)
+		goto out;
+	for (i = 0; i < n; i++)
+		sorted[i] = r[pair[i].idx];
+	free(r);
+	*ranges = sorted;
+	sorted = NULL;
+out:
+	free(sorted);
+	free(pair);
+	return ret;
 }
 
-/* transfers: by chunk, then card, then buffer offset */
+/*
+ * @idx: the indexes of the @n ranges @r in file order, ranges at the same
+ * offset by index (what make_chunks() walks). The key is the file offset,
+ * all 64 bits of it. The pairs go in by index and the sort is stable, so
+ * ranges at the same offset come out by index.
+ */
+static int sort_index_by_src(const struct sched_range *r, size_t n, size_t *idx)
+{
+	struct sort_pair *pair;
+	size_t i;
+	int ret;
+
+	pair = malloc((n ? n : 1) * sizeof(*pair));
+	if (!pair)
+		return -ENOMEM;
+	for (i = 0; i < n; i++)
+		pair[i] = (struct sort_pair){ .key = r[i].src, .idx = i };
+	ret = radix_sort(pair, n);
+	for (i = 0; i < n && !ret; i++)
+		idx[i] = pair[i].idx;
+	free(pair);
+	return ret;
+}
+
+/* the fallback of sort_ops(): transfers by chunk, card, buffer and region offset */
 static struct op_vec *sort_vec;
 
 static int index_by_chunk(const void *a, const void *b)
@@ -80,11 +225,74 @@ static int index_by_chunk(const void *a, const void *b)
 	return x->dst < y->dst ? -1 : (x->dst > y->dst);
 }
 
+/*
+ * @order: the indexes of the transfers of @v by chunk, card, buffer offset
+ * and region offset. The key is chunk << (cb + ob) | card << ob | buf_off,
+ * each field as wide as its largest value needs: ob bits for the buffer
+ * offset (less than the chunk size, but that is the caller's choice),
+ * above them cb bits for the card, and above those kb bits for the
+ * chunk's index. kb + ob is about the bits of the number of chunks times
+ * the chunk size: 7 + 23 for a 795 MB model in llmctl's 8 MiB chunks.
+ * Where kb + cb + ob reaches 64 (a schedule of 2^(64 - cb) bytes of
+ * chunks, or a card index near 2^32) qsort() with index_by_chunk() sorts
+ * them; below 64 every shift is below 64 too.
+ *
+ * The region offset is not in the key, and need not be: make_ops() makes
+ * the transfers range after range, in the order of s->ranges (by card,
+ * then region offset; a card's ranges do not overlap in its region), and
+ * a range's in ascending file and region offset. Two transfers with the
+ * same chunk, card and buffer offset start at the same file offset, so
+ * they come from two ranges of that card, and the one made first is the
+ * one lower in the region. The stable sort keeps that order, which is
+ * the one index_by_chunk() gives them.
+ */
+static int sort_ops(struct op_vec *v, size_t *order)
+{
+	uint64_t max_chunk = 0, max_card = 0, max_off = 0;
+	unsigned int kb, cb, ob;
+	struct sort_pair *pair;
+	size_t i;
+	int ret;
+
+	for (i = 0; i < v->n; i++) {
+		order[i] = i;
+		if (v->chunk[i] > max_chunk)
+			max_chunk = v->chunk[i];
+		if (v->op[i].card > max_card)
+			max_card = v->op[i].card;
+		if (v->op[i].buf_off > max_off)
+			max_off = v->op[i].buf_off;
+	}
+	kb = bit_width(max_chunk);
+	cb = bit_width(max_card);
+	ob = bit_width(max_off);
+	if (kb + cb + ob >= 64) {
+		sort_vec = v;
+		qsort(order, v->n, sizeof(*order), index_by_chunk);
+		sort_vec = NULL;
+		return 0;
+	}
+	pair = malloc((v->n ? v->n : 1) * sizeof(*pair));
+	if (!pair)
+		return -ENOMEM;
+	for (i = 0; i < v->n; i++)
+		pair[i] = (struct sort_pair){ .key = (uint64_t)v->chunk[i] << (cb + ob) |
+						     (uint64_t)v->op[i].card << ob |
+						     v->op[i].buf_off,
+					      .idx = i };
+	ret = radix_sort(pair, v->n);
+	for (i = 0; i < v->n && !ret; i++)
+		order[i] = pair[i].idx;
+	free(pair);
+	return ret;
+}
+
 /* The plan's ranges of the cards to load, by card and region offset, checked and merged. */
 static int make_ranges(const struct shard_plan *p, const bool *load, struct load_sched *s)
 {
 	size_t n = 0, i, k, out;
 	uint64_t j;
+	int ret;
 
 	for (i = 0; i < p->n_cards; i++)
 		for (k = 0; load[i] && k < p->cards[i].n_pieces; k++) {
@@ -114,7 +322,9 @@ static int make_ranges(const struct shard_plan *p, const bool *load, struct load
 					return -EOVERFLOW;
 			}
 		}
-	qsort(s->ranges, n, sizeof(*s->ranges), range_by_card_dst);
+	ret = sort_ranges(&s->ranges, n);
+	if (ret)
+		return ret;
 	/* no overlap within a card, nothing beyond its bytes; merge neighbours */
 	for (i = 0, out = 0; i < n; i++) {
 		struct sched_range *r = &s->ranges[i], *prev = out ? &s->ranges[out - 1] : NULL;
@@ -287,13 +497,10 @@ static int make_ops(struct load_sched *s)
 		if (!order || !s->ops)
 			ret = -ENOMEM;
 	}
+	if (!ret)
+		ret = sort_ops(&v, order);
 	if (ret)
 		goto out;
-	for (i = 0; i < v.n; i++)
-		order[i] = i;
-	sort_vec = &v;
-	qsort(order, v.n, sizeof(*order), index_by_chunk);
-	sort_vec = NULL;
 	for (i = 0, out = 0; i < v.n; i++) {
 		const struct sched_op *o = &v.op[order[i]];
 		size_t ch = v.chunk[order[i]];
@@ -353,15 +560,12 @@ int load_sched_build(const struct shard_plan *p, const bool *load, uint64_t alig
 			ret = -ENOMEM;
 	}
 	if (!ret) {
-		for (i = 0; i < s->n_ranges; i++) {
-			idx[i] = i;
+		for (i = 0; i < s->n_ranges; i++)
 			s->bytes += s->ranges[i].len;
-		}
-		sort_ranges = s->ranges;
-		qsort(idx, s->n_ranges, sizeof(*idx), index_by_src);
-		sort_ranges = NULL;
-		ret = make_chunks(align, chunk, idx, s);
+		ret = sort_index_by_src(s->ranges, s->n_ranges, idx);
 	}
+	if (!ret)
+		ret = make_chunks(align, chunk, idx, s);
 	if (!ret)
 		ret = make_ops(s);
 	free(idx);

@@ -11,10 +11,16 @@
  * card's region is filled from the reads through the transfers and the
  * zero padding, every byte of it exactly once, and compared with the
  * region the plan describes (its pieces' source ranges, zeros between
- * them). Plans come from the shard planner on models gguf_llama_write()
- * writes (realistic layouts, unaligned offsets and sizes), and from hand
- * for the corner cases (a range read by several cards, or twice by one;
- * gaps worth skipping; ranges across many reads).
+ * them). check_sparse() checks the same by intervals, for regions too
+ * large to hold (and every schedule besides): the ranges against the
+ * plan's, sorted by qsort() and merged here; each read's transfers in
+ * the strict order of card, buffer offset and region offset; and the
+ * transfers and the padding tiling each region. Plans come from the shard
+ * planner on models gguf_llama_write() writes (realistic layouts,
+ * unaligned offsets and sizes), from hand for the corner cases (a range
+ * read by several cards, or twice by one; gaps worth skipping; ranges
+ * across many reads; offsets and counts for every pass of the radix sort,
+ * and beyond what its keys hold), and at random.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -183,6 +189,177 @@ static void check(struct __test_metadata *_metadata, const struct shard_plan *p,
 	free(cover);
 }
 
+/* @len bytes at @dst of card @card's region, from file offset @src (ZEROS: padding) */
+struct span {
+	uint32_t card;
+	uint64_t dst, len, src;
+};
+
+#define ZEROS UINT64_MAX
+
+static int span_by_card_dst(const void *a, const void *b)
+{
+	const struct span *x = a, *y = b;
+
+	if (x->card != y->card)
+		return x->card < y->card ? -1 : 1;
+	return x->dst < y->dst ? -1 : (x->dst > y->dst);
+}
+
+/* transfer @y comes after @x in a read: by card, buffer offset, region offset */
+static bool op_after(const struct sched_op *x, const struct sched_op *y)
+{
+	if (x->card != y->card)
+		return x->card < y->card;
+	if (x->buf_off != y->buf_off)
+		return x->buf_off < y->buf_off;
+	return x->dst < y->dst;
+}
+
+/*
+ * Check schedule @s of plan @p (cards in @load) by intervals, without the
+ * regions in memory: what check() does but the contents, and the orders
+ * the schedule promises, strictly.
+ */
+static void check_sparse(struct __test_metadata *_metadata, const struct shard_plan *p,
+			 const bool *load, const struct load_sched *s, uint64_t align,
+			 uint64_t chunk, uint64_t zero_len)
+{
+	uint64_t bytes = 0, read_bytes = 0, j;
+	struct span *want, *have;
+	size_t n = 0, i, k, m, c;
+
+	/* the ranges: the plan's, by card and region offset, neighbours merged */
+	for (c = 0; c < p->n_cards; c++)
+		for (k = 0; load[c] && k < p->cards[c].n_pieces; k++)
+			if (p->cards[c].pieces[k].src_len)
+				n += p->cards[c].pieces[k].src_count;
+	want = calloc(n + 1, sizeof(*want));
+	ASSERT_NE(NULL, want);
+	n = 0;
+	for (c = 0; c < p->n_cards; c++)
+		for (k = 0; load[c] && k < p->cards[c].n_pieces; k++) {
+			const struct shard_piece *pc = &p->cards[c].pieces[k];
+
+			for (j = 0; pc->src_len && j < pc->src_count; j++) {
+				struct span *w = &want[n++];
+
+				w->card = c;
+				w->dst = pc->dst_offset + j * pc->src_len;
+				w->len = pc->src_len;
+				w->src = pc->src_offset + j * pc->src_stride;
+			}
+		}
+	qsort(want, n, sizeof(*want), span_by_card_dst);
+	for (i = 0, m = 0; i < n; i++) {
+		struct span *prev = m ? &want[m - 1] : NULL;
+
+		if (prev && prev->card == want[i].card && prev->dst + prev->len == want[i].dst &&
+		    prev->src + prev->len == want[i].src) {
+			prev->len += want[i].len;
+			continue;
+		}
+		want[m++] = want[i];
+	}
+	ASSERT_EQ(m, s->n_ranges);
+	for (i = 0, c = 0; i < m; i++) {
+		const struct sched_range *r = &s->ranges[i];
+
+		ASSERT_EQ(want[i].card, r->card) TH_LOG("range %zu", i);
+		ASSERT_EQ(want[i].dst, r->dst) TH_LOG("range %zu", i);
+		ASSERT_EQ(want[i].src, r->src) TH_LOG("range %zu", i);
+		ASSERT_EQ(want[i].len, r->len) TH_LOG("range %zu", i);
+		ASSERT_TRUE(!i || r[-1].card < r->card || r[-1].dst + r[-1].len <= r->dst);
+		for (; c <= r->card; c++)
+			ASSERT_EQ(i, s->card_range[c]);
+		bytes += r->len;
+	}
+	for (; c <= p->n_cards; c++)
+		ASSERT_EQ(m, s->card_range[c]);
+	ASSERT_EQ(bytes, s->bytes);
+	free(want);
+
+	/* the reads, each one's transfers strictly in order */
+	have = calloc(s->n_ops + s->n_pad + 1, sizeof(*have));
+	ASSERT_NE(NULL, have);
+	for (k = 0, n = 0; k < s->n_chunks; k++) {
+		const struct sched_chunk *ch = &s->chunks[k];
+
+		ASSERT_EQ(0, ch->off % align);
+		ASSERT_EQ(0, ch->len % align);
+		ASSERT_LT(0, ch->len);
+		ASSERT_GE(chunk, ch->len);
+		ASSERT_GE(ch->len, ch->need);
+		ASSERT_TRUE(!k || ch->off >= ch[-1].off + ch[-1].len) TH_LOG("read %zu", k);
+		ASSERT_EQ(n, ch->first);
+		ASSERT_LT(0, ch->n_ops);
+		for (i = ch->first; i < ch->first + ch->n_ops; i++) {
+			const struct sched_op *o = &s->ops[i];
+
+			ASSERT_LT(o->card, p->n_cards);
+			ASSERT_TRUE(load[o->card]);
+			ASSERT_LT(0, o->len);
+			ASSERT_GE(ch->need, o->buf_off + o->len);
+			ASSERT_TRUE(i == ch->first || op_after(&o[-1], o))
+				TH_LOG("read %zu: transfer %zu out of order", k, i);
+			have[n++] = (struct span){ .card = o->card, .dst = o->dst, .len = o->len,
+						   .src = ch->off + o->buf_off };
+		}
+		read_bytes += ch->len;
+	}
+	ASSERT_EQ(n, s->n_ops);
+	ASSERT_EQ(read_bytes, s->read_bytes);
+	/* the padding: by card, each card's in region order */
+	for (i = 0; i < s->n_pad; i++) {
+		const struct sched_op *o = &s->pad[i];
+
+		ASSERT_LT(o->card, p->n_cards);
+		ASSERT_TRUE(load[o->card]);
+		ASSERT_LT(0, o->len);
+		ASSERT_GE(zero_len, o->len);
+		ASSERT_EQ(0, o->buf_off);
+		ASSERT_TRUE(!i || o[-1].card < o->card ||
+			    (o[-1].card == o->card && o[-1].dst + o[-1].len <= o->dst));
+		have[n++] = (struct span){ .card = o->card, .dst = o->dst, .len = o->len,
+					   .src = ZEROS };
+	}
+	/*
+	 * Each loaded card's region, tiled: every byte once, from the file
+	 * offset its range says, and zeros where no range is.
+	 */
+	qsort(have, n, sizeof(*have), span_by_card_dst);
+	for (c = 0, i = 0; c < p->n_cards; c++) {
+		size_t r = s->card_range[c], end = s->card_range[c + 1];
+		uint64_t pos = 0;
+
+		for (; i < n && have[i].card == c; i++) {
+			const struct span *h = &have[i];
+
+			ASSERT_EQ(pos, h->dst)
+				TH_LOG("card %zu, region offset %llu: %s", c,
+				       (unsigned long long)pos,
+				       h->dst > pos ? "not written" : "written twice");
+			while (r < end && s->ranges[r].dst + s->ranges[r].len <= h->dst)
+				r++;
+			if (h->src == ZEROS) {
+				ASSERT_TRUE(r == end || s->ranges[r].dst >= h->dst + h->len)
+					TH_LOG("card %zu: zeros over a range", c);
+			} else {
+				ASSERT_LT(r, end);
+				ASSERT_LE(s->ranges[r].dst, h->dst);
+				ASSERT_GE(s->ranges[r].dst + s->ranges[r].len, h->dst + h->len);
+				ASSERT_EQ(s->ranges[r].src + (h->dst - s->ranges[r].dst), h->src)
+					TH_LOG("card %zu, region offset %llu", c,
+					       (unsigned long long)h->dst);
+			}
+			pos += h->len;
+		}
+		ASSERT_EQ(load[c] ? p->cards[c].bytes : 0, pos) TH_LOG("card %zu", c);
+	}
+	ASSERT_EQ(n, i);
+	free(have);
+}
+
 static void run(struct __test_metadata *_metadata, const struct shard_plan *p,
 		const bool *load, const uint8_t *file, uint64_t size, uint64_t align,
 		uint64_t chunk, uint64_t zero_len, struct load_sched **out)
@@ -191,6 +368,7 @@ static void run(struct __test_metadata *_metadata, const struct shard_plan *p,
 
 	ASSERT_EQ(0, load_sched_build(p, load, align, chunk, zero_len, &s));
 	check(_metadata, p, load, s, file, size, align, chunk, zero_len);
+	check_sparse(_metadata, p, load, s, align, chunk, zero_len);
 	if (out)
 		*out = s;
 	else
@@ -338,7 +516,7 @@ TEST_F(model, read_once)
 
 /* ---- plans made by hand ------------------------------------------------------ */
 
-#define MAX_PIECES 8
+#define MAX_PIECES 16
 
 struct hand {
 	struct shard_plan p;
@@ -473,6 +651,11 @@ TEST(bad)
 	piece(&h, 0, 0, 100, 100, 1, 0);
 	h.cards[0].bytes = 99;
 	EXPECT_EQ(-EINVAL, load_sched_build(&h.p, all, 4096, 4096, 4096, &s));
+	/* far beyond: at 2^50, sorted by qsort() (not the radix sort's key) */
+	hand_init(&h, 1);
+	piece(&h, 0, 0, 100, 100, 1, 1ull << 50);
+	h.cards[0].bytes = 1000;
+	EXPECT_EQ(-EINVAL, load_sched_build(&h.p, all, 4096, 4096, 4096, &s));
 	/* beyond 2^64 */
 	hand_init(&h, 1);
 	piece(&h, 0, UINT64_MAX - 10, 100, 100, 1, 0);
@@ -499,6 +682,246 @@ TEST(nothing)
 	EXPECT_EQ(0, s->n_ranges);
 	EXPECT_EQ(0, s->bytes);
 	load_sched_free(s);
+}
+
+/* ---- the sorts: every radix pass, the fallbacks, random plans ----------- */
+
+/* schedules @a and @b of the same plan but card @moved: the same but its region offsets */
+static void same_but(struct __test_metadata *_metadata, const struct load_sched *a,
+		     const struct load_sched *b, uint32_t moved, uint64_t delta)
+{
+	size_t i;
+
+	ASSERT_EQ(a->n_chunks, b->n_chunks);
+	for (i = 0; i < a->n_chunks; i++) {
+		ASSERT_EQ(a->chunks[i].off, b->chunks[i].off);
+		ASSERT_EQ(a->chunks[i].len, b->chunks[i].len);
+		ASSERT_EQ(a->chunks[i].need, b->chunks[i].need);
+		ASSERT_EQ(a->chunks[i].first, b->chunks[i].first);
+		ASSERT_EQ(a->chunks[i].n_ops, b->chunks[i].n_ops);
+	}
+	ASSERT_EQ(a->n_ops, b->n_ops);
+	for (i = 0; i < a->n_ops; i++) {
+		ASSERT_EQ(a->ops[i].card, b->ops[i].card) TH_LOG("transfer %zu", i);
+		ASSERT_EQ(a->ops[i].buf_off, b->ops[i].buf_off) TH_LOG("transfer %zu", i);
+		ASSERT_EQ(a->ops[i].len, b->ops[i].len) TH_LOG("transfer %zu", i);
+		ASSERT_EQ(a->ops[i].dst + (a->ops[i].card == moved ? delta : 0), b->ops[i].dst)
+			TH_LOG("transfer %zu", i);
+	}
+	ASSERT_EQ(a->n_ranges, b->n_ranges);
+	for (i = 0; i < a->n_ranges; i++) {
+		ASSERT_EQ(a->ranges[i].card, b->ranges[i].card);
+		ASSERT_EQ(a->ranges[i].src, b->ranges[i].src);
+		ASSERT_EQ(a->ranges[i].len, b->ranges[i].len);
+		ASSERT_EQ(a->ranges[i].dst + (a->ranges[i].card == moved ? delta : 0),
+			  b->ranges[i].dst);
+	}
+	ASSERT_EQ(a->bytes, b->bytes);
+	ASSERT_EQ(a->read_bytes, b->read_bytes);
+}
+
+/*
+ * A 4-way column slice of 25,000 rows: 100,000 ranges, at region offsets
+ * beyond 2^32 and file offsets beyond 2^32, in over 2^16 reads, so that
+ * every sort takes several radix passes. Then the same with card 2's
+ * region offsets 2^48 higher, beyond what the key of the sort by card
+ * and region offset holds: qsort() sorts the ranges, and the schedule
+ * must be the same but for those offsets.
+ */
+TEST(large)
+{
+	static const bool all[4] = { true, true, true, true };
+	const uint64_t file = 5ull << 30, rows = 25000, dst = 1ull << 33;
+	const uint64_t far = 1ull << 48;
+	struct load_sched *a, *b;
+	struct hand h;
+	size_t c, k;
+
+	hand_init(&h, 4);
+	for (c = 0; c < 4; c++)
+		piece(&h, c, file + 8192 + c * 1000, 1000, 4096, rows, dst + c * 12345);
+	/* a norm twice on card 0 (tied embeddings), and on cards 1 and 2 */
+	piece(&h, 0, file, 8000, 8000, 1, 8192);
+	piece(&h, 0, file, 8000, 8000, 1, 0);
+	piece(&h, 1, file + 100, 7000, 7000, 1, 0);
+	piece(&h, 2, file, 8000, 8000, 1, 12281);
+	ASSERT_EQ(0, load_sched_build(&h.p, all, 512, 1024, 1ull << 36, &a));
+	check_sparse(_metadata, &h.p, all, a, 512, 1024, 1ull << 36);
+	ASSERT_EQ(4 * rows + 4, a->n_ranges);
+	ASSERT_LT(1u << 16, a->n_chunks);
+
+	for (k = 0; k < h.cards[2].n_pieces; k++)
+		h.pieces[2][k].dst_offset += far;
+	h.cards[2].bytes += far;
+	ASSERT_EQ(0, load_sched_build(&h.p, all, 512, 1024, 1ull << 36, &b));
+	check_sparse(_metadata, &h.p, all, b, 512, 1024, 1ull << 36);
+	same_but(_metadata, a, b, 2, far);
+	load_sched_free(a);
+	load_sched_free(b);
+}
+
+/*
+ * Reads of 2^60 bytes: the buffer offsets take 60 bits, the reads' index
+ * 3 (8 reads) and the card 2, so the transfers' key would need 65 bits
+ * and qsort() sorts them. Card 1 has the same ranges twice: its
+ * transfers from one buffer offset go by region offset.
+ */
+TEST(huge_reads)
+{
+	static const bool all[4] = { true, true, true, true };
+	const uint64_t chunk = 1ull << 60;
+	struct load_sched *s;
+	struct hand h;
+	bool high = false;
+	size_t i;
+
+	hand_init(&h, 4);
+	piece(&h, 0, 0, 1ull << 63, 1ull << 63, 1, 0);
+	piece(&h, 1, (1ull << 61) + 12345, 1000, 5000, 50, 1 << 20);
+	piece(&h, 1, (1ull << 61) + 12345, 1000, 5000, 50, 0);
+	piece(&h, 2, (3ull << 59) + 7, 3000, 3001, 30, 0);
+	piece(&h, 2, (13ull << 59) + 7, 3000, 3001, 30, 1 << 20);
+	piece(&h, 3, chunk - 50000, 3000, 5000, 20, 100);	/* across a read */
+	piece(&h, 3, 7 * chunk + 5, 100, 100, 1, 1 << 20);
+	ASSERT_EQ(0, load_sched_build(&h.p, all, 4096, chunk, 1ull << 62, &s));
+	check_sparse(_metadata, &h.p, all, s, 4096, chunk, 1ull << 62);
+	ASSERT_EQ(8, s->n_chunks);
+	for (i = 0; i < s->n_ops; i++)
+		high |= s->ops[i].buf_off >> 59;
+	ASSERT_TRUE(high);
+	load_sched_free(s);
+}
+
+/*
+ * A card at index 2^16, beyond what the ranges' key holds: the same
+ * schedule as with the card at index 1, by qsort().
+ */
+TEST(many_cards)
+{
+	static const bool all[4] = { true, true, true, true };
+	const size_t far = 1 << 16;
+	struct load_sched *a, *b;
+	struct shard_plan q;
+	struct hand h;
+	bool *load;
+	size_t i;
+
+	hand_init(&h, 2);
+	piece(&h, 0, 5000, 3000, 10000, 40, 300000);
+	piece(&h, 0, 100, 30000, 30000, 1, 0);
+	piece(&h, 1, 8000, 3000, 10000, 40, 4096);
+	piece(&h, 1, 5000, 3000, 10000, 40, 200000);	/* card 0's too */
+	run(_metadata, &h.p, all, NULL, 1 << 20, 4096, 64 << 10, 4096, &a);
+
+	q = h.p;
+	q.n_cards = far + 1;
+	q.cards = calloc(q.n_cards, sizeof(*q.cards));
+	load = calloc(q.n_cards, sizeof(*load));
+	ASSERT_NE(NULL, q.cards);
+	ASSERT_NE(NULL, load);
+	q.cards[0] = h.cards[0];
+	q.cards[far] = h.cards[1];
+	load[0] = load[far] = true;
+	run(_metadata, &q, load, NULL, 1 << 20, 4096, 64 << 10, 4096, &b);
+	for (i = 0; i < a->n_ops; i++)
+		if (a->ops[i].card == 1)
+			a->ops[i].card = far;
+	for (i = 0; i < a->n_ranges; i++)
+		if (a->ranges[i].card == 1)
+			a->ranges[i].card = far;
+	same_but(_metadata, a, b, 0, 0);
+	ASSERT_EQ(a->n_pad, b->n_pad);
+	for (i = 0; i < a->n_pad; i++) {
+		ASSERT_EQ(a->pad[i].card ? far : 0, b->pad[i].card);
+		ASSERT_EQ(a->pad[i].dst, b->pad[i].dst);
+		ASSERT_EQ(a->pad[i].len, b->pad[i].len);
+	}
+	load_sched_free(a);
+	load_sched_free(b);
+	free(q.cards);
+	free(load);
+}
+
+/* xorshift64*, seeded by each test that uses it: the same plans every run */
+static uint64_t rnd_state;
+
+/* a random number in [0, n) */
+static uint64_t rnd(uint64_t n)
+{
+	rnd_state ^= rnd_state >> 12;
+	rnd_state ^= rnd_state << 25;
+	rnd_state ^= rnd_state >> 27;
+	return (rnd_state * 0x2545f4914f6cdd1dull) % n;
+}
+
+/*
+ * A random plan of 1 to 4 cards, at file offsets from @base: whole tensors
+ * and column slices, some of them at the same file offsets as others (on
+ * other cards, or on the same card: tied embeddings), some adjacent in
+ * both the file and the region (merged), with gaps in the file worth
+ * skipping or not. Each card's pieces are shuffled: the ranges come to
+ * load_sched_build() out of region order.
+ */
+static void random_plan(struct hand *h, uint64_t base)
+{
+	size_t n_cards = 1 + rnd(4), c, k, n, o;
+	uint64_t src = base, len, stride, count, dst;
+
+	hand_init(h, n_cards);
+	for (c = 0; c < n_cards; c++) {
+		n = 1 + rnd(MAX_PIECES);
+		for (k = 0; k < n; k++) {
+			size_t other = rnd(c + 1), n_other = h->cards[other].n_pieces;
+			struct shard_piece *pc = NULL;
+
+			if (n_other && !rnd(4))
+				pc = &h->pieces[other][rnd(n_other)];
+			dst = h->cards[c].bytes + (rnd(3) ? rnd(300) : 0);
+			if (pc) {
+				/* one of another card's, or of this card's */
+				piece(h, c, pc->src_offset, pc->src_len, pc->src_stride,
+				      pc->src_count, dst);
+				continue;
+			}
+			len = 1 + rnd(2000);
+			stride = len + (rnd(3) ? rnd(3000) : 0);
+			count = rnd(2) ? 1 + rnd(24) : 1;
+			if (!rnd(8))
+				src += LOAD_SCHED_SKIP + rnd(3 * LOAD_SCHED_SKIP);
+			else
+				src = base + rnd(4 << 20);
+			piece(h, c, src, len, stride, count, dst);
+		}
+		for (k = n - 1; k > 0; k--) {
+			struct shard_piece t = h->pieces[c][k];
+
+			o = rnd(k + 1);
+			h->pieces[c][k] = h->pieces[c][o];
+			h->pieces[c][o] = t;
+		}
+	}
+}
+
+/* random plans, cards and read geometries, at file offsets up to 2^40 */
+TEST(random_plans)
+{
+	struct hand *h = calloc(1, sizeof(*h));
+	uint64_t align, chunk, zero_len;
+	bool load[4];
+	size_t i, c;
+
+	ASSERT_NE(NULL, h);
+	rnd_state = 0x9e3779b97f4a7c15ull;
+	for (i = 0; i < 400; i++) {
+		random_plan(h, rnd(1ull << 40));
+		for (c = 0; c < h->p.n_cards; c++)
+			load[c] = rnd(4);
+		align = 512u << rnd(4);
+		chunk = rnd(4) ? align * (1 + rnd(32)) : 8 << 20;
+		zero_len = 1 + rnd(8192);
+		run(_metadata, &h->p, load, NULL, 1ull << 42, align, chunk, zero_len, NULL);
+	}
+	free(h);
 }
 
 TEST_HARNESS_MAIN
