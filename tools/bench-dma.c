@@ -592,18 +592,58 @@ static int ceiling_round(struct bench *b, struct dma_ctx *c, uint64_t size, bool
 }
 
 /*
- * The ceiling measured beside the figures it is compared with: a round
- * (one transfer each way of the largest size) before the first figure of
- * 1 MiB or more and after each; a figure gets the rounds before and after
- * it. On shared cores the host's speed drifts over seconds, so a ceiling
- * measured once, first, does not say what the card could do meanwhile.
+ * The ceiling measured beside the figures it is compared with: rounds of
+ * CEILING_BESIDE round trips of the largest size, one before the first
+ * figure of 1 MiB or more and one after each; a figure gets the median of
+ * the round trips on either side of it, each round trip's rate being its
+ * bytes / its busy time (both directions). On shared cores the host's
+ * speed drifts over seconds, so a ceiling measured once, first, does not
+ * say what the card could do meanwhile; and one round trip can be slowed
+ * by what is not the card's doing (the host faulting in guest pages that
+ * the guest kernel has just moved), which a median of 4 shrugs off, as
+ * the figure's own median does with its slow samples.
  */
+#define CEILING_BESIDE	2
+
 struct ceiling_beside {
 	struct dma_ctx c;
 	uint64_t size;
-	uint64_t bytes[2], busy[2];	/* the round before the next figure */
+	double before[CEILING_BESIDE];	/* Gb/s: the round before the next figure */
 	bool open, have;
 };
+
+/* A round: the rate of each of its CEILING_BESIDE round trips, Gb/s. */
+static int ceiling_beside_round(struct bench *b, struct ceiling_beside *cb, double *rate)
+{
+	unsigned int i;
+	int ret = 0;
+
+	for (i = 0; i < CEILING_BESIDE && !ret; i++) {
+		uint64_t bytes[2] = { 0 }, busy[2] = { 0 };
+
+		ret = ceiling_round(b, &cb->c, cb->size, false, bytes, busy, NULL);
+		rate[i] = busy[0] + busy[1] ? gbps(bytes[0] + bytes[1], busy[0] + busy[1]) : 0;
+	}
+	return ret;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The median of the round before (cb->before) and @after. */
+static double ceiling_beside_median(const struct ceiling_beside *cb, const double *after)
+{
+	double r[2 * CEILING_BESIDE];
+
+	memcpy(r, cb->before, sizeof(cb->before));
+	memcpy(r + CEILING_BESIDE, after, sizeof(cb->before));
+	qsort(r, 2 * CEILING_BESIDE, sizeof(*r), cmp_double);
+	return (r[CEILING_BESIDE - 1] + r[CEILING_BESIDE]) / 2;
+}
 
 static void dma_report(struct bench *b, const struct dma_cfg *cfg, struct samples *s,
 		       bool to_card, bool ok, const char *skip)
@@ -664,10 +704,12 @@ static int dma_figure(struct dma_ctx *c, const struct dma_cfg *cfg_in,
 		return BENCH_OK;
 	}
 	if (beside && !cb->have) {
-		/* the first round warms the ceiling's region up; then the one before */
-		ret = ceiling_round(b, &cb->c, cb->size, true, cb->bytes, cb->busy, NULL);
+		/* a round trip warms the ceiling's region up; then the round before */
+		uint64_t bytes[2] = { 0 }, busy[2] = { 0 };
+
+		ret = ceiling_round(b, &cb->c, cb->size, true, bytes, busy, NULL);
 		if (!ret)
-			ret = ceiling_round(b, &cb->c, cb->size, false, cb->bytes, cb->busy, NULL);
+			ret = ceiling_beside_round(b, cb, cb->before);
 		if (ret) {
 			if (ret != -EBADMSG)
 				bench_error(b, "ceiling: %s", llmdev_strerror(ret));
@@ -691,14 +733,12 @@ static int dma_figure(struct dma_ctx *c, const struct dma_cfg *cfg_in,
 	} while (sampler_more(&sp, h2c.n));
 
 	if (!ret && beside) {
-		uint64_t bytes[2] = { 0 }, busy[2] = { 0 };
+		double after[CEILING_BESIDE];
 
-		ret = ceiling_round(b, &cb->c, cb->size, false, bytes, busy, NULL);
+		ret = ceiling_beside_round(b, cb, after);
 		if (!ret) {
-			cfg->ceiling = gbps(cb->bytes[0] + cb->bytes[1] + bytes[0] + bytes[1],
-					    cb->busy[0] + cb->busy[1] + busy[0] + busy[1]);
-			memcpy(cb->bytes, bytes, sizeof(bytes));
-			memcpy(cb->busy, busy, sizeof(busy));
+			cfg->ceiling = ceiling_beside_median(cb, after);
+			memcpy(cb->before, after, sizeof(after));
 		}
 	}
 	if (ret && ret != -EBADMSG)
