@@ -271,7 +271,7 @@ def targets(doc):
             row['mode'] = ' / '.join(sorted({m for _, m in pick.values()}))
         else:
             row['value'] = None
-            row['reason'] = 'no ceiling measured' if pick else 'no measured figure'
+            row['reason'] = 'no ceiling measured' if len(pick) == 2 else 'no measured figure'
         row['result'] = judge(row['value'], goal, True)
         t.append(row)
 
