@@ -522,6 +522,21 @@ static uint64_t max_u64(const uint64_t *v, unsigned int n)
 	return m;
 }
 
+/* One transfer of the ceiling: the card's counters and the time around it. */
+static int ceiling_move(struct dma_ctx *c, const struct dma_cfg *cfg, bool to_card,
+			struct llmdev_perf p[2], uint64_t t[2])
+{
+	int ret = llmdev_perf_read(c->dev, &p[0]);
+
+	t[0] = now_ns();
+	if (!ret)
+		ret = dma_move(c, cfg, to_card, cfg->size);
+	t[1] = now_ns();
+	if (!ret)
+		ret = llmdev_perf_read(c->dev, &p[1]);
+	return ret;
+}
+
 /*
  * One round of the ceiling: a transfer of @size each way through @c, its
  * bytes and busy time (h2c, c2h) added to @bytes and @busy unless @warm,
@@ -541,23 +556,11 @@ static int ceiling_round(struct bench *b, struct dma_ctx *c, uint64_t size, bool
 	int ret;
 
 	pattern_fill(c->src, size, seed);
-	ret = llmdev_perf_read(c->dev, &p[0]);
-	t[0] = now_ns();
-	if (!ret)
-		ret = dma_move(c, &cfg, true, size);
-	t[1] = now_ns();
-	if (!ret)
-		ret = llmdev_perf_read(c->dev, &p[1]);
+	ret = ceiling_move(c, &cfg, true, &p[0], &t[0]);
 	if (ret)
 		return ret;
 	pattern_fill_inverse(c->dst, size, seed);
-	ret = llmdev_perf_read(c->dev, &p[2]);
-	t[2] = now_ns();
-	if (!ret)
-		ret = dma_move(c, &cfg, false, size);
-	t[3] = now_ns();
-	if (!ret)
-		ret = llmdev_perf_read(c->dev, &p[3]);
+	ret = ceiling_move(c, &cfg, false, &p[2], &t[2]);
 	if (ret)
 		return ret;
 	at = pattern_check(c->dst, size, seed, &got, &want);
@@ -696,7 +699,7 @@ static int dma_figure(struct dma_ctx *c, const struct dma_cfg *cfg_in,
 	struct samples h2c = { 0 }, c2h = { 0 };
 	struct sampler sp;
 	char name[64];
-	int ret = 0;
+	int ret = 0, cret = 0;
 
 	if (skip) {
 		dma_report(b, cfg, NULL, true, false, skip);
@@ -732,13 +735,17 @@ static int dma_figure(struct dma_ctx *c, const struct dma_cfg *cfg_in,
 		}
 	} while (sampler_more(&sp, h2c.n));
 
+	/* the ceiling's round after it: its failure is not the figure's */
 	if (!ret && beside) {
 		double after[CEILING_BESIDE];
 
-		ret = ceiling_beside_round(b, cb, after);
-		if (!ret) {
+		cret = ceiling_beside_round(b, cb, after);
+		if (!cret) {
 			cfg->ceiling = ceiling_beside_median(cb, after);
 			memcpy(cb->before, after, sizeof(after));
+		} else if (cret != -EBADMSG) {
+			bench_error(b, "ceiling after DMA %s: %s",
+				    cfg_name(cfg, name, sizeof(name)), llmdev_strerror(cret));
 		}
 	}
 	if (ret && ret != -EBADMSG)
@@ -750,7 +757,7 @@ static int dma_figure(struct dma_ctx *c, const struct dma_cfg *cfg_in,
 	}
 	samples_free(&h2c);
 	samples_free(&c2h);
-	return ret ? BENCH_FAIL : BENCH_OK;
+	return ret || cret ? BENCH_FAIL : BENCH_OK;
 }
 
 int bench_dma(struct bench *b)
