@@ -161,7 +161,6 @@ struct result {
  * Every transfer is checked: each 4 KiB page carries the round's stamp
  * out and must bring it back; the rest of the pattern is checked at the end.
  */
-#define SINGLE_SAMPLES	1024
 #define SINGLE_EVERY_NS	(20 * 1000 * 1000)	/* of the figure's own time */
 
 struct single {
@@ -170,7 +169,7 @@ struct single {
 	uint32_t region, b;
 	uint64_t round;
 	uint64_t *s[2];			/* in (to the card), out */
-	unsigned int n[2], from[2];	/* samples; this figure's first */
+	unsigned int n[2], cap;		/* samples each; room for */
 };
 
 static int single_open(struct llmdev *dev, struct single *sg)
@@ -178,9 +177,9 @@ static int single_open(struct llmdev *dev, struct single *sg)
 	struct llmdev_hbm_alloc a;
 	int ret;
 
-	*sg = (struct single){ .dev = dev };
-	sg->s[0] = malloc(sizeof(uint64_t) * SINGLE_SAMPLES);
-	sg->s[1] = malloc(sizeof(uint64_t) * SINGLE_SAMPLES);
+	*sg = (struct single){ .dev = dev, .cap = 256 };
+	sg->s[0] = malloc(sizeof(uint64_t) * sg->cap);
+	sg->s[1] = malloc(sizeof(uint64_t) * sg->cap);
 	sg->buf = mmap(NULL, SINGLE_LEN, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (!sg->s[0] || !sg->s[1] || sg->buf == MAP_FAILED) {
@@ -226,9 +225,20 @@ static void single_close(struct single *sg)
 /* One transfer each way, timed and checked. */
 static int single_round(struct single *sg)
 {
-	uint64_t stamp = ++sg->round, i, t0, got;
+	uint64_t stamp = ++sg->round, i, t0, got, *p;
 	int ret = 0, status, d;
 
+	if (sg->n[0] == sg->cap || sg->n[1] == sg->cap) {
+		for (d = 0; d < 2; d++) {
+			p = realloc(sg->s[d], sizeof(*p) * sg->cap * 2);
+			if (!p) {
+				msg("out of memory");
+				return -ENOMEM;
+			}
+			sg->s[d] = p;
+		}
+		sg->cap *= 2;
+	}
 	for (i = 0; i < SINGLE_LEN; i += 4096)
 		memcpy(sg->buf + i, &stamp, 8);
 	for (d = 0; d < 2 && !ret; d++) {
@@ -245,7 +255,7 @@ static int single_round(struct single *sg)
 				       NULL, &status, NULL);
 		if (!ret)
 			ret = status;
-		if (!ret && sg->n[d] < SINGLE_SAMPLES)
+		if (!ret)
 			sg->s[d][sg->n[d]++] = now_ns() - t0;
 	}
 	for (i = 0; !ret && i < SINGLE_LEN; i += 4096) {
