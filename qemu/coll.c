@@ -122,7 +122,11 @@ static bool llmdev_engine_run(LlmdevSession *ss, const LlmdevCollWork *wk,
  * on at once: its next tick comes as soon as the last engine is done with
  * this one, which on a loaded host is much sooner than a sleeping thread
  * wakes up. The CPU is given up to anything else that can run meanwhile.
- * Called and returns with the card's lock held; true if work came.
+ * Called and returns with the card's lock held, dropped meanwhile: true if
+ * work came or the worker is to exit. Both are signalled under the lock, so
+ * a caller that sleeps on false misses neither; one that went on sleeping
+ * after llmdev_worker_stop() had signalled during the wait would never be
+ * joined.
  */
 static bool llmdev_engine_spin(LlmdevState *s, LlmdevEngine *e)
 {
@@ -141,7 +145,7 @@ static bool llmdev_engine_spin(LlmdevState *s, LlmdevEngine *e)
         sched_yield();
     }
     qemu_mutex_lock(&s->lock);
-    return e->nwork;
+    return e->nwork || e->w.exit;
 }
 
 static void *llmdev_engine_thread(void *opaque)
