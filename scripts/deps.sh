@@ -37,6 +37,8 @@ PKGS=(
 	# fuzzing the GGUF reader (tools/fuzz_gguf.c): clang only recommends
 	# the runtime with libFuzzer and the sanitizers
 	clang libclang-rt-14-dev
+	# scripts/vm.py prints QEMU's threads when a run times out
+	gdb
 )
 
 have_all=1

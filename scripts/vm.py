@@ -734,6 +734,7 @@ class Run:
             if timeout and now - self.t0 > timeout and not self.timed_out:
                 self.timed_out = True
                 self.say('timeout after %d s' % timeout)
+                self.dump_qemu_threads()
                 self.stop('timeout', grace=0)
             if self.stop_at is not None and now >= self.stop_at:
                 break
@@ -790,6 +791,50 @@ class Run:
         if self._partial:
             self.console_line(self._partial.decode('utf-8', 'replace').replace('\r', ''))
             self._partial = b''
+
+    # frames that only say how a thread waits, not where
+    _WAIT_FRAMES = re.compile(
+        r'^(__|_?pthread_|lll_|futex|syscall$|qemu_(cond|mutex|sem|event)_|'
+        r'qemu_poll_ns$|poll$|ppoll$|g_main_|start_thread$|clone3?$|'
+        r'qemu_thread_start$|\?\?$)')
+
+    def dump_qemu_threads(self):
+        """A run that timed out: where are QEMU's threads? Every backtrace
+        goes to the log; the digest (threads grouped by their innermost
+        frames of QEMU's own code) to stderr too, as a hang in the card
+        model shows only there."""
+        q = self.qemu
+        if q is None or q.poll() is not None:
+            return
+        gdb = shutil.which('gdb')
+        if not gdb:
+            self.say('no gdb: QEMU\'s threads not shown')
+            return
+        try:
+            out = subprocess.run([gdb, '-p', str(q.pid), '-batch', '-nx',
+                                  '-ex', 'set pagination off',
+                                  '-ex', 'thread apply all bt'],
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, timeout=120).stdout
+        except (OSError, subprocess.TimeoutExpired) as e:
+            self.say('gdb on QEMU failed: %s' % e)
+            return
+        text = out.decode('utf-8', 'replace')
+        if self.log:
+            self.log.write('vm: QEMU threads at the timeout:\n%s\n' % text)
+            self.log.flush()
+        groups = {}
+        for block in re.split(r'\n(?=Thread \d+ )', text):
+            if not block.startswith('Thread '):
+                continue
+            funcs = re.findall(r'^#\d+\s+(?:0x[0-9a-f]+ in )?(\S+) \(', block, re.M)
+            own = [f for f in funcs if not self._WAIT_FRAMES.search(f)][:4]
+            if own:
+                key = ' < '.join(own)
+                groups[key] = groups.get(key, 0) + 1
+        self.say('QEMU threads at the timeout (innermost first; all in the log):')
+        for key, n in sorted(groups.items(), key=lambda kv: -kv[1]):
+            self.say('  %3d x %s' % (n, key))
 
     def kill_qemu(self):
         q = self.qemu
