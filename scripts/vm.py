@@ -161,6 +161,29 @@ class ReportScanner:
         return ', '.join('%s x%d' % (c, n) for c, n in self.hits.items())
 
 
+_OUR_CODE = re.compile(r'llmdev')
+
+
+def failed_booting(lines, ignore=()):
+    """The guest kernel failed while it booted, before /init started the
+    command, and not in anything of ours: the summary of its reports, or
+    None. Ours would be llmdev.ko (named in an oops's "Modules linked in:"
+    and in its call trace) or anything the command runs; none has run yet.
+    Any line of the boot that names llmdev is taken for ours. Such a
+    failure is the emulator's or the distribution kernel's: under
+    TCG the kernel's boot-time patching of its own text (int3 breakpoints
+    in text_poke_bp) very rarely traps, as an "Oops: int3" in code that
+    was being patched."""
+    sc = ReportScanner(ignore)
+    for line in lines:
+        if BOOT_MARKER.search(line):
+            break
+        if _OUR_CODE.search(line):
+            return None
+        sc.feed(line)
+    return sc.summary() if sc.reports else None
+
+
 # --------------------------------------------------------------------------
 # KTAP
 
@@ -368,8 +391,9 @@ def run_script(*argv):
 
 
 class Run:
-    def __init__(self, args):
+    def __init__(self, args, attempt=1):
         self.args = args
+        self.attempt = attempt     # 2: booting again (failed_booting())
         self.interactive = args.cmd is None
         self.boots = 0             # boots registered by /init
         self.resets = 0
@@ -707,7 +731,8 @@ class Run:
             listeners[name] = s
         if self.args.log:
             os.makedirs(os.path.dirname(os.path.abspath(self.args.log)), exist_ok=True)
-            self.log = open(self.args.log, 'w', encoding='utf-8', errors='replace')
+            self.log = open(self.args.log, 'w' if self.attempt == 1 else 'a',
+                            encoding='utf-8', errors='replace')
             self.log.write('vm: %s\n' % ' '.join(shlex.quote(c) for c in self.cmdline))
         self.t0 = time.monotonic()
         self.qemu = subprocess.Popen(self.cmdline, stdin=subprocess.DEVNULL,
@@ -898,8 +923,8 @@ class Run:
                 self.log.write('\n'.join(out) + '\n')
 
 
-def run_vm(args):
-    r = Run(args)
+def run_vm(args, attempt=1):
+    r = Run(args, attempt)
     rc = RC_FAILED
     try:
         r.prepare()
@@ -909,6 +934,17 @@ def run_vm(args):
         elapsed = time.monotonic() - r.t0
         r.cleanup()
         r.report()
+        booting = failed_booting(r.console_lines, args.ignore_report or ()) \
+            if rc == RC_KERNEL_REPORT and not r.interactive else None
+        if booting and attempt == 1:
+            # the reports above stay on stderr and in the log
+            r.say('the guest kernel failed while booting (%s), before the command '
+                  'started and with no llmdev code in it: booting once more '
+                  '(%.1f s)' % (booting, elapsed))
+            if r.log:
+                r.log.close()
+                r.log = None
+            return run_vm(args, attempt + 1)
         if r.quit_requested:
             r.say('VM killed from the terminal (%.1f s)' % elapsed)
         elif reason:
@@ -1007,6 +1043,21 @@ def self_test():
             raise AssertionError('accepted cable spec %r' % bad)
         except ValueError:
             pass
+    int3 = ['[    3.74] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI',
+            '[    3.74] RIP: 0010:sched_clock_cpu+0x9/0x1d0',
+            '[    3.75] Call Trace:', '[    3.75]  do_idle+0x269/0x2a0',
+            '[    3.75] Modules linked in:', '[    3.75] ---[ end trace 0 ]---',
+            '[    3.75] Kernel panic - not syncing: Fatal exception in interrupt']
+    assert failed_booting(int3) == 'oops x1, call-trace x1, panic x1', failed_booting(int3)
+    assert failed_booting(int3 + ['LLMDEV-BOOT 1']) is not None
+    # after the command started, ours to answer for
+    assert failed_booting(['LLMDEV-BOOT 1'] + int3) is None
+    # llmdev.ko loaded (udev at boot): in the oops, or loaded before it
+    ours = [l.replace('linked in:', 'linked in: llmdev(OE)') for l in int3]
+    assert failed_booting(ours) is None
+    assert failed_booting(['[ 2.0] Modules linked in: llmdev'] + int3) is None
+    assert failed_booting(int3[:2] + ['[ 3.75]  llmdev_probe+0x1/0x2 [llmdev]'] + int3[2:]) is None
+    assert failed_booting(['[ 1.0] boot ok', 'LLMDEV-BOOT 1']) is None
     print(format_ktap(res, 'self-test'))
     print('vm.py self-test: ok')
     return 0
