@@ -31,6 +31,7 @@ which re-runs the command with BOOT=2 in vm.conf; more than 3 boots stop
 the VM.
 """
 import argparse
+import io
 import json
 import os
 import re
@@ -43,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAX_BOOTS = 3
@@ -406,6 +408,7 @@ class Run:
         self.qemu = None
         self.tmp = None
         self.log = None
+        self.log_bol = True        # the log ends with a whole line
         self.sel = selectors.DefaultSelector()
         self.conns = {}            # name -> socket
         self.qmp_buf = b''
@@ -423,12 +426,22 @@ class Run:
         self.hide = not (self.interactive or args.show_boot)
 
     # ---- output
+    def log_write(self, text, ours=True):
+        """Append to the log. A line of ours (not the console's) starts a
+        line of its own, even after console output that did not end one."""
+        if not text:
+            return
+        if ours and not self.log_bol:
+            text = '\n' + text
+        self.log.write(text)
+        self.log_bol = text.endswith('\n')
+
     def say(self, msg):
         line = 'vm: %s' % msg
         sys.stderr.write(line + ('\r\n' if self.tty_saved else '\n'))
         sys.stderr.flush()
         if self.log:
-            self.log.write(line + '\n')
+            self.log_write(line + '\n')
             self.log.flush()
 
     # ---- setup
@@ -649,7 +662,8 @@ class Run:
     # ---- console
     def console_input(self, data):
         if self.log:
-            self.log.write(data.replace(b'\r', b'').decode('utf-8', 'replace'))
+            self.log_write(data.replace(b'\r', b'').decode('utf-8', 'replace'),
+                           ours=False)
         if self.interactive:
             os.write(sys.stdout.fileno(), data)
         self._partial += data
@@ -731,9 +745,18 @@ class Run:
             listeners[name] = s
         if self.args.log:
             os.makedirs(os.path.dirname(os.path.abspath(self.args.log)), exist_ok=True)
+            if self.attempt > 1:
+                # the failed boot's console may have stopped mid-line
+                try:
+                    with open(self.args.log, 'rb') as f:
+                        if f.seek(0, os.SEEK_END):
+                            f.seek(-1, os.SEEK_END)
+                            self.log_bol = f.read(1) == b'\n'
+                except OSError:
+                    pass
             self.log = open(self.args.log, 'w' if self.attempt == 1 else 'a',
                             encoding='utf-8', errors='replace')
-            self.log.write('vm: %s\n' % ' '.join(shlex.quote(c) for c in self.cmdline))
+            self.log_write('vm: %s\n' % ' '.join(shlex.quote(c) for c in self.cmdline))
         self.t0 = time.monotonic()
         self.qemu = subprocess.Popen(self.cmdline, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -846,7 +869,7 @@ class Run:
             return
         text = out.decode('utf-8', 'replace')
         if self.log:
-            self.log.write('vm: QEMU threads at the timeout:\n%s\n' % text)
+            self.log_write('vm: QEMU threads at the timeout:\n%s\n' % text)
             self.log.flush()
         groups = {}
         for block in re.split(r'\n(?=Thread \d+ )', text):
@@ -920,7 +943,7 @@ class Run:
             out.append(c['red'] + bar + c['off'])
             sys.stderr.write('\n'.join(out) + '\n')
             if self.log:
-                self.log.write('\n'.join(out) + '\n')
+                self.log_write('\n'.join(out) + '\n')
 
 
 def run_vm(args, attempt=1):
@@ -1058,6 +1081,14 @@ def self_test():
     assert failed_booting(['[ 2.0] Modules linked in: llmdev'] + int3) is None
     assert failed_booting(int3[:2] + ['[ 3.75]  llmdev_probe+0x1/0x2 [llmdev]'] + int3[2:]) is None
     assert failed_booting(['[ 1.0] boot ok', 'LLMDEV-BOOT 1']) is None
+    # the log: a line of ours after console output cut mid-line
+    fake = types.SimpleNamespace(log=io.StringIO(), log_bol=True)
+    for text, ours in (('vm: start\n', True), ('LLMDEV-BOOT 1\nabc', False),
+                       ('vm: timeout\n', True), ('', False), ('def\n', False),
+                       ('vm: done\n', True)):
+        Run.log_write(fake, text, ours)
+    assert fake.log.getvalue() == 'vm: start\nLLMDEV-BOOT 1\nabc\nvm: timeout\ndef\nvm: done\n', \
+        fake.log.getvalue()
     print(format_ktap(res, 'self-test'))
     print('vm.py self-test: ok')
     return 0
