@@ -20,8 +20,12 @@ Exit status:
        are printed at the end
   124  timeout
   125  the run failed otherwise (QEMU failed or exited without the exit
-       line, too many reboots)
+       line, too many reboots, the boot stalled)
   130  interrupted
+
+A guest kernel that fails while booting, before the command starts (a
+kernel report with nothing of llmdev in the boot, or no console output for
+120 s), boots once more; the first attempt stays in the log and on stderr.
 
 hostctl: the guest's second serial port (/dev/ttyS1) is relayed by this
 runner to QEMU's QMP socket (see selftests/vm/hostctl.c): a guest can run
@@ -48,6 +52,10 @@ import types
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAX_BOOTS = 3
+# Seconds without console output, before /init starts the command, after
+# which the guest kernel is taken to have stopped while booting (a healthy
+# boot prints within a few seconds, the debug kernel's too).
+BOOT_STALL_S = 120
 SENTINEL = re.compile(r'LLMDEV-EXIT (\d+)\s*$')
 HMP_ERROR = re.compile(r'(Error: |unknown command: )')
 BOOT_MARKER = re.compile(r'^LLMDEV-BOOT \d+\s*$')   # /init: the command starts
@@ -395,9 +403,12 @@ def run_script(*argv):
 class Run:
     def __init__(self, args, attempt=1):
         self.args = args
-        self.attempt = attempt     # 2: booting again (failed_booting())
+        self.attempt = attempt     # 2: booting again (failed_booting(), a stall)
         self.interactive = args.cmd is None
         self.boots = 0             # boots registered by /init
+        self.started = False       # the first boot's command has started
+        self.last_console = None   # when console output last came
+        self.boot_stalled = False  # no output for BOOT_STALL_S before it
         self.resets = 0
         self.guest_rc = None
         self.failure = None        # reason the run failed at the runner level
@@ -661,6 +672,7 @@ class Run:
 
     # ---- console
     def console_input(self, data):
+        self.last_console = time.monotonic()
         if self.log:
             self.log_write(data.replace(b'\r', b'').decode('utf-8', 'replace'),
                            ours=False)
@@ -677,6 +689,7 @@ class Run:
         marker = BOOT_MARKER.search(line)
         if marker:
             self.hide = False
+            self.started = True
         elif SENTINEL.search(line) or self.guest_rc is not None:
             pass   # the runner reports the status; after it, only power-off
         elif not (self.interactive or self.args.quiet or self.hide):
@@ -784,6 +797,15 @@ class Run:
                 self.say('timeout after %d s' % timeout)
                 self.dump_qemu_threads()
                 self.stop('timeout', grace=0)
+            if not (self.started or self.interactive or self.stop_at is not None or
+                    now - (self.last_console or self.t0) <= BOOT_STALL_S):
+                self.boot_stalled = True
+                self.say('no console output for %d s while the guest kernel booted'
+                         % BOOT_STALL_S)
+                self.dump_qemu_threads('when the boot stalled')
+                self.stop('the guest kernel stopped while booting (no console output '
+                          'for %d s before the command started)' % BOOT_STALL_S,
+                          grace=0, failure=True)
             if self.stop_at is not None and now >= self.stop_at:
                 break
             if qemu_done:
@@ -846,10 +868,10 @@ class Run:
         r'qemu_poll_ns$|poll$|ppoll$|g_main_|start_thread$|clone3?$|'
         r'qemu_thread_start$|\?\?$)')
 
-    def dump_qemu_threads(self):
-        """A run that timed out: where are QEMU's threads? Every backtrace
-        goes to the log; the digest (threads grouped by their innermost
-        frames of QEMU's own code) to stderr too, as a hang in the card
+    def dump_qemu_threads(self, when='at the timeout'):
+        """A run that timed out or stalled: where are QEMU's threads? Every
+        backtrace goes to the log; the digest (threads grouped by their
+        innermost frames of QEMU's own code) to stderr too, as a hang in the card
         model shows only there."""
         q = self.qemu
         if q is None or q.poll() is not None:
@@ -869,7 +891,7 @@ class Run:
             return
         text = out.decode('utf-8', 'replace')
         if self.log:
-            self.log_write('vm: QEMU threads at the timeout:\n%s\n' % text)
+            self.log_write('vm: QEMU threads %s:\n%s\n' % (when, text))
             self.log.flush()
         groups = {}
         for block in re.split(r'\n(?=Thread \d+ )', text):
@@ -880,7 +902,7 @@ class Run:
             if own:
                 key = ' < '.join(own)
                 groups[key] = groups.get(key, 0) + 1
-        self.say('QEMU threads at the timeout (innermost first; all in the log):')
+        self.say('QEMU threads %s (innermost first; all in the log):' % when)
         for key, n in sorted(groups.items(), key=lambda kv: -kv[1]):
             self.say('  %3d x %s' % (n, key))
 
@@ -959,11 +981,20 @@ def run_vm(args, attempt=1):
         r.report()
         booting = failed_booting(r.console_lines, args.ignore_report or ()) \
             if rc == RC_KERNEL_REPORT and not r.interactive else None
-        if booting and attempt == 1:
+        # a stall: once, unless a line of the boot names llmdev (udev may
+        # have loaded it)
+        stalled = r.boot_stalled and attempt == 1 and \
+            not any(_OUR_CODE.search(l) for l in r.console_lines)
+        if stalled:
+            r.say('the guest kernel stopped while booting (no console output for '
+                  '%d s), before the command started: booting once more (%.1f s)'
+                  % (BOOT_STALL_S, elapsed))
+        elif booting and attempt == 1:
             # the reports above stay on stderr and in the log
             r.say('the guest kernel failed while booting (%s), before the command '
                   'started and with no llmdev code in it: booting once more '
                   '(%.1f s)' % (booting, elapsed))
+        if stalled or (booting and attempt == 1):
             if r.log:
                 r.log.close()
                 r.log = None
