@@ -160,6 +160,56 @@ bool driver_loaded(void)
 	return !strcmp(s, "live") || !strcmp(s, "builtin");
 }
 
+/* Whether a port of a card is enabled and cabled but not up yet. */
+static bool links_training(void)
+{
+	int n = llmdev_count(), found = 0, i;
+	struct llmdev_link_info li;
+	struct llmdev_info info;
+	struct llmdev *dev;
+	bool training = false;
+	unsigned int p;
+
+	/* minors need not be dense after hot-unplug: look a little further */
+	for (i = 0; !training && found < n && i < n + 64; i++) {
+		if (llmdev_open(i, &dev))
+			continue;
+		found++;
+		for (p = 0; !llmdev_get_info(dev, &info) && p < info.num_link_ports; p++)
+			if (!llmdev_link_get_info(dev, p, &li) &&
+			    li.state == LLMDEV_LINK_TRAINING &&
+			    (li.link_flags & LLMDEV_LINK_ENABLED) &&
+			    (li.link_flags & LLMDEV_LINK_CABLED)) {
+				training = true;
+				break;
+			}
+		llmdev_close(dev);
+	}
+	return training;
+}
+
+/*
+ * The driver enables the peer-link ports as it binds to each card, and a
+ * cabled port comes up LLMDEV_LINK_TRAIN_NS after both its ends are
+ * enabled. Wait for that (1 s at most: a port whose other end stays
+ * disabled trains for ever), so that the command that loaded the driver
+ * sees the links a later command sees: load and a later shard apply pick
+ * the same card order.
+ */
+static void links_settle(void)
+{
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (links_training()) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((t.tv_sec - t0.tv_sec) * 1000000000LL + t.tv_nsec - t0.tv_nsec >=
+		    1000000000LL)
+			break;
+		usleep(1000);
+	}
+}
+
 int driver_load(const char *path, const char *params)
 {
 	struct kmod_ctx *ctx;
@@ -200,6 +250,8 @@ int driver_load(const char *path, const char *params)
 	} else if (ret < 0) {
 		msg("loading %s: %s", path ? path : "llmdev", strerror(-ret));
 	}
+	if (!ret)
+		links_settle();
 out:
 	if (mod)
 		kmod_module_unref(mod);

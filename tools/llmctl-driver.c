@@ -160,7 +160,8 @@ int cmd_driver(int argc, char **argv)
 		     "       llmctl driver load [PATH] [PARAM=VALUE...]\n"
 		     "       llmctl driver unload\n\n"
 		     "status   whether llmdev.ko is loaded, its reference count, its cards\n"
-		     "load     load it by name (modules.dep), from PATH, or from $LLMCTL_MODULE\n"
+		     "load     load it by name (modules.dep), from PATH, or from $LLMCTL_MODULE,\n"
+		     "         and wait (1 s at most) for the cabled peer links to come up\n"
 		     "         (nothing to do when it is loaded)\n"
 		     "unload   unload it; refused while cards are open");
 		return 0;

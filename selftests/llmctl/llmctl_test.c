@@ -950,6 +950,7 @@ FIXTURE_TEARDOWN(drv)
 TEST_F(drv, driver_load_unload)
 {
 	struct llmdev *dev;
+	int i;
 	char want[64];
 	struct json_object *j;
 	struct run r;
@@ -1002,6 +1003,20 @@ TEST_F(drv, driver_load_unload)
 	run_free(&r);
 	EXPECT_TRUE(driver_live());
 	EXPECT_EQ(self->ncards, llmdev_count());
+	/* and it returns once the cabled ports have trained */
+	for (i = 0; i < self->ncards; i++) {
+		struct llmdev_link_info li;
+		unsigned int p;
+
+		ASSERT_EQ(0, llmdev_open(i, &dev));
+		for (p = 0; p < LLMDEV_NUM_LINK_PORTS; p++) {
+			ASSERT_EQ(0, llmdev_link_get_info(dev, p, &li));
+			if (li.link_flags & LLMDEV_LINK_CABLED)
+				EXPECT_NE(LLMDEV_LINK_TRAINING, li.state)
+					TH_LOG("llmdev%d port %u: still training", i, p);
+		}
+		llmdev_close(dev);
+	}
 }
 
 TEST_F(drv, list)
