@@ -981,20 +981,19 @@ def run_vm(args, attempt=1):
         r.report()
         booting = failed_booting(r.console_lines, args.ignore_report or ()) \
             if rc == RC_KERNEL_REPORT and not r.interactive else None
-        # a stall: once, unless a line of the boot names llmdev (udev may
-        # have loaded it)
-        stalled = r.boot_stalled and attempt == 1 and \
-            not any(_OUR_CODE.search(l) for l in r.console_lines)
-        if stalled:
-            r.say('the guest kernel stopped while booting (no console output for '
-                  '%d s), before the command started: booting once more (%.1f s)'
-                  % (BOOT_STALL_S, elapsed))
-        elif booting and attempt == 1:
-            # the reports above stay on stderr and in the log
-            r.say('the guest kernel failed while booting (%s), before the command '
-                  'started and with no llmdev code in it: booting once more '
-                  '(%.1f s)' % (booting, elapsed))
-        if stalled or (booting and attempt == 1):
+        # why to boot once more, if at all: a stall (unless a line of the
+        # boot names llmdev: udev may have loaded it), or a boot failure with
+        # no llmdev code in it (whose reports stay on stderr and in the log)
+        again = None
+        if attempt == 1 and r.boot_stalled and \
+                not any(_OUR_CODE.search(l) for l in r.console_lines):
+            again = ('the guest kernel stopped while booting (no console output '
+                     'for %d s), before the command started' % BOOT_STALL_S)
+        elif attempt == 1 and booting:
+            again = ('the guest kernel failed while booting (%s), before the '
+                     'command started and with no llmdev code in it' % booting)
+        if again:
+            r.say('%s: booting once more (%.1f s)' % (again, elapsed))
             if r.log:
                 r.log.close()
                 r.log = None
