@@ -191,12 +191,12 @@ static bool links_training(void)
 /*
  * The driver enables the peer-link ports as it binds to each card, and a
  * cabled port comes up LLMDEV_LINK_TRAIN_NS after both its ends are
- * enabled. Wait for that (1 s at most: a port whose other end stays
- * disabled trains for ever), so that the command that loaded the driver
- * sees the links a later command sees: load and a later shard apply pick
- * the same card order.
+ * enabled, and again after a reset. Wait for that (1 s at most: a port
+ * whose other end stays disabled trains for ever), so that the command
+ * that loaded the driver or reset a card sees the links a later command
+ * sees: load and a later shard apply pick the same card order.
  */
-static void links_settle(void)
+void links_settle(void)
 {
 	struct timespec t0, t;
 

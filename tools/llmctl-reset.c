@@ -41,7 +41,8 @@ int cmd_reset(int argc, char **argv)
 			return puts("usage: llmctl reset DEV [--json]\n\n"
 				    "Reset the card (needs CAP_SYS_ADMIN): transfers and collectives in\n"
 				    "flight fail, mappings are zapped, regions and the routing table are\n"
-				    "kept, links train again. Exit status 0 only when the card is back.\n"
+				    "kept, links train again (waited for, 1 s at most). Exit status 0 only\n"
+				    "when the card is back.\n"
 				    "DEV: N, llmdevN, /dev/llmdevN or a PCI address."), 0;
 		return usage_err("usage: llmctl reset DEV");
 	}
@@ -52,6 +53,8 @@ int cmd_reset(int argc, char **argv)
 	card = card_index(dev);
 	ret = llmdev_reset(dev);
 	llmdev_close(dev);
+	if (!ret)
+		links_settle();
 	if (ret == -EPERM || ret == -EOPNOTSUPP || ret == -ENODEV || ret == -EINTR) {
 		msg("llmdev%d: reset: %s", card,
 		    ret == -EOPNOTSUPP ? "this platform cannot reset the card" :
