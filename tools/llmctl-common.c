@@ -160,48 +160,64 @@ bool driver_loaded(void)
 	return !strcmp(s, "live") || !strcmp(s, "builtin");
 }
 
-/* Whether a port of a card is enabled and cabled but not up yet. */
-static bool links_training(void)
+/* Whether a port of @dev is enabled and cabled but not up yet. */
+static bool card_training(struct llmdev *dev)
 {
-	int n = llmdev_count(), found = 0, i;
 	struct llmdev_link_info li;
 	struct llmdev_info info;
-	struct llmdev *dev;
-	bool training = false;
 	unsigned int p;
 
+	if (llmdev_get_info(dev, &info))
+		return false;
+	for (p = 0; p < info.num_link_ports; p++)
+		if (!llmdev_link_get_info(dev, p, &li) &&
+		    li.state == LLMDEV_LINK_TRAINING &&
+		    (li.link_flags & LLMDEV_LINK_ENABLED) &&
+		    (li.link_flags & LLMDEV_LINK_CABLED))
+			return true;
+	return false;
+}
+
+/* card_training() of card @card, or of any card if @card is -1 */
+static bool links_training(int card)
+{
+	int n = llmdev_count(), found = 0, i;
+	bool training = false;
+	struct llmdev *dev;
+
+	if (card >= 0) {
+		if (llmdev_open(card, &dev))
+			return false;
+		training = card_training(dev);
+		llmdev_close(dev);
+		return training;
+	}
 	/* minors need not be dense after hot-unplug: look a little further */
 	for (i = 0; !training && found < n && i < n + 64; i++) {
 		if (llmdev_open(i, &dev))
 			continue;
 		found++;
-		for (p = 0; !llmdev_get_info(dev, &info) && p < info.num_link_ports; p++)
-			if (!llmdev_link_get_info(dev, p, &li) &&
-			    li.state == LLMDEV_LINK_TRAINING &&
-			    (li.link_flags & LLMDEV_LINK_ENABLED) &&
-			    (li.link_flags & LLMDEV_LINK_CABLED)) {
-				training = true;
-				break;
-			}
+		training = card_training(dev);
 		llmdev_close(dev);
 	}
 	return training;
 }
 
 /*
- * The driver enables the peer-link ports as it binds to each card, and a
- * cabled port comes up LLMDEV_LINK_TRAIN_NS after both its ends are
- * enabled, and again after a reset. Wait for that (1 s at most: a port
- * whose other end stays disabled trains for ever), so that the command
- * that loaded the driver or reset a card sees the links a later command
- * sees: load and a later shard apply pick the same card order.
+ * The driver enables the peer-link ports as it binds to a card and again
+ * after a reset, and a cabled port comes up LLMDEV_LINK_TRAIN_NS after
+ * both its ends are enabled. Wait for the ports of @card (-1: of every
+ * card) to do that, 1 s at most (a port whose other end stays disabled
+ * trains for ever), so that the command that loaded the driver or reset a
+ * card sees the links a later command sees: load and a later shard apply
+ * pick the same card order.
  */
-void links_settle(void)
+void links_settle(int card)
 {
 	struct timespec t0, t;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (links_training()) {
+	while (links_training(card)) {
 		clock_gettime(CLOCK_MONOTONIC, &t);
 		if ((t.tv_sec - t0.tv_sec) * 1000000000LL + t.tv_nsec - t0.tv_nsec >=
 		    1000000000LL)
@@ -251,7 +267,7 @@ int driver_load(const char *path, const char *params)
 		msg("loading %s: %s", path ? path : "llmdev", strerror(-ret));
 	}
 	if (!ret)
-		links_settle();
+		links_settle(-1);
 out:
 	if (mod)
 		kmod_module_unref(mod);

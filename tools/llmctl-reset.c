@@ -54,7 +54,7 @@ int cmd_reset(int argc, char **argv)
 	ret = llmdev_reset(dev);
 	llmdev_close(dev);
 	if (!ret)
-		links_settle();
+		links_settle(card);
 	if (ret == -EPERM || ret == -EOPNOTSUPP || ret == -ENODEV || ret == -EINTR) {
 		msg("llmdev%d: reset: %s", card,
 		    ret == -EOPNOTSUPP ? "this platform cannot reset the card" :

@@ -74,7 +74,7 @@ bool driver_loaded(void);
  */
 int driver_load(const char *path, const char *params);
 /* load the driver if missing and permitted; 0 or -ENOENT (message printed) */
-void links_settle(void);
+void links_settle(int card);
 int need_driver(void);
 
 /* ---- cards -------------------------------------------------------------- */
