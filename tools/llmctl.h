@@ -70,11 +70,16 @@ const char *driver_state(int *refcnt);
 bool driver_loaded(void);
 /*
  * Load llmdev: from @path if given, else from $LLMCTL_MODULE, else by name
- * through modules.dep. Return: 0 or a negative errno (message printed).
+ * through modules.dep, then links_settle(-1). Return: 0 or a negative
+ * errno (message printed).
  */
 int driver_load(const char *path, const char *params);
-/* load the driver if missing and permitted; 0 or -ENOENT (message printed) */
+/*
+ * wait, 1 s at most, until no enabled, cabled port of @card (-1: of any
+ * card) is still training (after loading the driver or a reset)
+ */
 void links_settle(int card);
+/* load the driver if missing and permitted; 0 or -ENOENT (message printed) */
 int need_driver(void);
 
 /* ---- cards -------------------------------------------------------------- */
