@@ -178,31 +178,6 @@ static bool card_training(struct llmdev *dev)
 	return false;
 }
 
-/* card_training() of card @card, or of any card if @card is -1 */
-static bool links_training(int card)
-{
-	int n = llmdev_count(), found = 0, i;
-	bool training = false;
-	struct llmdev *dev;
-
-	if (card >= 0) {
-		if (llmdev_open(card, &dev))
-			return false;
-		training = card_training(dev);
-		llmdev_close(dev);
-		return training;
-	}
-	/* minors need not be dense after hot-unplug: look a little further */
-	for (i = 0; !training && found < n && i < n + 64; i++) {
-		if (llmdev_open(i, &dev))
-			continue;
-		found++;
-		training = card_training(dev);
-		llmdev_close(dev);
-	}
-	return training;
-}
-
 /*
  * The driver enables the peer-link ports as it binds to a card and again
  * after a reset, and a cabled port comes up LLMDEV_LINK_TRAIN_NS after
@@ -214,16 +189,33 @@ static bool links_training(int card)
  */
 void links_settle(int card)
 {
+	struct llmdev **devs = NULL, *one;
 	struct timespec t0, t;
+	bool training = true;
+	int n, i;
 
+	if (card >= 0) {
+		if (llmdev_open(card, &one))
+			return;
+		devs = &one;
+		n = 1;
+	} else {
+		n = open_cards_quiet(&devs);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (links_training(card)) {
+	while (training) {
+		for (i = 0, training = false; i < n && !training; i++)
+			training = card_training(devs[i]);
 		clock_gettime(CLOCK_MONOTONIC, &t);
-		if ((t.tv_sec - t0.tv_sec) * 1000000000LL + t.tv_nsec - t0.tv_nsec >=
-		    1000000000LL)
+		if (!training || (t.tv_sec - t0.tv_sec) * 1000000000LL +
+				 t.tv_nsec - t0.tv_nsec >= 1000000000LL)
 			break;
 		usleep(1000);
 	}
+	if (card >= 0)
+		llmdev_close(one);
+	else
+		close_cards(devs, n);
 }
 
 int driver_load(const char *path, const char *params)
@@ -321,7 +313,7 @@ int open_card(const char *name, struct llmdev **devp)
 int open_cards(const char *name, struct llmdev ***devsp)
 {
 	struct llmdev **devs;
-	int n, i, found = 0;
+	int n;
 
 	if (need_driver())
 		return -1;
@@ -334,16 +326,22 @@ int open_cards(const char *name, struct llmdev ***devsp)
 		*devsp = devs;
 		return 1;
 	}
-	n = llmdev_count();
-	if (n <= 0) {
+	if (llmdev_count() <= 0) {
 		msg("no llmdev cards (the driver is loaded but bound to none)");
 		return -1;
 	}
-	devs = calloc(n, sizeof(*devs));
-	if (!devs)
-		return -1;
+	n = open_cards_quiet(devsp);
+	return *devsp ? n : -1;
+}
+
+/* every card with a device node, without a message; the count (0 if none) */
+int open_cards_quiet(struct llmdev ***devsp)
+{
+	int n = llmdev_count(), found = 0, i;
+	struct llmdev **devs = n > 0 ? calloc(n, sizeof(*devs)) : NULL;
+
 	/* minors need not be dense after hot-unplug: look a little further */
-	for (i = 0; found < n && i < n + 64; i++)
+	for (i = 0; devs && found < n && i < n + 64; i++)
 		if (!llmdev_open(i, &devs[found]))
 			found++;
 	*devsp = devs;

@@ -432,19 +432,6 @@ out:
 	free(buf);
 }
 
-/* every card with a device node; the count (0 if none) */
-static int open_cards_quiet(struct llmdev ***devsp)
-{
-	int n = llmdev_count(), found = 0, i;
-	struct llmdev **devs = n > 0 ? calloc(n, sizeof(*devs)) : NULL;
-
-	for (i = 0; devs && found < n && i < n + 64; i++)
-		if (!llmdev_open(i, &devs[found]))
-			found++;
-	*devsp = devs;
-	return found;
-}
-
 int cmd_doctor(int argc, char **argv)
 {
 	static const struct option opts[] = {

@@ -88,6 +88,8 @@ int need_driver(void);
 int open_card(const char *name, struct llmdev **devp);
 /* open @name, or every card; returns the count or -1 (message printed) */
 int open_cards(const char *name, struct llmdev ***devsp);
+/* every card with a device node, no message; the count (0 if none) */
+int open_cards_quiet(struct llmdev ***devsp);
 void close_cards(struct llmdev **devs, int n);
 /* N of /dev/llmdevN */
 int card_index(const struct llmdev *dev);
