@@ -366,22 +366,37 @@ struct llmdev_buf *llmdev_buf_get(struct llmdev_file *lf, u32 id, u64 offset,
 				  u64 length, bool to_card)
 {
 	struct llmdev_buf *b;
-	int ret = 0;
 
 	xa_lock(&lf->bufs);
 	b = xa_load(&lf->bufs, id);
-	if (!b)
-		ret = -ENOENT;
-	else if (offset > b->length || length > b->length - offset)
-		ret = -EINVAL;
-	else if (!to_card && b->read_only)
-		ret = -EACCES;
-	else if (!b->mapped)
-		ret = -ENODEV;
-	else
-		atomic_inc(&b->busy);
+	b = b ? llmdev_buf_get_again(b, offset, length, to_card) : ERR_PTR(-ENOENT);
 	xa_unlock(&lf->bufs);
-	return ret ? ERR_PTR(ret) : b;
+	return b;
+}
+
+/**
+ * llmdev_buf_get_again() - llmdev_buf_get() of a buffer already held
+ * @b: the buffer, busy: an earlier transfer of the same batch holds it
+ * @offset: byte offset in the buffer
+ * @length: bytes
+ * @to_card: the direction of the transfer
+ *
+ * The checks of llmdev_buf_get() without the lookup: a batch whose
+ * transfers use one buffer looks it up once.
+ *
+ * Return: @b, busy once more, or the ERR_PTR()s of llmdev_buf_get().
+ */
+struct llmdev_buf *llmdev_buf_get_again(struct llmdev_buf *b, u64 offset,
+					u64 length, bool to_card)
+{
+	if (offset > b->length || length > b->length - offset)
+		return ERR_PTR(-EINVAL);
+	if (!to_card && b->read_only)
+		return ERR_PTR(-EACCES);
+	if (!READ_ONCE(b->mapped))
+		return ERR_PTR(-ENODEV);
+	atomic_inc(&b->busy);
+	return b;
 }
 
 void llmdev_buf_put(struct llmdev_buf *b)

@@ -101,7 +101,10 @@ MODULE_PARM_DESC(coalesce_usecs, "... or this many microseconds after the first 
 
 /**
  * struct llmdev_xfer - one transfer's hold on its memory
- * @region: the HBM region (busy count held)
+ * @region: the HBM region
+ * @region_ref: this transfer holds @region's busy count; else an earlier
+ *              transfer of its request does (the same region, looked up
+ *              once), and lets go of it at the same time
  * @buf: the registered buffer (busy count held), or NULL
  * @buf_offset: where in @buf the transfer starts
  * @length: its bytes
@@ -112,6 +115,7 @@ MODULE_PARM_DESC(coalesce_usecs, "... or this many microseconds after the first 
  */
 struct llmdev_xfer {
 	struct llmdev_region *region;
+	bool region_ref;
 	struct llmdev_buf *buf;
 	u64 buf_offset;
 	u64 length;
@@ -259,10 +263,10 @@ static void llmdev_xfer_put(struct llmdev_device *ldev, struct llmdev_xfer *x)
 		llmdev_buf_put(x->buf);
 		x->buf = NULL;
 	}
-	if (x->region) {
+	if (x->region_ref)
 		llmdev_region_put(ldev, x->region);
-		x->region = NULL;
-	}
+	x->region = NULL;
+	x->region_ref = false;
 }
 
 /* Undo a request that was never queued (its fence is not published). */
@@ -859,9 +863,16 @@ static struct llmdev_req *llmdev_req_alloc(struct llmdev_file *lf,
 	return req;
 }
 
-/* One transfer's checks and holds: region, buffer or pinned user memory. */
+/*
+ * One transfer's checks and holds: region, buffer or pinned user memory.
+ * @prev: the transfer before it in the batch (NULL for the first), whose
+ * region and buffer it reuses, with the same checks, when it names the
+ * same ones: a batch of many transfers between one region and one buffer
+ * looks each up once.
+ */
 static int llmdev_req_add(struct llmdev_file *lf, struct llmdev_req *req,
-			  unsigned int i, const struct llmdev_dma_op *op)
+			  unsigned int i, const struct llmdev_dma_op *op,
+			  const struct llmdev_dma_op *prev)
 {
 	struct llmdev_xfer *x = &req->xfers[i];
 	struct llmdev_region *region;
@@ -872,14 +883,28 @@ static int llmdev_req_add(struct llmdev_file *lf, struct llmdev_req *req,
 		return -EINVAL;
 	x->to_card = op->flags & LLMDEV_OP_TO_CARD;
 	req->bytes[x->to_card ? 0 : 1] += op->length;
-	region = llmdev_region_get(lf, op->handle, op->offset, op->length);
-	if (IS_ERR(region))
-		return PTR_ERR(region);
+	if (prev && prev->handle == op->handle) {
+		/* held by the first transfer of the run, until they all end */
+		region = x[-1].region;
+		if (op->offset > region->ext.length ||
+		    op->length > region->ext.length - op->offset)
+			return -EINVAL;
+	} else {
+		region = llmdev_region_get(lf, op->handle, op->offset,
+					   op->length);
+		if (IS_ERR(region))
+			return PTR_ERR(region);
+		x->region_ref = true;
+	}
 	x->region = region;
 	if (!(op->flags & LLMDEV_OP_BUF))
 		return llmdev_xfer_pin(lf->ldev, x, op->user_addr, op->length);
-	buf = llmdev_buf_get(lf, op->buf, op->buf_offset, op->length,
-			     x->to_card);
+	if (prev && (prev->flags & LLMDEV_OP_BUF) && prev->buf == op->buf)
+		buf = llmdev_buf_get_again(x[-1].buf, op->buf_offset,
+					   op->length, x->to_card);
+	else
+		buf = llmdev_buf_get(lf, op->buf, op->buf_offset, op->length,
+				     x->to_card);
 	if (IS_ERR(buf))
 		return PTR_ERR(buf);
 	x->buf = buf;
@@ -1019,7 +1044,7 @@ static int llmdev_req_submit(struct llmdev_ucmd *ucmd,
 	if (!req)
 		goto out;
 	for (i = 0; i < count; i++) {
-		ret = llmdev_req_add(lf, req, i, &ops[i]);
+		ret = llmdev_req_add(lf, req, i, &ops[i], i ? &ops[i - 1] : NULL);
 		if (ret) {
 			*bad = i;
 			goto err;

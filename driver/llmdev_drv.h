@@ -535,6 +535,8 @@ int llmdev_buf_ioctl_register(struct llmdev_ucmd *ucmd);
 int llmdev_buf_ioctl_unregister(struct llmdev_ucmd *ucmd);
 struct llmdev_buf *llmdev_buf_get(struct llmdev_file *lf, u32 id, u64 offset,
 				  u64 length, bool to_card);
+struct llmdev_buf *llmdev_buf_get_again(struct llmdev_buf *b, u64 offset,
+					u64 length, bool to_card);
 void llmdev_buf_put(struct llmdev_buf *b);
 unsigned int llmdev_buf_descs(const struct llmdev_buf *b, u64 off, u64 len,
 			      u64 hbm, struct llmdev_job_desc *d);

@@ -466,6 +466,21 @@ TEST_F(batch, bad_op_moves_nothing)
 		EXPECT_EQ(cases[i].err, ret) TH_LOG("%s", cases[i].what);
 		EXPECT_EQ(2, idx) TH_LOG("%s: error_index", cases[i].what);
 	}
+	/*
+	 * The same after a transfer of the same region and buffer, whose
+	 * lookups the bad one reuses: the same checks, the same errors
+	 */
+	for (i = 0; i < nc; i++) {
+		bad = cases[i].op;
+		ops[0] = op_buf(true, self->handle, 0, b, 0, 4096);
+		ops[1] = op_buf(true, self->handle, 8192, bad.buf == rob ? rob : b, 0, 4096);
+		ops[2] = bad;
+		ops[3] = op_buf(true, self->handle, 16384, b, 4096, 4096);
+		fence = ~0ULL;
+		ret = batch(self->fd, ops, 4, false, 0, &fence, NULL, &idx);
+		EXPECT_EQ(cases[i].err, ret) TH_LOG("%s, after the same region", cases[i].what);
+		EXPECT_EQ(2, idx) TH_LOG("%s, after the same region: error_index", cases[i].what);
+	}
 	/* no fence was left, nothing moved */
 	EXPECT_EQ(-ENOENT, ld_wait_any(self->fd, 0, NULL, NULL));
 	memset(self->mem, 0, REGION);
