@@ -9,6 +9,8 @@
 
 #include "load-sched.h"
 
+bool load_sched_always_sort;
+
 /* a growing array of transfers, each with the chunk it belongs to */
 struct op_vec {
 	struct sched_op *op;
@@ -154,6 +156,12 @@ static int sort_ranges(struct sched_range **ranges, size_t n)
 	size_t i;
 	int ret = -ENOMEM;
 
+	/* in order already (what a plan usually gives): nothing to do */
+	for (i = 1; i < n; i++)
+		if (range_by_card_dst(&r[i - 1], &r[i]) > 0)
+			break;
+	if (i >= n)
+		return 0;
 	for (i = 0; i < n; i++)
 		if (r[i].card >> 16 || r[i].dst >> 48)
 			break;
@@ -161,8 +169,6 @@ static int sort_ranges(struct sched_range **ranges, size_t n)
 		qsort(r, n, sizeof(*r), range_by_card_dst);
 		return 0;
 	}
-	if (n < 2)
-		return 0;
 	pair = malloc(n * sizeof(*pair));
 	sorted = malloc(n * sizeof(*sorted));
 	if (!pair || !sorted)
@@ -206,6 +212,111 @@ static int sort_index_by_src(const struct sched_range *r, size_t n, size_t *idx)
 		idx[i] = pair[i].idx;
 	free(pair);
 	return ret;
+}
+
+/* merging takes a pass over the cards per range: for a few cards only */
+#define MERGE_MAX_CARDS	16
+
+/*
+ * Whether each card's ranges, in region order, are also in file order and
+ * apart in the file: every one ends at or before the next one starts, and
+ * at most MERGE_MAX_CARDS cards have ranges. A plan's usually are (a
+ * card's pieces are the tensors in file order, a column slice's rows
+ * follow each other). Then the file order of all the ranges is a merge of
+ * the cards' (merge_by_src()), and the transfers come out of make_ops() in
+ * file order card after card, so that their order by chunk, card and
+ * buffer offset is a merge too (merge_ops()): no sort.
+ */
+static bool in_file_order(const struct load_sched *s)
+{
+	unsigned int cards = s->n_ranges ? 1 : 0;
+	size_t i;
+
+	for (i = 1; i < s->n_ranges; i++) {
+		const struct sched_range *a = &s->ranges[i - 1], *b = &s->ranges[i];
+
+		if (a->card != b->card)
+			cards++;
+		else if (a->src + a->len > b->src)
+			return false;
+	}
+	return cards <= MERGE_MAX_CARDS;
+}
+
+/*
+ * The runs of cards of @n elements @size bytes apart, whose card number
+ * is at @card for the first one, ascending: their first indexes in
+ * @start, @n after the last. Return the number of runs, or
+ * MERGE_MAX_CARDS + 1 when there are more.
+ */
+static size_t card_runs(const uint32_t *card, size_t size, size_t n, size_t *start)
+{
+	const char *p = (const char *)card;
+	uint32_t prev = 0;
+	size_t i, runs = 0;
+
+	for (i = 0; i < n && runs <= MERGE_MAX_CARDS; i++, p += size) {
+		uint32_t c = *(const uint32_t *)p;
+
+		if (!i || c != prev)
+			start[runs++] = i;
+		prev = c;
+	}
+	start[runs] = n;
+	return runs;
+}
+
+/*
+ * What sort_index_by_src() gives, for ranges in_file_order(): the next in
+ * file order is the first of some card's remaining ones, the one of the
+ * lowest card among those at the lowest offset (the lowest index: ranges
+ * are by card).
+ */
+static int merge_by_src(const struct load_sched *s, size_t *idx)
+{
+	size_t start[MERGE_MAX_CARDS + 2], next[MERGE_MAX_CARDS + 1], i, c, best, runs;
+
+	if (!s->n_ranges)
+		return 0;
+	runs = card_runs(&s->ranges[0].card, sizeof(s->ranges[0]), s->n_ranges, start);
+	if (runs > MERGE_MAX_CARDS)
+		return -EINVAL;
+	for (c = 0; c < runs; c++)
+		next[c] = start[c];
+	for (i = 0; i < s->n_ranges; i++) {
+		best = SIZE_MAX;
+		for (c = 0; c < runs; c++)
+			if (next[c] < start[c + 1] &&
+			    (best == SIZE_MAX ||
+			     s->ranges[next[c]].src < s->ranges[next[best]].src))
+				best = c;
+		idx[i] = next[best]++;
+	}
+	return 0;
+}
+
+/*
+ * What sort_ops() gives, for the transfers of ranges in_file_order(): they
+ * were made card after card, each card's in file order, so by chunk and
+ * buffer offset; the order by chunk, card and buffer offset takes, for
+ * each chunk, each card's that are in it, card after card.
+ */
+static int merge_ops(const struct op_vec *v, size_t n_chunks, size_t *order)
+{
+	size_t start[MERGE_MAX_CARDS + 2], next[MERGE_MAX_CARDS + 1], k, c, runs, out = 0;
+
+	if (!v->n)
+		return 0;
+	runs = card_runs(&v->op[0].card, sizeof(v->op[0]), v->n, start);
+	if (runs > MERGE_MAX_CARDS)
+		return -EINVAL;
+	for (c = 0; c < runs; c++)
+		next[c] = start[c];
+	for (k = 0; k < n_chunks; k++)
+		for (c = 0; c < runs; c++)
+			while (next[c] < start[c + 1] && v->chunk[next[c]] == k)
+				order[out++] = next[c]++;
+	return out == v->n ? 0 : -EINVAL;
 }
 
 /* the fallback of sort_ops(): transfers by chunk, card, buffer and region offset */
@@ -464,8 +575,11 @@ static size_t find_chunk(const struct load_sched *s, uint64_t off)
 	return lo;
 }
 
-/* Every range's part in each chunk it spans; then by chunk, card, buffer. */
-static int make_ops(struct load_sched *s)
+/*
+ * Every range's part in each chunk it spans; then by chunk, card, buffer.
+ * @ordered: the ranges are in_file_order().
+ */
+static int make_ops(struct load_sched *s, bool ordered)
 {
 	struct op_vec v = { 0 };
 	size_t i, k, out, *order = NULL;
@@ -498,7 +612,7 @@ static int make_ops(struct load_sched *s)
 			ret = -ENOMEM;
 	}
 	if (!ret)
-		ret = sort_ops(&v, order);
+		ret = ordered ? merge_ops(&v, s->n_chunks, order) : sort_ops(&v, order);
 	if (ret)
 		goto out;
 	for (i = 0, out = 0; i < v.n; i++) {
@@ -562,12 +676,16 @@ int load_sched_build(const struct shard_plan *p, const bool *load, uint64_t alig
 	if (!ret) {
 		for (i = 0; i < s->n_ranges; i++)
 			s->bytes += s->ranges[i].len;
-		ret = sort_index_by_src(s->ranges, s->n_ranges, idx);
+		s->merged = !load_sched_always_sort && in_file_order(s);
+		if (s->merged)
+			ret = merge_by_src(s, idx);
+		else
+			ret = sort_index_by_src(s->ranges, s->n_ranges, idx);
 	}
 	if (!ret)
 		ret = make_chunks(align, chunk, idx, s);
 	if (!ret)
-		ret = make_ops(s);
+		ret = make_ops(s, s->merged);
 	free(idx);
 	if (ret) {
 		load_sched_free(s);

@@ -98,6 +98,9 @@ struct sched_range {
  *              ranges[card_range[i] .. card_range[i + 1])
  * @bytes:      the bytes the transfers from the file move, all cards
  * @read_bytes: the bytes the chunks read (the sum of their @len)
+ * @merged:     each card's ranges were in file order, apart, so that the
+ *              schedule was merged from the cards' rather than sorted
+ *              (the same schedule, made faster; the tests check both ways)
  */
 struct load_sched {
 	struct sched_chunk *chunks;
@@ -110,7 +113,14 @@ struct load_sched {
 	size_t n_ranges;
 	size_t *card_range;
 	uint64_t bytes, read_bytes;
+	bool merged;
 };
+
+/*
+ * For the tests: when true, load_sched_build() sorts even ranges it could
+ * merge (@merged stays false), to check the merge against the sort.
+ */
+extern bool load_sched_always_sort;
 
 /**
  * load_sched_build() - make the schedule of loading some cards of a plan

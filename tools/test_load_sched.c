@@ -360,15 +360,36 @@ static void check_sparse(struct __test_metadata *_metadata, const struct shard_p
 	free(have);
 }
 
+/* schedules made by merging and by sorting (load_sched_build() chooses) */
+static unsigned int n_merged, n_sorted;
+
+static void same_but(struct __test_metadata *_metadata, const struct load_sched *a,
+		     const struct load_sched *b, uint32_t moved, uint64_t delta);
+
+/*
+ * Build and check the schedule; one that was merged is also built by
+ * sorting, and must be the same.
+ */
 static void run(struct __test_metadata *_metadata, const struct shard_plan *p,
 		const bool *load, const uint8_t *file, uint64_t size, uint64_t align,
 		uint64_t chunk, uint64_t zero_len, struct load_sched **out)
 {
-	struct load_sched *s;
+	struct load_sched *s, *sorted;
 
 	ASSERT_EQ(0, load_sched_build(p, load, align, chunk, zero_len, &s));
 	check(_metadata, p, load, s, file, size, align, chunk, zero_len);
 	check_sparse(_metadata, p, load, s, align, chunk, zero_len);
+	if (s->merged) {
+		load_sched_always_sort = true;
+		ASSERT_EQ(0, load_sched_build(p, load, align, chunk, zero_len, &sorted));
+		load_sched_always_sort = false;
+		ASSERT_FALSE(sorted->merged);
+		same_but(_metadata, s, sorted, UINT32_MAX, 0);
+		load_sched_free(sorted);
+		n_merged++;
+	} else {
+		n_sorted++;
+	}
 	if (out)
 		*out = s;
 	else
@@ -902,18 +923,70 @@ static void random_plan(struct hand *h, uint64_t base)
 	}
 }
 
-/* random plans, cards and read geometries, at file offsets up to 2^40 */
+/*
+ * A random plan whose cards' ranges are in file order, apart (what
+ * load_sched_build() merges rather than sorts, as it does real plans): 1
+ * to 4 cards, tensors one after the other in the file, each replicated
+ * on every card, on one card, or sliced by columns across the cards, at
+ * region offsets one after the other with or without a gap; gaps in the
+ * file worth skipping or not.
+ */
+static void ordered_plan(struct hand *h, uint64_t base)
+{
+	size_t n_cards = 1 + rnd(4), c, k, n = 1 + rnd(MAX_PIECES);
+	uint64_t src = base, len, rows;
+
+	hand_init(h, n_cards);
+	for (k = 0; k < n; k++) {
+		switch (rnd(3)) {
+		case 0:		/* the same bytes on every card */
+			len = 1 + rnd(5000);
+			for (c = 0; c < n_cards; c++)
+				piece(h, c, src, len, len, 1, h->cards[c].bytes + rnd(2) * rnd(300));
+			src += len;
+			break;
+		case 1:		/* on one card */
+			len = 1 + rnd(5000);
+			c = rnd(n_cards);
+			piece(h, c, src, len, len, 1, h->cards[c].bytes + rnd(2) * rnd(300));
+			src += len;
+			break;
+		default:	/* row r's c-th part on card c */
+			len = 1 + rnd(700);
+			rows = 1 + rnd(24);
+			for (c = 0; c < n_cards; c++)
+				piece(h, c, src + c * len, len, len * n_cards, rows,
+				      h->cards[c].bytes + rnd(2) * rnd(300));
+			src += len * n_cards * rows;
+			break;
+		}
+		if (!rnd(8))
+			src += LOAD_SCHED_SKIP + rnd(3 * LOAD_SCHED_SKIP);
+		else
+			src += rnd(2) * rnd(3000);
+	}
+}
+
+/*
+ * Random plans, cards and read geometries, at file offsets up to 2^40:
+ * every other plan one in file order; both ways of making the schedule
+ * are taken, and the merged ones agree with the sorted ones (run()).
+ */
 TEST(random_plans)
 {
 	struct hand *h = calloc(1, sizeof(*h));
 	uint64_t align, chunk, zero_len;
+	unsigned int merged = n_merged, sorted = n_sorted;
 	bool load[4];
 	size_t i, c;
 
 	ASSERT_NE(NULL, h);
 	rnd_state = 0x9e3779b97f4a7c15ull;
-	for (i = 0; i < 400; i++) {
-		random_plan(h, rnd(1ull << 40));
+	for (i = 0; i < 800; i++) {
+		if (i % 2)
+			ordered_plan(h, rnd(1ull << 40));
+		else
+			random_plan(h, rnd(1ull << 40));
 		for (c = 0; c < h->p.n_cards; c++)
 			load[c] = rnd(4);
 		align = 512u << rnd(4);
@@ -922,6 +995,9 @@ TEST(random_plans)
 		run(_metadata, &h->p, load, NULL, 1ull << 42, align, chunk, zero_len, NULL);
 	}
 	free(h);
+	TH_LOG("%u schedules merged, %u sorted", n_merged - merged, n_sorted - sorted);
+	ASSERT_LT(300, n_merged - merged);
+	ASSERT_LT(300, n_sorted - sorted);
 }
 
 TEST_HARNESS_MAIN
