@@ -685,13 +685,16 @@ struct sched_job {
 	uint64_t align, chunk;
 	struct load_sched *s;
 	int ret;
+	double secs;		/* it took */
 };
 
 static void *sched_main(void *arg)
 {
 	struct sched_job *j = arg;
+	double t = now_s();
 
 	j->ret = load_sched_build(j->plan, j->load, j->align, j->chunk, LOAD_ZERO, &j->s);
+	j->secs = now_s() - t;
 	return NULL;
 }
 
@@ -975,7 +978,8 @@ static const char load_usage[] =
 	"allocated. A share that is already loaded with the same size is left\n"
 	"alone unless --replace is given; one of another size needs --replace.\n"
 	"--verify reads every region back (also the ones left alone) and\n"
-	"compares it with the file. -v says how the file is read and staged.";
+	"compares it with the file. -v says how the file is read and staged,\n"
+	"and where the time went.";
 
 int cmd_load(int argc, char **argv)
 {
@@ -997,7 +1001,7 @@ int cmd_load(int argc, char **argv)
 	struct gguf_file *g;
 	struct llmdev **devs;
 	char name[LLMDEV_NAME_LEN], b1[16], r[24];
-	double t = 0;
+	double t = 0, t_reg;
 	int ret, rc = EXIT_FAIL;
 
 	ret = parse_model_opts(argc, argv, &o, load_usage, true);
@@ -1058,8 +1062,10 @@ int cmd_load(int argc, char **argv)
 	sj = (struct sched_job){ .plan = plan, .load = load, .align = fr.align,
 				 .chunk = LOAD_CHUNK };
 	sj_running = !start_thread(&sj_thread, sched_main, &sj);
+	t_reg = now_s();
 	ret = staging_setup(&st, n, devs, load, LOAD_MIN_CHUNK > fr.align ?
 			    LOAD_MIN_CHUNK : fr.align);
+	t_reg = now_s() - t_reg;
 	if (sj_running)
 		pthread_join(sj_thread, NULL);
 	if (!ret && sj_running && !sj.ret && sj.chunk == st.chunk) {
@@ -1070,14 +1076,21 @@ int cmd_load(int argc, char **argv)
 	if (ret)
 		goto undo;
 	/* no thread, buffers of another size, or a failure to explain */
-	if (!s)
+	if (!s) {
+		sj_running = false;
+		sj.secs = now_s();
 		ret = load_sched_build(plan, load, fr.align, st.chunk, LOAD_ZERO, &s);
+		sj.secs = now_s() - sj.secs;
+	}
 	if (ret) {
 		msg("%s: planning the reads: %s", o.path, strerror(-ret));
 		goto undo;
 	}
-	if (o.verbose)
+	if (o.verbose) {
 		say_how(&fr, &st, s, n_load);
+		msg("setup %.2f s: staging %.2f s, schedule %.2f s%s", now_s() - l.t0, t_reg,
+		    sj.secs, sj_running ? " beside it" : " after it");
+	}
 	if (n_load) {
 		size_t bad_chunk;
 
