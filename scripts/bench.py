@@ -42,6 +42,9 @@ END = '@@LLMDEV-BENCH-JSON-END@@'
 UNPACED_MODEL_GBPS = 1600    # the model's maximum (qemu/llmdev.c: link-gbps 1..1600)
 HBM = '1G'
 LOAD_CMD = 'llmctl load /dev/vda --tp 2 --pp 2'
+# undoes it between the rounds; the sleep lets the freed HBM's scrub finish
+LOAD_BETWEEN = 'llmctl unload /dev/vda >/dev/null && sleep 1'
+LOAD_ROUNDS = 3
 
 
 # ---------------------------------------------------------------- the runs
@@ -436,11 +439,19 @@ def print_table(doc, out=sys.stdout):
     ld = doc.get('load')
     if ld:
         p()
-        p('load: %s (%s, %d bytes)' % (ld.get('model'), ld['file'], ld['bytes']))
+        rounds = ld.get('rounds', 1)
+        p('load: %s (%s, %d bytes)%s' % (
+            ld.get('model'), ld['file'], ld['bytes'],
+            '; medians of %d rounds%s' % (rounds, ' after a warm-up' if ld.get('warmup') else '')
+            if rounds > 1 else ''))
         p('  %-40s %7.2f s %9.4g Gb/s%s' % (ld['command'], ld['llmctl_s'], ld['llmctl_gbps'],
                                             ', verified' if ld.get('verified') else ''))
         p('  %-40s %7.2f s %9.4g Gb/s' % ('dd if=%s bs=4M iflag=direct' % ld['file'],
                                           ld['direct_read_s'], ld['direct_read_gbps']))
+        if rounds > 1:
+            p('  rounds: load %s s; dd %s s' % (
+                ' '.join('%.2f' % v for v in ld.get('llmctl_samples_s', [])),
+                ' '.join('%.2f' % v for v in ld.get('direct_read_samples_s', []))))
     if doc.get('targets'):
         p()
         p('Targets (issue 10; a report, not a test)')
@@ -490,8 +501,9 @@ def main():
     common = ['--kernel', a.kernel, '--cards', '4', '--hbm-size', HBM] + extra_vm
     plan = [
         ('unpaced', common + ['--link-gbps', str(UNPACED_MODEL_GBPS), '--file', a.model],
-         '--run unpaced --link-gbps 0 --link-gbps-model %d %s --load /dev/vda --load-verify -- %s'
-         % (UNPACED_MODEL_GBPS, a.bench_args, LOAD_CMD)),
+         '--run unpaced --link-gbps 0 --link-gbps-model %d %s --load /dev/vda --load-verify '
+         '--load-between "%s" --load-rounds %d -- %s'
+         % (UNPACED_MODEL_GBPS, a.bench_args, LOAD_BETWEEN, LOAD_ROUNDS, LOAD_CMD)),
         ('paced', common + ['--link-gbps', str(a.link_gbps)],
          '--run paced --only allreduce --link-gbps %d --link-gbps-model %d %s'
          % (a.link_gbps, a.link_gbps, a.bench_args)),

@@ -128,32 +128,37 @@ static const char *joined(char *const *argv, char *buf, size_t len)
 	return buf;
 }
 
-int bench_load(struct bench *b)
+/* the median of @n seconds (nearest rank, as the figures' medians); sorts @v */
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median_s(double *v, unsigned int n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return v[(n + 1) / 2 - 1];
+}
+
+/* Drop the page cache, then time dd of the whole file: 0 or BENCH_FAIL (said why). */
+static int timed_dd(struct bench *b, uint64_t bytes, double *secs)
 {
 	const struct bench_opts *o = b->o;
 	char ifarg[4096 + 8], cmdline[1024], err[4096];
 	char *dd[] = { "dd", ifarg, "of=/dev/null", "bs=4M", "iflag=direct", NULL };
 	unsigned long long full, part;
-	uint64_t bytes;
-	double t_dd, t_cmd;
-	struct json_object *f;
 	int ret, rc;
 	char *p;
 
-	ret = file_bytes(o->load_file, &bytes);
-	if (ret) {
-		bench_error(b, "%s: %s", o->load_file, strerror(-ret));
-		return BENCH_FAIL;
-	}
 	snprintf(ifarg, sizeof(ifarg), "if=%s", o->load_file);
-	joined(o->load_cmd, cmdline, sizeof(cmdline));
-
 	ret = drop_caches();
 	if (ret) {
 		bench_error(b, "dropping the page cache: %s", strerror(-ret));
 		return BENCH_FAIL;
 	}
-	rc = run(dd, err, sizeof(err), &t_dd);
+	rc = run(dd, err, sizeof(err), secs);
 	/* "N+M records in": N full blocks of 4 MiB and M partial ones */
 	p = strstr(err, "records in");
 	while (p && p > err && p[-1] != '\n')
@@ -165,30 +170,107 @@ int bench_load(struct bench *b)
 			    (unsigned long long)bytes, o->load_file, err);
 		return BENCH_FAIL;
 	}
-	joined(o->load_cmd, cmdline, sizeof(cmdline));
+	return 0;
+}
 
-	ret = drop_caches();
-	if (ret) {
-		bench_error(b, "dropping the page cache: %s", strerror(-ret));
-		return BENCH_FAIL;
+/* Run the load command (with the page cache dropped first when @timed). */
+static int load_once(struct bench *b, const char *cmdline, bool timed, double *secs)
+{
+	char err[4096];
+	int ret, rc;
+
+	if (timed) {
+		ret = drop_caches();
+		if (ret) {
+			bench_error(b, "dropping the page cache: %s", strerror(-ret));
+			return BENCH_FAIL;
+		}
 	}
-	bench_say("load: %s\n", cmdline);
 	/* stderr in a pipe: no progress meter on the (serial) console */
-	rc = run(o->load_cmd, err, sizeof(err), &t_cmd);
+	rc = run(b->o->load_cmd, err, sizeof(err), secs);
 	if (rc) {
-		bench_error(b, "%s: exit status %d:\n%s", cmdline, rc, err);
+		bench_error(b, "%s%s: exit status %d:\n%s", cmdline, timed ? "" : " (warm-up)",
+			    rc, err);
 		return BENCH_FAIL;
 	}
+	return 0;
+}
+
+/* Undo a load with the --load-between command. */
+static int load_between(struct bench *b)
+{
+	char *sh[] = { "/bin/sh", "-c", (char *)b->o->load_between, NULL };
+	char err[4096];
+	double t;
+	int rc;
+
+	rc = run(sh, err, sizeof(err), &t);
+	if (rc) {
+		bench_error(b, "--load-between '%s': exit status %d:\n%s", b->o->load_between,
+			    rc, err);
+		return BENCH_FAIL;
+	}
+	return 0;
+}
+
+/*
+ * With --load-between: a warm-up load (the first load of a boot also
+ * pays for the model's HBM being touched for the first time on the host),
+ * then --load-rounds rounds of dd and the load, the load undone between
+ * them; the medians. Without: one round.
+ */
+int bench_load(struct bench *b)
+{
+	const struct bench_opts *o = b->o;
+	double t_dd[100], t_cmd[100], m_dd, m_cmd;
+	struct json_object *f, *a_dd, *a_cmd;
+	unsigned int r, rounds = o->load_rounds ? o->load_rounds : 1;
+	char cmdline[1024], err[4096];
+	uint64_t bytes;
+	int ret, rc;
+
+	ret = file_bytes(o->load_file, &bytes);
+	if (ret) {
+		bench_error(b, "%s: %s", o->load_file, strerror(-ret));
+		return BENCH_FAIL;
+	}
+	if (rounds > sizeof(t_dd) / sizeof(t_dd[0]))
+		rounds = sizeof(t_dd) / sizeof(t_dd[0]);
+	joined(o->load_cmd, cmdline, sizeof(cmdline));
+	bench_say("load: %s%s\n", cmdline, o->load_between ? " (a warm-up, then rounds)" : "");
+	if (o->load_between) {
+		if (load_once(b, cmdline, false, &t_cmd[0]) || load_between(b))
+			return BENCH_FAIL;
+	}
+	for (r = 0; r < rounds; r++) {
+		if (timed_dd(b, bytes, &t_dd[r]) || load_once(b, cmdline, true, &t_cmd[r]))
+			return BENCH_FAIL;
+		/* the last load stays, for --load-verify */
+		if (o->load_between && r + 1 < rounds && load_between(b))
+			return BENCH_FAIL;
+	}
+	a_dd = json_object_new_array();
+	a_cmd = json_object_new_array();
+	for (r = 0; a_dd && a_cmd && r < rounds; r++) {
+		json_object_array_add(a_dd, json_object_new_double(t_dd[r]));
+		json_object_array_add(a_cmd, json_object_new_double(t_cmd[r]));
+	}
+	m_dd = median_s(t_dd, rounds);
+	m_cmd = median_s(t_cmd, rounds);
 
 	f = figure_new(b);
 	jset_str(f, "file", o->load_file);
 	jset_u64(f, "bytes", bytes);
 	jset_str(f, "command", cmdline);
-	jset_num(f, "llmctl_s", t_cmd);
+	jset_num(f, "llmctl_s", m_cmd);
 	jset_str(f, "direct_read", "dd bs=4M iflag=direct");
-	jset_num(f, "direct_read_s", t_dd);
-	jset_num(f, "llmctl_gbps", bytes * 8 / t_cmd / 1e9);
-	jset_num(f, "direct_read_gbps", bytes * 8 / t_dd / 1e9);
+	jset_num(f, "direct_read_s", m_dd);
+	jset_num(f, "llmctl_gbps", bytes * 8 / m_cmd / 1e9);
+	jset_num(f, "direct_read_gbps", bytes * 8 / m_dd / 1e9);
+	jset(f, "rounds", json_object_new_int(rounds));
+	jset(f, "warmup", json_object_new_boolean(!!o->load_between));
+	jset(f, "llmctl_samples_s", a_cmd);
+	jset(f, "direct_read_samples_s", a_dd);
 	jset(b->root, "load", f);
 
 	if (o->load_verify) {
@@ -218,8 +300,9 @@ int bench_load(struct bench *b)
 		jset_bool(f, "verified", false);
 	}
 	bench_say("load: %llu bytes: %s %.2f s (%.3f Gb/s); O_DIRECT read %.2f s "
-		  "(%.3f Gb/s)%s\n", (unsigned long long)bytes, o->load_cmd[0], t_cmd,
-		  bytes * 8 / t_cmd / 1e9, t_dd, bytes * 8 / t_dd / 1e9,
+		  "(%.3f Gb/s)%s%s\n", (unsigned long long)bytes, o->load_cmd[0], m_cmd,
+		  bytes * 8 / m_cmd / 1e9, m_dd, bytes * 8 / m_dd / 1e9,
+		  rounds > 1 ? "; medians of the rounds" : "",
 		  o->load_verify ? "; verified" : "");
 	return BENCH_OK;
 }

@@ -68,6 +68,8 @@ struct bench_opts {
 	const char *load_file;
 	char **load_cmd;			/* argv after "--" */
 	bool load_verify;
+	const char *load_between;		/* sh command undoing a load, or NULL */
+	unsigned int load_rounds;		/* timed rounds (with load_between) */
 	enum bench_inject inject;
 	bool smoke;
 };

@@ -77,6 +77,10 @@ static void usage(FILE *f)
 		"      --run NAME        name of this run, recorded with every figure\n"
 		"      --load FILE       time COMMAND (after --) beside `dd iflag=direct` of FILE\n"
 		"      --load-verify     then run COMMAND --verify (untimed); it must succeed\n"
+		"      --load-between CMD  sh command that undoes COMMAND: then COMMAND runs\n"
+		"                        once untimed (a warm-up), CMD, and --load-rounds\n"
+		"                        timed rounds with CMD between them; medians\n"
+		"      --load-rounds N   timed rounds with --load-between (default 3)\n"
 		"  -o, --json FILE       write the results as JSON (llmdev.bench/1), - = stdout\n"
 		"      --smoke           tiny sizes, few samples: a test of the benchmark\n"
 		"      --inject FAULT    corrupt data on purpose (stale, short, hbm, allreduce):\n"
@@ -278,7 +282,7 @@ static int write_json(struct bench *b)
 
 enum {
 	OPT_ONLY = 256, OPT_LINK, OPT_LINK_MODEL, OPT_RUN, OPT_LOAD, OPT_LOAD_VERIFY,
-	OPT_SMOKE, OPT_INJECT,
+	OPT_SMOKE, OPT_INJECT, OPT_LOAD_BETWEEN, OPT_LOAD_ROUNDS,
 };
 
 #define ADD(list, n, v)							\
@@ -307,6 +311,8 @@ int main(int argc, char **argv)
 		{ "run", required_argument, NULL, OPT_RUN },
 		{ "load", required_argument, NULL, OPT_LOAD },
 		{ "load-verify", no_argument, NULL, OPT_LOAD_VERIFY },
+		{ "load-between", required_argument, NULL, OPT_LOAD_BETWEEN },
+		{ "load-rounds", required_argument, NULL, OPT_LOAD_ROUNDS },
 		{ "json", required_argument, NULL, 'o' },
 		{ "smoke", no_argument, NULL, OPT_SMOKE },
 		{ "inject", required_argument, NULL, OPT_INJECT },
@@ -395,6 +401,13 @@ int main(int argc, char **argv)
 		case OPT_LOAD_VERIFY:
 			o.load_verify = true;
 			break;
+		case OPT_LOAD_BETWEEN:
+			o.load_between = optarg;
+			break;
+		case OPT_LOAD_ROUNDS:
+			if (parse_uint(optarg, 100, &o.load_rounds) || !o.load_rounds)
+				goto bad;
+			break;
 		case 'o':
 			o.json_path = optarg;
 			break;
@@ -429,6 +442,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "llmdev-bench: --load needs the command to time after --\n");
 		return BENCH_USAGE;
 	}
+	if (o.load_rounds && !o.load_between) {
+		fprintf(stderr, "llmdev-bench: --load-rounds needs --load-between\n");
+		return BENCH_USAGE;
+	}
+	if (o.load_between && !o.load_rounds)
+		o.load_rounds = 3;
+	if (!o.load_between)
+		o.load_rounds = 1;
 	if (!only)
 		o.sections = SEC_CLOCK | SEC_NULL | SEC_CEILING | SEC_DMA | SEC_ALLREDUCE |
 			     (o.load_file ? SEC_LOAD : 0);
