@@ -166,6 +166,8 @@ struct llmdev_job {
  * @status: 0 or the first error
  * @nr_xfers: number of @xfers
  * @bytes: bytes it moves to the card [0] and from it [1] (fdinfo)
+ * @rows: rows of its transfers (one for a transfer without
+ *        LLMDEV_OP_ROWS), at most LLMDEV_BATCH_MAX
  * @quiet: its jobs ask for no interrupt (a small LLMDEV_BATCH_WAIT)
  * @xfers: the transfers' holds on memory
  */
@@ -178,6 +180,7 @@ struct llmdev_req {
 	int status;
 	unsigned int nr_xfers;
 	u64 bytes[2];
+	u32 rows;
 	bool quiet;
 	struct llmdev_xfer xfers[];
 };
@@ -875,23 +878,40 @@ static int llmdev_req_add(struct llmdev_file *lf, struct llmdev_req *req,
 			  const struct llmdev_dma_op *prev)
 {
 	struct llmdev_xfer *x = &req->xfers[i];
+	u64 rows = 1, bytes = op->length, span = op->length;
 	struct llmdev_region *region;
 	struct llmdev_buf *buf;
 
-	if ((op->flags & ~(LLMDEV_OP_TO_CARD | LLMDEV_OP_BUF)) ||
-	    op->__reserved || !op->length || op->length > LLMDEV_DMA_MAX_LENGTH)
+	if ((op->flags & ~(LLMDEV_OP_TO_CARD | LLMDEV_OP_BUF | LLMDEV_OP_ROWS)) ||
+	    !op->length || op->length > LLMDEV_DMA_MAX_LENGTH)
 		return -EINVAL;
+	if (op->flags & LLMDEV_OP_ROWS) {
+		/* rows of a buffer, packed in the region (uapi) */
+		rows = op->rows;
+		if (!(op->flags & LLMDEV_OP_BUF) || !rows ||
+		    op->buf_stride < op->length ||
+		    rows > LLMDEV_DMA_MAX_LENGTH / op->length ||
+		    op->buf_stride > (U64_MAX - op->length) / rows)
+			return -EINVAL;
+		bytes = rows * op->length;
+		span = (rows - 1) * op->buf_stride + op->length;
+	} else if (op->__reserved) {
+		return -EINVAL;
+	}
+	/* a bound on the descriptors: as many rows as transfers at most */
+	if (rows > LLMDEV_BATCH_MAX - req->rows)
+		return -EINVAL;
+	req->rows += rows;
 	x->to_card = op->flags & LLMDEV_OP_TO_CARD;
-	req->bytes[x->to_card ? 0 : 1] += op->length;
+	req->bytes[x->to_card ? 0 : 1] += bytes;
 	if (prev && prev->handle == op->handle) {
 		/* held by the first transfer of the run, until they all end */
 		region = x[-1].region;
 		if (op->offset > region->ext.length ||
-		    op->length > region->ext.length - op->offset)
+		    bytes > region->ext.length - op->offset)
 			return -EINVAL;
 	} else {
-		region = llmdev_region_get(lf, op->handle, op->offset,
-					   op->length);
+		region = llmdev_region_get(lf, op->handle, op->offset, bytes);
 		if (IS_ERR(region))
 			return PTR_ERR(region);
 		x->region_ref = true;
@@ -900,18 +920,36 @@ static int llmdev_req_add(struct llmdev_file *lf, struct llmdev_req *req,
 	if (!(op->flags & LLMDEV_OP_BUF))
 		return llmdev_xfer_pin(lf->ldev, x, op->user_addr, op->length);
 	if (prev && (prev->flags & LLMDEV_OP_BUF) && prev->buf == op->buf)
-		buf = llmdev_buf_get_again(x[-1].buf, op->buf_offset,
-					   op->length, x->to_card);
+		buf = llmdev_buf_get_again(x[-1].buf, op->buf_offset, span,
+					   x->to_card);
 	else
-		buf = llmdev_buf_get(lf, op->buf, op->buf_offset, op->length,
+		buf = llmdev_buf_get(lf, op->buf, op->buf_offset, span,
 				     x->to_card);
 	if (IS_ERR(buf))
 		return PTR_ERR(buf);
 	x->buf = buf;
 	x->buf_offset = op->buf_offset;
-	x->length = op->length;
-	llmdev_buf_sync(lf->ldev, buf, op->buf_offset, op->length, false);
+	x->length = span;
+	llmdev_buf_sync(lf->ldev, buf, op->buf_offset, span, false);
 	return 0;
+}
+
+/*
+ * The descriptors of transfer @op of a registered buffer, row after row
+ * with LLMDEV_OP_ROWS; with @d NULL, only count them.
+ */
+static unsigned int llmdev_op_buf_descs(const struct llmdev_buf *b,
+					const struct llmdev_dma_op *op,
+					u64 hbm, struct llmdev_job_desc *d)
+{
+	u32 rows = op->flags & LLMDEV_OP_ROWS ? op->rows : 1, r;
+	unsigned int n = 0;
+
+	for (r = 0; r < rows; r++)
+		n += llmdev_buf_descs(b, op->buf_offset + (u64)r * op->buf_stride,
+				      op->length, hbm + (u64)r * op->length,
+				      d ? d + n : NULL);
+	return n;
 }
 
 /*
@@ -929,8 +967,7 @@ static int llmdev_req_build(struct llmdev_req *req,
 		struct llmdev_xfer *x = &req->xfers[i];
 
 		if (x->buf)
-			n = llmdev_buf_descs(x->buf, ops[i].buf_offset,
-					     ops[i].length, 0, NULL);
+			n = llmdev_op_buf_descs(x->buf, &ops[i], 0, NULL);
 		else
 			llmdev_xfer_descs(req->ldev, x, 0, NULL, &n);
 		req->job[x->to_card ? 0 : 1].nr_desc += n;
@@ -956,8 +993,7 @@ static int llmdev_req_build(struct llmdev_req *req,
 		struct llmdev_job_desc *d = &job->descs[pos[x->to_card ? 0 : 1]];
 
 		if (x->buf) {
-			n = llmdev_buf_descs(x->buf, ops[i].buf_offset,
-					     ops[i].length, hbm, d);
+			n = llmdev_op_buf_descs(x->buf, &ops[i], hbm, d);
 		} else {
 			ret = llmdev_xfer_descs(req->ldev, x, hbm, d, &n);
 			if (ret)

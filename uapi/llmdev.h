@@ -859,27 +859,46 @@ struct llmdev_buf_unregister {
 /* struct llmdev_dma_op flags */
 #define LLMDEV_OP_TO_CARD	_BITUL(0)	/* else card to host */
 #define LLMDEV_OP_BUF		_BITUL(1)	/* host side: buf + buf_offset, not user_addr */
+#define LLMDEV_OP_ROWS		_BITUL(2)	/* with LLMDEV_OP_BUF: rows, buf_stride apart */
 
 /**
  * struct llmdev_dma_op - one transfer of an LLMDEV_DMA_BATCH
- * @flags: LLMDEV_OP_TO_CARD, LLMDEV_OP_BUF
+ * @flags: LLMDEV_OP_TO_CARD, LLMDEV_OP_BUF, LLMDEV_OP_ROWS
  * @handle: the HBM region
  * @offset: byte offset in the region
- * @length: bytes, 1 .. LLMDEV_DMA_MAX_LENGTH
+ * @length: bytes, 1 .. LLMDEV_DMA_MAX_LENGTH; with LLMDEV_OP_ROWS, of
+ *          each row
  * @user_addr: without LLMDEV_OP_BUF: the host memory (pinned for this
  *             transfer only, as LLMDEV_DMA_SUBMIT does)
+ * @buf_stride: with LLMDEV_OP_ROWS: bytes from one row's start to the
+ *              next one's in the buffer, at least @length
  * @buf: with LLMDEV_OP_BUF: a registered buffer of this file
- * @__reserved: must be zero
+ * @__reserved: without LLMDEV_OP_ROWS: must be zero
+ * @rows: with LLMDEV_OP_ROWS: rows, at least 1
  * @buf_offset: with LLMDEV_OP_BUF: byte offset in the buffer
+ *
+ * LLMDEV_OP_ROWS (with LLMDEV_OP_BUF) gathers or scatters rows in one
+ * transfer: row r (0 .. @rows - 1) is @length bytes at @buf_offset + r *
+ * @buf_stride in the buffer and at @offset + r * @length in the region
+ * (the region side is packed), e.g. a column slice of a matrix whose rows
+ * are @buf_stride bytes. The rows move in order; all of them count as one
+ * transfer of @rows * @length bytes, at most LLMDEV_DMA_MAX_LENGTH. A
+ * driver before this flag fails such an op with -EINVAL.
  */
 struct llmdev_dma_op {
 	__u32 flags;
 	__u32 handle;
 	__aligned_u64 offset;
 	__aligned_u64 length;
-	__aligned_u64 user_addr;
+	union {
+		__aligned_u64 user_addr;
+		__aligned_u64 buf_stride;
+	};
 	__u32 buf;
-	__u32 __reserved;
+	union {
+		__u32 __reserved;
+		__u32 rows;
+	};
 	__aligned_u64 buf_offset;
 };
 
@@ -922,7 +941,9 @@ struct llmdev_dma_op {
  *
  * Errors: -EINVAL count 0 or too large, op_size below the first version of
  * the op, unknown flags in the batch or an op, reserved set, a length 0 or
- * too large, a range beyond its region or buffer; -ENOENT no such region
+ * too large, a range beyond its region or buffer, LLMDEV_OP_ROWS without
+ * LLMDEV_OP_BUF, with @rows 0, a @buf_stride below @length or rows of more
+ * than LLMDEV_DMA_MAX_LENGTH bytes in all; -ENOENT no such region
  * or buffer; -EPERM a region the caller may not use; -EACCES a transfer
  * from the card into an LLMDEV_BUF_READ_ONLY buffer; -EFAULT @ops not
  * readable, host memory not mapped (or not writable for a transfer from

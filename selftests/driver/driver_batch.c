@@ -5,8 +5,9 @@
  * checks and what a bad transfer does to its batch (nothing moves),
  * submit-and-wait, limits (RLIMIT_MEMLOCK, LLMDEV_MAX_BUFS), unregister
  * while busy, fork and close with buffers registered and transfers in
- * flight, polling against a stalled ring, and the quiet (no interrupt)
- * submit-and-wait of a small transfer.
+ * flight, polling against a stalled ring, the quiet (no interrupt)
+ * submit-and-wait of a small transfer, and transfers of rows
+ * (LLMDEV_OP_ROWS).
  */
 #include <poll.h>
 #include <stddef.h>
@@ -357,6 +358,140 @@ TEST_F(batch, data_integrity_shapes)
 		}
 	}
 	EXPECT_EQ(0, buf_unregister(self->fd, b));
+}
+
+static struct llmdev_dma_op op_rows(bool to_card, uint32_t handle, uint64_t off,
+				    uint32_t buf, uint64_t boff, uint64_t len,
+				    uint32_t rows, uint64_t stride)
+{
+	struct llmdev_dma_op op = op_buf(to_card, handle, off, buf, boff, len);
+
+	op.flags |= LLMDEV_OP_ROWS;
+	op.rows = rows;
+	op.buf_stride = stride;
+	return op;
+}
+
+/*
+ * LLMDEV_OP_ROWS: rows of a buffer gathered into a packed range of the
+ * region and scattered back, at row lengths and strides that cross pages
+ * and the buffer's DMA segments; the bytes between the rows stay as they
+ * were, on both sides.
+ */
+TEST_F(batch, rows)
+{
+	static const struct { uint64_t len, stride; uint32_t rows; } shape[] = {
+		{ 1, 1, 1 }, { 1, 3, 1000 }, { 1088, 2176, 700 }, { 4096, 4096, 64 },
+		{ 4095, 8193, 300 }, { 65537, 100000, 20 }, { 1, 4096, 400 },
+	};
+	const unsigned int n = sizeof(shape) / sizeof(shape[0]);
+	uint8_t *base = self->mem + 333;	/* unaligned */
+	struct llmdev_dma_op ops[7];
+	uint64_t off, boff, r;
+	uint8_t *pat;
+	unsigned int i;
+	uint32_t b;
+
+	SETUP_OR_SKIP();
+	ASSERT_EQ(7, n);
+	ASSERT_EQ(0, buf_register(self->fd, base, BUFLEN, 0, &b));
+	/* the region starts as a known pattern: what no row covers keeps it */
+	pat = ld_alloc_buf(REGION);
+	ASSERT_NE(NULL, pat);
+	ld_fill(pat, REGION, 31);
+	ASSERT_EQ(0, ld_xfer(self->fd, self->handle, 0, pat, REGION, true,
+			     LLMDEV_RING_ANY));
+	ld_fill(base, BUFLEN, 32);
+	for (i = 0, off = 5, boff = 7; i < n; i++) {
+		ops[i] = op_rows(true, self->handle, off, b, boff, shape[i].len, shape[i].rows,
+				 shape[i].stride);
+		off += shape[i].len * shape[i].rows + 100;
+		boff += shape[i].stride * (shape[i].rows - 1) + shape[i].len + 3;
+	}
+	ASSERT_LE(off, REGION);
+	ASSERT_LE(boff, BUFLEN);
+	ASSERT_EQ(0, batch_sync(self->fd, ops, n));
+	ASSERT_EQ(0, read_region(self));
+	for (i = 0, off = 5, boff = 7; i < n; i++) {
+		for (r = 0; r < shape[i].rows; r++)
+			ASSERT_EQ(-1, ld_cmp(base + boff + r * shape[i].stride,
+					     self->chk + off + r * shape[i].len, shape[i].len))
+				TH_LOG("to card: shape %u row %llu", i, (unsigned long long)r);
+		/* the 100 bytes after the packed rows are untouched */
+		off += shape[i].len * shape[i].rows;
+		EXPECT_EQ(-1, ld_cmp(pat + off, self->chk + off, 100))
+			TH_LOG("after the rows of shape %u", i);
+		off += 100;
+		boff += shape[i].stride * (shape[i].rows - 1) + shape[i].len + 3;
+	}
+
+	/* and back, into a buffer whose bytes between the rows must stay */
+	memset(base, 0xc5, BUFLEN);
+	for (i = 0; i < n; i++)
+		ops[i].flags &= ~LLMDEV_OP_TO_CARD;
+	ASSERT_EQ(0, batch_sync(self->fd, ops, n));
+	for (i = 0, off = 5, boff = 7; i < n; i++) {
+		for (r = 0; r < shape[i].rows; r++) {
+			ASSERT_EQ(-1, ld_cmp(base + boff + r * shape[i].stride,
+					     self->chk + off + r * shape[i].len, shape[i].len))
+				TH_LOG("from card: shape %u row %llu", i, (unsigned long long)r);
+			if (shape[i].stride > shape[i].len)
+				ASSERT_EQ(0xc5, base[boff + r * shape[i].stride + shape[i].len])
+					TH_LOG("between rows: shape %u row %llu", i,
+					       (unsigned long long)r);
+		}
+		off += shape[i].len * shape[i].rows + 100;
+		boff += shape[i].stride * (shape[i].rows - 1) + shape[i].len + 3;
+	}
+	EXPECT_EQ(0, buf_unregister(self->fd, b));
+	ld_free_buf(pat, REGION);
+}
+
+/* What LLMDEV_OP_ROWS refuses, and the bound on a batch's rows. */
+TEST_F(batch, rows_errors)
+{
+	struct llmdev_dma_op ops[3], bad;
+	struct {
+		const char *what;
+		struct llmdev_dma_op op;
+		int err;
+	} cases[9];
+	unsigned int i, nc = 0;
+	uint32_t b, rob, idx;
+	int ret;
+
+	SETUP_OR_SKIP();
+	ASSERT_EQ(0, buf_register(self->fd, self->mem, LD_MIB, 0, &b));
+	ASSERT_EQ(0, buf_register(self->fd, self->mem + LD_MIB, LD_MIB,
+				  LLMDEV_BUF_READ_ONLY, &rob));
+	cases[nc++] = (typeof(cases[0])){ "rows 0", op_rows(true, self->handle, 0, b, 0, 8, 0, 8), -EINVAL };
+	cases[nc++] = (typeof(cases[0])){ "stride below length", op_rows(true, self->handle, 0, b, 0, 8, 2, 7), -EINVAL };
+	cases[nc++] = (typeof(cases[0])){ "without a buffer", op_rows(true, self->handle, 0, b, 0, 8, 2, 8), -EINVAL };
+	cases[nc - 1].op.flags &= ~LLMDEV_OP_BUF;
+	cases[nc++] = (typeof(cases[0])){ "last row beyond the buffer", op_rows(true, self->handle, 0, b, 0, 8, 2, LD_MIB - 7), -EINVAL };
+	cases[nc++] = (typeof(cases[0])){ "rows beyond the region", op_rows(true, self->handle, REGION - 100, b, 0, 8, 13, 8), -EINVAL };
+	cases[nc++] = (typeof(cases[0])){ "stride overflows", op_rows(true, self->handle, 0, b, 0, 8, 3, ~0ULL / 2), -EINVAL };
+	cases[nc++] = (typeof(cases[0])){ "more than the most bytes", op_rows(true, self->handle, 0, b, 0, LLMDEV_DMA_MAX_LENGTH / 2 + 1, 2, LLMDEV_DMA_MAX_LENGTH), -EINVAL };
+	cases[nc++] = (typeof(cases[0])){ "more rows than a batch holds", op_rows(true, self->handle, 0, b, 0, 1, LLMDEV_BATCH_MAX, 1), -EINVAL };
+	cases[nc++] = (typeof(cases[0])){ "into read-only", op_rows(false, self->handle, 0, rob, 0, 8, 4, 16), -EACCES };
+
+	for (i = 0; i < nc; i++) {
+		bad = cases[i].op;
+		ops[0] = op_rows(true, self->handle, 0, b, 0, 16, 4, 32);
+		ops[1] = bad;
+		ops[2] = op_buf(true, self->handle, 4096, b, 4096, 64);
+		ret = batch(self->fd, ops, 3, false, 0, NULL, NULL, &idx);
+		EXPECT_EQ(cases[i].err, ret) TH_LOG("%s", cases[i].what);
+		EXPECT_EQ(1, idx) TH_LOG("%s: error_index", cases[i].what);
+	}
+	/* no fence was left */
+	EXPECT_EQ(-ENOENT, ld_wait_any(self->fd, 0, NULL, NULL));
+	/* all the rows a batch may have, the first op's four and the rest */
+	ops[0] = op_rows(true, self->handle, 0, b, 0, 16, 4, 32);
+	ops[1] = op_rows(true, self->handle, 64, b, 0, 1, LLMDEV_BATCH_MAX - 4, 1);
+	EXPECT_EQ(0, batch_sync(self->fd, ops, 2));
+	EXPECT_EQ(0, buf_unregister(self->fd, b));
+	EXPECT_EQ(0, buf_unregister(self->fd, rob));
 }
 
 /* Both directions and both kinds of memory in one batch. */
