@@ -676,7 +676,8 @@ LLMDEV_API int llmdev_buf_unregister(struct llmdev *dev, uint32_t buf);
  *               index, else ~0U; may be NULL
  *
  * All transfers are checked before any is queued: one bad transfer fails
- * the call and nothing moves.
+ * the call and nothing moves. A transfer of rows (LLMDEV_OP_ROWS) fails
+ * with -EINVAL on a driver older than that flag.
  *
  * Return: 0; -ETIME (with LLMDEV_BATCH_WAIT) the batch is queued but not
  * finished: wait for *@fence; -EINVAL @dev or @ops NULL; the other errors

@@ -19,7 +19,9 @@
  *    ranges it needs from that chunk, straight from the staging buffer:
  *    a bytes of the file needed by several cards is read once and sent to
  *    each, and a column slice (a range per row) is gathered by the card's
- *    DMA, not copied together by the CPU.
+ *    DMA, not copied together by the CPU: its rows within one chunk are
+ *    one transfer of rows (LLMDEV_OP_ROWS), or one transfer per row with
+ *    a driver older than that.
  *  - registered buffers count against RLIMIT_MEMLOCK (without
  *    CAP_IPC_LOCK): when the limit does not allow them, the buffers are
  *    made smaller, down to LOAD_MIN_CHUNK; below that they are not
@@ -402,7 +404,8 @@ struct loader {
 	size_t ops_cap;
 	size_t submitted;		/* chunks sent */
 	uint64_t done, total;		/* bytes sent */
-	unsigned int n_batches, n_ops;
+	unsigned int n_batches, n_ops, n_rows;
+	bool rows;			/* the driver takes LLMDEV_OP_ROWS (until it refuses) */
 	double t0, last;
 	/* where the main thread's time went (-v) */
 	double t_send, t_wait_read, t_wait_dma;
@@ -484,8 +487,31 @@ static int slot_add(struct slot *sl, uint32_t card, uint64_t fence)
 }
 
 /*
+ * How many of the @n transfers at @op, from a registered buffer, are rows
+ * of one LLMDEV_OP_ROWS transfer: the same length, packed one after the
+ * other in the region, at a constant distance (at least their length) in
+ * the buffer, as a column slice's rows within one read are.
+ */
+static size_t row_run(const struct sched_op *op, size_t n)
+{
+	uint64_t stride;
+	size_t r;
+
+	if (n < 2 || op[1].buf_off < op[0].buf_off + op[0].len)
+		return 1;
+	stride = op[1].buf_off - op[0].buf_off;
+	for (r = 1; r < n && r < UINT32_MAX; r++)
+		if (op[r].len != op[0].len || op[r].dst != op[r - 1].dst + op[0].len ||
+		    op[r].buf_off - op[r - 1].buf_off != stride)
+			break;
+	return r;
+}
+
+/*
  * Send @n transfers of card @card from buffer @k (LOAD_NBUF: the zero
- * buffer) as batches; their fences go to @sl.
+ * buffer) as batches; their fences go to @sl. From registered buffers, a
+ * run of rows (row_run()) goes as one transfer of rows, unless the driver
+ * is older than LLMDEV_OP_ROWS: then, once it has refused one, row by row.
  */
 static int send_ops(struct loader *l, struct slot *sl, uint32_t card, unsigned int k,
 		    const struct sched_op *op, size_t n)
@@ -493,7 +519,8 @@ static int send_ops(struct loader *l, struct slot *sl, uint32_t card, unsigned i
 	uint8_t *mem = k < LOAD_NBUF ? l->st->mem[k] : l->st->zero;
 
 	while (n) {
-		size_t m = n < LLMDEV_BATCH_MAX ? n : LLMDEV_BATCH_MAX, i;
+		size_t m = n < LLMDEV_BATCH_MAX ? n : LLMDEV_BATCH_MAX, i, count;
+		unsigned int bad = ~0U;
 		uint64_t fence, bytes = 0;
 		int ret;
 
@@ -505,8 +532,9 @@ static int send_ops(struct loader *l, struct slot *sl, uint32_t card, unsigned i
 			l->ops = o;
 			l->ops_cap = m;
 		}
-		for (i = 0; i < m; i++) {
-			struct llmdev_dma_op *o = &l->ops[i];
+		for (i = 0, count = 0; i < m; count++) {
+			struct llmdev_dma_op *o = &l->ops[count];
+			size_t rows = 1;
 
 			memset(o, 0, sizeof(*o));
 			o->flags = LLMDEV_OP_TO_CARD;
@@ -517,18 +545,32 @@ static int send_ops(struct loader *l, struct slot *sl, uint32_t card, unsigned i
 				o->flags |= LLMDEV_OP_BUF;
 				o->buf = l->st->ids[card][k];
 				o->buf_offset = op[i].buf_off;
+				if (l->rows && k < LOAD_NBUF)
+					rows = row_run(op + i, m - i);
+				if (rows > 1) {
+					o->flags |= LLMDEV_OP_ROWS;
+					o->rows = rows;
+					o->buf_stride = op[i + 1].buf_off - op[i].buf_off;
+				}
 			} else {
 				o->user_addr = (uintptr_t)(mem + op[i].buf_off);
 			}
-			bytes += op[i].len;
+			bytes += op[i].len * rows;
+			i += rows;
 		}
-		ret = llmdev_dma_batch(l->devs[card], l->ops, m, 0, 0, &fence, NULL, NULL);
+		ret = llmdev_dma_batch(l->devs[card], l->ops, count, 0, 0, &fence, NULL, &bad);
+		if (ret == -EINVAL && bad < count && (l->ops[bad].flags & LLMDEV_OP_ROWS)) {
+			/* a driver from before LLMDEV_OP_ROWS: nothing was queued */
+			l->rows = false;
+			continue;
+		}
 		if (!ret)
 			ret = slot_add(sl, card, fence);
 		if (ret)
 			return ret;
 		l->n_batches++;
-		l->n_ops += m;
+		l->n_ops += count;
+		l->n_rows += m;
 		if (k < LOAD_NBUF)
 			l->done += bytes;
 		op += m;
@@ -959,7 +1001,7 @@ static void say_how(const struct freader *fr, const struct staging *st,
 		    "its memory (slower)", LOAD_NBUF, human_bytes(st->chunk, b1, sizeof(b1)),
 		    llmdev_strerror(st->reg_err));
 	}
-	msg("%s to %u card%s: %zu reads of %s, %zu transfers (%zu of padding)",
+	msg("%s to %u card%s: %zu reads of %s, %zu ranges (%zu of them padding)",
 	    human_bytes(s->bytes, b1, sizeof(b1)), n_load, n_load == 1 ? "" : "s",
 	    s->n_chunks, human_bytes(s->read_bytes, b2, sizeof(b2)), s->n_ops + s->n_pad,
 	    s->n_pad);
@@ -1100,6 +1142,7 @@ int cmd_load(int argc, char **argv)
 		l.st = &st;
 		l.total = s->bytes;
 		l.tty = isatty(STDERR_FILENO) && !print_is_json();
+		l.rows = true;
 		ret = load_run(&l, &fr, &bad_chunk);
 		progress(&l, true);
 		if (ret) {
@@ -1112,9 +1155,9 @@ int cmd_load(int argc, char **argv)
 			goto undo;
 		}
 		if (o.verbose)
-			msg("%u batches; reading %.2f s; sending %.2f s, waiting for reads %.2f s "
-			    "and for DMA %.2f s", l.n_batches, l.pl.t_read, l.t_send,
-			    l.t_wait_read, l.t_wait_dma);
+			msg("%u batches of %u transfers (%u rows); reading %.2f s; sending %.2f s, "
+			    "waiting for reads %.2f s and for DMA %.2f s", l.n_batches, l.n_ops,
+			    l.n_rows, l.pl.t_read, l.t_send, l.t_wait_read, l.t_wait_dma);
 		if (fr.fell_back && o.verbose)
 			msg("%s: a read at offset %" PRIu64 " refused O_DIRECT (%s): the rest "
 			    "went through the page cache", o.path, fr.fallback_off,
@@ -1197,6 +1240,7 @@ int cmd_load(int argc, char **argv)
 	print_bool(PRINT_JSON, "registered", NULL, registered);
 	print_close_object();
 	print_uint(PRINT_JSON, "transfers", NULL, l.n_ops);
+	print_uint(PRINT_JSON, "rows", NULL, l.n_rows);
 	print_uint(PRINT_JSON, "batches", NULL, l.n_batches);
 	print_open_array("cards");
 	for (i = 0; i < n; i++) {

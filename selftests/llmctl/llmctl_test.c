@@ -299,8 +299,8 @@ static const struct member show_top[] = { STR("schema"), ARR("cards"), END };
 static const struct member show_card[] = { INT("card"), INT("generation"), ARR("entries"), END };
 static const struct member load_top[] = {
 	STR("schema"), STR("model"), INT("bytes"), NUM("seconds"), BOOL("verified"),
-	STR_NULL("read"), INT("read_bytes"), OBJ("staging"), INT("transfers"), INT("batches"),
-	ARR("cards"), END };
+	STR_NULL("read"), INT("read_bytes"), OBJ("staging"), INT("transfers"), INT("rows"),
+	INT("batches"), ARR("cards"), END };
 static const struct member load_card[] = {
 	INT("card"), STR("region"), INT("handle"), INT("bytes"), BOOL("loaded"),
 	BOOL("verified"), STR_NULL("checksum"), END };
@@ -2864,6 +2864,7 @@ TEST_F_TIMEOUT(model, load_buffered, 90)
 	EXPECT_EQ(1, jbool(load, "staging/registered"));
 	EXPECT_LE(4, juint(load, "batches", 0));
 	EXPECT_LE(juint(load, "batches", 0), juint(load, "transfers", 0));
+	EXPECT_LE(juint(load, "transfers", 0), juint(load, "rows", 0));
 	json_object_put(load);
 	run_free(&r);
 
