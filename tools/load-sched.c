@@ -244,26 +244,31 @@ static bool in_file_order(const struct load_sched *s)
 }
 
 /*
- * The runs of cards of @n elements @size bytes apart, whose card number
- * is at @card for the first one, ascending: their first indexes in
- * @start, @n after the last. Return the number of runs, or
- * MERGE_MAX_CARDS + 1 when there are more.
+ * The runs of cards of @n > 0 elements @size bytes apart, whose card
+ * number is at @card for the first one, ascending: their first indexes in
+ * @start (@n after the last) and in @next, their number in *@runs.
+ * Return 0, or -EINVAL when there are more than MERGE_MAX_CARDS.
  */
-static size_t card_runs(const uint32_t *card, size_t size, size_t n, size_t *start)
+static int card_runs(const uint32_t *card, size_t size, size_t n, size_t *start,
+		     size_t *next, size_t *runs)
 {
 	const char *p = (const char *)card;
 	uint32_t prev = 0;
-	size_t i, runs = 0;
+	size_t i, r = 0;
 
-	for (i = 0; i < n && runs <= MERGE_MAX_CARDS; i++, p += size) {
+	for (i = 0; i < n && r <= MERGE_MAX_CARDS; i++, p += size) {
 		uint32_t c = *(const uint32_t *)p;
 
 		if (!i || c != prev)
-			start[runs++] = i;
+			start[r++] = i;
 		prev = c;
 	}
-	start[runs] = n;
-	return runs;
+	if (r > MERGE_MAX_CARDS)
+		return -EINVAL;
+	start[r] = n;
+	memcpy(next, start, r * sizeof(*next));
+	*runs = r;
+	return 0;
 }
 
 /*
@@ -274,15 +279,13 @@ static size_t card_runs(const uint32_t *card, size_t size, size_t n, size_t *sta
  */
 static int merge_by_src(const struct load_sched *s, size_t *idx)
 {
-	size_t start[MERGE_MAX_CARDS + 2], next[MERGE_MAX_CARDS + 1], i, c, best, runs;
+	size_t start[MERGE_MAX_CARDS + 1], next[MERGE_MAX_CARDS], i, c, best, runs;
 
 	if (!s->n_ranges)
 		return 0;
-	runs = card_runs(&s->ranges[0].card, sizeof(s->ranges[0]), s->n_ranges, start);
-	if (runs > MERGE_MAX_CARDS)
+	if (card_runs(&s->ranges[0].card, sizeof(s->ranges[0]), s->n_ranges, start, next,
+		      &runs))
 		return -EINVAL;
-	for (c = 0; c < runs; c++)
-		next[c] = start[c];
 	for (i = 0; i < s->n_ranges; i++) {
 		best = SIZE_MAX;
 		for (c = 0; c < runs; c++)
@@ -303,15 +306,12 @@ static int merge_by_src(const struct load_sched *s, size_t *idx)
  */
 static int merge_ops(const struct op_vec *v, size_t n_chunks, size_t *order)
 {
-	size_t start[MERGE_MAX_CARDS + 2], next[MERGE_MAX_CARDS + 1], k, c, runs, out = 0;
+	size_t start[MERGE_MAX_CARDS + 1], next[MERGE_MAX_CARDS], k, c, runs, out = 0;
 
 	if (!v->n)
 		return 0;
-	runs = card_runs(&v->op[0].card, sizeof(v->op[0]), v->n, start);
-	if (runs > MERGE_MAX_CARDS)
+	if (card_runs(&v->op[0].card, sizeof(v->op[0]), v->n, start, next, &runs))
 		return -EINVAL;
-	for (c = 0; c < runs; c++)
-		next[c] = start[c];
 	for (k = 0; k < n_chunks; k++)
 		for (c = 0; c < runs; c++)
 			while (next[c] < start[c + 1] && v->chunk[next[c]] == k)
