@@ -252,8 +252,8 @@ int bench_load(struct bench *b)
 	a_dd = json_object_new_array();
 	a_cmd = json_object_new_array();
 	for (r = 0; a_dd && a_cmd && r < rounds; r++) {
-		json_object_array_add(a_dd, json_object_new_double(t_dd[r]));
-		json_object_array_add(a_cmd, json_object_new_double(t_cmd[r]));
+		json_object_array_add(a_dd, jnum(t_dd[r]));
+		json_object_array_add(a_cmd, jnum(t_cmd[r]));
 	}
 	m_dd = median_s(t_dd, rounds);
 	m_cmd = median_s(t_cmd, rounds);

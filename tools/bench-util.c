@@ -235,17 +235,20 @@ void jset_bool(struct json_object *o, const char *key, bool v)
 	jset(o, key, json_object_new_boolean(v));
 }
 
-void jset_num(struct json_object *o, const char *key, double v)
+struct json_object *jnum(double v)
 {
 	char s[32];
 
-	if (!isfinite(v)) {
-		jset(o, key, NULL);
-		return;
-	}
+	if (!isfinite(v))
+		return NULL;
 	snprintf(s, sizeof(s), "%.4g", v);
 	/* %.4g may say 1.234e+05: json-c writes the string as given */
-	jset(o, key, json_object_new_double_s(v, s));
+	return json_object_new_double_s(v, s);
+}
+
+void jset_num(struct json_object *o, const char *key, double v)
+{
+	jset(o, key, jnum(v));
 }
 
 struct json_object *figure_new(struct bench *b)

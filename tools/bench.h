@@ -160,6 +160,7 @@ void jset_u64(struct json_object *o, const char *key, uint64_t v);
 void jset_str(struct json_object *o, const char *key, const char *v);
 void jset_bool(struct json_object *o, const char *key, bool v);
 /* a rate or ratio, rounded to 4 significant digits */
+struct json_object *jnum(double v);	/* 4 significant digits; NULL if not finite */
 void jset_num(struct json_object *o, const char *key, double v);
 
 /* bits per second in Gb/s (1e9 bit/s) for @bytes moved in @ns */
