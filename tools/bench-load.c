@@ -222,7 +222,7 @@ static int load_between(struct bench *b)
 int bench_load(struct bench *b)
 {
 	const struct bench_opts *o = b->o;
-	double t_dd[100], t_cmd[100], m_dd, m_cmd;
+	double t_dd[BENCH_LOAD_ROUNDS_MAX], t_cmd[BENCH_LOAD_ROUNDS_MAX], m_dd, m_cmd;
 	struct json_object *f, *a_dd, *a_cmd;
 	unsigned int r, rounds = o->load_rounds ? o->load_rounds : 1;
 	char cmdline[1024], err[4096];
@@ -234,8 +234,6 @@ int bench_load(struct bench *b)
 		bench_error(b, "%s: %s", o->load_file, strerror(-ret));
 		return BENCH_FAIL;
 	}
-	if (rounds > sizeof(t_dd) / sizeof(t_dd[0]))
-		rounds = sizeof(t_dd) / sizeof(t_dd[0]);
 	joined(o->load_cmd, cmdline, sizeof(cmdline));
 	bench_say("load: %s%s\n", cmdline, o->load_between ? " (a warm-up, then rounds)" : "");
 	if (o->load_between) {

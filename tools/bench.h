@@ -69,10 +69,12 @@ struct bench_opts {
 	char **load_cmd;			/* argv after "--" */
 	bool load_verify;
 	const char *load_between;		/* sh command undoing a load, or NULL */
-	unsigned int load_rounds;		/* timed rounds (with load_between) */
+	unsigned int load_rounds;		/* timed rounds, 1 .. BENCH_LOAD_ROUNDS_MAX */
 	enum bench_inject inject;
 	bool smoke;
 };
+
+#define BENCH_LOAD_ROUNDS_MAX	100
 
 /* the state of one run */
 struct bench {

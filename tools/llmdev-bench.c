@@ -405,7 +405,8 @@ int main(int argc, char **argv)
 			o.load_between = optarg;
 			break;
 		case OPT_LOAD_ROUNDS:
-			if (parse_uint(optarg, 100, &o.load_rounds) || !o.load_rounds)
+			if (parse_uint(optarg, BENCH_LOAD_ROUNDS_MAX, &o.load_rounds) ||
+			    !o.load_rounds)
 				goto bad;
 			break;
 		case 'o':
@@ -440,6 +441,10 @@ int main(int argc, char **argv)
 		o.load_cmd = argv + optind;
 	} else if (o.load_file) {
 		fprintf(stderr, "llmdev-bench: --load needs the command to time after --\n");
+		return BENCH_USAGE;
+	}
+	if (o.load_between && !o.load_file) {
+		fprintf(stderr, "llmdev-bench: --load-between needs --load FILE -- COMMAND\n");
 		return BENCH_USAGE;
 	}
 	if (o.load_rounds && !o.load_between) {
