@@ -7,7 +7,9 @@
  * once, as a hardware scatter-gather table in coherent memory, so that a
  * transfer of any range of the buffer is at most three descriptors that
  * point into it (a partial first segment, whole segments, a partial last
- * one) and needs no allocation at all (llmdev_buf_descs()).
+ * one) and needs no allocation at all (llmdev_buf_descs()). Rows of it
+ * (LLMDEV_OP_ROWS) are gathered by SG tables of their own, one descriptor
+ * for up to LLMDEV_DESC_MAX_SG rows (llmdev_buf_rows_descs()).
  *
  * Transfers hold a count on the buffer (busy) from the moment they are
  * built until they finish; a busy buffer cannot be unregistered. The
@@ -489,6 +491,98 @@ unsigned int llmdev_buf_descs(const struct llmdev_buf *b, u64 off, u64 len,
 		n++;
 	}
 	return n;
+}
+
+/* The DMA segments [@off, @off + @len) of the buffer touches: 1 or more. */
+static u32 llmdev_buf_pieces(const struct llmdev_buf *b, u64 off, u64 len)
+{
+	u32 k = llmdev_buf_seg(b, off), n = 1;
+
+	while (b->seg_start[k] + llmdev_buf_seg_len(b, k) < off + len) {
+		k++;
+		n++;
+	}
+	return n;
+}
+
+/**
+ * llmdev_buf_rows_descs() - the descriptors of rows of a buffer, packed in HBM
+ * @dev: the device that allocates the SG tables (with @d only)
+ * @b: the buffer
+ * @off: byte offset of the first row in the buffer
+ * @len: bytes of each row, > 0
+ * @rows: rows, > 0, each @stride bytes after the one before, all within
+ *        the buffer
+ * @stride: >= @len
+ * @hbm: HBM address of the first row; the others follow it, packed
+ * @d: where to write them (NULL: only count)
+ * @n: the number of descriptors
+ *
+ * The rows' pieces (a row's part in each DMA segment it touches) are the
+ * entries of SG tables of their own, LLMDEV_DESC_MAX_SG to a descriptor:
+ * the card gathers them into one contiguous run of HBM, as it would one
+ * row. A descriptor left with one entry addresses it directly. The tables
+ * are coherent memory owned by the descriptors (llmdev_job_desc.table).
+ *
+ * Return: 0, or -ENOMEM (the descriptors written so far own their tables).
+ */
+int llmdev_buf_rows_descs(struct device *dev, const struct llmdev_buf *b,
+			  u64 off, u64 len, u32 rows, u64 stride, u64 hbm,
+			  struct llmdev_job_desc *d, unsigned int *n)
+{
+	u64 pos = off, end = off + len, entries = 0;
+	u32 r, k = 0, j;
+
+	for (r = 0; r < rows; r++)
+		entries += llmdev_buf_pieces(b, off + (u64)r * stride, len);
+	*n = DIV_ROUND_UP(entries, LLMDEV_DESC_MAX_SG);
+	if (!d)
+		return 0;
+	k = llmdev_buf_seg(b, pos);
+	r = 0;
+	for (j = 0; j < *n; j++) {
+		struct llmdev_job_desc *jd = &d[j];
+		u32 cnt = min_t(u64, entries - (u64)j * LLMDEV_DESC_MAX_SG,
+				LLMDEV_DESC_MAX_SG), e;
+
+		jd->hbm_addr = hbm;
+		jd->length = 0;
+		jd->count = 0;
+		jd->table = NULL;
+		if (cnt > 1) {
+			jd->table = dma_alloc_coherent(dev, cnt * LLMDEV_SG_SIZE,
+						       &jd->addr, GFP_KERNEL);
+			if (!jd->table)
+				return -ENOMEM;
+			jd->count = cnt;
+		}
+		for (e = 0; e < cnt; e++) {
+			u64 seg_end, piece, addr;
+
+			if (pos == end) {
+				r++;
+				pos = off + (u64)r * stride;
+				end = pos + len;
+				k = llmdev_buf_seg(b, pos);
+			}
+			seg_end = b->seg_start[k] + llmdev_buf_seg_len(b, k);
+			piece = min(seg_end, end) - pos;
+			addr = le64_to_cpu(b->table[k].addr) + (pos - b->seg_start[k]);
+			if (jd->table) {
+				jd->table[e].addr = cpu_to_le64(addr);
+				jd->table[e].length = cpu_to_le32(piece);
+				jd->table[e].reserved = 0;
+			} else {
+				jd->addr = addr;
+			}
+			jd->length += piece;
+			hbm += piece;
+			pos += piece;
+			if (pos == seg_end)
+				k++;
+		}
+	}
+	return 0;
 }
 
 /**

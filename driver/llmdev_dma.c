@@ -935,21 +935,24 @@ static int llmdev_req_add(struct llmdev_file *lf, struct llmdev_req *req,
 }
 
 /*
- * The descriptors of transfer @op of a registered buffer, row after row
- * with LLMDEV_OP_ROWS; with @d NULL, only count them.
+ * The descriptors of transfer @op of a registered buffer; with @d NULL,
+ * only count them. Rows (LLMDEV_OP_ROWS) are gathered by SG tables of
+ * their own, LLMDEV_DESC_MAX_SG rows or so to a descriptor, not a
+ * descriptor each.
  */
-static unsigned int llmdev_op_buf_descs(const struct llmdev_buf *b,
-					const struct llmdev_dma_op *op,
-					u64 hbm, struct llmdev_job_desc *d)
+static int llmdev_op_buf_descs(struct llmdev_device *ldev,
+			       const struct llmdev_buf *b,
+			       const struct llmdev_dma_op *op,
+			       u64 hbm, struct llmdev_job_desc *d,
+			       unsigned int *n)
 {
-	u32 rows = op->flags & LLMDEV_OP_ROWS ? op->rows : 1, r;
-	unsigned int n = 0;
-
-	for (r = 0; r < rows; r++)
-		n += llmdev_buf_descs(b, op->buf_offset + (u64)r * op->buf_stride,
-				      op->length, hbm + (u64)r * op->length,
-				      d ? d + n : NULL);
-	return n;
+	if ((op->flags & LLMDEV_OP_ROWS) && op->rows > 1)
+		return llmdev_buf_rows_descs(llmdev_dma_dev(ldev), b,
+					     op->buf_offset, op->length,
+					     op->rows, op->buf_stride, hbm,
+					     d, n);
+	*n = llmdev_buf_descs(b, op->buf_offset, op->length, hbm, d);
+	return 0;
 }
 
 /*
@@ -967,7 +970,8 @@ static int llmdev_req_build(struct llmdev_req *req,
 		struct llmdev_xfer *x = &req->xfers[i];
 
 		if (x->buf)
-			n = llmdev_op_buf_descs(x->buf, &ops[i], 0, NULL);
+			llmdev_op_buf_descs(req->ldev, x->buf, &ops[i], 0,
+					    NULL, &n);
 		else
 			llmdev_xfer_descs(req->ldev, x, 0, NULL, &n);
 		req->job[x->to_card ? 0 : 1].nr_desc += n;
@@ -992,13 +996,13 @@ static int llmdev_req_build(struct llmdev_req *req,
 		u64 hbm = x->region->ext.offset + ops[i].offset;
 		struct llmdev_job_desc *d = &job->descs[pos[x->to_card ? 0 : 1]];
 
-		if (x->buf) {
-			n = llmdev_op_buf_descs(x->buf, &ops[i], hbm, d);
-		} else {
+		if (x->buf)
+			ret = llmdev_op_buf_descs(req->ldev, x->buf, &ops[i],
+						  hbm, d, &n);
+		else
 			ret = llmdev_xfer_descs(req->ldev, x, hbm, d, &n);
-			if (ret)
-				return ret;
-		}
+		if (ret)
+			return ret;
 		pos[x->to_card ? 0 : 1] += n;
 	}
 	return 0;

@@ -540,6 +540,9 @@ struct llmdev_buf *llmdev_buf_get_again(struct llmdev_buf *b, u64 offset,
 void llmdev_buf_put(struct llmdev_buf *b);
 unsigned int llmdev_buf_descs(const struct llmdev_buf *b, u64 off, u64 len,
 			      u64 hbm, struct llmdev_job_desc *d);
+int llmdev_buf_rows_descs(struct device *dev, const struct llmdev_buf *b,
+			  u64 off, u64 len, u32 rows, u64 stride, u64 hbm,
+			  struct llmdev_job_desc *d, unsigned int *n);
 void llmdev_buf_sync(struct llmdev_device *ldev, const struct llmdev_buf *b,
 		     u64 off, u64 len, bool for_cpu);
 void llmdev_buf_release_file(struct llmdev_file *lf);

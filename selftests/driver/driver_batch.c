@@ -376,24 +376,27 @@ static struct llmdev_dma_op op_rows(bool to_card, uint32_t handle, uint64_t off,
  * LLMDEV_OP_ROWS: rows of a buffer gathered into a packed range of the
  * region and scattered back, at row lengths and strides that cross pages
  * and the buffer's DMA segments; the bytes between the rows stay as they
- * were, on both sides.
+ * were, on both sides. The driver gathers up to LLMDEV_DESC_MAX_SG (4096)
+ * row pieces with one descriptor: 4097 rows of a byte are two, the second
+ * with one row; 9000 rows of 3 bytes, some across pages, are three or more.
  */
 TEST_F(batch, rows)
 {
 	static const struct { uint64_t len, stride; uint32_t rows; } shape[] = {
 		{ 1, 1, 1 }, { 1, 3, 1000 }, { 1088, 2176, 700 }, { 4096, 4096, 64 },
 		{ 4095, 8193, 300 }, { 65537, 100000, 20 }, { 1, 4096, 400 },
+		{ 1, 2, 4097 }, { 3, 5, 9000 },
 	};
 	const unsigned int n = sizeof(shape) / sizeof(shape[0]);
 	uint8_t *base = self->mem + 333;	/* unaligned */
-	struct llmdev_dma_op ops[7];
+	struct llmdev_dma_op ops[9];
 	uint64_t off, boff, r;
 	uint8_t *pat;
 	unsigned int i;
 	uint32_t b;
 
 	SETUP_OR_SKIP();
-	ASSERT_EQ(7, n);
+	ASSERT_EQ(9, n);
 	ASSERT_EQ(0, buf_register(self->fd, base, BUFLEN, 0, &b));
 	/* the region starts as a known pattern: what no row covers keeps it */
 	pat = ld_alloc_buf(REGION);
