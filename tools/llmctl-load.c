@@ -225,11 +225,18 @@ static int staging_register(struct staging *st, struct llmdev **devs, const bool
 	int ret = 0;
 
 	staging_layout(st, chunk);
+	/*
+	 * Read-only: the cards only read them. That pins nothing for writing,
+	 * so any number of cards can share the pages (a writable buffer's are
+	 * in LLMDEV_BUF_MAX_SHARE at most), and registering and unregistering
+	 * is cheaper. staging_setup() wrote every page first, so what is
+	 * pinned is the memory the reads fill.
+	 */
 	for (i = 0; i < st->n_cards && !ret; i++)
 		for (k = 0; load[i] && k <= LOAD_NBUF && !ret; k++)
 			ret = llmdev_buf_register(devs[i], k < LOAD_NBUF ? st->mem[k] : st->zero,
-						  k < LOAD_NBUF ? chunk : LOAD_ZERO, 0,
-						  &st->ids[i][k]);
+						  k < LOAD_NBUF ? chunk : LOAD_ZERO,
+						  LLMDEV_BUF_READ_ONLY, &st->ids[i][k]);
 	if (ret)
 		staging_unregister(st, devs);
 	else
@@ -249,6 +256,7 @@ static int staging_setup(struct staging *st, unsigned int n_cards, struct llmdev
 	bool any = false;
 	uint64_t chunk;
 	unsigned int i;
+	uint8_t *p;
 
 	memset(st, 0, sizeof(*st));
 	st->n_cards = n_cards;
@@ -266,6 +274,14 @@ static int staging_setup(struct staging *st, unsigned int n_cards, struct llmdev
 	st->base = (uint8_t *)(((uintptr_t)st->raw + LOAD_HUGE - 1) &
 			       ~(uintptr_t)(LOAD_HUGE - 1));
 	madvise(st->base, (size_t)LOAD_NBUF * LOAD_CHUNK, MADV_HUGEPAGE);
+	/*
+	 * Fault every page in for writing before it is pinned read-only: a
+	 * page never written is the shared zero page, which a read-only pin
+	 * would hold on to while the reads went to a new one.
+	 */
+	for (p = st->base; p < st->base + (size_t)LOAD_NBUF * LOAD_CHUNK + LOAD_ZERO;
+	     p += 4096)
+		*(volatile uint8_t *)p = 0;
 
 	for (i = 0; i < n_cards; i++)
 		any |= load[i];
