@@ -1015,7 +1015,8 @@ static void say_how(const struct freader *fr, const struct staging *st,
 	} else {
 		msg("staging: %u buffers of %s, not registered (%s); each transfer pins "
 		    "its memory (slower)", LOAD_NBUF, human_bytes(st->chunk, b1, sizeof(b1)),
-		    llmdev_strerror(st->reg_err));
+		    /* (llmdev_strerror() says what EBUSY means for a region) */
+		    st->reg_err == -EBUSY ? strerror(EBUSY) : llmdev_strerror(st->reg_err));
 	}
 	msg("%s to %u card%s: %zu reads of %s, %zu ranges (%zu of them padding)",
 	    human_bytes(s->bytes, b1, sizeof(b1)), n_load, n_load == 1 ? "" : "s",
