@@ -411,7 +411,10 @@ static int make_ranges(const struct shard_plan *p, const bool *load, struct load
 				return -ENOMEM;
 			n += p->cards[i].pieces[k].src_count;
 		}
-	s->ranges = calloc(n ? n : 1, sizeof(*s->ranges));
+	if (n > SIZE_MAX / sizeof(*s->ranges))
+		return -ENOMEM;
+	/* (every member of every range is set below) */
+	s->ranges = malloc((n ? n : 1) * sizeof(*s->ranges));
 	s->card_range = calloc(p->n_cards + 1, sizeof(*s->card_range));
 	if (!s->ranges || !s->card_range)
 		return -ENOMEM;
@@ -559,10 +562,22 @@ static int make_chunks(uint64_t align, uint64_t chunk, const size_t *idx,
 	return 0;
 }
 
-/* the chunk that holds file offset @off (there is one) */
-static size_t find_chunk(const struct load_sched *s, uint64_t off)
+/*
+ * The chunk that holds file offset @off (there is one). @hint: the one
+ * that held the offset looked for before, where the search starts: a
+ * card's ranges come in region order, which is usually file order too,
+ * so that the answer is usually @hint or a chunk or two after it.
+ */
+static size_t find_chunk(const struct load_sched *s, uint64_t off, size_t hint)
 {
-	size_t lo = 0, hi = s->n_chunks;
+	size_t lo = 0, hi = s->n_chunks, step;
+
+	if (hint < s->n_chunks && s->chunks[hint].off <= off) {
+		for (step = 0; step < 4; step++, hint++)
+			if (hint + 1 == s->n_chunks || s->chunks[hint + 1].off > off)
+				return hint;
+		lo = hint;
+	}
 
 	while (hi - lo > 1) {
 		size_t mid = lo + (hi - lo) / 2;
@@ -582,14 +597,15 @@ static size_t find_chunk(const struct load_sched *s, uint64_t off)
 static int make_ops(struct load_sched *s, bool ordered)
 {
 	struct op_vec v = { 0 };
-	size_t i, k, out, *order = NULL;
+	size_t i, k, out, *order = NULL, hint = 0;
 	int ret = 0;
 
 	for (i = 0; i < s->n_ranges && !ret; i++) {
 		const struct sched_range *r = &s->ranges[i];
 		uint64_t pos = r->src, end = r->src + r->len;
 
-		for (k = find_chunk(s, pos); pos < end && !ret; k++) {
+		hint = find_chunk(s, pos, hint);
+		for (k = hint; pos < end && !ret; k++) {
 			const struct sched_chunk *c = &s->chunks[k];
 			uint64_t stop;
 
