@@ -9,7 +9,7 @@
  * point into it (a partial first segment, whole segments, a partial last
  * one) and needs no allocation at all (llmdev_buf_descs()). Rows of it
  * (LLMDEV_OP_ROWS) are gathered by SG tables of their own, one descriptor
- * for up to LLMDEV_DESC_MAX_SG rows (llmdev_buf_rows_descs()).
+ * for up to a page of SG entries (llmdev_buf_rows_descs()).
  *
  * Transfers hold a count on the buffer (busy) from the moment they are
  * built until they finish; a busy buffer cannot be unregistered. The
@@ -519,10 +519,12 @@ static u32 llmdev_buf_pieces(const struct llmdev_buf *b, u64 off, u64 len)
  * @n: the number of descriptors
  *
  * The rows' pieces (a row's part in each DMA segment it touches) are the
- * entries of SG tables of their own, LLMDEV_DESC_MAX_SG to a descriptor:
- * the card gathers them into one contiguous run of HBM, as it would one
- * row. A descriptor left with one entry addresses it directly. The tables
- * are coherent memory owned by the descriptors (llmdev_job_desc.table).
+ * entries of SG tables of their own, LLMDEV_ROWS_SG (a page of entries)
+ * to a descriptor: the card gathers them into one contiguous run of HBM,
+ * as it would one row. A descriptor left with one entry addresses it
+ * directly. The tables are coherent memory owned by the descriptors
+ * (llmdev_job_desc.table), a page each at most, so that a busy system's
+ * fragmented memory does not fail a large transfer of rows.
  *
  * Return: 0, or -ENOMEM (the descriptors written so far own their tables).
  */
@@ -535,15 +537,15 @@ int llmdev_buf_rows_descs(struct device *dev, const struct llmdev_buf *b,
 
 	for (r = 0; r < rows; r++)
 		entries += llmdev_buf_pieces(b, off + (u64)r * stride, len);
-	*n = DIV_ROUND_UP(entries, LLMDEV_DESC_MAX_SG);
+	*n = DIV_ROUND_UP(entries, LLMDEV_ROWS_SG);
 	if (!d)
 		return 0;
 	k = llmdev_buf_seg(b, pos);
 	r = 0;
 	for (j = 0; j < *n; j++) {
 		struct llmdev_job_desc *jd = &d[j];
-		u32 cnt = min_t(u64, entries - (u64)j * LLMDEV_DESC_MAX_SG,
-				LLMDEV_DESC_MAX_SG), e;
+		u32 cnt = min_t(u64, entries - (u64)j * LLMDEV_ROWS_SG,
+				LLMDEV_ROWS_SG), e;
 
 		jd->hbm_addr = hbm;
 		jd->length = 0;

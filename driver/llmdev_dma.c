@@ -937,8 +937,8 @@ static int llmdev_req_add(struct llmdev_file *lf, struct llmdev_req *req,
 /*
  * The descriptors of transfer @op of a registered buffer; with @d NULL,
  * only count them. Rows (LLMDEV_OP_ROWS) are gathered by SG tables of
- * their own, LLMDEV_DESC_MAX_SG rows or so to a descriptor, not a
- * descriptor each.
+ * their own, a page of rows or so to a descriptor, not a descriptor
+ * each.
  */
 static int llmdev_op_buf_descs(struct llmdev_device *ldev,
 			       const struct llmdev_buf *b,

@@ -39,6 +39,9 @@
  * of coherent memory per ring: descriptors and completions).
  */
 #define LLMDEV_RING_ENTRIES	1024
+/* SG entries of a descriptor of rows (llmdev_buf_rows_descs()): a page */
+#define LLMDEV_ROWS_SG		min_t(u32, PAGE_SIZE / LLMDEV_SG_SIZE, \
+				      LLMDEV_DESC_MAX_SG)
 #define LLMDEV_FENCE_HASH_BITS	6	/* 64 buckets for LLMDEV_MAX_FENCES */
 #define LLMDEV_HBM_GRANULE	4096ULL
 /* the module version: the uapi's ABI version (/sys/module/llmdev/version) */

@@ -376,9 +376,9 @@ static struct llmdev_dma_op op_rows(bool to_card, uint32_t handle, uint64_t off,
  * LLMDEV_OP_ROWS: rows of a buffer gathered into a packed range of the
  * region and scattered back, at row lengths and strides that cross pages
  * and the buffer's DMA segments; the bytes between the rows stay as they
- * were, on both sides. The driver gathers up to LLMDEV_DESC_MAX_SG (4096)
- * row pieces with one descriptor: 4097 rows of a byte are two, the second
- * with one row; 9000 rows of 3 bytes, some across pages, are three or more.
+ * were, on both sides. The driver gathers a page of row pieces (256 with
+ * 4 KiB pages) with one descriptor: 4097 rows of a byte are 17, the last
+ * with one row; 9000 rows of 3 bytes, some across pages, are 36 or more.
  */
 TEST_F(batch, rows)
 {
