@@ -533,7 +533,7 @@ int llmdev_buf_rows_descs(struct device *dev, const struct llmdev_buf *b,
 			  struct llmdev_job_desc *d, unsigned int *n)
 {
 	u64 pos = off, end = off + len, entries = 0;
-	u32 r, k = 0, j;
+	u32 r, k, j;
 
 	for (r = 0; r < rows; r++)
 		entries += llmdev_buf_pieces(b, off + (u64)r * stride, len);
