@@ -1360,6 +1360,58 @@ static int op_dma(FIXTURE_DATA(fault) *self)
 	return ret ? ret : ret2;
 }
 
+/*
+ * BUF_REGISTER, a DMA_BATCH of 600 rows each way (three descriptors with
+ * SG tables of their own, each an allocation), BUF_UNREGISTER.
+ */
+static int op_rows(FIXTURE_DATA(fault) *self)
+{
+	struct llmdev_buf_register r = {
+		.size = sizeof(r), .user_addr = (uintptr_t)self->buf,
+		.length = 256 * LD_KIB,
+	};
+	struct llmdev_buf_unregister u = { .size = sizeof(u) };
+	struct llmdev_dma_op op = {
+		.flags = LLMDEV_OP_TO_CARD | LLMDEV_OP_BUF | LLMDEV_OP_ROWS,
+		.length = 100, .buf_stride = 300, .rows = 600,
+	};
+	struct llmdev_dma_batch b = {
+		.size = sizeof(b), .flags = LLMDEV_BATCH_WAIT, .count = 1,
+		.op_size = sizeof(op), .ops = (uintptr_t)&op,
+		.timeout_ns = LD_LONG_WAIT,
+	};
+	struct llmdev_hbm_alloc a;
+	int left, ret, ret2;
+	unsigned int dir;
+
+	left = nth_pause(self->nth);
+	ret = ld_hbm_alloc(self->fd, 64 * LD_KIB, 0, 0, NULL, &a);
+	nth_resume(self->nth, left);
+	if (ret)
+		return ret;
+	ret = ld_ioctl(self->fd, LLMDEV_BUF_REGISTER, &r);
+	op.handle = a.handle;
+	op.buf = r.buf;
+	for (dir = 0; dir < 2 && !ret; dir++) {
+		if (dir)
+			op.flags &= ~LLMDEV_OP_TO_CARD;
+		b.status = 0;
+		ret = ld_ioctl(self->fd, LLMDEV_DMA_BATCH, &b);
+		if (!ret)
+			ret = b.status;
+	}
+	left = nth_pause(self->nth);
+	if (r.buf) {
+		u.buf = r.buf;
+		ret2 = ld_ioctl(self->fd, LLMDEV_BUF_UNREGISTER, &u);
+		if (!ret)
+			ret = ret2;
+	}
+	ret2 = ld_hbm_free(self->fd, a.handle);
+	nth_resume(self->nth, left);
+	return ret ? ret : ret2;
+}
+
 static int op_perf_links_route(FIXTURE_DATA(fault) *self)
 {
 	struct llmdev_route_entry e[LLMDEV_ROUTE_MAX];
@@ -1421,6 +1473,7 @@ TEST_F_TIMEOUT(fault, sweep_ioctls, 1800)
 		{ "HBM_ALLOC/FREE", op_alloc },
 		{ "persistent ALLOC/OPEN/LIST", op_persistent },
 		{ "DMA_SUBMIT/FENCE_WAIT", op_dma },
+		{ "BUF_REGISTER/DMA_BATCH of rows", op_rows },
 		{ "PERF_READ/LINK_INFO/ROUTE", op_perf_links_route },
 		{ "GROUP_CREATE/COLL_SUBMIT", op_group },
 	};
