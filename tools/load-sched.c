@@ -19,7 +19,7 @@ struct op_vec {
 };
 
 static int op_push(struct op_vec *v, size_t chunk, uint32_t card, uint64_t buf_off,
-		   uint64_t dst, uint64_t len)
+		   uint64_t dst, uint64_t len, uint64_t rows, uint64_t stride)
 {
 	if (v->n == v->cap) {
 		size_t cap = v->cap ? v->cap * 2 : 1024;
@@ -36,7 +36,7 @@ static int op_push(struct op_vec *v, size_t chunk, uint32_t card, uint64_t buf_o
 		v->cap = cap;
 	}
 	v->op[v->n] = (struct sched_op){ .card = card, .buf_off = buf_off, .dst = dst,
-					 .len = len };
+					 .len = len, .rows = rows, .stride = stride };
 	v->chunk[v->n++] = chunk;
 	return 0;
 }
@@ -219,13 +219,13 @@ static int sort_index_by_src(const struct sched_range *r, size_t n, size_t *idx)
 
 /*
  * Whether each card's ranges, in region order, are also in file order and
- * apart in the file: every one ends at or before the next one starts, and
- * at most MERGE_MAX_CARDS cards have ranges. A plan's usually are (a
- * card's pieces are the tensors in file order, a column slice's rows
- * follow each other). Then the file order of all the ranges is a merge of
- * the cards' (merge_by_src()), and the transfers come out of make_ops() in
- * file order card after card, so that their order by chunk, card and
- * buffer offset is a merge too (merge_ops()): no sort.
+ * apart in the file: every one ends (its last row does) at or before the
+ * next one starts, and at most MERGE_MAX_CARDS cards have ranges. A
+ * plan's usually are (a card's pieces are the tensors in file order).
+ * Then the file order of all the ranges is a merge of the cards'
+ * (merge_by_src()), and the transfers come out of make_ops() in file
+ * order card after card, so that their order by chunk, card and buffer
+ * offset is a merge too (merge_ops()): no sort.
  */
 static bool in_file_order(const struct load_sched *s)
 {
@@ -237,7 +237,7 @@ static bool in_file_order(const struct load_sched *s)
 
 		if (a->card != b->card)
 			cards++;
-		else if (a->src + a->len > b->src)
+		else if (sched_range_src_end(a) > b->src)
 			return false;
 	}
 	return cards <= MERGE_MAX_CARDS;
@@ -398,18 +398,51 @@ static int sort_ops(struct op_vec *v, size_t *order)
 	return ret;
 }
 
+/*
+ * How many ranges piece @pc becomes (make_ranges()): none without bytes,
+ * one for rows that touch in the file (or a single row), one strided
+ * range for rows apart by less than LOAD_SCHED_SKIP, else one per row.
+ */
+static uint64_t piece_ranges(const struct shard_piece *pc)
+{
+	if (!pc->src_len || !pc->src_count)
+		return 0;
+	if (pc->src_count == 1 || pc->src_stride == pc->src_len)
+		return 1;
+	if (pc->src_stride < pc->src_len || pc->src_stride - pc->src_len >= LOAD_SCHED_SKIP)
+		return pc->src_count;
+	return 1;
+}
+
+/* whether piece @pc's rows end below 2^64 in the file and in the region */
+static bool piece_fits(const struct shard_piece *pc)
+{
+	uint64_t span, bytes, end;
+
+	return !__builtin_mul_overflow(pc->src_count - 1, pc->src_stride, &span) &&
+	       !__builtin_add_overflow(span, pc->src_len, &span) &&
+	       !__builtin_add_overflow(span, pc->src_offset, &end) &&
+	       !__builtin_mul_overflow(pc->src_count, pc->src_len, &bytes) &&
+	       !__builtin_add_overflow(bytes, pc->dst_offset, &end);
+}
+
 /* The plan's ranges of the cards to load, by card and region offset, checked and merged. */
 static int make_ranges(const struct shard_plan *p, const bool *load, struct load_sched *s)
 {
 	size_t n = 0, i, k, out;
-	uint64_t j;
+	uint64_t j, m;
 	int ret;
 
 	for (i = 0; i < p->n_cards; i++)
 		for (k = 0; load[i] && k < p->cards[i].n_pieces; k++) {
-			if (p->cards[i].pieces[k].src_count > SIZE_MAX / 2 - n)
+			const struct shard_piece *pc = &p->cards[i].pieces[k];
+
+			m = piece_ranges(pc);
+			if (m && !piece_fits(pc))
+				return -EOVERFLOW;
+			if (m > SIZE_MAX / 2 - n)
 				return -ENOMEM;
-			n += p->cards[i].pieces[k].src_count;
+			n += m;
 		}
 	if (n > SIZE_MAX / sizeof(*s->ranges))
 		return -ENOMEM;
@@ -422,19 +455,31 @@ static int make_ranges(const struct shard_plan *p, const bool *load, struct load
 	for (i = 0; i < p->n_cards; i++)
 		for (k = 0; load[i] && k < p->cards[i].n_pieces; k++) {
 			const struct shard_piece *pc = &p->cards[i].pieces[k];
+			struct sched_range *r = &s->ranges[n];
 
-			for (j = 0; j < pc->src_count; j++) {
-				struct sched_range *r = &s->ranges[n++];
-
+			m = piece_ranges(pc);
+			if (m == 1) {
 				r->card = i;
-				r->src = pc->src_offset + j * pc->src_stride;
-				r->dst = pc->dst_offset + j * pc->src_len;
-				r->len = pc->src_len;
-				if (!r->len)
-					n--;	/* nothing to move */
-				else if (r->src + r->len < r->src || r->dst + r->len < r->dst)
-					return -EOVERFLOW;
+				r->src = pc->src_offset;
+				r->dst = pc->dst_offset;
+				if (pc->src_count == 1 || pc->src_stride == pc->src_len) {
+					r->len = pc->src_count * pc->src_len;
+					r->rows = 1;
+					r->stride = r->len;
+				} else {
+					r->len = pc->src_len;
+					r->rows = pc->src_count;
+					r->stride = pc->src_stride;
+				}
+				n++;
+				continue;
 			}
+			for (j = 0; j < m; j++, r++, n++)
+				*r = (struct sched_range){ .card = i,
+							   .src = pc->src_offset + j * pc->src_stride,
+							   .dst = pc->dst_offset + j * pc->src_len,
+							   .len = pc->src_len, .rows = 1,
+							   .stride = pc->src_len };
 		}
 	ret = sort_ranges(&s->ranges, n);
 	if (ret)
@@ -443,13 +488,16 @@ static int make_ranges(const struct shard_plan *p, const bool *load, struct load
 	for (i = 0, out = 0; i < n; i++) {
 		struct sched_range *r = &s->ranges[i], *prev = out ? &s->ranges[out - 1] : NULL;
 
-		if (r->dst + r->len > p->cards[r->card].bytes)
+		if (r->dst + sched_range_bytes(r) > p->cards[r->card].bytes)
 			return -EINVAL;
 		if (prev && prev->card == r->card) {
-			if (prev->dst + prev->len > r->dst)
+			if (prev->dst + sched_range_bytes(prev) > r->dst)
 				return -EINVAL;
-			if (prev->dst + prev->len == r->dst && prev->src + prev->len == r->src) {
+			/* single rows that follow each other in the file and the region */
+			if (prev->rows == 1 && r->rows == 1 && prev->dst + prev->len == r->dst &&
+			    prev->src + prev->len == r->src) {
 				prev->len += r->len;
+				prev->stride = prev->len;
 				continue;
 			}
 		}
@@ -473,7 +521,7 @@ static int push_zeros(struct op_vec *v, uint32_t card, uint64_t from, uint64_t t
 	while (from < to && !ret) {
 		uint64_t n = to - from < zero_len ? to - from : zero_len;
 
-		ret = op_push(v, 0, card, 0, from, n);
+		ret = op_push(v, 0, card, 0, from, n, 1, n);
 		from += n;
 	}
 	return ret;
@@ -494,7 +542,7 @@ static int make_pad(const struct shard_plan *p, const bool *load, uint64_t zero_
 			continue;
 		for (k = s->card_range[i]; k < s->card_range[i + 1] && !ret; k++) {
 			ret = push_zeros(&v, i, pos, s->ranges[k].dst, zero_len);
-			pos = s->ranges[k].dst + s->ranges[k].len;
+			pos = s->ranges[k].dst + sched_range_bytes(&s->ranges[k]);
 		}
 		if (!ret)
 			ret = push_zeros(&v, i, pos, p->cards[i].bytes, zero_len);
@@ -524,7 +572,7 @@ static int make_chunks(uint64_t align, uint64_t chunk, const size_t *idx,
 
 	while (i < s->n_ranges) {
 		const struct sched_range *r = &s->ranges[idx[i]];
-		uint64_t start = align_down(r->src, align), end = r->src + r->len, off;
+		uint64_t start = align_down(r->src, align), end = sched_range_src_end(r), off;
 
 		/* an extent: ranges until a gap worth skipping */
 		for (i++; i < s->n_ranges; i++) {
@@ -537,8 +585,8 @@ static int make_chunks(uint64_t align, uint64_t chunk, const size_t *idx,
 			if (next > align_up(end, align) &&
 			    next - align_up(end, align) >= LOAD_SCHED_SKIP)
 				break;
-			if (r->src + r->len > end)
-				end = r->src + r->len;
+			if (sched_range_src_end(r) > end)
+				end = sched_range_src_end(r);
 		}
 		if (end > UINT64_MAX - align)
 			return -EOVERFLOW;
@@ -591,36 +639,69 @@ static size_t find_chunk(const struct load_sched *s, uint64_t off, size_t hint)
 }
 
 /*
- * Every range's part in each chunk it spans; then by chunk, card, buffer.
+ * Range @r's parts in the chunks it spans, into @v: the rows wholly in a
+ * chunk as one transfer, a row cut by a chunk's end as one transfer in
+ * each chunk. *@hint: the chunk of the last part (find_chunk()).
+ */
+static int range_ops(const struct load_sched *s, const struct sched_range *r,
+		     struct op_vec *v, size_t *hint)
+{
+	uint64_t j = 0, in = 0;	/* the row to move next, and its bytes moved */
+	int ret = 0;
+
+	while (j < r->rows && !ret) {
+		uint64_t row = r->src + j * r->stride, pos = row + in, cend, n;
+		const struct sched_chunk *c;
+
+		if (!s->n_chunks)
+			return -EINVAL;
+		*hint = find_chunk(s, pos, *hint);
+		c = &s->chunks[*hint];
+		/* the chunks of an extent tile it (make_chunks()) */
+		if (c->off > pos || c->off + c->len <= pos)
+			return -EINVAL;
+		cend = c->off + c->len;
+		if (in || row + r->len > cend) {
+			uint64_t stop = row + r->len < cend ? row + r->len : cend;
+
+			ret = op_push(v, *hint, r->card, pos - c->off, r->dst + j * r->len + in,
+				      stop - pos, 1, stop - pos);
+			in += stop - pos;
+			if (in == r->len) {
+				j++;
+				in = 0;
+			}
+			continue;
+		}
+		/* the rows from row j on that end in the chunk */
+		n = r->rows - j;
+		if (n > 1 && (cend - row - r->len) / r->stride + 1 < n)
+			n = (cend - row - r->len) / r->stride + 1;
+		ret = op_push(v, *hint, r->card, row - c->off, r->dst + j * r->len, r->len, n,
+			      n > 1 ? r->stride : r->len);
+		j += n;
+	}
+	return ret;
+}
+
+/* the end of transfer @o in its buffer */
+static uint64_t op_buf_end(const struct sched_op *o)
+{
+	return o->buf_off + (o->rows - 1) * o->stride + o->len;
+}
+
+/*
+ * Every range's parts in the chunks it spans; then by chunk, card, buffer.
  * @ordered: the ranges are in_file_order().
  */
 static int make_ops(struct load_sched *s, bool ordered)
 {
 	struct op_vec v = { 0 };
-	size_t i, k, out, *order = NULL, hint = 0;
+	size_t i, out, *order = NULL, hint = 0;
 	int ret = 0;
 
-	for (i = 0; i < s->n_ranges && !ret; i++) {
-		const struct sched_range *r = &s->ranges[i];
-		uint64_t pos = r->src, end = r->src + r->len;
-
-		hint = find_chunk(s, pos, hint);
-		for (k = hint; pos < end && !ret; k++) {
-			const struct sched_chunk *c = &s->chunks[k];
-			uint64_t stop;
-
-			/* the chunks of an extent tile it (make_chunks()) */
-			if (k >= s->n_chunks || c->off > pos || c->off + c->len <= pos) {
-				ret = -EINVAL;
-				break;
-			}
-			stop = c->off + c->len < end ? c->off + c->len : end;
-
-			ret = op_push(&v, k, r->card, pos - c->off, r->dst + (pos - r->src),
-				      stop - pos);
-			pos = stop;
-		}
-	}
+	for (i = 0; i < s->n_ranges && !ret; i++)
+		ret = range_ops(s, &s->ranges[i], &v, &hint);
 	if (!ret && v.n) {
 		order = malloc(v.n * sizeof(*order));
 		s->ops = malloc(v.n * sizeof(*s->ops));
@@ -639,18 +720,22 @@ static int make_ops(struct load_sched *s, bool ordered)
 
 		if (!c->n_ops)
 			c->first = out;
-		if (c->need < o->buf_off + o->len)
-			c->need = o->buf_off + o->len;
-		/* contiguous in the buffer and in the region: one transfer */
-		if (prev && c->n_ops && prev->card == o->card &&
-		    prev->buf_off + prev->len == o->buf_off && prev->dst + prev->len == o->dst) {
+		if (c->need < op_buf_end(o))
+			c->need = op_buf_end(o);
+		/* single rows contiguous in the buffer and in the region: one */
+		if (prev && c->n_ops && prev->card == o->card && prev->rows == 1 &&
+		    o->rows == 1 && prev->buf_off + prev->len == o->buf_off &&
+		    prev->dst + prev->len == o->dst) {
 			prev->len += o->len;
+			prev->stride = prev->len;
 			continue;
 		}
 		s->ops[out++] = *o;
 		c->n_ops++;
 	}
 	s->n_ops = out;
+	for (i = 0; i < out; i++)
+		s->n_rows += s->ops[i].rows;
 	/* a read that a gap read through spans entirely serves nothing: drop it */
 	s->read_bytes = 0;
 	for (i = 0, out = 0; i < s->n_chunks; i++) {
@@ -691,7 +776,7 @@ int load_sched_build(const struct shard_plan *p, const bool *load, uint64_t alig
 	}
 	if (!ret) {
 		for (i = 0; i < s->n_ranges; i++)
-			s->bytes += s->ranges[i].len;
+			s->bytes += sched_range_bytes(&s->ranges[i]);
 		s->merged = !load_sched_always_sort && in_file_order(s);
 		if (s->merged)
 			ret = merge_by_src(s, idx);

@@ -61,7 +61,7 @@ static void check(struct __test_metadata *_metadata, const struct shard_plan *p,
 		  const bool *load, const struct load_sched *s, const uint8_t *file,
 		  uint64_t size, uint64_t align, uint64_t chunk, uint64_t zero_len)
 {
-	uint64_t bytes = 0, read_bytes = 0, prev_end = 0;
+	uint64_t bytes = 0, read_bytes = 0, prev_end = 0, rows = 0;
 	size_t i, k, n_ops = 0;
 	uint8_t **img = calloc(p->n_cards, sizeof(*img));
 	uint8_t **cover = calloc(p->n_cards, sizeof(*cover));
@@ -101,8 +101,14 @@ static void check(struct __test_metadata *_metadata, const struct shard_plan *p,
 			ASSERT_LT(card, p->n_cards);
 			ASSERT_TRUE(load[card]);
 			ASSERT_LT(0, o->len);
-			ASSERT_GE(c->need, o->buf_off + o->len);
-			ASSERT_GE(p->cards[card].bytes, o->dst + o->len);
+			ASSERT_LT(0, o->rows);
+			if (o->rows == 1) {
+				ASSERT_EQ(o->len, o->stride);
+			} else {
+				ASSERT_LT(o->len, o->stride);
+			}
+			ASSERT_GE(c->need, o->buf_off + (o->rows - 1) * o->stride + o->len);
+			ASSERT_GE(p->cards[card].bytes, o->dst + o->rows * o->len);
 			/* a card's transfers of a read are adjacent, in buffer order */
 			if (i > c->first) {
 				ASSERT_LE(last_card, card);
@@ -111,14 +117,20 @@ static void check(struct __test_metadata *_metadata, const struct shard_plan *p,
 			}
 			last_card = card;
 			last_off = o->buf_off;
-			for (uint64_t b = 0; b < o->len; b++) {
-				img[card][o->dst + b] = file_byte(file, c->off + o->buf_off + b);
-				cover[card][o->dst + b]++;
-			}
+			for (uint64_t r = 0; r < o->rows; r++)
+				for (uint64_t b = 0; b < o->len; b++) {
+					uint64_t d = o->dst + r * o->len + b;
+
+					img[card][d] = file_byte(file, c->off + o->buf_off +
+								   r * o->stride + b);
+					cover[card][d]++;
+				}
+			rows += o->rows;
 		}
 		n_ops += c->n_ops;
 	}
 	ASSERT_EQ(n_ops, s->n_ops);
+	ASSERT_EQ(rows, s->n_rows);
 	ASSERT_EQ(bytes, s->bytes);
 	ASSERT_EQ(read_bytes, s->read_bytes);
 	/* the padding */
@@ -130,6 +142,7 @@ static void check(struct __test_metadata *_metadata, const struct shard_plan *p,
 		ASSERT_LT(0, o->len);
 		ASSERT_GE(zero_len, o->len);
 		ASSERT_EQ(0, o->buf_off);
+		ASSERT_EQ(1, o->rows);
 		ASSERT_TRUE(i == 0 || s->pad[i - 1].card <= o->card);
 		ASSERT_GE(p->cards[o->card].bytes, o->dst + o->len);
 		for (uint64_t b = 0; b < o->len; b++) {
@@ -172,9 +185,19 @@ static void check(struct __test_metadata *_metadata, const struct shard_plan *p,
 
 			ASSERT_EQ(i, r->card);
 			ASSERT_TRUE(k == s->card_range[i] ||
-				    r->dst >= s->ranges[k - 1].dst + s->ranges[k - 1].len);
-			for (b = 0; b < r->len; b++)
-				ASSERT_EQ(want[r->dst + b], file_byte(file, r->src + b));
+				    r->dst >= s->ranges[k - 1].dst +
+					      sched_range_bytes(&s->ranges[k - 1]));
+			ASSERT_LT(0, r->rows);
+			if (r->rows == 1) {
+				ASSERT_EQ(r->len, r->stride);
+			} else {
+				ASSERT_LT(r->len, r->stride);
+				ASSERT_GT(r->len + LOAD_SCHED_SKIP, r->stride);
+			}
+			for (uint64_t j = 0; j < r->rows; j++)
+				for (b = 0; b < r->len; b++)
+					ASSERT_EQ(want[r->dst + j * r->len + b],
+						  file_byte(file, r->src + j * r->stride + b));
 		}
 		if (!load[i])
 			ASSERT_EQ(s->card_range[i], s->card_range[i + 1]);
@@ -217,6 +240,27 @@ static bool op_after(const struct sched_op *x, const struct sched_op *y)
 }
 
 /*
+ * Merge the @n spans at @sp that follow each other in the region and the
+ * file; return how many are left.
+ */
+static size_t merge_spans(struct span *sp, size_t n)
+{
+	size_t i, m;
+
+	for (i = 0, m = 0; i < n; i++) {
+		struct span *prev = m ? &sp[m - 1] : NULL;
+
+		if (prev && prev->card == sp[i].card && prev->dst + prev->len == sp[i].dst &&
+		    prev->src + prev->len == sp[i].src) {
+			prev->len += sp[i].len;
+			continue;
+		}
+		sp[m++] = sp[i];
+	}
+	return m;
+}
+
+/*
  * Check schedule @s of plan @p (cards in @load) by intervals, without the
  * regions in memory: what check() does but the contents, and the orders
  * the schedule promises, strictly.
@@ -225,9 +269,9 @@ static void check_sparse(struct __test_metadata *_metadata, const struct shard_p
 			 const bool *load, const struct load_sched *s, uint64_t align,
 			 uint64_t chunk, uint64_t zero_len)
 {
-	uint64_t bytes = 0, read_bytes = 0, j;
+	uint64_t bytes = 0, read_bytes = 0, rows = 0, j;
 	struct span *want, *have;
-	size_t n = 0, i, k, m, c;
+	size_t n = 0, i, k, m, c, ops = 0;
 
 	/* the ranges: the plan's, by card and region offset, neighbours merged */
 	for (c = 0; c < p->n_cards; c++)
@@ -251,36 +295,46 @@ static void check_sparse(struct __test_metadata *_metadata, const struct shard_p
 			}
 		}
 	qsort(want, n, sizeof(*want), span_by_card_dst);
-	for (i = 0, m = 0; i < n; i++) {
-		struct span *prev = m ? &want[m - 1] : NULL;
-
-		if (prev && prev->card == want[i].card && prev->dst + prev->len == want[i].dst &&
-		    prev->src + prev->len == want[i].src) {
-			prev->len += want[i].len;
-			continue;
-		}
-		want[m++] = want[i];
-	}
-	ASSERT_EQ(m, s->n_ranges);
-	for (i = 0, c = 0; i < m; i++) {
+	m = merge_spans(want, n);
+	/* the schedule's ranges, row by row, the same way */
+	for (i = 0, n = 0; i < s->n_ranges; i++)
+		n += s->ranges[i].rows;
+	have = calloc(n + 1, sizeof(*have));
+	ASSERT_NE(NULL, have);
+	for (i = 0, n = 0, c = 0; i < s->n_ranges; i++) {
 		const struct sched_range *r = &s->ranges[i];
 
-		ASSERT_EQ(want[i].card, r->card) TH_LOG("range %zu", i);
-		ASSERT_EQ(want[i].dst, r->dst) TH_LOG("range %zu", i);
-		ASSERT_EQ(want[i].src, r->src) TH_LOG("range %zu", i);
-		ASSERT_EQ(want[i].len, r->len) TH_LOG("range %zu", i);
-		ASSERT_TRUE(!i || r[-1].card < r->card || r[-1].dst + r[-1].len <= r->dst);
+		ASSERT_LT(0, r->rows) TH_LOG("range %zu", i);
+		if (r->rows == 1) {
+			ASSERT_EQ(r->len, r->stride) TH_LOG("range %zu", i);
+		} else {
+			ASSERT_LT(r->len, r->stride) TH_LOG("range %zu", i);
+			ASSERT_GT(r->len + LOAD_SCHED_SKIP, r->stride) TH_LOG("range %zu", i);
+		}
+		ASSERT_TRUE(!i || r[-1].card < r->card ||
+			    r[-1].dst + sched_range_bytes(&r[-1]) <= r->dst);
 		for (; c <= r->card; c++)
 			ASSERT_EQ(i, s->card_range[c]);
-		bytes += r->len;
+		for (j = 0; j < r->rows; j++)
+			have[n++] = (struct span){ .card = r->card, .dst = r->dst + j * r->len,
+						   .len = r->len, .src = r->src + j * r->stride };
+		bytes += sched_range_bytes(r);
 	}
 	for (; c <= p->n_cards; c++)
-		ASSERT_EQ(m, s->card_range[c]);
+		ASSERT_EQ(s->n_ranges, s->card_range[c]);
+	ASSERT_EQ(m, merge_spans(have, n));
+	for (i = 0; i < m; i++) {
+		ASSERT_EQ(want[i].card, have[i].card) TH_LOG("span %zu", i);
+		ASSERT_EQ(want[i].dst, have[i].dst) TH_LOG("span %zu", i);
+		ASSERT_EQ(want[i].src, have[i].src) TH_LOG("span %zu", i);
+		ASSERT_EQ(want[i].len, have[i].len) TH_LOG("span %zu", i);
+	}
 	ASSERT_EQ(bytes, s->bytes);
 	free(want);
+	free(have);
 
 	/* the reads, each one's transfers strictly in order */
-	have = calloc(s->n_ops + s->n_pad + 1, sizeof(*have));
+	have = calloc(s->n_rows + s->n_pad + 1, sizeof(*have));
 	ASSERT_NE(NULL, have);
 	for (k = 0, n = 0; k < s->n_chunks; k++) {
 		const struct sched_chunk *ch = &s->chunks[k];
@@ -291,23 +345,33 @@ static void check_sparse(struct __test_metadata *_metadata, const struct shard_p
 		ASSERT_GE(chunk, ch->len);
 		ASSERT_GE(ch->len, ch->need);
 		ASSERT_TRUE(!k || ch->off >= ch[-1].off + ch[-1].len) TH_LOG("read %zu", k);
-		ASSERT_EQ(n, ch->first);
+		ASSERT_EQ(ops, ch->first);
 		ASSERT_LT(0, ch->n_ops);
+		ops += ch->n_ops;
 		for (i = ch->first; i < ch->first + ch->n_ops; i++) {
 			const struct sched_op *o = &s->ops[i];
 
 			ASSERT_LT(o->card, p->n_cards);
 			ASSERT_TRUE(load[o->card]);
 			ASSERT_LT(0, o->len);
-			ASSERT_GE(ch->need, o->buf_off + o->len);
+			ASSERT_LT(0, o->rows);
+			ASSERT_TRUE(o->rows == 1 ? o->stride == o->len : o->stride > o->len);
+			ASSERT_GE(ch->need, o->buf_off + (o->rows - 1) * o->stride + o->len);
 			ASSERT_TRUE(i == ch->first || op_after(&o[-1], o))
 				TH_LOG("read %zu: transfer %zu out of order", k, i);
-			have[n++] = (struct span){ .card = o->card, .dst = o->dst, .len = o->len,
-						   .src = ch->off + o->buf_off };
+			for (j = 0; j < o->rows; j++)
+				have[n++] = (struct span){ .card = o->card,
+							   .dst = o->dst + j * o->len,
+							   .len = o->len,
+							   .src = ch->off + o->buf_off +
+								  j * o->stride };
+			rows += o->rows;
 		}
 		read_bytes += ch->len;
 	}
-	ASSERT_EQ(n, s->n_ops);
+	ASSERT_EQ(ops, s->n_ops);
+	ASSERT_EQ(rows, s->n_rows);
+	ASSERT_EQ(n, s->n_rows);
 	ASSERT_EQ(read_bytes, s->read_bytes);
 	/* the padding: by card, each card's in region order */
 	for (i = 0; i < s->n_pad; i++) {
@@ -339,18 +403,30 @@ static void check_sparse(struct __test_metadata *_metadata, const struct shard_p
 				TH_LOG("card %zu, region offset %llu: %s", c,
 				       (unsigned long long)pos,
 				       h->dst > pos ? "not written" : "written twice");
-			while (r < end && s->ranges[r].dst + s->ranges[r].len <= h->dst)
+			while (r < end && s->ranges[r].dst + sched_range_bytes(&s->ranges[r]) <=
+						  h->dst)
 				r++;
 			if (h->src == ZEROS) {
 				ASSERT_TRUE(r == end || s->ranges[r].dst >= h->dst + h->len)
 					TH_LOG("card %zu: zeros over a range", c);
 			} else {
-				ASSERT_LT(r, end);
-				ASSERT_LE(s->ranges[r].dst, h->dst);
-				ASSERT_GE(s->ranges[r].dst + s->ranges[r].len, h->dst + h->len);
-				ASSERT_EQ(s->ranges[r].src + (h->dst - s->ranges[r].dst), h->src)
-					TH_LOG("card %zu, region offset %llu", c,
-					       (unsigned long long)h->dst);
+				/* a single row may go on into the next range */
+				uint64_t at = h->dst, src = h->src, left;
+
+				while (at < h->dst + h->len) {
+					while (r < end && s->ranges[r].dst +
+							  sched_range_bytes(&s->ranges[r]) <= at)
+						r++;
+					ASSERT_LT(r, end);
+					ASSERT_LE(s->ranges[r].dst, at);
+					ASSERT_EQ(sched_range_src(&s->ranges[r], at, &left), src)
+						TH_LOG("card %zu, region offset %llu", c,
+						       (unsigned long long)at);
+					if (left > h->dst + h->len - at)
+						left = h->dst + h->len - at;
+					at += left;
+					src += left;
+				}
 			}
 			pos += h->len;
 		}
@@ -623,7 +699,7 @@ TEST(gaps)
 	load_sched_free(s);
 }
 
-/* a column slice: a transfer per row, gathered per read */
+/* a column slice: a strided range, a transfer of rows per read */
 TEST(columns)
 {
 	static const bool all[4] = { true, true, true, true };
@@ -635,9 +711,51 @@ TEST(columns)
 	piece(&h, 0, 777, 1500, 3000, 1000, 0);
 	piece(&h, 1, 777 + 1500, 1500, 3000, 1000, 0);
 	run(_metadata, &h.p, all, NULL, 4 << 20, 4096, 256 << 10, 4096, &s);
-	/* a row's halves are adjacent in the file but not on a card: no merging */
-	ASSERT_LE(2000, s->n_ops);
+	/*
+	 * A strided range per card; per read and card the rows wholly in it
+	 * (one transfer), and a row cut by its end (two transfers of a row).
+	 * A row's halves are adjacent in the file but not on a card: no
+	 * merging.
+	 */
+	ASSERT_EQ(2, s->n_ranges);
+	for (size_t i = 0; i < 2; i++) {
+		ASSERT_EQ(1000, s->ranges[i].rows);
+		ASSERT_EQ(1500, s->ranges[i].len);
+		ASSERT_EQ(3000, s->ranges[i].stride);
+	}
+	ASSERT_EQ(12, s->n_chunks);
+	ASSERT_GE(2 * 2 * s->n_chunks, s->n_ops);
+	ASSERT_LE(2000, s->n_rows);
+	ASSERT_GE(2000 + 2 * s->n_chunks, s->n_rows);
 	ASSERT_EQ(0, s->n_pad);
+	load_sched_free(s);
+
+	/* rows a gap worth skipping apart: a range each, read each alone */
+	hand_init(&h, 1);
+	piece(&h, 0, 4096, 100, 100 + LOAD_SCHED_SKIP + 8192, 5, 0);
+	run(_metadata, &h.p, all, NULL, 8 << 20, 4096, 1 << 20, 4096, &s);
+	ASSERT_EQ(5, s->n_ranges);
+	ASSERT_EQ(5, s->n_chunks);
+	ASSERT_EQ(5 * 4096, s->read_bytes);
+	load_sched_free(s);
+
+	/* rows that overlap in the file: a range each (a row goes twice) */
+	hand_init(&h, 1);
+	piece(&h, 0, 10, 100, 60, 7, 0);
+	run(_metadata, &h.p, all, NULL, 1 << 20, 4096, 1 << 20, 4096, &s);
+	ASSERT_EQ(7, s->n_ranges);
+	ASSERT_EQ(7, s->n_ops);
+	ASSERT_EQ(700, s->bytes);
+	load_sched_free(s);
+
+	/* a strided range whose last row a whole tensor continues */
+	hand_init(&h, 1);
+	piece(&h, 0, 0, 100, 300, 4, 0);
+	piece(&h, 0, 1000, 500, 500, 1, 400);
+	run(_metadata, &h.p, all, NULL, 1 << 20, 4096, 1 << 20, 4096, &s);
+	ASSERT_EQ(2, s->n_ranges);
+	ASSERT_EQ(2, s->n_ops);
+	ASSERT_EQ(4, s->ops[0].rows);
 	load_sched_free(s);
 
 	/* a whole tensor in rows of a piece each: merged into one range */
@@ -726,6 +844,8 @@ static void same_but(struct __test_metadata *_metadata, const struct load_sched 
 		ASSERT_EQ(a->ops[i].card, b->ops[i].card) TH_LOG("transfer %zu", i);
 		ASSERT_EQ(a->ops[i].buf_off, b->ops[i].buf_off) TH_LOG("transfer %zu", i);
 		ASSERT_EQ(a->ops[i].len, b->ops[i].len) TH_LOG("transfer %zu", i);
+		ASSERT_EQ(a->ops[i].rows, b->ops[i].rows) TH_LOG("transfer %zu", i);
+		ASSERT_EQ(a->ops[i].stride, b->ops[i].stride) TH_LOG("transfer %zu", i);
 		ASSERT_EQ(a->ops[i].dst + (a->ops[i].card == moved ? delta : 0), b->ops[i].dst)
 			TH_LOG("transfer %zu", i);
 	}
@@ -734,17 +854,22 @@ static void same_but(struct __test_metadata *_metadata, const struct load_sched 
 		ASSERT_EQ(a->ranges[i].card, b->ranges[i].card);
 		ASSERT_EQ(a->ranges[i].src, b->ranges[i].src);
 		ASSERT_EQ(a->ranges[i].len, b->ranges[i].len);
+		ASSERT_EQ(a->ranges[i].rows, b->ranges[i].rows);
+		ASSERT_EQ(a->ranges[i].stride, b->ranges[i].stride);
 		ASSERT_EQ(a->ranges[i].dst + (a->ranges[i].card == moved ? delta : 0),
 			  b->ranges[i].dst);
 	}
 	ASSERT_EQ(a->bytes, b->bytes);
 	ASSERT_EQ(a->read_bytes, b->read_bytes);
+	ASSERT_EQ(a->n_rows, b->n_rows);
 }
 
 /*
- * A 4-way column slice of 25,000 rows: 100,000 ranges, at region offsets
- * beyond 2^32 and file offsets beyond 2^32, in over 2^16 reads, so that
- * every sort takes several radix passes. Then the same with card 2's
+ * A 4-way column slice of 25,000 rows (4 strided ranges) and on each card
+ * 25,000 rows that overlap in the file (100,000 ranges of a row), at
+ * region offsets beyond 2^32 and file offsets beyond 2^32, in over 2^16
+ * reads, so that every sort takes several radix passes. Then the same
+ * with card 2's
  * region offsets 2^48 higher, beyond what the key of the sort by card
  * and region offset holds: qsort() sorts the ranges, and the schedule
  * must be the same but for those offsets.
@@ -759,8 +884,11 @@ TEST(large)
 	size_t c, k;
 
 	hand_init(&h, 4);
-	for (c = 0; c < 4; c++)
+	for (c = 0; c < 4; c++) {
 		piece(&h, c, file + 8192 + c * 1000, 1000, 4096, rows, dst + c * 12345);
+		piece(&h, c, file + 8192 + 4096 * rows + c * 1000, 1000, 600, rows,
+		      dst + c * 12345 + 1000 * rows + 4096);
+	}
 	/* a norm twice on card 0 (tied embeddings), and on cards 1 and 2 */
 	piece(&h, 0, file, 8000, 8000, 1, 8192);
 	piece(&h, 0, file, 8000, 8000, 1, 0);
@@ -768,7 +896,8 @@ TEST(large)
 	piece(&h, 2, file, 8000, 8000, 1, 12281);
 	ASSERT_EQ(0, load_sched_build(&h.p, all, 512, 1024, 1ull << 36, &a));
 	check_sparse(_metadata, &h.p, all, a, 512, 1024, 1ull << 36);
-	ASSERT_EQ(4 * rows + 4, a->n_ranges);
+	ASSERT_EQ(4 * rows + 8, a->n_ranges);
+	ASSERT_LE(8 * rows + 4, a->n_rows);
 	ASSERT_LT(1u << 16, a->n_chunks);
 
 	for (k = 0; k < h.cards[2].n_pieces; k++)
@@ -906,6 +1035,10 @@ static void random_plan(struct hand *h, uint64_t base)
 			}
 			len = 1 + rnd(2000);
 			stride = len + (rnd(3) ? rnd(3000) : 0);
+			if (!rnd(10))		/* rows that overlap in the file */
+				stride = 1 + rnd(len);
+			else if (!rnd(10))	/* rows a gap worth skipping apart */
+				stride = len + LOAD_SCHED_SKIP - 1 + rnd(3);
 			count = rnd(2) ? 1 + rnd(24) : 1;
 			if (!rnd(8))
 				src += LOAD_SCHED_SKIP + rnd(3 * LOAD_SCHED_SKIP);
