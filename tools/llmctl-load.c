@@ -27,11 +27,11 @@
  *    made smaller, down to LOAD_MIN_CHUNK; below that they are not
  *    registered and each batch pins what it uses (the driver does that
  *    per transfer, without charging RLIMIT_MEMLOCK).
- *  - the schedule is made by a thread of its own while the staging
- *    buffers are registered (32 MiB pinned on 4 cards takes 0.02-0.05 s
- *    under TCG; the schedule, a strided range per column slice, 0.01 s),
- *    for LOAD_CHUNK buffers: made again only if the buffers came out
- *    smaller.
+ *  - the schedule is made once the staging buffers are set up, for their
+ *    size (a strided range per column slice: 0.01 s under TCG). Most of
+ *    the setup's 0.02-0.05 s under TCG is the first touch of the 32 MiB
+ *    of buffers, which the kernel zeroes; registering them on 4 cards
+ *    takes under 0.01 s.
  *  - the padding between pieces is written with zeros from a small zero
  *    buffer; --verify and the JSON's checksums read the regions back.
  */
@@ -732,30 +732,6 @@ out_destroy:
 	return ret;
 }
 
-/*
- * The schedule, made in a thread while the staging buffers are registered
- * (under TCG each takes about 0.1 s): for buffers of @chunk bytes, the
- * size they get unless RLIMIT_MEMLOCK makes them smaller.
- */
-struct sched_job {
-	const struct shard_plan *plan;
-	const bool *load;
-	uint64_t align, chunk;
-	struct load_sched *s;
-	int ret;
-	double secs;		/* it took */
-};
-
-static void *sched_main(void *arg)
-{
-	struct sched_job *j = arg;
-	double t = now_s();
-
-	j->ret = load_sched_build(j->plan, j->load, j->align, j->chunk, LOAD_ZERO, &j->s);
-	j->secs = now_s() - t;
-	return NULL;
-}
-
 /* ---- reading back ------------------------------------------------------------ */
 
 /* FNV-1a, 64 bit: the checksum of a region's image */
@@ -1051,10 +1027,7 @@ int cmd_load(int argc, char **argv)
 	uint64_t sums[SHARD_MAX_CARDS] = { 0 }, total = 0, read_bytes = 0;
 	bool read_direct = false;
 	struct load_sched *s = NULL, *vs = NULL;
-	struct sched_job sj = { 0 };
 	struct staging st = { 0 };
-	pthread_t sj_thread;
-	bool sj_running;
 	struct loader l = { 0 };
 	struct freader fr = { .fd = -1 };
 	struct shard_plan *plan;
@@ -1062,7 +1035,7 @@ int cmd_load(int argc, char **argv)
 	struct gguf_file *g;
 	struct llmdev **devs;
 	char name[LLMDEV_NAME_LEN], b1[16], r[24];
-	double t = 0, t_reg;
+	double t = 0, t_reg, t_sched;
 	int ret, rc = EXIT_FAIL;
 
 	ret = parse_model_opts(argc, argv, &o, load_usage, true);
@@ -1120,37 +1093,22 @@ int cmd_load(int argc, char **argv)
 	}
 
 	l.t0 = l.last = now_s();
-	sj = (struct sched_job){ .plan = plan, .load = load, .align = fr.align,
-				 .chunk = LOAD_CHUNK };
-	sj_running = !start_thread(&sj_thread, sched_main, &sj);
-	t_reg = now_s();
 	ret = staging_setup(&st, n, devs, load, LOAD_MIN_CHUNK > fr.align ?
 			    LOAD_MIN_CHUNK : fr.align);
-	t_reg = now_s() - t_reg;
-	if (sj_running)
-		pthread_join(sj_thread, NULL);
-	if (!ret && sj_running && !sj.ret && sj.chunk == st.chunk) {
-		s = sj.s;
-		sj.s = NULL;
-	}
-	load_sched_free(sj.s);
+	t_reg = now_s() - l.t0;
 	if (ret)
 		goto undo;
-	/* no thread, buffers of another size, or a failure to explain */
-	if (!s) {
-		sj_running = false;
-		sj.secs = now_s();
-		ret = load_sched_build(plan, load, fr.align, st.chunk, LOAD_ZERO, &s);
-		sj.secs = now_s() - sj.secs;
-	}
+	t_sched = now_s();
+	ret = load_sched_build(plan, load, fr.align, st.chunk, LOAD_ZERO, &s);
+	t_sched = now_s() - t_sched;
 	if (ret) {
 		msg("%s: planning the reads: %s", o.path, strerror(-ret));
 		goto undo;
 	}
 	if (o.verbose) {
 		say_how(&fr, &st, s, n_load);
-		msg("setup %.2f s: staging %.2f s, schedule %.2f s%s", now_s() - l.t0, t_reg,
-		    sj.secs, sj_running ? " beside it" : " after it");
+		msg("setup %.2f s: staging %.2f s, schedule %.2f s", now_s() - l.t0, t_reg,
+		    t_sched);
 	}
 	if (n_load) {
 		size_t bad_chunk;
