@@ -28,7 +28,7 @@ UNPLUG_FIRST="llmdev_hotunplug"
 
 is_test() {
 	[ -f "$dir/$1" ] && [ -x "$dir/$1" ] && [ "$1" != run_tests.sh ] &&
-		case "$1" in *.sh|*.conf|*.txt|*.o) return 1;; esac
+		case "$1" in *.sh|*.conf|*.txt|*.o|*.so) return 1;; esac
 }
 
 in_list() {

@@ -2936,6 +2936,76 @@ TEST_F_TIMEOUT(model, load_memlock, 120)
 	}
 }
 
+/* lines in file @path (0 if it cannot be read) */
+static int count_lines(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	int c, n = 0;
+
+	if (!f)
+		return 0;
+	while ((c = fgetc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
+/*
+ * A driver from before LLMDEV_OP_ROWS: llmdev-norows.so, preloaded into
+ * llmctl, fails a batch with a transfer of rows as that driver does
+ * (-EINVAL, error_index naming it, nothing queued). llmctl sees the first
+ * refusal and sends every row as a transfer of its own from then on; the
+ * cards get the same bytes. Without it, the column slices' rows go as
+ * transfers of rows.
+ */
+TEST_F_TIMEOUT(model, load_without_rows, 120)
+{
+	char so[PATH_MAX], log[] = "/tmp/llmctl-norows.XXXXXX", *slash;
+	struct json_object *load;
+	struct run r;
+	ssize_t n;
+	int fd;
+
+	if (_metadata->skip)
+		return;
+	n = readlink("/proc/self/exe", so, sizeof(so) - sizeof("llmdev-norows.so"));
+	ASSERT_LT(0, n);
+	so[n] = 0;
+	slash = strrchr(so, '/');
+	ASSERT_NE(NULL, slash);
+	strcpy(slash + 1, "llmdev-norows.so");
+	ASSERT_EQ(0, access(so, R_OK)) TH_LOG("%s: %s", so, strerror(errno));
+	fd = mkstemp(log);
+	ASSERT_LE(0, fd);
+	close(fd);
+
+	setenv("LD_PRELOAD", so, 1);
+	setenv("LLMDEV_NOROWS_LOG", log, 1);
+	run(&r, "-j", "load", MODEL, LAYOUT(self), "--verify", "--replace");
+	unsetenv("LD_PRELOAD");
+	unsetenv("LLMDEV_NOROWS_LOG");
+	EXPECT_EQ(1, count_lines(log)) TH_LOG("batches refused (%s)", r.err);
+	unlink(log);
+	ASSERT_RUN_OK(&r);
+	ASSERT_JSON(load, &r, "llmdev.load/1");
+	run_free(&r);
+	EXPECT_EQ(1, jbool(load, "verified"));
+	EXPECT_EQ(1, jbool(load, "cards/3/loaded"));
+	EXPECT_EQ(1, jbool(load, "staging/registered"));
+	/* row by row: a transfer each */
+	EXPECT_LT(0, juint(load, "rows", 0));
+	EXPECT_EQ(juint(load, "rows", 0), juint(load, "transfers", 0));
+	json_object_put(load);
+
+	run(&r, "-j", "load", MODEL, LAYOUT(self), "--verify", "--replace");
+	ASSERT_RUN_OK(&r);
+	ASSERT_JSON(load, &r, "llmdev.load/1");
+	run_free(&r);
+	EXPECT_EQ(1, jbool(load, "verified"));
+	EXPECT_LT(juint(load, "transfers", 0), juint(load, "rows", 0));
+	json_object_put(load);
+}
+
 /* Attach @path read-only to a free loop device (its name in @dev): its fd or -errno. */
 static int loop_attach(const char *path, char *dev, size_t len)
 {
