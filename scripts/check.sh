@@ -285,8 +285,11 @@ IOMMU_CMD="insmod /llmdev/modules/llmdev.ko && LLMDEV_RESET_ROUNDS=10 /llmdev/se
 # the VM a card short, so it has a boot of its own)
 FUZZ_UNPLUG_CMD="insmod /llmdev/modules/llmdev.ko && LLMDEV_FUZZ_UNPLUG=1 /llmdev/selftests/run_tests.sh driver_fuzz"
 # the debug kernel is ~10x slower: fewer reset rounds there, and AllReduce
-# up to 1 Mi + 3 elements (the Debian, trixie and 3-card runs go to 16 Mi)
-DRV_DEBUG_CMD="insmod /llmdev/modules/llmdev.ko && LLMDEV_RESET_ROUNDS=20 LLMDEV_COLL_MAX_COUNT=1048579 /llmdev/selftests/run_tests.sh 'driver_*'"
+# up to 1 Mi + 3 elements (the Debian, trixie and 3-card runs go to 16 Mi);
+# and the KV pool's swaps (thousands of blocks a batch, with a fork, a close
+# and a reset while they are in flight) under KASAN, lockdep and kmemleak
+# (kv_unplug, which removes a card, runs on Debian's kernel)
+DRV_DEBUG_CMD="insmod /llmdev/modules/llmdev.ko && LLMDEV_RESET_ROUNDS=20 LLMDEV_COLL_MAX_COUNT=1048579 /llmdev/selftests/run_tests.sh 'driver_*' kv_pool"
 # the fallback to one shared MSI vector, for what interrupts drive
 MSI_CMD="insmod /llmdev/modules/llmdev.ko msix=0 && /llmdev/selftests/run_tests.sh driver_dma driver_fault"
 # the KV pool of libllmdev (disk tier on ext2 on a loop device; kv_unplug
