@@ -629,11 +629,20 @@ static const uint64_t counts[] = {
  * the same driver code, and the largest only cost its time (the guest's
  * arithmetic of the reference, under TCG).
  */
-static uint64_t count_cap(void)
+static uint64_t count_cap(struct __test_metadata *_metadata)
 {
 	const char *env = getenv("LLMDEV_COLL_MAX_COUNT");
+	unsigned long long cap;
+	char *end;
 
-	return env && *env ? strtoull(env, NULL, 0) : UINT64_MAX;
+	if (!env || !*env)
+		return UINT64_MAX;
+	errno = 0;
+	cap = strtoull(env, &end, 0);
+	/* a cap that leaves nothing to run would pass without testing */
+	EXPECT_TRUE(!errno && !*end && cap >= 1)
+		TH_LOG("LLMDEV_COLL_MAX_COUNT='%s': not a count of 1 or more", env);
+	return !errno && !*end && cap >= 1 ? cap : UINT64_MAX;
 }
 
 /* every count, the layouts in turn; the largest in place (HBM) */
@@ -641,10 +650,11 @@ static void allreduce_counts(struct __test_metadata *_metadata,
 			     FIXTURE_DATA(coll) *self, uint32_t dtype,
 			     uint32_t redop, uint64_t max_count)
 {
+	uint64_t cap = count_cap(_metadata);
 	unsigned int i;
 
-	if (max_count > count_cap()) {
-		max_count = count_cap();
+	if (max_count > cap) {
+		max_count = cap;
 		TH_LOG("counts above %llu left out (LLMDEV_COLL_MAX_COUNT)",
 		       (unsigned long long)max_count);
 	}
