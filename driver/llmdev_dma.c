@@ -715,6 +715,7 @@ bool llmdev_dma_poll_until(struct llmdev_device *ldev,
 	u64 ns = (u64)READ_ONCE(llmdev_poll_us) * NSEC_PER_USEC;
 	u64 max = (u64)READ_ONCE(llmdev_poll_max_us) * NSEC_PER_USEC;
 	u64 end;
+	bool busy;
 
 	ns = max(ns, min(max, llmdev_dma_expect_ns(ldev)));
 	end = local_clock() + ns;
@@ -722,9 +723,16 @@ bool llmdev_dma_poll_until(struct llmdev_device *ldev,
 	while (!done(arg)) {
 		if (local_clock() >= end || llmdev_gone(ldev))
 			return false;
+		busy = llmdev_dma_poll(ldev);
+		if (done(arg))
+			break;
 		/* nothing on the rings: the fence is not a transfer's */
-		if (!llmdev_dma_poll(ldev) && !done(arg))
+		if (!busy)
 			return false;
+		/*
+		 * Only when still waiting: under TCG a PAUSE leaves the
+		 * translated code, about as dear as a small transfer.
+		 */
 		if (need_resched())
 			cond_resched();
 		else

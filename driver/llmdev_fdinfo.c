@@ -47,12 +47,11 @@ void llmdev_usage_init(struct llmdev_file_usage *u)
 void llmdev_usage_dma_begin(struct llmdev_file *lf)
 {
 	struct llmdev_file_usage *u = &lf->usage;
-	unsigned long flags;
 
-	spin_lock_irqsave(&u->lock, flags);
+	spin_lock(&u->lock);
 	if (!u->inflight++)
 		u->busy_since = ktime_get_ns();
-	spin_unlock_irqrestore(&u->lock, flags);
+	spin_unlock(&u->lock);
 }
 
 /*
@@ -63,9 +62,8 @@ void llmdev_usage_dma_end(struct llmdev_file *lf, unsigned int transfers,
 			  const u64 bytes[2], int status)
 {
 	struct llmdev_file_usage *u = &lf->usage;
-	unsigned long flags;
 
-	spin_lock_irqsave(&u->lock, flags);
+	spin_lock(&u->lock);
 	u->transfers += transfers;
 	if (status) {
 		u->failed += transfers;
@@ -75,17 +73,16 @@ void llmdev_usage_dma_end(struct llmdev_file *lf, unsigned int transfers,
 	}
 	if (!WARN_ON_ONCE(!u->inflight) && !--u->inflight)
 		u->busy_ns += ktime_get_ns() - u->busy_since;
-	spin_unlock_irqrestore(&u->lock, flags);
+	spin_unlock(&u->lock);
 }
 
 void llmdev_usage_coll(struct llmdev_file *lf)
 {
 	struct llmdev_file_usage *u = &lf->usage;
-	unsigned long flags;
 
-	spin_lock_irqsave(&u->lock, flags);
+	spin_lock(&u->lock);
 	u->collectives++;
-	spin_unlock_irqrestore(&u->lock, flags);
+	spin_unlock(&u->lock);
 }
 
 void llmdev_show_fdinfo(struct seq_file *m, struct file *filp)
@@ -95,7 +92,6 @@ void llmdev_show_fdinfo(struct seq_file *m, struct file *filp)
 	struct llmdev_file_usage *u = &lf->usage, snap;
 	u64 mem[2] = {}, nreg[2] = {};
 	struct llmdev_region *r;
-	unsigned long flags;
 
 	mutex_lock(&ldev->hbm.lock);
 	list_for_each_entry(r, &ldev->hbm.regions, ext.node) {
@@ -106,9 +102,9 @@ void llmdev_show_fdinfo(struct seq_file *m, struct file *filp)
 	}
 	mutex_unlock(&ldev->hbm.lock);
 
-	spin_lock_irqsave(&u->lock, flags);
+	spin_lock(&u->lock);
 	snap = *u;
-	spin_unlock_irqrestore(&u->lock, flags);
+	spin_unlock(&u->lock);
 	if (snap.inflight)
 		snap.busy_ns += ktime_get_ns() - snap.busy_since;
 

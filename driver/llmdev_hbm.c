@@ -442,7 +442,8 @@ void llmdev_region_put(struct llmdev_device *ldev, struct llmdev_region *r)
 	mutex_lock(&hbm->lock);
 	idle = !--r->busy;
 	mutex_unlock(&hbm->lock);
-	if (idle)
+	/* every transfer ends here: skip the queue's lock when nobody waits */
+	if (idle && wq_has_sleeper(&hbm->idle))
 		wake_up_all(&hbm->idle);
 }
 

@@ -33,7 +33,7 @@ struct file;
  * @collectives: collectives submitted through this file
  */
 struct llmdev_file_usage {
-	spinlock_t lock;		/* protects the fields below */
+	spinlock_t lock;		/* the fields below; process context only */
 	u64 client_id;
 	u64 h2c_bytes;
 	u64 c2h_bytes;
