@@ -28,10 +28,11 @@
  *    registered and each batch pins what it uses (the driver does that
  *    per transfer, without charging RLIMIT_MEMLOCK).
  *  - the schedule is made once the staging buffers are set up, for their
- *    size (a strided range per column slice: 0.01 s under TCG). Most of
- *    the setup's 0.02-0.05 s under TCG is the first touch of the 32 MiB
- *    of buffers, which the kernel zeroes; registering them on 4 cards
- *    takes under 0.01 s.
+ *    size (a strided range per column slice: 0.01 s under TCG). The
+ *    32 MiB of buffers are faulted in (the kernel zeroes them: 0.02-0.05
+ *    s under TCG) by a thread of their own while the header is read, the
+ *    cards opened and the plan made; registering them on 4 cards takes
+ *    under 0.01 s.
  *  - the padding between pieces is written with zeros from a small zero
  *    buffer; --verify and the JSON's checksums read the regions back.
  */
@@ -175,6 +176,19 @@ static int64_t freader_read(struct freader *r, void *buf, uint64_t off, uint64_t
 
 /* ---- staging buffers -------------------------------------------------------- */
 
+/* Start @fn(@arg) in a thread of its own, which leaves signals (^C) to this one. */
+static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	sigset_t all, old;
+	int ret;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	ret = -pthread_create(t, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return ret;
+}
+
 /*
  * LOAD_NBUF staging buffers of @chunk bytes and a zero buffer, in one
  * mapping aligned to huge pages (fewer, longer DMA segments), registered
@@ -192,6 +206,8 @@ struct staging {
 	uint64_t reg_chunk;	/* the smallest size tried */
 	uint32_t (*ids)[LOAD_NBUF + 1];	/* per card: the buffers' ids, the zero one last */
 	unsigned int n_cards;
+	pthread_t toucher;	/* staging_touch(), while touching */
+	bool touching;
 };
 
 /* buffers of @chunk bytes from the base, the zero buffer after them */
@@ -230,7 +246,7 @@ static int staging_register(struct staging *st, struct llmdev **devs, const bool
 	 * Read-only: the cards only read them. That pins nothing for writing,
 	 * so any number of cards can share the pages (a writable buffer's are
 	 * in LLMDEV_BUF_MAX_SHARE at most), and registering and unregistering
-	 * is cheaper. staging_setup() wrote every page first, so what is
+	 * is cheaper. staging_touch() wrote every page first, so what is
 	 * pinned is the memory the reads fill.
 	 */
 	for (i = 0; i < st->n_cards && !ret; i++)
@@ -246,8 +262,59 @@ static int staging_register(struct staging *st, struct llmdev **devs, const bool
 }
 
 /*
- * Map the buffers and register them on the cards in @load (if any), as
- * large as RLIMIT_MEMLOCK allows but at least @min bytes each; if even
+ * Fault every page in for writing before it is pinned read-only: a page
+ * never written is the shared zero page, which a read-only pin would hold
+ * on to while the reads went to a new one. The kernel zeroes each page
+ * as it comes: for 32 MiB, about as long as reading the model's header,
+ * opening the cards and planning take, which is what it runs beside.
+ */
+static void *staging_touch(void *arg)
+{
+	struct staging *st = arg;
+	uint8_t *p;
+
+	for (p = st->base; p < st->base + (size_t)LOAD_NBUF * LOAD_CHUNK + LOAD_ZERO;
+	     p += 4096)
+		*(volatile uint8_t *)p = 0;
+	return NULL;
+}
+
+static void staging_touched(struct staging *st)
+{
+	if (st->touching)
+		pthread_join(st->toucher, NULL);
+	st->touching = false;
+}
+
+/*
+ * Map the buffers and start faulting them in, in a thread of their own
+ * (here, if none can be started). Return: 0, or -ENOMEM (message printed).
+ */
+static int staging_map(struct staging *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->raw_len = (size_t)LOAD_NBUF * LOAD_CHUNK + LOAD_ZERO + LOAD_HUGE;
+	st->raw = mmap(NULL, st->raw_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+	if (st->raw == MAP_FAILED) {
+		st->raw = NULL;
+		msg("out of memory for staging buffers");
+		return -ENOMEM;
+	}
+	/* huge pages: fewer, longer DMA segments (the slack covers the alignment) */
+	st->base = (uint8_t *)(((uintptr_t)st->raw + LOAD_HUGE - 1) &
+			       ~(uintptr_t)(LOAD_HUGE - 1));
+	madvise(st->base, (size_t)LOAD_NBUF * LOAD_CHUNK, MADV_HUGEPAGE);
+	staging_layout(st, LOAD_CHUNK);
+	st->touching = !start_thread(&st->toucher, staging_touch, st);
+	if (!st->touching)
+		staging_touch(st);
+	return 0;
+}
+
+/*
+ * Register the buffers staging_map() made on the cards in @load (if any),
+ * as large as RLIMIT_MEMLOCK allows but at least @min bytes each; if even
  * that fails, leave them unregistered, LOAD_CHUNK bytes each (reg_err
  * says why). Return: 0, or -ENOMEM (message printed).
  */
@@ -257,33 +324,14 @@ static int staging_setup(struct staging *st, unsigned int n_cards, struct llmdev
 	bool any = false;
 	uint64_t chunk;
 	unsigned int i;
-	uint8_t *p;
 
-	memset(st, 0, sizeof(*st));
 	st->n_cards = n_cards;
 	st->ids = calloc(n_cards, sizeof(*st->ids));
-	st->raw_len = (size_t)LOAD_NBUF * LOAD_CHUNK + LOAD_ZERO + LOAD_HUGE;
-	st->raw = mmap(NULL, st->raw_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		       -1, 0);
-	if (st->raw == MAP_FAILED)
-		st->raw = NULL;
-	if (!st->ids || !st->raw) {
+	if (!st->ids) {
 		msg("out of memory for staging buffers");
 		return -ENOMEM;
 	}
-	/* huge pages: fewer, longer DMA segments (the slack covers the alignment) */
-	st->base = (uint8_t *)(((uintptr_t)st->raw + LOAD_HUGE - 1) &
-			       ~(uintptr_t)(LOAD_HUGE - 1));
-	madvise(st->base, (size_t)LOAD_NBUF * LOAD_CHUNK, MADV_HUGEPAGE);
-	/*
-	 * Fault every page in for writing before it is pinned read-only: a
-	 * page never written is the shared zero page, which a read-only pin
-	 * would hold on to while the reads went to a new one.
-	 */
-	for (p = st->base; p < st->base + (size_t)LOAD_NBUF * LOAD_CHUNK + LOAD_ZERO;
-	     p += 4096)
-		*(volatile uint8_t *)p = 0;
-
+	staging_touched(st);
 	for (i = 0; i < n_cards; i++)
 		any |= load[i];
 	for (chunk = LOAD_CHUNK; any; chunk /= 2) {
@@ -304,6 +352,7 @@ static int staging_setup(struct staging *st, unsigned int n_cards, struct llmdev
 
 static void staging_free(struct staging *st, struct llmdev **devs)
 {
+	staging_touched(st);
 	staging_unregister(st, devs);
 	if (st->raw)
 		munmap(st->raw, st->raw_len);
@@ -393,19 +442,6 @@ static void *reader_main(void *arg)
 			break;
 	}
 	return NULL;
-}
-
-/* Start @fn(@arg) in a thread of its own, which leaves signals (^C) to this one. */
-static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
-{
-	sigset_t all, old;
-	int ret;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	ret = -pthread_create(t, NULL, fn, arg);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return ret;
 }
 
 /* what the main thread keeps */
@@ -1041,8 +1077,13 @@ int cmd_load(int argc, char **argv)
 	ret = parse_model_opts(argc, argv, &o, load_usage, true);
 	if (ret)
 		return ret < 0 ? 0 : ret;
-	if (make_plan(&o, true, &g, &plan, &devs))
+	/* their pages are faulted in while the plan is made */
+	if (staging_map(&st))
 		return EXIT_FAIL;
+	if (make_plan(&o, true, &g, &plan, &devs)) {
+		staging_free(&st, NULL);
+		return EXIT_FAIL;
+	}
 	n = plan->n_cards;
 	/* an interrupt frees what this load allocated, as any failure does */
 	catch_signals(true);
