@@ -13,6 +13,7 @@
  * the complement: either fails the check.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,7 +191,17 @@ struct dma_cfg {
 	enum dma_api api;
 	bool reg;		/* from registered buffers (LLMDEV_OP_BUF) */
 	double ceiling;		/* Gb/s measured beside it; 0: not */
+	uint64_t null_ns;	/* null ioctl median measured beside it; 0: not */
 };
+
+/*
+ * Figures of up to NULL_BESIDE_BYTES an operation are set against the
+ * null ioctl: a sample of it, the mean of NULL_BESIDE_CALLS calls, is
+ * taken after each of their iterations, so that the ratio compares calls
+ * made in the same seconds (the host's pace moves within a run).
+ */
+#define NULL_BESIDE_BYTES	(64u << 10)
+#define NULL_BESIDE_CALLS	8
 
 struct dma_ctx {
 	struct bench *b;
@@ -678,11 +689,16 @@ static void dma_report(struct bench *b, const struct dma_cfg *cfg, struct sample
 	jset_num(f, "gbps", rate);
 	if (cfg->ceiling > 0)
 		jset_num(f, "ceiling_gbps", cfg->ceiling);
+	if (cfg->null_ns)
+		jset_u64(f, "null_ioctl_ns", cfg->null_ns);
 	jset_bool(f, "verified", true);
 	json_object_array_add(b->dma, f);
 	if (cfg->ceiling > 0)
 		snprintf(pct, sizeof(pct), "  %5.1f %% of %.1f", rate / cfg->ceiling * 100,
 			 cfg->ceiling);
+	else if (cfg->null_ns)
+		snprintf(pct, sizeof(pct), "  %5.1fx null ioctl %" PRIu64 " ns",
+			 (double)sum.median / cfg->null_ns, cfg->null_ns);
 	bench_say("dma %-30s %s  median %9s  p99 %9s  %8.3f Gb/s  n=%zu  verified%s\n", name,
 		  to_card ? "h2c" : "c2h", fmt_ns(sum.median, t[0], sizeof(t[0])),
 		  fmt_ns(sum.p99, t[1], sizeof(t[1])), rate, sum.n, pct);
@@ -696,10 +712,12 @@ static int dma_figure(struct dma_ctx *c, const struct dma_cfg *cfg_in,
 	struct dma_cfg cfgv = *cfg_in, *cfg = &cfgv;
 	const char *skip = dma_unsupported(c, cfg);
 	bool beside = cb->open && cfg->size * cfg->k >= (1u << 20);
-	struct samples h2c = { 0 }, c2h = { 0 };
+	bool null_beside = cfg->size * cfg->k <= NULL_BESIDE_BYTES;
+	struct samples h2c = { 0 }, c2h = { 0 }, nul = { 0 };
+	int fd = llmdev_fd(c->dev);
 	struct sampler sp;
 	char name[64];
-	int ret = 0, cret = 0;
+	int ret = 0, cret = 0, nfail = 0;
 
 	if (skip) {
 		dma_report(b, cfg, NULL, true, false, skip);
@@ -733,7 +751,28 @@ static int dma_figure(struct dma_ctx *c, const struct dma_cfg *cfg_in,
 			ret = -ENOMEM;
 			break;
 		}
+		if (null_beside) {
+			uint64_t t0 = now_ns();
+			unsigned int j;
+
+			for (j = 0; j < NULL_BESIDE_CALLS && !nfail; j++)
+				nfail = call_info(b, fd);	/* says why */
+			/* the figure goes on without it */
+			null_beside = !nfail;
+			if (!nfail && !warm &&
+			    samples_add(&nul, (now_ns() - t0 + NULL_BESIDE_CALLS / 2) /
+					NULL_BESIDE_CALLS)) {
+				ret = -ENOMEM;
+				break;
+			}
+		}
 	} while (sampler_more(&sp, h2c.n));
+	if (!ret && !nfail && nul.n) {
+		struct summary ns;
+
+		samples_summarize(&nul, &ns);
+		cfg->null_ns = ns.median;
+	}
 
 	/* the ceiling's round after it: its failure is not the figure's */
 	if (!ret && beside) {
@@ -757,7 +796,8 @@ static int dma_figure(struct dma_ctx *c, const struct dma_cfg *cfg_in,
 	}
 	samples_free(&h2c);
 	samples_free(&c2h);
-	return ret || cret ? BENCH_FAIL : BENCH_OK;
+	samples_free(&nul);
+	return ret || cret || nfail ? BENCH_FAIL : BENCH_OK;
 }
 
 int bench_dma(struct bench *b)
