@@ -12,9 +12,12 @@
  * Tests that need more cards than the VM has say SKIP; the test for a
  * host without cards runs only in a VM started with --cards 0.
  *
- * Environment: LLMCTL and GGUF_GEN name the programs (default: llmctl and
- * gguf-gen from PATH); LLMCTL_MODULE (set in the VM) is where llmctl
- * loads the driver from.
+ * Environment: LLMCTL, GGUF_GEN and LLMDEV_BENCH name the programs
+ * (default: llmctl, gguf-gen and llmdev-bench from PATH); LLMCTL_MODULE
+ * (set in the VM) is where llmctl loads the driver from.
+ *
+ * llmdev-bench is tested here too (its --smoke run and its --inject
+ * faults), as the other tool of build/bin that talks to the cards.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -75,7 +78,9 @@ static double since(const struct timespec *t0)
 
 static const char *prog(const char *name)
 {
-	const char *env = getenv(!strcmp(name, "llmctl") ? "LLMCTL" : "GGUF_GEN");
+	const char *env = getenv(!strcmp(name, "llmctl") ? "LLMCTL" :
+				 !strcmp(name, "llmdev-bench") ? "LLMDEV_BENCH" :
+				 "GGUF_GEN");
 
 	return env && *env ? env : name;
 }
@@ -718,6 +723,7 @@ static int make_model(const char *path, const char *layers, const char *embd,
 	return rc ? -1 : 0;
 }
 
+/* The whole file, NUL-terminated (also binary: *@len says how long). */
 static char *read_file(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "re");
@@ -732,6 +738,8 @@ static char *read_file(const char *path, size_t *len)
 			free(buf);
 			buf = NULL;
 		}
+		if (buf)
+			buf[n] = 0;	/* text can be read as a string */
 		*len = n;
 	}
 	fclose(f);
@@ -3105,6 +3113,145 @@ TEST_F_TIMEOUT(model, load_direct, 120)
 	close(fd);
 	self->loop[0] = 0;
 	unlink(img);
+}
+
+/* ---- llmdev-bench ----------------------------------------------------------- */
+
+#define BENCH_TIMEOUT	240	/* seconds a --smoke run may take */
+#define BENCH_JSON	"/tmp/llmctl-test-bench.json"
+
+/* llmdev-bench @argv (-o BENCH_JSON added); its document, or NULL */
+static struct json_object *bench_run(struct __test_metadata *_metadata, struct run *r,
+				     const char *const *argv)
+{
+	const char *av[32];
+	struct json_object *j;
+	char err[256], *text;
+	size_t n = 0, len;
+
+	while (argv[n] && n < 28) {
+		av[n] = argv[n];
+		n++;
+	}
+	av[n++] = "-o";
+	av[n++] = BENCH_JSON;
+	av[n] = NULL;
+	unlink(BENCH_JSON);
+	if (run_start(r, 0, av)) {
+		TH_LOG("cannot start llmdev-bench");
+		return NULL;
+	}
+	run_finish(r, BENCH_TIMEOUT);
+	text = read_file(BENCH_JSON, &len);
+	if (!text) {
+		TH_LOG("'%s' (exit %d) wrote no %s: %s", r->cmd, r->rc, BENCH_JSON, r->err);
+		return NULL;
+	}
+	j = jparse(text, err, sizeof(err));
+	if (!j)
+		TH_LOG("'%s': %s is not JSON (%s)", r->cmd, BENCH_JSON, err);
+	free(text);
+	if (j && (!jstr(j, "schema") || strcmp(jstr(j, "schema"), "llmdev.bench/1"))) {
+		TH_LOG("'%s': schema %s", r->cmd, jstr(j, "schema") ?: "(none)");
+		json_object_put(j);
+		j = NULL;
+	}
+	return j;
+}
+
+/*
+ * A --smoke run: exit 0, status "ok", every figure verified or skipped
+ * with a reason, the null ioctl measured, and beside the small DMA
+ * figures too.
+ */
+TEST_F_TIMEOUT(drv, bench_smoke, BENCH_TIMEOUT + 30)
+{
+	const char *const argv[] = { "llmdev-bench", "--smoke", NULL };
+	unsigned int ok = 0, beside = 0, ar_ok = 0;
+	struct json_object *j, *e;
+	struct run r;
+	int i, n;
+
+	j = bench_run(_metadata, &r, argv);
+	ASSERT_NE(NULL, j) TH_LOG("%s", r.err);
+	EXPECT_EQ(0, r.rc) TH_LOG("%s\n%s", r.out, r.err);
+	EXPECT_STREQ("ok", jstr(j, "status") ?: "(none)");
+	EXPECT_EQ(0, juint(j, "verification_failures", 1));
+	EXPECT_LT(0, juint(j, "null_ioctl/median_ns", 0));
+	n = jlen(j, "dma");
+	EXPECT_LT(0, n);
+	for (i = 0; i < n; i++) {
+		const char *st;
+
+		e = jat(j, "dma", i);
+		st = jstr(e, "status") ?: "(none)";
+		if (!strcmp(st, "skip")) {
+			EXPECT_NE(NULL, jstr(e, "reason")) TH_LOG("dma[%d] skipped without a reason", i);
+			continue;
+		}
+		EXPECT_STREQ("ok", st) TH_LOG("dma[%d]", i);
+		EXPECT_EQ(1, jbool(e, "verified")) TH_LOG("dma[%d]", i);
+		EXPECT_LT(0, juint(e, "median_ns", 0)) TH_LOG("dma[%d]", i);
+		if (juint(e, "size", 0) * juint(e, "inflight", 0) <= 65536) {
+			EXPECT_LT(0, juint(e, "null_ioctl_ns", 0))
+				TH_LOG("dma[%d]: no null ioctl beside it", i);
+			beside++;
+		}
+		ok++;
+	}
+	EXPECT_LT(0, ok) TH_LOG("no DMA figure measured");
+	EXPECT_LT(0, beside);
+	n = jlen(j, "allreduce");
+	for (i = 0; i < n; i++) {
+		e = jat(j, "allreduce", i);
+		if (!strcmp(jstr(e, "status") ?: "", "skip"))
+			continue;
+		EXPECT_STREQ("ok", jstr(e, "status") ?: "(none)") TH_LOG("allreduce[%d]", i);
+		EXPECT_EQ(1, jbool(e, "verified")) TH_LOG("allreduce[%d]", i);
+		ar_ok++;
+	}
+	if (self->ncards >= 2)
+		EXPECT_LT(0, ar_ok) TH_LOG("%d cards and no AllReduce measured", self->ncards);
+	json_object_put(j);
+	run_free(&r);
+}
+
+/*
+ * Each --inject fault breaks the data on its way: the run must see it
+ * (exit 2, status "failed", a verification failure counted).
+ */
+TEST_F_TIMEOUT(drv, bench_inject, 4 * BENCH_TIMEOUT)
+{
+	static const char *const dma_faults[] = { "stale", "short", "hbm" };
+	struct json_object *j;
+	unsigned int f;
+	struct run r;
+
+	for (f = 0; f < 4; f++) {
+		const char *fault = f < 3 ? dma_faults[f] : "allreduce";
+		const char *const dma_argv[] = {
+			"llmdev-bench", "--smoke", "--only", "dma", "-s", "4K", "-k", "1",
+			"--inject", fault, NULL };
+		const char *const ar_argv[] = {
+			"llmdev-bench", "--smoke", "--only", "allreduce", "-r", "2",
+			"--inject", fault, NULL };
+
+		if (f == 3 && self->ncards < 2) {
+			TH_LOG("--inject allreduce: not tried, needs 2 cards");
+			break;
+		}
+		j = bench_run(_metadata, &r, f < 3 ? dma_argv : ar_argv);
+		EXPECT_NE(NULL, j) TH_LOG("--inject %s: %s", fault, r.err);
+		EXPECT_EQ(2, r.rc) TH_LOG("--inject %s: %s\n%s", fault, r.out, r.err);
+		if (j) {
+			EXPECT_STREQ("failed", jstr(j, "status") ?: "(none)")
+				TH_LOG("--inject %s", fault);
+			EXPECT_LE(1, juint(j, "verification_failures", 0))
+				TH_LOG("--inject %s: not seen", fault);
+			json_object_put(j);
+		}
+		run_free(&r);
+	}
 }
 
 TEST_HARNESS_MAIN
