@@ -35,22 +35,33 @@
  * for 1/CALLS_PER_SAMPLE each. @call returns 0, or -1 when the call did
  * not do what was expected (it says so).
  */
+/* One sample: the mean of @n back-to-back calls, in *@ns. */
+static int call_sample(struct bench *b, int (*call)(struct bench *b, int fd), int fd,
+		       unsigned int n, uint64_t *ns)
+{
+	uint64_t t0 = now_ns();
+	unsigned int j;
+	int ret = 0;
+
+	for (j = 0; j < n && !ret; j++)
+		ret = call(b, fd);
+	*ns = (now_ns() - t0 + n / 2) / n;
+	return ret;
+}
+
 static int time_calls(struct bench *b, int (*call)(struct bench *b, int fd), int fd,
 		      struct summary *out)
 {
 	struct samples s = { 0 };
-	unsigned int i, j;
+	unsigned int i;
+	uint64_t ns;
 	int ret = 0;
 
 	for (i = 0; i < CALL_SAMPLES + 10 && !ret; i++) {
-		uint64_t t0 = now_ns();
-
-		for (j = 0; j < CALLS_PER_SAMPLE && !ret; j++)
-			ret = call(b, fd);
+		ret = call_sample(b, call, fd, CALLS_PER_SAMPLE, &ns);
 		/* the first 10 samples warm up */
 		if (!ret && i >= 10)
-			ret = samples_add(&s, (now_ns() - t0 + CALLS_PER_SAMPLE / 2) /
-					  CALLS_PER_SAMPLE);
+			ret = samples_add(&s, ns);
 	}
 	if (!ret)
 		samples_summarize(&s, out);
@@ -752,16 +763,12 @@ static int dma_figure(struct dma_ctx *c, const struct dma_cfg *cfg_in,
 			break;
 		}
 		if (null_beside) {
-			uint64_t t0 = now_ns();
-			unsigned int j;
+			uint64_t ns;
 
-			for (j = 0; j < NULL_BESIDE_CALLS && !nfail; j++)
-				nfail = call_info(b, fd);	/* says why */
-			/* the figure goes on without it */
+			/* call_info() says why it failed; the figure goes on without it */
+			nfail = call_sample(b, call_info, fd, NULL_BESIDE_CALLS, &ns);
 			null_beside = !nfail;
-			if (!nfail && !warm &&
-			    samples_add(&nul, (now_ns() - t0 + NULL_BESIDE_CALLS / 2) /
-					NULL_BESIDE_CALLS)) {
+			if (!nfail && !warm && samples_add(&nul, ns)) {
 				ret = -ENOMEM;
 				break;
 			}
