@@ -93,6 +93,34 @@ struct fz {
 	struct fz_map maps[NMAPS];
 };
 
+/*
+ * What each fuzzing thread is doing, for the watchdog in fz_run(): every
+ * call the fuzzers make is bounded (their waits by a few ms, a reset by a
+ * few s), so a thread that has not stopped a minute after it was told to
+ * is stuck, and says where.
+ */
+#define FZ_STOP_GRACE_S	60
+
+struct fz_slot {
+	_Atomic uint64_t since_ns;	/* 0: between operations */
+	_Atomic unsigned long ioctl;	/* the command, during fz_ioctl() */
+	_Atomic int kind;		/* FZ_* */
+	_Atomic pid_t tid, child;	/* child: fz_fork()'s, while it waits */
+	atomic_bool running;
+	uint64_t seed;
+};
+
+enum { FZ_IOCTL, FZ_MMAP, FZ_TOUCH, FZ_FD, FZ_FORK };
+
+static const char *const fz_kind_name[] = {
+	[FZ_IOCTL] = "ioctl", [FZ_MMAP] = "mmap", [FZ_TOUCH] = "touch",
+	[FZ_FD] = "fd op", [FZ_FORK] = "fork",
+};
+
+static struct fz_slot fz_slots[16];
+static __thread struct fz_slot *fz_me;
+static atomic_bool overstayed;
+
 static __thread sigjmp_buf fz_jmp;
 static __thread volatile int fz_in_touch;
 
@@ -559,6 +587,8 @@ static void fz_ioctl(struct fz *f)
 		where = arg;
 		break;
 	}
+	if (fz_me)
+		atomic_store(&fz_me->ioctl, cmd);
 	ret = ioctl(fd, cmd, where) ? -errno : 0;
 	atomic_fetch_add(&calls, 1);
 	if (c->after && where == arg)
@@ -663,28 +693,50 @@ static void fz_fork(struct fz *f)
 	unsigned int i;
 
 	if (pid == 0) {
+		fz_me = NULL;	/* the slots are the parent's threads' */
 		for (i = 0; i < 50; i++)
 			fz_one(f);
 		_exit(0);
 	}
-	if (pid > 0)
+	if (pid > 0) {
+		if (fz_me)
+			atomic_store(&fz_me->child, pid);
 		ld_wait_child(pid);
+		if (fz_me)
+			atomic_store(&fz_me->child, 0);
+	}
 }
 
 static void fz_one(struct fz *f)
 {
 	unsigned int r = pick(f, 100);
+	int kind = r < 70 ? FZ_IOCTL : r < 80 ? FZ_MMAP : r < 90 ? FZ_TOUCH :
+		   r < 99 ? FZ_FD : FZ_FORK;
 
-	if (r < 70)
+	if (fz_me) {
+		atomic_store(&fz_me->kind, kind);
+		atomic_store(&fz_me->ioctl, 0);
+		atomic_store(&fz_me->since_ns, ld_now_ns());
+	}
+	switch (kind) {
+	case FZ_IOCTL:
 		fz_ioctl(f);
-	else if (r < 80)
+		break;
+	case FZ_MMAP:
 		fz_mmap(f);
-	else if (r < 90)
+		break;
+	case FZ_TOUCH:
 		fz_touch(f);
-	else if (r < 99)
+		break;
+	case FZ_FD:
 		fz_fd_op(f);
-	else
+		break;
+	default:
 		fz_fork(f);
+		break;
+	}
+	if (fz_me)
+		atomic_store(&fz_me->since_ns, 0);
 }
 
 static int fz_init(struct fz *f, uint64_t seed)
@@ -716,15 +768,83 @@ static void fz_fini(struct fz *f)
 	munmap(f->arg, ARGSZ + 4096);
 }
 
-static void *fz_thread(void *seedp)
+/* A file of /proc, to stderr as "# " lines; quietly nothing if unreadable. */
+static void fz_dump_proc(const char *what, pid_t pid, pid_t tid)
 {
+	char path[96], line[256];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/%s", pid, tid, what);
+	fp = fopen(path, "r");
+	if (!fp)
+		return;
+	while (fgets(line, sizeof(line), fp))
+		fprintf(stderr, "#     %s: %s%s", what, line,
+			strchr(line, '\n') ? "" : "\n");
+	fclose(fp);
+}
+
+/*
+ * The watchdog's report: each thread still in an operation, what and for
+ * how long, with its kernel stack (as root), and the state of each card.
+ */
+static void fz_report_stuck(unsigned int threads)
+{
+	uint64_t now = ld_now_ns();
+	unsigned int i, c;
+	char path[128], state[64];
+
+	for (i = 0; i < threads && i < 16; i++) {
+		struct fz_slot *sl = &fz_slots[i];
+		uint64_t since = atomic_load(&sl->since_ns);
+		int kind = atomic_load(&sl->kind);
+		pid_t child = atomic_load(&sl->child);
+
+		if (!atomic_load(&sl->running))
+			continue;
+		if (since)
+			fprintf(stderr, "# %s fuzzer thread %d: in %s %#lx (nr %lu) for %llu s\n",
+				privileged ? "root" : "nobody", atomic_load(&sl->tid),
+				fz_kind_name[kind], atomic_load(&sl->ioctl),
+				_IOC_NR(atomic_load(&sl->ioctl)),
+				(unsigned long long)((now - since) / LD_NSEC_PER_SEC));
+		else
+			fprintf(stderr, "# %s fuzzer thread %d: finishing\n",
+				privileged ? "root" : "nobody", atomic_load(&sl->tid));
+		fz_dump_proc("wchan", getpid(), atomic_load(&sl->tid));
+		fz_dump_proc("stack", getpid(), atomic_load(&sl->tid));
+		if (child > 0) {
+			fprintf(stderr, "#   waiting for its child %d\n", child);
+			fz_dump_proc("wchan", child, child);
+			fz_dump_proc("stack", child, child);
+		}
+	}
+	for (c = 0; c < ncards; c++) {
+		FILE *fp;
+
+		if (ld_sysfs_path(path, sizeof(path), c, "state"))
+			continue;
+		fp = fopen(path, "r");
+		if (fp && fgets(state, sizeof(state), fp))
+			fprintf(stderr, "# card %u: %s", c, state);
+		if (fp)
+			fclose(fp);
+	}
+}
+
+static void *fz_thread(void *slotp)
+{
+	struct fz_slot *sl = slotp;
 	struct fz f;
 
-	if (fz_init(&f, (uint64_t)(uintptr_t)seedp))
-		return NULL;
-	while (!atomic_load(&stop))
-		fz_one(&f);
-	fz_fini(&f);
+	atomic_store(&sl->tid, gettid());
+	fz_me = sl;
+	if (!fz_init(&f, sl->seed)) {
+		while (!atomic_load(&stop))
+			fz_one(&f);
+		fz_fini(&f);
+	}
+	atomic_store(&sl->running, false);
 	return NULL;
 }
 
@@ -738,7 +858,8 @@ static unsigned long fz_run(unsigned int threads, unsigned int seconds,
 	pthread_t tid[16];
 	struct sigaction sa = { .sa_handler = fz_sig };
 	unsigned int i;
-	uint64_t end = ld_now_ns() + seconds * LD_NSEC_PER_SEC;
+	uint64_t end = ld_now_ns() + seconds * LD_NSEC_PER_SEC, grace;
+	bool reported = false;
 
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGBUS, &sa, NULL);
@@ -747,9 +868,12 @@ static unsigned long fz_run(unsigned int threads, unsigned int seconds,
 	for (i = 0; i < NFDS; i++)
 		fd_table[i] = ld_open(i % ncards);
 	atomic_store(&stop, false);
-	for (i = 0; i < threads && i < 16; i++)
-		pthread_create(&tid[i], NULL, fz_thread,
-			       (void *)(uintptr_t)(seed * 1000 + i + 1));
+	for (i = 0; i < threads && i < 16; i++) {
+		memset(&fz_slots[i], 0, sizeof(fz_slots[i]));
+		fz_slots[i].seed = seed * 1000 + i + 1;
+		atomic_store(&fz_slots[i].running, true);
+		pthread_create(&tid[i], NULL, fz_thread, &fz_slots[i]);
+	}
 	if (unplug) {
 		char cmd[128];
 
@@ -762,8 +886,17 @@ static unsigned long fz_run(unsigned int threads, unsigned int seconds,
 	while (ld_now_ns() < end)
 		ld_msleep(100);
 	atomic_store(&stop, true);
-	for (i = 0; i < threads && i < 16; i++)
-		pthread_join(tid[i], NULL);
+	grace = ld_now_ns() + FZ_STOP_GRACE_S * LD_NSEC_PER_SEC;
+	for (i = 0; i < threads && i < 16; i++) {
+		while (pthread_tryjoin_np(tid[i], NULL) == EBUSY) {
+			if (!reported && ld_now_ns() > grace) {
+				fz_report_stuck(threads);
+				atomic_store(&overstayed, true);
+				reported = true;
+			}
+			ld_msleep(50);
+		}
+	}
 	for (i = 0; i < NFDS; i++) {
 		int fd = atomic_exchange(&fd_table[i], -1);
 
@@ -856,11 +989,15 @@ TEST_F_TIMEOUT(fuzz, ioctl, 7200)
 			_exit(10);
 		privileged = false;
 		*shared = fz_run(threads, secs, seed + 7, false);
-		_exit(0);
+		_exit(atomic_load(&overstayed) ? 3 : 0);
 	}
 	privileged = true;
 	n_root = fz_run(threads, secs, seed, unplug);
-	EXPECT_EQ(0, ld_wait_child(pid));
+	EXPECT_FALSE(atomic_load(&overstayed))
+		TH_LOG("root's fuzzers were stuck %u s after the end", FZ_STOP_GRACE_S);
+	EXPECT_EQ(0, ld_wait_child(pid))
+		TH_LOG("nobody's fuzzers failed (3: stuck %u s after the end)",
+		       FZ_STOP_GRACE_S);
 	n_user = *shared;
 	munmap((void *)shared, 4096);
 	fz_cleanup();
