@@ -3,12 +3,16 @@
  * gguf.c - reader of GGUF model files. The format, the checks and the
  * limits are described in gguf.h.
  *
- * gguf_open() parses the file front to back through a small read buffer
- * (struct parser); every count is checked against what is left of the
- * file before anything is allocated for it, and every allocation is made
- * from an arena that counts against GGUF_MAX_MEMORY. The checks that need
- * all tensors (data within the file, unique names, no overlap) sort
- * pointer arrays, so a file with many tensors costs O(n log n).
+ * gguf_open() parses the file front to back through a read buffer (struct
+ * parser), filled with O_DIRECT reads of DIRECT_CHUNK where the file system
+ * takes them (the header of a large model is about a megabyte: one read,
+ * with no readahead and no copy out of the page cache), else through the
+ * page cache READ_CHUNK at a time. Every count is checked against what is
+ * left of the file before anything is allocated for it, and every
+ * allocation is made from an arena that counts against GGUF_MAX_MEMORY. The
+ * checks that need all tensors (data within the file, unique names, no
+ * overlap) sort pointer arrays, so a file with many tensors costs
+ * O(n log n).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,7 +34,9 @@
 #error "gguf.c reads little-endian fields in place; port it to this host first"
 #endif
 
-#define READ_CHUNK	(64u * 1024)	/* parser's read buffer */
+#define READ_CHUNK	(64u * 1024)	/* parser's reads through the page cache */
+#define DIRECT_CHUNK	(1u << 20)	/* its O_DIRECT reads, */
+#define DIRECT_ALIGN	4096u		/* of aligned offset, length and memory */
 #define ARENA_MIN	(16u << 10)	/* arena chunks: the first one's size, */
 #define ARENA_MAX	(1u << 20)	/* doubling up to this */
 #define WHERE_NAME_MAX	80		/* key/name bytes quoted in messages */
@@ -120,13 +126,14 @@ struct gguf_file {
 
 struct parser {
 	struct gguf_file *f;
+	int dfd;		/* the file with O_DIRECT, or -1 */
 	uint64_t pos;		/* file offset of the next byte to parse */
 	uint64_t buf_off;	/* file offset of buf[0] */
 	size_t buf_len;
 	char where[WHERE_NAME_MAX + 40];	/* "tensor <u64> '<name>...'" */
 	char *err;
 	size_t errlen;
-	uint8_t buf[READ_CHUNK];
+	uint8_t *buf;		/* DIRECT_CHUNK, aligned to DIRECT_ALIGN */
 };
 
 /* ---- type table --------------------------------------------------------- */
@@ -335,7 +342,49 @@ static uint64_t remaining(const struct parser *p)
 	return p->f->size - p->pos;
 }
 
-static int rd_bytes(struct parser *p, void *dst, uint64_t n)
+/*
+ * Fill the buffer from the block holding p->pos on, with O_DIRECT. A file
+ * system that refuses (EINVAL: alignment it does not take) ends O_DIRECT
+ * for the rest of the parse: 1, and the caller reads through the page
+ * cache. 0 done, or -errno.
+ */
+static int fill_direct(struct parser *p)
+{
+	uint64_t off = p->pos & ~(uint64_t)(DIRECT_ALIGN - 1), want = p->f->size - off;
+	size_t got = 0;
+
+	if (want > DIRECT_CHUNK)
+		want = DIRECT_CHUNK;
+	/* the file's last block is read whole: the read stops at its end */
+	want = (want + DIRECT_ALIGN - 1) & ~(uint64_t)(DIRECT_ALIGN - 1);
+	while (got < want && off + got < p->f->size) {
+		ssize_t r = pread(p->dfd, p->buf + got, want - got, off + got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno == EINVAL && !got) {
+			close(p->dfd);
+			p->dfd = -1;
+			return 1;
+		}
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return -EIO;	/* the file shrank under us */
+		got += r;
+		if (got % DIRECT_ALIGN)
+			break;		/* the end of the file */
+	}
+	if (got > p->f->size - off)
+		got = p->f->size - off;
+	if (off + got <= p->pos)
+		return -EIO;
+	p->buf_off = off;
+	p->buf_len = got;
+	return 0;
+}
+
+static int rd_bytes_slow(struct parser *p, void *dst, uint64_t n)
 {
 	uint8_t *d = dst;
 	int ret;
@@ -350,6 +399,10 @@ static int rd_bytes(struct parser *p, void *dst, uint64_t n)
 			in_buf = p->buf_off + p->buf_len - p->pos;
 			chunk = n < in_buf ? n : in_buf;
 			memcpy(d, p->buf + (p->pos - p->buf_off), chunk);
+		} else if (p->dfd >= 0 && (ret = fill_direct(p)) <= 0) {
+			if (ret)
+				goto err_io;
+			continue;
 		} else if (n >= READ_CHUNK) {
 			chunk = n;
 			ret = pread_full(p->f->fd, d, chunk, p->pos);
@@ -371,6 +424,23 @@ static int rd_bytes(struct parser *p, void *dst, uint64_t n)
 	return 0;
 err_io:
 	return fail(p, ret, "read at offset %" PRIu64 ": %s", p->pos, strerror(-ret));
+}
+
+/*
+ * The common case, all @n bytes in the buffer, inline: most of a header is
+ * small fields and short strings (a vocabulary is tens of thousands of
+ * them), and under emulation each call and check shows.
+ */
+static inline int rd_bytes(struct parser *p, void *dst, uint64_t n)
+{
+	uint64_t at = p->pos - p->buf_off;
+
+	if (p->pos >= p->buf_off && at <= p->buf_len && n <= p->buf_len - at) {
+		memcpy(dst, p->buf + at, n);
+		p->pos += n;
+		return 0;
+	}
+	return rd_bytes_slow(p, dst, n);
 }
 
 static int rd_u32(struct parser *p, uint32_t *v)
@@ -788,6 +858,19 @@ static int rd_header(struct parser *p, uint64_t *n_tensors, uint64_t *n_kv)
 			   *n_kv * MIN_KV);
 }
 
+/*
+ * The same open file again, with O_DIRECT (through /proc, so that it is
+ * the file we checked, not whatever the path names now), or -1: no /proc,
+ * or a file system that refuses O_DIRECT; then the page cache it is.
+ */
+static int open_direct(int fd)
+{
+	char path[40];
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	return open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_DIRECT);
+}
+
 static int file_size(int fd, uint64_t *size)
 {
 	struct stat st;
@@ -826,10 +909,16 @@ int gguf_open(const char *path, struct gguf_file **out, char *err, size_t errlen
 			snprintf(err, errlen, "out of memory");
 		goto err_free;
 	}
-	memset(p, 0, offsetof(struct parser, buf));
+	memset(p, 0, sizeof(*p));
+	p->dfd = -1;
 	p->f = f;
 	p->err = err;
 	p->errlen = errlen;
+	if (posix_memalign((void **)&p->buf, DIRECT_ALIGN, DIRECT_CHUNK)) {
+		p->buf = NULL;
+		ret = fail(p, -ENOMEM, "out of memory");
+		goto err_free;
+	}
 
 	/* O_NONBLOCK: a FIFO must not hang us; it is refused below */
 	f->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
@@ -843,6 +932,7 @@ int gguf_open(const char *path, struct gguf_file **out, char *err, size_t errlen
 							: strerror(-ret));
 		goto err_close;
 	}
+	p->dfd = open_direct(f->fd);
 
 	ret = rd_header(p, &n_tensors, &n_kv);
 	if (ret)
@@ -857,6 +947,9 @@ int gguf_open(const char *path, struct gguf_file **out, char *err, size_t errlen
 	if (ret)
 		goto err_close;
 
+	if (p->dfd >= 0)
+		close(p->dfd);
+	free(p->buf);
 	free(p);
 	*out = f;
 	return 0;
@@ -865,6 +958,10 @@ err_close:
 	gguf_close(f);
 	f = NULL;
 err_free:
+	if (p && p->dfd >= 0)
+		close(p->dfd);
+	if (p)
+		free(p->buf);
 	free(p);
 	free(f);
 	return ret;
