@@ -51,6 +51,8 @@ BOOT_MODULES=(virtio_pci virtio_blk loop crc32c_generic ext4)
 # host programs copied into the guest, with their shared libraries
 EXTRA_BINS=(/usr/bin/sensors /usr/bin/perf /usr/sbin/devlink)
 EXTRA_FILES=(/etc/sensors3.conf)
+# libraries llmctl opens with dlopen() (tools/llmctl-dl.h): ldd cannot see them
+DLOPEN_LIBS=(libkmod.so.2 libpci.so.3)
 
 usage() {
 	echo "usage: ${0##*/} base KVER MODDIR | run DIR OUT" >&2
@@ -96,6 +98,17 @@ dyn_libs() {
 	done | sort -u
 }
 
+# dlopen_libs: DLOPEN_LIBS where the loader finds them, and what they need
+dlopen_libs() {
+	local l p
+	for l in "${DLOPEN_LIBS[@]}"; do
+		p=$(ldconfig -p | awk -v l="$l" '$1 == l && /x86-64/ { print $NF; exit }')
+		[ -n "$p" ] || die "$l not found (run scripts/deps.sh)"
+		printf '%s\n' "$p"
+		ldd "$p" | awk '/=> \//{print $3} /^\t\/[^ ]+ \(/{print $1}'
+	done
+}
+
 file_is_dynamic() {
 	[ -f "$1" ] && [ -x "$1" ] || return 1
 	# ELF with a PT_INTERP; scripts and static binaries are not
@@ -135,7 +148,8 @@ cmd_base() {
 		[ -d "$BUILD/modules-$kver" ] &&
 			find "$BUILD/modules-$kver" -maxdepth 1 -name '*.ko' -type f -print
 		true) | LC_ALL=C sort)
-	mapfile -t libs < <(dyn_libs "$lspci" "$udevadm" "${EXTRA_BINS[@]}" "${payload[@]}")
+	mapfile -t libs < <( (dyn_libs "$lspci" "$udevadm" "${EXTRA_BINS[@]}" "${payload[@]}"
+		dlopen_libs) | sort -u)
 
 	key=$( {
 		echo "$kver"

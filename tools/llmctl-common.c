@@ -16,12 +16,12 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
-
-#include <libkmod.h>
 
 #include "gguf.h"
 #include "llmctl.h"
+#include "llmctl-dl.h"
 #include "../driver/llmdev_regs.h"
 
 /* ---- messages ---------------------------------------------------------- */
@@ -121,18 +121,25 @@ static void kmod_quiet(void *data, int priority, const char *file, int line,
 	(void)format, (void)args;
 }
 
-struct kmod_ctx *kmod_open(void)
+struct kmod_ctx *kmod_open(const struct llmctl_kmod **k)
 {
-	struct kmod_ctx *ctx = kmod_new(NULL, NULL);
+	struct kmod_ctx *ctx;
 
+	*k = llmctl_kmod();
+	if (!*k)
+		return NULL;
+	ctx = (*k)->new(NULL, NULL);
 	if (ctx)
-		kmod_set_log_fn(ctx, kmod_quiet, NULL);
+		(*k)->set_log_fn(ctx, kmod_quiet, NULL);
+	else
+		msg("cannot initialise libkmod");
 	return ctx;
 }
 
 const char *driver_state(int *refcnt)
 {
-	struct kmod_ctx *ctx = kmod_open();
+	const struct llmctl_kmod *k;
+	struct kmod_ctx *ctx = kmod_open(&k);
 	struct kmod_module *mod = NULL;
 	const char *state = "absent";
 	int s;
@@ -140,24 +147,31 @@ const char *driver_state(int *refcnt)
 	*refcnt = -1;
 	if (!ctx)
 		return state;
-	if (kmod_module_new_from_name(ctx, "llmdev", &mod) == 0) {
-		s = kmod_module_get_initstate(mod);
+	if (k->module_new_from_name(ctx, "llmdev", &mod) == 0) {
+		s = k->module_get_initstate(mod);
 		if (s >= 0)
-			state = kmod_module_initstate_str(s);
+			state = k->module_initstate_str(s);
 		if (s == KMOD_MODULE_LIVE)
-			*refcnt = kmod_module_get_refcnt(mod);
-		kmod_module_unref(mod);
+			*refcnt = k->module_get_refcnt(mod);
+		k->module_unref(mod);
 	}
-	kmod_unref(ctx);
+	k->unref(ctx);
 	return state;
 }
 
+/*
+ * What libkmod's initstate would say, read where it reads it: the module
+ * is live, or built in (its /sys/module directory without an initstate).
+ * Without libkmod: the commands that only ask this do not load it.
+ */
 bool driver_loaded(void)
 {
-	int refcnt;
-	const char *s = driver_state(&refcnt);
+	char state[32];
+	struct stat st;
 
-	return !strcmp(s, "live") || !strcmp(s, "builtin");
+	if (!read_sysfs("/sys/module/llmdev/initstate", state, sizeof(state)))
+		return !strcmp(state, "live");
+	return !stat("/sys/module/llmdev", &st) && S_ISDIR(st.st_mode);
 }
 
 /* Whether a port of @dev is enabled and cabled but not up yet. */
@@ -220,6 +234,7 @@ void links_settle(int card)
 
 int driver_load(const char *path, const char *params)
 {
+	const struct llmctl_kmod *k;
 	struct kmod_ctx *ctx;
 	struct kmod_module *mod = NULL;
 	struct utsname u;
@@ -227,26 +242,24 @@ int driver_load(const char *path, const char *params)
 
 	if (driver_loaded())
 		return 0;
-	ctx = kmod_open();
-	if (!ctx) {
-		msg("cannot initialise libkmod");
+	ctx = kmod_open(&k);
+	if (!ctx)
 		return -ENOMEM;
-	}
 	if (!path)
 		path = getenv("LLMCTL_MODULE");
 	if (path)
-		ret = kmod_module_new_from_path(ctx, path, &mod);
+		ret = k->module_new_from_path(ctx, path, &mod);
 	else
-		ret = kmod_module_new_from_name(ctx, "llmdev", &mod);
+		ret = k->module_new_from_name(ctx, "llmdev", &mod);
 	if (ret < 0) {
 		msg("%s: %s", path ? path : "llmdev", strerror(-ret));
 		goto out;
 	}
 	if (path)
-		ret = kmod_module_insert_module(mod, 0, params);
+		ret = k->module_insert_module(mod, 0, params);
 	else
-		ret = kmod_module_probe_insert_module(mod, 0, params, NULL,
-						      NULL, NULL);
+		ret = k->module_probe_insert_module(mod, 0, params, NULL, NULL,
+						    NULL);
 	if (ret == -EEXIST) {
 		ret = 0;	/* loaded meanwhile */
 	} else if (ret == -EPERM) {
@@ -262,8 +275,8 @@ int driver_load(const char *path, const char *params)
 		links_settle(-1);
 out:
 	if (mod)
-		kmod_module_unref(mod);
-	kmod_unref(ctx);
+		k->module_unref(mod);
+	k->unref(ctx);
 	return ret;
 }
 

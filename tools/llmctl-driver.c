@@ -10,9 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <libkmod.h>
 
 #include "llmctl.h"
+#include "llmctl-dl.h"
 
 /*
  * The processes that hold a card open (a file descriptor or a mapping of
@@ -73,20 +73,21 @@ static int card_users(char *buf, size_t len)
 
 static int driver_unload(void)
 {
-	struct kmod_ctx *ctx = kmod_open();
+	const struct llmctl_kmod *k;
+	struct kmod_ctx *ctx = kmod_open(&k);
 	struct kmod_module *mod = NULL;
 	char users[256];
 	int ret, refcnt;
 
 	if (!ctx)
 		return -ENOMEM;
-	ret = kmod_module_new_from_name(ctx, "llmdev", &mod);
+	ret = k->module_new_from_name(ctx, "llmdev", &mod);
 	if (ret == 0) {
-		refcnt = kmod_module_get_refcnt(mod);
-		if (kmod_module_get_initstate(mod) < 0) {
+		refcnt = k->module_get_refcnt(mod);
+		if (k->module_get_initstate(mod) < 0) {
 			ret = 0;	/* not loaded: nothing to do */
 		} else {
-			ret = kmod_module_remove_module(mod, 0);
+			ret = k->module_remove_module(mod, 0);
 			if (ret == -EPERM)
 				msg("unloading llmdev: not permitted (needs root or CAP_SYS_MODULE)");
 			else if ((ret == -EAGAIN || ret == -EBUSY) && card_users(users, sizeof(users)))
@@ -98,9 +99,9 @@ static int driver_unload(void)
 			else if (ret < 0)
 				msg("unloading llmdev: %s", strerror(-ret));
 		}
-		kmod_module_unref(mod);
+		k->module_unref(mod);
 	}
-	kmod_unref(ctx);
+	k->unref(ctx);
 	return ret;
 }
 

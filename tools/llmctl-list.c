@@ -11,9 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <pci/pci.h>
 
 #include "llmctl.h"
+#include "llmctl-dl.h"
 #include "../driver/llmdev_regs.h"
 
 #define SYSFS_PCI	"/sys/bus/pci/devices"
@@ -93,23 +93,27 @@ static void card_sysfs(struct card_pci *c)
 /* Every llmdev card on the PCI bus, found with libpci. */
 static int find_cards(struct card_pci **out)
 {
-	struct pci_access *pa = pci_alloc();
+	const struct llmctl_pci *pci = llmctl_pci();
 	struct card_pci *cards = NULL;
+	struct pci_access *pa;
 	struct pci_dev *d;
 	int n = 0;
 
-	pci_init(pa);
-	pci_scan_bus(pa);
+	if (!pci)
+		return -ENOSYS;
+	pa = pci->alloc();
+	pci->init(pa);
+	pci->scan_bus(pa);
 	for (d = pa->devices; d; d = d->next) {
 		struct card_pci *c;
 
-		pci_fill_info(d, PCI_FILL_IDENT | PCI_FILL_SUBSYS);
+		pci->fill_info(d, PCI_FILL_IDENT | PCI_FILL_SUBSYS);
 		if (d->vendor_id != LLMDEV_PCI_VENDOR_ID || d->device_id != LLMDEV_PCI_DEVICE_ID)
 			continue;
 		c = realloc(cards, (n + 1) * sizeof(*cards));
 		if (!c) {
 			free(cards);
-			pci_cleanup(pa);
+			pci->cleanup(pa);
 			return -ENOMEM;
 		}
 		cards = c;
@@ -123,7 +127,7 @@ static int find_cards(struct card_pci **out)
 		c->subdevice = d->subsys_id;
 		card_sysfs(c);
 	}
-	pci_cleanup(pa);
+	pci->cleanup(pa);
 	if (n > 1)
 		qsort(cards, n, sizeof(*cards),
 		      (int (*)(const void *, const void *))strcmp);
@@ -197,6 +201,8 @@ int cmd_list(int argc, char **argv)
 		return usage_err("list takes no arguments");
 	}
 	n = find_cards(&cards);
+	if (n == -ENOSYS)
+		return EXIT_FAIL;	/* no libpci: said why */
 	if (n < 0) {
 		msg("scanning the PCI bus: %s", strerror(-n));
 		return EXIT_FAIL;

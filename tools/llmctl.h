@@ -63,8 +63,12 @@ int read_sysfs(const char *path, char *buf, size_t len);
 /* ---- the kernel module (libkmod) --------------------------------------- */
 
 struct kmod_ctx;
-/* a libkmod context that logs nothing (our messages say it better) */
-struct kmod_ctx *kmod_open(void);
+struct llmctl_kmod;
+/*
+ * A libkmod context that logs nothing (our messages say it better), and
+ * the library's calls in *@k; NULL (the reason printed) if either fails.
+ */
+struct kmod_ctx *kmod_open(const struct llmctl_kmod **k);
 /* "live", "coming", "going", "builtin" or "absent"; @refcnt -1 unless live */
 const char *driver_state(int *refcnt);
 bool driver_loaded(void);
