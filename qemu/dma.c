@@ -31,6 +31,12 @@
  * (no completion, HEAD unchanged) and no byte of it reaches guest memory
  * after the register write that asked for it has returned.
  *
+ * Host-to-card data is stored into HBM with non-temporal stores where the
+ * host has them (x86-64: SSE2): HBM is the card's memory, not the host's
+ * cache, and a copy that does not first read every destination line into
+ * the cache moves about 1.5 times the bytes per second. A store fence
+ * ends each piece, before its completion can be written.
+ *
  * The scrub engine fills an HBM range from its own worker. Zeroing skips
  * the blocks that were never written since they were last zeroed (they are
  * zero already) and memsets the others: no page is handed back to the host,
@@ -41,6 +47,9 @@
 
 #include "qemu/osdep.h"
 #include <sched.h>
+#ifdef LLMDEV_HOST_SSE2
+#include <emmintrin.h>
+#endif
 #include "qemu/main-loop.h"
 #include "qemu/rcu.h"
 #include "qemu/bitmap.h"
@@ -490,6 +499,42 @@ static void llmdev_job_release(LlmdevRing *r)
 }
 
 /*
+ * Copy @n bytes from guest RAM to HBM: a memcpy() to a 16-byte boundary,
+ * then 64 bytes at a time with non-temporal stores, then the tail; then a
+ * store fence, so that the data is globally visible before anything
+ * written after it (the completion).
+ */
+static void llmdev_copy_to_hbm(uint8_t *dst, const uint8_t *src, uint64_t n)
+{
+#ifdef LLMDEV_HOST_SSE2
+    uint64_t head = -(uintptr_t)dst & 15;
+
+    if (head > n) {
+        head = n;
+    }
+    memcpy(dst, src, head);
+    dst += head;
+    src += head;
+    n -= head;
+    for (; n >= 64; n -= 64, dst += 64, src += 64) {
+        __m128i a = _mm_loadu_si128((const __m128i *)src);
+        __m128i b = _mm_loadu_si128((const __m128i *)(src + 16));
+        __m128i c = _mm_loadu_si128((const __m128i *)(src + 32));
+        __m128i d = _mm_loadu_si128((const __m128i *)(src + 48));
+
+        _mm_stream_si128((__m128i *)dst, a);
+        _mm_stream_si128((__m128i *)(dst + 16), b);
+        _mm_stream_si128((__m128i *)(dst + 32), c);
+        _mm_stream_si128((__m128i *)(dst + 48), d);
+    }
+    memcpy(dst, src, n);
+    _mm_sfence();
+#else
+    memcpy(dst, src, n);
+#endif
+}
+
+/*
  * Move the data, with no lock held, looking for an abort between chunks.
  * Returns LLMDEV_ERR_NONE or LLMDEV_STATUS_ABORTED.
  */
@@ -515,7 +560,7 @@ static uint32_t llmdev_job_copy(LlmdevRing *r, uint32_t gen)
                 memcpy(p->host + off, s->hbm + hbm, n);
                 p->done = off + n;
             } else {
-                memcpy(s->hbm + hbm, p->host + off, n);
+                llmdev_copy_to_hbm(s->hbm + hbm, p->host + off, n);
             }
             hbm += n;
         }
