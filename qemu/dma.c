@@ -499,12 +499,13 @@ static void llmdev_job_release(LlmdevRing *r)
 }
 
 /*
- * Copy @n bytes from guest RAM to HBM: a memcpy() to a 16-byte boundary,
- * then 64 bytes at a time with non-temporal stores, then the tail; then a
- * store fence, so that the data is globally visible before anything
- * written after it (the completion).
+ * Copy @n bytes into HBM (from guest RAM, or from HBM: the collective
+ * engine's copies): a memcpy() to a 16-byte boundary, then 64 bytes at a
+ * time with non-temporal stores, then the tail; then a store fence, so
+ * that the data is globally visible before anything written after it
+ * (the completion).
  */
-static void llmdev_copy_to_hbm(uint8_t *dst, const uint8_t *src, uint64_t n)
+void llmdev_copy_to_hbm(uint8_t *dst, const uint8_t *src, uint64_t n)
 {
 #ifdef LLMDEV_HOST_SSE2
     uint64_t head = -(uintptr_t)dst & 15;

@@ -230,10 +230,18 @@ def judge(value, goal, higher_better):
     return 'PASS' if (value >= goal if higher_better else value <= goal) else 'MISS'
 
 
+def dir_ceiling(doc, e):
+    """The ceiling to set DMA figure e against: its direction's, measured
+    beside it; else the section's of its direction; else the one of both
+    directions beside it, or the section's (docs/bench.md)."""
+    c = doc.get('ceiling') or {}
+    return (e.get('dir_ceiling_gbps') or c.get('%s_gbps' % e['dir'])
+            or e.get('ceiling_gbps') or doc.get('ceiling_gbps'))
+
+
 def targets(doc):
     t = []
     null = (doc.get('null_ioctl') or {}).get('median_ns')
-    ceiling = doc.get('ceiling_gbps')
 
     # 1. the 4 KiB registered round trip against the null ioctl
     row = {'figure': '4 KiB h2c round trip, registered buffer, median / null ioctl median',
@@ -272,7 +280,7 @@ def targets(doc):
                'goal': '>= %d %%' % goal, 'unit': '%'}
         pick = dma_pick(doc, size, k)
         # the ceiling measured beside the figure when there is one (docs/bench.md)
-        ceil = {d: pick[d][0].get('ceiling_gbps') or ceiling for d in pick}
+        ceil = {d: dir_ceiling(doc, pick[d][0]) for d in pick}
         if len(pick) == 2 and all(ceil.values()):
             vals = {d: pick[d][0]['gbps'] / ceil[d] * 100 for d in pick}
             row['value'] = min(vals.values())
@@ -421,8 +429,8 @@ def print_table(doc, out=sys.stdout):
             else:
                 p('%s %10s %10s %9.4g %6s %5d %s' % (
                     head, t_ns(e['median_ns']), t_ns(e['p99_ns']), e['gbps'],
-                    '%.0f' % (e['gbps'] / (e.get('ceiling_gbps') or doc['ceiling_gbps']) * 100)
-                    if e.get('ceiling_gbps') or doc.get('ceiling_gbps') else '-',
+                    '%.0f' % (e['gbps'] / dir_ceiling(doc, e) * 100)
+                    if dir_ceiling(doc, e) else '-',
                     e['samples'], 'yes') + (
                     '  %.1fx the null ioctl beside it (%s)' % (
                         e['median_ns'] / e['null_ioctl_ns'], t_ns(e['null_ioctl_ns']))

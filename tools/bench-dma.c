@@ -196,12 +196,16 @@ static const char *const api_name[] = {
 	[API_BATCH_WAIT] = "batch",
 };
 
+/* the ceilings measured beside a figure: each direction's, and both's */
+enum { CEIL_H2C, CEIL_C2H, CEIL_BOTH, CEIL_N };
+
 struct dma_cfg {
 	uint64_t size;
 	unsigned int k;		/* transfers in flight */
 	enum dma_api api;
 	bool reg;		/* from registered buffers (LLMDEV_OP_BUF) */
-	double ceiling;		/* Gb/s measured beside it; 0: not */
+	/* Gb/s measured beside it: h2c, c2h, both together; 0: not */
+	double ceiling[CEIL_N];
 	uint64_t null_ns;	/* null ioctl median measured beside it; 0: not */
 };
 
@@ -620,8 +624,12 @@ static int ceiling_round(struct bench *b, struct dma_ctx *c, uint64_t size, bool
  * The ceiling measured beside the figures it is compared with: rounds of
  * CEILING_BESIDE round trips of the largest size, one before the first
  * figure of 1 MiB or more and one after each; a figure gets the median of
- * the round trips on either side of it, each round trip's rate being its
- * bytes / its busy time (both directions). On shared cores the host's
+ * the round trips on either side of it: in its own direction (the bytes
+ * a round trip moved that way / the busy time of that transfer: a copy
+ * into the card and one out of it need not run at one rate, HBM being
+ * written with non-temporal stores and read with plain loads), and both
+ * directions together (its bytes / its busy time), as before there were
+ * two. On shared cores the host's
  * speed drifts over seconds, so a ceiling measured once, first, does not
  * say what the card could do meanwhile; and one round trip can be slowed
  * by what is not the card's doing (the host faulting in guest pages that
@@ -633,21 +641,26 @@ static int ceiling_round(struct bench *b, struct dma_ctx *c, uint64_t size, bool
 struct ceiling_beside {
 	struct dma_ctx c;
 	uint64_t size;
-	double before[CEILING_BESIDE];	/* Gb/s: the round before the next figure */
+	/* Gb/s, CEIL_*: the round before the next figure */
+	double before[CEIL_N][CEILING_BESIDE];
 	bool open, have;
 };
 
-/* A round: the rate of each of its CEILING_BESIDE round trips, Gb/s. */
-static int ceiling_beside_round(struct bench *b, struct ceiling_beside *cb, double *rate)
+/* A round: the rates (CEIL_*) of each of its CEILING_BESIDE round trips. */
+static int ceiling_beside_round(struct bench *b, struct ceiling_beside *cb,
+				double rate[CEIL_N][CEILING_BESIDE])
 {
-	unsigned int i;
+	unsigned int i, d;
 	int ret = 0;
 
 	for (i = 0; i < CEILING_BESIDE && !ret; i++) {
 		uint64_t bytes[2] = { 0 }, busy[2] = { 0 };
 
 		ret = ceiling_round(b, &cb->c, cb->size, false, bytes, busy, NULL);
-		rate[i] = busy[0] + busy[1] ? gbps(bytes[0] + bytes[1], busy[0] + busy[1]) : 0;
+		for (d = CEIL_H2C; d <= CEIL_C2H; d++)
+			rate[d][i] = busy[d] ? gbps(bytes[d], busy[d]) : 0;
+		rate[CEIL_BOTH][i] = busy[0] + busy[1] ?
+				     gbps(bytes[0] + bytes[1], busy[0] + busy[1]) : 0;
 	}
 	return ret;
 }
@@ -659,13 +672,14 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The median of the round before (cb->before) and @after. */
-static double ceiling_beside_median(const struct ceiling_beside *cb, const double *after)
+/* The median of ceiling @d (CEIL_*) of the round before and of @after. */
+static double ceiling_beside_median(const struct ceiling_beside *cb,
+				    double after[CEIL_N][CEILING_BESIDE], unsigned int d)
 {
 	double r[2 * CEILING_BESIDE];
 
-	memcpy(r, cb->before, sizeof(cb->before));
-	memcpy(r + CEILING_BESIDE, after, sizeof(cb->before));
+	memcpy(r, cb->before[d], sizeof(cb->before[d]));
+	memcpy(r + CEILING_BESIDE, after[d], sizeof(cb->before[d]));
 	qsort(r, 2 * CEILING_BESIDE, sizeof(*r), cmp_double);
 	return (r[CEILING_BESIDE - 1] + r[CEILING_BESIDE]) / 2;
 }
@@ -676,7 +690,7 @@ static void dma_report(struct bench *b, const struct dma_cfg *cfg, struct sample
 	struct json_object *f = dma_entry(b, cfg, to_card);
 	char name[64], t[2][32], pct[48] = "";
 	struct summary sum;
-	double rate;
+	double rate, ceiling;
 
 	cfg_name(cfg, name, sizeof(name));
 	if (skip) {
@@ -698,15 +712,18 @@ static void dma_report(struct bench *b, const struct dma_cfg *cfg, struct sample
 	figure_summary(f, &sum);
 	rate = gbps(cfg->size * cfg->k, sum.median);
 	jset_num(f, "gbps", rate);
-	if (cfg->ceiling > 0)
-		jset_num(f, "ceiling_gbps", cfg->ceiling);
+	ceiling = cfg->ceiling[to_card ? CEIL_H2C : CEIL_C2H];
+	if (cfg->ceiling[CEIL_BOTH] > 0)
+		jset_num(f, "ceiling_gbps", cfg->ceiling[CEIL_BOTH]);
+	if (ceiling > 0)
+		jset_num(f, "dir_ceiling_gbps", ceiling);
 	if (cfg->null_ns)
 		jset_u64(f, "null_ioctl_ns", cfg->null_ns);
 	jset_bool(f, "verified", true);
 	json_object_array_add(b->dma, f);
-	if (cfg->ceiling > 0)
-		snprintf(pct, sizeof(pct), "  %5.1f %% of %.1f", rate / cfg->ceiling * 100,
-			 cfg->ceiling);
+	if (ceiling > 0)
+		snprintf(pct, sizeof(pct), "  %5.1f %% of %.1f", rate / ceiling * 100,
+			 ceiling);
 	else if (cfg->null_ns)
 		snprintf(pct, sizeof(pct), "  %5.1fx null ioctl %" PRIu64 " ns",
 			 (double)sum.median / cfg->null_ns, cfg->null_ns);
@@ -783,11 +800,13 @@ static int dma_figure(struct dma_ctx *c, const struct dma_cfg *cfg_in,
 
 	/* the ceiling's round after it: its failure is not the figure's */
 	if (!ret && beside) {
-		double after[CEILING_BESIDE];
+		double after[CEIL_N][CEILING_BESIDE];
+		unsigned int d;
 
 		cret = ceiling_beside_round(b, cb, after);
 		if (!cret) {
-			cfg->ceiling = ceiling_beside_median(cb, after);
+			for (d = 0; d < CEIL_N; d++)
+				cfg->ceiling[d] = ceiling_beside_median(cb, after, d);
 			memcpy(cb->before, after, sizeof(after));
 		} else if (cret != -EBADMSG) {
 			bench_error(b, "ceiling after DMA %s: %s",
