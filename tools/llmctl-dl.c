@@ -11,18 +11,22 @@
 #include "llmctl.h"
 #include "llmctl-dl.h"
 
+#define DL_MAX	16	/* calls a table holds at most */
+
 /*
- * dlopen() @lib and fill @n pointers of @table from @names; on failure say
- * why (once: @failed remembers) and return false.
+ * Once: dlopen() @lib and copy the @n functions @names into @table (@size
+ * bytes: a struct of @n function pointers; the pointers dlsym() gives are
+ * the functions', as POSIX has it). On failure say why, once, and return
+ * false, then and every time after.
  */
-static bool dl_table(const char *lib, void **table, const char *const *names,
-		     size_t n, bool *failed)
+static bool dl_table(const char *lib, const char *const *names, size_t n,
+		     void *table, size_t size, bool *done, bool *failed)
 {
-	void *h;
+	void *h, *ptr[DL_MAX];
 	size_t i;
 
-	if (*failed)
-		return false;
+	if (*done || *failed)
+		return *done;
 	h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
 	if (!h) {
 		msg("%s", dlerror());
@@ -30,8 +34,8 @@ static bool dl_table(const char *lib, void **table, const char *const *names,
 		return false;
 	}
 	for (i = 0; i < n; i++) {
-		table[i] = dlsym(h, names[i]);
-		if (!table[i]) {
+		ptr[i] = dlsym(h, names[i]);
+		if (!ptr[i]) {
 			msg("%s: %s", lib, dlerror());
 			dlclose(h);
 			*failed = true;
@@ -39,6 +43,8 @@ static bool dl_table(const char *lib, void **table, const char *const *names,
 		}
 	}
 	/* kept open: the table points into it until exit */
+	memcpy(table, ptr, size);
+	*done = true;
 	return true;
 }
 
@@ -56,39 +62,30 @@ static const char *const pci_names[] = {
 	"pci_alloc", "pci_init", "pci_scan_bus", "pci_fill_info", "pci_cleanup",
 };
 
-_Static_assert(sizeof(struct llmctl_kmod) ==
-	       sizeof(kmod_names) / sizeof(kmod_names[0]) * sizeof(void *),
+#define N_NAMES(names)	(sizeof(names) / sizeof((names)[0]))
+
+_Static_assert(sizeof(struct llmctl_kmod) == N_NAMES(kmod_names) * sizeof(void *) &&
+	       N_NAMES(kmod_names) <= DL_MAX,
 	       "kmod_names: one name per member of struct llmctl_kmod");
-_Static_assert(sizeof(struct llmctl_pci) ==
-	       sizeof(pci_names) / sizeof(pci_names[0]) * sizeof(void *),
+_Static_assert(sizeof(struct llmctl_pci) == N_NAMES(pci_names) * sizeof(void *) &&
+	       N_NAMES(pci_names) <= DL_MAX,
 	       "pci_names: one name per member of struct llmctl_pci");
 
-#define N_KMOD	(sizeof(kmod_names) / sizeof(kmod_names[0]))
-#define N_PCI	(sizeof(pci_names) / sizeof(pci_names[0]))
+#define DL_TABLE(lib, names, table, done, failed) \
+	dl_table(lib, names, N_NAMES(names), &(table), sizeof(table), &(done), &(failed))
 
 const struct llmctl_kmod *llmctl_kmod(void)
 {
 	static struct llmctl_kmod k;
 	static bool done, failed;
-	void *ptr[N_KMOD];
 
-	if (!done && dl_table(LLMCTL_LIBKMOD, ptr, kmod_names, N_KMOD, &failed)) {
-		/* the pointers dlsym() gives are the functions' (POSIX) */
-		memcpy(&k, ptr, sizeof(k));
-		done = true;
-	}
-	return done ? &k : NULL;
+	return DL_TABLE(LLMCTL_LIBKMOD, kmod_names, k, done, failed) ? &k : NULL;
 }
 
 const struct llmctl_pci *llmctl_pci(void)
 {
 	static struct llmctl_pci p;
 	static bool done, failed;
-	void *ptr[N_PCI];
 
-	if (!done && dl_table(LLMCTL_LIBPCI, ptr, pci_names, N_PCI, &failed)) {
-		memcpy(&p, ptr, sizeof(p));
-		done = true;
-	}
-	return done ? &p : NULL;
+	return DL_TABLE(LLMCTL_LIBPCI, pci_names, p, done, failed) ? &p : NULL;
 }
