@@ -10,7 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
 #include "llmctl.h"
 #include "llmctl-dl.h"
 

@@ -11,7 +11,6 @@
 #include <string.h>
 #include <unistd.h>
 
-
 #include "llmctl.h"
 #include "llmctl-dl.h"
 #include "../driver/llmdev_regs.h"
