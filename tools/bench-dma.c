@@ -628,8 +628,8 @@ static int ceiling_round(struct bench *b, struct dma_ctx *c, uint64_t size, bool
  * a round trip moved that way / the busy time of that transfer: a copy
  * into the card and one out of it need not run at one rate, HBM being
  * written with non-temporal stores and read with plain loads), and both
- * directions together (its bytes / its busy time), as before there were
- * two. On shared cores the host's
+ * directions together (its bytes / its busy time; CEIL_H2C and CEIL_C2H
+ * index ceiling_round()'s bytes[] and busy[]). On shared cores the host's
  * speed drifts over seconds, so a ceiling measured once, first, does not
  * say what the card could do meanwhile; and one round trip can be slowed
  * by what is not the card's doing (the host faulting in guest pages that
