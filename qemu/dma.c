@@ -31,11 +31,12 @@
  * (no completion, HEAD unchanged) and no byte of it reaches guest memory
  * after the register write that asked for it has returned.
  *
- * Host-to-card data is stored into HBM with non-temporal stores where the
- * host has them (x86-64: SSE2): HBM is the card's memory, not the host's
- * cache, and a copy that does not first read every destination line into
- * the cache moves about 1.5 times the bytes per second. A store fence
- * ends each piece, before its completion can be written.
+ * Host-to-card data is stored into HBM with non-temporal stores on an
+ * x86-64 host (SSE2): HBM is the card's memory, not the host's cache, and
+ * a copy that does not first read every destination line into the cache
+ * moves about 1.5 times the bytes per second. A store fence ends each
+ * piece, before its completion can be written. The collective engine's
+ * copies store into HBM the same way (coll.c).
  *
  * The scrub engine fills an HBM range from its own worker. Zeroing skips
  * the blocks that were never written since they were last zeroed (they are
@@ -47,7 +48,7 @@
 
 #include "qemu/osdep.h"
 #include <sched.h>
-#ifdef LLMDEV_HOST_SSE2
+#ifdef HOST_X86_64
 #include <emmintrin.h>
 #endif
 #include "qemu/main-loop.h"
@@ -507,7 +508,7 @@ static void llmdev_job_release(LlmdevRing *r)
  */
 void llmdev_copy_to_hbm(uint8_t *dst, const uint8_t *src, uint64_t n)
 {
-#ifdef LLMDEV_HOST_SSE2
+#ifdef HOST_X86_64
     uint64_t head = -(uintptr_t)dst & 15;
 
     if (head > n) {
