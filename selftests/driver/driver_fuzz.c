@@ -820,15 +820,9 @@ static void fz_report_stuck(unsigned int threads)
 		}
 	}
 	for (c = 0; c < ncards; c++) {
-		FILE *fp;
-
-		if (ld_sysfs_path(path, sizeof(path), c, "state"))
-			continue;
-		fp = fopen(path, "r");
-		if (fp && fgets(state, sizeof(state), fp))
-			fprintf(stderr, "# card %u: %s", c, state);
-		if (fp)
-			fclose(fp);
+		ld_sysfs_path(path, sizeof(path), c, "state");
+		if (!ld_read_file(path, state, sizeof(state)))
+			fprintf(stderr, "# card %u: %s\n", c, state);
 	}
 }
 
