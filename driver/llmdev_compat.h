@@ -44,6 +44,15 @@
 #endif
 
 /*
+ * __uninitialized: a stack variable the kernel's automatic initialisation
+ * (CONFIG_INIT_STACK_ALL_ZERO) leaves alone. Where the kernel does not
+ * define it, such a variable is zeroed as any other.
+ */
+#ifndef __uninitialized
+#define __uninitialized
+#endif
+
+/*
  * 6.8 renamed PCI_IRQ_LEGACY to PCI_IRQ_INTX; the old name is gone by 6.12.
  */
 #ifndef PCI_IRQ_INTX

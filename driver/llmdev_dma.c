@@ -717,10 +717,23 @@ bool llmdev_dma_poll_until(struct llmdev_device *ldev,
 	u64 end;
 	bool busy;
 
+	if (done(arg))
+		return true;
+	if (llmdev_gone(ldev))
+		return false;
+	/*
+	 * A small transfer the card did at its doorbell is complete already:
+	 * a first look before the clock is read (two reads a transfer).
+	 */
+	busy = llmdev_dma_poll(ldev);
+	if (done(arg))
+		return true;
+	if (!busy)
+		return false;
 	ns = max(ns, min(max, llmdev_dma_expect_ns(ldev)));
 	end = local_clock() + ns;
 
-	while (!done(arg)) {
+	for (;;) {
 		if (local_clock() >= end || llmdev_gone(ldev))
 			return false;
 		busy = llmdev_dma_poll(ldev);
@@ -1149,12 +1162,17 @@ static int llmdev_dma_batch_wait(struct llmdev_ucmd *ucmd)
 
 #define LLMDEV_DMA_OP_SIZE_VER0	offsetofend(struct llmdev_dma_op, buf_offset)
 
-/* a batch of up to this many ops is copied to the stack, not allocated */
+/*
+ * A batch of up to this many ops is copied to the stack, not allocated.
+ * The array is not zeroed first (the kernel's automatic stack
+ * initialisation would: 24 stores, one at a time under TCG): only the ops
+ * copied in are read.
+ */
 #define LLMDEV_BATCH_STACK_OPS	4
 
 int llmdev_dma_ioctl_batch(struct llmdev_ucmd *ucmd)
 {
-	struct llmdev_dma_op stack_ops[LLMDEV_BATCH_STACK_OPS];
+	struct llmdev_dma_op stack_ops[LLMDEV_BATCH_STACK_OPS] __uninitialized;
 	struct llmdev_dma_batch *b = ucmd->cmd;
 	struct llmdev_dma_op *ops;
 	u32 i, bad = ~0U;
