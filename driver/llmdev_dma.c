@@ -717,13 +717,13 @@ bool llmdev_dma_poll_until(struct llmdev_device *ldev,
 	u64 end;
 	bool busy;
 
-	if (done(arg))
-		return true;
 	if (llmdev_gone(ldev))
 		return false;
 	/*
-	 * A small transfer the card did at its doorbell is complete already:
-	 * a first look before the clock is read (two reads a transfer).
+	 * The caller has just found @done false (or slept until it became
+	 * true). A small transfer the card did at its doorbell is complete
+	 * already: a first look before the clock is read (two reads a
+	 * transfer).
 	 */
 	busy = llmdev_dma_poll(ldev);
 	if (done(arg))
