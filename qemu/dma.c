@@ -11,10 +11,10 @@
  * it. The interrupt message itself is sent from the main loop (it needs the
  * BQL); a guest polling the completion ring does not wait for it.
  *
- * A doorbell that finds the worker idle and one descriptor of up to 1 MiB
- * queued processes it itself, in the vCPU thread, before the register write
+ * A doorbell that finds the worker idle processes up to 1 MiB of whole
+ * descriptors at HEAD itself, in the vCPU thread, before the register write
  * returns (llmdev_ring_inline_locked()): waking the worker costs more than
- * that copy. With more queued, it wakes the worker and returns.
+ * that copy; with more queued, the worker's wake-up overlaps it.
  *
  * Guest memory is reached through the card's PCI address space, as RAM
  * only: host-to-card data by pointer into RAM, translated and referenced
@@ -710,16 +710,15 @@ out:
 }
 
 /*
- * A doorbell that finds the worker idle and a single descriptor of up to
- * LLMDEV_INLINE_BYTES queued has it processed here, in the thread that rang
- * it: waking the worker costs 50-150 us under TCG on a busy host, more than
- * a small copy. With more than one descriptor queued the worker is woken
- * and does them all: copying the first here as well held the vCPU (and
- * the guest's next doorbell, on another ring) for the copy, and the worker,
- * waiting awake to take over (llmdev_ring_thread()), for as long. A batch
- * of 4 x 64 KiB to the card took 72-79 us that way, 37-41 us this way.
- * Only without an IOMMU or a bandwidth model (whose waits need the main
- * loop), and only with the BQL held: no quiesce can then begin meanwhile.
+ * A doorbell that finds the worker idle has the descriptors at HEAD
+ * processed here, in the thread that rang it, up to LLMDEV_INLINE_BYTES:
+ * waking the worker costs 50-150 us under TCG on a busy host, more than a
+ * small copy. With more than one descriptor queued the worker is woken
+ * first, so that its wake-up overlaps the copy here; once it is up, this
+ * stops at the next descriptor (the worker waits awake for that, in
+ * llmdev_ring_thread()) and leaves it the rest. Only without an
+ * IOMMU or a bandwidth model (whose waits need the main loop), and only
+ * with the BQL held: no quiesce can then begin meanwhile.
  */
 static void llmdev_ring_inline_locked(LlmdevRing *r)
 {
@@ -731,7 +730,6 @@ static void llmdev_ring_inline_locked(LlmdevRing *r)
     }
     if (!r->w.busy && r->tail - r->head > 1) {
         qemu_cond_signal(&r->w.wake);
-        return;
     }
     while (!r->w.busy && !r->w.quiescing && !qatomic_read(&r->waiting) &&
            llmdev_ring_runnable_locked(r)) {
