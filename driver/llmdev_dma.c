@@ -849,16 +849,21 @@ void llmdev_dma_handle_error(struct llmdev_device *ldev)
 
 /* ---- submission ------------------------------------------------------------ */
 
+/*
+ * The ring of a direction: @ring, or with LLMDEV_RING_ANY the direction's
+ * next ring in turn, per card. (One counter for both directions, which a
+ * request consults once each, gave every request the same ring of each.)
+ */
 static struct llmdev_ring *llmdev_pick_ring(struct llmdev_device *ldev,
 					    bool to_card, u32 ring)
 {
-	static atomic_t rr = ATOMIC_INIT(0);
 	unsigned int base = to_card ? 0 : LLMDEV_NUM_H2C_RINGS;
 	unsigned int n = to_card ? LLMDEV_NUM_H2C_RINGS :
 			 LLMDEV_NUM_RINGS - LLMDEV_NUM_H2C_RINGS;
+	atomic_t *next = &ldev->ring_next[to_card ? 0 : 1];
 
 	if (ring == LLMDEV_RING_ANY)
-		ring = (unsigned int)atomic_inc_return(&rr) % n;
+		ring = (unsigned int)atomic_inc_return(next) % n;
 	if (ring >= n)
 		return NULL;
 	return &ldev->ring[base + ring];

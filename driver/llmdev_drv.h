@@ -282,6 +282,7 @@ struct llmdev_device {
 	int nvec;
 	struct llmdev_hbm hbm;
 	struct llmdev_ring ring[LLMDEV_NUM_RINGS];
+	atomic_t ring_next[2];	/* LLMDEV_RING_ANY's last pick, per direction */
 	atomic_t quiet_jobs;
 	atomic64_t dma_queued;
 	u64 dma_rate;

@@ -304,7 +304,7 @@ struct llmdev_hbm_open {
  * @flags: LLMDEV_DMA_TO_CARD or 0 (card to host)
  * @handle: the region
  * @ring: DMA ring for the direction (0 .. num rings of that direction - 1),
- *        or LLMDEV_RING_ANY
+ *        or LLMDEV_RING_ANY: the direction's rings in turn, per card
  * @offset: byte offset in the region
  * @user_addr: host buffer, any alignment
  * @length: bytes, 1 .. 1 GiB
@@ -927,7 +927,8 @@ struct llmdev_dma_op {
  * buffer, pinned if it is not registered) before any of them is queued: a
  * bad one fails the whole call, nothing moves, and @error_index names it.
  * Transfers to the card go to one host-to-card ring, transfers from it to
- * one card-to-host ring, each direction in order; the two directions run
+ * one card-to-host ring (each direction's rings in turn, batch after
+ * batch), each direction in order; the two directions run
  * in parallel, in no order with respect to each other. The card is told
  * of each ring's transfers with one doorbell, and interrupts only after
  * the last.

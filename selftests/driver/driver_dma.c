@@ -224,6 +224,58 @@ TEST_F(dma, many_in_flight)
 	ld_free_buf(dst, len);
 }
 
+/*
+ * LLMDEV_RING_ANY takes the direction's rings in turn: transfers submitted
+ * one after another, each waited for, advance every ring's doorbell (TAIL,
+ * read from BAR 0) by as many descriptors. (Once, one counter served both
+ * directions and each submit drew from it twice: every transfer of a
+ * direction went to the same ring.)
+ */
+TEST_F(dma, ring_any_takes_turns)
+{
+	unsigned int nr[2] = { self->info.num_h2c_rings, self->info.num_c2h_rings };
+	uint32_t before[LLMDEV_NUM_RINGS], grew;
+	struct llmdev_hbm_alloc a;
+	struct ld_bar0 bar;
+	unsigned int d, r, i, base;
+	uint8_t *buf = ld_alloc_buf(4096);
+	uint64_t f;
+	int status;
+
+	SETUP_OR_SKIP();
+	ASSERT_NE(NULL, buf);
+	if (ld_bar0_map(0, &bar))
+		SKIP(goto out, "no BAR 0 access: %s", bar.why);
+	ASSERT_LE(nr[0] + nr[1], LLMDEV_NUM_RINGS);
+	ASSERT_EQ(0, ld_hbm_alloc(self->fd, 4096, 0, 0, NULL, &a));
+	ld_fill(buf, 4096, 7);
+	for (d = 0; d < 2; d++) {
+		base = d ? nr[0] : 0;
+		for (r = 0; r < nr[d]; r++)
+			before[r] = ld_rd32(&bar, LLMDEV_RING_BASE(base + r) +
+					    LLMDEV_RING_TAIL);
+		/* one page from a page: one descriptor each */
+		for (i = 0; i < 2 * nr[d]; i++) {
+			ASSERT_EQ(0, ld_submit(self->fd, a.handle, 0, buf, 4096,
+					       !d, LLMDEV_RING_ANY, &f));
+			ASSERT_EQ(0, ld_wait(self->fd, f, LD_LONG_WAIT, &status));
+			ASSERT_EQ(0, status);
+		}
+		for (r = 0; r < nr[d]; r++) {
+			grew = ld_rd32(&bar, LLMDEV_RING_BASE(base + r) +
+				       LLMDEV_RING_TAIL) - before[r];
+			EXPECT_EQ(2, grew)
+				TH_LOG("%s ring %u took %u of %u transfers",
+				       d ? "card-to-host" : "host-to-card", r,
+				       grew, 2 * nr[d]);
+		}
+	}
+	EXPECT_EQ(0, ld_hbm_free(self->fd, a.handle));
+	ld_bar0_unmap(&bar);
+out:
+	ld_free_buf(buf, 4096);
+}
+
 static short poll_now(int fd)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
