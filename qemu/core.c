@@ -976,6 +976,13 @@ static void llmdev_reset(DeviceState *dev)
 
     /* the PCI core deasserts INTx with the rest of config space */
     s->intx_level = false;
+    /*
+     * The link capability is wired in: a reset puts it back. (QEMU's
+     * pcie_aer_inject_error writes DEVSTA with a 32-bit store and so
+     * clears LNKCAP's width and speed; the driver's recovery from the
+     * fatal error resets the card, which is when it comes back.)
+     */
+    llmdev_set_link(PCI_DEVICE(dev));
     llmdev_soft_reset(s);
     /* x-fail-reset: this reset is the one the card does not survive */
     s->dead = s->fail_reset;

@@ -582,7 +582,7 @@ TEST_F_TIMEOUT(reset, aer_fatal_soak, 900)
 	struct llmdev_coll_buf b[2];
 	const size_t count = 8 * 1024 * 1024, bytes = count * 4;	/* 32 MiB */
 	int32_t fds[2] = { -1, -1 }, *in = NULL;
-	uint64_t count0, fence;
+	uint64_t count0, fence, width0 = 0, width = 0;
 	struct load l = { 0 };
 	char id[32], out[512], why[128] = "";
 	unsigned int coll_ok = 0, coll_eio = 0;
@@ -628,6 +628,7 @@ TEST_F_TIMEOUT(reset, aer_fatal_soak, 900)
 		ASSERT_EQ(0, ld_group_create(self->fd, fds, 2, &group));
 	}
 
+	ASSERT_EQ(0, ld_sysfs_u64(0, "device/max_link_width", &width0));
 	count0 = reset_count(0);
 	for (i = 0; i < rounds; i++) {
 		uint64_t before = reset_count(0);
@@ -666,6 +667,9 @@ TEST_F_TIMEOUT(reset, aer_fatal_soak, 900)
 			TH_LOG("round %u: the card does not work", i);
 	}
 	EXPECT_EQ(count0 + rounds, reset_count(0));
+	/* the PCIe link the card reports is the one it had ('llmctl doctor') */
+	EXPECT_EQ(0, ld_sysfs_u64(0, "device/max_link_width", &width));
+	EXPECT_EQ(width0, width);
 	TH_LOG("%u fatal AER errors recovered; %ld of %u transfers finished; AllReduce: %u finished, %u ended with -EIO",
 	       rounds, done, rounds * LOAD_XFERS, coll_ok, coll_eio);
 	if (linked) {
