@@ -106,10 +106,11 @@ bool llmdev_hbm_range_ok(LlmdevState *s, uint64_t addr, uint64_t len)
 void llmdev_hbm_written(LlmdevState *s, uint64_t addr, uint64_t len)
 {
     uint64_t first = addr / LLMDEV_HBM_BLOCK;
+    uint64_t last = (addr + len - 1) / LLMDEV_HBM_BLOCK;
 
-    if (len) {
-        bitmap_set_atomic(s->hbm_written, first,
-                          (addr + len - 1) / LLMDEV_HBM_BLOCK - first + 1);
+    /* a write within a block marked already (the usual case) stores nothing */
+    if (len && (first != last || !test_bit(first, s->hbm_written))) {
+        bitmap_set_atomic(s->hbm_written, first, last - first + 1);
     }
 }
 
@@ -323,7 +324,10 @@ static void llmdev_sensors_update_locked(LlmdevState *s)
 {
     int64_t now = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
     int64_t dt = now - s->sensor_time;
-    uint64_t busy = s->perf[LLMDEV_PERF_DMA_BUSY_NS] - s->sensor_busy;
+    uint64_t busy;
+
+    llmdev_dma_busy_sync_locked(s);
+    busy = s->perf[LLMDEV_PERF_DMA_BUSY_NS] - s->sensor_busy;
     double frac, alpha;
 
     if (dt <= 0) {
@@ -474,6 +478,7 @@ static uint64_t llmdev_reg_read_locked(LlmdevState *s, hwaddr addr)
         return llmdev_is_reg64(addr) ? ldq_le_p(e) : ldl_le_p(e);
     }
     if (llmdev_in(addr, LLMDEV_REG_PERF_LIVE, LLMDEV_PERF_LEN)) {
+        llmdev_dma_busy_sync_locked(s);
         return s->perf[(addr - LLMDEV_REG_PERF_LIVE) / 8];
     }
     if (llmdev_in(addr, LLMDEV_REG_PERF_SNAP, LLMDEV_PERF_LEN)) {
@@ -609,6 +614,7 @@ static bool llmdev_reg_write_locked(LlmdevState *s, hwaddr addr,
         return true;
     case LLMDEV_REG_PERF_CTRL:
         if (val & LLMDEV_PERF_CTRL_SNAPSHOT) {
+            llmdev_dma_busy_sync_locked(s);
             memcpy(s->perf_snap, s->perf, sizeof(s->perf));
             s->perf_snap_time = llmdev_now(s);
         }

@@ -233,9 +233,13 @@ static void llmdev_cmpl_write(uint8_t *p, uint32_t cookie, uint32_t bytes,
 /* ---- DMA busy time ------------------------------------------------------- */
 
 /*
- * DMA_BUSY_NS counts the time at least one ring has a descriptor in
- * progress (virtual ns), so bytes / busy time is the engine's copy rate
- * however many rings run at once.
+ * DMA_BUSY_NS counts the time at least one ring is working on descriptors
+ * (virtual ns), so bytes / busy time is the engine's copy rate however
+ * many rings run at once. A ring counts from its first descriptor to the
+ * last of a run (a worker that goes on with the next descriptor at once
+ * stays counted): the clock is read when the engine starts and stops, and
+ * when the counter is read (llmdev_dma_busy_sync_locked()), not for every
+ * descriptor.
  */
 static void llmdev_busy_begin_locked(LlmdevState *s)
 {
@@ -244,18 +248,37 @@ static void llmdev_busy_begin_locked(LlmdevState *s)
     }
 }
 
-static void llmdev_busy_account_locked(LlmdevState *s)
+/* DMA_BUSY_NS up to now, for a reader of it. */
+void llmdev_dma_busy_sync_locked(LlmdevState *s)
 {
-    int64_t now = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
+    int64_t now;
 
-    s->perf[LLMDEV_PERF_DMA_BUSY_NS] += now - s->dma_busy_mark;
-    s->dma_busy_mark = now;
+    if (s->dma_active) {
+        now = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
+        s->perf[LLMDEV_PERF_DMA_BUSY_NS] += now - s->dma_busy_mark;
+        s->dma_busy_mark = now;
+    }
 }
 
 static void llmdev_busy_end_locked(LlmdevState *s)
 {
-    llmdev_busy_account_locked(s);
+    if (s->dma_active == 1) {
+        llmdev_dma_busy_sync_locked(s);
+    }
     s->dma_active--;
+}
+
+/* The worker of @r counts in DMA_BUSY_NS (@on), or no longer does. */
+static void llmdev_ring_busy_locked(LlmdevRing *r, bool on)
+{
+    if (r->busy_counted != on) {
+        r->busy_counted = on;
+        if (on) {
+            llmdev_busy_begin_locked(r->s);
+        } else {
+            llmdev_busy_end_locked(r->s);
+        }
+    }
 }
 
 /* ---- Ring interrupts ----------------------------------------------------- */
@@ -594,7 +617,6 @@ static void llmdev_ring_complete_locked(LlmdevRing *r)
     r->head++;
     r->completed++;
     s->perf[r->c2h ? LLMDEV_PERF_C2H_DESC : LLMDEV_PERF_H2C_DESC]++;
-    llmdev_busy_account_locked(s);
     if (status) {
         r->err_code = status;
         llmdev_log_error_locked(s, status,
@@ -662,7 +684,6 @@ static bool llmdev_ring_process_locked(LlmdevRing *r, uint32_t max_len)
     job->bad = 0;
     job->cmpl = NULL;
     r->w.busy = true;
-    llmdev_busy_begin_locked(s);
 
     if (!llmdev_ring_call(r, gen, llmdev_job_fetch)) {
         goto out;
@@ -703,7 +724,6 @@ static bool llmdev_ring_process_locked(LlmdevRing *r, uint32_t max_len)
 
 out:
     llmdev_job_release(r);
-    llmdev_busy_end_locked(s);
     r->w.busy = false;
     qemu_cond_broadcast(&r->w.idle);
     return done;
@@ -731,6 +751,8 @@ static void llmdev_ring_inline_locked(LlmdevRing *r)
     if (!r->w.busy && r->tail - r->head > 1) {
         qemu_cond_signal(&r->w.wake);
     }
+    /* counted in DMA_BUSY_NS on its own (nothing resets meanwhile: BQL) */
+    llmdev_busy_begin_locked(r->s);
     while (!r->w.busy && !r->w.quiescing && !qatomic_read(&r->waiting) &&
            llmdev_ring_runnable_locked(r)) {
         before = r->completed;
@@ -745,6 +767,7 @@ static void llmdev_ring_inline_locked(LlmdevRing *r)
             break;
         }
     }
+    llmdev_busy_end_locked(r->s);
 }
 
 static void *llmdev_ring_thread(void *opaque)
@@ -756,6 +779,9 @@ static void *llmdev_ring_thread(void *opaque)
     rcu_register_thread();
     qemu_mutex_lock(&s->lock);
     while (!r->w.exit) {
+        if (r->w.quiescing || r->w.busy || !llmdev_ring_runnable_locked(r)) {
+            llmdev_ring_busy_locked(r, false);
+        }
         if (r->w.busy && !r->w.quiescing) {
             /* a doorbell copies: wait for the rest awake, a while at most */
             if (!spin_end) {
@@ -780,9 +806,11 @@ static void *llmdev_ring_thread(void *opaque)
             qemu_cond_wait(&r->w.wake, &s->lock);
             continue;
         }
+        llmdev_ring_busy_locked(r, true);
         llmdev_ring_process_locked(r, UINT32_MAX);
         llmdev_irq_defer_locked(s);
     }
+    llmdev_ring_busy_locked(r, false);
     qemu_mutex_unlock(&s->lock);
     rcu_unregister_thread();
     return NULL;
@@ -1082,6 +1110,8 @@ void llmdev_dma_reset_locked(LlmdevState *s)
 
     for (i = 0; i < LLMDEV_NUM_RINGS; i++) {
         llmdev_ring_reset_locked(&s->ring[i], false);
+        /* DMA_BUSY_NS starts again from nothing (the caller's) */
+        s->ring[i].busy_counted = false;
     }
     llmdev_worker_quiesce_locked(s, &sc->w);
     sc->addr = sc->len = sc->done = 0;

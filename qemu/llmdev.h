@@ -133,6 +133,7 @@ typedef struct LlmdevRing {
     /* the worker, under LlmdevState.lock */
     LlmdevWorker w;
     bool waiting;           /* the worker waits awake for a doorbell's copy */
+    bool busy_counted;      /* the worker counts in LlmdevState.dma_active */
     bool iommu;             /* an IOMMU translates the card's DMA */
     QEMUTimer *bw_timer;    /* bandwidth model: ends the modelled time */
     bool bw_expired;
@@ -340,6 +341,7 @@ void llmdev_dma_init(LlmdevState *s);
 void llmdev_dma_fini(LlmdevState *s);
 void llmdev_dma_reset_locked(LlmdevState *s);
 void llmdev_dma_kick_locked(LlmdevState *s);
+void llmdev_dma_busy_sync_locked(LlmdevState *s);
 uint64_t llmdev_ring_read_locked(LlmdevRing *r, hwaddr off);
 bool llmdev_ring_write(LlmdevRing *r, hwaddr off, uint64_t val);
 uint64_t llmdev_scrub_read_locked(LlmdevState *s, hwaddr addr);
