@@ -50,6 +50,7 @@
 #include "qemu/main-loop.h"
 #include "qemu/madvise.h"
 #include "qemu/bitmap.h"
+#include "qemu/range.h"
 #include "qapi/error.h"
 #include "hw/pci/pci.h"
 #include "hw/pci/pcie.h"
@@ -896,6 +897,8 @@ static void llmdev_realize(PCIDevice *pdev, Error **errp)
     pcie_cap_deverr_init(pdev);
     pcie_cap_flr_init(pdev);
     llmdev_set_link(pdev);
+    s->lnkcap = pci_get_long(pdev->config + pdev->exp.exp_cap +
+                             PCI_EXP_LNKCAP);
     ret = pcie_aer_init(pdev, PCI_ERR_VER, LLMDEV_AER_OFFSET,
                         PCI_ERR_SIZEOF, errp);
     if (ret < 0) {
@@ -982,13 +985,6 @@ static void llmdev_reset(DeviceState *dev)
 
     /* the PCI core deasserts INTx with the rest of config space */
     s->intx_level = false;
-    /*
-     * The link capability is wired in: a reset puts it back. (QEMU's
-     * pcie_aer_inject_error writes DEVSTA with a 32-bit store and so
-     * clears LNKCAP's width and speed; the driver's recovery from the
-     * fatal error resets the card, which is when it comes back.)
-     */
-    llmdev_set_link(PCI_DEVICE(dev));
     llmdev_soft_reset(s);
     /* x-fail-reset: this reset is the one the card does not survive */
     s->dead = s->fail_reset;
@@ -1002,6 +998,22 @@ static bool llmdev_get_fail_reset(Object *obj, Error **errp)
 static void llmdev_set_fail_reset(Object *obj, bool value, Error **errp)
 {
     LLMDEV(obj)->fail_reset = value;
+}
+
+/*
+ * Link Capabilities is read-only, but QEMU 7.2's pcie_aer_inject_error
+ * stores Device Status as 32 bits for an uncorrectable error, clearing
+ * the register's low half (width, speed, ASPM) after it: what the card
+ * was realized with is put back before any read that sees it.
+ */
+static uint32_t llmdev_read_config(PCIDevice *pdev, uint32_t addr, int len)
+{
+    uint32_t lnkcap = pdev->exp.exp_cap + PCI_EXP_LNKCAP;
+
+    if (ranges_overlap(addr, len, lnkcap, 4)) {
+        pci_set_long(pdev->config + lnkcap, LLMDEV(pdev)->lnkcap);
+    }
+    return pci_default_read_config(pdev, addr, len);
 }
 
 static void llmdev_write_config(PCIDevice *pdev, uint32_t addr, uint32_t val,
@@ -1036,6 +1048,7 @@ static void llmdev_class_init(ObjectClass *klass, void *data)
 
     k->realize = llmdev_realize;
     k->exit = llmdev_exit;
+    k->config_read = llmdev_read_config;
     k->config_write = llmdev_write_config;
     k->vendor_id = LLMDEV_PCI_VENDOR_ID;
     k->device_id = LLMDEV_PCI_DEVICE_ID;

@@ -286,6 +286,7 @@ struct LlmdevState {
 
     /* ---- under the BQL ---- */
     bool intx_level;
+    uint32_t lnkcap;        /* PCIe Link Capabilities as realized */
     uint32_t scratch;
     uint32_t reset_count;
     char *peer_id[LLMDEV_NUM_LINK_PORTS];   /* parsed peerN: card id */

@@ -606,8 +606,14 @@ static void aer_kept(struct __test_metadata *_metadata, FIXTURE_DATA(aer) *self,
 {
 	struct llmdev_card *c = self->c;
 	uint32_t resets = llmdev_rd32(c, LLMDEV_REG_RESET_COUNT), one = bit;
+	unsigned int exp = llmdev_cfg_find_cap(c, PCI_CAP_ID_EXP);
+	uint32_t lnkcap;
+	uint16_t lnksta;
 	char out[512];
 
+	ASSERT_NE(0, exp);
+	lnkcap = cfg32(c, exp + PCI_EXP_LNKCAP);
+	lnksta = llmdev_cfg_read16(c, exp + PCI_EXP_LNKSTA);
 	llmdev_wr32(c, LLMDEV_REG_SCRATCH, 0x0ae40ae4);
 	ASSERT_EQ(0, inject(self, flags, err, out, sizeof(out))) TH_LOG("%s", out);
 	ASSERT_NE(NULL, strstr(out, "OK id: ")) TH_LOG("hostctl said: %s", out);
@@ -619,6 +625,10 @@ static void aer_kept(struct __test_metadata *_metadata, FIXTURE_DATA(aer) *self,
 	EXPECT_EQ(resets, llmdev_rd32(c, LLMDEV_REG_RESET_COUNT));
 	EXPECT_EQ(0x0ae40ae4u, llmdev_rd32(c, LLMDEV_REG_SCRATCH));
 	EXPECT_EQ(LLMDEV_ID_MAGIC, llmdev_rd32(c, LLMDEV_REG_ID));
+	/* nor to its link: x16 at 16 GT/s, wired in (QEMU's injection of an
+	 * uncorrectable error stores Device Status as 32 bits, over LNKCAP) */
+	EXPECT_EQ(lnkcap, cfg32(c, exp + PCI_EXP_LNKCAP));
+	EXPECT_EQ(lnksta, llmdev_cfg_read16(c, exp + PCI_EXP_LNKSTA));
 	/* the status is RW1C */
 	ASSERT_EQ(0, llmdev_cfg_write(c, self->aer + status_reg, &one, sizeof(one)));
 	EXPECT_EQ(0, cfg32(c, self->aer + status_reg) & bit);
