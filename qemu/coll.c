@@ -111,7 +111,7 @@ static bool llmdev_engine_run(LlmdevSession *ss, const LlmdevCollWork *wk,
             llmdev_reduce(wk->dst + off, wk->own + off, wk->in + off,
                           n / ss->esize, ss->dtype, ss->redop);
         } else {
-            llmdev_copy_stream(wk->dst + off, wk->in + off, n);
+            llmdev_copy_to_hbm(wk->dst + off, wk->in + off, n);
         }
     }
     return true;

@@ -32,15 +32,15 @@
  * after the register write that asked for it has returned.
  *
  * Host-to-card data of a descriptor of 64 KiB or more is stored into HBM
- * with non-temporal stores on an x86-64 host (SSE2), and so is
- * card-to-host data of a descriptor of 256 KiB or more into guest RAM:
- * HBM is the card's memory, not the host's cache, and a large copy that
- * does not first read every destination line into the cache moves about
- * 1.5 times the bytes per second. A store fence ends each piece, before
- * its completion can be written. Smaller descriptors are copied with
- * memcpy(), which is faster for them (LLMDEV_STREAM_H2C_MIN). The
- * collective engine's copies store into HBM with non-temporal stores too
- * (coll.c).
+ * with non-temporal stores on an x86-64 host (SSE2): HBM is the card's
+ * memory, not the host's cache, and a large copy that does not first read
+ * every destination line into the cache moves about 1.5 times the bytes
+ * per second. A store fence ends each piece, before its completion can be
+ * written. Smaller descriptors are copied with memcpy(), which is faster
+ * for them (LLMDEV_STREAM_MIN). Card-to-host data goes through the cache,
+ * as a card's writes into host memory do on hardware that places them in
+ * the last-level cache. The collective engine's copies store into HBM with
+ * non-temporal stores too (coll.c).
  *
  * The scrub engine fills an HBM range from its own worker. Zeroing skips
  * the blocks that were never written since they were last zeroed (they are
@@ -527,13 +527,13 @@ static void llmdev_job_release(LlmdevRing *r)
 }
 
 /*
- * Copy @n bytes that nothing will read soon (into HBM, or a large
- * transfer into guest RAM): a memcpy() to a 16-byte boundary, then 64
- * bytes at a time with non-temporal stores, then the tail; then a store
- * fence, so that the data is globally visible before anything written
- * after it (the completion).
+ * Copy @n bytes into HBM (from guest RAM, or from HBM: the collective
+ * engine's copies): a memcpy() to a 16-byte boundary, then 64 bytes at a
+ * time with non-temporal stores, then the tail; then a store fence, so
+ * that the data is globally visible before anything written after it
+ * (the completion).
  */
-void llmdev_copy_stream(uint8_t *dst, const uint8_t *src, uint64_t n)
+void llmdev_copy_to_hbm(uint8_t *dst, const uint8_t *src, uint64_t n)
 {
 #ifdef HOST_X86_64
     uint64_t head = -(uintptr_t)dst & 15;
@@ -564,19 +564,17 @@ void llmdev_copy_stream(uint8_t *dst, const uint8_t *src, uint64_t n)
 }
 
 /*
- * A descriptor of at least this many bytes is copied with non-temporal
- * stores (llmdev_copy_stream()), a smaller one with memcpy(), whose
- * stores go through the cache: there the fence that ends a streamed copy
- * and the write-combining buffers it drains cost more than they save.
- * Measured per direction with 1000-descriptor batches on the 2-core TCG
- * host, the card's busy time a descriptor: to the card, 4 and 16 KiB took
- * 0.43-0.60 and 1.25-1.55 us with memcpy() against 0.64-0.67 and
- * 1.36-1.46 us streamed, 64 KiB and up were as fast or faster streamed;
- * from the card, 1 MiB took 39-47 us streamed against 50-69 us with
- * memcpy(), 256 KiB about the same either way.
+ * A descriptor to the card of at least this many bytes is copied into HBM
+ * with non-temporal stores (llmdev_copy_to_hbm()), a smaller one with
+ * memcpy(): for it, the fence that ends a streamed copy and the
+ * write-combining buffers it drains cost more than the cache fills they
+ * save. Measured with 1000-descriptor registered batches, switching in
+ * one VM, the card's busy time a descriptor: 4 KiB 0.43-0.60 us with
+ * memcpy() against 0.64-0.67 us streamed, 16 KiB 1.25-1.55 against
+ * 1.36-1.46 (and 1.74-1.85 against 2.03-2.19 in another VM); from 64 KiB
+ * on, streaming was as fast or faster.
  */
-#define LLMDEV_STREAM_H2C_MIN       (64 * KiB)
-#define LLMDEV_STREAM_C2H_MIN       (256 * KiB)
+#define LLMDEV_STREAM_MIN           (64 * KiB)
 
 /*
  * Move the data, with no lock held, looking for an abort between chunks.
@@ -588,8 +586,7 @@ static uint32_t llmdev_job_copy(LlmdevRing *r, uint32_t gen)
     LlmdevJob *job = &r->job;
     uint64_t start = le64_to_cpu(job->d.hbm_addr), hbm = start;
     uint32_t status = LLMDEV_ERR_NONE;
-    bool stream = le32_to_cpu(job->d.length) >=
-                  (r->c2h ? LLMDEV_STREAM_C2H_MIN : LLMDEV_STREAM_H2C_MIN);
+    bool stream = !r->c2h && le32_to_cpu(job->d.length) >= LLMDEV_STREAM_MIN;
     guint i;
 
     for (i = 0; i < job->pieces->len && !status; i++) {
@@ -606,7 +603,7 @@ static uint32_t llmdev_job_copy(LlmdevRing *r, uint32_t gen)
                 break;
             }
             if (stream) {
-                llmdev_copy_stream(dst, src, n);
+                llmdev_copy_to_hbm(dst, src, n);
             } else {
                 memcpy(dst, src, n);
             }

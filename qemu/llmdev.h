@@ -316,7 +316,7 @@ uint64_t llmdev_now(LlmdevState *s);
 const char *llmdev_id(LlmdevState *s);
 bool llmdev_hbm_range_ok(LlmdevState *s, uint64_t addr, uint64_t len);
 void llmdev_hbm_written(LlmdevState *s, uint64_t addr, uint64_t len);
-void llmdev_copy_stream(uint8_t *dst, const uint8_t *src, uint64_t n);
+void llmdev_copy_to_hbm(uint8_t *dst, const uint8_t *src, uint64_t n);
 void llmdev_irq_raise_locked(LlmdevState *s, uint32_t source,
                              unsigned int vector);
 void llmdev_irq_kick(LlmdevState *s);
