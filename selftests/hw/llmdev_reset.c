@@ -614,6 +614,9 @@ static void aer_kept(struct __test_metadata *_metadata, FIXTURE_DATA(aer) *self,
 	ASSERT_NE(0, exp);
 	lnkcap = cfg32(c, exp + PCI_EXP_LNKCAP);
 	lnksta = llmdev_cfg_read16(c, exp + PCI_EXP_LNKSTA);
+	/* the model's link: x16 at 16 GT/s (also after earlier tests' errors) */
+	ASSERT_EQ(16, (lnkcap & PCI_EXP_LNKCAP_MLW) >> 4);
+	ASSERT_EQ(PCI_EXP_LNKCAP_SLS_16_0GB, lnkcap & PCI_EXP_LNKCAP_SLS);
 	llmdev_wr32(c, LLMDEV_REG_SCRATCH, 0x0ae40ae4);
 	ASSERT_EQ(0, inject(self, flags, err, out, sizeof(out))) TH_LOG("%s", out);
 	ASSERT_NE(NULL, strstr(out, "OK id: ")) TH_LOG("hostctl said: %s", out);
@@ -625,8 +628,10 @@ static void aer_kept(struct __test_metadata *_metadata, FIXTURE_DATA(aer) *self,
 	EXPECT_EQ(resets, llmdev_rd32(c, LLMDEV_REG_RESET_COUNT));
 	EXPECT_EQ(0x0ae40ae4u, llmdev_rd32(c, LLMDEV_REG_SCRATCH));
 	EXPECT_EQ(LLMDEV_ID_MAGIC, llmdev_rd32(c, LLMDEV_REG_ID));
-	/* nor to its link: x16 at 16 GT/s, wired in (QEMU's injection of an
-	 * uncorrectable error stores Device Status as 32 bits, over LNKCAP) */
+	/*
+	 * nor to its link (QEMU's injection of an uncorrectable error
+	 * stores Device Status as 32 bits, over LNKCAP)
+	 */
 	EXPECT_EQ(lnkcap, cfg32(c, exp + PCI_EXP_LNKCAP));
 	EXPECT_EQ(lnksta, llmdev_cfg_read16(c, exp + PCI_EXP_LNKSTA));
 	/* the status is RW1C */
