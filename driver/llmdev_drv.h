@@ -517,6 +517,8 @@ u64 llmdev_hbm_used(struct llmdev_hbm *hbm);
 void llmdev_hbm_rescrub(struct llmdev_device *ldev);
 
 /* llmdev_dma.c */
+int llmdev_dma_cache_init(void);
+void llmdev_dma_cache_fini(void);
 int llmdev_dma_init(struct llmdev_device *ldev);
 void llmdev_dma_fini(struct llmdev_device *ldev);
 void llmdev_dma_hw_start(struct llmdev_device *ldev);

@@ -745,6 +745,9 @@ static int __init llmdev_init(void)
 	ret = llmdev_netlink_init();
 	if (ret)
 		goto err_cdev;
+	ret = llmdev_dma_cache_init();
+	if (ret)
+		goto err_netlink;
 	llmdev_fault_init();
 	ret = pci_register_driver(&llmdev_pci_driver);
 	if (ret)
@@ -753,6 +756,8 @@ static int __init llmdev_init(void)
 
 err_fault:
 	llmdev_fault_fini();
+	llmdev_dma_cache_fini();
+err_netlink:
 	llmdev_netlink_fini();
 err_cdev:
 	llmdev_cdev_fini();
@@ -765,6 +770,7 @@ static void __exit llmdev_fini(void)
 	llmdev_fault_fini();
 	llmdev_pmu_exit();
 	llmdev_coll_fini();
+	llmdev_dma_cache_fini();
 	llmdev_netlink_fini();
 	llmdev_cdev_fini();
 }
