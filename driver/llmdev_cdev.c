@@ -251,7 +251,12 @@ static long llmdev_ioctl(struct file *filp, unsigned int cmd, unsigned long arg)
 	struct llmdev_file *lf = filp->private_data;
 	void __user *uarg = (void __user *)arg;
 	const struct llmdev_ioctl_op *op;
-	union llmdev_ucmd_buffer buf;
+	/*
+	 * Not cleared first (the kernel's automatic stack initialisation
+	 * would, all 288 bytes, on every call): the handler reads only its
+	 * own struct, op->size bytes that copy_struct_from_user() fills.
+	 */
+	union llmdev_ucmd_buffer buf __uninitialized;
 	struct llmdev_ucmd ucmd = { .lf = lf, .cmd = &buf };
 	unsigned int nr = _IOC_NR(cmd);
 	u32 usize;
