@@ -21,13 +21,8 @@ model=(llmdev.h core.c dma.c links.c coll.c reduce.c route.c trace.h
 	trace-events meson.build)
 model_files=("${model[@]/#/$LLMDEV_TOP/qemu/}")
 test_src="$LLMDEV_TOP/qemu/tests/test-reduce.c"
-# Fixes to QEMU itself, applied to the tree in order (qemu/patches/README).
-patches=()
-for p in "$LLMDEV_TOP"/qemu/patches/*.patch; do
-	[ -e "$p" ] && patches+=("$p")
-done
 inputs=("${model_files[@]}" "$LLMDEV_TOP/driver/llmdev_regs.h" "$test_src"
-	"$LLMDEV_TOP/scripts/build-qemu.sh" "${patches[@]}")
+	"$LLMDEV_TOP/scripts/build-qemu.sh")
 # The configured tree is keyed by the configure line: changing it reconfigures.
 conf=(--target-list=x86_64-softmmu --without-default-features --disable-docs
 	--disable-install-blobs --disable-werror --enable-fdt=system
@@ -86,15 +81,6 @@ grep -q "^    'hw/misc/llmdev',$" "$src/meson.build" ||
 # the old single-file model and its trace events
 rm -f "$src/hw/misc/llmdev.c" "$src/hw/misc/llmdev_regs.h"
 edit_tree_file "$src/hw/misc/trace-events" sed '/^# llmdev-begin$/,/^# llmdev-end$/d'
-
-# QEMU's own fixes, each once: a patch that reverses cleanly is in already.
-for p in "${patches[@]}"; do
-	if (cd "$src" && patch -p1 -R -s -f --dry-run <"$p" >/dev/null 2>&1); then
-		continue
-	fi
-	(cd "$src" && patch -p1 -s -f --no-backup-if-mismatch <"$p") ||
-		die "cannot apply ${p#"$LLMDEV_TOP"/} to $src (an older version of it applied? remove $src to unpack it again)"
-done
 
 # The model's files; anything else in the directory is from an older model.
 dir="$src/hw/misc/llmdev"
