@@ -94,7 +94,8 @@ typedef struct LlmdevPiece {
     uint8_t *host;
     uint64_t len;
     uint64_t done;          /* bytes written (card-to-host pieces) */
-    MemoryRegion *mr;       /* host-to-card pieces: the reference held */
+    /* host-to-card pieces: the reference held, or NULL (mapped in RCU) */
+    MemoryRegion *mr;
 } LlmdevPiece;
 
 /* The descriptor a ring worker is processing. */
@@ -104,6 +105,7 @@ typedef struct LlmdevJob {
     uint64_t caddr;
     uint16_t phase;
     bool fetched;
+    bool in_rcu;            /* map host-to-card pieces with no reference */
     struct llmdev_hw_desc d;
     uint32_t status;        /* LLMDEV_ERR_* of the checks (4.5) */
     uint64_t bad;           /* the address to log with it */
