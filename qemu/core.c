@@ -360,7 +360,7 @@ static void llmdev_soft_reset(LlmdevState *s)
     s->err_status = 0;
     s->err_count = 0;
     s->err_log_head = 0;
-    s->fault_inject = 0;
+    qatomic_set(&s->fault_inject, 0);
     memset(s->err_log, 0, sizeof(s->err_log));
     memset(s->perf, 0, sizeof(s->perf));
     memset(s->perf_snap, 0, sizeof(s->perf_snap));
@@ -609,8 +609,9 @@ static bool llmdev_reg_write_locked(LlmdevState *s, hwaddr addr,
             llmdev_log_error_locked(s, LLMDEV_ERR_INJECTED,
                                     LLMDEV_SOURCE_NONE, 0);
         }
-        s->fault_inject = val & LLMDEV_FAULT_VALID_MASK &
-                          ~LLMDEV_FAULT_RAISE_ERROR;
+        /* under the lock, but a ring worker glances at it without */
+        qatomic_set(&s->fault_inject, val & LLMDEV_FAULT_VALID_MASK &
+                    ~LLMDEV_FAULT_RAISE_ERROR);
         llmdev_dma_kick_locked(s);
         return true;
     case LLMDEV_REG_PERF_CTRL:

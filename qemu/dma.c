@@ -471,7 +471,8 @@ static uint32_t llmdev_job_check(LlmdevRing *r, uint64_t *bad)
     if (inject) {
         qemu_mutex_lock(&s->lock);
         inject = s->fault_inject & LLMDEV_FAULT_FAIL_NEXT_DESC;
-        s->fault_inject &= ~LLMDEV_FAULT_FAIL_NEXT_DESC;
+        qatomic_set(&s->fault_inject,
+                    s->fault_inject & ~LLMDEV_FAULT_FAIL_NEXT_DESC);
         qemu_mutex_unlock(&s->lock);
     }
     if (inject) {
