@@ -706,6 +706,22 @@ static void llmdev_job_trace(LlmdevRing *r)
 }
 
 /*
+ * After the checks and mapping: the copy, if they passed, then the host
+ * memory released, its data pages marked dirty before the completion is
+ * seen. Lock not held. Returns the descriptor's status.
+ */
+static uint32_t llmdev_job_move(LlmdevRing *r, uint32_t gen)
+{
+    uint32_t status = r->job.status;
+
+    if (status == LLMDEV_ERR_NONE) {
+        status = llmdev_job_copy(r, gen);
+    }
+    llmdev_pieces_release(r->s, r->job.pieces, r->c2h);
+    return status;
+}
+
+/*
  * Fetch, check, map and copy the descriptor at HEAD in one go, with the
  * lock dropped, when nothing needs the main loop or the lock in between
  * (no IOMMU, no bandwidth model): one round trip on the device's lock a
@@ -731,12 +747,7 @@ static uint32_t llmdev_job_run(LlmdevRing *r, uint32_t gen, uint32_t max_len)
     /* guest RAM read without references: see llmdev_map_read() */
     job->in_rcu = true;
     llmdev_job_map(r);
-    status = job->status;
-    if (status == LLMDEV_ERR_NONE) {
-        status = llmdev_job_copy(r, gen);
-    }
-    /* the data pages are marked dirty before the completion is seen */
-    llmdev_pieces_release(r->s, job->pieces, r->c2h);
+    status = llmdev_job_move(r, gen);
     job->in_rcu = false;
     return status;
 }
@@ -785,11 +796,7 @@ static bool llmdev_ring_process_locked(LlmdevRing *r, uint32_t max_len)
                 goto out;
             }
             qemu_mutex_unlock(&s->lock);
-            status = job->status;
-            if (status == LLMDEV_ERR_NONE) {
-                status = llmdev_job_copy(r, gen);
-            }
-            llmdev_pieces_release(s, job->pieces, r->c2h);
+            status = llmdev_job_move(r, gen);
             qemu_mutex_lock(&s->lock);
             if (llmdev_worker_aborted(&r->w, gen)) {
                 goto out;
