@@ -52,6 +52,7 @@
 #include "qemu/bitmap.h"
 #include "qemu/range.h"
 #include "qapi/error.h"
+#include "hw/boards.h"
 #include "hw/pci/pci.h"
 #include "hw/pci/pcie.h"
 #include "hw/pci/pcie_aer.h"
@@ -810,7 +811,9 @@ static void llmdev_set_link(PCIDevice *pdev)
 /*
  * HBM: anonymous memory, not reserved (it reads as zeros and takes host
  * memory only where it is written), aligned for and advised to use
- * transparent huge pages: fewer page faults and TLB misses in DMA.
+ * transparent huge pages: fewer page faults and TLB misses in DMA. Like
+ * guest RAM, it stays out of a core dump of QEMU when the machine says
+ * dump-guest-core=off.
  */
 static bool llmdev_hbm_alloc(LlmdevState *s, Error **errp)
 {
@@ -834,6 +837,9 @@ static bool llmdev_hbm_alloc(LlmdevState *s, Error **errp)
     s->hbm = hbm;
     /* without huge pages where the host has none: not an error */
     qemu_madvise(s->hbm, s->hbm_size, QEMU_MADV_HUGEPAGE);
+    if (!machine_dump_guest_core(current_machine)) {
+        qemu_madvise(s->hbm, s->hbm_size, QEMU_MADV_DONTDUMP);
+    }
     s->hbm_written = bitmap_new(s->hbm_size / LLMDEV_HBM_BLOCK);
     return true;
 }

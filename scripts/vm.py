@@ -35,10 +35,12 @@ which re-runs the command with BOOT=2 in vm.conf; more than 3 boots stop
 the VM.
 """
 import argparse
+import glob
 import io
 import json
 import os
 import re
+import resource
 import selectors
 import shlex
 import shutil
@@ -393,6 +395,13 @@ def shell_vars(text):
     return out
 
 
+def allow_core():
+    """In QEMU's child: a crash dumps core (crash_report() reads it), as
+    large as the hard limit allows."""
+    _, hard = resource.getrlimit(resource.RLIMIT_CORE)
+    resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
+
+
 def run_script(*argv):
     p = subprocess.run(argv, stdout=subprocess.PIPE, universal_newlines=True)
     if p.returncode != 0:
@@ -417,6 +426,7 @@ class Run:
         self.console_lines = []
         self._partial = b''
         self.qemu = None
+        self.qemu_eof = False
         self.tmp = None
         self.log = None
         self.log_bol = True        # the log ends with a whole line
@@ -526,7 +536,8 @@ class Run:
         # 0.87-0.93 ms against 1.6-1.8 ms.
         cpu = 'max,la57=off,erms=off,fsrm=off'
         self.cmdline = [
-            qemu, '-M', 'q35', '-accel', 'tcg', '-cpu', cpu, '-smp', str(a.smp),
+            # guest RAM and HBM stay out of a core dump (crash_report())
+            qemu, '-M', 'q35,dump-guest-core=off', '-accel', 'tcg', '-cpu', cpu, '-smp', str(a.smp),
             '-m', a.memory, '-nographic', '-nodefaults', '-no-user-config',
             '-L', '/usr/share/seabios', '-L', '/usr/share/qemu',
             # SeaBIOS: no output on the serial console
@@ -771,9 +782,10 @@ class Run:
                             encoding='utf-8', errors='replace')
             self.log_write('vm: %s\n' % ' '.join(shlex.quote(c) for c in self.cmdline))
         self.t0 = time.monotonic()
+        self.t0_wall = time.time()
         self.qemu = subprocess.Popen(self.cmdline, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=allow_core)
         os.set_blocking(self.qemu.stdout.fileno(), False)
         self.sel.register(self.qemu.stdout, selectors.EVENT_READ, 'qemu-out')
         for name, s in listeners.items():
@@ -836,7 +848,7 @@ class Run:
                     self.sel.unregister(key.fileobj)
                     if tag == 'qemu-out':
                         self.qemu_output(b'', final=True)
-                        qemu_done = True
+                        qemu_done = self.qemu_eof = True
                     continue
                 if tag == 'con':
                     self.console_input(data)
@@ -905,6 +917,93 @@ class Run:
         self.say('QEMU threads %s (innermost first; all in the log):' % when)
         for key, n in sorted(groups.items(), key=lambda kv: -kv[1]):
             self.say('  %3d x %s' % (n, key))
+
+    def find_core(self, pid):
+        """(path, None) of the core file QEMU (@pid) left, or (None, why
+        not). Only a core_pattern naming a file is followed; a pipe
+        (systemd-coredump, apport) keeps the core to itself."""
+        try:
+            with open('/proc/sys/kernel/core_pattern') as f:
+                pattern = f.read().strip()
+            with open('/proc/sys/kernel/core_uses_pid') as f:
+                uses_pid = f.read().strip() == '1'
+        except OSError as e:
+            return None, 'cannot read the core pattern: %s' % e
+        if not pattern or pattern.startswith('|'):
+            return None, 'kernel.core_pattern is %r, not a file' % pattern
+        glob_pat = ''
+        i = 0
+        while i < len(pattern):
+            c = pattern[i]
+            if c == '%' and i + 1 < len(pattern):
+                spec = pattern[i + 1]
+                glob_pat += {'%': '%', 'p': str(pid), 'P': str(pid)}.get(spec, '*')
+                i += 2
+                continue
+            glob_pat += glob.escape(c)
+            i += 1
+        if uses_pid and '%p' not in pattern:
+            glob_pat += '.%d' % pid
+        if not os.path.isabs(glob_pat):
+            glob_pat = os.path.join(glob.escape(os.getcwd()), glob_pat)
+        cores = []
+        for path in glob.glob(glob_pat):
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            if st.st_mtime >= self.t0_wall - 1:
+                cores.append((st.st_mtime, path))
+        if not cores:
+            return None, 'no core file matches %s' % glob_pat
+        return max(cores)[1], None
+
+    def crash_report(self):
+        """QEMU died of a signal: where? The backtraces of its threads from
+        the core it dumped go to the log, the crashed thread's own to
+        stderr too; the core is then removed (it can be large)."""
+        q = self.qemu
+        if q is None or not self.qemu_eof:
+            return      # still running (and about to be stopped)
+        try:
+            rc = q.wait(30)     # a process that closed its output exits
+        except subprocess.TimeoutExpired:
+            return
+        if rc >= 0 or -rc not in (signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS,
+                                  signal.SIGILL, signal.SIGFPE):
+            return
+        self.say('QEMU died of %s' % signal.Signals(-rc).name)
+        core, why = self.find_core(q.pid)
+        gdb = shutil.which('gdb')
+        if not core or not gdb:
+            self.say('no backtrace: %s' % (why or 'no gdb'))
+            return
+        try:
+            out = subprocess.run([gdb, '-batch', '-nx', '-ex', 'set pagination off',
+                                  '-ex', 'bt', '-ex', 'thread apply all bt',
+                                  self.cmdline[0], core],
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, timeout=300).stdout
+        except (OSError, subprocess.TimeoutExpired) as e:
+            self.say('gdb on %s failed: %s' % (core, e))
+            return
+        finally:
+            try:
+                os.unlink(core)
+            except OSError:
+                pass
+        text = out.decode('utf-8', 'replace')
+        if self.log:
+            self.log_write('vm: QEMU\'s threads in its core:\n%s\n' % text)
+            self.log.flush()
+        # the first 'bt' is the thread that took the signal
+        # (gdb shows frame #0 once as it loads the core, then in the 'bt')
+        frames = re.findall(r'^#\d+ .*$', text.split('\nThread ')[0], re.M)
+        starts = [i for i, f in enumerate(frames) if f.startswith('#0 ')]
+        frames = frames[starts[-1]:] if starts else frames
+        self.say('the thread that crashed (all threads in the log):')
+        for f in frames[:16]:
+            self.say('  ' + f[:200])
 
     def kill_qemu(self):
         q = self.qemu
@@ -975,6 +1074,7 @@ def run_vm(args, attempt=1):
         r.prepare()
         r.start()
         r.loop()
+        r.crash_report()
         rc, reason = r.result()
         elapsed = time.monotonic() - r.t0
         r.cleanup()
