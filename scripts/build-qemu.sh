@@ -5,7 +5,8 @@
 # The configured build tree is cached outside the repository, keyed by the
 # qemu version and the configure line; the model is copied in and rebuilt
 # incrementally only when its sources change. Every model file must then
-# compile with -Werror -Wextra and pass QEMU's scripts/checkpatch.pl. Also
+# compile with -Werror -Wextra and pass QEMU's scripts/checkpatch.pl. The
+# fixes to QEMU itself in qemu/patches/ are applied to the tree first. Also
 # builds the host test of the model's arithmetic into
 # build/host-tests/llmdev_reduce_test (run by scripts/check.sh). Prints the
 # binary's path.
@@ -21,8 +22,13 @@ model=(llmdev.h core.c dma.c links.c coll.c reduce.c route.c trace.h
 	trace-events meson.build)
 model_files=("${model[@]/#/$LLMDEV_TOP/qemu/}")
 test_src="$LLMDEV_TOP/qemu/tests/test-reduce.c"
+# Fixes to QEMU itself, applied to the tree in order (qemu/patches/README).
+patches=()
+for p in "$LLMDEV_TOP"/qemu/patches/*.patch; do
+	[ -e "$p" ] && patches+=("$p")
+done
 inputs=("${model_files[@]}" "$LLMDEV_TOP/driver/llmdev_regs.h" "$test_src"
-	"$LLMDEV_TOP/scripts/build-qemu.sh")
+	"$LLMDEV_TOP/scripts/build-qemu.sh" "${patches[@]}")
 # The configured tree is keyed by the configure line: changing it reconfigures.
 conf=(--target-list=x86_64-softmmu --without-default-features --disable-docs
 	--disable-install-blobs --disable-werror --enable-fdt=system
@@ -81,6 +87,31 @@ grep -q "^    'hw/misc/llmdev',$" "$src/meson.build" ||
 # the old single-file model and its trace events
 rm -f "$src/hw/misc/llmdev.c" "$src/hw/misc/llmdev_regs.h"
 edit_tree_file "$src/hw/misc/trace-events" sed '/^# llmdev-begin$/,/^# llmdev-end$/d'
+
+# QEMU's own fixes. The tree keeps a copy of each patch it has applied
+# (.llmdev-patches/): one that is gone from qemu/patches/ or has changed is
+# taken out again, newest first, and the current ones go in, each once.
+applied="$src/.llmdev-patches"
+mkdir -p "$applied"
+olds=("$applied"/*.patch)
+for ((i = ${#olds[@]} - 1; i >= 0; i--)); do
+	[ -e "${olds[i]}" ] || continue
+	old=$(basename "${olds[i]}")
+	keep=0
+	for p in "${patches[@]}"; do
+		[ "$(basename "$p")" = "$old" ] && cmp -s "$p" "$applied/$old" && keep=1
+	done
+	[ $keep = 1 ] && continue
+	(cd "$src" && patch -p1 -R -s -f --no-backup-if-mismatch <"$applied/$old") ||
+		die "cannot take $old out of $src again (remove $src to unpack it afresh)"
+	rm -f "$applied/$old"
+done
+for p in "${patches[@]}"; do
+	[ -e "$applied/$(basename "$p")" ] && continue
+	(cd "$src" && patch -p1 -s -f --no-backup-if-mismatch <"$p") ||
+		die "cannot apply ${p#"$LLMDEV_TOP"/} to $src"
+	cp "$p" "$applied/"
+done
 
 # The model's files; anything else in the directory is from an older model.
 dir="$src/hw/misc/llmdev"

@@ -7,7 +7,7 @@ PKGS=(
 	# toolchain and QEMU build
 	build-essential pkg-config ninja-build meson python3 python3-venv
 	libglib2.0-dev libpixman-1-dev libfdt-dev zlib1g-dev flex bison
-	dpkg-dev xz-utils git
+	dpkg-dev xz-utils git patch
 	# firmware for the emulated machine (used through -L)
 	qemu-system-data seabios
 	# guest kernels, module build, debug kernel build
