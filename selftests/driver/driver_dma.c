@@ -331,28 +331,34 @@ TEST_F(dma, poll)
 	EXPECT_EQ(0, ld_hbm_free(self->fd, a.handle));
 }
 
-/* Queue enough work that the last fence cannot be done yet. */
+/*
+ * Queue enough work that the last fence cannot be done yet: 15 transfers of
+ * 4 MiB, then one of 32 MiB, whose copy (2-3 ms at the card model's 10-15
+ * GB/s) starts only once the submit that queues it has returned.
+ */
 TEST_F(dma, wait_timeout)
 {
 	const unsigned int n = 16;
-	const uint64_t piece = 4 * LD_MIB;
+	const uint64_t piece = 4 * LD_MIB, last = 32 * LD_MIB;
 	struct llmdev_hbm_alloc a;
-	uint8_t *buf = ld_alloc_buf(piece);
+	uint8_t *buf = ld_alloc_buf(last);
 	uint64_t fence[16], t0, t1;
 	unsigned int i, left = n;
 	int status, ret;
 
 	SETUP_OR_SKIP();
 	ASSERT_NE(NULL, buf);
-	ASSERT_EQ(0, ld_hbm_alloc(self->fd, piece, 0, 0, NULL, &a));
-	ld_fill(buf, piece, 1);
+	ASSERT_EQ(0, ld_hbm_alloc(self->fd, last, 0, 0, NULL, &a));
+	ld_fill(buf, last, 1);
 	for (i = 0; i < n; i++)
-		ASSERT_EQ(0, ld_submit(self->fd, a.handle, 0, buf, piece, true, 0, &fence[i]));
+		ASSERT_EQ(0, ld_submit(self->fd, a.handle, 0, buf,
+				       i < n - 1 ? piece : last, true, 0,
+				       &fence[i]));
 	ret = ld_wait(self->fd, fence[n - 1], 0, &status);
 	if (ret == 0) {
 		for (i = 0; i < n - 1; i++)
 			ld_wait(self->fd, fence[i], LD_LONG_WAIT, NULL);
-		SKIP(return, "64 MiB finished before a zero-timeout wait: cannot test ETIME here (driver_fault does, with a stalled ring)");
+		SKIP(return, "92 MiB finished before a zero-timeout wait: cannot test ETIME here (driver_fault does, with a stalled ring)");
 	}
 	EXPECT_EQ(-ETIME, ret);
 	t0 = ld_now_ns();
@@ -372,7 +378,7 @@ TEST_F(dma, wait_timeout)
 		EXPECT_EQ(0, status);
 	}
 	EXPECT_EQ(0, ld_hbm_free(self->fd, a.handle));
-	ld_free_buf(buf, piece);
+	ld_free_buf(buf, last);
 }
 
 /* ---- concurrency ------------------------------------------------------ */
