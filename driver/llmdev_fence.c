@@ -10,6 +10,7 @@
  * and consumes it only once its reply is written; if the reply cannot be
  * written, the fence goes back to the done list.
  */
+#include <linux/hrtimer.h>
 #include <linux/poll.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
@@ -186,9 +187,9 @@ static bool llmdev_fence_waiter_ready(void *arg)
  * more queued than a poll window covers, sleep first (an interrupt ends the
  * sleep early), until the queued bytes should be nearly done, at most half
  * of @timeout_ns: the wake-up then overlaps the transfer, not its end. (The
- * caller's wait after this is its whole timeout, as before: a wait never
- * ends before its timeout, and outlasts it by half at most.) A waiter that
- * goes on to sleep has the quiet jobs looked after.
+ * caller's deadline counts from before this: the whole wait ends at its
+ * timeout, not before.) A waiter that goes on to sleep has the quiet jobs
+ * looked after.
  */
 static bool llmdev_fence_poll_ready(struct llmdev_file *lf, u64 seqno, bool any,
 				    u64 timeout_ns)
@@ -211,6 +212,47 @@ static bool llmdev_fence_poll_ready(struct llmdev_file *lf, u64 seqno, bool any,
 	return false;
 }
 
+/* When a wait of @timeout_ns, from now, ends; KTIME_MAX: never. */
+static ktime_t llmdev_fence_deadline(u64 timeout_ns)
+{
+	ktime_t now = ktime_get();
+
+	if (timeout_ns >= (u64)(KTIME_MAX - now))
+		return KTIME_MAX;
+	return ktime_add_ns(now, timeout_ns);
+}
+
+/*
+ * Sleep until fence @seqno (any, with @any) is ready or @deadline has
+ * passed. An hrtimer ends the sleep, so that no wait ends before its
+ * timeout: a sleep of whole jiffies can end up to a tick early (a 1 ms
+ * wait returned -ETIME after 0.76 ms with HZ=250). @killable: only a fatal
+ * signal ends the sleep, else any signal does.
+ * Return: 0 ready, -ETIME, or -ERESTARTSYS (a signal).
+ */
+static int llmdev_fence_sleep(struct llmdev_file *lf, u64 seqno, bool any,
+			      ktime_t deadline, bool killable)
+{
+	ktime_t left = KTIME_MAX;
+
+	if (deadline != KTIME_MAX) {
+		left = ktime_sub(deadline, ktime_get());
+		if (left <= 0)
+			return llmdev_fence_ready(lf, seqno, any) ? 0 : -ETIME;
+	}
+	if (!killable)
+		return wait_event_interruptible_hrtimeout(lf->wq,
+				llmdev_fence_ready(lf, seqno, any), left);
+	/*
+	 * the kernel has no wait_event_killable_hrtimeout(): what
+	 * wait_event_interruptible_hrtimeout() does, in TASK_KILLABLE
+	 */
+	if (llmdev_fence_ready(lf, seqno, any))
+		return 0;
+	return __wait_event_hrtimeout(lf->wq, llmdev_fence_ready(lf, seqno, any),
+				      left, TASK_KILLABLE);
+}
+
 /* The fence is claimed: its reply is ready to go out, then it goes. */
 static void llmdev_fence_claimed(struct llmdev_ucmd *ucmd,
 				 struct llmdev_fence *f)
@@ -225,8 +267,7 @@ int llmdev_fence_ioctl_wait(struct llmdev_ucmd *ucmd)
 	struct llmdev_fence_wait *w = ucmd->cmd;
 	struct llmdev_file *lf = ucmd->lf;
 	struct llmdev_fence *f;
-	unsigned long deadline;
-	long timeout, left;
+	ktime_t deadline;
 	bool any;
 	int ret;
 
@@ -234,20 +275,16 @@ int llmdev_fence_ioctl_wait(struct llmdev_ucmd *ucmd)
 		return -EINVAL;
 	any = w->flags & LLMDEV_WAIT_ANY;
 
-	timeout = min_t(u64, nsecs_to_jiffies64(w->timeout_ns),
-			MAX_SCHEDULE_TIMEOUT - 1);
-	if (w->timeout_ns && !timeout)
-		timeout = 1;
-	deadline = jiffies + timeout;
-	if (timeout && !llmdev_fence_poll_ready(lf, w->fence, any, w->timeout_ns)) {
-		left = wait_event_interruptible_timeout(lf->wq,
-							llmdev_fence_ready(lf, w->fence, any),
-							timeout);
-		if (left == -ERESTARTSYS) {
+	deadline = llmdev_fence_deadline(w->timeout_ns);
+	if (w->timeout_ns &&
+	    !llmdev_fence_poll_ready(lf, w->fence, any, w->timeout_ns)) {
+		ret = llmdev_fence_sleep(lf, w->fence, any, deadline, false);
+		if (ret == -ERESTARTSYS) {
 			/* restart with what is left of the caller's timeout */
-			long rem = max_t(long, 0, (long)(deadline - jiffies));
+			s64 left = ktime_to_ns(ktime_sub(deadline, ktime_get()));
 
-			w->timeout_ns = jiffies_to_nsecs(rem);
+			if (deadline != KTIME_MAX)
+				w->timeout_ns = max_t(s64, left, 0);
 			ucmd->reply_on_error = true;
 			return -ERESTARTSYS;
 		}
@@ -283,20 +320,12 @@ int llmdev_fence_wait_queued(struct llmdev_ucmd *ucmd, u64 seqno, u64 timeout_ns
 			     s32 *status)
 {
 	struct llmdev_file *lf = ucmd->lf;
+	ktime_t deadline = llmdev_fence_deadline(timeout_ns);
 	struct llmdev_fence *f;
-	long timeout, left;
 
-	timeout = min_t(u64, nsecs_to_jiffies64(timeout_ns),
-			MAX_SCHEDULE_TIMEOUT - 1);
-	if (timeout_ns && !timeout)
-		timeout = 1;
-	if (timeout && !llmdev_fence_poll_ready(lf, seqno, false, timeout_ns)) {
-		left = wait_event_killable_timeout(lf->wq,
-						   llmdev_fence_ready(lf, seqno, false),
-						   timeout);
-		if (left < 0)
-			return -EINTR;
-	}
+	if (timeout_ns && !llmdev_fence_poll_ready(lf, seqno, false, timeout_ns) &&
+	    llmdev_fence_sleep(lf, seqno, false, deadline, true) == -ERESTARTSYS)
+		return -EINTR;
 	f = llmdev_fence_claim(lf, seqno, false);
 	if (IS_ERR(f))
 		return PTR_ERR(f) == -ETIME ? (llmdev_gone(lf->ldev) ?: -ETIME) :
