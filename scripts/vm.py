@@ -46,6 +46,7 @@ import shlex
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -952,7 +953,7 @@ class Run:
                 st = os.stat(path)
             except OSError:
                 continue
-            if st.st_mtime >= self.t0_wall - 1:
+            if stat.S_ISREG(st.st_mode) and st.st_mtime >= self.t0_wall - 1:
                 cores.append((st.st_mtime, path))
         if not cores:
             return None, 'no core file matches %s' % glob_pat
