@@ -88,29 +88,31 @@ grep -q "^    'hw/misc/llmdev',$" "$src/meson.build" ||
 rm -f "$src/hw/misc/llmdev.c" "$src/hw/misc/llmdev_regs.h"
 edit_tree_file "$src/hw/misc/trace-events" sed '/^# llmdev-begin$/,/^# llmdev-end$/d'
 
-# QEMU's own fixes. The tree keeps a copy of each patch it has applied
-# (.llmdev-patches/): one that is gone from qemu/patches/ or has changed is
-# taken out again, newest first, and the current ones go in, each once.
+# QEMU's own fixes, a stack: the tree keeps a copy of each patch it has
+# applied (.llmdev-patches/). From the first applied one that is gone from
+# qemu/patches/ or has changed, the applied ones are taken out again, last
+# first; then the current ones from there on go in.
 applied="$src/.llmdev-patches"
 mkdir -p "$applied"
-olds=("$applied"/*.patch)
-for ((i = ${#olds[@]} - 1; i >= 0; i--)); do
-	[ -e "${olds[i]}" ] || continue
-	old=$(basename "${olds[i]}")
-	keep=0
-	for p in "${patches[@]}"; do
-		[ "$(basename "$p")" = "$old" ] && cmp -s "$p" "$applied/$old" && keep=1
-	done
-	[ $keep = 1 ] && continue
-	(cd "$src" && patch -p1 -R -s -f --no-backup-if-mismatch <"$applied/$old") ||
-		die "cannot take $old out of $src again (remove $src to unpack it afresh)"
-	rm -f "$applied/$old"
+olds=()
+for a in "$applied"/*.patch; do
+	[ -e "$a" ] && olds+=("$a")
 done
-for p in "${patches[@]}"; do
-	[ -e "$applied/$(basename "$p")" ] && continue
-	(cd "$src" && patch -p1 -s -f --no-backup-if-mismatch <"$p") ||
-		die "cannot apply ${p#"$LLMDEV_TOP"/} to $src"
-	cp "$p" "$applied/"
+same=0
+while [ $same -lt ${#olds[@]} ] && [ $same -lt ${#patches[@]} ] &&
+	[ "$(basename "${olds[same]}")" = "$(basename "${patches[same]}")" ] &&
+	cmp -s "${olds[same]}" "${patches[same]}"; do
+	same=$((same + 1))
+done
+for ((i = ${#olds[@]} - 1; i >= same; i--)); do
+	(cd "$src" && patch -p1 -R -s -f --no-backup-if-mismatch <"${olds[i]}") ||
+		die "cannot take $(basename "${olds[i]}") out of $src again (remove $src to unpack it afresh)"
+	rm -f "${olds[i]}"
+done
+for ((i = same; i < ${#patches[@]}; i++)); do
+	(cd "$src" && patch -p1 -s -f --no-backup-if-mismatch <"${patches[i]}") ||
+		die "cannot apply ${patches[i]#"$LLMDEV_TOP"/} to $src"
+	cp "${patches[i]}" "$applied/"
 done
 
 # The model's files; anything else in the directory is from an older model.
