@@ -889,23 +889,10 @@ class Run:
         q = self.qemu
         if q is None or q.poll() is not None:
             return
-        gdb = shutil.which('gdb')
-        if not gdb:
-            self.say('no gdb: QEMU\'s threads not shown')
+        text = self.gdb_backtraces('QEMU threads %s' % when,
+                                   ['-p', str(q.pid)], ['thread apply all bt'], 120)
+        if text is None:
             return
-        try:
-            out = subprocess.run([gdb, '-p', str(q.pid), '-batch', '-nx',
-                                  '-ex', 'set pagination off',
-                                  '-ex', 'thread apply all bt'],
-                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, timeout=120).stdout
-        except (OSError, subprocess.TimeoutExpired) as e:
-            self.say('gdb on QEMU failed: %s' % e)
-            return
-        text = out.decode('utf-8', 'replace')
-        if self.log:
-            self.log_write('vm: QEMU threads %s:\n%s\n' % (when, text))
-            self.log.flush()
         groups = {}
         for block in re.split(r'\n(?=Thread \d+ )', text):
             if not block.startswith('Thread '):
@@ -918,6 +905,29 @@ class Run:
         self.say('QEMU threads %s (innermost first; all in the log):' % when)
         for key, n in sorted(groups.items(), key=lambda kv: -kv[1]):
             self.say('  %3d x %s' % (n, key))
+
+    def gdb_backtraces(self, title, target, cmds, timeout):
+        """gdb's output for @cmds on @target (a live pid or a core), also
+        written to the log under @title; None (and why, said) without."""
+        gdb = shutil.which('gdb')
+        if not gdb:
+            self.say('no gdb: %s not shown' % title)
+            return None
+        argv = [gdb, '-batch', '-nx', '-ex', 'set pagination off']
+        for c in cmds:
+            argv += ['-ex', c]
+        try:
+            out = subprocess.run(argv + target, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 timeout=timeout).stdout
+        except (OSError, subprocess.TimeoutExpired) as e:
+            self.say('gdb failed (%s): %s' % (title, e))
+            return None
+        text = out.decode('utf-8', 'replace')
+        if self.log:
+            self.log_write('vm: %s:\n%s\n' % (title, text))
+            self.log.flush()
+        return text
 
     def find_core(self, pid):
         """(path, None) of the core file QEMU (@pid) left, or (None, why
@@ -975,28 +985,19 @@ class Run:
             return
         self.say('QEMU died of %s' % signal.Signals(-rc).name)
         core, why = self.find_core(q.pid)
-        gdb = shutil.which('gdb')
-        if not core or not gdb:
-            self.say('no backtrace: %s' % (why or 'no gdb'))
+        if not core:
+            self.say('no backtrace: %s' % why)
             return
         try:
-            out = subprocess.run([gdb, '-batch', '-nx', '-ex', 'set pagination off',
-                                  '-ex', 'bt', '-ex', 'thread apply all bt',
-                                  self.cmdline[0], core],
-                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, timeout=300).stdout
-        except (OSError, subprocess.TimeoutExpired) as e:
-            self.say('gdb on %s failed: %s' % (core, e))
-            return
+            text = self.gdb_backtraces('QEMU\'s threads in its core', [self.cmdline[0], core],
+                                       ['bt', 'thread apply all bt'], 300)
         finally:
             try:
                 os.unlink(core)
             except OSError:
                 pass
-        text = out.decode('utf-8', 'replace')
-        if self.log:
-            self.log_write('vm: QEMU\'s threads in its core:\n%s\n' % text)
-            self.log.flush()
+        if text is None:
+            return
         # the first 'bt' is the thread that took the signal
         # (gdb shows frame #0 once as it loads the core, then in the 'bt')
         frames = re.findall(r'^#\d+ .*$', text.split('\nThread ')[0], re.M)
