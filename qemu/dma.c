@@ -52,6 +52,7 @@
 
 #include "qemu/osdep.h"
 #include <sched.h>
+#include <sys/resource.h>
 #ifdef HOST_X86_64
 #include <emmintrin.h>
 #endif
@@ -865,6 +866,27 @@ static void llmdev_ring_inline_locked(LlmdevRing *r)
     llmdev_busy_end_locked(r->s);
 }
 
+/*
+ * A card's DMA engines do not share the host's CPUs with the software that
+ * feeds them; the model's ring workers do. On a host with fewer cores than
+ * runnable threads, a vCPU that builds the next descriptors, or polls for
+ * the completion of these, takes CPU time from the copies it waits for;
+ * and a worker woken on the CPU of the vCPU whose doorbell is copying
+ * yields to it, then may wait there, runnable, while that vCPU goes on
+ * and another CPU idles. So a ring worker asks for a larger share
+ * (LLMDEV_RING_NICE; on Linux a thread has a nice value of its own) where
+ * the host lets QEMU raise it (CAP_SYS_NICE or RLIMIT_NICE); elsewhere it
+ * runs as it is, only slower. A worker runs only while descriptors are
+ * queued, so a vCPU it delays waits at most as long as the ring's queue
+ * takes to copy. Measured in docs/bench.md ("Ring workers at nice -5").
+ */
+static void llmdev_ring_nice(void)
+{
+#ifdef CONFIG_LINUX
+    setpriority(PRIO_PROCESS, qemu_get_thread_id(), LLMDEV_RING_NICE);
+#endif
+}
+
 static void *llmdev_ring_thread(void *opaque)
 {
     LlmdevRing *r = opaque;
@@ -872,6 +894,7 @@ static void *llmdev_ring_thread(void *opaque)
     int64_t spin_end = 0;
 
     rcu_register_thread();
+    llmdev_ring_nice();
     qemu_mutex_lock(&s->lock);
     while (!r->w.exit) {
         if (r->w.quiescing || r->w.busy || !llmdev_ring_runnable_locked(r)) {

@@ -57,6 +57,8 @@ OBJECT_DECLARE_SIMPLE_TYPE(LlmdevState, LLMDEV)
  * the doorbell stops at the next descriptor once it is there
  */
 #define LLMDEV_INLINE_SPIN_NS       (1000 * 1000)
+/* a ring worker's nice value, where the host allows it (dma.c) */
+#define LLMDEV_RING_NICE            (-5)
 #define LLMDEV_SCRUB_CHUNK          LLMDEV_HBM_BLOCK
 /*
  * A collective engine that is done with its part of a tick waits this long
