@@ -870,15 +870,13 @@ static void llmdev_ring_inline_locked(LlmdevRing *r)
  * A card's DMA engines do not share the host's CPUs with the software that
  * feeds them; the model's ring workers do. On a host with fewer cores than
  * runnable threads, a vCPU that builds the next descriptors, or polls for
- * the completion of these, takes CPU time from the copies it waits for;
- * and a worker woken on the CPU of the vCPU whose doorbell is copying
- * yields to it, then may wait there, runnable, while that vCPU goes on
- * and another CPU idles. So a ring worker asks for a larger share
- * (LLMDEV_RING_NICE; on Linux a thread has a nice value of its own) where
- * the host lets QEMU raise it (CAP_SYS_NICE or RLIMIT_NICE); elsewhere it
- * runs as it is, only slower. A worker runs only while descriptors are
- * queued, so a vCPU it delays waits at most as long as the ring's queue
- * takes to copy. Measured in docs/bench.md ("Ring workers at nice -5").
+ * the completion of these, takes CPU time from the copies it waits for.
+ * So a ring worker asks for a larger share (LLMDEV_RING_NICE; on Linux a
+ * thread has a nice value of its own) where the host lets QEMU raise it
+ * (CAP_SYS_NICE or RLIMIT_NICE); elsewhere it runs as it is, only slower.
+ * A worker runs only while descriptors are queued, so a vCPU it delays
+ * waits at most as long as the ring's queue takes to copy. Measured in
+ * docs/bench.md ("Ring workers at nice -5").
  */
 static void llmdev_ring_nice(void)
 {
