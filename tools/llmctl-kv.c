@@ -149,6 +149,8 @@ struct result {
 	double blocks_per_s, gbps;
 	uint64_t med, p99;
 	double single;		/* the 64 MiB reference measured with it */
+	double per_block;	/* blocks/s of one transfer per block, measured with it */
+	unsigned int transfers;	/* of a per_block row: how many were timed */
 };
 
 #define MAX_SAMPLES	4096
@@ -318,6 +320,179 @@ static int bench_single(struct single *sg, double secs)
 	return ret;
 }
 
+/*
+ * The other reference: one transfer per block (llmdev_dma_submit() and
+ * llmdev_fence_wait(), the way without batches), between a region and
+ * ordinary memory, over @n blocks in turn. Like the 64 MiB transfer it is
+ * measured first (all @n blocks each way), then again between the rounds
+ * of every figure of its block size (PB_SLICE blocks each way, with the
+ * 64 MiB transfers), so that a figure's blocks/s is set against transfers
+ * taken with it: one measured seconds before or after can see another host.
+ * Each read must restore the first bytes of its block, zeroed before it;
+ * every block is checked at the end (pb_check()).
+ */
+#define PB_SLICE	16
+
+struct pblock {
+	struct llmdev *dev;
+	uint8_t *buf;
+	uint32_t region;
+	uint64_t bs, n, next;		/* block size, blocks, next one to move */
+	uint64_t *s[2];			/* in (to the card), out */
+	unsigned int ns[2], cap;	/* samples each; room for */
+};
+
+static int pb_open(struct llmdev *dev, uint64_t bs, uint64_t n, struct pblock *pb)
+{
+	struct llmdev_hbm_alloc a;
+	uint64_t i;
+	int ret;
+
+	*pb = (struct pblock){ .dev = dev, .bs = bs, .n = n, .cap = 1024 };
+	pb->s[0] = malloc(sizeof(uint64_t) * pb->cap);
+	pb->s[1] = malloc(sizeof(uint64_t) * pb->cap);
+	pb->buf = mmap(NULL, n * bs, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (!pb->s[0] || !pb->s[1] || pb->buf == MAP_FAILED) {
+		msg("out of memory for %" PRIu64 " bytes", n * bs);
+		ret = -ENOMEM;
+		goto fail;
+	}
+	ret = llmdev_hbm_alloc(dev, n * bs, 0, 0, NULL, &a);
+	if (ret) {
+		msg("%s: %" PRIu64 " bytes of HBM: %s", llmdev_name(dev), n * bs,
+		    llmdev_strerror(ret));
+		goto fail;
+	}
+	pb->region = a.handle;
+	for (i = 0; i < n; i++)
+		pattern(pb->buf + i * bs, bs, i);
+	return 0;
+fail:
+	if (pb->buf != MAP_FAILED)
+		munmap(pb->buf, n * bs);
+	free(pb->s[0]);
+	free(pb->s[1]);
+	pb->buf = NULL;
+	return ret;
+}
+
+static void pb_close(struct pblock *pb)
+{
+	if (!pb->buf)
+		return;
+	llmdev_hbm_free(pb->dev, pb->region);
+	munmap(pb->buf, pb->n * pb->bs);
+	free(pb->s[0]);
+	free(pb->s[1]);
+	pb->buf = NULL;
+}
+
+/* Block @i to the card (@d 0) or back (1), one transfer; its time to *@ns. */
+static int pb_one(struct pblock *pb, int d, uint64_t i, uint64_t *ns)
+{
+	uint8_t *at = pb->buf + i * pb->bs;
+	uint64_t fence, t0;
+	int ret, status;
+
+	if (d)
+		memset(at, 0, 8);	/* the read must restore it */
+	t0 = now_ns();
+	ret = llmdev_dma_submit(pb->dev, pb->region, i * pb->bs, at, pb->bs,
+				d ? 0 : LLMDEV_DMA_TO_CARD, LLMDEV_RING_ANY, &fence);
+	if (!ret)
+		ret = llmdev_fence_wait(pb->dev, fence, 60 * NSEC, &status);
+	if (!ret)
+		ret = status;
+	*ns = now_ns() - t0;
+	if (ret)
+		msg("%s: one transfer of %" PRIu64 " bytes: %s", llmdev_name(pb->dev),
+		    pb->bs, llmdev_strerror(ret));
+	return ret;
+}
+
+/*
+ * @k blocks to the card one by one, then the same @k back, each timed;
+ * after one untimed transfer to the card: the first after other work
+ * (the 64 MiB transfers, a figure's rounds) took 5 to 10 times a median
+ * one in a slice, a cost that a stream of transfers pays once, not every
+ * PB_SLICE of them.
+ */
+static int pb_run(struct pblock *pb, uint64_t k)
+{
+	uint64_t first = pb->next, j, t, *p;
+	int ret, d;
+
+	while (pb->ns[0] + k > pb->cap) {
+		for (d = 0; d < 2; d++) {
+			p = realloc(pb->s[d], sizeof(*p) * pb->cap * 2);
+			if (!p) {
+				msg("out of memory");
+				return -ENOMEM;
+			}
+			pb->s[d] = p;
+		}
+		pb->cap *= 2;
+	}
+	ret = pb_one(pb, 0, first, &t);
+	for (d = 0; d < 2 && !ret; d++)
+		for (j = 0; j < k && !ret; j++) {
+			ret = pb_one(pb, d, (first + j) % pb->n, &t);
+			if (!ret)
+				pb->s[d][pb->ns[d]++] = t;
+		}
+	pb->next = (first + k) % pb->n;
+	return ret;
+}
+
+/*
+ * The samples from @from on in direction @d (0 in, 1 out) as a figure of
+ * one block per transfer (@r), or only their blocks/s (@r NULL).
+ */
+static double pb_figure(struct pblock *pb, unsigned int d, unsigned int from,
+			struct result *r)
+{
+	unsigned int n = pb->ns[d] - from;
+	uint64_t *c, med, p99;
+
+	if (r)
+		*r = (struct result){ .out = d, .bs = pb->bs, .batch = 1 };
+	if (!n)
+		return 0;
+	c = malloc(sizeof(*c) * n);
+	if (!c)
+		return 0;
+	memcpy(c, pb->s[d] + from, sizeof(*c) * n);
+	quantiles(c, n, &med, &p99);
+	free(c);
+	if (r)
+		*r = (struct result){ .out = d, .bs = pb->bs, .batch = 1, .med = med,
+				      .p99 = p99, .blocks_per_s = 1e9 / med,
+				      .gbps = (double)pb->bs / med, .transfers = n };
+	return 1e9 / med;
+}
+
+/* Every block holds its pattern: each write and read moved it whole. */
+static int pb_check(struct pblock *pb)
+{
+	uint8_t *want = malloc(pb->bs);
+	uint64_t i;
+	int ret = 0;
+
+	if (!want)
+		return -ENOMEM;
+	for (i = 0; i < pb->n && !ret; i++) {
+		pattern(want, pb->bs, i);
+		if (memcmp(want, pb->buf + i * pb->bs, pb->bs))
+			ret = -EIO;
+	}
+	free(want);
+	if (ret)
+		msg("%s: a block of %" PRIu64 " bytes differs after one transfer each way",
+		    llmdev_name(pb->dev), pb->bs);
+	return ret;
+}
+
 static struct llmdev_kv *bench_pool(struct llmdev *dev, uint64_t bs, uint64_t n)
 {
 	LLMDEV_KV_OPTS(o, .block_size = bs, .hbm_blocks = n, .host_blocks = n,
@@ -389,11 +564,12 @@ static int bench_data(struct llmdev_kv *kv, const uint64_t *off, uint64_t n,
 /*
  * One block size and batch: a pool of @n blocks in HBM and @n in host
  * memory; swap all out (one eviction round), all in (one pin), again and
- * again; then check every block's bytes.
+ * again, with the references (@sg, @pb) between rounds now and then; then
+ * check every block's bytes.
  */
 static int bench_one(struct llmdev *dev, uint64_t bs, uint64_t n, double secs,
-		     uint8_t *buf, struct single *sg, struct result *out,
-		     struct result *in)
+		     uint8_t *buf, struct single *sg, struct pblock *pb,
+		     struct result *out, struct result *in)
 {
 	struct llmdev_kv_ref *refs = calloc(n, sizeof(*refs));
 	uint64_t *off = calloc(n, sizeof(*off));
@@ -403,6 +579,7 @@ static int bench_one(struct llmdev *dev, uint64_t bs, uint64_t n, double secs,
 	unsigned int rounds = 0;
 	uint64_t i, t0, start, since = 0;
 	unsigned int from[2] = { sg->n[0], sg->n[1] };
+	unsigned int pfrom[2] = { pb->ns[0], pb->ns[1] };
 	int ret = -ENOMEM;
 
 	if (!refs || !off || !so || !si) {
@@ -448,11 +625,13 @@ static int bench_one(struct llmdev *dev, uint64_t bs, uint64_t n, double secs,
 			    llmdev_strerror(ret));
 			goto out;
 		}
-		/* the reference, now and then between rounds (not timed in them) */
+		/* the references, now and then between rounds (not timed in them) */
 		since += so[rounds] + si[rounds];
 		if (!rounds || since >= SINGLE_EVERY_NS) {
 			since = 0;
 			ret = single_round(sg);
+			if (!ret)
+				ret = pb_run(pb, PB_SLICE);
 			if (ret)
 				goto out;
 		}
@@ -479,86 +658,14 @@ static int bench_one(struct llmdev *dev, uint64_t bs, uint64_t n, double secs,
 	in->gbps = (double)n * bs / in->med;
 	out->single = single_gbps(sg, 1, from[1]);
 	in->single = single_gbps(sg, 0, from[0]);
+	out->per_block = pb_figure(pb, 1, pfrom[1], NULL);
+	in->per_block = pb_figure(pb, 0, pfrom[0], NULL);
 out:
 	llmdev_kv_destroy(kv);
 	free(refs);
 	free(off);
 	free(so);
 	free(si);
-	return ret;
-}
-
-/*
- * One transfer per block (llmdev_dma_submit() + llmdev_fence_wait(), the
- * way without batches), @n blocks each way between a region and ordinary
- * memory; latencies, blocks/s and GB/s are per transfer (blocks/s from
- * the median, as for the batches, whose rounds are timed the same way).
- */
-static int bench_per_block(struct llmdev *dev, uint64_t bs, uint64_t n,
-			   uint8_t *buf, struct result *out, struct result *in)
-{
-	uint64_t *s = malloc(sizeof(uint64_t) * n), i, t0;
-	struct llmdev_hbm_alloc a;
-	int ret, status, d;
-
-	if (!s)
-		return -ENOMEM;
-	ret = llmdev_hbm_alloc(dev, n * bs, 0, 0, NULL, &a);
-	if (ret) {
-		msg("%s: %" PRIu64 " bytes of HBM: %s", llmdev_name(dev), n * bs,
-		    llmdev_strerror(ret));
-		free(s);
-		return ret;
-	}
-	for (i = 0; i < n; i++)
-		pattern(buf + i * bs, bs, i);
-	for (d = 0; d < 2; d++) {
-		struct result *r = d ? out : in;
-
-		for (i = 0; i < n; i++) {
-			uint64_t fence;
-
-			if (d)
-				memset(buf + i * bs, 0, 8);	/* the read must restore it */
-			t0 = now_ns();
-			ret = llmdev_dma_submit(dev, a.handle, i * bs, buf + i * bs, bs,
-						d ? 0 : LLMDEV_DMA_TO_CARD, LLMDEV_RING_ANY,
-						&fence);
-			if (!ret)
-				ret = llmdev_fence_wait(dev, fence, 60 * NSEC, &status);
-			if (!ret)
-				ret = status;
-			if (ret) {
-				msg("%s: one transfer of %" PRIu64 " bytes: %s",
-				    llmdev_name(dev), bs, llmdev_strerror(ret));
-				goto out;
-			}
-			s[i] = now_ns() - t0;
-		}
-		*r = (struct result){ .out = d, .bs = bs, .batch = 1 };
-		quantiles(s, n, &r->med, &r->p99);
-		/* from the median, as the batches' figures (not the mean) */
-		r->blocks_per_s = 1e9 / r->med;
-		r->gbps = (double)bs / r->med;
-	}
-	for (i = 0; i < n; i++) {
-		uint8_t *want = malloc(bs);
-
-		if (!want)
-			break;
-		pattern(want, bs, i);
-		if (memcmp(want, buf + i * bs, bs))
-			ret = -EIO;
-		free(want);
-		if (ret) {
-			msg("%s: a block of %" PRIu64 " bytes differs after one transfer each way",
-			    llmdev_name(dev), bs);
-			break;
-		}
-	}
-out:
-	llmdev_hbm_free(dev, a.handle);
-	free(s);
 	return ret;
 }
 
@@ -646,9 +753,19 @@ static void print_result(const struct result *r, double single)
 	print_u64(PRINT_ANY, "p99_ns", " %11" PRIu64, r->p99);
 	print_float(PRINT_JSON, "single_64m_gbps", NULL, single);
 	if (single > 0)
-		print_float(PRINT_ANY, "vs_single_64m", " %6.2f\n", r->gbps / single);
+		print_float(PRINT_ANY, "vs_single_64m", " %6.2f", r->gbps / single);
 	else
-		print_null(PRINT_ANY, "vs_single_64m", " %6s\n", "-");
+		print_null(PRINT_ANY, "vs_single_64m", " %6s", "-");
+	if (r->transfers)	/* a per_block row: the reference itself */
+		print_uint(PRINT_JSON, "transfers", NULL, r->transfers);
+	if (r->per_block > 0) {
+		print_float(PRINT_JSON, "per_block_blocks_per_s", NULL, r->per_block);
+		print_float(PRINT_ANY, "vs_per_block", " %6.1f", r->blocks_per_s / r->per_block);
+	} else {
+		print_null(PRINT_JSON, "per_block_blocks_per_s", NULL, NULL);
+		print_null(PRINT_ANY, "vs_per_block", " %6s", "-");
+	}
+	print_text("\n");
 	print_close_object();
 }
 
@@ -659,11 +776,11 @@ static const char bench_usage[] =
 	"to HBM: one pin) of KV blocks through a libllmdev KV pool on DEV (default\n"
 	"card 0), for every block size and batch (blocks per round) with batch *\n"
 	"size <= --max-bytes; beside one transfer per block (llmdev_dma_submit and\n"
-	"a wait each) and one 64 MiB transfer from a registered buffer (also\n"
-	"between the rounds of every figure, which is compared with those); then the\n"
-	"pin time of a step with and without a prefetch one step ahead. Every\n"
-	"block's bytes are checked after its swaps. Throughput (GB/s = 1e9 B/s)\n"
-	"and blocks/s come from the median round.\n\n"
+	"a wait each) and one 64 MiB transfer from a registered buffer, both also\n"
+	"between the rounds of every figure, which is compared with those (the vs1\n"
+	"and vs64M columns); then the pin time of a step with and without a\n"
+	"prefetch one step ahead. Every block's bytes are checked after its swaps.\n"
+	"Throughput (GB/s = 1e9 B/s) and blocks/s come from the median round.\n\n"
 	"  --block-sizes LIST  default 16K,64K,256K,1M,2M\n"
 	"  --batches LIST      default 1,16,256,1000,4096\n"
 	"  --max-bytes SIZE    default 64M\n"
@@ -684,7 +801,8 @@ static int kv_bench(int argc, char **argv)
 		.batch = { 1, 16, 256, 1000, 4096 }, .nbatch = 5,
 		.max_bytes = 64 << 20, .secs = 0.5, .per_block_max = 256,
 	};
-	struct result *res = NULL, pb[2 * KV_MAX_LIST];
+	struct result *res = NULL, pbr[2 * KV_MAX_LIST];
+	struct pblock pb = { 0 };
 	struct prefetch_result pr = { 0 };
 	struct single sg = { 0 };
 	double gin = 0, gout = 0, single, tgt_ratio[2] = { -1, -1 }, tgt_x[2] = { -1, -1 };
@@ -752,28 +870,36 @@ static int kv_bench(int argc, char **argv)
 			continue;
 		if (n > o.per_block_max)
 			n = o.per_block_max;
-		if (bench_per_block(dev, o.bs[i], n, buf, &pb[npb + 1], &pb[npb])) {
+		if (pb_open(dev, o.bs[i], n, &pb) || pb_run(&pb, n)) {
 			ret = EXIT_FAIL;
 			goto out;
 		}
-		npb += 2;
 		for (j = 0; j < o.nbatch && !stop; j++) {
 			if (o.batch[j] * o.bs[i] > o.max_bytes)
 				continue;
-			if (bench_one(dev, o.bs[i], o.batch[j], o.secs, buf, &sg,
+			if (bench_one(dev, o.bs[i], o.batch[j], o.secs, buf, &sg, &pb,
 				      &res[nres], &res[nres + 1])) {
 				ret = EXIT_FAIL;
 				goto out;
 			}
-			/* the targets: 1000 blocks of 64 KiB */
+			/* the targets: 1000 blocks of 64 KiB, against the references taken with them */
 			if (o.bs[i] == 65536 && o.batch[j] == 1000) {
 				tgt_ratio[0] = res[nres].gbps / res[nres].single;
 				tgt_ratio[1] = res[nres + 1].gbps / res[nres + 1].single;
-				/* pb[npb - 2] is the per-block in, npb - 1 out */
-				tgt_x[0] = res[nres].blocks_per_s / pb[npb - 1].blocks_per_s;
-				tgt_x[1] = res[nres + 1].blocks_per_s / pb[npb - 2].blocks_per_s;
+				tgt_x[0] = res[nres].blocks_per_s / res[nres].per_block;
+				tgt_x[1] = res[nres + 1].blocks_per_s / res[nres + 1].per_block;
 			}
 			nres += 2;
+		}
+		/* the block size's rows: all of its transfers, in then out */
+		pb_figure(&pb, 0, 0, &pbr[npb]);
+		pb_figure(&pb, 1, 0, &pbr[npb + 1]);
+		npb += 2;
+		ret = pb_check(&pb);
+		pb_close(&pb);
+		if (ret) {
+			ret = EXIT_FAIL;
+			goto out;
 		}
 	}
 	if (stop) {
@@ -801,8 +927,8 @@ static int kv_bench(int argc, char **argv)
 	print_float(PRINT_ANY, "single_64m_gbps", "one 64 MiB transfer: %.3f GB/s", single);
 	print_float(PRINT_ANY, "single_64m_in_gbps", " (in %.3f", gin);
 	print_float(PRINT_ANY, "single_64m_out_gbps", ", out %.3f)\n\n", gout);
-	print_text("%-4s %8s %6s %11s %7s %11s %11s %6s\n", "dir", "block", "batch",
-		   "blocks/s", "GB/s", "median ns", "p99 ns", "vs64M");
+	print_text("%-4s %8s %6s %11s %7s %11s %11s %6s %6s\n", "dir", "block", "batch",
+		   "blocks/s", "GB/s", "median ns", "p99 ns", "vs64M", "vs1");
 	print_open_array("results");
 	for (i = 0; i < nres; i++)
 		print_result(&res[i], res[i].single);
@@ -810,7 +936,7 @@ static int kv_bench(int argc, char **argv)
 	print_text("\none transfer per block (llmdev_dma_submit + wait):\n");
 	print_open_array("per_block");
 	for (i = 0; i < npb; i++)
-		print_result(&pb[i], pb[i].out ? gout : gin);
+		print_result(&pbr[i], pbr[i].out ? gout : gin);
 	print_close_array();
 	print_open_object("prefetch");
 	if (pr.n) {
@@ -843,6 +969,7 @@ static int kv_bench(int argc, char **argv)
 	print_close_object();
 	ret = print_done();
 out:
+	pb_close(&pb);
 	single_close(&sg);
 	if (buf != MAP_FAILED)
 		munmap(buf, buflen);

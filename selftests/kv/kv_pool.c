@@ -677,6 +677,23 @@ TEST_F_TIMEOUT(kv, llmctl_kv, 300)
 		EXPECT_LT(0, json_object_get_int64(member(x, "median_ns")));
 		EXPECT_LE(json_object_get_int64(member(x, "median_ns")),
 			  json_object_get_int64(member(x, "p99_ns")));
+		/* the per-block reference measured with this figure */
+		EXPECT_LT(0, json_object_get_double(member(x, "per_block_blocks_per_s")));
+		EXPECT_LT(0, json_object_get_double(member(x, "vs_per_block")));
+	}
+	res = member(j, "per_block");
+	ASSERT_EQ(4, json_object_array_length(res));
+	for (i = 0; i < json_object_array_length(res); i++) {
+		struct json_object *x = json_object_array_get_idx(res, i);
+
+		/* in then out, per size; 8 blocks each way, then 16 per figure's slice */
+		EXPECT_STREQ(i % 2 ? "out" : "in", json_object_get_string(member(x, "dir")));
+		EXPECT_EQ(i < 2 ? 16384 : 65536, json_object_get_int64(member(x, "block_size")));
+		EXPECT_EQ(1, json_object_get_int64(member(x, "batch")));
+		EXPECT_LE(8 + 16, json_object_get_int64(member(x, "transfers")));
+		EXPECT_LT(0, json_object_get_double(member(x, "blocks_per_s")));
+		EXPECT_TRUE(json_object_object_get_ex(x, "vs_per_block", NULL));
+		EXPECT_EQ(json_type_null, json_object_get_type(member(x, "vs_per_block")));
 	}
 	json_object_put(j);
 	/* usage errors */
