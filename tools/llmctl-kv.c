@@ -155,6 +155,73 @@ struct result {
 
 #define MAX_SAMPLES	4096
 
+/* A reference's timings, each way: [0] in (to the card), [1] out. */
+struct samples {
+	uint64_t *s[2];
+	unsigned int n[2], cap;		/* samples each; room for */
+};
+
+static int samples_init(struct samples *sm, unsigned int cap)
+{
+	*sm = (struct samples){ .cap = cap };
+	sm->s[0] = malloc(sizeof(uint64_t) * cap);
+	sm->s[1] = malloc(sizeof(uint64_t) * cap);
+	if (sm->s[0] && sm->s[1])
+		return 0;
+	free(sm->s[0]);
+	free(sm->s[1]);
+	*sm = (struct samples){ 0 };
+	return -ENOMEM;
+}
+
+static void samples_free(struct samples *sm)
+{
+	free(sm->s[0]);
+	free(sm->s[1]);
+	*sm = (struct samples){ 0 };
+}
+
+/* Room for @k more each way. */
+static int samples_room(struct samples *sm, unsigned int k)
+{
+	uint64_t *p;
+	int d;
+
+	while (sm->n[0] + k > sm->cap || sm->n[1] + k > sm->cap) {
+		for (d = 0; d < 2; d++) {
+			p = realloc(sm->s[d], sizeof(*p) * sm->cap * 2);
+			if (!p) {
+				msg("out of memory");
+				return -ENOMEM;
+			}
+			sm->s[d] = p;
+		}
+		sm->cap *= 2;
+	}
+	return 0;
+}
+
+/*
+ * Median and p99 of direction @d's samples from @from on.
+ * Return: how many there were (0: none, or no memory to sort them).
+ */
+static unsigned int samples_quantiles(const struct samples *sm, unsigned int d,
+				      unsigned int from, uint64_t *med, uint64_t *p99)
+{
+	unsigned int n = sm->n[d] - from;
+	uint64_t *c;
+
+	if (!n)
+		return 0;
+	c = malloc(sizeof(*c) * n);
+	if (!c)
+		return 0;
+	memcpy(c, sm->s[d] + from, sizeof(*c) * n);
+	quantiles(c, n, med, p99);
+	free(c);
+	return n;
+}
+
 /*
  * The reference: one 64 MiB transfer each way between a registered buffer
  * and a region of its own. It is measured between the rounds of every
@@ -170,8 +237,7 @@ struct single {
 	uint8_t *buf;
 	uint32_t region, b;
 	uint64_t round;
-	uint64_t *s[2];			/* in (to the card), out */
-	unsigned int n[2], cap;		/* samples each; room for */
+	struct samples sm;
 };
 
 static int single_open(struct llmdev *dev, struct single *sg)
@@ -179,12 +245,10 @@ static int single_open(struct llmdev *dev, struct single *sg)
 	struct llmdev_hbm_alloc a;
 	int ret;
 
-	*sg = (struct single){ .dev = dev, .cap = 256 };
-	sg->s[0] = malloc(sizeof(uint64_t) * sg->cap);
-	sg->s[1] = malloc(sizeof(uint64_t) * sg->cap);
+	*sg = (struct single){ .dev = dev };
 	sg->buf = mmap(NULL, SINGLE_LEN, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (!sg->s[0] || !sg->s[1] || sg->buf == MAP_FAILED) {
+	if (samples_init(&sg->sm, 256) || sg->buf == MAP_FAILED) {
 		msg("out of memory for 64 MiB");
 		ret = -ENOMEM;
 		goto fail;
@@ -206,8 +270,7 @@ static int single_open(struct llmdev *dev, struct single *sg)
 fail:
 	if (sg->buf != MAP_FAILED)
 		munmap(sg->buf, SINGLE_LEN);
-	free(sg->s[0]);
-	free(sg->s[1]);
+	samples_free(&sg->sm);
 	sg->buf = NULL;
 	return ret;
 }
@@ -219,28 +282,19 @@ static void single_close(struct single *sg)
 	llmdev_buf_unregister(sg->dev, sg->b);
 	llmdev_hbm_free(sg->dev, sg->region);
 	munmap(sg->buf, SINGLE_LEN);
-	free(sg->s[0]);
-	free(sg->s[1]);
+	samples_free(&sg->sm);
 	sg->buf = NULL;
 }
 
 /* One transfer each way, timed and checked. */
 static int single_round(struct single *sg)
 {
-	uint64_t stamp = ++sg->round, i, t0, got, *p;
-	int ret = 0, status, d;
+	uint64_t stamp = ++sg->round, i, t0, got;
+	int ret, status, d;
 
-	if (sg->n[0] == sg->cap || sg->n[1] == sg->cap) {
-		for (d = 0; d < 2; d++) {
-			p = realloc(sg->s[d], sizeof(*p) * sg->cap * 2);
-			if (!p) {
-				msg("out of memory");
-				return -ENOMEM;
-			}
-			sg->s[d] = p;
-		}
-		sg->cap *= 2;
-	}
+	ret = samples_room(&sg->sm, 1);
+	if (ret)
+		return ret;
 	for (i = 0; i < SINGLE_LEN; i += 4096)
 		memcpy(sg->buf + i, &stamp, 8);
 	for (d = 0; d < 2 && !ret; d++) {
@@ -258,7 +312,7 @@ static int single_round(struct single *sg)
 		if (!ret)
 			ret = status;
 		if (!ret)
-			sg->s[d][sg->n[d]++] = now_ns() - t0;
+			sg->sm.s[d][sg->sm.n[d]++] = now_ns() - t0;
 	}
 	for (i = 0; !ret && i < SINGLE_LEN; i += 4096) {
 		memcpy(&got, sg->buf + i, 8);
@@ -274,17 +328,10 @@ static int single_round(struct single *sg)
 /* GB/s of the median of samples @from.. in direction @d (0 in, 1 out). */
 static double single_gbps(struct single *sg, unsigned int d, unsigned int from)
 {
-	uint64_t *c, med, p99;
-	unsigned int n = sg->n[d] - from;
+	uint64_t med, p99;
 
-	if (!n)
+	if (!samples_quantiles(&sg->sm, d, from, &med, &p99))
 		return 0;
-	c = malloc(sizeof(*c) * n);
-	if (!c)
-		return 0;
-	memcpy(c, sg->s[d] + from, sizeof(*c) * n);
-	quantiles(c, n, &med, &p99);
-	free(c);
 	return (double)SINGLE_LEN / med;
 }
 
@@ -315,8 +362,8 @@ static int bench_single(struct single *sg, double secs)
 
 	do
 		ret = single_round(sg);
-	while (!ret && (sg->n[0] < 3 || now_ns() - start < secs * NSEC) &&
-	       sg->n[0] < 64);
+	while (!ret && (sg->sm.n[0] < 3 || now_ns() - start < secs * NSEC) &&
+	       sg->sm.n[0] < 64);
 	return ret;
 }
 
@@ -338,8 +385,7 @@ struct pblock {
 	uint8_t *buf;
 	uint32_t region;
 	uint64_t bs, n, next;		/* block size, blocks, next one to move */
-	uint64_t *s[2];			/* in (to the card), out */
-	unsigned int ns[2], cap;	/* samples each; room for */
+	struct samples sm;
 };
 
 static int pb_open(struct llmdev *dev, uint64_t bs, uint64_t n, struct pblock *pb)
@@ -348,12 +394,10 @@ static int pb_open(struct llmdev *dev, uint64_t bs, uint64_t n, struct pblock *p
 	uint64_t i;
 	int ret;
 
-	*pb = (struct pblock){ .dev = dev, .bs = bs, .n = n, .cap = 1024 };
-	pb->s[0] = malloc(sizeof(uint64_t) * pb->cap);
-	pb->s[1] = malloc(sizeof(uint64_t) * pb->cap);
+	*pb = (struct pblock){ .dev = dev, .bs = bs, .n = n };
 	pb->buf = mmap(NULL, n * bs, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (!pb->s[0] || !pb->s[1] || pb->buf == MAP_FAILED) {
+	if (samples_init(&pb->sm, 1024) || pb->buf == MAP_FAILED) {
 		msg("out of memory for %" PRIu64 " bytes", n * bs);
 		ret = -ENOMEM;
 		goto fail;
@@ -371,8 +415,7 @@ static int pb_open(struct llmdev *dev, uint64_t bs, uint64_t n, struct pblock *p
 fail:
 	if (pb->buf != MAP_FAILED)
 		munmap(pb->buf, n * bs);
-	free(pb->s[0]);
-	free(pb->s[1]);
+	samples_free(&pb->sm);
 	pb->buf = NULL;
 	return ret;
 }
@@ -383,8 +426,7 @@ static void pb_close(struct pblock *pb)
 		return;
 	llmdev_hbm_free(pb->dev, pb->region);
 	munmap(pb->buf, pb->n * pb->bs);
-	free(pb->s[0]);
-	free(pb->s[1]);
+	samples_free(&pb->sm);
 	pb->buf = NULL;
 }
 
@@ -420,26 +462,17 @@ static int pb_one(struct pblock *pb, int d, uint64_t i, uint64_t *ns)
  */
 static int pb_run(struct pblock *pb, uint64_t k)
 {
-	uint64_t first = pb->next, j, t, *p;
+	uint64_t first = pb->next, j, t;
 	int ret, d;
 
-	while (pb->ns[0] + k > pb->cap) {
-		for (d = 0; d < 2; d++) {
-			p = realloc(pb->s[d], sizeof(*p) * pb->cap * 2);
-			if (!p) {
-				msg("out of memory");
-				return -ENOMEM;
-			}
-			pb->s[d] = p;
-		}
-		pb->cap *= 2;
-	}
-	ret = pb_one(pb, 0, first, &t);
+	ret = samples_room(&pb->sm, k);
+	if (!ret)
+		ret = pb_one(pb, 0, first, &t);
 	for (d = 0; d < 2 && !ret; d++)
 		for (j = 0; j < k && !ret; j++) {
 			ret = pb_one(pb, d, (first + j) % pb->n, &t);
 			if (!ret)
-				pb->s[d][pb->ns[d]++] = t;
+				pb->sm.s[d][pb->sm.n[d]++] = t;
 		}
 	pb->next = (first + k) % pb->n;
 	return ret;
@@ -452,19 +485,14 @@ static int pb_run(struct pblock *pb, uint64_t k)
 static double pb_figure(struct pblock *pb, unsigned int d, unsigned int from,
 			struct result *r)
 {
-	unsigned int n = pb->ns[d] - from;
-	uint64_t *c, med, p99;
+	uint64_t med, p99;
+	unsigned int n;
 
 	if (r)
 		*r = (struct result){ .out = d, .bs = pb->bs, .batch = 1 };
+	n = samples_quantiles(&pb->sm, d, from, &med, &p99);
 	if (!n)
 		return 0;
-	c = malloc(sizeof(*c) * n);
-	if (!c)
-		return 0;
-	memcpy(c, pb->s[d] + from, sizeof(*c) * n);
-	quantiles(c, n, &med, &p99);
-	free(c);
 	if (r)
 		*r = (struct result){ .out = d, .bs = pb->bs, .batch = 1, .med = med,
 				      .p99 = p99, .blocks_per_s = 1e9 / med,
@@ -578,8 +606,8 @@ static int bench_one(struct llmdev *dev, uint64_t bs, uint64_t n, double secs,
 	struct llmdev_kv *kv = NULL;
 	unsigned int rounds = 0;
 	uint64_t i, t0, start, since = 0;
-	unsigned int from[2] = { sg->n[0], sg->n[1] };
-	unsigned int pfrom[2] = { pb->ns[0], pb->ns[1] };
+	unsigned int from[2] = { sg->sm.n[0], sg->sm.n[1] };
+	unsigned int pfrom[2] = { pb->sm.n[0], pb->sm.n[1] };
 	int ret = -ENOMEM;
 
 	if (!refs || !off || !so || !si) {
