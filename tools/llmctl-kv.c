@@ -456,7 +456,7 @@ static int pb_one(struct pblock *pb, int d, uint64_t i, uint64_t *ns)
 /*
  * @k blocks to the card one by one, then the same @k back, each timed;
  * after one untimed transfer to the card: the first after other work
- * (the 64 MiB transfers, a figure's rounds) took 5 to 10 times a median
+ * (the 64 MiB transfers, a figure's rounds) took 4 to 6 times a median
  * one in a slice, a cost that a stream of transfers pays once, not every
  * PB_SLICE of them.
  */
