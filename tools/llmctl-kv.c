@@ -342,8 +342,10 @@ static int single_check(struct single *sg)
 	uint64_t i;
 	int ret = 0;
 
-	if (!want)
+	if (!want) {
+		msg("out of memory to check 64 MiB");
 		return -ENOMEM;
+	}
 	pattern(want, SINGLE_LEN, 99);
 	for (i = 0; i < SINGLE_LEN && !ret; i += 4096)
 		if (memcmp(want + i + 8, sg->buf + i + 8, 4096 - 8))
@@ -507,8 +509,10 @@ static int pb_check(struct pblock *pb)
 	uint64_t i;
 	int ret = 0;
 
-	if (!want)
+	if (!want) {
+		msg("out of memory to check a block of %" PRIu64 " bytes", pb->bs);
 		return -ENOMEM;
+	}
 	for (i = 0; i < pb->n && !ret; i++) {
 		pattern(want, pb->bs, i);
 		if (memcmp(want, pb->buf + i * pb->bs, pb->bs))
