@@ -686,7 +686,7 @@ TEST_F_TIMEOUT(kv, llmctl_kv, 300)
 	for (i = 0; i < json_object_array_length(res); i++) {
 		struct json_object *x = json_object_array_get_idx(res, i);
 
-		/* in then out, per size; 8 blocks each way, then 16 per figure's slice */
+		/* in then out, per size: 32 or 8 blocks each way, then 16 per figure's slice */
 		EXPECT_STREQ(i % 2 ? "out" : "in", json_object_get_string(member(x, "dir")));
 		EXPECT_EQ(i < 2 ? 16384 : 65536, json_object_get_int64(member(x, "block_size")));
 		EXPECT_EQ(1, json_object_get_int64(member(x, "batch")));
