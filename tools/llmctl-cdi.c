@@ -117,7 +117,7 @@ int cmd_cdi(int argc, char **argv)
 			     "/etc/cdi/llmdev.json). Then: podman run --device " CDI_KIND "=0 ...");
 			return 0;
 		default:
-			return EXIT_USAGE;
+			return usage_hint();
 		}
 	}
 	if (optind >= argc || strcmp(argv[optind], "generate") || optind + 1 < argc)

@@ -51,6 +51,13 @@ int usage_err(const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
+/* After getopt_long()'s own message (which names the command: argv[0]). */
+int usage_hint(void)
+{
+	fprintf(stderr, "Try '%s --help'.\n", prog);
+	return EXIT_USAGE;
+}
+
 bool is_help(const char *arg)
 {
 	return !strcmp(arg, "-h") || !strcmp(arg, "--help");
@@ -639,7 +646,7 @@ int parse_model_opts(int argc, char **argv, struct model_opts *o,
 			puts(usage);
 			return -1;
 		default:
-			return EXIT_USAGE;
+			return usage_hint();
 		}
 	}
 	if (optind != argc - 1)

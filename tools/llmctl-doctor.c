@@ -460,7 +460,7 @@ int cmd_doctor(int argc, char **argv)
 			     "the cards (data checked). Exit status 0 only when nothing failed.");
 			return 0;
 		default:
-			return EXIT_USAGE;
+			return usage_hint();
 		}
 	}
 	if (optind < argc)

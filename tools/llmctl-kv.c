@@ -889,7 +889,7 @@ static int kv_bench(int argc, char **argv)
 			puts(bench_usage);
 			return 0;
 		default:
-			return EXIT_USAGE;
+			return usage_hint();
 		}
 	}
 	if (argc - optind > 1)
@@ -1155,8 +1155,10 @@ int cmd_kv(int argc, char **argv)
 		     "stats  the KV pools processes have open");
 		return 0;
 	}
-	if (!strcmp(argv[1], "bench"))
+	if (!strcmp(argv[1], "bench")) {
+		argv[1] = "llmctl kv bench";	/* for getopt_long()'s messages */
 		return kv_bench(argc - 1, argv + 1);
+	}
 	if (!strcmp(argv[1], "stats"))
 		return kv_stats(argc - 1, argv + 1);
 	return usage_err("kv: unknown subcommand '%s'", argv[1]);

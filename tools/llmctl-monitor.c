@@ -138,7 +138,7 @@ int cmd_monitor(int argc, char **argv)
 			     "if the timeout expires before N events).");
 			return 0;
 		default:
-			return EXIT_USAGE;
+			return usage_hint();
 		}
 	}
 	if (optind < argc)

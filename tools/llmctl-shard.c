@@ -215,6 +215,7 @@ static const char shard_usage[] =
 int cmd_shard(int argc, char **argv)
 {
 	struct model_opts o;
+	bool plan_only;
 	int ret;
 
 	if (argc < 2)
@@ -238,10 +239,13 @@ int cmd_shard(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "plan") && strcmp(argv[1], "apply"))
 		return usage_err("shard: unknown subcommand '%s'", argv[1]);
+	plan_only = !strcmp(argv[1], "plan");
+	/* for getopt_long()'s messages */
+	argv[1] = plan_only ? "llmctl shard plan" : "llmctl shard apply";
 	ret = parse_model_opts(argc - 1, argv + 1, &o, shard_usage, false);
 	if (ret)
 		return ret < 0 ? 0 : ret;
-	if (!strcmp(argv[1], "plan")) {
+	if (plan_only) {
 		struct shard_plan *plan;
 		struct gguf_file *g;
 		struct llmdev **devs;

@@ -72,7 +72,7 @@ int cmd_stats(int argc, char **argv)
 			     "with '# EOF' (with --watch, one exposition per sample).");
 			return 0;
 		default:
-			return EXIT_USAGE;
+			return usage_hint();
 		}
 	}
 	if (argc - optind > 1)

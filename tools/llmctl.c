@@ -69,6 +69,7 @@ int main(int argc, char **argv)
 {
 	bool json = false;
 	int argi = 1, i, k;
+	char name[32];
 	size_t c;
 
 	for (; argi < argc && argv[argi][0] == '-'; argi++) {
@@ -99,7 +100,11 @@ int main(int argc, char **argv)
 	argc = k;
 	print_init(stdout, json);
 	for (c = 0; c < sizeof(cmds) / sizeof(cmds[0]); c++)
-		if (!strcmp(argv[argi], cmds[c].name))
+		if (!strcmp(argv[argi], cmds[c].name)) {
+			/* getopt_long()'s messages begin with argv[0] */
+			snprintf(name, sizeof(name), "llmctl %s", cmds[c].name);
+			argv[argi] = name;
 			return cmds[c].fn(argc - argi, argv + argi);
+		}
 	return usage_err("unknown command '%s'", argv[argi]);
 }

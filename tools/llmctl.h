@@ -44,6 +44,8 @@ int cmd_kv(int argc, char **argv);
 void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* the same, then "Try 'llmctl --help'."; returns EXIT_USAGE */
 int usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* after getopt_long()'s own message: "Try 'llmctl --help'."; EXIT_USAGE */
+int usage_hint(void);
 /* "-h" or "--help" */
 bool is_help(const char *arg);
 /* print_end(), and a message if the output could not be written: 0 or EXIT_FAIL */

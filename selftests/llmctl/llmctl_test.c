@@ -887,6 +887,16 @@ TEST_F(nodrv, unprivileged)
 	run_nobody(&r, "frobnicate");
 	EXPECT_RUN(&r, 1, "unknown command 'frobnicate'");
 	run_free(&r);
+	/* getopt_long()'s own messages name the command, then the hint */
+	run_nobody(&r, "stats", "--bogus");
+	EXPECT_RUN(&r, 1, "llmctl stats: unrecognized option '--bogus'\nTry 'llmctl --help'.");
+	run_free(&r);
+	run_nobody(&r, "kv", "bench", "--time");
+	EXPECT_RUN(&r, 1, "llmctl kv bench: option '--time' requires an argument\nTry");
+	run_free(&r);
+	run_nobody(&r, "shard", "plan", "--bogus");
+	EXPECT_RUN(&r, 1, "llmctl shard plan: unrecognized option '--bogus'");
+	run_free(&r);
 	EXPECT_FALSE(driver_live());
 }
 
