@@ -566,13 +566,14 @@ static int parse_u32(const char *s, uint32_t max, uint32_t *v)
 /* "0,1,2,3" or "0-3" or a mix */
 static int parse_cards(const char *s, struct model_opts *o)
 {
-	char *copy = strdup(s), *tok, *save = NULL;
+	char *copy = strdup(s), *rest = copy, *tok;
 	int ret = 0;
 
 	if (!copy)
 		return -ENOMEM;
 	o->n_cards = 0;
-	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+	/* strsep(): an empty item (",,", a comma at either end) is an error */
+	while ((tok = strsep(&rest, ","))) {
 		char *dash = strchr(tok, '-');
 		uint32_t a, b;
 

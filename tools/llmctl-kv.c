@@ -69,13 +69,14 @@ static int parse_size(const char *s, uint64_t *out)
 /* "16K,64K,1M" or "1,16,256" (@sizes: with suffixes) */
 static int parse_list(const char *s, uint64_t *v, unsigned int *n, bool sizes)
 {
-	char *copy = strdup(s), *tok, *save = NULL;
+	char *copy = strdup(s), *rest = copy, *tok;
 	int ret = 0;
 
 	*n = 0;
 	if (!copy)
 		return -1;
-	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+	/* strsep(): an empty item (",,", a comma at either end) is an error */
+	while ((tok = strsep(&rest, ","))) {
 		char *end;
 
 		if (*n == KV_MAX_LIST) {

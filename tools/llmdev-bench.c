@@ -127,14 +127,15 @@ static int parse_uint(const char *s, unsigned int max, unsigned int *out)
 
 static int parse_only(const char *s, unsigned int *out)
 {
-	char *copy = strdup(s), *tok, *save = NULL;
+	char *copy = strdup(s), *rest = copy, *tok;
 	unsigned int i;
 	int ret = 0;
 
 	if (!copy)
 		return -1;
 	*out = 0;
-	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+	/* strsep(): an empty item (",,", a comma at either end) is an error */
+	while ((tok = strsep(&rest, ","))) {
 		for (i = 0; i < NSECTIONS && strcmp(tok, sections[i].name); i++)
 			;
 		if (i == NSECTIONS) {

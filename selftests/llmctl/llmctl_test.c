@@ -897,6 +897,13 @@ TEST_F(nodrv, unprivileged)
 	run_nobody(&r, "shard", "plan", "--bogus");
 	EXPECT_RUN(&r, 1, "llmctl shard plan: unrecognized option '--bogus'");
 	run_free(&r);
+	/* an empty item in a list is an error, not skipped */
+	run_nobody(&r, "kv", "bench", "--block-sizes", "16K,,64K");
+	EXPECT_RUN(&r, 1, "--block-sizes wants sizes like 16K,64K, not '16K,,64K'");
+	run_free(&r);
+	run_nobody(&r, "shard", "plan", "--cards", "0,1,", "m.gguf");
+	EXPECT_RUN(&r, 1, "--cards wants card numbers like 0,1,2,3 or 0-3, not '0,1,'");
+	run_free(&r);
 	EXPECT_FALSE(driver_live());
 }
 
