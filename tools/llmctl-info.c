@@ -52,6 +52,8 @@ int cmd_info(int argc, char **argv)
 				    "routing table. DEV: N, llmdevN, /dev/llmdevN or a PCI address."), 0;
 		return usage_err("usage: llmctl info DEV");
 	}
+	if (argc == 2 && argv[1][0] == '-')
+		return usage_err("info: unknown option '%s'", argv[1]);
 	if (need_driver())
 		return EXIT_FAIL;
 	if (open_card(argv[1], &dev))

@@ -278,6 +278,8 @@ int cmd_ps(int argc, char **argv)
 				    "processes show only to root."), 0;
 		return usage_err("usage: llmctl ps [DEV]");
 	}
+	if (argc == 2 && argv[1][0] == '-')
+		return usage_err("ps: unknown option '%s'", argv[1]);
 	if (!driver_loaded()) {
 		msg("the llmdev driver is not loaded: no process holds a card");
 		return EXIT_FAIL;

@@ -46,6 +46,8 @@ int cmd_reset(int argc, char **argv)
 				    "DEV: N, llmdevN, /dev/llmdevN or a PCI address."), 0;
 		return usage_err("usage: llmctl reset DEV");
 	}
+	if (argc == 2 && argv[1][0] == '-')
+		return usage_err("reset: unknown option '%s'", argv[1]);
 	if (need_driver())
 		return EXIT_FAIL;
 	if (open_card(argv[1], &dev))
