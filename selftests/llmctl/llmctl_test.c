@@ -226,6 +226,18 @@ static int run_argv(struct run *r, unsigned int flags, const char *const *argv)
 		TH_LOG("'%s': stderr lacks \"%s\": %s", (r)->cmd, msg, (r)->err); \
 } while (0)
 
+/* Run llmctl with the arguments (as nobody); it ends with @code, says @msg. */
+#define EXPECT_LLMCTL_AS(flags, code, msg, ...) do {			\
+	struct run r_;							\
+									\
+	run_argv(&r_, flags, (const char *const[]){ "llmctl", __VA_ARGS__, NULL }); \
+	EXPECT_RUN(&r_, code, msg);					\
+	run_free(&r_);							\
+} while (0)
+#define EXPECT_LLMCTL(code, msg, ...) EXPECT_LLMCTL_AS(0, code, msg, __VA_ARGS__)
+#define EXPECT_LLMCTL_NOBODY(code, msg, ...) \
+	EXPECT_LLMCTL_AS(AS_NOBODY, code, msg, __VA_ARGS__)
+
 #define ASSERT_RUN_OK(r) do {						\
 	ASSERT_EQ(0, (r)->rc)						\
 		TH_LOG("'%s': exit %d; stderr: %s", (r)->cmd, (r)->rc, (r)->err); \
@@ -871,39 +883,29 @@ TEST_F(nodrv, unprivileged)
 	EXPECT_RUN(&r, 2, "loading llmdev: not permitted (needs root or CAP_SYS_MODULE)");
 	EXPECT_FALSE(driver_live());
 	run_free(&r);
-	run_nobody(&r, "info", "0");
-	EXPECT_RUN(&r, 2, "the llmdev driver is not loaded (run 'llmctl driver load' as root)");
-	run_free(&r);
-	run_nobody(&r, "stats");
-	EXPECT_RUN(&r, 2, "the llmdev driver is not loaded");
-	run_free(&r);
-	run_nobody(&r, "monitor", "--count", "1");
-	EXPECT_RUN(&r, 2, "the llmdev driver is not loaded");
-	run_free(&r);
+	EXPECT_LLMCTL_NOBODY(2, "the llmdev driver is not loaded (run 'llmctl driver load' as root)",
+		"info", "0");
+	EXPECT_LLMCTL_NOBODY(2, "the llmdev driver is not loaded", "stats");
+	EXPECT_LLMCTL_NOBODY(2, "the llmdev driver is not loaded", "monitor", "--count", "1");
 	/* usage errors come first */
-	run_nobody(&r, "info");
-	EXPECT_RUN(&r, 1, "usage: llmctl info DEV");
-	run_free(&r);
-	run_nobody(&r, "frobnicate");
-	EXPECT_RUN(&r, 1, "unknown command 'frobnicate'");
-	run_free(&r);
+	EXPECT_LLMCTL_NOBODY(1, "usage: llmctl info DEV", "info");
+	EXPECT_LLMCTL_NOBODY(1, "unknown command 'frobnicate'", "frobnicate");
 	/* getopt_long()'s own messages name the command, then the hint */
-	run_nobody(&r, "stats", "--bogus");
-	EXPECT_RUN(&r, 1, "llmctl stats: unrecognized option '--bogus'\nTry 'llmctl --help'.");
-	run_free(&r);
-	run_nobody(&r, "kv", "bench", "--time");
-	EXPECT_RUN(&r, 1, "llmctl kv bench: option '--time' requires an argument\nTry");
-	run_free(&r);
-	run_nobody(&r, "shard", "plan", "--bogus");
-	EXPECT_RUN(&r, 1, "llmctl shard plan: unrecognized option '--bogus'");
-	run_free(&r);
+	EXPECT_LLMCTL_NOBODY(1, "llmctl stats: unrecognized option '--bogus'\nTry 'llmctl --help'.",
+		"stats", "--bogus");
+	EXPECT_LLMCTL_NOBODY(1, "llmctl kv bench: option '--time' requires an argument\nTry",
+		"kv", "bench", "--time");
+	EXPECT_LLMCTL_NOBODY(1, "llmctl shard plan: unrecognized option '--bogus'",
+		"shard", "plan", "--bogus");
+	/* a command whose only argument is a card does not take an option for one */
+	EXPECT_LLMCTL_NOBODY(1, "info: unknown option '--bogus'\nTry", "info", "--bogus");
+	EXPECT_LLMCTL_NOBODY(1, "reset: unknown option '-x'", "reset", "-x");
+	EXPECT_LLMCTL_NOBODY(1, "ps: unknown option '--bogus'", "ps", "--bogus");
 	/* an empty item in a list is an error, not skipped */
-	run_nobody(&r, "kv", "bench", "--block-sizes", "16K,,64K");
-	EXPECT_RUN(&r, 1, "--block-sizes wants sizes like 16K,64K, not '16K,,64K'");
-	run_free(&r);
-	run_nobody(&r, "shard", "plan", "--cards", "0,1,", "m.gguf");
-	EXPECT_RUN(&r, 1, "--cards wants card numbers like 0,1,2,3 or 0-3, not '0,1,'");
-	run_free(&r);
+	EXPECT_LLMCTL_NOBODY(1, "--block-sizes wants sizes like 16K,64K, not '16K,,64K'",
+		"kv", "bench", "--block-sizes", "16K,,64K");
+	EXPECT_LLMCTL_NOBODY(1, "--cards wants card numbers like 0,1,2,3 or 0-3, not '0,1,'",
+		"shard", "plan", "--cards", "0,1,", "m.gguf");
 	EXPECT_FALSE(driver_live());
 }
 
@@ -938,15 +940,9 @@ TEST(no_cards)
 	EXPECT_EQ(0, (int)juint(j, "cards", 9));
 	json_object_put(j);
 	run_free(&r);
-	run(&r, "stats");
-	EXPECT_RUN(&r, 2, "no llmdev cards (the driver is loaded but bound to none)");
-	run_free(&r);
-	run(&r, "info", "0");
-	EXPECT_RUN(&r, 2, "0: no such card (0 with a device node");
-	run_free(&r);
-	run(&r, "link", "show");
-	EXPECT_RUN(&r, 2, "no llmdev cards");
-	run_free(&r);
+	EXPECT_LLMCTL(2, "no llmdev cards (the driver is loaded but bound to none)", "stats");
+	EXPECT_LLMCTL(2, "0: no such card (0 with a device node", "info", "0");
+	EXPECT_LLMCTL(2, "no llmdev cards", "link", "show");
 }
 
 /* ---- with the driver ----------------------------------------------------------- */
@@ -1028,24 +1024,18 @@ TEST_F(drv, driver_load_unload)
 	EXPECT_TRUE(driver_live());
 	llmdev_close(dev);
 
-	run_nobody(&r, "driver", "unload");
-	EXPECT_RUN(&r, 2, "unloading llmdev: not permitted (needs root or CAP_SYS_MODULE)");
-	run_free(&r);
+	EXPECT_LLMCTL_NOBODY(2, "unloading llmdev: not permitted (needs root or CAP_SYS_MODULE)",
+		"driver", "unload");
 	EXPECT_TRUE(driver_live());
 
-	run(&r, "driver", "unload");
-	EXPECT_RUN(&r, 0, "");
-	run_free(&r);
+	EXPECT_LLMCTL(0, "", "driver", "unload");
 	EXPECT_FALSE(driver_live());
 	run(&r, "driver", "unload");	/* not loaded: nothing to do */
 	EXPECT_RUN(&r, 0, "");
 	run_free(&r);
-	run(&r, "driver", "load", "/nonexistent/llmdev.ko");
-	EXPECT_RUN(&r, 2, "/nonexistent/llmdev.ko: No such file or directory");
-	run_free(&r);
-	run(&r, "driver", "load");
-	EXPECT_RUN(&r, 0, "");
-	run_free(&r);
+	EXPECT_LLMCTL(2, "/nonexistent/llmdev.ko: No such file or directory",
+		"driver", "load", "/nonexistent/llmdev.ko");
+	EXPECT_LLMCTL(0, "", "driver", "load");
 	EXPECT_TRUE(driver_live());
 	EXPECT_EQ(self->ncards, llmdev_count());
 	/* and it returns once the cabled ports have trained */
@@ -1095,9 +1085,7 @@ TEST_F(drv, list)
 	EXPECT_NE(NULL, strstr(r.out, "/dev/llmdev0"));
 	EXPECT_EQ(NULL, strstr(r.out, "not loaded"));
 	run_free(&r);
-	run(&r, "list", "extra");
-	EXPECT_RUN(&r, 1, "list takes no arguments");
-	run_free(&r);
+	EXPECT_LLMCTL(1, "list takes no arguments", "list", "extra");
 }
 
 TEST_F(drv, info)
@@ -1189,18 +1177,10 @@ TEST_F(drv, info)
 	EXPECT_EQ(0, llmdev_hbm_free(dev, a.handle));
 	llmdev_close(dev);
 
-	run(&r, "info", "llmdev99");
-	EXPECT_RUN(&r, 2, "llmdev99: no such card");
-	run_free(&r);
-	run(&r, "info", "0000:7f:1f.7");
-	EXPECT_RUN(&r, 2, "0000:7f:1f.7: no such card");
-	run_free(&r);
-	run(&r, "info", "foo");
-	EXPECT_RUN(&r, 2, "foo: not a card");
-	run_free(&r);
-	run(&r, "info");
-	EXPECT_RUN(&r, 1, "usage: llmctl info DEV");
-	run_free(&r);
+	EXPECT_LLMCTL(2, "llmdev99: no such card", "info", "llmdev99");
+	EXPECT_LLMCTL(2, "0000:7f:1f.7: no such card", "info", "0000:7f:1f.7");
+	EXPECT_LLMCTL(2, "foo: not a card", "info", "foo");
+	EXPECT_LLMCTL(1, "usage: llmctl info DEV", "info");
 }
 
 /* stats --watch: two samples, the second with rates from the deltas */
@@ -1300,15 +1280,9 @@ TEST_F(drv, stats_watch)
 	json_object_put(j1);
 	run_free(&r);
 
-	run(&r, "stats", "--count", "2");
-	EXPECT_RUN(&r, 1, "--count needs --watch");
-	run_free(&r);
-	run(&r, "stats", "--watch", "0");
-	EXPECT_RUN(&r, 1, "--watch wants seconds");
-	run_free(&r);
-	run(&r, "stats", "llmdev99");
-	EXPECT_RUN(&r, 2, "llmdev99: no such card");
-	run_free(&r);
+	EXPECT_LLMCTL(1, "--count needs --watch", "stats", "--count", "2");
+	EXPECT_LLMCTL(1, "--watch wants seconds", "stats", "--watch", "0");
+	EXPECT_LLMCTL(2, "llmdev99: no such card", "stats", "llmdev99");
 }
 
 /* wait until port @port of @card is (or is not) up */
@@ -1369,9 +1343,7 @@ TEST_F(drv, link)
 	EXPECT_TRUE(wait_link(dev, port, true));
 
 	/* root takes it down and up again */
-	run(&r, "link", "set", "0", ports, "down");
-	EXPECT_RUN(&r, 0, "");
-	run_free(&r);
+	EXPECT_LLMCTL(0, "", "link", "set", "0", ports, "down");
 	EXPECT_TRUE(wait_link(dev, port, false));
 	run(&r, "-j", "link", "show", "llmdev0");
 	ASSERT_RUN_OK(&r);
@@ -1382,9 +1354,7 @@ TEST_F(drv, link)
 	EXPECT_TRUE(jnull(l, "peer_card"));
 	json_object_put(j);
 	run_free(&r);
-	run(&r, "link", "set", "0", ports, "up");
-	EXPECT_RUN(&r, 0, "");
-	run_free(&r);
+	EXPECT_LLMCTL(0, "", "link", "set", "0", ports, "up");
 	EXPECT_TRUE(wait_link(dev, port, true));
 	llmdev_close(dev);
 
@@ -1392,12 +1362,9 @@ TEST_F(drv, link)
 	ASSERT_RUN_OK(&r);
 	EXPECT_NE(NULL, strstr(r.out, "llmdev1"));
 	run_free(&r);
-	run(&r, "link", "set", "0", "7", "up");
-	EXPECT_RUN(&r, 1, "port must be 0..3");
-	run_free(&r);
-	run(&r, "link", "set", "0", ports, "sideways");
-	EXPECT_RUN(&r, 1, "usage: llmctl link set DEV PORT up|down");
-	run_free(&r);
+	EXPECT_LLMCTL(1, "port must be 0..3", "link", "set", "0", "7", "up");
+	EXPECT_LLMCTL(1, "usage: llmctl link set DEV PORT up|down",
+		"link", "set", "0", ports, "sideways");
 }
 
 /* monitor --count N prints N events (here: a link toggled meanwhile) */
@@ -1522,28 +1489,22 @@ TEST_F(drv, shard_plan)
 	run_free(&r);
 
 	/* what does not fit the model */
-	run(&r, "shard", "plan", SMALL_MODEL, "--tp", "3");
-	EXPECT_RUN(&r, 2, "--tp 3 does not divide llama.attention.head_count 8");
-	run_free(&r);
+	EXPECT_LLMCTL(2, "--tp 3 does not divide llama.attention.head_count 8",
+		"shard", "plan", SMALL_MODEL, "--tp", "3");
 	run(&r, "shard", "plan", SMALL_MODEL, "--pp", "5");
 	EXPECT_RUN(&r, 2, "");
 	EXPECT_NE(NULL, strstr(r.err, "--pp 5")) TH_LOG("%s", r.err);
 	run_free(&r);
-	run(&r, "shard", "plan", SMALL_MODEL, "--tp", "2", "--cards", "0,1,2");
-	EXPECT_RUN(&r, 1, "--cards lists 3 cards but --tp 2 x --pp 1 needs 2");
-	run_free(&r);
-	run(&r, "shard", "plan");
-	EXPECT_RUN(&r, 1, "a GGUF model file is needed");
-	run_free(&r);
+	EXPECT_LLMCTL(1, "--cards lists 3 cards but --tp 2 x --pp 1 needs 2",
+		"shard", "plan", SMALL_MODEL, "--tp", "2", "--cards", "0,1,2");
+	EXPECT_LLMCTL(1, "a GGUF model file is needed", "shard", "plan");
 	/* what is not a model */
 	ASSERT_EQ(0, write_file(JUNK, "not a model\n", 12));
-	run(&r, "shard", "plan", JUNK);
-	EXPECT_RUN(&r, 2, JUNK ": header: bad magic 6e 6f 74 20, expected \"GGUF\"");
-	run_free(&r);
+	EXPECT_LLMCTL(2, JUNK ": header: bad magic 6e 6f 74 20, expected \"GGUF\"",
+		"shard", "plan", JUNK);
 	unlink(JUNK);
-	run(&r, "shard", "plan", "/nonexistent.gguf");
-	EXPECT_RUN(&r, 2, "/nonexistent.gguf: No such file or directory");
-	run_free(&r);
+	EXPECT_LLMCTL(2, "/nonexistent.gguf: No such file or directory",
+		"shard", "plan", "/nonexistent.gguf");
 
 	/* a card too full for its share: the plan names it and the sizes */
 	ASSERT_EQ(0, llmdev_open(0, &dev));
@@ -1556,9 +1517,7 @@ TEST_F(drv, shard_plan)
 	run_free(&r);
 	llmdev_close(dev);
 	/* without the driver the plan says it cannot check */
-	run_nobody(&r, "shard", "plan", SMALL_MODEL);
-	EXPECT_RUN(&r, 0, "");
-	run_free(&r);
+	EXPECT_LLMCTL_NOBODY(0, "", "shard", "plan", SMALL_MODEL);
 	unlink(SMALL_MODEL);
 }
 
@@ -1602,9 +1561,8 @@ TEST_F_TIMEOUT(drv, shard_order_fallback, 90)
 	ASSERT_RUN_OK(&r);
 	EXPECT_NE(NULL, strstr(r.out, "llmdev2: llmctl-test-small.s1t0")) TH_LOG("%s", r.out);
 	run_free(&r);
-	run(&r, "shard", "apply", SMALL_MODEL, "--tp", "2", "--pp", "2");
-	EXPECT_RUN(&r, 2, "llmdev0: no link that is up to llmdev2 (stage 0 rank 0 to stage 1 rank 0)");
-	run_free(&r);
+	EXPECT_LLMCTL(2, "llmdev0: no link that is up to llmdev2 (stage 0 rank 0 to stage 1 rank 0)",
+		"shard", "apply", SMALL_MODEL, "--tp", "2", "--pp", "2");
 	run(&r, "unload", SMALL_MODEL);
 	ASSERT_RUN_OK(&r);
 	run_free(&r);
@@ -1829,9 +1787,8 @@ TEST_F_TIMEOUT(model, load_apply_unload, 90)
 	run_free(&r);
 
 	/* apply: each card routes its layers and rank to the next stage */
-	run_nobody(&r, "shard", "apply", MODEL, LAYOUT(self));
-	EXPECT_RUN(&r, 2, "not permitted (needs CAP_SYS_ADMIN)");
-	run_free(&r);
+	EXPECT_LLMCTL_NOBODY(2, "not permitted (needs CAP_SYS_ADMIN)",
+		"shard", "apply", MODEL, LAYOUT(self));
 	run(&r, "-j", "shard", "apply", MODEL, LAYOUT(self));
 	ASSERT_RUN_OK(&r);
 	ASSERT_JSON(apply, &r, "llmdev.shard-apply/1");
@@ -1870,16 +1827,13 @@ TEST_F_TIMEOUT(model, load_apply_unload, 90)
 	run_free(&r);
 
 	/* routed regions are not replaced behind the table's back */
-	run(&r, "load", MODEL, LAYOUT(self), "--replace");
-	EXPECT_RUN(&r, 2, "the routing table uses it ('llmctl shard clear' first)");
-	run_free(&r);
+	EXPECT_LLMCTL(2, "the routing table uses it ('llmctl shard clear' first)",
+		"load", MODEL, LAYOUT(self), "--replace");
 	/* an ordinary user can neither clear nor unload a routed model */
-	run_nobody(&r, "shard", "clear");
-	EXPECT_RUN(&r, 2, "clearing the routing table: not permitted (needs CAP_SYS_ADMIN)");
-	run_free(&r);
-	run_nobody(&r, "unload", MODEL);
-	EXPECT_RUN(&r, 2, "removing the routes to the model: not permitted (needs CAP_SYS_ADMIN)");
-	run_free(&r);
+	EXPECT_LLMCTL_NOBODY(2, "clearing the routing table: not permitted (needs CAP_SYS_ADMIN)",
+		"shard", "clear");
+	EXPECT_LLMCTL_NOBODY(2, "removing the routes to the model: not permitted (needs CAP_SYS_ADMIN)",
+		"unload", MODEL);
 	for (i = 0; i < 4; i++) {
 		struct llmdev_route_entry *e = NULL;
 		unsigned int n = 0;
@@ -2046,9 +2000,7 @@ TEST_F(model, stale_shares)
 	run_free(&r);
 	ASSERT_TRUE(has_region(1, TAG "-stale.s0t1", &h));	/* not ours to free */
 	EXPECT_EQ(handle, h);
-	run(&r, "load", path, "--tp", "2", "--verify", "--replace");
-	EXPECT_RUN(&r, 0, "");
-	run_free(&r);
+	EXPECT_LLMCTL(0, "", "load", path, "--tp", "2", "--verify", "--replace");
 
 	/* a share of another size (the file changed) needs --replace */
 	ASSERT_EQ(0, make_model(path, "2", "512", "512", "1024"));
@@ -2057,12 +2009,8 @@ TEST_F(model, stale_shares)
 	EXPECT_NE(NULL, strstr(r.err, "--replace reloads it, 'llmctl unload' frees it"));
 	run_free(&r);
 	ASSERT_TRUE(has_region(1, TAG "-stale.s0t1", &h));
-	run(&r, "-j", "load", path, "--tp", "2", "--replace", "--verify");
-	EXPECT_RUN(&r, 0, "");
-	run_free(&r);
-	run(&r, "unload", path);
-	EXPECT_RUN(&r, 0, "");
-	run_free(&r);
+	EXPECT_LLMCTL(0, "", "-j", "load", path, "--tp", "2", "--replace", "--verify");
+	EXPECT_LLMCTL(0, "", "unload", path);
 	EXPECT_EQ(0, count_regions(0, TAG "-stale"));
 	EXPECT_EQ(0, count_regions(1, TAG "-stale"));
 	unlink(path);
@@ -2099,12 +2047,8 @@ TEST_F(model, bad_file)
 	EXPECT_RUN(&r, 2, "beyond end of file");
 	EXPECT_NE(NULL, strstr(r.err, trunc));
 	run_free(&r);
-	run(&r, "load", junk, LAYOUT(self));
-	EXPECT_RUN(&r, 2, "header: bad magic");
-	run_free(&r);
-	run(&r, "shard", "apply", trunc, LAYOUT(self));
-	EXPECT_RUN(&r, 2, "beyond end of file");
-	run_free(&r);
+	EXPECT_LLMCTL(2, "header: bad magic", "load", junk, LAYOUT(self));
+	EXPECT_LLMCTL(2, "beyond end of file", "shard", "apply", trunc, LAYOUT(self));
 	for (i = 0; i < 4; i++) {
 		struct json_object *j;
 		char card[16];
@@ -2250,18 +2194,11 @@ TEST_F(nodrv, ops_commands)
 	EXPECT_NE(NULL, strstr(r.out, "FAIL  driver"));
 	EXPECT_NE(NULL, strstr(r.out, "fix: 'llmctl driver load'"));
 	run_free(&r);
-	run(&r, "ps");
-	EXPECT_RUN(&r, 2, "the llmdev driver is not loaded: no process holds a card");
-	run_free(&r);
-	run_nobody(&r, "reset", "0");
-	EXPECT_RUN(&r, 2, "the llmdev driver is not loaded");
-	run_free(&r);
-	run_nobody(&r, "topo");
-	EXPECT_RUN(&r, 2, "the llmdev driver is not loaded");
-	run_free(&r);
-	run_nobody(&r, "cdi", "generate", "--no-library");
-	EXPECT_RUN(&r, 2, "the llmdev driver is not loaded");
-	run_free(&r);
+	EXPECT_LLMCTL(2, "the llmdev driver is not loaded: no process holds a card", "ps");
+	EXPECT_LLMCTL_NOBODY(2, "the llmdev driver is not loaded", "reset", "0");
+	EXPECT_LLMCTL_NOBODY(2, "the llmdev driver is not loaded", "topo");
+	EXPECT_LLMCTL_NOBODY(2, "the llmdev driver is not loaded",
+		"cdi", "generate", "--no-library");
 	EXPECT_FALSE(driver_live());
 }
 
@@ -2287,18 +2224,10 @@ TEST(no_cards_ops)
 	EXPECT_EQ(2, r.rc);
 	EXPECT_NE(NULL, strstr(r.out, "FAIL  cards")) TH_LOG("%s", r.out);
 	run_free(&r);
-	run(&r, "topo");
-	EXPECT_RUN(&r, 2, "no llmdev cards");
-	run_free(&r);
-	run(&r, "stats", "--format", "openmetrics");
-	EXPECT_RUN(&r, 2, "no llmdev cards");
-	run_free(&r);
-	run(&r, "cdi", "generate", "--no-library");
-	EXPECT_RUN(&r, 2, "no llmdev cards");
-	run_free(&r);
-	run(&r, "reset", "0");
-	EXPECT_RUN(&r, 2, "0: no such card");
-	run_free(&r);
+	EXPECT_LLMCTL(2, "no llmdev cards", "topo");
+	EXPECT_LLMCTL(2, "no llmdev cards", "stats", "--format", "openmetrics");
+	EXPECT_LLMCTL(2, "no llmdev cards", "cdi", "generate", "--no-library");
+	EXPECT_LLMCTL(2, "0: no such card", "reset", "0");
 }
 
 TEST_F(drv, state_and_reset)
@@ -2352,12 +2281,8 @@ TEST_F(drv, state_and_reset)
 	EXPECT_RUN(&r, 2, "llmdev0: reset: not permitted (needs CAP_SYS_ADMIN)");
 	EXPECT_STREQ("", r.out);
 	run_free(&r);
-	run(&r, "reset");
-	EXPECT_RUN(&r, 1, "usage: llmctl reset DEV");
-	run_free(&r);
-	run(&r, "reset", "99");
-	EXPECT_RUN(&r, 2, "99: no such card");
-	run_free(&r);
+	EXPECT_LLMCTL(1, "usage: llmctl reset DEV", "reset");
+	EXPECT_LLMCTL(2, "99: no such card", "reset", "99");
 }
 
 /* A child holds card 0: ps shows what it owns and moved; then it exits. */
@@ -2443,9 +2368,7 @@ TEST_F(drv, ps)
 	}
 	json_object_put(j);
 	run_free(&r);
-	run(&r, "ps", "0", "1");
-	EXPECT_RUN(&r, 1, "usage: llmctl ps [DEV]");
-	run_free(&r);
+	EXPECT_LLMCTL(1, "usage: llmctl ps [DEV]", "ps", "0", "1");
 
 	/* the child exits: its persistent region stays, ps names it */
 	ASSERT_EQ(1, write(done[1], "x", 1));
@@ -2515,9 +2438,7 @@ TEST_F(drv, topo)
 	EXPECT_NE(NULL, strstr(r.out, "PCIe")) TH_LOG("%s", r.out);
 	EXPECT_NE(NULL, strstr(r.out, "links")) TH_LOG("%s", r.out);
 	run_free(&r);
-	run(&r, "topo", "extra");
-	EXPECT_RUN(&r, 1, "topo takes no arguments");
-	run_free(&r);
+	EXPECT_LLMCTL(1, "topo takes no arguments", "topo", "extra");
 }
 
 static int count_checks(struct json_object *j, const char *check, const char *status)
@@ -2603,9 +2524,7 @@ TEST_F_TIMEOUT(drv, doctor, 180)
 		for (i = 0; i < 100 && port_between(0, 1) < 0; i++)
 			usleep(50000);
 	}
-	run(&r, "doctor", "--level", "3");
-	EXPECT_RUN(&r, 1, "doctor: --level is 1 or 2, not '3'");
-	run_free(&r);
+	EXPECT_LLMCTL(1, "doctor: --level is 1 or 2, not '3'", "doctor", "--level", "3");
 }
 
 /*
@@ -2751,12 +2670,9 @@ TEST_F(drv, stats_openmetrics)
 	EXPECT_EQ(2, n);
 	EXPECT_EQ(NULL, strstr(r.out, "card=\"llmdev1\"")) TH_LOG("stats 0 shows card 1");
 	run_free(&r);
-	run(&r, "-j", "stats", "--format", "openmetrics");
-	EXPECT_RUN(&r, 1, "--format openmetrics and --json exclude each other");
-	run_free(&r);
-	run(&r, "stats", "--format", "xml");
-	EXPECT_RUN(&r, 1, "--format is text or openmetrics, not 'xml'");
-	run_free(&r);
+	EXPECT_LLMCTL(1, "--format openmetrics and --json exclude each other",
+		"-j", "stats", "--format", "openmetrics");
+	EXPECT_LLMCTL(1, "--format is text or openmetrics, not 'xml'", "stats", "--format", "xml");
 }
 
 static bool cdi_name_ok(const char *s)
@@ -2837,21 +2753,15 @@ TEST_F(drv, cdi_generate)
 	free(file);
 	run_free(&r);
 	/* failures */
-	run(&r, "cdi", "generate", "--library", "/nonexistent/libllmdev.so.1");
-	EXPECT_RUN(&r, 2, "/nonexistent/libllmdev.so.1: No such file or directory");
-	run_free(&r);
+	EXPECT_LLMCTL(2, "/nonexistent/libllmdev.so.1: No such file or directory",
+		"cdi", "generate", "--library", "/nonexistent/libllmdev.so.1");
 	if (access("/usr/local/lib/libllmdev.so.1", F_OK) &&
 	    access("/usr/lib/x86_64-linux-gnu/libllmdev.so.1", F_OK)) {
-		run(&r, "cdi", "generate");
-		EXPECT_RUN(&r, 2, "libllmdev.so.1 is not installed");
-		run_free(&r);
+		EXPECT_LLMCTL(2, "libllmdev.so.1 is not installed", "cdi", "generate");
 	}
-	run(&r, "cdi", "frobnicate");
-	EXPECT_RUN(&r, 1, "usage: llmctl cdi generate");
-	run_free(&r);
-	run(&r, "cdi", "generate", "--no-library", "-o", "/nonexistent/dir/cdi.json");
-	EXPECT_RUN(&r, 2, "writing /nonexistent/dir/cdi.json");
-	run_free(&r);
+	EXPECT_LLMCTL(1, "usage: llmctl cdi generate", "cdi", "frobnicate");
+	EXPECT_LLMCTL(2, "writing /nonexistent/dir/cdi.json",
+		"cdi", "generate", "--no-library", "-o", "/nonexistent/dir/cdi.json");
 }
 
 /*
