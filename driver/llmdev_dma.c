@@ -30,8 +30,9 @@
  * poll window ran out, a signal, its timeout): every waiter that stops
  * polling while quiet jobs are out has the watchdogs of the busy rings
  * look for completions every jiffy until those jobs are done
- * (llmdev_dma_sweep()), and a quiet job that waited out a reset is posted
- * with its interrupt.
+ * (llmdev_dma_sweep()), a waiter that sleeps on while they are out wakes
+ * every 100 us to look itself (llmdev_fence_sleep()), and a quiet job that
+ * waited out a reset is posted with its interrupt.
  *
  * A per-ring watchdog resets a ring that has outstanding descriptors but
  * made no progress for dma_timeout_ms, and fails the jobs on it with
