@@ -759,16 +759,20 @@ static void kv_unreserve(struct llmdev_kv *kv, const uint32_t *ids, uint32_t n,
 /*
  * Queue the moves of @ids (their dst_slot reserved) as one DMA batch:
  * @in host -> HBM, else HBM -> host. Takes @ids (malloc()ed) on success.
+ * With @wait (the caller waits for it at once), the batch is queued and
+ * waited for in one call where the backend can (see KV_WAIT_IN_CALL);
+ * then it may be complete on return, its slot free again.
  * Return: the batch index, or a negative errno (the moves undone).
  */
-static int kv_submit(struct llmdev_kv *kv, uint32_t *ids, uint32_t n, bool in)
+static int kv_submit(struct llmdev_kv *kv, uint32_t *ids, uint32_t n, bool in,
+		     bool wait)
 {
 	unsigned int from = in ? LLMDEV_KV_HOST : LLMDEV_KV_HBM;
 	unsigned int to = in ? LLMDEV_KV_HBM : LLMDEV_KV_HOST;
 	struct llmdev_dma_op *ops;
 	struct kv_batch *bt;
-	uint64_t fence;
-	int bi, ret;
+	uint64_t fence = 0;
+	int bi, ret, status = -EINPROGRESS;
 	uint32_t i;
 
 	bi = -1;
@@ -803,7 +807,14 @@ static int kv_submit(struct llmdev_kv *kv, uint32_t *ids, uint32_t n, bool in)
 	}
 	bt = &kv->batch[bi];
 	bt->t0 = kv_now();
-	ret = kv->be->batch(kv->be_priv, kv->dev, ops, n, &fence);
+	if (wait && kv->be->batch_wait) {
+		ret = kv->be->batch_wait(kv->be_priv, kv->dev, ops, n, kv->timeout,
+					 &fence, &status);
+		if (ret == -ETIME)	/* queued, still running: reaped later */
+			ret = 0;
+	} else {
+		ret = kv->be->batch(kv->be_priv, kv->dev, ops, n, &fence);
+	}
 	free(ops);
 	if (ret)
 		goto undo;
@@ -822,6 +833,8 @@ static int kv_submit(struct llmdev_kv *kv, uint32_t *ids, uint32_t n, bool in)
 		b->dst_tier = to;
 	}
 	kv->outgoing[from] += n;
+	if (status != -EINPROGRESS)	/* done in the call */
+		kv_complete(kv, bi, status);
 	return bi;
 
 undo:
@@ -852,11 +865,14 @@ static uint32_t kv_pipe_count(uint32_t n)
  * j * kv_pipe_blocks(@n) on; their pool fences go to @fences (room for
  * kv_pipe_count(@n)). When one cannot be queued, the moves from it on are
  * undone, the ones queued stay. (A batch may be completed, and its slot
- * reused, before the caller reaps it: kv_reap_fence() knows.)
+ * reused, before the caller reaps it: kv_reap_fence() knows.) @wait: the
+ * caller waits for them right after; a move of one batch is then waited
+ * for in the call that queues it.
  * Return: how many batches were queued; *@err the error that stopped it.
  */
 static uint32_t kv_submit_pipe(struct llmdev_kv *kv, const uint32_t *ids,
-			       uint32_t n, bool in, uint64_t *fences, int *err)
+			       uint32_t n, bool in, bool wait, uint64_t *fences,
+			       int *err)
 {
 	uint32_t per = kv_pipe_blocks(n), done, nb = 0, k;
 
@@ -872,14 +888,15 @@ static uint32_t kv_submit_pipe(struct llmdev_kv *kv, const uint32_t *ids,
 			break;
 		}
 		memcpy(part, ids + done, sizeof(*part) * k);
-		bi = kv_submit(kv, part, k, in);
+		bi = kv_submit(kv, part, k, in, wait && per >= n);
 		if (bi < 0) {
 			free(part);
 			*err = bi;
 			done += k;	/* kv_submit() undid these */
 			break;
 		}
-		fences[nb++] = kv->batch[bi].fence;
+		/* its fence (the batch may be complete, its slot free again) */
+		fences[nb++] = kv->next_fence;
 	}
 	if (*err)
 		kv_unreserve(kv, ids + done, n - done,
@@ -1141,7 +1158,7 @@ static int kv_evict_hbm(struct llmdev_kv *kv, uint32_t want, bool wait)
 		free(ids);
 		return dropped ? (int)dropped : -ENOMEM;
 	}
-	nb = kv_submit_pipe(kv, ids, n, false, fences, &err);
+	nb = kv_submit_pipe(kv, ids, n, false, wait, fences, &err);
 	free(ids);
 	/* the blocks of the batches queued */
 	queued = nb * per < n ? nb * per : n;
@@ -1533,7 +1550,7 @@ static int kv_bring_in(struct llmdev_kv *kv, uint32_t *u, uint32_t n, bool pin,
 			kv->blk[in[done + k]].dst_slot = kv_slot_get(kv, LLMDEV_KV_HBM);
 		kv_used_update(kv, LLMDEV_KV_HBM);
 		/* all queued first: the card moves one while the next is prepared */
-		nb = kv_submit_pipe(kv, in + done, chunk, true, fences, &err);
+		nb = kv_submit_pipe(kv, in + done, chunk, true, pin, fences, &err);
 		if (nb && fence)
 			*fence = fences[nb - 1];
 		for (j = 0; pin && j < nb && !ret; j++) {
@@ -2056,6 +2073,21 @@ static int kv_dev_wait(void *priv, struct llmdev *dev, uint64_t fence,
 	return llmdev_fence_wait(dev, fence, timeout_ns, status);
 }
 
+static int kv_dev_batch_wait(void *priv, struct llmdev *dev,
+			     const struct llmdev_dma_op *ops, unsigned int n,
+			     uint64_t timeout_ns, uint64_t *fence, int *status)
+{
+	int ret;
+
+	(void)priv;
+	ret = llmdev_dma_batch(dev, ops, n, LLMDEV_BATCH_WAIT, timeout_ns, fence,
+			       status, NULL);
+	/* an older driver without LLMDEV_BATCH_WAIT: queue, then wait */
+	if (ret == -EINVAL && !kv_dev_batch(priv, dev, ops, n, fence))
+		ret = kv_dev_wait(priv, dev, *fence, timeout_ns, status);
+	return ret;
+}
+
 static int kv_dev_copy(void *priv, struct llmdev *dev, uint32_t region,
 		       bool to_card, uint64_t off, void *buf, uint64_t len,
 		       uint64_t timeout_ns)
@@ -2071,6 +2103,7 @@ static const struct kv_backend kv_dev_backend = {
 	.teardown = kv_dev_teardown,
 	.batch = kv_dev_batch,
 	.wait = kv_dev_wait,
+	.batch_wait = kv_dev_batch_wait,
 	.copy = kv_dev_copy,
 };
 

@@ -19,6 +19,10 @@
  * @teardown: undo @setup (may fail quietly: the handle is closed next)
  * @batch: queue @n transfers, return their fence (no wait)
  * @wait: wait for a fence: 0 with *@status, -ETIME, or another errno
+ * @batch_wait: queue @n transfers and wait for them in the same call, up to
+ *              @timeout_ns: 0 with *@status (done), -ETIME with *@fence
+ *              (queued, still running), or another errno (not queued);
+ *              NULL: @batch, then @wait
  * @copy: synchronous copy between @buf and HBM offset @off of the region
  */
 struct kv_backend {
@@ -32,6 +36,9 @@ struct kv_backend {
 		     uint64_t *fence);
 	int (*wait)(void *priv, struct llmdev *dev, uint64_t fence,
 		    uint64_t timeout_ns, int *status);
+	int (*batch_wait)(void *priv, struct llmdev *dev,
+			  const struct llmdev_dma_op *ops, unsigned int n,
+			  uint64_t timeout_ns, uint64_t *fence, int *status);
 	int (*copy)(void *priv, struct llmdev *dev, uint32_t region,
 		    bool to_card, uint64_t off, void *buf, uint64_t len,
 		    uint64_t timeout_ns);

@@ -719,8 +719,10 @@ LLMDEV_API int llmdev_reset(struct llmdev *dev);
  *
  * A step pins the blocks it uses: they are brought into HBM (DMA batches
  * for all that were in host memory or on disk: a long move goes as up to
- * four, all queued at once, so that the card moves one while the next is
- * prepared) and stay there, at the HBM
+ * eight, all queued at once, so that the card moves one while the next is
+ * prepared; a short one, of one batch (up to 32 blocks), is queued and
+ * waited for in one call, LLMDEV_BATCH_WAIT, which spares small swaps an
+ * interrupt and a wake-up) and stay there, at the HBM
  * offset the pin returns, until unpinned. When HBM use rises above its
  * high watermark, the least recently used unpinned blocks are moved to
  * host memory until use is at the low watermark, in one round of DMA

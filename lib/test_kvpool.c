@@ -52,6 +52,8 @@ struct fake {
 	unsigned int fail_skip;	/* batches that go through before those */
 	unsigned int refuse_skip;
 	unsigned int batches;	/* batch calls that queued */
+	unsigned int in_call;	/* of those, waited for in the call */
+	bool late_next;		/* the next in-call wait runs out (-ETIME) */
 	unsigned int ops;	/* transfers queued */
 };
 
@@ -175,6 +177,26 @@ static int fake_wait(void *priv, struct llmdev *dev, uint64_t fence,
 	return ret;
 }
 
+/* queue, then wait: copies now, unless late_next says the time ran out */
+static int fake_batch_wait(void *priv, struct llmdev *dev,
+			   const struct llmdev_dma_op *ops, unsigned int n,
+			   uint64_t timeout_ns, uint64_t *fence, int *status)
+{
+	struct fake *f = priv;
+	bool late;
+	int ret;
+
+	ret = fake_batch(priv, dev, ops, n, fence);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&f->lock);
+	f->in_call++;
+	late = f->late_next;
+	f->late_next = false;
+	pthread_mutex_unlock(&f->lock);
+	return fake_wait(priv, dev, *fence, late ? 0 : timeout_ns, status);
+}
+
 static int fake_copy(void *priv, struct llmdev *dev, uint32_t region,
 		     bool to_card, uint64_t off, void *buf, uint64_t len,
 		     uint64_t timeout_ns)
@@ -195,7 +217,7 @@ static int fake_copy(void *priv, struct llmdev *dev, uint32_t region,
 
 static const struct kv_backend fake_be = {
 	.setup = fake_setup, .teardown = fake_teardown, .batch = fake_batch,
-	.wait = fake_wait, .copy = fake_copy,
+	.wait = fake_wait, .batch_wait = fake_batch_wait, .copy = fake_copy,
 };
 
 /* ---- helpers ---------------------------------------------------------------------- */
@@ -690,6 +712,75 @@ TEST(failed_batches_keep_data)
 	ASSERT_EQ(0, llmdev_kv_get_stats(kv, &st, sizeof(st)));
 	EXPECT_EQ(0, st.tier[LLMDEV_KV_HBM].pinned);
 	EXPECT_LE(3, st.errors);
+	rmpool(kv);
+}
+
+/*
+ * A move the caller waits for, of one batch, is queued and waited for in
+ * one call (the backend's batch_wait); a failed one, a refused one and one
+ * whose wait runs out end as they would otherwise. Longer moves and those
+ * nobody waits for (a prefetch) queue and return.
+ */
+TEST(short_moves_wait_in_call)
+{
+	struct fake f;
+	struct llmdev_kv *kv = mkpool(&f, 256, 256, 0);
+	struct llmdev_kv_ref r[128];
+	struct llmdev_kv_stats st;
+	uint8_t want[BS], got[BS];
+	uint64_t off[128], fence;
+	unsigned int nhost;
+	int i;
+
+	ASSERT_NE(NULL, kv);
+	for (i = 0; i < 128; i++) {
+		ASSERT_EQ(0, llmdev_kv_alloc(kv, 4, i));
+		pattern(want, 4, i, 5);
+		ASSERT_EQ(0, llmdev_kv_write(kv, 4, i, want));
+		r[i] = (struct llmdev_kv_ref){ .seq = 4, .index = i };
+	}
+	/* 8 out and back in: one call each */
+	ASSERT_EQ(8, llmdev_kv_evict(kv, LLMDEV_KV_HBM, 8));
+	EXPECT_EQ(1, f.in_call);
+	ASSERT_EQ(LLMDEV_KV_HOST, llmdev_kv_tier(kv, 4, 7));
+	ASSERT_EQ(0, llmdev_kv_pin(kv, r, 8, off));
+	EXPECT_EQ(2, f.in_call);
+	for (i = 0; i < 8; i++) {
+		pattern(want, 4, i, 5);
+		ASSERT_EQ(0, memcmp(want, hbm_at(&f, off[i]), BS)) TH_LOG("block %d", i);
+	}
+	ASSERT_EQ(0, llmdev_kv_unpin(kv, r, 8));
+	/* the LRU end is now blocks 8..: fails, is refused, runs late */
+	f.fail_next = -EIO;
+	ASSERT_EQ(-EIO, llmdev_kv_evict(kv, LLMDEV_KV_HBM, 8));
+	EXPECT_EQ(LLMDEV_KV_HBM, llmdev_kv_tier(kv, 4, 8));
+	f.refuse_next = -EAGAIN;
+	ASSERT_EQ(-EAGAIN, llmdev_kv_evict(kv, LLMDEV_KV_HBM, 8));
+	EXPECT_EQ(LLMDEV_KV_HBM, llmdev_kv_tier(kv, 4, 8));
+	f.late_next = true;
+	ASSERT_EQ(8, llmdev_kv_evict(kv, LLMDEV_KV_HBM, 8));	/* reaped after */
+	for (i = 0, nhost = 0; i < 128; i++)
+		nhost += llmdev_kv_tier(kv, 4, i) == LLMDEV_KV_HOST;
+	EXPECT_EQ(8, nhost);
+	EXPECT_EQ(4, f.in_call);	/* the refused one queued nothing */
+	ASSERT_EQ(0, llmdev_kv_get_stats(kv, &st, sizeof(st)));
+	EXPECT_EQ(16, st.errors);
+	EXPECT_EQ(8, st.tier[LLMDEV_KV_HOST].used);
+	/* 128 blocks go as 4 batches, queued; a prefetch is not waited for */
+	ASSERT_EQ(128, llmdev_kv_evict(kv, LLMDEV_KV_HBM, 128) + 8);
+	EXPECT_EQ(4, f.in_call);
+	ASSERT_EQ(0, llmdev_kv_prefetch(kv, r, 4, &fence));
+	EXPECT_EQ(4, f.in_call);
+	ASSERT_EQ(0, llmdev_kv_wait(kv, fence, 1000000000));
+	ASSERT_EQ(0, llmdev_kv_pin(kv, r, 128, off));
+	EXPECT_EQ(4, f.in_call);
+	for (i = 0; i < 128; i++) {
+		pattern(want, 4, i, 5);
+		ASSERT_EQ(0, memcmp(want, hbm_at(&f, off[i]), BS)) TH_LOG("block %d", i);
+		ASSERT_EQ(0, llmdev_kv_read(kv, 4, i, got));
+		ASSERT_EQ(0, memcmp(want, got, BS)) TH_LOG("block %d", i);
+	}
+	ASSERT_EQ(0, llmdev_kv_unpin(kv, r, 128));
 	rmpool(kv);
 }
 
