@@ -150,7 +150,7 @@ struct result {
 	double blocks_per_s, gbps;
 	uint64_t med, p99;
 	double single;		/* the 64 MiB reference measured with it */
-	double per_block;	/* blocks/s of one transfer per block, measured with it */
+	double per_block[2];	/* blocks/s of one transfer per block (PB_*), measured with it */
 	unsigned int transfers;	/* of a per_block row: how many were timed */
 };
 
@@ -371,24 +371,32 @@ static int bench_single(struct single *sg, double secs)
 }
 
 /*
- * The other reference: one transfer per block (llmdev_dma_submit() and
- * llmdev_fence_wait(), the way without batches), between a region and
- * ordinary memory, over @n blocks in turn. Like the 64 MiB transfer it is
- * measured first (all @n blocks each way), then again between the rounds
- * of every figure of its block size (PB_SLICE blocks each way, with the
- * 64 MiB transfers), so that a figure's blocks/s is set against transfers
- * taken with it: one measured seconds before or after can see another host.
- * Each read must restore the first bytes of its block, zeroed before it;
- * every block is checked at the end (pb_check()).
+ * The other references: one transfer per block over @n blocks in turn,
+ * between a region and the same memory, two ways:
+ * - PB_PLAIN: llmdev_dma_submit() of ordinary memory and
+ *   llmdev_fence_wait(), the way without batches or registered buffers
+ *   (the one the issue's ">= 10x" target is set against);
+ * - PB_REG: the fastest way to move one block alone, from a registered
+ *   buffer, submitted and waited for in one call (a batch of one op with
+ *   LLMDEV_BATCH_WAIT, which polls).
+ * Like the 64 MiB transfer they are measured first (all @n blocks each
+ * way), then again between the rounds of every figure of their block size
+ * (PB_SLICE blocks each way, with the 64 MiB transfers), so that a
+ * figure's blocks/s is set against transfers taken with it: one measured
+ * seconds before or after can see another host. Each read must restore the
+ * first bytes of its block, zeroed before it; every block is checked at
+ * the end (pb_check()).
  */
 #define PB_SLICE	16
+
+enum { PB_PLAIN, PB_REG, PB_WAYS };
 
 struct pblock {
 	struct llmdev *dev;
 	uint8_t *buf;
-	uint32_t region;
+	uint32_t region, b;		/* b: buf registered */
 	uint64_t bs, n, next;		/* block size, blocks, next one to move */
-	struct samples sm;
+	struct samples sm[PB_WAYS];
 };
 
 static int pb_open(struct llmdev *dev, uint64_t bs, uint64_t n, struct pblock *pb)
@@ -400,7 +408,8 @@ static int pb_open(struct llmdev *dev, uint64_t bs, uint64_t n, struct pblock *p
 	*pb = (struct pblock){ .dev = dev, .bs = bs, .n = n };
 	pb->buf = mmap(NULL, n * bs, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (samples_init(&pb->sm, 1024) || pb->buf == MAP_FAILED) {
+	if (samples_init(&pb->sm[PB_PLAIN], 1024) || samples_init(&pb->sm[PB_REG], 1024) ||
+	    pb->buf == MAP_FAILED) {
 		msg("out of memory for %" PRIu64 " bytes", n * bs);
 		ret = -ENOMEM;
 		goto fail;
@@ -414,11 +423,19 @@ static int pb_open(struct llmdev *dev, uint64_t bs, uint64_t n, struct pblock *p
 	pb->region = a.handle;
 	for (i = 0; i < n; i++)
 		pattern(pb->buf + i * bs, bs, i);
+	ret = llmdev_buf_register(dev, pb->buf, n * bs, 0, &pb->b);
+	if (ret) {
+		msg("%s: registering %" PRIu64 " bytes: %s", llmdev_name(dev), n * bs,
+		    llmdev_strerror(ret));
+		llmdev_hbm_free(dev, pb->region);
+		goto fail;
+	}
 	return 0;
 fail:
 	if (pb->buf != MAP_FAILED)
 		munmap(pb->buf, n * bs);
-	samples_free(&pb->sm);
+	samples_free(&pb->sm[PB_PLAIN]);
+	samples_free(&pb->sm[PB_REG]);
 	pb->buf = NULL;
 	return ret;
 }
@@ -427,65 +444,84 @@ static void pb_close(struct pblock *pb)
 {
 	if (!pb->buf)
 		return;
+	llmdev_buf_unregister(pb->dev, pb->b);
 	llmdev_hbm_free(pb->dev, pb->region);
 	munmap(pb->buf, pb->n * pb->bs);
-	samples_free(&pb->sm);
+	samples_free(&pb->sm[PB_PLAIN]);
+	samples_free(&pb->sm[PB_REG]);
 	pb->buf = NULL;
 }
 
-/* Block @i to the card (@d 0) or back (1), one transfer; its time to *@ns. */
-static int pb_one(struct pblock *pb, int d, uint64_t i, uint64_t *ns)
+/*
+ * Block @i to the card (@d 0) or back (1), one transfer the way @way; its
+ * time to *@ns.
+ */
+static int pb_one(struct pblock *pb, int way, int d, uint64_t i, uint64_t *ns)
 {
 	uint8_t *at = pb->buf + i * pb->bs;
+	struct llmdev_dma_op op = {
+		.flags = LLMDEV_OP_BUF | (d ? 0 : LLMDEV_OP_TO_CARD),
+		.handle = pb->region, .offset = i * pb->bs, .length = pb->bs,
+		.buf = pb->b, .buf_offset = i * pb->bs,
+	};
 	uint64_t fence, t0;
 	int ret, status;
 
 	if (d)
 		memset(at, 0, 8);	/* the read must restore it */
 	t0 = now_ns();
-	ret = llmdev_dma_submit(pb->dev, pb->region, i * pb->bs, at, pb->bs,
-				d ? 0 : LLMDEV_DMA_TO_CARD, LLMDEV_RING_ANY, &fence);
-	if (!ret)
-		ret = llmdev_fence_wait(pb->dev, fence, 60 * NSEC, &status);
+	if (way == PB_REG) {
+		ret = llmdev_dma_batch(pb->dev, &op, 1, LLMDEV_BATCH_WAIT, 60 * NSEC,
+				       NULL, &status, NULL);
+	} else {
+		ret = llmdev_dma_submit(pb->dev, pb->region, i * pb->bs, at, pb->bs,
+					d ? 0 : LLMDEV_DMA_TO_CARD, LLMDEV_RING_ANY, &fence);
+		if (!ret)
+			ret = llmdev_fence_wait(pb->dev, fence, 60 * NSEC, &status);
+	}
 	if (!ret)
 		ret = status;
 	*ns = now_ns() - t0;
 	if (ret)
-		msg("%s: one transfer of %" PRIu64 " bytes: %s", llmdev_name(pb->dev),
-		    pb->bs, llmdev_strerror(ret));
+		msg("%s: one %stransfer of %" PRIu64 " bytes: %s", llmdev_name(pb->dev),
+		    way == PB_REG ? "registered " : "", pb->bs, llmdev_strerror(ret));
 	return ret;
 }
 
 /*
- * @k blocks to the card one by one, then the same @k back, each timed;
- * after one untimed transfer to the card: the first after other work
- * (the 64 MiB transfers, a figure's rounds) took 4 to 6 times a median
- * one in a slice, a cost that a stream of transfers pays once, not every
- * PB_SLICE of them.
+ * Each way: @k blocks to the card one by one, then the same @k back, each
+ * timed; after one untimed transfer to the card: the first after other
+ * work (the 64 MiB transfers, a figure's rounds) took 4 to 6 times a
+ * median one in a slice, a cost that a stream of transfers pays once, not
+ * every PB_SLICE of them.
  */
 static int pb_run(struct pblock *pb, uint64_t k)
 {
 	uint64_t first = pb->next, j, t;
-	int ret, d;
+	int ret = 0, d, w;
 
-	ret = samples_room(&pb->sm, k);
-	if (!ret)
-		ret = pb_one(pb, 0, first, &t);
-	for (d = 0; d < 2 && !ret; d++)
-		for (j = 0; j < k && !ret; j++) {
-			ret = pb_one(pb, d, (first + j) % pb->n, &t);
-			if (!ret)
-				pb->sm.s[d][pb->sm.n[d]++] = t;
-		}
+	for (w = 0; w < PB_WAYS && !ret; w++) {
+		struct samples *sm = &pb->sm[w];
+
+		ret = samples_room(sm, k);
+		if (!ret)
+			ret = pb_one(pb, w, 0, first, &t);
+		for (d = 0; d < 2 && !ret; d++)
+			for (j = 0; j < k && !ret; j++) {
+				ret = pb_one(pb, w, d, (first + j) % pb->n, &t);
+				if (!ret)
+					sm->s[d][sm->n[d]++] = t;
+			}
+	}
 	pb->next = (first + k) % pb->n;
 	return ret;
 }
 
 /*
- * The samples from @from on in direction @d (0 in, 1 out) as a figure of
- * one block per transfer (@r), or only their blocks/s (@r NULL).
+ * The samples of way @w from @from on in direction @d (0 in, 1 out) as a
+ * figure of one block per transfer (@r), or only their blocks/s (@r NULL).
  */
-static double pb_figure(struct pblock *pb, unsigned int d, unsigned int from,
+static double pb_figure(struct pblock *pb, int w, unsigned int d, unsigned int from,
 			struct result *r)
 {
 	uint64_t med, p99;
@@ -493,7 +529,7 @@ static double pb_figure(struct pblock *pb, unsigned int d, unsigned int from,
 
 	if (r)
 		*r = (struct result){ .out = d, .bs = pb->bs, .batch = 1 };
-	n = samples_quantiles(&pb->sm, d, from, &med, &p99);
+	n = samples_quantiles(&pb->sm[w], d, from, &med, &p99);
 	if (!n)
 		return 0;
 	if (r)
@@ -618,7 +654,11 @@ static int bench_one(struct llmdev *dev, uint64_t bs, uint64_t n, double secs,
 	uint64_t i, t0, start, since = 0, tout, tin;
 	bool settle = true;	/* this round follows other work: untimed */
 	unsigned int from[2] = { sg->sm.n[0], sg->sm.n[1] };
-	unsigned int pfrom[2] = { pb->sm.n[0], pb->sm.n[1] };
+	unsigned int pfrom[PB_WAYS][2] = {
+		{ pb->sm[PB_PLAIN].n[0], pb->sm[PB_PLAIN].n[1] },
+		{ pb->sm[PB_REG].n[0], pb->sm[PB_REG].n[1] },
+	};
+	int w;
 	int ret = -ENOMEM;
 
 	if (!refs || !off || !so || !si) {
@@ -704,8 +744,10 @@ static int bench_one(struct llmdev *dev, uint64_t bs, uint64_t n, double secs,
 	in->gbps = (double)n * bs / in->med;
 	out->single = single_gbps(sg, 1, from[1]);
 	in->single = single_gbps(sg, 0, from[0]);
-	out->per_block = pb_figure(pb, 1, pfrom[1], NULL);
-	in->per_block = pb_figure(pb, 0, pfrom[0], NULL);
+	for (w = 0; w < PB_WAYS; w++) {
+		out->per_block[w] = pb_figure(pb, w, 1, pfrom[w][1], NULL);
+		in->per_block[w] = pb_figure(pb, w, 0, pfrom[w][0], NULL);
+	}
 out:
 	llmdev_kv_destroy(kv);
 	free(refs);
@@ -804,12 +846,22 @@ static void print_result(const struct result *r, double single)
 		print_null(PRINT_ANY, "vs_single_64m", " %6s", "-");
 	if (r->transfers)	/* a per_block row: the reference itself */
 		print_uint(PRINT_JSON, "transfers", NULL, r->transfers);
-	if (r->per_block > 0) {
-		print_float(PRINT_JSON, "per_block_blocks_per_s", NULL, r->per_block);
-		print_float(PRINT_ANY, "vs_per_block", " %6.1f", r->blocks_per_s / r->per_block);
+	if (r->per_block[PB_PLAIN] > 0) {
+		print_float(PRINT_JSON, "per_block_blocks_per_s", NULL, r->per_block[PB_PLAIN]);
+		print_float(PRINT_ANY, "vs_per_block", " %6.1f",
+			    r->blocks_per_s / r->per_block[PB_PLAIN]);
 	} else {
 		print_null(PRINT_JSON, "per_block_blocks_per_s", NULL, NULL);
 		print_null(PRINT_ANY, "vs_per_block", " %6s", "-");
+	}
+	if (r->per_block[PB_REG] > 0) {
+		print_float(PRINT_JSON, "per_block_registered_blocks_per_s", NULL,
+			    r->per_block[PB_REG]);
+		print_float(PRINT_ANY, "vs_per_block_registered", " %6.1f",
+			    r->blocks_per_s / r->per_block[PB_REG]);
+	} else {
+		print_null(PRINT_JSON, "per_block_registered_blocks_per_s", NULL, NULL);
+		print_null(PRINT_ANY, "vs_per_block_registered", " %6s", "-");
 	}
 	print_text("\n");
 	print_close_object();
@@ -821,11 +873,13 @@ static const char bench_usage[] =
 	"Swap-out (HBM to host memory: one eviction round) and swap-in (host memory\n"
 	"to HBM: one pin) of KV blocks through a libllmdev KV pool on DEV (default\n"
 	"card 0), for every block size and batch (blocks per round) with batch *\n"
-	"size <= --max-bytes; beside one transfer per block (llmdev_dma_submit and\n"
-	"a wait each) and one 64 MiB transfer from a registered buffer, both also\n"
-	"between the rounds of every figure, which is compared with those (the vs1\n"
-	"and vs64M columns); then the pin time of a step with and without a\n"
-	"prefetch one step ahead. Every block's bytes are checked after its swaps.\n"
+	"size <= --max-bytes. Beside three references, each also measured between\n"
+	"the rounds of every figure, which is compared with them: one 64 MiB\n"
+	"transfer from a registered buffer (vs64M); one transfer per block\n"
+	"(llmdev_dma_submit and a wait each: vs1); one transfer per block from a\n"
+	"registered buffer, submitted and waited for in one call (vs1reg). Then the\n"
+	"pin time of a step with and without a prefetch one step ahead. Every\n"
+	"block's bytes are checked after its swaps.\n"
 	"Throughput (GB/s = 1e9 B/s) and blocks/s come from the median round; the\n"
 	"round after the references is not timed.\n\n"
 	"  --block-sizes LIST  default 16K,64K,256K,1M,2M\n"
@@ -848,12 +902,12 @@ static int kv_bench(int argc, char **argv)
 		.batch = { 1, 16, 256, 1000, 4096 }, .nbatch = 5,
 		.max_bytes = 64 << 20, .secs = 0.5, .per_block_max = 256,
 	};
-	struct result *res = NULL, pbr[2 * KV_MAX_LIST];
+	struct result *res = NULL, pbr[PB_WAYS][2 * KV_MAX_LIST];
 	struct pblock pb = { 0 };
 	struct prefetch_result pr = { 0 };
 	struct single sg = { 0 };
-	double gin = 0, gout = 0, single, tgt_ratio[2] = { -1, -1 }, tgt_x[2] = { -1, -1 };
-	unsigned int nres = 0, npb = 0, i, j;
+	double gin = 0, gout = 0, single, tgt_ratio[2] = { -1, -1 }, tgt_x[PB_WAYS][2] = { { -1, -1 }, { -1, -1 } };
+	unsigned int nres = 0, npb = 0, i, j, w;
 	uint8_t *buf = MAP_FAILED;
 	uint64_t buflen;
 	struct llmdev *dev;
@@ -933,14 +987,20 @@ static int kv_bench(int argc, char **argv)
 			if (o.bs[i] == 65536 && o.batch[j] == 1000) {
 				tgt_ratio[0] = res[nres].gbps / res[nres].single;
 				tgt_ratio[1] = res[nres + 1].gbps / res[nres + 1].single;
-				tgt_x[0] = res[nres].blocks_per_s / res[nres].per_block;
-				tgt_x[1] = res[nres + 1].blocks_per_s / res[nres + 1].per_block;
+				for (w = 0; w < PB_WAYS; w++) {
+					tgt_x[w][0] = res[nres].blocks_per_s /
+						      res[nres].per_block[w];
+					tgt_x[w][1] = res[nres + 1].blocks_per_s /
+						      res[nres + 1].per_block[w];
+				}
 			}
 			nres += 2;
 		}
 		/* the block size's rows: all of its transfers, in then out */
-		pb_figure(&pb, 0, 0, &pbr[npb]);
-		pb_figure(&pb, 1, 0, &pbr[npb + 1]);
+		for (w = 0; w < PB_WAYS; w++) {
+			pb_figure(&pb, w, 0, 0, &pbr[w][npb]);
+			pb_figure(&pb, w, 1, 0, &pbr[w][npb + 1]);
+		}
 		npb += 2;
 		ret = pb_check(&pb);
 		pb_close(&pb);
@@ -974,16 +1034,21 @@ static int kv_bench(int argc, char **argv)
 	print_float(PRINT_ANY, "single_64m_gbps", "one 64 MiB transfer: %.3f GB/s", single);
 	print_float(PRINT_ANY, "single_64m_in_gbps", " (in %.3f", gin);
 	print_float(PRINT_ANY, "single_64m_out_gbps", ", out %.3f)\n\n", gout);
-	print_text("%-4s %8s %6s %11s %7s %11s %11s %6s %6s\n", "dir", "block", "batch",
-		   "blocks/s", "GB/s", "median ns", "p99 ns", "vs64M", "vs1");
+	print_text("%-4s %8s %6s %11s %7s %11s %11s %6s %6s %6s\n", "dir", "block", "batch",
+		   "blocks/s", "GB/s", "median ns", "p99 ns", "vs64M", "vs1", "vs1reg");
 	print_open_array("results");
 	for (i = 0; i < nres; i++)
 		print_result(&res[i], res[i].single);
 	print_close_array();
-	print_text("\none transfer per block (llmdev_dma_submit + wait):\n");
+	print_text("\none transfer per block (vs1: llmdev_dma_submit + llmdev_fence_wait):\n");
 	print_open_array("per_block");
 	for (i = 0; i < npb; i++)
-		print_result(&pbr[i], pbr[i].out ? gout : gin);
+		print_result(&pbr[PB_PLAIN][i], pbr[PB_PLAIN][i].out ? gout : gin);
+	print_close_array();
+	print_text("\none registered transfer per block (vs1reg: a batch of one, waited in the call):\n");
+	print_open_array("per_block_registered");
+	for (i = 0; i < npb; i++)
+		print_result(&pbr[PB_REG][i], pbr[PB_REG][i].out ? gout : gin);
 	print_close_array();
 	print_open_object("prefetch");
 	if (pr.n) {
@@ -1000,13 +1065,17 @@ static int kv_bench(int argc, char **argv)
 	if (tgt_ratio[0] >= 0) {
 		print_float(PRINT_ANY, "batch_vs_single_64m_out", "  out: %.2f of one 64 MiB transfer (>= 0.80)", tgt_ratio[0]);
 		print_float(PRINT_ANY, "batch_vs_single_64m_in", ", in: %.2f\n", tgt_ratio[1]);
-		print_float(PRINT_ANY, "blocks_per_s_vs_per_block_out", "  out: %.1fx the blocks/s of one transfer per block (>= 10)", tgt_x[0]);
-		print_float(PRINT_ANY, "blocks_per_s_vs_per_block_in", ", in: %.1fx\n", tgt_x[1]);
+		print_float(PRINT_ANY, "blocks_per_s_vs_per_block_out", "  out: %.1fx the blocks/s of one transfer per block (>= 10)", tgt_x[PB_PLAIN][0]);
+		print_float(PRINT_ANY, "blocks_per_s_vs_per_block_in", ", in: %.1fx\n", tgt_x[PB_PLAIN][1]);
+		print_float(PRINT_ANY, "blocks_per_s_vs_per_block_registered_out", "  (no target) out: %.1fx the blocks/s of one registered transfer per block", tgt_x[PB_REG][0]);
+		print_float(PRINT_ANY, "blocks_per_s_vs_per_block_registered_in", ", in: %.1fx\n", tgt_x[PB_REG][1]);
 	} else {
 		print_null(PRINT_ANY, "batch_vs_single_64m_out", "  %s\n", "(not measured: needs 64K blocks, batch 1000)");
 		print_null(PRINT_JSON, "batch_vs_single_64m_in", NULL, NULL);
 		print_null(PRINT_JSON, "blocks_per_s_vs_per_block_out", NULL, NULL);
 		print_null(PRINT_JSON, "blocks_per_s_vs_per_block_in", NULL, NULL);
+		print_null(PRINT_JSON, "blocks_per_s_vs_per_block_registered_out", NULL, NULL);
+		print_null(PRINT_JSON, "blocks_per_s_vs_per_block_registered_in", NULL, NULL);
 	}
 	if (pr.n)
 		print_float(PRINT_ANY, "prefetch_ratio", "  prefetch: pin with / without %.3f (<= 0.10)\n",
