@@ -264,7 +264,7 @@ static int llmdev_fence_sleep(struct llmdev_file *lf, u64 seqno, bool any,
 {
 	struct llmdev_device *ldev = lf->ldev;
 	ktime_t left, nap;
-	int ret;
+	int ret, idx;
 
 	for (;;) {
 		left = KTIME_MAX;
@@ -279,8 +279,10 @@ static int llmdev_fence_sleep(struct llmdev_file *lf, u64 seqno, bool any,
 		ret = llmdev_fence_sleep_once(lf, seqno, any, nap, killable);
 		if (ret != -ETIME || nap == left)
 			return ret;
-		if (!llmdev_gone(ldev))
+		if (llmdev_enter(ldev, &idx)) {
 			llmdev_dma_poll(ldev);
+			llmdev_exit(ldev, idx);
+		}
 	}
 }
 
