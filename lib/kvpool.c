@@ -760,7 +760,7 @@ static void kv_unreserve(struct llmdev_kv *kv, const uint32_t *ids, uint32_t n,
  * Queue the moves of @ids (their dst_slot reserved) as one DMA batch:
  * @in host -> HBM, else HBM -> host. Takes @ids (malloc()ed) on success.
  * With @wait (the caller waits for it at once), the batch is queued and
- * waited for in one call where the backend can (see KV_WAIT_IN_CALL);
+ * waited for in one call where the backend can (its batch_wait);
  * then it may be complete on return, its slot free again.
  * Return: the batch index, or a negative errno (the moves undone).
  */
