@@ -253,6 +253,31 @@ static const char *tmpdir(void)
 	return t && *t ? t : "/tmp";
 }
 
+/*
+ * Blocks 0..@n-1 of sequence @seq, block i written with pattern(@seq, i,
+ * @tag); their refs to @r, unless NULL.
+ */
+static int fill(struct llmdev_kv *kv, uint64_t seq, uint32_t n, uint32_t tag,
+		struct llmdev_kv_ref *r)
+{
+	uint8_t want[BS];
+	uint32_t i;
+	int ret;
+
+	for (i = 0; i < n; i++) {
+		ret = llmdev_kv_alloc(kv, seq, i);
+		if (!ret) {
+			pattern(want, seq, i, tag);
+			ret = llmdev_kv_write(kv, seq, i, want);
+		}
+		if (ret)
+			return ret;
+		if (r)
+			r[i] = (struct llmdev_kv_ref){ .seq = seq, .index = i };
+	}
+	return 0;
+}
+
 static struct llmdev_kv *mkpool(struct fake *f, uint64_t hbm, uint64_t host,
 				uint64_t disk)
 {
@@ -648,12 +673,7 @@ TEST(prefetch_then_pin)
 	int i;
 
 	ASSERT_NE(NULL, kv);
-	for (i = 0; i < 8; i++) {
-		ASSERT_EQ(0, llmdev_kv_alloc(kv, 3, i));
-		pattern(want, 3, i, 1);
-		ASSERT_EQ(0, llmdev_kv_write(kv, 3, i, want));
-		r[i] = (struct llmdev_kv_ref){ .seq = 3, .index = i };
-	}
+	ASSERT_EQ(0, fill(kv, 3, 8, 1, r));
 	ASSERT_EQ(8, llmdev_kv_evict(kv, LLMDEV_KV_HBM, 100));
 	b0 = f.batches;
 	ASSERT_EQ(0, llmdev_kv_prefetch(kv, r, 8, &fence));
@@ -733,12 +753,7 @@ TEST(short_moves_wait_in_call)
 	int i;
 
 	ASSERT_NE(NULL, kv);
-	for (i = 0; i < 128; i++) {
-		ASSERT_EQ(0, llmdev_kv_alloc(kv, 4, i));
-		pattern(want, 4, i, 5);
-		ASSERT_EQ(0, llmdev_kv_write(kv, 4, i, want));
-		r[i] = (struct llmdev_kv_ref){ .seq = 4, .index = i };
-	}
+	ASSERT_EQ(0, fill(kv, 4, 128, 5, r));
 	/* 8 out and back in: one call each */
 	ASSERT_EQ(8, llmdev_kv_evict(kv, LLMDEV_KV_HBM, 8));
 	EXPECT_EQ(1, f.in_call);
@@ -800,12 +815,7 @@ TEST(long_moves_fail_part_way)
 	int i;
 
 	ASSERT_NE(NULL, kv);
-	for (i = 0; i < 128; i++) {
-		ASSERT_EQ(0, llmdev_kv_alloc(kv, 2, i));
-		pattern(want, 2, i, 9);
-		ASSERT_EQ(0, llmdev_kv_write(kv, 2, i, want));
-		r[i] = (struct llmdev_kv_ref){ .seq = 2, .index = i };
-	}
+	ASSERT_EQ(0, fill(kv, 2, 128, 9, r));
 	/* 4 batches of 32; the third fails: 96 left */
 	b0 = f.batches;
 	f.fail_skip = 2;
@@ -864,11 +874,7 @@ TEST(disk_truncated)
 	int i;
 
 	ASSERT_NE(NULL, kv);
-	for (i = 0; i < 4; i++) {
-		ASSERT_EQ(0, llmdev_kv_alloc(kv, 2, i));
-		pattern(want, 2, i, 1);
-		ASSERT_EQ(0, llmdev_kv_write(kv, 2, i, want));
-	}
+	ASSERT_EQ(0, fill(kv, 2, 4, 1, NULL));
 	ASSERT_EQ(4, llmdev_kv_evict(kv, LLMDEV_KV_HBM, 4));
 	ASSERT_EQ(4, llmdev_kv_evict(kv, LLMDEV_KV_HOST, 4));
 	for (i = 0; i < 4; i++)
@@ -896,11 +902,7 @@ TEST(disk_unwritable)
 	int i;
 
 	ASSERT_NE(NULL, kv);
-	for (i = 0; i < 4; i++) {
-		ASSERT_EQ(0, llmdev_kv_alloc(kv, 4, i));
-		pattern(want, 4, i, 1);
-		ASSERT_EQ(0, llmdev_kv_write(kv, 4, i, want));
-	}
+	ASSERT_EQ(0, fill(kv, 4, 4, 1, NULL));
 	ASSERT_EQ(4, llmdev_kv_evict(kv, LLMDEV_KV_HBM, 4));
 	/* no write beyond 0: every disk slot is past the limit */
 	signal(SIGXFSZ, SIG_IGN);
