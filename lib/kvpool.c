@@ -311,6 +311,13 @@ static void kv_used_update(struct llmdev_kv *kv, unsigned int t)
 	ST_SET(kv, tier[t].used, kv->nslots[t] - kv->nfree[t]);
 }
 
+/* @d more (or fewer) HBM blocks pinned: one atomic add for a whole call's */
+static void kv_pinned_add(struct llmdev_kv *kv, int64_t d)
+{
+	if (d)
+		ST_ADD(kv, tier[LLMDEV_KV_HBM].pinned, d);
+}
+
 static void kv_lru_del(struct llmdev_kv *kv, uint32_t id)
 {
 	struct kv_block *b = &kv->blk[id];
@@ -1465,6 +1472,7 @@ static int kv_bring_in(struct llmdev_kv *kv, uint32_t *u, uint32_t n, bool pin,
 		       uint64_t *fence)
 {
 	uint32_t i, nin = 0, done, *in = NULL, pinned_now = 0, npinned = 0;
+	uint32_t found[LLMDEV_KV_TIERS] = { 0 }, upto = 0, newly = 0, t;
 	int ret = 0;
 
 	if (fence)
@@ -1485,13 +1493,19 @@ static int kv_bring_in(struct llmdev_kv *kv, uint32_t *u, uint32_t n, bool pin,
 	if (pin && kv->st->tier[LLMDEV_KV_HBM].pinned + npinned >
 	    kv->nslots[LLMDEV_KV_HBM])
 		return -ENOSPC;
-	/* statistics: where each was found */
-	for (i = 0; i < n; i++) {
-		unsigned int t = kv->blk[u[i]].tier, k;
-
-		for (k = 0; k < t; k++)
-			ST_ADD(kv, tier[k].misses, 1);
-		ST_ADD(kv, tier[t].hits, 1);
+	/*
+	 * statistics: where each was found, counted here and added once a
+	 * tier (an atomic add each: under TCG, 2000 of them took about as
+	 * long as the rest of a swap-in's work before its first batch)
+	 */
+	for (i = 0; i < n; i++)
+		found[kv->blk[u[i]].tier]++;
+	for (t = 0; t < LLMDEV_KV_TIERS; t++) {
+		upto += found[t];
+		if (found[t])
+			ST_ADD(kv, tier[t].hits, found[t]);
+		if (n - upto)	/* found in a lower tier: a miss here */
+			ST_ADD(kv, tier[t].misses, n - upto);
 	}
 	/* pin (or hold) what is in HBM, so that no room-making moves it */
 	for (i = 0; i < n; i++) {
@@ -1500,14 +1514,13 @@ static int kv_bring_in(struct llmdev_kv *kv, uint32_t *u, uint32_t n, bool pin,
 		if (b->tier != LLMDEV_KV_HBM)
 			continue;
 		if (pin) {
-			if (!b->pins++) {
-				ST_ADD(kv, tier[LLMDEV_KV_HBM].pinned, 1);
-			}
+			newly += !b->pins++;
 			pinned_now++;
 		}
 		b->flags |= B_HOLD;
 		kv_lru_del(kv, u[i]);
 	}
+	kv_pinned_add(kv, newly);
 	in = malloc(sizeof(*in) * (n ? n : 1));
 	if (!in) {
 		ret = -ENOMEM;
@@ -1555,17 +1568,18 @@ static int kv_bring_in(struct llmdev_kv *kv, uint32_t *u, uint32_t n, bool pin,
 			*fence = fences[nb - 1];
 		for (j = 0; pin && j < nb && !ret; j++) {
 			ret = kv_reap_fence(kv, fences[j], kv->timeout);
-			for (k = j * per; !ret && k < chunk && k < (j + 1) * per; k++) {
+			for (k = j * per, newly = 0; !ret && k < chunk && k < (j + 1) * per;
+			     k++) {
 				struct kv_block *b = &kv->blk[in[done + k]];
 
 				if (b->tier != LLMDEV_KV_HBM || (b->flags & B_BUSY)) {
 					ret = -EIO;	/* not there after all */
 					break;
 				}
-				if (!b->pins++)
-					ST_ADD(kv, tier[LLMDEV_KV_HBM].pinned, 1);
+				newly += !b->pins++;
 				pinned_now++;
 			}
+			kv_pinned_add(kv, newly);
 		}
 		free(fences);
 		if (!ret)
@@ -1581,7 +1595,7 @@ fail:
 	free(in);
 	if (pin) {
 		/* give back the pins taken by this call: the first ones in u[] in HBM */
-		for (i = 0; i < n && pinned_now; i++) {
+		for (i = 0, newly = 0; i < n && pinned_now; i++) {
 			struct kv_block *b = &kv->blk[u[i]];
 
 			if (b->tier != LLMDEV_KV_HBM || !b->pins ||
@@ -1590,10 +1604,10 @@ fail:
 			/* only blocks this call pinned have B_HOLD and pins */
 			if (!(b->flags & B_HOLD))
 				continue;
-			if (!--b->pins)
-				ST_ADD(kv, tier[LLMDEV_KV_HBM].pinned, -1);
+			newly += !--b->pins;
 			pinned_now--;
 		}
+		kv_pinned_add(kv, -(int64_t)newly);
 	}
 	return ret;
 }
@@ -1659,7 +1673,7 @@ int llmdev_kv_prefetch(struct llmdev_kv *kv, const struct llmdev_kv_ref *refs,
 int llmdev_kv_unpin(struct llmdev_kv *kv, const struct llmdev_kv_ref *refs,
 		    unsigned int count)
 {
-	uint32_t *ids, *u, nu, i;
+	uint32_t *ids, *u, nu, i, unpinned = 0;
 	int ret;
 
 	if (!refs && count)
@@ -1684,14 +1698,14 @@ int llmdev_kv_unpin(struct llmdev_kv *kv, const struct llmdev_kv_ref *refs,
 
 		if (!ret) {
 			b->pins -= b->dst_slot;
-			if (!b->pins)
-				ST_ADD(kv, tier[LLMDEV_KV_HBM].pinned, -1);
+			unpinned += !b->pins;
 		}
 		b->dst_slot = NIL;
 		/* the most recently used, last to be evicted */
 		b->flags &= ~B_MARK;
 		kv_lru_settle(kv, u[i]);
 	}
+	kv_pinned_add(kv, -(int64_t)unpinned);
 	free(ids);
 	free(u);
 	if (!ret)

@@ -864,6 +864,46 @@ TEST(long_moves_fail_part_way)
 	rmpool(kv);
 }
 
+/* A pin counts, per tier, where each block was found and where it was not. */
+TEST(hits_misses_pinned)
+{
+	struct fake f;
+	struct llmdev_kv *kv = mkpool(&f, 4, 4, 4);
+	struct llmdev_kv_ref r[3];
+	struct llmdev_kv_stats a, b;
+	uint64_t off[3];
+	unsigned int t;
+
+	ASSERT_NE(NULL, kv);
+	ASSERT_EQ(0, fill(kv, 5, 3, 2, r));
+	/* block 0 to disk, 1 to host memory, 2 stays in HBM */
+	ASSERT_EQ(2, llmdev_kv_evict(kv, LLMDEV_KV_HBM, 2));
+	ASSERT_EQ(1, llmdev_kv_evict(kv, LLMDEV_KV_HOST, 1));
+	ASSERT_EQ(LLMDEV_KV_DISK, llmdev_kv_tier(kv, 5, 0));
+	ASSERT_EQ(LLMDEV_KV_HOST, llmdev_kv_tier(kv, 5, 1));
+	ASSERT_EQ(LLMDEV_KV_HBM, llmdev_kv_tier(kv, 5, 2));
+	ASSERT_EQ(0, llmdev_kv_get_stats(kv, &a, sizeof(a)));
+	ASSERT_EQ(0, llmdev_kv_pin(kv, r, 3, off));
+	ASSERT_EQ(0, llmdev_kv_get_stats(kv, &b, sizeof(b)));
+	for (t = 0; t < LLMDEV_KV_TIERS; t++) {
+		EXPECT_EQ(1, b.tier[t].hits - a.tier[t].hits) TH_LOG("tier %u", t);
+		/* not in HBM: 2 (host, disk); not in host memory either: 1 */
+		EXPECT_EQ(2 - t, b.tier[t].misses - a.tier[t].misses) TH_LOG("tier %u", t);
+	}
+	EXPECT_EQ(3, b.tier[LLMDEV_KV_HBM].pinned);
+	/* pinned twice, counted once; unpinned once, still pinned */
+	ASSERT_EQ(0, llmdev_kv_pin(kv, r, 1, off));
+	ASSERT_EQ(0, llmdev_kv_get_stats(kv, &b, sizeof(b)));
+	EXPECT_EQ(3, b.tier[LLMDEV_KV_HBM].pinned);
+	ASSERT_EQ(0, llmdev_kv_unpin(kv, r, 3));
+	ASSERT_EQ(0, llmdev_kv_get_stats(kv, &b, sizeof(b)));
+	EXPECT_EQ(1, b.tier[LLMDEV_KV_HBM].pinned);
+	ASSERT_EQ(0, llmdev_kv_unpin(kv, r, 1));
+	ASSERT_EQ(0, llmdev_kv_get_stats(kv, &b, sizeof(b)));
+	EXPECT_EQ(0, b.tier[LLMDEV_KV_HBM].pinned);
+	rmpool(kv);
+}
+
 TEST(disk_truncated)
 {
 	struct fake f;
