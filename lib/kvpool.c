@@ -817,7 +817,13 @@ static int kv_submit(struct llmdev_kv *kv, uint32_t *ids, uint32_t n, bool in,
 	if (wait && kv->be->batch_wait) {
 		ret = kv->be->batch_wait(kv->be_priv, kv->dev, ops, n, kv->timeout,
 					 &fence, &status);
-		if (ret == -ETIME)	/* queued, still running: reaped later */
+		/*
+		 * -ETIME: queued, still running, reaped later. Another error:
+		 * nothing was queued, or the card is gone or dead (nothing
+		 * more moves), or a fatal signal (the process is dying): the
+		 * moves are undone either way.
+		 */
+		if (ret == -ETIME)
 			ret = 0;
 	} else {
 		ret = kv->be->batch(kv->be_priv, kv->dev, ops, n, &fence);
