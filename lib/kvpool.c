@@ -779,7 +779,8 @@ static int kv_submit(struct llmdev_kv *kv, uint32_t *ids, uint32_t n, bool in,
 	struct llmdev_dma_op *ops;
 	struct kv_batch *bt;
 	uint64_t fence = 0;
-	int bi, ret, status = -EINPROGRESS;
+	int bi, ret, status = 0;
+	bool done = false;	/* in the call */
 	uint32_t i;
 
 	bi = -1;
@@ -823,6 +824,7 @@ static int kv_submit(struct llmdev_kv *kv, uint32_t *ids, uint32_t n, bool in,
 		 * more moves), or a fatal signal (the process is dying): the
 		 * moves are undone either way.
 		 */
+		done = !ret;
 		if (ret == -ETIME)
 			ret = 0;
 	} else {
@@ -846,7 +848,7 @@ static int kv_submit(struct llmdev_kv *kv, uint32_t *ids, uint32_t n, bool in,
 		b->dst_tier = to;
 	}
 	kv->outgoing[from] += n;
-	if (status != -EINPROGRESS)	/* done in the call */
+	if (done)
 		kv_complete(kv, bi, status);
 	return bi;
 
@@ -2093,19 +2095,14 @@ static int kv_dev_wait(void *priv, struct llmdev *dev, uint64_t fence,
 	return llmdev_fence_wait(dev, fence, timeout_ns, status);
 }
 
+/* LLMDEV_BATCH_WAIT came with LLMDEV_DMA_BATCH (libllmdev 1.2): no fallback */
 static int kv_dev_batch_wait(void *priv, struct llmdev *dev,
 			     const struct llmdev_dma_op *ops, unsigned int n,
 			     uint64_t timeout_ns, uint64_t *fence, int *status)
 {
-	int ret;
-
 	(void)priv;
-	ret = llmdev_dma_batch(dev, ops, n, LLMDEV_BATCH_WAIT, timeout_ns, fence,
-			       status, NULL);
-	/* an older driver without LLMDEV_BATCH_WAIT: queue, then wait */
-	if (ret == -EINVAL && !kv_dev_batch(priv, dev, ops, n, fence))
-		ret = kv_dev_wait(priv, dev, *fence, timeout_ns, status);
-	return ret;
+	return llmdev_dma_batch(dev, ops, n, LLMDEV_BATCH_WAIT, timeout_ns, fence,
+				status, NULL);
 }
 
 static int kv_dev_copy(void *priv, struct llmdev *dev, uint32_t region,
