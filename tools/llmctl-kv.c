@@ -459,11 +459,6 @@ static void pb_close(struct pblock *pb)
 static int pb_one(struct pblock *pb, int way, int d, uint64_t i, uint64_t *ns)
 {
 	uint8_t *at = pb->buf + i * pb->bs;
-	struct llmdev_dma_op op = {
-		.flags = LLMDEV_OP_BUF | (d ? 0 : LLMDEV_OP_TO_CARD),
-		.handle = pb->region, .offset = i * pb->bs, .length = pb->bs,
-		.buf = pb->b, .buf_offset = i * pb->bs,
-	};
 	uint64_t fence, t0;
 	int ret, status;
 
@@ -471,6 +466,12 @@ static int pb_one(struct pblock *pb, int way, int d, uint64_t i, uint64_t *ns)
 		memset(at, 0, 8);	/* the read must restore it */
 	t0 = now_ns();
 	if (way == PB_REG) {
+		struct llmdev_dma_op op = {
+			.flags = LLMDEV_OP_BUF | (d ? 0 : LLMDEV_OP_TO_CARD),
+			.handle = pb->region, .offset = i * pb->bs, .length = pb->bs,
+			.buf = pb->b, .buf_offset = i * pb->bs,
+		};
+
 		ret = llmdev_dma_batch(pb->dev, &op, 1, LLMDEV_BATCH_WAIT, 60 * NSEC,
 				       NULL, &status, NULL);
 	} else {
