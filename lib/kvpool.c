@@ -1682,6 +1682,7 @@ int llmdev_kv_unpin(struct llmdev_kv *kv, const struct llmdev_kv_ref *refs,
 		    unsigned int count)
 {
 	uint32_t *ids, *u, nu, i, unpinned = 0;
+	bool counted;
 	int ret;
 
 	if (!refs && count)
@@ -1692,10 +1693,17 @@ int llmdev_kv_unpin(struct llmdev_kv *kv, const struct llmdev_kv_ref *refs,
 	ret = kv_resolve(kv, refs, count, &ids, &u, &nu);
 	if (ret)
 		return kv_leave(kv, ret);
-	/* every block must have as many pins as it appears */
-	for (i = 0; i < nu; i++)
-		kv->blk[u[i]].dst_slot = 0;	/* a counter, while not busy */
-	for (i = 0; i < count; i++) {
+	/*
+	 * every block must have as many pins as it appears; a block with
+	 * none may be moving (a prefetch), its dst_slot taken
+	 */
+	for (i = 0; i < nu && !ret; i++)
+		if (!kv->blk[u[i]].pins)
+			ret = -EINVAL;
+	counted = !ret;
+	for (i = 0; counted && i < nu; i++)
+		kv->blk[u[i]].dst_slot = 0;	/* a counter: pinned, not moving */
+	for (i = 0; counted && i < count; i++) {
 		struct kv_block *b = &kv->blk[ids[i]];
 
 		if (++b->dst_slot > b->pins)
@@ -1708,7 +1716,8 @@ int llmdev_kv_unpin(struct llmdev_kv *kv, const struct llmdev_kv_ref *refs,
 			b->pins -= b->dst_slot;
 			unpinned += !b->pins;
 		}
-		b->dst_slot = NIL;
+		if (counted)
+			b->dst_slot = NIL;
 		/* the most recently used, last to be evicted */
 		b->flags &= ~B_MARK;
 		kv_lru_settle(kv, u[i]);

@@ -473,6 +473,35 @@ TEST(pin_limits)
 	rmpool(kv);
 }
 
+/* Unpinning a block that is on its way in (a prefetch) fails, harmlessly. */
+TEST(unpin_while_moving)
+{
+	struct fake f;
+	struct llmdev_kv *kv = mkpool(&f, 4, 8, 0);
+	struct llmdev_kv_ref r = { .seq = 1, .index = 0 };
+	struct llmdev_kv_stats st;
+	uint8_t want[BS];
+	uint64_t fence, off;
+
+	ASSERT_NE(NULL, kv);
+	ASSERT_EQ(0, fill(kv, 1, 4, 1, NULL));
+	ASSERT_EQ(4, llmdev_kv_evict(kv, LLMDEV_KV_HBM, 4));
+	ASSERT_EQ(0, llmdev_kv_prefetch(kv, &r, 1, &fence));
+	ASSERT_EQ(-ETIME, llmdev_kv_wait(kv, fence, 0));
+	ASSERT_EQ(-EINVAL, llmdev_kv_unpin(kv, &r, 1));
+	ASSERT_EQ(0, llmdev_kv_wait(kv, fence, 1000000000));
+	ASSERT_EQ(LLMDEV_KV_HBM, llmdev_kv_tier(kv, 1, 0));
+	ASSERT_EQ(0, llmdev_kv_pin(kv, &r, 1, &off));
+	ASSERT_GT(4 * BS, off);
+	pattern(want, 1, 0, 1);
+	ASSERT_EQ(0, memcmp(want, hbm_at(&f, off), BS));
+	ASSERT_EQ(0, llmdev_kv_unpin(kv, &r, 1));
+	ASSERT_EQ(0, llmdev_kv_get_stats(kv, &st, sizeof(st)));
+	EXPECT_EQ(1, st.tier[LLMDEV_KV_HBM].used);
+	EXPECT_EQ(3, st.tier[LLMDEV_KV_HOST].used);
+	rmpool(kv);
+}
+
 /* ---- data across tiers, against a map --------------------------------------------- */
 
 struct model {
