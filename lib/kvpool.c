@@ -461,10 +461,20 @@ static void kv_drop(struct llmdev_kv *kv, uint32_t id)
 	kv_block_release(kv, id);
 }
 
+/*
+ * Block @id's contents are gone. One that no sequence owns (cached) is
+ * forgotten at once: nobody would ever free it, and its hash could not be
+ * found or set again. Not for a block in flight or held by a call.
+ */
 static void kv_mark_lost(struct llmdev_kv *kv, uint32_t id)
 {
 	struct kv_block *b = &kv->blk[id];
 
+	if (!b->refs) {
+		ST_ADD(kv, cached, -1);
+		kv_block_release(kv, id);
+		return;
+	}
 	kv_lru_del(kv, id);
 	if (b->tier != T_NONE) {
 		kv_slot_put(kv, b->tier, b->slot);
@@ -1540,6 +1550,11 @@ static int kv_bring_in(struct llmdev_kv *kv, uint32_t *u, uint32_t n, bool pin,
 
 		if (b->tier == LLMDEV_KV_HBM)
 			continue;
+		/* the disk check of an earlier one's read found it lost */
+		if (b->flags & B_LOST) {
+			ret = -EIO;
+			goto fail;
+		}
 		b->flags |= B_HOLD;
 		kv_lru_del(kv, u[i]);
 		if (b->tier == LLMDEV_KV_DISK) {
@@ -1792,6 +1807,7 @@ int llmdev_kv_tier(struct llmdev_kv *kv, uint64_t seq, uint32_t index)
 static int kv_rw(struct llmdev_kv *kv, uint64_t seq, uint32_t index,
 		 void *buf, bool wr)
 {
+	bool rewrite = false;	/* of a lost block */
 	struct kv_block *b;
 	uint32_t id;
 	int ret;
@@ -1824,12 +1840,16 @@ static int kv_rw(struct llmdev_kv *kv, uint64_t seq, uint32_t index,
 		ST_ADD(kv, lost, -1);
 		kv_used_update(kv, LLMDEV_KV_HBM);
 		kv_lru_settle(kv, id);
+		rewrite = true;
 	}
 	switch (b->tier) {
 	case LLMDEV_KV_HBM:
 		ret = kv->be->copy(kv->be_priv, kv->dev, kv->region, wr,
 				   (uint64_t)b->slot * kv->bs, buf, kv->bs,
 				   kv->timeout);
+		/* not whole after all: lost as before */
+		if (ret && rewrite)
+			kv_mark_lost(kv, id);
 		break;
 	case LLMDEV_KV_HOST:
 		if (wr)

@@ -905,7 +905,9 @@ struct llmdev_kv_tier_stats {
  * @hashed: blocks with a content hash
  * @lookup_hits: llmdev_kv_lookup() calls that found the hash
  * @lookup_misses: llmdev_kv_lookup() calls that did not
- * @lost: blocks whose contents were lost (a disk read that failed)
+ * @lost: blocks whose contents were lost (a disk read that failed, or the
+ *        disk file cut short under them); a cached block whose contents
+ *        are lost leaves the pool instead (its hash is no longer found)
  * @errors: moves that failed (DMA or disk I/O)
  * @tier: per tier, [enum llmdev_kv_tier]
  */
@@ -1202,7 +1204,7 @@ LLMDEV_API int llmdev_kv_read(struct llmdev_kv *kv, uint64_t seq,
  * @buf: block_size bytes, any alignment
  *
  * As llmdev_kv_read(), the other way; a lost block is whole again after
- * it.
+ * it (still lost if the write fails).
  *
  * Return: as llmdev_kv_read() (the errors of llmdev_copy_to_hbm() and
  * pwrite(2)).

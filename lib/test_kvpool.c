@@ -49,6 +49,7 @@ struct fake {
 	} q[FAKE_MAX_FENCES];
 	int fail_next;		/* the next batch's status */
 	int refuse_next;	/* the next batch call's error */
+	int copy_fail;		/* the next copy's error */
 	unsigned int fail_skip;	/* batches that go through before those */
 	unsigned int refuse_skip;
 	unsigned int batches;	/* batch calls that queued */
@@ -207,6 +208,13 @@ static int fake_copy(void *priv, struct llmdev *dev, uint32_t region,
 	if (region != 7 || off + len > f->hbm_len)
 		return -EINVAL;
 	pthread_mutex_lock(&f->lock);
+	if (f->copy_fail) {
+		int ret = f->copy_fail;
+
+		f->copy_fail = 0;
+		pthread_mutex_unlock(&f->lock);
+		return ret;
+	}
 	if (to_card)
 		memcpy(f->hbm + off, buf, len);
 	else
@@ -959,6 +967,101 @@ TEST(disk_truncated)
 	ASSERT_EQ(0, memcmp(want, hbm_at(&f, off), BS));
 	ASSERT_EQ(0, llmdev_kv_unpin(kv, &r, 1));
 	ASSERT_EQ(3, llmdev_kv_free_seq(kv, 2) - 1);
+	rmpool(kv);
+}
+
+/*
+ * The file cut short under the second of two blocks, found while the
+ * first is read in: the pin fails, and neither is moved as if whole.
+ */
+TEST(disk_cut_short_during_pin)
+{
+	struct fake f;
+	struct llmdev_kv *kv = mkpool(&f, 4, 4, 16);
+	struct llmdev_kv_ref r[2] = { { .seq = 2, .index = 0 },
+				      { .seq = 2, .index = 1 } };
+	struct llmdev_kv_stats st;
+	uint8_t want[BS], got[BS];
+	uint64_t off[2];
+
+	ASSERT_NE(NULL, kv);
+	ASSERT_EQ(0, fill(kv, 2, 4, 1, NULL));
+	ASSERT_EQ(4, llmdev_kv_evict(kv, LLMDEV_KV_HBM, 4));
+	ASSERT_EQ(4, llmdev_kv_evict(kv, LLMDEV_KV_HOST, 4));
+	/* disk slots are handed out from 0: (2, 0) in the first */
+	ASSERT_EQ(0, truncate(disk_path, BS));
+	ASSERT_EQ(-EIO, llmdev_kv_pin(kv, r, 2, off));
+	ASSERT_EQ(LLMDEV_KV_HOST, llmdev_kv_tier(kv, 2, 0));
+	ASSERT_EQ(-EIO, llmdev_kv_tier(kv, 2, 1));
+	ASSERT_EQ(0, llmdev_kv_read(kv, 2, 0, got));
+	pattern(want, 2, 0, 1);
+	ASSERT_EQ(0, memcmp(want, got, BS));
+	ASSERT_EQ(0, llmdev_kv_get_stats(kv, &st, sizeof(st)));
+	EXPECT_EQ(3, st.lost);
+	EXPECT_EQ(0, st.tier[LLMDEV_KV_HBM].used);
+	EXPECT_EQ(1, st.tier[LLMDEV_KV_HOST].used);
+	EXPECT_EQ(0, st.tier[LLMDEV_KV_DISK].used);
+	EXPECT_EQ(0, st.tier[LLMDEV_KV_HBM].pinned);
+	ASSERT_EQ(0, llmdev_kv_pin(kv, r, 1, off));
+	ASSERT_EQ(0, memcmp(want, hbm_at(&f, off[0]), BS));
+	ASSERT_EQ(0, llmdev_kv_unpin(kv, r, 1));
+	rmpool(kv);
+}
+
+/* A cached block lost on disk leaves the pool: its hash can serve again. */
+TEST(disk_lost_cached_block)
+{
+	struct fake f;
+	struct llmdev_kv *kv = mkpool(&f, 4, 4, 16);
+	uint8_t h[LLMDEV_KV_HASH_LEN] = { 1, 2, 3 };
+	struct llmdev_kv_stats st;
+
+	ASSERT_NE(NULL, kv);
+	ASSERT_EQ(0, fill(kv, 3, 1, 1, NULL));
+	ASSERT_EQ(0, llmdev_kv_set_hash(kv, 3, 0, h));
+	ASSERT_EQ(0, llmdev_kv_free(kv, 3, 0));		/* cached */
+	ASSERT_EQ(1, llmdev_kv_evict(kv, LLMDEV_KV_HBM, 1));
+	ASSERT_EQ(1, llmdev_kv_evict(kv, LLMDEV_KV_HOST, 1));
+	ASSERT_EQ(0, truncate(disk_path, 0));
+	ASSERT_EQ(0, fill(kv, 4, 1, 1, NULL));
+	ASSERT_EQ(LLMDEV_KV_HBM, llmdev_kv_tier(kv, 4, 0));	/* a disk check */
+	ASSERT_EQ(-ENOENT, llmdev_kv_lookup(kv, h, 5, 0));
+	ASSERT_EQ(0, llmdev_kv_get_stats(kv, &st, sizeof(st)));
+	EXPECT_EQ(1, st.blocks);
+	EXPECT_EQ(0, st.cached);
+	EXPECT_EQ(0, st.lost);
+	EXPECT_EQ(0, st.hashed);
+	EXPECT_EQ(0, st.tier[LLMDEV_KV_DISK].used);
+	ASSERT_EQ(0, llmdev_kv_set_hash(kv, 4, 0, h));
+	ASSERT_EQ(0, llmdev_kv_lookup(kv, h, 5, 0));
+	rmpool(kv);
+}
+
+/* A failed write to a lost block leaves it lost. */
+TEST(lost_block_write_fails)
+{
+	struct fake f;
+	struct llmdev_kv *kv = mkpool(&f, 4, 4, 8);
+	struct llmdev_kv_stats st;
+	uint8_t want[BS], got[BS];
+
+	ASSERT_NE(NULL, kv);
+	ASSERT_EQ(0, fill(kv, 2, 1, 1, NULL));
+	ASSERT_EQ(1, llmdev_kv_evict(kv, LLMDEV_KV_HBM, 1));
+	ASSERT_EQ(1, llmdev_kv_evict(kv, LLMDEV_KV_HOST, 1));
+	ASSERT_EQ(0, truncate(disk_path, 0));
+	ASSERT_EQ(-EIO, llmdev_kv_tier(kv, 2, 0));
+	pattern(want, 2, 0, 2);
+	f.copy_fail = -ENODEV;
+	ASSERT_EQ(-ENODEV, llmdev_kv_write(kv, 2, 0, want));
+	ASSERT_EQ(-EIO, llmdev_kv_tier(kv, 2, 0));
+	ASSERT_EQ(-EIO, llmdev_kv_read(kv, 2, 0, got));
+	ASSERT_EQ(0, llmdev_kv_get_stats(kv, &st, sizeof(st)));
+	EXPECT_EQ(1, st.lost);
+	EXPECT_EQ(0, st.tier[LLMDEV_KV_HBM].used);
+	ASSERT_EQ(0, llmdev_kv_write(kv, 2, 0, want));
+	ASSERT_EQ(0, llmdev_kv_read(kv, 2, 0, got));
+	ASSERT_EQ(0, memcmp(want, got, BS));
 	rmpool(kv);
 }
 
