@@ -115,6 +115,7 @@ struct kv_batch {
 	uint64_t dev_fence;
 	uint64_t t0;
 	uint64_t bytes;
+	uint64_t move;		/* its move's: the first batch's fence */
 	uint32_t *blocks;
 	uint32_t n;
 	bool in;		/* host -> HBM */
@@ -185,8 +186,11 @@ struct llmdev_kv {
 
 	struct kv_batch batch[KV_MAX_BATCHES];
 	uint64_t next_fence;
-	struct { uint64_t fence; int status; } failed[KV_FAILED_RING];
+	struct { uint64_t fence, move; int status; } failed[KV_FAILED_RING];
 	unsigned int failed_pos;
+	/* prefetches of several batches: their fence (the last's), first's */
+	struct { uint64_t last, first; } moves[KV_FAILED_RING];
+	unsigned int moves_pos;
 
 	struct kv_shm *st;
 	bool st_file;
@@ -657,9 +661,11 @@ static void kv_ent_del(struct llmdev_kv *kv, uint32_t e)
 
 /* ---- batches ---------------------------------------------------------------- */
 
-static void kv_failed_note(struct llmdev_kv *kv, uint64_t fence, int status)
+static void kv_failed_note(struct llmdev_kv *kv, const struct kv_batch *bt,
+			   int status)
 {
-	kv->failed[kv->failed_pos].fence = fence;
+	kv->failed[kv->failed_pos].fence = bt->fence;
+	kv->failed[kv->failed_pos].move = bt->move;
 	kv->failed[kv->failed_pos].status = status;
 	kv->failed_pos = (kv->failed_pos + 1) % KV_FAILED_RING;
 }
@@ -700,7 +706,7 @@ static void kv_complete(struct llmdev_kv *kv, unsigned int bi, int status)
 		kv_hist_add(&kv->st->tier[from].out, dt);
 	} else {
 		ST_ADD(kv, errors, bt->n);
-		kv_failed_note(kv, bt->fence, status);
+		kv_failed_note(kv, bt, status);
 	}
 	free(bt->blocks);
 	memset(bt, 0, sizeof(*bt));
@@ -778,11 +784,13 @@ static void kv_unreserve(struct llmdev_kv *kv, const uint32_t *ids, uint32_t n,
  * @in host -> HBM, else HBM -> host. Takes @ids (malloc()ed) on success.
  * With @wait (the caller waits for it at once), the batch is queued and
  * waited for in one call where the backend can (its batch_wait);
- * then it may be complete on return, its slot free again.
+ * then it may be complete on return, its slot free again. @move: NULL,
+ * or the move the batch is part of (0: it is the first batch of it, whose
+ * fence names the move from then on).
  * Return: the batch index, or a negative errno (the moves undone).
  */
 static int kv_submit(struct llmdev_kv *kv, uint32_t *ids, uint32_t n, bool in,
-		     bool wait)
+		     bool wait, uint64_t *move)
 {
 	unsigned int from = in ? LLMDEV_KV_HOST : LLMDEV_KV_HBM;
 	unsigned int to = in ? LLMDEV_KV_HBM : LLMDEV_KV_HOST;
@@ -844,6 +852,9 @@ static int kv_submit(struct llmdev_kv *kv, uint32_t *ids, uint32_t n, bool in,
 	if (ret)
 		goto undo;
 	bt->fence = ++kv->next_fence;
+	if (move && !*move)
+		*move = bt->fence;
+	bt->move = move ? *move : bt->fence;
 	bt->dev_fence = fence;
 	bt->blocks = ids;
 	bt->n = n;
@@ -892,12 +903,12 @@ static uint32_t kv_pipe_count(uint32_t n)
  * undone, the ones queued stay. (A batch may be completed, and its slot
  * reused, before the caller reaps it: kv_reap_fence() knows.) @wait: the
  * caller waits for them right after; a move of one batch is then waited
- * for in the call that queues it.
+ * for in the call that queues it. @move: as kv_submit().
  * Return: how many batches were queued; *@err the error that stopped it.
  */
 static uint32_t kv_submit_pipe(struct llmdev_kv *kv, const uint32_t *ids,
 			       uint32_t n, bool in, bool wait, uint64_t *fences,
-			       int *err)
+			       uint64_t *move, int *err)
 {
 	uint32_t per = kv_pipe_blocks(n), done, nb = 0, k;
 
@@ -913,7 +924,7 @@ static uint32_t kv_submit_pipe(struct llmdev_kv *kv, const uint32_t *ids,
 			break;
 		}
 		memcpy(part, ids + done, sizeof(*part) * k);
-		bi = kv_submit(kv, part, k, in, wait && per >= n);
+		bi = kv_submit(kv, part, k, in, wait && per >= n, move);
 		if (bi < 0) {
 			free(part);
 			*err = bi;
@@ -1183,7 +1194,7 @@ static int kv_evict_hbm(struct llmdev_kv *kv, uint32_t want, bool wait)
 		free(ids);
 		return dropped ? (int)dropped : -ENOMEM;
 	}
-	nb = kv_submit_pipe(kv, ids, n, false, wait, fences, &err);
+	nb = kv_submit_pipe(kv, ids, n, false, wait, fences, NULL, &err);
 	free(ids);
 	/* the blocks of the batches queued */
 	queued = nb * per < n ? nb * per : n;
@@ -1491,6 +1502,7 @@ static int kv_bring_in(struct llmdev_kv *kv, uint32_t *u, uint32_t n, bool pin,
 {
 	uint32_t i, nin = 0, done, *in = NULL, pinned_now = 0, npinned = 0;
 	uint32_t found[LLMDEV_KV_TIERS] = { 0 }, upto = 0, newly = 0, t;
+	uint64_t move = 0;	/* a prefetch's: its first batch's fence */
 	int ret = 0;
 
 	if (fence)
@@ -1586,7 +1598,8 @@ static int kv_bring_in(struct llmdev_kv *kv, uint32_t *u, uint32_t n, bool pin,
 			kv->blk[in[done + k]].dst_slot = kv_slot_get(kv, LLMDEV_KV_HBM);
 		kv_used_update(kv, LLMDEV_KV_HBM);
 		/* all queued first: the card moves one while the next is prepared */
-		nb = kv_submit_pipe(kv, in + done, chunk, true, pin, fences, &err);
+		nb = kv_submit_pipe(kv, in + done, chunk, true, pin, fences,
+				    fence ? &move : NULL, &err);
 		if (nb && fence)
 			*fence = fences[nb - 1];
 		for (j = 0; pin && j < nb && !ret; j++) {
@@ -1612,6 +1625,12 @@ static int kv_bring_in(struct llmdev_kv *kv, uint32_t *u, uint32_t n, bool pin,
 		done += chunk;
 	}
 	free(in);
+	/* a prefetch's fence stands for all of its batches (llmdev_kv_wait()) */
+	if (fence && *fence && *fence != move) {
+		kv->moves[kv->moves_pos].last = *fence;
+		kv->moves[kv->moves_pos].first = move;
+		kv->moves_pos = (kv->moves_pos + 1) % KV_FAILED_RING;
+	}
 	return 0;
 
 fail:
@@ -1747,8 +1766,9 @@ int llmdev_kv_unpin(struct llmdev_kv *kv, const struct llmdev_kv_ref *refs,
 
 int llmdev_kv_wait(struct llmdev_kv *kv, uint64_t fence, uint64_t timeout_ns)
 {
+	uint64_t move = fence, at = 0;
+	int ret = kv_enter(kv), r, status = 0;
 	unsigned int i;
-	int ret = kv_enter(kv), r;
 
 	if (ret)
 		return kv_ret(ret);
@@ -1762,10 +1782,25 @@ int llmdev_kv_wait(struct llmdev_kv *kv, uint64_t fence, uint64_t timeout_ns)
 		if (r == -ETIME)
 			return kv_leave(kv, r);
 	}
-	for (i = 0; fence && i < KV_FAILED_RING; i++)
-		if (kv->failed[i].fence == fence)
-			return kv_leave(kv, kv->failed[i].status);
-	return kv_leave(kv, 0);
+	if (!fence)
+		return kv_leave(kv, 0);
+	/* the move it stands for: every batch of a prefetch reports to it */
+	for (i = 0; i < KV_FAILED_RING; i++)
+		if (kv->moves[i].last == fence) {
+			move = kv->moves[i].first;
+			break;
+		}
+	/* the first of them that failed */
+	for (i = 0; i < KV_FAILED_RING; i++) {
+		if (!kv->failed[i].fence ||
+		    (kv->failed[i].fence != fence && kv->failed[i].move != move))
+			continue;
+		if (!at || kv->failed[i].fence < at) {
+			at = kv->failed[i].fence;
+			status = kv->failed[i].status;
+		}
+	}
+	return kv_leave(kv, status);
 }
 
 int llmdev_kv_evict(struct llmdev_kv *kv, unsigned int tier, unsigned int count)

@@ -1141,10 +1141,11 @@ LLMDEV_API int llmdev_kv_prefetch(struct llmdev_kv *kv,
  * @timeout_ns: how long to wait; 0 only checks
  *
  * Return: 0 done (also for fence 0, and for a fence already waited for);
- * -ETIME not yet; the batch's error (-EIO, -ENODEV, ...: its blocks stayed
- * in host memory) when it failed, as long as it is among the pool's last
- * 64 failures; -ENOENT no such fence; -EINVAL @kv is NULL; -ECHILD in a
- * forked child.
+ * -ETIME not yet; the error of the first of the prefetch's DMA batches
+ * that failed (-EIO, -ENODEV, ...: its blocks stayed in host memory), as
+ * long as it is among the pool's last 64 failures (and the prefetch among
+ * its last 64 of more than one batch); -ENOENT no such fence; -EINVAL @kv
+ * is NULL; -ECHILD in a forked child.
  */
 LLMDEV_API int llmdev_kv_wait(struct llmdev_kv *kv, uint64_t fence,
 			      uint64_t timeout_ns);

@@ -731,6 +731,44 @@ TEST(prefetch_then_pin)
 	rmpool(kv);
 }
 
+/* Every batch of a prefetch reports to its fence; other batches do not. */
+TEST(prefetch_fence_covers_its_batches)
+{
+	struct fake f;
+	struct llmdev_kv *kv = mkpool(&f, 64, 64, 0);
+	struct llmdev_kv_ref r[64];
+	uint64_t fence, off[64];
+	unsigned int b0, skip;
+	int i;
+
+	ASSERT_NE(NULL, kv);
+	ASSERT_EQ(0, fill(kv, 1, 64, 1, r));
+	/* the first batch of two fails, then the second */
+	for (skip = 0; skip < 2; skip++) {
+		ASSERT_EQ(64, llmdev_kv_evict(kv, LLMDEV_KV_HBM, 64));
+		b0 = f.batches;
+		f.fail_next = -EIO;
+		f.fail_skip = skip;
+		ASSERT_EQ(0, llmdev_kv_prefetch(kv, r, 64, &fence));
+		ASSERT_EQ(b0 + 2, f.batches);
+		ASSERT_EQ(-EIO, llmdev_kv_wait(kv, fence, 1000000000));
+		for (i = 0; i < 64; i++)
+			EXPECT_EQ(i / 32 == (int)skip ? LLMDEV_KV_HOST : LLMDEV_KV_HBM,
+				  llmdev_kv_tier(kv, 1, i));
+		/* a pin brings the rest */
+		ASSERT_EQ(0, llmdev_kv_pin(kv, r, 64, off));
+		ASSERT_EQ(0, llmdev_kv_unpin(kv, r, 64));
+	}
+	/* a failed eviction is not the next prefetch's */
+	ASSERT_EQ(32, llmdev_kv_evict(kv, LLMDEV_KV_HBM, 32));
+	f.fail_next = -EIO;
+	ASSERT_EQ(-EIO, llmdev_kv_evict(kv, LLMDEV_KV_HBM, 32));
+	ASSERT_EQ(0, llmdev_kv_prefetch(kv, r, 64, &fence));
+	ASSERT_NE(0, fence);
+	ASSERT_EQ(0, llmdev_kv_wait(kv, fence, 1000000000));
+	rmpool(kv);
+}
+
 /* ---- failures ------------------------------------------------------------------------ */
 
 TEST(failed_batches_keep_data)
