@@ -580,6 +580,18 @@ static int kv_ent_add(struct llmdev_kv *kv, uint64_t seq, uint32_t index,
 		return ret;
 	if (kv->sq_used + 1 > kv->smask + 1 && (ret = kv_sq_rehash(kv)))
 		return ret;
+	/* room for the entry first: a new sequence is never left empty */
+	if (kv->ent_free == NIL) {
+		old = kv->nents;
+		if (kv_grow((void **)&kv->ents, &kv->nents, sizeof(*kv->ents),
+			    kv->nents + 1))
+			return -ENOMEM;
+		for (i = kv->nents; i-- > old;) {
+			kv->ents[i].block = NIL;
+			kv->ents[i].next = kv->ent_free;
+			kv->ent_free = i;
+		}
+	}
 	s = kv_sq_find(kv, seq);
 	if (s == NIL) {
 		if (kv->sq_free == NIL) {
@@ -602,17 +614,6 @@ static int kv_ent_add(struct llmdev_kv *kv, uint64_t seq, uint32_t index,
 		*bk = s;
 		kv->sq_used++;
 		ST_ADD(kv, sequences, 1);
-	}
-	if (kv->ent_free == NIL) {
-		old = kv->nents;
-		if (kv_grow((void **)&kv->ents, &kv->nents, sizeof(*kv->ents),
-			    kv->nents + 1))
-			return -ENOMEM;	/* an empty sequence stays: harmless */
-		for (i = kv->nents; i-- > old;) {
-			kv->ents[i].block = NIL;
-			kv->ents[i].next = kv->ent_free;
-			kv->ent_free = i;
-		}
 	}
 	e = kv->ent_free;
 	kv->ent_free = kv->ents[e].next;
@@ -700,6 +701,9 @@ static void kv_complete(struct llmdev_kv *kv, unsigned int bi, int status)
 	kv_used_update(kv, from);
 	kv_used_update(kv, to);
 	if (!status) {
+		/* out of HBM: only ever an eviction */
+		if (!bt->in)
+			ST_ADD(kv, tier[from].evictions, bt->n);
 		ST_ADD(kv, tier[from].bytes_out, bt->bytes);
 		ST_ADD(kv, tier[to].bytes_in, bt->bytes);
 		kv_hist_add(&kv->st->tier[to].in, dt);
@@ -1144,7 +1148,7 @@ static int kv_disk_in(struct llmdev_kv *kv, uint32_t id)
  */
 static int kv_evict_hbm(struct llmdev_kv *kv, uint32_t want, bool wait)
 {
-	uint32_t *ids, n = 0, dropped = 0, id, next, room = 0, nb, j, queued, moved;
+	uint32_t *ids, n = 0, dropped = 0, id, next, room = 0, nb, j, moved;
 	uint32_t per;
 	uint64_t *fences;
 	int ret = 0, err;
@@ -1197,9 +1201,7 @@ static int kv_evict_hbm(struct llmdev_kv *kv, uint32_t want, bool wait)
 	nb = kv_submit_pipe(kv, ids, n, false, wait, fences, NULL, &err);
 	free(ids);
 	/* the blocks of the batches queued */
-	queued = nb * per < n ? nb * per : n;
-	ST_ADD(kv, tier[LLMDEV_KV_HBM].evictions, queued);
-	moved = queued;
+	moved = nb * per < n ? nb * per : n;
 	for (j = 0; wait && j < nb; j++) {
 		ret = kv_reap_fence(kv, fences[j], kv->timeout);
 		if (ret) {

@@ -228,6 +228,20 @@ static const struct kv_backend fake_be = {
 	.wait = fake_wait, .batch_wait = fake_batch_wait, .copy = fake_copy,
 };
 
+/*
+ * realloc() (linked with --wrap=realloc, the pool's included) fails while
+ * this is set: the pool's arrays cannot grow.
+ */
+static bool realloc_fails;
+
+void *__real_realloc(void *p, size_t n);
+void *__wrap_realloc(void *p, size_t n);
+
+void *__wrap_realloc(void *p, size_t n)
+{
+	return realloc_fails ? NULL : __real_realloc(p, n);
+}
+
 /* ---- helpers ---------------------------------------------------------------------- */
 
 static uint64_t rng_state = 0x12345678;
@@ -443,6 +457,35 @@ TEST(alloc_free_full)
 	EXPECT_EQ(1, st.tier[LLMDEV_KV_HBM].used);
 	/* a short stats struct: EINVAL */
 	ASSERT_EQ(-EINVAL, llmdev_kv_get_stats(kv, &st, 8));
+	rmpool(kv);
+}
+
+/* A new sequence is not left behind, empty, when its entry cannot be had. */
+TEST(no_empty_sequence_on_enomem)
+{
+	struct fake f;
+	struct llmdev_kv *kv = mkpool(&f, 128, 0, 0);
+	struct llmdev_kv_stats st;
+	uint8_t h[LLMDEV_KV_HASH_LEN] = { 1, 2, 3 };
+	int ret;
+
+	ASSERT_NE(NULL, kv);
+	/* 63 blocks; a 64th name for one of them fills the names' array */
+	ASSERT_EQ(0, fill(kv, 1, 63, 1, NULL));
+	ASSERT_EQ(0, llmdev_kv_set_hash(kv, 1, 0, h));
+	ASSERT_EQ(0, llmdev_kv_lookup(kv, h, 3, 0));
+	/* a block is free, but a 65th name needs the array to grow */
+	realloc_fails = true;
+	ret = llmdev_kv_alloc(kv, 2, 0);
+	realloc_fails = false;
+	ASSERT_EQ(-ENOMEM, ret);
+	ASSERT_EQ(0, llmdev_kv_get_stats(kv, &st, sizeof(st)));
+	EXPECT_EQ(2, st.sequences);
+	EXPECT_EQ(63, st.blocks);
+	ASSERT_EQ(0, llmdev_kv_alloc(kv, 2, 0));
+	ASSERT_EQ(0, llmdev_kv_get_stats(kv, &st, sizeof(st)));
+	EXPECT_EQ(3, st.sequences);
+	EXPECT_EQ(64, st.blocks);
 	rmpool(kv);
 }
 
@@ -685,15 +728,19 @@ TEST(watermark_round_is_one_batch)
 	ASSERT_EQ(0, llmdev_kv_alloc(kv, 1, 18));
 	EXPECT_EQ(1, f.batches);
 	EXPECT_EQ(4, f.ops);
-	/* not waited for: the slots come back when it is reaped */
+	/*
+	 * not waited for: the slots come back, and the evictions count, when
+	 * it is reaped
+	 */
 	ASSERT_EQ(0, llmdev_kv_get_stats(kv, &st, sizeof(st)));
-	EXPECT_EQ(4, st.tier[LLMDEV_KV_HBM].evictions);
+	EXPECT_EQ(0, st.tier[LLMDEV_KV_HBM].evictions);
 	EXPECT_EQ(4, st.tier[LLMDEV_KV_HOST].used);
 	/* the least recently used went: block 0..3 */
 	EXPECT_EQ(LLMDEV_KV_HOST, llmdev_kv_tier(kv, 1, 0));
 	EXPECT_EQ(LLMDEV_KV_HOST, llmdev_kv_tier(kv, 1, 3));
 	EXPECT_EQ(LLMDEV_KV_HBM, llmdev_kv_tier(kv, 1, 4));
 	ASSERT_EQ(0, llmdev_kv_get_stats(kv, &st, sizeof(st)));
+	EXPECT_EQ(4, st.tier[LLMDEV_KV_HBM].evictions);
 	EXPECT_EQ(15, st.tier[LLMDEV_KV_HBM].used);
 	EXPECT_EQ(1, st.tier[LLMDEV_KV_HBM].swap_out);
 	rmpool(kv);
@@ -807,6 +854,8 @@ TEST(failed_batches_keep_data)
 	ASSERT_EQ(0, llmdev_kv_get_stats(kv, &st, sizeof(st)));
 	EXPECT_EQ(0, st.tier[LLMDEV_KV_HBM].pinned);
 	EXPECT_LE(3, st.errors);
+	/* the one eviction that moved it, not the ones that failed */
+	EXPECT_EQ(1, st.tier[LLMDEV_KV_HBM].evictions);
 	rmpool(kv);
 }
 
