@@ -64,6 +64,7 @@
 #define KV_DEFAULT_TIMEOUT	(30ULL * 1000000000ULL)
 #define KV_SHM_MAGIC		0x3174736b6d6c6cULL	/* "llmkst1" */
 #define KV_SHM_VERSION		1
+#define KV_STATS_TRIES		64	/* names taken before a pool gives up */
 #define KV_HIST_SUB		4	/* 16 buckets per power of two */
 #define KV_HIST_N		((64 - KV_HIST_SUB + 1) << KV_HIST_SUB)
 
@@ -2026,12 +2027,19 @@ int llmdev_kv_stats_read(const char *path, struct llmdev_kv_stats *st,
 			 size_t size)
 {
 	struct kv_shm *sh;
+	uint64_t start;
 	struct stat s;
+	ssize_t n;
 	int fd, ret = 0;
 
 	if (!path || !st || size < KV_STATS_V0 || size > UINT32_MAX)
 		return kv_err(EINVAL);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/*
+	 * Anyone may put a file in the directory: no symlink followed, no
+	 * FIFO waited on, only a regular file read; and read, not mapped,
+	 * so that its owner cannot truncate it under us (SIGBUS).
+	 */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
 		return kv_err(errno);
 	if (fstat(fd, &s)) {
@@ -2039,30 +2047,40 @@ int llmdev_kv_stats_read(const char *path, struct llmdev_kv_stats *st,
 		close(fd);
 		return kv_ret(ret);
 	}
-	if ((uint64_t)s.st_size < sizeof(*sh)) {
+	if (!S_ISREG(s.st_mode) || (uint64_t)s.st_size < sizeof(*sh)) {
 		close(fd);
 		return kv_err(EINVAL);
 	}
-	sh = mmap(NULL, sizeof(*sh), PROT_READ, MAP_SHARED, fd, 0);
-	ret = sh == MAP_FAILED ? -errno : 0;
+	sh = malloc(sizeof(*sh));
+	if (!sh) {
+		close(fd);
+		return kv_err(ENOMEM);
+	}
+	/* the magic first (offset 0): written last, it vouches for the rest */
+	n = pread(fd, sh, sizeof(*sh), 0);
+	ret = n < 0 ? -errno : 0;
 	close(fd);
-	if (ret)
+	if (!ret && ((size_t)n != sizeof(*sh) || sh->magic != KV_SHM_MAGIC ||
+		     sh->version != KV_SHM_VERSION || sh->size != sizeof(*sh) ||
+		     sh->pid <= 0))
+		ret = -EINVAL;
+	if (ret) {
+		free(sh);
 		return kv_ret(ret);
-	if (sh->magic != KV_SHM_MAGIC || sh->version != KV_SHM_VERSION ||
-	    sh->size != sizeof(*sh)) {
-		munmap(sh, sizeof(*sh));
-		return kv_err(EINVAL);
 	}
 	kv_stats_fill(sh, st, size);
+	/* its process, unless the pid was reused (start time unknown: hidepid) */
+	start = kv_starttime(sh->pid);
 	st->alive = (kill(sh->pid, 0) == 0 || errno == EPERM) &&
-		    kv_starttime(sh->pid) == sh->starttime;
-	munmap(sh, sizeof(*sh));
+		    (!start || !sh->starttime || start == sh->starttime);
+	free(sh);
 	return 0;
 }
 
 static int kv_stats_setup(struct llmdev_kv *kv, const struct llmdev_kv_opts *o)
 {
 	static unsigned int counter;
+	unsigned int tries;
 	const char *dir;
 	int fd, ret;
 
@@ -2073,16 +2091,26 @@ static int kv_stats_setup(struct llmdev_kv *kv, const struct llmdev_kv_opts *o)
 	dir = secure_getenv("LLMDEV_KV_STATS_DIR");
 	if (!dir || !*dir)
 		dir = LLMDEV_KV_STATS_DIR;
-	if ((size_t)snprintf(kv->st_path, sizeof(kv->st_path), "%s/%s%d.%u", dir,
-			     LLMDEV_KV_STATS_PREFIX, (int)getpid(),
-			     __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED)) >=
-	    sizeof(kv->st_path))
-		return -ENAMETOOLONG;
-	/* readable by all: `llmctl kv stats` run by an operator */
-	fd = open(kv->st_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	/*
+	 * A new file of our own: one already there, another user's or left
+	 * by a dead process that had our pid, is not ours to take (its owner
+	 * could truncate it under our mapping); the next name is tried.
+	 */
+	for (tries = 0;; tries++) {
+		if ((size_t)snprintf(kv->st_path, sizeof(kv->st_path), "%s/%s%d.%u",
+				     dir, LLMDEV_KV_STATS_PREFIX, (int)getpid(),
+				     __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED)) >=
+		    sizeof(kv->st_path))
+			return -ENAMETOOLONG;
+		fd = open(kv->st_path,
+			  O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+		if (fd >= 0 || errno != EEXIST || tries + 1 == KV_STATS_TRIES)
+			break;
+	}
 	if (fd < 0)
 		return -errno;
-	if (ftruncate(fd, sizeof(*kv->st))) {
+	/* readable by all, whatever the umask: `llmctl kv stats` of an operator */
+	if (fchmod(fd, 0644) || ftruncate(fd, sizeof(*kv->st))) {
 		ret = -errno;
 		close(fd);
 		unlink(kv->st_path);
@@ -2342,7 +2370,6 @@ int llmdev__kv_create_backend(struct llmdev *dev, const struct llmdev_kv_opts *o
 	ret = kv_stats_setup(kv, &o);
 	if (ret)
 		goto err;
-	kv->st->magic = KV_SHM_MAGIC;
 	kv->st->version = KV_SHM_VERSION;
 	kv->st->size = sizeof(*kv->st);
 	kv->st->pid = kv->pid;
@@ -2352,6 +2379,8 @@ int llmdev__kv_create_backend(struct llmdev *dev, const struct llmdev_kv_opts *o
 	kv->st->block_size = kv->bs;
 	for (t = 0; t < LLMDEV_KV_TIERS; t++)
 		kv->st->tier[t].blocks = kv->nslots[t];
+	/* last: a reader that sees it sees the rest (llmdev_kv_stats_read()) */
+	__atomic_store_n(&kv->st->magic, KV_SHM_MAGIC, __ATOMIC_RELEASE);
 
 	if (o.host_blocks) {
 		kv->host_len = o.host_blocks * o.block_size;

@@ -1232,12 +1232,14 @@ LLMDEV_API int llmdev_kv_get_stats(struct llmdev_kv *kv,
  * @st: out; @st->alive tells whether the owner still runs
  * @size: sizeof(*@st) as the caller was built
  *
- * The file is read without the owner's lock: each counter is read whole,
- * but counters may be of moments a few microseconds apart.
+ * The file is read in one pread(2), without the owner's lock: counters
+ * may be of moments a few microseconds apart. It must be a regular file
+ * (no symlink is followed). Where /proc hides the owner's start time
+ * (hidepid), @st->alive cannot tell a reused pid from the owner.
  *
  * Return: 0; -EINVAL a NULL argument, @size below the first version, not
- * a statistics file (or of another version); the errors of open(2) and
- * mmap(2).
+ * a regular file, not a statistics file (or of another version); -ELOOP
+ * a symlink; -ENOMEM; the errors of open(2) and pread(2).
  */
 LLMDEV_API int llmdev_kv_stats_read(const char *path,
 				    struct llmdev_kv_stats *st, size_t size);

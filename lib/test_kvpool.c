@@ -1378,4 +1378,87 @@ TEST(stats_file)
 	unsetenv("LLMDEV_KV_STATS_DIR");
 }
 
+/*
+ * Anyone may put files in the statistics directory (/dev/shm): a pool
+ * never takes one it did not create, its own is readable by all whatever
+ * the umask, and the reader reads regular files only, without waiting.
+ */
+TEST(stats_file_not_taken_over)
+{
+	LLMDEV_KV_OPTS(o, .block_size = BS, .hbm_blocks = 4, .name = "mine",
+		       .hbm_high_pct = 100, .hbm_low_pct = 99);
+	char dir[256], p[300], q[300];
+	struct llmdev_kv_info info;
+	struct llmdev_kv_stats st;
+	struct llmdev_kv *kv = NULL;
+	struct stat s;
+	struct fake f;
+	mode_t mask;
+	int fd, i;
+
+	snprintf(dir, sizeof(dir), "%s/kvstats2.%d", tmpdir(), getpid());
+	ASSERT_EQ(0, mkdir(dir, 0700));
+	setenv("LLMDEV_KV_STATS_DIR", dir, 1);
+	/* the next names this process would take, there already */
+	for (i = 0; i < 200; i++) {
+		snprintf(p, sizeof(p), "%s/%s%d.%d", dir, LLMDEV_KV_STATS_PREFIX,
+			 (int)getpid(), i);
+		fd = open(p, O_CREAT | O_WRONLY, 0666);
+		ASSERT_LE(0, fd);
+		close(fd);
+	}
+	memset(&f, 0, sizeof(f));
+	pthread_mutex_init(&f.lock, NULL);
+	mask = umask(077);
+	i = llmdev__kv_create_backend(NULL, &o, &fake_be, &f, &kv);
+	umask(mask);
+	/* they are all left alone; the pool gives up after 64 names */
+	ASSERT_EQ(-EEXIST, i);
+	for (i = 0; i < 200; i++) {
+		snprintf(p, sizeof(p), "%s/%s%d.%d", dir, LLMDEV_KV_STATS_PREFIX,
+			 (int)getpid(), i);
+		ASSERT_EQ(0, stat(p, &s));
+		EXPECT_EQ(0, s.st_size);
+		if (i >= 64)
+			unlink(p);
+	}
+	mask = umask(077);
+	i = llmdev__kv_create_backend(NULL, &o, &fake_be, &f, &kv);
+	umask(mask);
+	ASSERT_EQ(0, i);
+	ASSERT_EQ(0, llmdev_kv_info(kv, &info));
+	ASSERT_EQ(0, stat(info.stats_path, &s));
+	EXPECT_EQ(0644, s.st_mode & 07777);
+	ASSERT_EQ(0, llmdev_kv_stats_read(info.stats_path, &st, sizeof(st)));
+	EXPECT_STREQ("mine", st.name);
+	/* a symlink to it is not followed */
+	snprintf(q, sizeof(q), "%s/%slink", dir, LLMDEV_KV_STATS_PREFIX);
+	ASSERT_EQ(0, symlink(info.stats_path, q));
+	EXPECT_EQ(-ELOOP, llmdev_kv_stats_read(q, &st, sizeof(st)));
+	unlink(q);
+	/* a FIFO is not waited on, a directory not read */
+	ASSERT_EQ(0, mkfifo(q, 0600));
+	EXPECT_EQ(-EINVAL, llmdev_kv_stats_read(q, &st, sizeof(st)));
+	unlink(q);
+	ASSERT_EQ(0, mkdir(q, 0700));
+	EXPECT_EQ(-EINVAL, llmdev_kv_stats_read(q, &st, sizeof(st)));
+	rmdir(q);
+	/* one too short, or not yet written (no magic) */
+	fd = open(q, O_CREAT | O_RDWR, 0600);
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(-EINVAL, llmdev_kv_stats_read(q, &st, sizeof(st)));
+	ASSERT_EQ(0, ftruncate(fd, 1 << 20));
+	EXPECT_EQ(-EINVAL, llmdev_kv_stats_read(q, &st, sizeof(st)));
+	close(fd);
+	unlink(q);
+	llmdev_kv_destroy(kv);
+	for (i = 0; i < 64; i++) {
+		snprintf(p, sizeof(p), "%s/%s%d.%d", dir, LLMDEV_KV_STATS_PREFIX,
+			 (int)getpid(), i);
+		unlink(p);
+	}
+	EXPECT_EQ(0, rmdir(dir));
+	unsetenv("LLMDEV_KV_STATS_DIR");
+}
+
 TEST_HARNESS_MAIN
