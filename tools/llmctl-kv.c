@@ -44,25 +44,30 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * NSEC + ts.tv_nsec;
 }
 
+/* "64K", "2M", "4096": a size in bytes, > 0 and without overflow */
 static int parse_size(const char *s, uint64_t *out)
 {
 	unsigned long long v;
+	unsigned int shift = 0;
 	char *end;
 
+	/* strtoull() takes "-1" for ULLONG_MAX */
+	if (*s < '0' || *s > '9')
+		return -1;
 	errno = 0;
 	v = strtoull(s, &end, 10);
-	if (errno || end == s)
+	if (errno)
 		return -1;
 	switch (*end) {
-	case 'G': case 'g': v <<= 10; /* fall through */
-	case 'M': case 'm': v <<= 10; /* fall through */
-	case 'K': case 'k': v <<= 10; end++; break;
+	case 'G': case 'g': shift = 30; end++; break;
+	case 'M': case 'm': shift = 20; end++; break;
+	case 'K': case 'k': shift = 10; end++; break;
 	case '\0': break;
 	default: return -1;
 	}
-	if (*end || !v)
+	if (*end || !v || v > UINT64_MAX >> shift)
 		return -1;
-	*out = v;
+	*out = (uint64_t)v << shift;
 	return 0;
 }
 
@@ -772,9 +777,13 @@ static int bench_prefetch(struct llmdev *dev, uint64_t bs, uint64_t n,
 {
 	struct llmdev_kv_ref *refs = calloc(n, sizeof(*refs));
 	uint64_t s[2][16], t0, fence, i;
-	struct llmdev_kv *kv = bench_pool(dev, bs, n);
+	struct llmdev_kv *kv = refs ? bench_pool(dev, bs, n) : NULL;
+	bool said = !kv;	/* what went wrong */
 	unsigned int k, d;
 	int ret = kv ? 0 : -1;
+
+	if (!refs)
+		msg("out of memory");
 
 	for (i = 0; !ret && i < n; i++) {
 		refs[i] = (struct llmdev_kv_ref){ .seq = 1, .index = i };
@@ -787,6 +796,10 @@ static int bench_prefetch(struct llmdev *dev, uint64_t bs, uint64_t n,
 		for (k = 0; !ret && k < 16; k++) {
 			ret = llmdev_kv_evict(kv, LLMDEV_KV_HBM, n);
 			if (ret != (int)n) {
+				msg("%s: prefetch bench: swapping out %" PRIu64 " blocks: %s",
+				    llmdev_name(dev), n,
+				    ret < 0 ? llmdev_strerror(ret) : "not all moved");
+				said = true;
 				ret = ret < 0 ? ret : -EIO;
 				break;
 			}
@@ -819,7 +832,7 @@ static int bench_prefetch(struct llmdev *dev, uint64_t bs, uint64_t n,
 		uint64_t p99;
 
 		quantiles(s[1], 16, &pr->with_ns, &p99);
-	} else if (kv) {
+	} else if (!said) {
 		msg("%s: prefetch bench: %s", llmdev_name(dev), llmdev_strerror(ret));
 	}
 	llmdev_kv_destroy(kv);
@@ -908,7 +921,7 @@ static int kv_bench(int argc, char **argv)
 	struct prefetch_result pr = { 0 };
 	struct single sg = { 0 };
 	double gin = 0, gout = 0, single, tgt_ratio[2] = { -1, -1 }, tgt_x[PB_WAYS][2] = { { -1, -1 }, { -1, -1 } };
-	unsigned int nres = 0, npb = 0, i, j, w;
+	unsigned int nres = 0, npb = 0, todo = 0, i, j, w;
 	uint8_t *buf = MAP_FAILED;
 	uint64_t buflen;
 	struct llmdev *dev;
@@ -950,6 +963,13 @@ static int kv_bench(int argc, char **argv)
 	}
 	if (argc - optind > 1)
 		return usage_err("kv bench: one card at most");
+	/* the figures: each batch of each block size up to --max-bytes */
+	for (i = 0; i < o.nbs; i++)
+		for (j = 0; j < o.nbatch; j++)
+			todo += o.batch[j] * o.bs[i] <= o.max_bytes;
+	if (!todo)
+		return usage_err("kv bench: nothing to measure: every batch of every block size is over --max-bytes (%" PRIu64 " bytes)",
+				 o.max_bytes);
 	if (need_driver() || open_card(optind < argc ? argv[optind] : "0", &dev))
 		return EXIT_FAIL;
 	buflen = o.max_bytes > SINGLE_LEN ? o.max_bytes : SINGLE_LEN;
@@ -1163,9 +1183,10 @@ static int kv_stats(int argc, char **argv)
 {
 	struct dirent **names = NULL;
 	const char *dir = stats_dir();
+	size_t plen = strlen(LLMDEV_KV_STATS_PREFIX);
 	long pid = 0;
 	char *end, path[512];
-	int n, i, shown = 0, ret;
+	int n, i, shown = 0, bad = 0, ret;
 
 	if (argc > 2)
 		return usage_err("usage: llmctl kv stats [PID]");
@@ -1190,18 +1211,24 @@ static int kv_stats(int argc, char **argv)
 	print_start("llmdev.kv-stats/1");
 	print_open_array("pools");
 	for (i = 0; i < n; i++) {
+		const char *name = names[i]->d_name;
 		struct llmdev_kv_stats s;
 
-		if (!strncmp(names[i]->d_name, LLMDEV_KV_STATS_PREFIX,
-			     strlen(LLMDEV_KV_STATS_PREFIX))) {
-			snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
+		/* LLMDEV_KV_STATS_PREFIX<pid>.<n>; with PID, that pid's only */
+		if (!strncmp(name, LLMDEV_KV_STATS_PREFIX, plen) &&
+		    (!pid || (strtol(name + plen, &end, 10) == pid && *end == '.'))) {
+			snprintf(path, sizeof(path), "%s/%s", dir, name);
 			ret = llmdev_kv_stats_read(path, &s, sizeof(s));
 			if (!ret && (!pid || s.pid == pid)) {
 				if (shown++)
 					print_text("\n");
 				print_pool(path, &s);
-			} else if (ret && ret != -ENOENT) {
-				msg("%s: %s", path, llmdev_strerror(ret));
+			} else if (ret && ret != -ENOENT) {	/* -ENOENT: just closed */
+				msg("%s: %s", path,
+				    ret == -EINVAL ? "not a KV pool's statistics file (or of another version)" :
+				    ret == -ELOOP ? "a symlink (not followed)" :
+				    llmdev_strerror(ret));
+				bad++;
 			}
 		}
 		free(names[i]);
@@ -1212,7 +1239,9 @@ static int kv_stats(int argc, char **argv)
 		print_text("process %ld has no KV pool\n", pid);
 	else if (!shown)
 		print_text("no KV pools\n");
-	return print_done();
+	ret = print_done();
+	/* the pools that could be read are shown; the others are a failure */
+	return ret ? ret : bad ? EXIT_FAIL : 0;
 }
 
 int cmd_kv(int argc, char **argv)

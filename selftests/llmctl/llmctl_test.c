@@ -906,6 +906,13 @@ TEST_F(nodrv, unprivileged)
 		"kv", "bench", "--block-sizes", "16K,,64K");
 	EXPECT_LLMCTL_NOBODY(1, "--cards wants card numbers like 0,1,2,3 or 0-3, not '0,1,'",
 		"shard", "plan", "--cards", "0,1,", "m.gguf");
+	/* a size is not negative, and does not wrap */
+	EXPECT_LLMCTL_NOBODY(1, "--max-bytes wants a size, not '-1'",
+		"kv", "bench", "--max-bytes", "-1");
+	EXPECT_LLMCTL_NOBODY(1, "--block-sizes wants sizes like 16K,64K, not '18014398509481988K'",
+		"kv", "bench", "--block-sizes", "18014398509481988K");
+	EXPECT_LLMCTL_NOBODY(1, "kv bench: nothing to measure: every batch of every block size is over --max-bytes (65536 bytes)",
+		"kv", "bench", "--block-sizes", "1M", "--max-bytes", "64K");
 	EXPECT_FALSE(driver_live());
 }
 
@@ -2200,6 +2207,42 @@ TEST_F(nodrv, ops_commands)
 	EXPECT_LLMCTL_NOBODY(2, "the llmdev driver is not loaded",
 		"cdi", "generate", "--no-library");
 	EXPECT_FALSE(driver_live());
+}
+
+/*
+ * kv stats needs no driver. Anyone may leave files in the statistics
+ * directory: one that is not a pool's is named and the exit status is 2;
+ * a FIFO is not waited on.
+ */
+TEST_F(nodrv, kv_stats_strangers)
+{
+	char dir[64], junk[128], fifo[128];
+	int fd;
+
+	if (_metadata->skip)
+		return;
+	snprintf(dir, sizeof(dir), "/tmp/kvstats-test.%d", getpid());
+	ASSERT_EQ(0, mkdir(dir, 0755));
+	ASSERT_EQ(0, chmod(dir, 0755));
+	snprintf(junk, sizeof(junk), "%s/llmdev-kv.1234.0", dir);
+	snprintf(fifo, sizeof(fifo), "%s/llmdev-kv.fifo", dir);
+	fd = open(junk, O_CREAT | O_WRONLY, 0644);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, 100000));
+	close(fd);
+	ASSERT_EQ(0, mkfifo(fifo, 0644));
+	ASSERT_EQ(0, chmod(fifo, 0644));
+	setenv("LLMDEV_KV_STATS_DIR", dir, 1);
+	EXPECT_LLMCTL_NOBODY(2, "llmdev-kv.fifo: not a KV pool's statistics file", "kv", "stats");
+	EXPECT_LLMCTL_NOBODY(2, "llmdev-kv.1234.0: not a KV pool's statistics file", "kv", "stats");
+	/* with a PID, only the files of that pid's name */
+	EXPECT_LLMCTL_NOBODY(0, "", "kv", "stats", "4321");
+	EXPECT_LLMCTL_NOBODY(2, "llmdev-kv.1234.0: not a KV pool's statistics file",
+		"kv", "stats", "1234");
+	unsetenv("LLMDEV_KV_STATS_DIR");
+	unlink(junk);
+	unlink(fifo);
+	EXPECT_EQ(0, rmdir(dir));
 }
 
 /* A host without cards, the driver loaded. */
