@@ -52,8 +52,9 @@ void llmdev_fence_unreserve(struct llmdev_fence *f)
 	spin_lock(&lf->lock);
 	lf->nfences--;
 	lf->inflight--;
-	spin_unlock(&lf->lock);
+	/* under the lock, as llmdev_fence_signal() */
 	wake_up_all(&lf->wq);
+	spin_unlock(&lf->lock);
 }
 
 /* Make the fence visible to LLMDEV_FENCE_WAIT. */
@@ -92,10 +93,15 @@ void llmdev_fence_signal(struct llmdev_fence *f, int status)
 	f->complete = true;
 	list_add_tail(&f->list, &lf->done);
 	lf->inflight--;
-	spin_unlock(&lf->lock);
-	/* a polling waiter is not on the queue: skip its lock (and barrier) */
+	/*
+	 * Woken under the lock: with nothing in flight the file may be
+	 * released, and freed, once the lock is dropped (see
+	 * llmdev_fence_release_file()). A polling waiter is not on the
+	 * queue: skip its lock.
+	 */
 	if (wq_has_sleeper(&lf->wq))
 		wake_up_all(&lf->wq);
+	spin_unlock(&lf->lock);
 }
 
 /* The fence is complete, or gone (consumed or claimed by another waiter). */
@@ -388,6 +394,9 @@ void llmdev_fence_release_file(struct llmdev_file *lf)
 	unsigned int i;
 
 	wait_event(lf->wq, !READ_ONCE(lf->inflight));
+	/* the last signaller has left its critical section, and lf alone */
+	spin_lock(&lf->lock);
+	spin_unlock(&lf->lock);
 	hash_for_each_safe(lf->fences, i, tmp, f, hnode) {
 		hash_del(&f->hnode);
 		f->free(f);
