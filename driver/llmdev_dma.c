@@ -588,7 +588,10 @@ static void llmdev_ring_hw_init(struct llmdev_ring *ring)
  * ring->lock. A job asks for an interrupt after its last descriptor only;
  * but when the ring fills up before a job is all posted, the descriptors
  * that made it are asked for one too (half way and at the end), or nobody
- * would come back to post the rest.
+ * would come back to post the rest. Nothing is posted once a reset has
+ * begun, before the ring is stopped too: what is pending then runs after
+ * it (llmdev_dma_restart()), as LLMDEV_DMA_SUBMIT says, not to fail with
+ * what the card had started.
  */
 static void llmdev_ring_post(struct llmdev_ring *ring)
 {
@@ -596,7 +599,8 @@ static void llmdev_ring_post(struct llmdev_ring *ring)
 	u32 old_tail = ring->tail, n;
 	struct llmdev_job *job, *tmp;
 
-	if (ring->stopped)
+	if (ring->stopped ||
+	    READ_ONCE(ring->ldev->state) == LLMDEV_STATE_RESETTING)
 		return;
 	list_for_each_entry_safe(job, tmp, &ring->pending, node) {
 		while (space && job->posted < job->nr_desc) {
