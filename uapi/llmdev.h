@@ -809,7 +809,9 @@ struct llmdev_reset {
  * A buffer is the memory of the process that registered it, as it was
  * when registered: a child after fork() that shares the file reaches the
  * parent's pages through it, not its own copy; an munmap() or mremap() of
- * the range does not change what the card reads and writes.
+ * the range does not change what the card reads and writes. Where the
+ * platform's DMA needs it (bounce buffers, caches the card does not
+ * snoop), each transfer syncs the part of the buffer it moves.
  *
  * Errors: -EINVAL length 0 or too large, unknown flags, reserved set, the
  * range wraps; -EFAULT the range is not mapped (or not writable, without
@@ -818,9 +820,7 @@ struct llmdev_reset {
  * RLIMIT_MEMLOCK reached; -EMFILE LLMDEV_MAX_BUFS buffers on this file;
  * -EBUSY (without LLMDEV_BUF_READ_ONLY) a page of the range is in
  * LLMDEV_BUF_MAX_SHARE writable buffers already (of any file or card);
- * -EOPNOTSUPP the platform's DMA needs bounce buffers or cache syncs for
- * this memory (swiotlb), which registered buffers do not do; -ENODEV;
- * -EIO the card is dead.
+ * -ENODEV; -EIO the card is dead.
  */
 struct llmdev_buf_register {
 	__u32 size;
@@ -882,8 +882,10 @@ struct llmdev_buf_unregister {
  * @buf_stride in the buffer and at @offset + r * @length in the region
  * (the region side is packed), e.g. a column slice of a matrix whose rows
  * are @buf_stride bytes. The rows move in order; all of them count as one
- * transfer of @rows * @length bytes, at most LLMDEV_DMA_MAX_LENGTH. A
- * driver before this flag fails such an op with -EINVAL.
+ * transfer of @rows * @length bytes, at most LLMDEV_DMA_MAX_LENGTH. The
+ * rows of a batch's transfers (1 for a transfer without LLMDEV_OP_ROWS)
+ * are LLMDEV_BATCH_MAX at most in all. A driver before this flag fails
+ * such an op with -EINVAL.
  */
 struct llmdev_dma_op {
 	__u32 flags;
@@ -944,7 +946,8 @@ struct llmdev_dma_op {
  * the op, unknown flags in the batch or an op, reserved set, a length 0 or
  * too large, a range beyond its region or buffer, LLMDEV_OP_ROWS without
  * LLMDEV_OP_BUF, with @rows 0, a @buf_stride below @length or rows of more
- * than LLMDEV_DMA_MAX_LENGTH bytes in all; -ENOENT no such region
+ * than LLMDEV_DMA_MAX_LENGTH bytes in all, more than LLMDEV_BATCH_MAX rows
+ * in the batch; -ENOENT no such region
  * or buffer; -EPERM a region the caller may not use; -EACCES a transfer
  * from the card into an LLMDEV_BUF_READ_ONLY buffer; -EFAULT @ops not
  * readable, host memory not mapped (or not writable for a transfer from
