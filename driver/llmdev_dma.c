@@ -1157,6 +1157,16 @@ static int llmdev_req_build(struct llmdev_req *req,
 	return 0;
 }
 
+/*
+ * A request built is committed or undone: what it mapped for the card is
+ * on the rings, or given back (llmdev_remove() waits for this).
+ */
+static void llmdev_req_built_done(struct llmdev_device *ldev)
+{
+	if (atomic_dec_and_test(&ldev->building))
+		wake_up_all(&ldev->state_wq);
+}
+
 /* The reply is written: the request gets its fence and goes to the card. */
 static void llmdev_req_commit(struct llmdev_ucmd *ucmd)
 {
@@ -1196,11 +1206,16 @@ static void llmdev_req_commit(struct llmdev_ucmd *ucmd)
 		spin_unlock(&job->ring->lock);
 	}
 	srcu_read_unlock(&ldev->unplug_srcu, idx);
+	llmdev_req_built_done(ldev);
 }
 
 static void llmdev_req_abort(struct llmdev_ucmd *ucmd)
 {
-	llmdev_req_destroy(ucmd->obj);
+	struct llmdev_req *req = ucmd->obj;
+	struct llmdev_device *ldev = req->ldev;
+
+	llmdev_req_destroy(req);
+	llmdev_req_built_done(ldev);
 }
 
 /* A request of @count transfers from @ops, ready to commit into @ucmd. */
@@ -1246,6 +1261,8 @@ static int llmdev_req_submit(struct llmdev_ucmd *ucmd,
 	ucmd->obj = req;
 	ucmd->commit = llmdev_req_commit;
 	ucmd->abort = llmdev_req_abort;
+	/* before the section ends: an unplug that waits for it sees it */
+	atomic_inc(&ldev->building);
 	goto out;
 
 err:

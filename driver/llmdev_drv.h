@@ -226,6 +226,8 @@ enum llmdev_state {
  * @unplug_srcu: readers are ioctls and handlers touching the hardware
  *               (llmdev_enter(), llmdev_hw_enter())
  * @unplugged: set once, under SRCU, when the card is going away
+ * @building: DMA requests built, not yet committed or undone (their
+ *            mappings are the card's: an unplug waits for them)
  * @state: enum llmdev_state; changed under @state_lock, then SRCU is
  *         synchronised, so no hardware section of the old state is left
  * @state_lock: protects @state and the reset counters
@@ -269,6 +271,7 @@ struct llmdev_device {
 	struct device dev;
 	struct srcu_struct unplug_srcu;
 	bool unplugged;
+	atomic_t building;
 	enum llmdev_state state;
 	spinlock_t state_lock;		/* protects state and the reset counters */
 	wait_queue_head_t state_wq;

@@ -699,6 +699,8 @@ static void llmdev_remove(struct pci_dev *pdev)
 	wake_up_all(&ldev->scrub_wait);
 	wake_up_all(&ldev->state_wq);
 	synchronize_srcu(&ldev->unplug_srcu);
+	/* requests built before: mapped for the card, committed or undone soon */
+	wait_event(ldev->state_wq, !atomic_read(&ldev->building));
 	cancel_delayed_work_sync(&ldev->reset_watchdog);
 	llmdev_devlink_fini(ldev);
 	llmdev_pmu_fini(ldev);
