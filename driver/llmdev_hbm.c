@@ -503,9 +503,16 @@ static vm_fault_t llmdev_vm_fault(struct vm_fault *vmf)
 	mutex_lock(&hbm->lock);
 	if (r->dying)
 		goto out;
-	/* the vma lies within the region: checked at mmap, never expands */
-	start = max(vma->vm_start,
-		    vmf->address - LLMDEV_FAULT_AROUND / 2 * PAGE_SIZE);
+	/*
+	 * the vma lies within the region: checked at mmap, never expands;
+	 * pages around the fault, from at most half the window before it
+	 * (a subtraction from a low address would wrap)
+	 */
+	start = vmf->address & PAGE_MASK;
+	if (start - vma->vm_start > LLMDEV_FAULT_AROUND / 2 * PAGE_SIZE)
+		start -= LLMDEV_FAULT_AROUND / 2 * PAGE_SIZE;
+	else
+		start = vma->vm_start;
 	end = min(vma->vm_end, start + LLMDEV_FAULT_AROUND * PAGE_SIZE);
 	for (addr = start; addr < end; addr += PAGE_SIZE) {
 		pgoff = vma->vm_pgoff + ((addr - vma->vm_start) >> PAGE_SHIFT);
