@@ -135,27 +135,29 @@ struct llmdev_ioctl_op {
 	bool dead_ok;
 };
 
-#define __LLMDEV_IOCTL_OP(_cmd, _fn, _type, _last, _reply)		\
+#define __LLMDEV_IOCTL_OP(_cmd, _fn, _type, _last, _reply, _dead_ok)	\
 	[(_cmd) - LLMDEV_CMD_BASE] = {					\
 		.execute = _fn,						\
 		.size = sizeof(_type),					\
 		.min_size = offsetofend(_type, _last),			\
 		.reply = _reply,					\
+		.dead_ok = _dead_ok,					\
 	}
 /* an ioctl that writes results into its struct */
 #define LLMDEV_IOCTL_OP(_cmd, _fn, _type, _last)			\
-	__LLMDEV_IOCTL_OP(_cmd, _fn, _type, _last, true)
+	__LLMDEV_IOCTL_OP(_cmd, _fn, _type, _last, true, false)
 /* an ioctl whose struct is input only: never written */
 #define LLMDEV_IOCTL_IN(_cmd, _fn, _type, _last)			\
-	__LLMDEV_IOCTL_OP(_cmd, _fn, _type, _last, false)
+	__LLMDEV_IOCTL_OP(_cmd, _fn, _type, _last, false, false)
 
 static const struct llmdev_ioctl_op llmdev_ioctl_ops[] = {
 	LLMDEV_IOCTL_OP(LLMDEV_CMD_INFO, llmdev_ioctl_info, struct llmdev_info,
 			irq_vectors),
 	LLMDEV_IOCTL_OP(LLMDEV_CMD_HBM_ALLOC, llmdev_hbm_ioctl_alloc,
 			struct llmdev_hbm_alloc, largest_free),
-	LLMDEV_IOCTL_IN(LLMDEV_CMD_HBM_FREE, llmdev_hbm_ioctl_free,
-			struct llmdev_hbm_free, __reserved),
+	/* on a dead card too: the region is quarantined, not scrubbed */
+	__LLMDEV_IOCTL_OP(LLMDEV_CMD_HBM_FREE, llmdev_hbm_ioctl_free,
+			  struct llmdev_hbm_free, __reserved, false, true),
 	LLMDEV_IOCTL_OP(LLMDEV_CMD_HBM_LIST, llmdev_hbm_ioctl_list,
 			struct llmdev_hbm_list, regions),
 	LLMDEV_IOCTL_OP(LLMDEV_CMD_HBM_OPEN, llmdev_hbm_ioctl_open,

@@ -30,7 +30,7 @@
  *    cannot be written has no effect, except where a call says otherwise.
  *  - the card was removed (hot-unplug): -ENODEV.
  *  - the card is dead: a reset failed (see LLMDEV_RESET): -EIO, from every
- *    call but LLMDEV_RESET.
+ *    call but LLMDEV_RESET and LLMDEV_HBM_FREE.
  *  - out of kernel memory: -ENOMEM.
  *  - an unknown command: -ENOTTY.
  *

@@ -738,7 +738,7 @@ static bool kmsg_says(int fd, const char *what)
  */
 TEST_F_TIMEOUT(reset, dead_card_comes_back, 300)
 {
-	struct llmdev_hbm_alloc a, b;
+	struct llmdev_hbm_alloc a, b, c;
 	uint64_t fails0 = ~0ULL, fails1 = ~0ULL, fence;
 	char id[32], state[32] = "";
 	int ret, kmsg;
@@ -756,6 +756,7 @@ TEST_F_TIMEOUT(reset, dead_card_comes_back, 300)
 	ASSERT_EQ(0, ld_xfer(self->fd, a.handle, 0, self->src, 64 * LD_KIB, true,
 			     LLMDEV_RING_ANY));
 	ASSERT_EQ(0, ld_sysfs_u64(0, "reset_failures", &fails0));
+	ASSERT_EQ(0, ld_hbm_alloc(self->fd, 64 * LD_KIB, 0, 0, NULL, &c));
 
 	ASSERT_EQ(0, set_fail_reset(id, true));
 	ret = reset_ioctl(self->fd);
@@ -771,6 +772,8 @@ TEST_F_TIMEOUT(reset, dead_card_comes_back, 300)
 	EXPECT_EQ(-EIO, ld_hbm_alloc(self->fd, 64 * LD_KIB, 0, 0, NULL, &b));
 	EXPECT_EQ(-EIO, ld_submit(self->fd, a.handle, 0, self->dst, 4096, false, 0,
 				  &fence));
+	/* freeing works on a dead card: the HBM waits for a scrub (below) */
+	EXPECT_EQ(0, ld_hbm_free(self->fd, c.handle));
 
 	/* a reset that works: live again, the region and its data kept */
 	ASSERT_EQ(0, reset_ioctl(self->fd));
