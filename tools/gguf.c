@@ -1004,6 +1004,11 @@ uint64_t gguf_file_size(const struct gguf_file *f)
 	return f->size;
 }
 
+int gguf_fd(const struct gguf_file *f)
+{
+	return f->fd;
+}
+
 size_t gguf_kv_count(const struct gguf_file *f)
 {
 	return f->n_kv;

@@ -230,6 +230,16 @@ uint64_t gguf_data_offset(const struct gguf_file *f);
 /** gguf_file_size() - Return: the size of the file in bytes. */
 uint64_t gguf_file_size(const struct gguf_file *f);
 
+/**
+ * gguf_fd() - the file checked, open (read-only) until gguf_close()
+ * @f: the handle
+ *
+ * Return: its file descriptor: read the data through it (or through
+ * /proc/self/fd/N), not through the path, which may name another file by
+ * then.
+ */
+int gguf_fd(const struct gguf_file *f);
+
 /** gguf_kv_count() - Return: the number of metadata pairs. */
 size_t gguf_kv_count(const struct gguf_file *f);
 

@@ -82,22 +82,32 @@ struct freader {
 	uint64_t bytes;		/* read so far */
 };
 
-static int freader_open(struct freader *r, const char *path)
+/*
+ * The file that was checked and planned (@fd, gguf_fd()), opened again
+ * through /proc, with O_DIRECT where its file system takes it: not @path,
+ * which may name another file by now (a download renamed over it). Without
+ * /proc, a duplicate of @fd, through the page cache.
+ */
+static int freader_open(struct freader *r, const char *path, int fd)
 {
+	char self[40];
 	struct stat st;
 
 	memset(r, 0, sizeof(*r));
 	r->path = path;
 	r->align = LOAD_ALIGN;
-	r->fd = open(path, O_RDONLY | O_CLOEXEC | O_DIRECT);
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	r->fd = open(self, O_RDONLY | O_CLOEXEC | O_DIRECT);
 	if (r->fd >= 0) {
 		r->direct = true;
 	} else {
 		/* EINVAL: the file system does not do O_DIRECT (tmpfs, ...) */
-		if (errno != EINVAL)
+		if (errno != EINVAL && errno != ENOENT)
 			return -errno;
-		r->refused = errno;
-		r->fd = open(path, O_RDONLY | O_CLOEXEC);
+		r->refused = errno == EINVAL ? EINVAL : EOPNOTSUPP;
+		r->fd = open(self, O_RDONLY | O_CLOEXEC);
+		if (r->fd < 0 && errno == ENOENT)
+			r->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 		if (r->fd < 0)
 			return -errno;
 	}
@@ -373,6 +383,7 @@ struct inflight {
 struct slot {
 	struct inflight *b;
 	size_t n, cap;
+	int err;	/* the first error of a batch done, until all are */
 };
 
 /*
@@ -485,11 +496,13 @@ static void progress(struct loader *l, bool final)
 /*
  * Wait for the batches of @sl (all of them with @block, else only
  * check): 0 when all are done (the first error of a batch is returned
- * then), -ETIME some are not done yet (only without @block).
+ * then, also when it was seen by an earlier call that returned -ETIME:
+ * its fence is consumed), -ETIME some are not done yet (only without
+ * @block).
  */
 static int slot_wait(struct loader *l, struct slot *sl, bool block)
 {
-	int ret = 0;
+	int ret;
 	size_t i;
 
 	for (i = 0; i < sl->n; i++) {
@@ -503,10 +516,12 @@ static int slot_wait(struct loader *l, struct slot *sl, bool block)
 		if (r == -ETIME && !block)
 			return -ETIME;
 		b->done = true;
-		if (!ret)
-			ret = r ? r : status;
+		if (!sl->err)
+			sl->err = r ? r : status;
 	}
+	ret = sl->err;
 	sl->n = 0;
+	sl->err = 0;
 	return ret;
 }
 
@@ -1087,7 +1102,7 @@ int cmd_load(int argc, char **argv)
 	n = plan->n_cards;
 	/* an interrupt frees what this load allocated, as any failure does */
 	catch_signals(true);
-	ret = freader_open(&fr, o.path);
+	ret = freader_open(&fr, o.path, gguf_fd(g));
 	if (ret) {
 		msg("%s: %s", o.path, strerror(-ret));
 		goto out;
@@ -1134,8 +1149,9 @@ int cmd_load(int argc, char **argv)
 	}
 
 	l.t0 = l.last = now_s();
-	ret = staging_setup(&st, n, devs, load, LOAD_MIN_CHUNK > fr.align ?
-			    LOAD_MIN_CHUNK : fr.align);
+	/* two alignments at least: --verify compares a buffer less one of them */
+	ret = staging_setup(&st, n, devs, load, LOAD_MIN_CHUNK > 2 * fr.align ?
+			    LOAD_MIN_CHUNK : 2 * fr.align);
 	t_reg = now_s() - l.t0;
 	if (ret)
 		goto undo;
