@@ -563,7 +563,7 @@ static int parse_u32(const char *s, uint32_t max, uint32_t *v)
 	return 0;
 }
 
-/* "0,1,2,3" or "0-3" or a mix */
+/* "0,1,2,3" or "0-3" or a mix; each card once, a range upwards */
 static int parse_cards(const char *s, struct model_opts *o)
 {
 	char *copy = strdup(s), *rest = copy, *tok;
@@ -585,9 +585,20 @@ static int parse_cards(const char *s, struct model_opts *o)
 		}
 		if (!dash)
 			b = a;
-		for (; a <= b && o->n_cards < SHARD_MAX_CARDS; a++)
+		if (a > b) {
+			ret = -EINVAL;
+			break;
+		}
+		for (; a <= b && o->n_cards < SHARD_MAX_CARDS; a++) {
+			uint32_t k;
+
+			for (k = 0; k < o->n_cards && o->cards[k] != a; k++)
+				;
+			if (k < o->n_cards)
+				break;	/* named twice */
 			o->cards[o->n_cards++] = a;
-		if (a <= b || !o->n_cards) {
+		}
+		if (a <= b) {
 			ret = -EINVAL;
 			break;
 		}

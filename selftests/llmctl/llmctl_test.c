@@ -906,6 +906,11 @@ TEST_F(nodrv, unprivileged)
 		"kv", "bench", "--block-sizes", "16K,,64K");
 	EXPECT_LLMCTL_NOBODY(1, "--cards wants card numbers like 0,1,2,3 or 0-3, not '0,1,'",
 		"shard", "plan", "--cards", "0,1,", "m.gguf");
+	/* a range runs upwards; a card is named once */
+	EXPECT_LLMCTL_NOBODY(1, "--cards wants card numbers like 0,1,2,3 or 0-3, not '0,3-1'",
+		"shard", "plan", "--cards", "0,3-1", "m.gguf");
+	EXPECT_LLMCTL_NOBODY(1, "--cards wants card numbers like 0,1,2,3 or 0-3, not '0,1,1'",
+		"shard", "plan", "--cards", "0,1,1", "m.gguf");
 	/* a size is not negative, and does not wrap */
 	EXPECT_LLMCTL_NOBODY(1, "--max-bytes wants a size, not '-1'",
 		"kv", "bench", "--max-bytes", "-1");
