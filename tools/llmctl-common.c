@@ -675,7 +675,7 @@ int parse_model_opts(int argc, char **argv, struct model_opts *o,
 
 /*
  * The model part of its region names: the file's base name without
- * ".gguf" when that is at most MODEL_TAG_LEN characters of [A-Za-z0-9._-];
+ * ".gguf" when that is at most MODEL_TAG_LEN characters of [A-Za-z0-9.-];
  * otherwise its first MODEL_TAG_KEEP characters (others replaced by '_'),
  * '~' and 6 hex digits of a hash of the whole base name, so that long
  * names sharing a prefix ("Meta-Llama-3-8B-Instruct-Q8_0" and
