@@ -84,8 +84,9 @@ static int llmdev_region_access(struct llmdev_file *lf, struct llmdev_region *r)
 {
 	if (r->owner == lf)
 		return 0;
+	/* the effective uid, as for files (and as capable() looks) */
 	if (r->persistent &&
-	    (uid_eq(r->uid, current_uid()) || capable(CAP_SYS_ADMIN)))
+	    (uid_eq(r->uid, current_euid()) || capable(CAP_SYS_ADMIN)))
 		return 0;
 	return -EPERM;
 }
@@ -162,7 +163,7 @@ int llmdev_hbm_ioctl_alloc(struct llmdev_ucmd *ucmd)
 	kref_init(&r->ref);
 	r->ldev = ldev;
 	r->owner = ucmd->lf;
-	r->uid = current_uid();
+	r->uid = current_euid();
 	r->pid = get_task_pid(current, PIDTYPE_TGID);
 	r->persistent = a->flags & LLMDEV_HBM_PERSISTENT;
 	r->pending = true;

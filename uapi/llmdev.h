@@ -227,7 +227,7 @@ struct llmdev_hbm_free {
  * @flags: LLMDEV_REGION_*
  * @hbm_offset: offset in HBM
  * @length: bytes
- * @owner_uid: uid that created it
+ * @owner_uid: effective uid of the process that created it
  * @owner_pid: pid (thread-group id) that created it, in the caller's namespace, 0 if not visible
  * @name: its name, may be empty
  */

@@ -387,6 +387,36 @@ TEST_F(hbm, persistent_permissions)
 		_exit(0);
 	}
 	EXPECT_EQ(0, ld_wait_child(pid));
+
+	/*
+	 * 5: the effective uid is the one that counts: a process whose
+	 * real uid is root but effective uid another (a set-uid helper, a
+	 * daemon acting for a tenant) does not reach root's region, and
+	 * what it creates is that uid's
+	 */
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct llmdev_hbm_region *r, *e;
+		struct llmdev_hbm_alloc eu;
+		struct llmdev_hbm_open oo;
+		unsigned int n;
+		int fd = ld_open(0);
+
+		CHILD_CHECK(fd >= 0);
+		CHILD_CHECK(!seteuid(LLMDEV_OTHER_UID));
+		CHILD_CHECK(getuid() == 0);
+		CHILD_CHECK(ld_hbm_open(fd, rname, &oo) == -EPERM);
+		CHILD_CHECK(ld_hbm_free(fd, root.handle) == -EPERM);
+		CHILD_CHECK(!ld_hbm_alloc(fd, 4096, 0, LLMDEV_HBM_PERSISTENT, nname2, &eu));
+		CHILD_CHECK(!ld_hbm_list(fd, &r, &n));
+		e = ld_find_region(r, n, eu.handle);
+		CHILD_CHECK(e && e->owner_uid == LLMDEV_OTHER_UID);
+		free(r);
+		CHILD_CHECK(!ld_hbm_free(fd, eu.handle));
+		_exit(0);
+	}
+	EXPECT_EQ(0, ld_wait_child(pid));
 	EXPECT_EQ(0, ld_hbm_free(self->fd, root.handle));
 	EXPECT_EQ(self->used0, ld_hbm_used_settle(0, self->used0));
 }
