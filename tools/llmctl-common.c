@@ -333,7 +333,7 @@ int open_card(const char *name, struct llmdev **devp)
 int open_cards(const char *name, struct llmdev ***devsp)
 {
 	struct llmdev **devs;
-	int n;
+	int n, err, bad;
 
 	if (need_driver())
 		return -1;
@@ -350,22 +350,45 @@ int open_cards(const char *name, struct llmdev ***devsp)
 		msg("no llmdev cards (the driver is loaded but bound to none)");
 		return -1;
 	}
-	n = open_cards_quiet(devsp);
+	n = open_cards_all(devsp, &err, &bad);
+	if (err) {
+		/* every card or none: a command does not go on with some */
+		msg("llmdev%d: %s%s", bad, llmdev_strerror(err),
+		    err == -EACCES ? " (root, or a member of the group llmdev, may open it)" : "");
+		close_cards(*devsp, n);
+		*devsp = NULL;
+		return -1;
+	}
 	return *devsp ? n : -1;
+}
+
+int open_cards_all(struct llmdev ***devsp, int *err, int *bad)
+{
+	int n = llmdev_count(), found = 0, i, ret;
+	struct llmdev **devs = n > 0 ? calloc(n, sizeof(*devs)) : NULL;
+
+	*err = 0;
+	*bad = 0;
+	/* minors need not be dense after hot-unplug: look a little further */
+	for (i = 0; devs && found < n && i < n + 64; i++) {
+		ret = llmdev_open(i, &devs[found]);
+		if (!ret)
+			found++;
+		else if (ret != -ENOENT && ret != -ENODEV && ret != -ENXIO && !*err) {
+			*err = ret;
+			*bad = i;
+		}
+	}
+	*devsp = devs;
+	return found;
 }
 
 /* every card with a device node, without a message; the count (0 if none) */
 int open_cards_quiet(struct llmdev ***devsp)
 {
-	int n = llmdev_count(), found = 0, i;
-	struct llmdev **devs = n > 0 ? calloc(n, sizeof(*devs)) : NULL;
+	int err, bad;
 
-	/* minors need not be dense after hot-unplug: look a little further */
-	for (i = 0; devs && found < n && i < n + 64; i++)
-		if (!llmdev_open(i, &devs[found]))
-			found++;
-	*devsp = devs;
-	return found;
+	return open_cards_all(devsp, &err, &bad);
 }
 
 void close_cards(struct llmdev **devs, int n)

@@ -119,6 +119,32 @@ static void check_versions(struct llmdev **devs, int n)
 	}
 }
 
+/*
+ * Append to @buf (@size bytes, *@len used) what snprintf() makes of @fmt;
+ * what does not fit is cut, ending in "...": *@len never passes @size - 1.
+ */
+static void __attribute__((format(printf, 4, 5)))
+append(char *buf, size_t size, size_t *len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*len >= size - 1)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *len, size - *len, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n < size - *len) {
+		*len += n;
+		return;
+	}
+	*len = size - 1;
+	if (size > 4)
+		memcpy(buf + size - 4, "...", 4);
+}
+
 static void check_params(void)
 {
 	static const struct { const char *name; unsigned int lo, hi; } p[] = {
@@ -132,21 +158,21 @@ static void check_params(void)
 
 	for (i = 0; i < sizeof(p) / sizeof(p[0]); i++) {
 		if (param_uint(p[i].name, &v)) {
-			len += snprintf(buf + len, sizeof(buf) - len, "%s%s unreadable",
-					len ? ", " : "", p[i].name);
+			append(buf, sizeof(buf), &len, "%s%s unreadable",
+			       len ? ", " : "", p[i].name);
 			bad = true;
 			continue;
 		}
-		len += snprintf(buf + len, sizeof(buf) - len, "%s%s=%u", len ? ", " : "",
-				p[i].name, v);
+		append(buf, sizeof(buf), &len, "%s%s=%u", len ? ", " : "",
+		       p[i].name, v);
 		if (v < p[i].lo || v > p[i].hi) {
-			len += snprintf(buf + len, sizeof(buf) - len, " (outside %u..%u)",
-					p[i].lo, p[i].hi);
+			append(buf, sizeof(buf), &len, " (outside %u..%u)",
+			       p[i].lo, p[i].hi);
 			bad = true;
 		}
 	}
 	if (!read_sysfs("/sys/module/llmdev/parameters/links_enable", links, sizeof(links)))
-		len += snprintf(buf + len, sizeof(buf) - len, ", links_enable=%s", links);
+		append(buf, sizeof(buf), &len, ", links_enable=%s", links);
 	snprintf(fix, sizeof(fix), "set it between the bounds: echo 10000 > "
 		 "/sys/module/llmdev/parameters/<name>, or reload with 'llmctl driver load <name>=10000'");
 	if (bad)
@@ -214,8 +240,8 @@ static void check_card(struct llmdev *dev)
 			continue;
 		ncabled++;
 		if (li.state != LLMDEV_LINK_UP)
-			len += snprintf(down + len, sizeof(down) - len, "%s%d (%s)", len ? ", " : "",
-					p, link_state_name(li.state));
+			append(down, sizeof(down), &len, "%s%d (%s)", len ? ", " : "",
+			       p, link_state_name(li.state));
 	}
 	snprintf(fix, sizeof(fix), "enable the ports ('llmctl link set llmdev%d PORT up') and "
 		 "check the cables and the peer cards", card);
@@ -242,9 +268,9 @@ static void check_card(struct llmdev *dev)
 			continue;
 		if (hop >= LLMDEV_NUM_LINK_PORTS || llmdev_link_get_info(dev, hop, &li) ||
 		    li.state != LLMDEV_LINK_UP)
-			len += snprintf(down + len, sizeof(down) - len, "%slayers %u-%u -> link%u",
-					len ? ", " : "", routes[i].layer_first,
-					routes[i].layer_last, hop);
+			append(down, sizeof(down), &len, "%slayers %u-%u -> link%u",
+			       len ? ", " : "", routes[i].layer_first,
+			       routes[i].layer_last, hop);
 	}
 	snprintf(fix, sizeof(fix), "bring the links up ('llmctl link set llmdev%d PORT up') or "
 		 "apply a plan for the links there are ('llmctl shard apply')", card);
@@ -440,7 +466,7 @@ int cmd_doctor(int argc, char **argv)
 		{ }
 	};
 	struct llmdev **devs = NULL;
-	int c, level = 1, n = 0, i;
+	int c, level = 1, n = 0, i, err = 0, bad = 0;
 	char *end;
 
 	optind = 1;
@@ -474,8 +500,12 @@ int cmd_doctor(int argc, char **argv)
 		      "the llmdev driver is not loaded");
 	} else {
 		check(PASS, "driver", -1, NULL, "llmdev loaded");
-		n = open_cards_quiet(&devs);
-		if (n <= 0)
+		n = open_cards_all(&devs, &err, &bad);
+		if (err)
+			check(FAIL, "cards", -1,
+			      err == -EACCES ? "run as root, or join the group llmdev" : NULL,
+			      "/dev/llmdev%d: %s", bad, llmdev_strerror(err));
+		else if (n <= 0)
 			check(FAIL, "cards", -1,
 			      "check 'llmctl list': cards without the driver bound, or none installed",
 			      "no card is bound to the driver");

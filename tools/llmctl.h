@@ -96,6 +96,11 @@ int open_card(const char *name, struct llmdev **devp);
 int open_cards(const char *name, struct llmdev ***devsp);
 /* every card with a device node, no message; the count (0 if none) */
 int open_cards_quiet(struct llmdev ***devsp);
+/*
+ * as open_cards_quiet(), but a card that is there and cannot be opened
+ * (-EACCES, ...) is an error: *@err, and its minor in *@bad (0 if none)
+ */
+int open_cards_all(struct llmdev ***devsp, int *err, int *bad);
 void close_cards(struct llmdev **devs, int n);
 /* N of /dev/llmdevN */
 int card_index(const struct llmdev *dev);
