@@ -127,8 +127,10 @@ int cmd_monitor(int argc, char **argv)
 			break;
 		case 't':
 			timeout = strtod(optarg, &end);
-			if (*end || timeout <= 0)
-				return usage_err("monitor: --timeout wants seconds (> 0), not '%s'", optarg);
+			/* !(> 0) also refuses NaN; a day at most keeps poll()'s ms in an int */
+			if (*end || end == optarg || !(timeout > 0) || timeout > 86400)
+				return usage_err("monitor: --timeout wants seconds (> 0, up to 86400), not '%s'",
+						 optarg);
 			break;
 		case 'h':
 			puts("usage: llmctl monitor [--count N] [--timeout SEC] [--json]\n\n"
@@ -192,8 +194,10 @@ int cmd_monitor(int argc, char **argv)
 			msg("waiting for events: %s", strerror(errno));
 			break;
 		}
-		if (ret <= 0)
+		if (ret <= 0) {
+			ret = 0;	/* a signal (Ctrl-C) stops it: not a failure */
 			continue;
+		}
 		ret = nl_recvmsgs_default(sk);
 		if (ret < 0 && ret != -NLE_AGAIN && ret != -NLE_INTR) {
 			msg("receiving events: %s", nl_geterror(ret));

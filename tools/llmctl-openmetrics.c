@@ -234,7 +234,8 @@ int print_openmetrics(FILE *f, struct llmdev **devs, const struct llmdev_perf *p
 		    "Times the link went from up to down.", 5);
 	fprintf(f, "# EOF\n");
 	free(cards);
+	/* the stream's error (ENOSPC, ...), or EIO if it kept none */
 	if (fflush(f) || ferror(f))
-		return -EIO;
+		return errno ? -errno : -EIO;
 	return 0;
 }

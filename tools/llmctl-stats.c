@@ -52,7 +52,8 @@ int cmd_stats(int argc, char **argv)
 			break;
 		case 'w':
 			watch = strtod(optarg, &end);
-			if (*end || watch <= 0 || watch > 86400)
+			/* !(> 0) also refuses NaN */
+			if (*end || end == optarg || !(watch > 0) || watch > 86400)
 				return usage_err("stats: --watch wants seconds (> 0), not '%s'", optarg);
 			break;
 		case 'c':
@@ -107,8 +108,6 @@ int cmd_stats(int argc, char **argv)
 		if (om) {
 			c = print_openmetrics(stdout, devs, now, n);
 			if (c) {
-				if (c != -ENOMEM && c != -EIO)
-					c = -EIO;
 				msg("writing the metrics: %s", strerror(-c));
 				ret = EXIT_FAIL;
 				goto out;
