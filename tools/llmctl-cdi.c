@@ -13,7 +13,9 @@
  * common edits bind-mount libllmdev, read-only, at the same path. The JSON
  * is the CDI spec's own format, not one of llmctl's schemas.
  */
+#define _GNU_SOURCE	/* mkostemp() */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -42,9 +44,14 @@ static json_object *device_node(int card, int *err)
 	json_object *o;
 
 	snprintf(path, sizeof(path), "/dev/llmdev%d", card);
-	if (stat(path, &st) || !S_ISCHR(st.st_mode)) {
-		*err = errno ? -errno : -ENODEV;
-		msg("%s: %s", path, S_ISCHR(st.st_mode) ? strerror(errno) : "not a character device");
+	if (stat(path, &st)) {
+		*err = -errno;
+		msg("%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (!S_ISCHR(st.st_mode)) {
+		*err = -ENODEV;
+		msg("%s: not a character device", path);
 		return NULL;
 	}
 	o = json_object_new_object();
@@ -78,6 +85,47 @@ static int find_library(char *out, size_t len)
 	return -ENOENT;
 }
 
+/*
+ * @text and a newline into @path, whole or not at all: a new file of our
+ * own beside it (mkostemp(): O_EXCL, no symlink followed, no name another
+ * user can guess and prepare), readable by all (a container runtime
+ * reads it) whatever the umask, synced, then renamed over @path.
+ */
+static int write_spec(const char *path, const char *text)
+{
+	char tmp[PATH_MAX];
+	size_t len = strlen(text), done = 0;
+	ssize_t w;
+	int fd, ret = 0;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fchmod(fd, 0644))
+		ret = -errno;
+	while (!ret && done <= len) {
+		/* the text, then its newline */
+		w = done < len ? write(fd, text + done, len - done) : write(fd, "\n", 1);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			ret = w < 0 ? -errno : -EIO;
+		else
+			done += w;
+	}
+	if (!ret && fsync(fd))
+		ret = -errno;
+	if (close(fd) && !ret)
+		ret = -errno;
+	if (!ret && rename(tmp, path))
+		ret = -errno;
+	if (ret)
+		unlink(tmp);
+	return ret;
+}
+
 int cmd_cdi(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -88,13 +136,12 @@ int cmd_cdi(int argc, char **argv)
 		{ }
 	};
 	const char *output = NULL, *library = NULL;
-	char libpath[PATH_MAX], tmp[PATH_MAX + 8], name[16];
+	char libpath[PATH_MAX], name[16];
 	json_object *spec, *devices, *all, *node, *edits;
 	struct llmdev **devs;
 	bool nolib = false;
 	int c, n, i, ret = 0, err = 0;
 	const char *text;
-	FILE *f;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:l:h", opts, NULL)) != -1) {
@@ -192,16 +239,13 @@ int cmd_cdi(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	if (output) {
-		snprintf(tmp, sizeof(tmp), "%s.tmp", output);
-		f = fopen(tmp, "we");
-	} else {
-		f = stdout;
-	}
-	if (!f || fprintf(f, "%s\n", text) < 0 || fflush(f) ||
-	    (output && (fsync(fileno(f)) || fclose(f) || rename(tmp, output)))) {
-		msg("writing %s: %s", output ? output : "the spec", strerror(errno));
-		if (output)
-			unlink(tmp);
+		err = write_spec(output, text);
+		if (err) {
+			msg("writing %s: %s", output, strerror(-err));
+			ret = EXIT_FAIL;
+		}
+	} else if (printf("%s\n", text) < 0 || fflush(stdout)) {
+		msg("writing the spec: %s", strerror(errno));
 		ret = EXIT_FAIL;
 	}
 	json_object_put(spec);

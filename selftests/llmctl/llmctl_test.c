@@ -2744,6 +2744,7 @@ TEST_F(drv, cdi_generate)
 	unsigned int a, b, c;
 	size_t flen = 0;
 	int i, k, found;
+	mode_t mask;
 
 	if (_metadata->skip)
 		return;
@@ -2799,6 +2800,27 @@ TEST_F(drv, cdi_generate)
 	EXPECT_EQ(self->ncards + 1, jlen(j, "devices"));
 	json_object_put(j);
 	free(file);
+	run_free(&r);
+	/*
+	 * readable by all whatever the umask; a file planted where a fixed
+	 * temporary name would be is not followed, nor written
+	 */
+	ASSERT_EQ(0, write_file("/tmp/cdi-victim", "keep", 4));
+	unlink("/tmp/cdi.json.tmp");
+	ASSERT_EQ(0, symlink("/tmp/cdi-victim", "/tmp/cdi.json.tmp"));
+	mask = umask(077);
+	run(&r, "cdi", "generate", "--no-library", "-o", "/tmp/cdi.json");
+	umask(mask);
+	ASSERT_RUN_OK(&r);
+	ASSERT_EQ(0, lstat("/tmp/cdi.json", &st));
+	EXPECT_TRUE(S_ISREG(st.st_mode));
+	EXPECT_EQ(0644, st.st_mode & 07777);
+	file = read_file("/tmp/cdi-victim", &flen);
+	ASSERT_NE(NULL, file);
+	EXPECT_EQ(4, flen);
+	free(file);
+	unlink("/tmp/cdi.json.tmp");
+	unlink("/tmp/cdi-victim");
 	run_free(&r);
 	/* failures */
 	EXPECT_LLMCTL(2, "/nonexistent/libllmdev.so.1: No such file or directory",
