@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,23 @@ static void card_sysfs(struct card_pci *c)
 	}
 }
 
+/*
+ * libpci's default error handler prints and exits with 1, the usage
+ * error's status: a failure it cannot go on from (no usable /sys/bus/pci
+ * or /proc/bus/pci) is a failure, 2, with llmctl's prefix.
+ */
+static void __attribute__((noreturn, format(printf, 1, 2))) pci_fatal(char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("llmctl: libpci: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(EXIT_FAIL);
+}
+
 /* Every llmdev card on the PCI bus, found with libpci. */
 static int find_cards(struct card_pci **out)
 {
@@ -101,6 +119,7 @@ static int find_cards(struct card_pci **out)
 	if (!pci)
 		return -ENOSYS;
 	pa = pci->alloc();
+	pa->error = pci_fatal;
 	pci->init(pa);
 	pci->scan_bus(pa);
 	for (d = pa->devices; d; d = d->next) {

@@ -18,6 +18,7 @@
  * share is in
  * llmctl-common.c.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -65,6 +66,22 @@ static bool is_json_opt(const char *arg)
 	return !strcmp(arg, "-j") || !strcmp(arg, "--json");
 }
 
+/*
+ * A command that succeeded, but whose output (help text included) could
+ * not all be written, fails: print_done() checks what goes through
+ * llmctl-print, this the rest.
+ */
+static int flushed(int rc)
+{
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		if (!rc) {
+			msg("writing the output: %s", strerror(errno ? errno : EIO));
+			rc = EXIT_FAIL;
+		}
+	}
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	bool json = false;
@@ -77,10 +94,10 @@ int main(int argc, char **argv)
 			json = true;
 		} else if (is_help(argv[argi])) {
 			usage(stdout);
-			return 0;
+			return flushed(0);
 		} else if (!strcmp(argv[argi], "--version")) {
 			printf("llmctl %s\n", LLMCTL_VERSION);
-			return 0;
+			return flushed(0);
 		} else {
 			return usage_err("unknown option '%s'", argv[argi]);
 		}
@@ -104,7 +121,7 @@ int main(int argc, char **argv)
 			/* getopt_long()'s messages begin with argv[0] */
 			snprintf(name, sizeof(name), "llmctl %s", cmds[c].name);
 			argv[argi] = name;
-			return cmds[c].fn(argc - argi, argv + argi);
+			return flushed(cmds[c].fn(argc - argi, argv + argi));
 		}
 	return usage_err("unknown command '%s'", argv[argi]);
 }
