@@ -509,6 +509,10 @@ static uint32_t llmdev_job_check(LlmdevRing *r, uint64_t *bad)
             *bad = host + (uint64_t)i * LLMDEV_SG_SIZE;
             return LLMDEV_ERR_DESC_FORMAT;
         }
+        /* check 10 as soon as the sum passes length: nothing more mapped */
+        if (sl > len - total) {
+            return LLMDEV_ERR_DESC_FORMAT;
+        }
         if (!llmdev_job_map_host(r, addr, sl)) {
             *bad = addr;
             return LLMDEV_ERR_HOST_ADDR;
@@ -1123,7 +1127,11 @@ static void *llmdev_scrub_thread(void *opaque)
         uint32_t gen = sc->w.gen, pattern = sc->cur_pattern;
         uint64_t addr = sc->cur_addr + sc->done, n;
 
-        if (!(sc->status & LLMDEV_SCRUB_STATUS_BUSY)) {
+        /*
+         * A reset waits for the chunk in progress only (2.6): while it
+         * quiesces us, no next chunk, or the whole fill would run first.
+         */
+        if (sc->w.quiescing || !(sc->status & LLMDEV_SCRUB_STATUS_BUSY)) {
             qemu_cond_wait(&sc->w.wake, &s->lock);
             continue;
         }

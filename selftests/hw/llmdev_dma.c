@@ -456,6 +456,17 @@ TEST_F_TIMEOUT(dma, desc_format, 120)
 	POST_WAIT(in, in->sg.pa[0], 0, 64, LLMDEV_DESC_F_SGL, 1, 7, &cp);
 	EXPECT_EQ(LLMDEV_ERR_DESC_FORMAT, cp.status);
 	seq++;
+	/*
+	 * more than length at the first entry: check 10 there, before the
+	 * entry's memory is looked at (it is not RAM)
+	 */
+	sg[0].addr = BAD_ADDR;
+	sg[0].length = 128;
+	POST_WAIT(in, in->sg.pa[0], 0, 64, LLMDEV_DESC_F_SGL, 1, 17, &cp);
+	EXPECT_FAILED_DESC(c, in, &cp, LLMDEV_ERR_DESC_FORMAT, seq);
+	EXPECT_EQ(0, llmdev_log_rd64(c, seq, LLMDEV_ERR_LOG_ADDR));
+	seq++;
+	sg[0].addr = self->src.pa[0];
 	/* SG table not in RAM: descriptor fails, ring not halted */
 	POST_WAIT(in, BAD_ADDR, 0, 64, LLMDEV_DESC_F_SGL, 1, 8, &cp);
 	EXPECT_FAILED_DESC(c, in, &cp, LLMDEV_ERR_DESC_FETCH, seq);

@@ -175,6 +175,31 @@ TEST_F_TIMEOUT(scrub, whole_hbm, 600)
 	EXPECT_EQ(size, llmdev_perf(self->c, LLMDEV_PERF_SCRUB_BYTES));
 }
 
+/*
+ * A reset stops a running scrub after its chunk in progress (hardware.md
+ * 2.6, 10.2): a scrub of all of HBM, then a reset at once, leaves the last
+ * page as it was, and the engine idle.
+ */
+TEST_F_TIMEOUT(scrub, reset_stops_it, 120)
+{
+	uint64_t size, last;
+	uint8_t want[4096], got[4096];
+
+	LLMDEV_REQUIRE(&self->cs);
+	size = self->c->res[LLMDEV_BAR_HBM].size;
+	ASSERT_LT(16ull << 20, size);
+	last = size - sizeof(want);
+	llmdev_fill_random(want, sizeof(want), &self->seed);
+	llmdev_ap_write(self->c, last, want, sizeof(want));
+	program(self->c, 0, size, 0x5a5aa5a5);
+	LLMDEV_RESET(self->c);
+	EXPECT_EQ(0, llmdev_rd32(self->c, LLMDEV_REG_SCRUB_STATUS) &
+		  LLMDEV_SCRUB_STATUS_BUSY);
+	llmdev_ap_read(self->c, last, got, sizeof(got));
+	EXPECT_EQ(-1, llmdev_memdiff(want, got, sizeof(want)))
+		TH_LOG("the scrub went on to the end of HBM through the reset");
+}
+
 TEST_F_TIMEOUT(scrub, bad_range, 120)
 {
 	struct llmdev_card *c;
