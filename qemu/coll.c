@@ -231,7 +231,8 @@ static void llmdev_coll_finish(LlmdevState *s, uint32_t err)
     c->done_tag = c->cur.tag;
     c->completed++;
     trace_llmdev_coll_finish(llmdev_id(s), c->cur.tag, err);
-    llmdev_irq_kick(s);
+    /* not now: the message could end the session we are ending (sess_end) */
+    llmdev_irq_kick_later(s);
 }
 
 /*
@@ -496,7 +497,9 @@ static void llmdev_sess_account(LlmdevSession *ss, bool bql)
             qemu_mutex_unlock(&pl->s->lock);
         }
         if (bql && l->down_after) {
-            qatomic_set(&l->down_after, l->down_after - x->len);
+            /* a budget written during the tick may be below its chunk */
+            qatomic_set(&l->down_after, l->down_after > x->len ?
+                        l->down_after - x->len : 0);
             if (!l->down_after) {
                 llmdev_link_exhaust(l);
             }

@@ -191,22 +191,49 @@ static void llmdev_irq_flush(LlmdevState *s)
     }
 }
 
+/*
+ * An interrupt message is a memory write that the guest aims: at this
+ * card's registers or another card's, it runs their handlers, which may
+ * raise interrupts again, or end what the sender is in the middle of (a
+ * collective's session). Messages are sent at once only when none is being
+ * sent on this thread already; a nested one waits for the main loop (the
+ * bottom half), which bounds the recursion.
+ */
+static __thread unsigned int llmdev_irq_sending;
+
+static void llmdev_irq_send(LlmdevState *s)
+{
+    llmdev_irq_sending++;
+    llmdev_irq_flush(s);
+    llmdev_irq_sending--;
+}
+
 static void llmdev_irq_bh(void *opaque)
 {
-    llmdev_irq_flush(opaque);
+    llmdev_irq_send(opaque);
 }
 
 /*
- * Deliver what was raised: at once under the BQL, else from the main loop.
- * Not with the lock held.
+ * Deliver what was raised: at once under the BQL (unless a message is
+ * being sent on this thread), else from the main loop. Not with the lock
+ * held.
  */
 void llmdev_irq_kick(LlmdevState *s)
 {
-    if (qemu_mutex_iothread_locked()) {
-        llmdev_irq_flush(s);
+    if (qemu_mutex_iothread_locked() && !llmdev_irq_sending) {
+        llmdev_irq_send(s);
     } else {
         qemu_bh_schedule(s->irq_bh);
     }
+}
+
+/*
+ * Deliver what was raised from the main loop: for code that the guest
+ * must not re-enter through the message (a collective ending, an event).
+ */
+void llmdev_irq_kick_later(LlmdevState *s)
+{
+    qemu_bh_schedule(s->irq_bh);
 }
 
 /* From a worker: have the main loop send what is queued, if anything. */
@@ -234,7 +261,7 @@ void llmdev_raise_event(LlmdevState *s, uint32_t cause)
     qemu_mutex_lock(&s->lock);
     llmdev_raise_event_locked(s, cause);
     qemu_mutex_unlock(&s->lock);
-    llmdev_irq_kick(s);
+    llmdev_irq_kick_later(s);
 }
 
 /* ---- Errors -------------------------------------------------------------- */

@@ -324,6 +324,7 @@ void llmdev_copy_to_hbm(uint8_t *dst, const uint8_t *src, uint64_t n);
 void llmdev_irq_raise_locked(LlmdevState *s, uint32_t source,
                              unsigned int vector);
 void llmdev_irq_kick(LlmdevState *s);
+void llmdev_irq_kick_later(LlmdevState *s);
 void llmdev_irq_defer_locked(LlmdevState *s);
 void llmdev_raise_event_locked(LlmdevState *s, uint32_t cause);
 void llmdev_raise_event(LlmdevState *s, uint32_t cause);
