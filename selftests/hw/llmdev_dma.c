@@ -480,7 +480,7 @@ TEST_F_TIMEOUT(dma, desc_format, 120)
 	EXPECT_EQ(64, cp.bytes);
 	EXPECT_EQ(*(uint64_t *)self->src.va, *(volatile uint64_t *)(c->bar2 + 0x800));
 	EXPECT_EQ(seq, llmdev_rd32(c, LLMDEV_REG_ERR_COUNT));
-	EXPECT_EQ(9, llmdev_perf(c, LLMDEV_PERF_H2C_DESC));
+	EXPECT_EQ(10, llmdev_perf(c, LLMDEV_PERF_H2C_DESC));
 	EXPECT_EQ(64, llmdev_perf(c, LLMDEV_PERF_H2C_BYTES));
 }
 
