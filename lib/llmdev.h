@@ -854,9 +854,11 @@ struct llmdev_kv_info {
  * @blocks: capacity, in blocks
  * @used: blocks held (cached ones and those in flight into it included)
  * @pinned: pinned blocks (HBM only)
- * @hits: blocks that a pin, prefetch or lookup found in this tier
+ * @hits: blocks that a pin, prefetch or lookup found in this tier (a
+ *        call that fails after looking, and is made again, counts them
+ *        again)
  * @misses: blocks that a pin or prefetch wanted and that were in a lower
- *          tier (for the HBM and host tiers)
+ *          tier (for the HBM and host tiers; counted as @hits are)
  * @evictions: blocks moved out of this tier to the next one
  * @drops: cached blocks dropped from this tier to make room
  * @bytes_in: bytes moved into this tier (from any other)
