@@ -104,7 +104,8 @@ static int freader_open(struct freader *r, const char *path, int fd)
 		/* EINVAL: the file system does not do O_DIRECT (tmpfs, ...) */
 		if (errno != EINVAL && errno != ENOENT)
 			return -errno;
-		r->refused = errno == EINVAL ? EINVAL : EOPNOTSUPP;
+		/* ENOENT: no /proc to open the checked file again with O_DIRECT */
+		r->refused = errno;
 		r->fd = open(self, O_RDONLY | O_CLOEXEC);
 		if (r->fd < 0 && errno == ENOENT)
 			r->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
@@ -1024,6 +1025,10 @@ static void say_how(const struct freader *fr, const struct staging *st,
 
 	if (fr->direct)
 		msg("%s: O_DIRECT reads, %" PRIu64 "-byte aligned", fr->path, fr->align);
+	else if (fr->refused == ENOENT)
+		msg("%s: buffered reads through the page cache (slower: every byte is "
+		    "copied): no /proc/self/fd to open the checked file with O_DIRECT",
+		    fr->path);
 	else
 		msg("%s: buffered reads through the page cache (slower: every byte is "
 		    "copied): the file system refuses O_DIRECT (%s)", fr->path,
