@@ -28,8 +28,14 @@
 /* transfers one llmdev_copy_*() keeps in flight (of LLMDEV_MAX_FENCES) */
 #define LLMDEV_COPY_WINDOW	16
 
+/*
+ * A handle. Its groups point at it, and may be destroyed after it is
+ * closed: llmdev_close() closes the file and marks it so (fd -1), and the
+ * memory goes with the last of handle and groups (refs).
+ */
 struct llmdev {
 	int fd;
+	unsigned int refs;
 	char name[NAME_MAX + 1];
 };
 
@@ -63,6 +69,13 @@ static int llmdev_err(int e)
 static int llmdev_ioctl(struct llmdev *dev, unsigned long cmd, void *arg)
 {
 	return ioctl(dev->fd, cmd, arg) ? -errno : 0;
+}
+
+/* Drop a reference to a handle; the last one frees it. */
+static void llmdev_put(struct llmdev *dev)
+{
+	if (!__atomic_sub_fetch(&dev->refs, 1, __ATOMIC_ACQ_REL))
+		free(dev);
 }
 
 /* Copy a name into a uapi name field; one too long stays unterminated
@@ -163,6 +176,7 @@ int llmdev_open_path(const char *path, struct llmdev **devp)
 	dev = calloc(1, sizeof(*dev));
 	if (!dev)
 		return llmdev_err(ENOMEM);
+	dev->refs = 1;
 	dev->fd = open(path, O_RDWR | O_CLOEXEC);
 	if (dev->fd < 0) {
 		int e = errno;
@@ -216,7 +230,8 @@ void llmdev_close(struct llmdev *dev)
 	if (!dev)
 		return;
 	close(dev->fd);
-	free(dev);
+	dev->fd = -1;
+	llmdev_put(dev);
 	errno = e;
 }
 
@@ -371,12 +386,19 @@ void *llmdev_hbm_map(struct llmdev *dev, uint64_t mmap_offset,
 		errno = EINVAL;
 		return NULL;
 	}
+	/* a 32-bit size_t would map less than asked for, and succeed */
+	if (length > SIZE_MAX) {
+		errno = ENOMEM;
+		return NULL;
+	}
 	addr = mmap(NULL, length, prot, MAP_SHARED, dev->fd, mmap_offset);
 	return addr == MAP_FAILED ? NULL : addr;
 }
 
 int llmdev_hbm_unmap(void *addr, uint64_t length)
 {
+	if (length > SIZE_MAX)
+		return llmdev_err(EINVAL);
 	return munmap(addr, length) ? -errno : 0;
 }
 
@@ -395,7 +417,7 @@ int llmdev_dma_submit(struct llmdev *dev, uint32_t handle, uint64_t offset,
 	};
 	int ret;
 
-	if (!dev || !fence)
+	if (!dev || !buf || !fence)
 		return llmdev_err(EINVAL);
 	ret = llmdev_ioctl(dev, LLMDEV_DMA_SUBMIT, &d);
 	if (!ret)
@@ -608,6 +630,10 @@ int llmdev_group_create(struct llmdev *dev, struct llmdev *const *ranks,
 		free(g);
 		return llmdev_err(-ret);
 	}
+	/* a handle closed before the group is destroyed has fd -1: -EBADF */
+	__atomic_add_fetch(&dev->refs, 1, __ATOMIC_RELAXED);
+	for (r = 0; r < nranks; r++)
+		__atomic_add_fetch(&ranks[r]->refs, 1, __ATOMIC_RELAXED);
 	g->dev = dev;
 	g->id = c.group;
 	g->nranks = nranks;
@@ -618,12 +644,18 @@ int llmdev_group_create(struct llmdev *dev, struct llmdev *const *ranks,
 int llmdev_group_destroy(struct llmdev_group *group)
 {
 	struct llmdev_group_destroy d = { .size = sizeof(d) };
+	unsigned int r;
 	int ret;
 
 	if (!group)
 		return 0;
 	d.group = group->id;
-	ret = llmdev_ioctl(group->dev, LLMDEV_GROUP_DESTROY, &d);
+	/* the driver dropped the groups of a closed handle with its file */
+	ret = group->dev->fd < 0 ? -EBADF :
+	      llmdev_ioctl(group->dev, LLMDEV_GROUP_DESTROY, &d);
+	llmdev_put(group->dev);
+	for (r = 0; r < group->nranks; r++)
+		llmdev_put(group->ranks[r]);
 	free(group);
 	return ret ? llmdev_err(-ret) : 0;
 }
@@ -747,11 +779,13 @@ int llmdev_route_set_sz(struct llmdev *dev,
 			unsigned int count, size_t entry_size,
 			struct llmdev_route *out, size_t out_size)
 {
+	/* error_index as the driver leaves it when it never gets the table */
 	struct llmdev_route rt = {
 		.size = sizeof(rt),
 		.count = count,
 		.entry_size = entry_size,
 		.entries = (uintptr_t)entries,
+		.error_index = ~0U,
 	};
 	int ret;
 
@@ -760,7 +794,7 @@ int llmdev_route_set_sz(struct llmdev *dev,
 	    (out && (out_size < LLMDEV_ROUTE_V0 || out_size > UINT32_MAX)))
 		return llmdev_err(EINVAL);
 	ret = llmdev_ioctl(dev, LLMDEV_ROUTE_SET, &rt);
-	/* the driver reports generation and error_index either way */
+	/* the driver reports generation and error_index if it gets that far */
 	if (out)
 		llmdev_reply(out, out_size, &rt, sizeof(rt));
 	return ret;
@@ -824,7 +858,7 @@ int llmdev_buf_register(struct llmdev *dev, void *addr, uint64_t length,
 	};
 	int ret;
 
-	if (!dev || !buf)
+	if (!dev || !addr || !buf)
 		return llmdev_err(EINVAL);
 	ret = llmdev_ioctl(dev, LLMDEV_BUF_REGISTER, &r);
 	if (!ret)

@@ -249,8 +249,8 @@ LLMDEV_API int llmdev_hbm_open_sz(struct llmdev *dev, const char *name,
  * region is freed get SIGBUS.
  *
  * Return: the address, or NULL with errno set (EINVAL a NULL @dev or a
- * range that is not inside one region the caller may use; the errors of
- * mmap(2)).
+ * range that is not inside one region the caller may use; ENOMEM @length
+ * does not fit in a size_t (32-bit hosts); the errors of mmap(2)).
  */
 LLMDEV_API void *llmdev_hbm_map(struct llmdev *dev, uint64_t mmap_offset,
 				uint64_t length, int prot);
@@ -260,7 +260,8 @@ LLMDEV_API void *llmdev_hbm_map(struct llmdev *dev, uint64_t mmap_offset,
  * @addr: the address it returned
  * @length: the length given to it
  *
- * Return: 0, or a negative errno from munmap(2).
+ * Return: 0; -EINVAL @length does not fit in a size_t (32-bit hosts); a
+ * negative errno from munmap(2).
  */
 LLMDEV_API int llmdev_hbm_unmap(void *addr, uint64_t length);
 
@@ -434,7 +435,9 @@ struct llmdev_group;
  *
  * Every rank's card must have an up link to the next rank's card, the last
  * rank's to the first's (a ring). The group does not keep the handles open:
- * @dev and those in @ranks must stay open while the group is used.
+ * @dev and those in @ranks must stay open while the group is used (a
+ * collective on a group one of whose handles was closed fails with
+ * -EBADF). It may be destroyed after they are closed.
  *
  * Return: 0; -ENOLINK the ranks do not form a ring of up links; -EINVAL a
  * NULL argument, @nranks out of range, the same card twice; -EMFILE
@@ -455,7 +458,8 @@ LLMDEV_API int llmdev_group_create(struct llmdev *dev,
  * the driver answers.
  *
  * Return: 0; -ENOENT the driver no longer knows the group; -EBADF its
- * handle was closed.
+ * handle was closed (llmdev_close(), which dropped the driver's groups of
+ * the handle with its file).
  */
 LLMDEV_API int llmdev_group_destroy(struct llmdev_group *group);
 
@@ -564,7 +568,8 @@ LLMDEV_API unsigned int llmdev_dtype_size(uint32_t dtype);
  * @count: entries, 0 .. LLMDEV_ROUTE_MAX; 0 clears the table
  * @out: out, also on failure: generation (tables applied since the driver
  *       bound) and error_index (the first rejected entry, or ~0); may be
- *       NULL
+ *       NULL. A card that is dead (-EIO) or removed (-ENODEV) before the
+ *       driver reads the table leaves error_index ~0 and generation 0.
  *
  * All entries or none: a rejected table leaves the previous one in place.
  *

@@ -83,6 +83,7 @@ static struct {
 	unsigned int nroute, route_calls;
 	uint32_t route_gen;
 	int route_grow;		/* the table grows after the first GET */
+	int route_dead;		/* SET fails as on a dead card */
 } mock;
 
 static void mock_reset(int fd)
@@ -281,10 +282,13 @@ static int mock_route_set(struct llmdev_route *rt)
 	unsigned int i;
 
 	mock_check_size(rt, sizeof(*rt));
-	if (rt->flags || rt->generation || rt->error_index)
+	/* error_index comes preset as a dead card's dispatcher leaves it */
+	if (rt->flags || rt->generation || rt->error_index != ~0U)
 		mock_bad("route_set: not zeroed");
 	if (rt->entry_size != sizeof(*e))
 		mock_bad("route_set: entry_size");
+	if (mock.route_dead)
+		return EIO;	/* before the handler: nothing written back */
 	rt->generation = mock.route_gen;
 	rt->error_index = ~0U;
 	if (rt->count > LLMDEV_ROUTE_MAX)
@@ -586,6 +590,7 @@ TEST(null_args)
 	struct llmdev *dev, *ranks[2];
 	unsigned int count;
 	uint64_t fence;
+	uint32_t id;
 	char buf[8];
 	int status;
 
@@ -634,6 +639,9 @@ TEST(null_args)
 	ASSERT_ERR(llmdev_hbm_open(dev, NULL, &open_out), EINVAL);
 	ASSERT_ERR(llmdev_hbm_open(dev, "x", NULL), EINVAL);
 	ASSERT_ERR(llmdev_dma_submit(dev, 1, 0, buf, 8, 0, 0, NULL), EINVAL);
+	ASSERT_ERR(llmdev_dma_submit(dev, 1, 0, NULL, 8, 0, 0, &fence),
+		   EINVAL);
+	ASSERT_ERR(llmdev_buf_register(dev, NULL, 4096, 0, &id), EINVAL);
 	ASSERT_ERR(llmdev_fence_wait(dev, 1, 0, NULL), EINVAL);
 	ASSERT_ERR(llmdev_fence_wait_any(dev, 0, NULL, &status), EINVAL);
 	ASSERT_ERR(llmdev_fence_wait_any(dev, 0, &fence, NULL), EINVAL);
@@ -889,7 +897,9 @@ TEST_F(mock, group)
 {
 	struct llmdev *other[3], *ranks[LLMDEV_MAX_RANKS + 1];
 	struct llmdev_group *g[5], *g2;
+	struct llmdev_coll_buf bufs[2] = { { 0 } };
 	unsigned int i;
+	uint64_t fence;
 
 	for (i = 0; i < 3; i++) {
 		ASSERT_EQ(0, llmdev_open_path("/dev/null", &other[i]));
@@ -929,6 +939,30 @@ TEST_F(mock, group)
 			ASSERT_EQ(0, llmdev_group_destroy(g[i]));
 		}
 	}
+
+	/*
+	 * Handles closed before their groups are destroyed: the groups keep
+	 * them from being freed (run under ASan or valgrind to see it) and
+	 * answer -EBADF, and nothing reaches another file that got the fd.
+	 */
+	ranks[0] = other[0];
+	ranks[1] = other[1];
+	mock.fd = llmdev_fd(other[2]);
+	ASSERT_EQ(0, llmdev_group_create(other[2], ranks, 2, &g[0]));
+	ASSERT_EQ(0, llmdev_group_create(other[2], ranks, 1, &g[1]));
+	llmdev_close(other[2]);
+	llmdev_close(other[1]);
+	/* the new files get the old descriptors; the mock serves them */
+	ASSERT_EQ(0, llmdev_open_path("/dev/null", &other[1]));
+	ASSERT_EQ(0, llmdev_open_path("/dev/null", &other[2]));
+	mock.fd = llmdev_fd(other[2]);
+	ASSERT_ERR(llmdev_allreduce_submit(g[1], bufs, 1, LLMDEV_DTYPE_F32,
+					   LLMDEV_REDOP_SUM, &fence), EBADF);
+	ASSERT_ERR(llmdev_group_destroy(g[0]), EBADF);
+	ASSERT_ERR(llmdev_group_destroy(g[1]), EBADF);
+	ASSERT_EQ(2, mock.group[0].nranks);
+	ASSERT_EQ(1, mock.group[1].nranks);
+	mock.fd = llmdev_fd(self->dev);
 	for (i = 0; i < 3; i++)
 		llmdev_close(other[i]);
 }
@@ -1073,6 +1107,14 @@ TEST_F(mock, route)
 	ASSERT_EQ(10, got[2].handle);
 	free(got);
 	mock.route_grow = 0;
+
+	/* a dead card: the driver never saw the table, no entry is blamed */
+	mock.route_dead = 1;
+	memset(&out, 0xa5, sizeof(out));
+	ASSERT_ERR(llmdev_route_set(self->dev, e, 2, &out), EIO);
+	ASSERT_EQ(~0U, out.error_index);
+	ASSERT_EQ(0, out.generation);
+	mock.route_dead = 0;
 
 	/* cleared: no array */
 	ASSERT_EQ(0, llmdev_route_set(self->dev, NULL, 0, &out));
