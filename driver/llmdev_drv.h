@@ -283,6 +283,8 @@ struct llmdev_device {
 	u64 serial;
 	u32 spec_version;
 	int nvec;
+	/* one vector: sources the hard handler cleared, for the thread */
+	atomic_t irq_single_pending;
 	struct llmdev_hbm hbm;
 	struct llmdev_ring ring[LLMDEV_NUM_RINGS];
 	atomic_t ring_next[2];	/* LLMDEV_RING_ANY's last pick, per direction */

@@ -129,28 +129,34 @@ static irqreturn_t llmdev_event_irq(int irq, void *data)
 
 /*
  * With a single vector every source shares it: read IRQ_STATUS to find who
- * rang. The hard handler only checks that it was us, so a shared INTx line
- * is not claimed for other devices' interrupts.
+ * rang (5.3). The hard handler claims only the card's own sources, so a
+ * shared INTx line is not claimed for other devices' interrupts, and
+ * clears them, so that a level-triggered INTx line is deasserted before it
+ * is unmasked again (the line is not IRQF_ONESHOT: that would have to
+ * match every other device sharing it); the thread handles what it
+ * cleared.
  */
 static irqreturn_t llmdev_single_hardirq(int irq, void *data)
 {
 	struct llmdev_device *ldev = data;
 	u32 status = llmdev_rd32(ldev, LLMDEV_REG_IRQ_STATUS);
 
-	if (!status || status == ~0u)
+	if (status == ~0u)
+		return IRQ_NONE;	/* surprise removal */
+	status &= lower_32_bits(LLMDEV_IRQ_ALL);
+	if (!status)
 		return IRQ_NONE;
+	llmdev_wr32(ldev, LLMDEV_REG_IRQ_STATUS, status);
+	atomic_or(status, &ldev->irq_single_pending);
 	return IRQ_WAKE_THREAD;
 }
 
 static irqreturn_t llmdev_single_irq(int irq, void *data)
 {
 	struct llmdev_device *ldev = data;
-	u32 status = llmdev_rd32(ldev, LLMDEV_REG_IRQ_STATUS);
+	u32 status = atomic_xchg(&ldev->irq_single_pending, 0);
 	unsigned int i;
 
-	if (status == ~0u)
-		return IRQ_NONE;	/* surprise removal */
-	llmdev_wr32(ldev, LLMDEV_REG_IRQ_STATUS, status);
 	for (i = 0; i < LLMDEV_NUM_RINGS; i++)
 		if (status & LLMDEV_IRQ_RING(i))
 			llmdev_dma_handle_ring(&ldev->ring[i]);
@@ -249,6 +255,14 @@ static bool llmdev_scrub_finished(struct llmdev_device *ldev)
 		(LLMDEV_SCRUB_STATUS_DONE | LLMDEV_SCRUB_STATUS_ERROR));
 }
 
+/* No scrub running: one that timed out may still be (START is ignored then) */
+static bool llmdev_scrub_idle(struct llmdev_device *ldev)
+{
+	return READ_ONCE(ldev->unplugged) ||
+	       !(llmdev_rd32(ldev, LLMDEV_REG_SCRUB_STATUS) &
+		 LLMDEV_SCRUB_STATUS_BUSY);
+}
+
 /**
  * llmdev_scrub() - zero a range of HBM with the card's scrub engine
  * @ldev: the card
@@ -271,6 +285,16 @@ int llmdev_scrub(struct llmdev_device *ldev, u64 offset, u64 length)
 	if (err)
 		return err;
 	mutex_lock(&ldev->scrub_lock);
+	/*
+	 * An earlier scrub that timed out may still run: a START now would
+	 * be ignored and its DONE taken for ours, the range left unscrubbed
+	 * (11.5: wait for the engine first). Its length is not known here.
+	 */
+	if (!wait_event_timeout(ldev->scrub_wait, llmdev_scrub_idle(ldev),
+				msecs_to_jiffies(LLMDEV_SCRUB_TIMEOUT_MS(ldev->hbm.size)))) {
+		ret = -ETIMEDOUT;
+		goto out;
+	}
 	llmdev_wr64(ldev, LLMDEV_REG_SCRUB_ADDR, offset);
 	llmdev_wr64(ldev, LLMDEV_REG_SCRUB_LEN, length);
 	llmdev_wr32(ldev, LLMDEV_REG_SCRUB_PATTERN, 0);
@@ -284,6 +308,7 @@ int llmdev_scrub(struct llmdev_device *ldev, u64 offset, u64 length)
 		ret = -ETIMEDOUT;
 	else if (status & LLMDEV_SCRUB_STATUS_ERROR)
 		ret = -EIO;
+out:
 	mutex_unlock(&ldev->scrub_lock);
 	llmdev_exit(ldev, idx);
 	if (ret && ret != -ENODEV)
@@ -645,9 +670,6 @@ static int llmdev_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	ret = llmdev_probe_fault() ?: device_add(&ldev->dev);
 	if (ret)
 		goto err_card_fini;
-	ret = llmdev_probe_fault() ?: cdev_add(&ldev->cdev, ldev->dev.devt, 1);
-	if (ret)
-		goto err_device_del;
 	ret = llmdev_probe_fault() ?: llmdev_hwmon_init(ldev); /* managed */
 	if (ret)
 		goto err_device_del;
@@ -657,6 +679,14 @@ static int llmdev_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	ret = llmdev_probe_fault() ?: llmdev_devlink_init(ldev);
 	if (ret)
 		goto err_pmu_fini;
+	/*
+	 * Last: from here files can be opened (the node, there since
+	 * device_add(), answers -ENXIO until now), and undoing that takes
+	 * all of llmdev_remove().
+	 */
+	ret = llmdev_probe_fault() ?: cdev_add(&ldev->cdev, ldev->dev.devt, 1);
+	if (ret)
+		goto err_devlink_fini;
 	mutex_lock(&llmdev_devices_lock);
 	list_add_tail(&ldev->node, &llmdev_devices);
 	mutex_unlock(&llmdev_devices_lock);
@@ -668,6 +698,8 @@ static int llmdev_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		 ldev->nvec == 1 ? "" : "s");
 	return 0;
 
+err_devlink_fini:
+	llmdev_devlink_fini(ldev);
 err_pmu_fini:
 	llmdev_pmu_fini(ldev);
 err_device_del:

@@ -296,6 +296,9 @@ FUZZ2_CMD="insmod /llmdev/modules/llmdev.ko && /llmdev/selftests/run_tests.sh dr
 DRV_DEBUG_CMD="insmod /llmdev/modules/llmdev.ko && LLMDEV_RESET_ROUNDS=20 LLMDEV_COLL_MAX_COUNT=1048579 /llmdev/selftests/run_tests.sh 'driver_*' kv_pool"
 # the fallback to one shared MSI vector, for what interrupts drive
 MSI_CMD="insmod /llmdev/modules/llmdev.ko msix=0 && /llmdev/selftests/run_tests.sh driver_dma driver_fault"
+# and to the legacy INTx line (pci=nomsi): level-triggered, so a handler
+# that leaves the card's line asserted gets "irq N: nobody cared"
+INTX_CMD="insmod /llmdev/modules/llmdev.ko msix=0 && /llmdev/selftests/run_tests.sh driver_dma"
 # the KV pool of libllmdev (disk tier on ext2 on a loop device; kv_unplug
 # removes the last card, last)
 KV_CMD="insmod /llmdev/modules/llmdev.ko && /llmdev/selftests/run_tests.sh 'kv_*'"
@@ -310,6 +313,7 @@ if [ $ok_qemu = 1 ] && [ $ok_tests = 1 ]; then
 		vm_suite "hw-debian" debian "$T_DEBIAN" "$HW_CMD"
 		vm_suite "driver-debian" debian "$T_DEBIAN" "$DRV_CMD"
 		vm_suite "driver-debian-msi" debian "$T_DEBIAN" "$MSI_CMD"
+		vm_suite "driver-debian-intx" debian "$T_DEBIAN" "$INTX_CMD" --cards 2 --append pci=nomsi
 		vm_suite "driver-iommu-debian" debian "$T_DEBIAN" "$IOMMU_CMD" --iommu
 		vm_suite "coll3-debian" debian "$T_DEBIAN" "$COLL3_CMD" --cards 3
 		vm_suite "llmctl-debian" debian "$T_DEBIAN" "$LLMCTL_CMD"
