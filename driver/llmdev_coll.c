@@ -348,8 +348,8 @@ static void llmdev_coll_rank_done(struct llmdev_coll_job *job, unsigned int r,
 
 static void llmdev_coll_start_next(void);
 
-/* Signal the active job and start the next one. Called under the lock. */
-static void llmdev_coll_finish(struct llmdev_coll_job *job)
+/* Signal the active job. Called under the lock. */
+static void llmdev_coll_complete(struct llmdev_coll_job *job)
 {
 	int status = llmdev_coll_status(job);
 
@@ -357,10 +357,21 @@ static void llmdev_coll_finish(struct llmdev_coll_job *job)
 	llmdev_coll_job_release(job);
 	/* the waiter may free the job from here on */
 	llmdev_fence_signal(&job->fence, status);
+}
+
+/* Signal the active job and start the next one. Called under the lock. */
+static void llmdev_coll_finish(struct llmdev_coll_job *job)
+{
+	llmdev_coll_complete(job);
 	llmdev_coll_start_next();
 }
 
-/* Program and start every member. Called under the lock. */
+/*
+ * Program and start every member. Called under the lock. A job none of
+ * whose members could start is completed here, and the caller
+ * (llmdev_coll_start_next()) goes on with the next: not by recursion, so
+ * that a long queue of such jobs cannot overflow the stack.
+ */
 static void llmdev_coll_start(struct llmdev_coll_job *job)
 {
 	struct llmdev_group *g = job->group;
@@ -409,7 +420,7 @@ static void llmdev_coll_start(struct llmdev_coll_job *job)
 		llmdev_exit(ldev, idx);
 	}
 	if (!job->pending)
-		llmdev_coll_finish(job);
+		llmdev_coll_complete(job);
 	else
 		mod_delayed_work(system_wq, &llmdev_coll_watchdog, timeout + 1);
 }
@@ -431,14 +442,14 @@ static void llmdev_coll_start_next(void)
 	struct llmdev_coll_job *job;
 
 	lockdep_assert_held(&llmdev_coll_lock);
-	if (llmdev_coll_active)
-		return;
-	job = list_first_entry_or_null(&llmdev_coll_queue,
-				       struct llmdev_coll_job, node);
-	if (!job || llmdev_coll_must_wait(job))
-		return;
-	list_del(&job->node);
-	llmdev_coll_start(job);
+	while (!llmdev_coll_active) {
+		job = list_first_entry_or_null(&llmdev_coll_queue,
+					       struct llmdev_coll_job, node);
+		if (!job || llmdev_coll_must_wait(job))
+			return;
+		list_del(&job->node);
+		llmdev_coll_start(job);
+	}
 }
 
 /* A card is back from a reset: start what waited for it. */
@@ -744,11 +755,14 @@ int llmdev_coll_ioctl_submit(struct llmdev_ucmd *ucmd)
 		if (ret)
 			goto err;
 	}
-	for (r = 0; g->nranks > 1 && r < g->nranks; r++) {
-		if (!llmdev_link_is_up(g->card[r], g->tx_port[r])) {
+	for (r = 0; r < g->nranks; r++) {
+		/* a one-card group has no link to check, but its card may be gone */
+		ret = llmdev_gone(g->card[r]);
+		if (!ret && g->nranks > 1 &&
+		    !llmdev_link_is_up(g->card[r], g->tx_port[r]))
 			ret = llmdev_gone(g->card[r]) ?: -ENOLINK;
+		if (ret)
 			goto err;
-		}
 	}
 
 	c->fence = job->fence.seqno;
