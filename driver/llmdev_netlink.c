@@ -249,6 +249,12 @@ static struct genl_family llmdev_nl_family __ro_after_init = {
 	.maxattr = LLMDEV_A_MAX,
 	.policy = llmdev_nl_policy,
 	.netnsok = false,
+	/*
+	 * Without genl_mutex: the handlers hold only a card reference and
+	 * the card's own locks, and wait out a reset (up to 30 s of AER
+	 * recovery) that must not hold up every other generic netlink family.
+	 */
+	.parallel_ops = true,
 	.module = THIS_MODULE,
 	.small_ops = llmdev_nl_ops,
 	.n_small_ops = ARRAY_SIZE(llmdev_nl_ops),
