@@ -231,9 +231,13 @@ int llmdev_reset_ioctl(struct llmdev_ucmd *ucmd)
 	if (r->flags)
 		return -EINVAL;
 	ret = pci_reset_function(ldev->pdev);
-	if (ret == -ENOTTY)
-		return -EOPNOTSUPP;
-	return ret ?: llmdev_gone(ldev);
+	/*
+	 * -ENOTTY is also what a reset that ran and timed out returns (the
+	 * card not ready after it): the card's state says which it was.
+	 */
+	if (llmdev_gone(ldev))
+		return llmdev_gone(ldev);
+	return ret == -ENOTTY ? -EOPNOTSUPP : ret;
 }
 
 /* ---- PCIe error recovery (AER) -------------------------------------------------- */

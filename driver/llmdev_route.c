@@ -66,7 +66,8 @@ static int llmdev_route_check_links(struct llmdev_device *ldev,
 		if (e[i].next_hop != LLMDEV_HOP_HOST &&
 		    !llmdev_link_is_up(ldev, e[i].next_hop)) {
 			*bad = i;
-			return READ_ONCE(ldev->unplugged) ? -ENODEV : -ENOLINK;
+			/* removed: -ENODEV; dead: -EIO (not the link's fault) */
+			return llmdev_gone(ldev) ?: -ENOLINK;
 		}
 	}
 	return 0;
@@ -135,11 +136,18 @@ static int llmdev_route_write(struct llmdev_device *ldev,
 	llmdev_wr32(ldev, LLMDEV_REG_ROUTE_STAGE_NUM, n);
 	llmdev_wr32(ldev, LLMDEV_REG_ROUTE_CTRL, LLMDEV_ROUTE_CTRL_COMMIT);
 	status = llmdev_rd32(ldev, LLMDEV_REG_ROUTE_STATUS);
-	if (!(status & LLMDEV_ROUTE_STATUS_ERROR) &&
-	    llmdev_rd32(ldev, LLMDEV_REG_ROUTE_ACTIVE_NUM) != n)
-		status = LLMDEV_ROUTE_STATUS_ERROR | LLMDEV_ROUTE_NO_INDEX << 8;
+	if (status == ~0u || (!(status & LLMDEV_ROUTE_STATUS_ERROR) &&
+			      llmdev_rd32(ldev, LLMDEV_REG_ROUTE_ACTIVE_NUM) != n)) {
+		/* gone (all ones), or not what was committed: no entry to blame */
+		*bad = LLMDEV_ROUTE_NO_INDEX;
+		dev_err(&ldev->dev, "routing table not committed (status %#x)\n",
+			status);
+		return -EIO;
+	}
 	if (status & LLMDEV_ROUTE_STATUS_ERROR) {
 		*bad = LLMDEV_ROUTE_STATUS_INDEX(status);
+		if (*bad >= n)
+			*bad = LLMDEV_ROUTE_NO_INDEX;
 		dev_err(&ldev->dev, "card refused routing table (status %#x)\n",
 			status);
 		return -EIO;
