@@ -12,7 +12,8 @@
 #
 # Order: the hardware tests in a fixed order, then any other test binaries
 # in the directory (sorted), then the hot-unplug tests, which leave the VM
-# with a card less. Exit status 0 iff every test is ok (or skipped).
+# with a card less. Exit status 0 iff every test is ok (or skipped); 2,
+# before any output, when a TEST matches no test binary.
 #
 # usage: run_tests.sh [-l] [TEST...]
 #   -l      list the tests in run order and exit
@@ -66,6 +67,18 @@ for t in $(all_tests); do
 	for pat in "$@"; do
 		case "$t" in $pat) tests="$tests $t"; break;; esac
 	done
+done
+
+# a name that matches nothing is a mistake, not an empty run
+for pat in "$@"; do
+	found=0
+	for t in $(all_tests); do
+		case "$t" in $pat) found=1; break;; esac
+	done
+	if [ $found -eq 0 ]; then
+		echo "run_tests.sh: no test matches '$pat' (run_tests.sh -l lists them)" >&2
+		exit 2
+	fi
 done
 
 if [ $list -eq 1 ]; then

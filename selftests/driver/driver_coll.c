@@ -1139,8 +1139,8 @@ TEST_F(coll, invalid_submit)
 /* ---- links going down ----------------------------------------------------- */
 
 #define NEED_BAR(card) do {						\
-	if (!self->bar[card].regs && ld_bar0_map(card, &self->bar[card])) \
-		SKIP(return, "no BAR 0 access: %s", self->bar[card].why); \
+	if (!self->bar[card].regs)					\
+		LD_BAR0_MAP_OR_SKIP(card, &self->bar[card], return);	\
 	if (!(ld_rd32(&self->bar[card], LLMDEV_REG_CAPS) & LLMDEV_CAPS_FAULT_INJECT)) \
 		SKIP(return, "card has no fault injection");		\
 } while (0)

@@ -244,8 +244,7 @@ TEST_F(dma, ring_any_takes_turns)
 
 	SETUP_OR_SKIP();
 	ASSERT_NE(NULL, buf);
-	if (ld_bar0_map(0, &bar))
-		SKIP(goto out, "no BAR 0 access: %s", bar.why);
+	LD_BAR0_MAP_OR_SKIP(0, &bar, goto out);
 	ASSERT_LE(nr[0] + nr[1], LLMDEV_NUM_RINGS);
 	ASSERT_EQ(0, ld_hbm_alloc(self->fd, 4096, 0, 0, NULL, &a));
 	ld_fill(buf, 4096, 7);

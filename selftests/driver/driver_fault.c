@@ -43,8 +43,7 @@ static void fctx_setup(struct __test_metadata *_metadata, struct fctx *self)
 	struct llmdev_hbm_alloc a;
 
 	LD_FIXTURE_START();
-	if (ld_bar0_map(0, &self->bar))
-		SKIP(return, "no BAR 0 access: %s", self->bar.why);
+	LD_BAR0_MAP_OR_SKIP(0, &self->bar, return);
 	if (!(ld_rd32(&self->bar, LLMDEV_REG_CAPS) & LLMDEV_CAPS_FAULT_INJECT))
 		SKIP(return, "card has no fault injection");
 	ld_wr32(&self->bar, LLMDEV_REG_FAULT_INJECT, 0);
@@ -511,25 +510,32 @@ TEST_F_TIMEOUT(fault, signal_bounded_wait, 60)
 	EXPECT_TRUE(w.status == 0 || w.status == -ETIMEDOUT);
 }
 
-/* A fatal signal ends a waiter at once (the wait is killable). */
+/*
+ * A fatal signal ends a waiter at once (the wait is killable): the child
+ * dies long before the watchdog (10 s here) would end its transfer. The
+ * file is the parent's too, so that the child's exit does not close it:
+ * a close waits for the file's transfers (see fault.close_waits).
+ */
 TEST_F(fault, sigkill_waiter)
 {
-	uint64_t fence;
+	uint64_t fence, t0, t1;
+	struct llmdev_hbm_alloc a;
+	int pfd[2], st, fd;
 	pid_t pid;
-	int pfd[2], st;
 	char c;
 
 	SETUP_OR_SKIP();
+	NEED_TIMEOUT(&self->c);
+	ASSERT_EQ(0, ld_set_timeout_ms(10000));
+	fd = ld_open(0);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ld_hbm_alloc(fd, 4096, 0, 0, NULL, &a));
 	stall(&self->c, true, 0, true);
 	ASSERT_EQ(0, pipe(pfd));
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
-		int fd = ld_open(0);
-		struct llmdev_hbm_alloc a;
-
-		if (fd < 0 || ld_hbm_alloc(fd, 4096, 0, 0, NULL, &a) ||
-		    ld_submit(fd, a.handle, 0, self->c.src, 4096, true, 0, &fence))
+		if (ld_submit(fd, a.handle, 0, self->c.src, 4096, true, 0, &fence))
 			_exit(2);
 		if (write(pfd[1], "x", 1) != 1)
 			_exit(3);
@@ -539,12 +545,49 @@ TEST_F(fault, sigkill_waiter)
 	close(pfd[1]);
 	ASSERT_EQ(1, read(pfd[0], &c, 1));
 	ld_msleep(200);
+	t0 = ld_now_ns();
 	kill(pid, SIGKILL);
 	st = ld_wait_child(pid);
+	t1 = ld_now_ns();
 	EXPECT_EQ(128 + SIGKILL, st);
+	EXPECT_GT(3000 * MS, t1 - t0)
+		TH_LOG("the killed waiter took %llu ms to die",
+		       (unsigned long long)(t1 - t0) / MS);
 	close(pfd[0]);
 	ld_wr32(&self->c.bar, LLMDEV_REG_FAULT_INJECT, 0);
+	close(fd);
+	ASSERT_EQ(0, ld_set_timeout_ms(TEST_TIMEOUT_MS));
 	check_round_trip(_metadata, &self->c, 0, 0, 80);
+}
+
+/*
+ * Closing a file waits for its transfers (their pages stay pinned until
+ * the card is done), so the close of a file whose transfer is stalled
+ * returns when the watchdog ends that transfer, not before and not never.
+ */
+TEST_F_TIMEOUT(fault, close_waits, 60)
+{
+	struct llmdev_hbm_alloc a;
+	uint64_t fence, t0, t1;
+	int fd;
+
+	SETUP_OR_SKIP();
+	NEED_TIMEOUT(&self->c);
+	fd = ld_open(0);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ld_hbm_alloc(fd, 4096, 0, 0, NULL, &a));
+	stall(&self->c, true, 0, true);
+	ASSERT_EQ(0, ld_submit(fd, a.handle, 0, self->c.src, 4096, true, 0,
+			       &fence));
+	t0 = ld_now_ns();
+	close(fd);
+	t1 = ld_now_ns();
+	ld_wr32(&self->c.bar, LLMDEV_REG_FAULT_INJECT, 0);
+	EXPECT_LE((TEST_TIMEOUT_MS - 100) * MS, t1 - t0)
+		TH_LOG("close returned after %llu ms, the watchdog is %u ms",
+		       (unsigned long long)(t1 - t0) / MS, TEST_TIMEOUT_MS);
+	EXPECT_GE((TEST_TIMEOUT_MS + 4000) * MS, t1 - t0);
+	check_round_trip(_metadata, &self->c, 0, 0, 81);
 }
 
 /*

@@ -377,6 +377,51 @@ TEST_F(reset, during_dma)
 }
 
 /*
+ * The same with every ring stalled, so that the reset surely finds all 48
+ * transfers on the card (unstalled, it often comes after they are done):
+ * each must end with -EIO, none hang or report success, and the reset
+ * (which clears FAULT_INJECT) leaves the card working.
+ */
+TEST_F(reset, during_stalled_dma)
+{
+	struct load l = { 0 };
+	char why[128] = "";
+	struct ld_bar0 bar;
+	uint32_t bits = 0;
+	unsigned int r;
+	int ok;
+
+	SETUP_OR_SKIP();
+	LD_BAR0_MAP_OR_SKIP(0, &bar, return);
+	if (!(ld_rd32(&bar, LLMDEV_REG_CAPS) & LLMDEV_CAPS_FAULT_INJECT)) {
+		ld_bar0_unmap(&bar);
+		SKIP(return, "card has no fault injection");
+	}
+	for (r = 0; r < 2; r++)
+		bits |= LLMDEV_FAULT_STALL_RING(ld_hw_ring(true, r)) |
+			LLMDEV_FAULT_STALL_RING(ld_hw_ring(false, r));
+	l.src = ld_alloc_buf(LOAD_BYTES);
+	l.dst = ld_alloc_buf(LOAD_BYTES);
+	ASSERT_NE(NULL, l.src);
+	ASSERT_NE(NULL, l.dst);
+	ASSERT_TRUE(load_prepare(&l, self->fd, 11));
+	ld_wr32(&bar, LLMDEV_REG_FAULT_INJECT, bits);
+	ASSERT_TRUE(load_submit(&l));
+	ASSERT_EQ(0, reset_ioctl(self->fd));
+	EXPECT_EQ(0, ld_rd32(&bar, LLMDEV_REG_FAULT_INJECT));
+	ld_wr32(&bar, LLMDEV_REG_FAULT_INJECT, 0);
+	ld_bar0_unmap(&bar);
+	ok = load_finish(&l, why, sizeof(why));
+	EXPECT_EQ(0, ok) TH_LOG("%s", why);
+	for (r = 0; r < LOAD_XFERS; r++)
+		EXPECT_EQ(-EIO, l.status[r]) TH_LOG("transfer %u", r);
+	EXPECT_EQ(0, card_works(self->fd, self->src, self->dst, BUF_SIZE, 4));
+	EXPECT_EQ(0, ld_hbm_used_settle(0, 0));
+	ld_free_buf(l.src, LOAD_BYTES);
+	ld_free_buf(l.dst, LOAD_BYTES);
+}
+
+/*
  * The FLR soak: rounds of a load and a reset (through sysfs or the ioctl
  * by turns), the card usable after each, nothing left allocated.
  */

@@ -251,6 +251,20 @@ struct ld_bar0 {
  * register; on failure b->regs is NULL and b->why says why.
  */
 int ld_bar0_map(unsigned int card, struct ld_bar0 *b);
+/*
+ * Map card @card's BAR 0 into @bar, or SKIP (then @statement) where the
+ * system refuses the mapping (no resource0, CONFIG_IO_STRICT_DEVMEM); a
+ * card whose ID register reads wrong fails the test instead. A macro: the
+ * harness' SKIP and ASSERT need the test's context.
+ */
+#define LD_BAR0_MAP_OR_SKIP(card, bar, statement)			\
+	do {								\
+		int _ret = ld_bar0_map(card, bar);			\
+									\
+		ASSERT_NE(-ENODEV, _ret) TH_LOG("%s", (bar)->why);	\
+		if (_ret)						\
+			SKIP(statement, "no BAR 0 access: %s", (bar)->why); \
+	} while (0)
 /* Undo ld_bar0_map() (safe if it failed). */
 void ld_bar0_unmap(struct ld_bar0 *b);
 /* 32-bit register read at @off. */

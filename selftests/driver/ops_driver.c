@@ -348,8 +348,7 @@ TEST_F_TIMEOUT(ops, devlink_dma_reporter, 90)
 	ASSERT_EQ(0, ops_run(cmd, out, sizeof(out))) TH_LOG("%s", out);
 	EXPECT_NE(NULL, strstr(out, "rings")) TH_LOG("%s", out);
 	EXPECT_NE(NULL, strstr(out, "dma_timeout_ms")) TH_LOG("%s", out);
-	if (ld_bar0_map(0, &bar))
-		SKIP(return, "no BAR 0 to stall a ring: %s", bar.why);
+	LD_BAR0_MAP_OR_SKIP(0, &bar, return);
 	ASSERT_EQ(0, ld_get_timeout_ms(&old_ms));
 	/*
 	 * The dump is of the first report since it was last cleared: one
@@ -400,8 +399,7 @@ TEST_F_TIMEOUT(ops, devlink_link_reporter, 60)
 			p = i;
 	if (p < 0)
 		SKIP(return, "llmdev0 has no link up");
-	if (ld_bar0_map(0, &bar))
-		SKIP(return, "no BAR 0: %s", bar.why);
+	LD_BAR0_MAP_OR_SKIP(0, &bar, return);
 	before = reporter_errors(self->pci, "link");
 	ASSERT_LE(0, before);
 	ld_wr32(&bar, LLMDEV_LINK_BASE(p) + LLMDEV_LINK_FAULT,
@@ -500,8 +498,7 @@ TEST_F(ops, fdinfo_failed_transfer)
 	uint8_t *mem = ld_alloc_buf(65536);
 
 	SETUP_OR_SKIP();
-	if (ld_bar0_map(0, &bar))
-		SKIP(return, "no BAR 0: %s", bar.why);
+	LD_BAR0_MAP_OR_SKIP(0, &bar, return);
 	ASSERT_EQ(0, ld_hbm_alloc(self->fd, 65536, 0, 0, NULL, &a));
 	ld_wr32(&bar, LLMDEV_REG_FAULT_INJECT, LLMDEV_FAULT_FAIL_NEXT_DESC);
 	EXPECT_EQ(-EIO, ld_xfer(self->fd, a.handle, 0, mem, 4096, true, LLMDEV_RING_ANY));
