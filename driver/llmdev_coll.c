@@ -755,6 +755,16 @@ int llmdev_coll_ioctl_submit(struct llmdev_ucmd *ucmd)
 		if (ret)
 			goto err;
 	}
+	/*
+	 * A member being reset takes the ring's links down: the collective
+	 * waits for the end of the reset (a card is LIVE again once its links
+	 * have trained, llmdev_restart()), then looks at them.
+	 */
+	for (r = 0; r < g->nranks; r++) {
+		ret = llmdev_wait_reset(g->card[r], true);
+		if (ret)
+			goto err;
+	}
 	for (r = 0; r < g->nranks; r++) {
 		/* a one-card group has no link to check, but its card may be gone */
 		ret = llmdev_gone(g->card[r]);

@@ -591,6 +591,7 @@ int llmdev_route_restore(struct llmdev_device *ldev);
 
 /* llmdev_link.c */
 void llmdev_link_hw_start(struct llmdev_device *ldev);
+void llmdev_link_wait_trained(struct llmdev_device *ldev);
 void llmdev_link_handle_event(struct llmdev_device *ldev);
 int llmdev_link_get(struct llmdev_device *ldev, unsigned int port,
 		    struct llmdev_link_info *info);

@@ -53,6 +53,38 @@ void llmdev_link_hw_start(struct llmdev_device *ldev)
 	mutex_unlock(&ldev->link_lock);
 }
 
+/*
+ * After a reset the card's enabled ports train again (12.1): wait for
+ * them, up to 100 trainings, before the card is LIVE again, so that the
+ * collectives queued or submitted meanwhile do not find them TRAINING
+ * (LINK_DOWN, -ENOLINK). Both ends of a link turn UP at once, so the
+ * other cards' ports are ready too. A port still training then waits for
+ * an other end that is disabled or being reset itself. The caller owns
+ * the card (llmdev_restart()): no llmdev_enter().
+ */
+void llmdev_link_wait_trained(struct llmdev_device *ldev)
+{
+	unsigned long end = jiffies +
+		nsecs_to_jiffies(100ULL * LLMDEV_LINK_TRAIN_NS) + 1;
+	bool training;
+	unsigned int p;
+	u32 status;
+
+	do {
+		training = false;
+		for (p = 0; p < LLMDEV_NUM_LINK_PORTS; p++) {
+			status = llmdev_link_rd32(ldev, p, LLMDEV_LINK_STATUS);
+			if (status == ~0u)
+				return;	/* gone */
+			training |= LLMDEV_LINK_STATE(status) ==
+				    LLMDEV_LINK_STATE_TRAINING;
+		}
+		if (!training)
+			return;
+		usleep_range(200, 500);
+	} while (time_before(jiffies, end));
+}
+
 static int llmdev_link_read(struct llmdev_device *ldev, unsigned int port,
 			    struct llmdev_link_info *info, bool wait)
 {

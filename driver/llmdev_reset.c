@@ -183,8 +183,15 @@ static void llmdev_restart(struct llmdev_device *ldev)
 	spin_lock(&ldev->state_lock);
 	ldev->reset_count++;
 	spin_unlock(&ldev->state_lock);
-	llmdev_set_state(ldev, LLMDEV_STATE_LIVE);
+	/*
+	 * LIVE once the links have trained again: the collectives queued or
+	 * submitted during the reset then run on them
+	 */
 	llmdev_link_hw_start(ldev);
+	llmdev_link_wait_trained(ldev);
+	llmdev_set_state(ldev, LLMDEV_STATE_LIVE);
+	/* the training's events, which the event handler left to a live card */
+	llmdev_link_handle_event(ldev);
 	llmdev_dma_restart(ldev);
 	llmdev_coll_kick();
 	llmdev_hbm_rescrub(ldev);

@@ -467,9 +467,26 @@ TEST_F_TIMEOUT(reset, flr_soak, 900)
 
 #define COLL_COUNT	(8 * 1024 * 1024)	/* i32 per rank: 32 MiB */
 
+struct reset_thread {
+	int fd;
+	int ret;
+	atomic_bool done;
+};
+
+static void *reset_thread_fn(void *arg)
+{
+	struct reset_thread *t = arg;
+
+	t->ret = reset_ioctl(t->fd);
+	atomic_store(&t->done, true);
+	return NULL;
+}
+
 /*
  * An AllReduce over cards 0 and 1 is running when card 1 is reset: the
- * collective ends with -EIO, and the next one is right.
+ * collective ends with -EIO, and the next one is right. Those queued
+ * behind it, and those submitted while the reset runs, wait for it and
+ * run on the retrained links.
  */
 TEST_F(reset, during_collective)
 {
@@ -479,10 +496,14 @@ TEST_F(reset, during_collective)
 	size_t bytes = COLL_COUNT * 4;
 	int32_t fds[2], *in[2], *out;
 	unsigned int r, p;
+	uint64_t fence, queued[2], during[64];
+	struct reset_thread rt = { 0 };
+	unsigned int n = 0, nok = 0;
+	bool resetting;
 	uint32_t group;
-	uint64_t fence;
 	bool linked = false;
-	int status, fd1;
+	int status, fd1, ret = 0;
+	pthread_t th;
 	size_t i;
 
 	SETUP_OR_SKIP();
@@ -521,12 +542,34 @@ TEST_F(reset, during_collective)
 	ASSERT_EQ(0, ld_coll_submit(self->fd, group, LLMDEV_COLL_ALLREDUCE,
 				    LLMDEV_DTYPE_I32, LLMDEV_REDOP_SUM, 0,
 				    COLL_COUNT, b, &fence));
+	for (i = 0; i < 2; i++)
+		ASSERT_EQ(0, ld_coll_submit(self->fd, group,
+					    LLMDEV_COLL_ALLREDUCE,
+					    LLMDEV_DTYPE_I32, LLMDEV_REDOP_SUM,
+					    0, COLL_COUNT, b, &queued[i]));
 	ASSERT_EQ(0, reset_ioctl(fd1));
 	ASSERT_EQ(0, ld_wait(self->fd, fence, LD_LONG_WAIT, &status));
 	if (!status) {
 		TH_LOG("the AllReduce finished before the reset; nothing to see");
 	} else {
 		EXPECT_EQ(-EIO, status);
+	}
+	/*
+	 * Those queued behind it waited for the reset, then ran on the
+	 * retrained links: not -ENOLINK. (Until one has caught the reset,
+	 * the next may have been the one running when it came: -EIO.)
+	 */
+	for (i = 0; i < 2; i++) {
+		int st;
+
+		ASSERT_EQ(0, ld_wait(self->fd, queued[i], LD_LONG_WAIT, &st));
+		if (status) {
+			EXPECT_EQ(0, st) TH_LOG("queued AllReduce %zu", i);
+		} else {
+			EXPECT_TRUE(st == 0 || st == -EIO)
+				TH_LOG("queued AllReduce %zu: status %d", i, st);
+		}
+		status = status ?: st;
 	}
 
 	/* the links retrain; the next AllReduce is right */
@@ -540,6 +583,42 @@ TEST_F(reset, during_collective)
 				    COLL_COUNT, b, &fence));
 	ASSERT_EQ(0, ld_wait(self->fd, fence, LD_LONG_WAIT, &status));
 	EXPECT_EQ(0, status);
+
+	/* submitted while card 1 is being reset: accepted, and they run */
+	rt.fd = fd1;
+	ASSERT_EQ(0, pthread_create(&th, NULL, reset_thread_fn, &rt));
+	/* once card 1 says it is being reset (an FLR takes 100 ms or more) */
+	for (i = 0; i < 2000 && !atomic_load(&rt.done); i++) {
+		char state[32] = "";
+
+		if (!card_state(1, state, sizeof(state)) &&
+		    !strncmp(state, "resetting", 9))
+			break;
+		usleep(1000);
+	}
+	resetting = !atomic_load(&rt.done) && i < 2000;
+	while (resetting && !atomic_load(&rt.done) && n < 64 && !ret) {
+		ret = ld_coll_submit(self->fd, group, LLMDEV_COLL_ALLREDUCE,
+				     LLMDEV_DTYPE_I32, LLMDEV_REDOP_SUM, 0,
+				     COLL_COUNT, b, &during[n]);
+		n += !ret;
+	}
+	pthread_join(th, NULL);
+	EXPECT_TRUE(resetting) TH_LOG("card 1 was never seen being reset");
+	EXPECT_EQ(0, rt.ret);
+	EXPECT_EQ(0, ret) TH_LOG("submit %u during the reset: %s", n,
+				 strerror(-ret));
+	for (i = 0; i < n; i++) {
+		ASSERT_EQ(0, ld_wait(self->fd, during[i], LD_LONG_WAIT, &status));
+		EXPECT_TRUE(status == 0 || status == -EIO)
+			TH_LOG("AllReduce %zu of %u: %d", i, n, status);
+		nok += !status;
+	}
+	TH_LOG("%u AllReduces submitted during the reset, %u ran", n, nok);
+	/* the last one was submitted after any that the reset caught */
+	if (n) {
+		EXPECT_EQ(0, status);
+	}
 	for (r = 0; r < 2; r++) {
 		ASSERT_EQ(0, ld_xfer(fds[r], a[r].handle, bytes, out, bytes,
 				     false, LLMDEV_RING_ANY));
