@@ -230,7 +230,7 @@ static int llmdev_buf_pin_map(struct llmdev_device *ldev, struct llmdev_buf *b,
 	ret = dma_map_sgtable(dev, &b->sgt, llmdev_buf_dir(b),
 			      DMA_ATTR_SKIP_CPU_SYNC);
 	if (ret)
-		return ret;
+		return -ENOMEM;	/* the host's mapping, not the card's -EIO */
 	b->sgt_mapped = true;
 	b->nsegs = b->sgt.nents;
 

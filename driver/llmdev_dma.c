@@ -485,14 +485,16 @@ static int llmdev_xfer_pin(struct llmdev_device *ldev, struct llmdev_xfer *x,
 	}
 	ret = sg_alloc_table_from_pages_segment(&x->sgt, x->pages, x->nr_pages,
 						first, length,
-						LLMDEV_MAX_SEGMENT, GFP_KERNEL);
+						dma_get_max_seg_size(dev),
+						GFP_KERNEL);
 	if (ret)
 		return ret;
 	ret = dma_map_sgtable(dev, &x->sgt, dir, LLMDEV_DMA_ATTRS);
 	if (ret) {
 		sg_free_table(&x->sgt);
 		x->sgt.sgl = NULL;
-		return ret;
+		/* the host's mapping (IOMMU, bounce buffers), not the card's -EIO */
+		return -ENOMEM;
 	}
 	dma_sync_sgtable_for_device(dev, &x->sgt, dir);
 	return 0;
@@ -1379,7 +1381,13 @@ int llmdev_dma_init(struct llmdev_device *ldev)
 	struct device *dev = &ldev->pdev->dev;
 	unsigned int i;
 
-	dma_set_max_seg_size(dev, LLMDEV_MAX_SEGMENT);
+	/*
+	 * Segments no larger than one mapping may be: bounce buffers (swiotlb,
+	 * which confidential guests use for all DMA) take 256 KiB at most
+	 */
+	dma_set_max_seg_size(dev, rounddown(min_t(size_t, LLMDEV_MAX_SEGMENT,
+						  dma_max_mapping_size(dev)),
+					    PAGE_SIZE));
 	for (i = 0; i < LLMDEV_NUM_RINGS; i++) {
 		struct llmdev_ring *ring = &ldev->ring[i];
 

@@ -299,6 +299,9 @@ MSI_CMD="insmod /llmdev/modules/llmdev.ko msix=0 && /llmdev/selftests/run_tests.
 # and to the legacy INTx line (pci=nomsi): level-triggered, so a handler
 # that leaves the card's line asserted gets "irq N: nobody cared"
 INTX_CMD="insmod /llmdev/modules/llmdev.ko msix=0 && /llmdev/selftests/run_tests.sh driver_dma"
+# all DMA through bounce buffers (swiotlb=force), as in a confidential
+# guest: mapped in segments of at most 256 KiB, registered buffers too
+SWIOTLB_CMD="insmod /llmdev/modules/llmdev.ko && /llmdev/selftests/run_tests.sh driver_batch"
 # the KV pool of libllmdev (disk tier on ext2 on a loop device; kv_unplug
 # removes the last card, last)
 KV_CMD="insmod /llmdev/modules/llmdev.ko && /llmdev/selftests/run_tests.sh 'kv_*'"
@@ -314,6 +317,7 @@ if [ $ok_qemu = 1 ] && [ $ok_tests = 1 ]; then
 		vm_suite "driver-debian" debian "$T_DEBIAN" "$DRV_CMD"
 		vm_suite "driver-debian-msi" debian "$T_DEBIAN" "$MSI_CMD"
 		vm_suite "driver-debian-intx" debian "$T_DEBIAN" "$INTX_CMD" --cards 2 --append pci=nomsi
+		vm_suite "driver-debian-swiotlb" debian "$T_DEBIAN" "$SWIOTLB_CMD" --cards 2 --append swiotlb=force
 		vm_suite "driver-iommu-debian" debian "$T_DEBIAN" "$IOMMU_CMD" --iommu
 		vm_suite "coll3-debian" debian "$T_DEBIAN" "$COLL3_CMD" --cards 3
 		vm_suite "llmctl-debian" debian "$T_DEBIAN" "$LLMCTL_CMD"

@@ -24,7 +24,9 @@
  *    the caller's size (so a binary built against an older header works).
  *  - size larger than the kernel's struct: the extra bytes must be zero,
  *    else -E2BIG (so a newer binary runs on an older kernel as long as it
- *    does not use the new fields).
+ *    does not use the new fields). The same holds for the elements of an
+ *    array whose element size the caller gives (llmdev_dma_batch.op_size,
+ *    llmdev_coll.buf_size, llmdev_route.entry_size).
  *  - unknown bits in flags: -EINVAL. Reserved fields must be zero: -EINVAL.
  *  - unreadable or unwritable argument memory: -EFAULT. A call whose reply
  *    cannot be written has no effect, except where a call says otherwise.
@@ -318,9 +320,12 @@ struct llmdev_hbm_open {
  * caller may not use; -EFAULT the buffer is not mapped (or not writable for
  * card-to-host), or the reply could not be written (then nothing was
  * started); -EAGAIN too many transfers in flight on this file
- * (LLMDEV_MAX_FENCES), wait for some first; -ENOMEM; -ENODEV; -EIO the card
- * is dead. While the card is being reset, a transfer is queued and runs
- * after the reset.
+ * (LLMDEV_MAX_FENCES), wait for some first; -ENOMEM out of memory, or the
+ * host could not map the buffer for the card (IOMMU space, or bounce
+ * buffers: a guest that bounces all DMA through swiotlb, as confidential
+ * guests do, moves at most its bounce pool, 64 MiB by default, in one
+ * transfer); -ENODEV; -EIO the card is dead. While the card is being
+ * reset, a transfer is queued and runs after the reset.
  */
 struct llmdev_dma {
 	__u32 size;
@@ -356,8 +361,9 @@ struct llmdev_dma {
  *          reported a DMA error, or was reset while the transfer was on
  *          it (LLMDEV_RESET), or is dead; -ETIMEDOUT the card made no progress on
  *          this transfer for the dma_timeout_ms module parameter (the ring
- *          was reset); -ECANCELED the transfer was queued behind one that
- *          failed so, and the ring reset dropped it: submit it again;
+ *          was reset); -ECANCELED the transfer was queued on the ring
+ *          behind one that failed (-ETIMEDOUT, or -EIO for a DMA error the
+ *          card reported), and the ring reset dropped it: submit it again;
  *          -ENODEV the card was removed
  * @__reserved: must be zero
  *
@@ -770,8 +776,9 @@ struct llmdev_route {
  * succeeds brings it back.
  *
  * Errors: -EPERM without CAP_SYS_ADMIN; -EIO the card did not come back
- * and is now dead; -EOPNOTSUPP the platform cannot reset the card; -EINTR
- * a fatal signal arrived before the reset started.
+ * and is now dead; -EOPNOTSUPP the platform cannot reset the card. The call
+ * is not ended by signals: a reset already under way (another
+ * LLMDEV_RESET, a PCIe error recovery) is waited for first.
  */
 struct llmdev_reset {
 	__u32 size;
@@ -816,8 +823,11 @@ struct llmdev_reset {
  * Errors: -EINVAL length 0 or too large, unknown flags, reserved set, the
  * range wraps; -EFAULT the range is not mapped (or not writable, without
  * LLMDEV_BUF_READ_ONLY), or holds memory that cannot be pinned (device
- * memory, such as a mapping of the aperture); -ENOMEM out of memory, or
- * RLIMIT_MEMLOCK reached; -EMFILE LLMDEV_MAX_BUFS buffers on this file;
+ * memory, such as a mapping of the aperture); -ENOMEM out of memory,
+ * RLIMIT_MEMLOCK reached, or the host could not map the buffer for the
+ * card (as LLMDEV_DMA_SUBMIT; a registered buffer holds its bounce
+ * buffers while it is registered); -EMFILE LLMDEV_MAX_BUFS buffers on this
+ * file;
  * -EBUSY (without LLMDEV_BUF_READ_ONLY) a page of the range is in
  * LLMDEV_BUF_MAX_SHARE writable buffers already (of any file or card);
  * -ENODEV; -EIO the card is dead.
@@ -951,8 +961,10 @@ struct llmdev_dma_op {
  * or buffer; -EPERM a region the caller may not use; -EACCES a transfer
  * from the card into an LLMDEV_BUF_READ_ONLY buffer; -EFAULT @ops not
  * readable, host memory not mapped (or not writable for a transfer from
- * the card), or the reply could not be written (then nothing was queued);
- * -EAGAIN too many fences on this file; -ETIME (with LLMDEV_BATCH_WAIT)
+ * the card), or the reply could not be written (then nothing was queued;
+ * with LLMDEV_BATCH_WAIT, a reply after the wait that cannot be written
+ * loses the status of a batch that ran); -EAGAIN too many fences on this
+ * file; -ETIME (with LLMDEV_BATCH_WAIT)
  * the batch is queued but not finished; -ENOMEM; -ENODEV; -EIO the card
  * is dead.
  */
