@@ -276,6 +276,10 @@ void llmdev_link_handle_event(struct llmdev_device *ldev)
 	u32 events;
 	int idx;
 
+	/*
+	 * Held over the whole: llmdev_remove() frees the devlink instance
+	 * after its synchronize_srcu(), and before the interrupts go
+	 */
 	if (!llmdev_enter(ldev, &idx))
 		return;
 	events = llmdev_rd32(ldev, LLMDEV_REG_LINK_EVENT);
@@ -283,7 +287,6 @@ void llmdev_link_handle_event(struct llmdev_device *ldev)
 		events = 0;	/* surprise removal */
 	if (events)
 		llmdev_wr32(ldev, LLMDEV_REG_LINK_EVENT, events);
-	llmdev_exit(ldev, idx);
 
 	for (p = 0; p < LLMDEV_NUM_LINK_PORTS; p++) {
 		if (events & LLMDEV_LINK_EVENT_STATE(p)) {
@@ -297,6 +300,7 @@ void llmdev_link_handle_event(struct llmdev_device *ldev)
 			llmdev_devlink_link_error(ldev, p);
 		}
 	}
+	llmdev_exit(ldev, idx);
 }
 
 /* ---- sysfs: /sys/class/llmdev/llmdevN/linkP/ ------------------------------ */
