@@ -149,6 +149,8 @@ struct kv_shm {
 
 struct llmdev_kv {
 	pthread_mutex_t lock;	/* everything below, but the fields set once */
+	/* in kv_all, under kv_all_lock; all_pprev NULL while not in it */
+	struct llmdev_kv *all_next, **all_pprev;
 	pid_t pid;		/* the creator: a forked child may not use it */
 	struct llmdev *dev;	/* own handle (NULL with a test backend) */
 	const struct kv_backend *be;
@@ -2274,6 +2276,92 @@ static unsigned int kv_pct(unsigned int v, unsigned int dflt)
 	return v ? v : dflt;
 }
 
+/*
+ * Every pool of the process, for fork(). The child's copy of a pool must
+ * not be taken while another thread of the parent is half way through
+ * changing it (llmdev_kv_destroy() in the child frees that copy: a pointer
+ * realloc() had just freed would be freed twice), so fork() waits until no
+ * call is inside any pool. And the child must not keep the pool's files:
+ * the disk file's lock (flock() belongs to the open file, which the child
+ * shares) and the pool's own device file (the driver ends the batches
+ * left to it when the last reference goes).
+ */
+static pthread_mutex_t kv_all_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct llmdev_kv *kv_all;
+static pthread_once_t kv_atfork_once = PTHREAD_ONCE_INIT;
+
+static void kv_atfork_prepare(void)
+{
+	struct llmdev_kv *kv;
+
+	pthread_mutex_lock(&kv_all_lock);
+	for (kv = kv_all; kv; kv = kv->all_next)
+		pthread_mutex_lock(&kv->lock);
+}
+
+static void kv_atfork_parent(void)
+{
+	struct llmdev_kv *kv;
+
+	for (kv = kv_all; kv; kv = kv->all_next)
+		pthread_mutex_unlock(&kv->lock);
+	pthread_mutex_unlock(&kv_all_lock);
+}
+
+static void kv_atfork_child(void)
+{
+	struct llmdev_kv *kv;
+	int null;
+
+	for (kv = kv_all; kv; kv = kv->all_next) {
+		if (kv->disk_fd >= 0) {
+			close(kv->disk_fd);
+			kv->disk_fd = -1;
+		}
+		/*
+		 * The handle's descriptor now names /dev/null, which
+		 * llmdev_kv_destroy() closes in the child (only async-signal-
+		 * safe calls here)
+		 */
+		null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (kv->dev && null >= 0)
+			dup3(null, llmdev_fd(kv->dev), O_CLOEXEC);
+		if (null >= 0)
+			close(null);
+		pthread_mutex_unlock(&kv->lock);
+	}
+	pthread_mutex_unlock(&kv_all_lock);
+}
+
+static void kv_atfork_register(void)
+{
+	pthread_atfork(kv_atfork_prepare, kv_atfork_parent, kv_atfork_child);
+}
+
+static void kv_all_add(struct llmdev_kv *kv)
+{
+	pthread_once(&kv_atfork_once, kv_atfork_register);
+	pthread_mutex_lock(&kv_all_lock);
+	kv->all_next = kv_all;
+	if (kv_all)
+		kv_all->all_pprev = &kv->all_next;
+	kv_all = kv;
+	kv->all_pprev = &kv_all;
+	pthread_mutex_unlock(&kv_all_lock);
+}
+
+static void kv_all_del(struct llmdev_kv *kv)
+{
+	pthread_mutex_lock(&kv_all_lock);
+	if (kv->all_pprev) {
+		*kv->all_pprev = kv->all_next;
+		if (kv->all_next)
+			kv->all_next->all_pprev = kv->all_pprev;
+		kv->all_pprev = NULL;
+	}
+	pthread_mutex_unlock(&kv_all_lock);
+}
+
 int llmdev__kv_create_backend(struct llmdev *dev, const struct llmdev_kv_opts *opts,
 		      const struct kv_backend *be, void *priv,
 		      struct llmdev_kv **kvp)
@@ -2404,6 +2492,7 @@ int llmdev__kv_create_backend(struct llmdev *dev, const struct llmdev_kv_opts *o
 			&kv->region, &kv->hostbuf);
 	if (ret)
 		goto err;
+	kv_all_add(kv);
 	*kvp = kv;
 	return 0;
 
@@ -2429,6 +2518,7 @@ void llmdev_kv_destroy(struct llmdev_kv *kv)
 
 	if (!kv)
 		return;
+	kv_all_del(kv);
 	owner = kv->pid == getpid();
 	if (owner) {
 		pthread_mutex_lock(&kv->lock);

@@ -751,7 +751,12 @@ LLMDEV_API int llmdev_reset(struct llmdev *dev);
  * use its parent's pool: every call but llmdev_kv_destroy() fails there
  * with -ECHILD, and llmdev_kv_destroy() in the child frees only the
  * child's copy of the bookkeeping (the parent's pool goes on unharmed).
- * The host tier is not inherited by children (MADV_DONTFORK).
+ * The host tier is not inherited by children (MADV_DONTFORK), nor are the
+ * pool's files (its disk file and its own device file are closed in the
+ * child as it starts, so a child cannot keep the disk file locked once it
+ * runs). fork() waits until
+ * no other thread is inside a call of any pool, for as long as such a
+ * call waits for its own DMA or disk I/O.
  *
  * Statistics are also published in a small file (LLMDEV_KV_STATS_DIR,
  * "llmdev-kv.<pid>.<n>"), mapped shared, that `llmctl kv stats` reads

@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -29,6 +30,9 @@
 #include "kvpool.h"
 
 #define BS	4096
+#ifndef MIN
+#define MIN(a, b)	((a) < (b) ? (a) : (b))
+#endif
 
 /* ---- the memory backend ------------------------------------------------------ */
 
@@ -237,9 +241,31 @@ static bool realloc_fails;
 void *__real_realloc(void *p, size_t n);
 void *__wrap_realloc(void *p, size_t n);
 
+/*
+ * realloc_pause: the next realloc() (the pool growing an array) tells
+ * realloc_paused, then waits a while before it returns, with the old array
+ * freed and the new one not yet stored in the pool.
+ */
+static volatile int realloc_pause, realloc_paused;
+
 void *__wrap_realloc(void *p, size_t n)
 {
-	return realloc_fails ? NULL : __real_realloc(p, n);
+	void *q;
+
+	if (realloc_fails)
+		return NULL;
+	if (!p || !realloc_pause ||
+	    !__atomic_exchange_n(&realloc_pause, 0, __ATOMIC_SEQ_CST))
+		return __real_realloc(p, n);
+	/* moved for sure: the old array is freed, as a realloc() may do */
+	q = malloc(n);
+	if (q) {
+		memcpy(q, p, MIN(n, malloc_usable_size(p)));
+		free(p);
+	}
+	__atomic_store_n(&realloc_paused, 1, __ATOMIC_SEQ_CST);
+	usleep(100 * 1000);
+	return q;
 }
 
 /* ---- helpers ---------------------------------------------------------------------- */
@@ -1218,6 +1244,96 @@ TEST(fork_child_cannot_use_it)
 	ASSERT_EQ(0, llmdev_kv_read(kv, 1, 0, got));
 	ASSERT_EQ(0, memcmp(want, got, BS));
 	rmpool(kv);
+}
+
+/* a thread of the parent allocates blocks until the pool grows an array */
+static void *grow_thread(void *arg)
+{
+	struct llmdev_kv *kv = arg;
+	uint64_t seq;
+
+	for (seq = 1; seq <= 100; seq++)
+		if (llmdev_kv_alloc(kv, seq, 0))
+			return (void *)1;
+	return NULL;
+}
+
+/*
+ * fork() while another thread is inside the pool, growing an array: the
+ * child's copy is a consistent one, which llmdev_kv_destroy() frees without
+ * a double free (glibc aborted the child: the array realloc() had freed,
+ * still in the pool, was freed again).
+ */
+TEST(fork_while_another_thread_grows_it)
+{
+	struct llmdev_kv *kv;
+	struct fake f;
+	void *tret;
+	pthread_t th;
+	int status, i;
+	pid_t pid;
+
+	kv = mkpool(&f, 128, 0, 0);
+	ASSERT_NE(NULL, kv);
+	realloc_paused = 0;
+	realloc_pause = 1;
+	ASSERT_EQ(0, pthread_create(&th, NULL, grow_thread, kv));
+	for (i = 0; i < 5000 && !realloc_paused; i++)
+		usleep(1000);
+	ASSERT_TRUE(realloc_paused) TH_LOG("the pool grew no array");
+	pid = fork();	/* waits for the other thread to leave the pool */
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		llmdev_kv_destroy(kv);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(0, status) TH_LOG("child: %s", WIFSIGNALED(status) ?
+				    strsignal(WTERMSIG(status)) : "exit");
+	pthread_join(th, &tret);
+	EXPECT_EQ(NULL, tret);
+	rmpool(kv);
+}
+
+/*
+ * A child that never touches the pool does not keep its disk file locked:
+ * the parent can destroy the pool and make it again on the same file.
+ */
+TEST(forked_child_keeps_no_disk_lock)
+{
+	struct llmdev_kv *kv;
+	int pfd[2], ready[2], status;
+	struct fake f;
+	pid_t pid;
+	char c;
+
+	kv = mkpool(&f, 4, 4, 4);
+	ASSERT_NE(NULL, kv);
+	ASSERT_EQ(0, pipe(pfd));
+	ASSERT_EQ(0, pipe(ready));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		/* running: the pool's files were closed as it started */
+		close(pfd[1]);
+		if (write(ready[1], "r", 1) != 1)
+			_exit(2);
+		_exit(read(pfd[0], &c, 1) < 0);	/* until the parent is done */
+	}
+	close(pfd[0]);
+	close(ready[1]);
+	ASSERT_EQ(1, read(ready[0], &c, 1));
+	close(ready[0]);
+	llmdev_kv_destroy(kv);
+	kv = mkpool(&f, 4, 4, 4);
+	EXPECT_NE(NULL, kv) TH_LOG("the child still holds the disk file's lock");
+	close(pfd[1]);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(0, status);
+	if (kv)
+		rmpool(kv);
+	else
+		unlink(disk_path);
 }
 
 TEST(destroy_with_moves_in_flight)
