@@ -61,5 +61,8 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 echo "deps: installing ${missing[*]}"
+# an earlier install that was killed half way leaves dpkg's journal, and
+# every apt-get install refuses until it is finished
+dpkg --configure -a >/dev/null
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
