@@ -255,12 +255,18 @@ static bool llmdev_scrub_finished(struct llmdev_device *ldev)
 		(LLMDEV_SCRUB_STATUS_DONE | LLMDEV_SCRUB_STATUS_ERROR));
 }
 
-/* No scrub running: one that timed out may still be (START is ignored then) */
+/*
+ * No scrub running: one that timed out may still be (START is ignored
+ * then). A card that reads all ones is not waited for: its scrub fails.
+ */
 static bool llmdev_scrub_idle(struct llmdev_device *ldev)
 {
-	return READ_ONCE(ldev->unplugged) ||
-	       !(llmdev_rd32(ldev, LLMDEV_REG_SCRUB_STATUS) &
-		 LLMDEV_SCRUB_STATUS_BUSY);
+	u32 status;
+
+	if (READ_ONCE(ldev->unplugged))
+		return true;
+	status = llmdev_rd32(ldev, LLMDEV_REG_SCRUB_STATUS);
+	return status == ~0u || !(status & LLMDEV_SCRUB_STATUS_BUSY);
 }
 
 /**
