@@ -149,8 +149,7 @@ struct kv_shm {
 
 struct llmdev_kv {
 	pthread_mutex_t lock;	/* everything below, but the fields set once */
-	/* in kv_all, under kv_all_lock; all_pprev NULL while not in it */
-	struct llmdev_kv *all_next, **all_pprev;
+	struct llmdev_kv *all_next;	/* in kv_all, under kv_all_lock */
 	pid_t pid;		/* the creator: a forked child may not use it */
 	struct llmdev *dev;	/* own handle (NULL with a test backend) */
 	const struct kv_backend *be;
@@ -2308,6 +2307,7 @@ static void kv_atfork_parent(void)
 	pthread_mutex_unlock(&kv_all_lock);
 }
 
+/* the child: the same, once the pools' files are closed */
 static void kv_atfork_child(void)
 {
 	struct llmdev_kv *kv;
@@ -2328,9 +2328,8 @@ static void kv_atfork_child(void)
 			dup3(null, llmdev_fd(kv->dev), O_CLOEXEC);
 		if (null >= 0)
 			close(null);
-		pthread_mutex_unlock(&kv->lock);
 	}
-	pthread_mutex_unlock(&kv_all_lock);
+	kv_atfork_parent();
 }
 
 static void kv_atfork_register(void)
@@ -2343,21 +2342,21 @@ static void kv_all_add(struct llmdev_kv *kv)
 	pthread_once(&kv_atfork_once, kv_atfork_register);
 	pthread_mutex_lock(&kv_all_lock);
 	kv->all_next = kv_all;
-	if (kv_all)
-		kv_all->all_pprev = &kv->all_next;
 	kv_all = kv;
-	kv->all_pprev = &kv_all;
 	pthread_mutex_unlock(&kv_all_lock);
 }
 
+/* Take a pool out of kv_all, if it is there (a process has few pools). */
 static void kv_all_del(struct llmdev_kv *kv)
 {
+	struct llmdev_kv **pp;
+
 	pthread_mutex_lock(&kv_all_lock);
-	if (kv->all_pprev) {
-		*kv->all_pprev = kv->all_next;
-		if (kv->all_next)
-			kv->all_next->all_pprev = kv->all_pprev;
-		kv->all_pprev = NULL;
+	for (pp = &kv_all; *pp; pp = &(*pp)->all_next) {
+		if (*pp == kv) {
+			*pp = kv->all_next;
+			break;
+		}
 	}
 	pthread_mutex_unlock(&kv_all_lock);
 }
