@@ -1,11 +1,15 @@
 # Shared settings for the build scripts; sourced, not run.
-# Caches live outside the repository, keyed by what they depend on.
+# Caches live outside the repository, keyed by what they depend on: in
+# $LLMDEV_CACHE, by default ~/.cache/llmdev (debian/rules points it into
+# the source tree: a package build may not write to $HOME).
 LLMDEV_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LLMDEV_CACHE=${LLMDEV_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/llmdev}
-mkdir -p "$LLMDEV_CACHE"
 
 log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
 die() { printf '%s: error: %s\n' "${0##*/}" "$*" >&2; exit 2; }
+
+mkdir -p "$LLMDEV_CACHE" ||
+	die "cannot create the cache directory $LLMDEV_CACHE (set LLMDEV_CACHE to a writable one)"
 
 # hash_files FILE... : a short content hash of the named files (and their names)
 hash_files() {

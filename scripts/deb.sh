@@ -10,6 +10,10 @@
 # errors fail the build, warnings are printed.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
+# debian/rules keeps the scripts' cache in the source tree unless
+# LLMDEV_CACHE names one: here, ours (the host tests' linux-source is
+# unpacked there once, not in every build)
+export LLMDEV_CACHE
 
 OUT=$LLMDEV_TOP/build/deb
 ver=$(dpkg-parsechangelog -l "$LLMDEV_TOP/debian/changelog" -S Version)

@@ -110,15 +110,16 @@ else
 	zstd -q -dc "$tar" | tar -C "$R" -xf -
 	mkdir -p "$R/tmp/debs"
 	cp "$DEBS"/{llmdev-dkms,libllmdev1,libllmdev-dev,llmctl}_*.deb "$R/tmp/debs/"
-	# a program of a user of libllmdev-dev
+	# a program of a user of libllmdev-dev (both uapi headers included)
 	cat >"$R/tmp/count.c" <<-'EOF'
 	#include <stdio.h>
 	#include <llmdev.h>
+	#include <llmdev-netlink.h>
 	int main(void)
 	{
 		int n = llmdev_count();
 
-		printf("llmdev_count: %d\n", n);
+		printf("llmdev_count: %d (netlink family %s)\n", n, LLMDEV_GENL_NAME);
 		return n < 0;
 	}
 	EOF

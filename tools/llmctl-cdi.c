@@ -13,7 +13,8 @@
  * common edits bind-mount libllmdev, read-only, at the same path. The JSON
  * is the CDI spec's own format, not one of llmctl's schemas.
  */
-#define _GNU_SOURCE	/* mkostemp() */
+#define _GNU_SOURCE	/* mkostemp(), dladdr() */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -32,6 +33,7 @@
 #define CDI_VERSION	"0.5.0"
 #define CDI_KIND	"llmdev.org/card"
 
+/* where to look when llmctl has libllmdev linked in statically */
 static const char *const lib_dirs[] = {
 	"/usr/local/lib", "/usr/local/lib64", "/usr/lib/x86_64-linux-gnu", "/usr/lib64",
 	"/usr/lib", "/lib/x86_64-linux-gnu",
@@ -73,10 +75,37 @@ static json_object *device(const char *name, json_object *nodes)
 	return d;
 }
 
+/*
+ * The libllmdev.so.1 this llmctl runs with, as the dynamic linker found
+ * it (dladdr() of one of its functions), its directory made absolute; or
+ * -ENOENT when libllmdev is linked into llmctl (the address is in llmctl).
+ */
+static int library_in_use(char *out, size_t len)
+{
+	char dir[PATH_MAX], real[PATH_MAX];
+	const char *base;
+	Dl_info info;
+
+	if (!dladdr((void *)llmdev_open, &info) || !info.dli_fname)
+		return -ENOENT;
+	base = strrchr(info.dli_fname, '/');
+	base = base ? base + 1 : info.dli_fname;
+	if (strncmp(base, "libllmdev.so", strlen("libllmdev.so")))
+		return -ENOENT;
+	snprintf(dir, sizeof(dir), "%.*s", (int)(base - info.dli_fname), info.dli_fname);
+	if (!realpath(dir[0] ? dir : ".", real))
+		return -errno;
+	if ((size_t)snprintf(out, len, "%s/%s", real, base) >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
 static int find_library(char *out, size_t len)
 {
 	size_t i;
 
+	if (!library_in_use(out, len))
+		return 0;
 	for (i = 0; i < sizeof(lib_dirs) / sizeof(lib_dirs[0]); i++) {
 		snprintf(out, len, "%s/libllmdev.so.1", lib_dirs[i]);
 		if (!access(out, R_OK))
@@ -159,8 +188,9 @@ int cmd_cdi(int argc, char **argv)
 			puts("usage: llmctl cdi generate [-o FILE] [--library PATH | --no-library]\n\n"
 			     "Write a CDI spec (kind " CDI_KIND ") for every card: devices \"0\",\n"
 			     "\"1\", ... and \"all\", each adding its /dev/llmdevN, and a read-only bind\n"
-			     "mount of libllmdev.so.1 (found in the usual library directories, or\n"
-			     "--library). Default output: stdout; -o writes FILE atomically (e.g.\n"
+			     "mount of libllmdev.so.1 (the one llmctl runs with; if llmctl has it\n"
+			     "built in, the first in the usual library directories; or --library).\n"
+			     "Default output: stdout; -o writes FILE atomically (e.g.\n"
 			     "/etc/cdi/llmdev.json). Then: podman run --device " CDI_KIND "=0 ...");
 			return 0;
 		default:

@@ -24,7 +24,7 @@
 
 #include "llmctl.h"
 
-#define LLMCTL_VERSION	"1.0"
+#define LLMCTL_VERSION	"1.3.0"
 
 static const struct cmd {
 	const char *name;
