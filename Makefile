@@ -25,7 +25,7 @@ VM_ARGS  = --kernel $(KERNEL) --cards $(CARDS) --hbm-size $(HBM_SIZE) \
 	   --log $(BUILD)/logs/vm-last.log
 
 .PHONY: help deps qemu kernel module lib tools selftests hostctl initramfs vm demo bench-load \
-	bench check compat deb clean modules_install install fuzz
+	bench check compat deb clean modules_install install uninstall fuzz
 
 help:
 	@echo 'llmdev: PCIe driver stack for emulated FPGA LLM-inference cards'
@@ -70,7 +70,10 @@ help:
 	@echo '  make selftests    build the in-VM tests and tools into build/'
 	@echo '  make modules_install  build and install llmdev.ko for the running kernel'
 	@echo '                    (KDIR=/lib/modules/$$(uname -r)/build)'
-	@echo '  make install      install libllmdev (DESTDIR=, PREFIX=/usr/local)'
+	@echo '  make install      install libllmdev: library, headers, llmdev.pc, man3 pages'
+	@echo '                    (DESTDIR=, PREFIX=/usr/local, LIBDIR=$$PREFIX/lib;'
+	@echo '                    ldconfig when DESTDIR is empty and run as root)'
+	@echo '  make uninstall    remove what make install installed (the same variables)'
 	@echo '  make initramfs    build the guest initramfs for KERNEL'
 	@echo '  make clean        remove build/ (the caches in ~/.cache/llmdev stay)'
 	@echo
@@ -108,6 +111,9 @@ modules_install:
 
 install:
 	$(MAKE) -C $(TOP)/lib O=$(BUILD) install
+
+uninstall:
+	$(MAKE) -C $(TOP)/lib O=$(BUILD) uninstall
 
 hostctl: deps
 	@mkdir -p $(BUILD)/bin
@@ -170,7 +176,9 @@ BENCH_ARGS      ?=
 # VM; the file is the guest's /dev/vda and the page cache is dropped before
 # each read. BENCH_LOAD_RUNS rounds (default 3), each timing all three
 # (wall time of the command, busybox time, 10 ms resolution), then their
-# medians; the regions are unloaded between rounds.
+# medians; after each timed load the same load runs untimed with --verify
+# (the regions it made read back and compared with the file; the target
+# fails if they differ), then the regions are unloaded.
 BENCH_LOAD_RUNS ?= 3
 define BENCH_LOAD_CMD
 insmod /llmdev/modules/llmdev.ko && sleep 0.2 || exit 2
@@ -196,6 +204,10 @@ while [ $$i -le $(BENCH_LOAD_RUNS) ]; do
 	t load sh -c 'llmctl load /dev/vda --tp 2 --pp 2 -v </dev/null >/tmp/bl.out 2>&1' ||
 		{ cat /tmp/bl.out; exit 2; }
 	tail -n 8 /tmp/bl.out
+	echo "== llmctl load /dev/vda --tp 2 --pp 2 -v --verify (untimed)"
+	llmctl load /dev/vda --tp 2 --pp 2 -v --verify </dev/null >/tmp/bl.out 2>&1 ||
+		{ cat /tmp/bl.out; echo "bench-load: round $$i: the cards do not hold the model"; exit 2; }
+	tail -n 1 /tmp/bl.out
 	llmctl unload /dev/vda >/dev/null || exit 2
 	i=$$((i + 1))
 done

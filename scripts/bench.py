@@ -22,8 +22,9 @@ and PASS, MISS or SKIP (a report, not a test).
   scripts/bench.py --model FILE [--kernel debian] [--link-gbps 8] [--out PATH]
   scripts/bench.py --table results.json     print the table of a results file
 
-Exit status: 0 both runs succeeded and every figure verified; 2 otherwise
-(the results file is written anyway, with "status": "failed").
+Exit status: 0 both runs succeeded, saw the cards their VM was started
+with, and every figure verified; 2 otherwise (the results file is written
+anyway, with "status": "failed").
 """
 import argparse
 import datetime
@@ -41,9 +42,12 @@ BEGIN = '@@LLMDEV-BENCH-JSON-BEGIN@@'
 END = '@@LLMDEV-BENCH-JSON-END@@'
 UNPACED_MODEL_GBPS = 1600    # the model's maximum (qemu/llmdev.c: link-gbps 1..1600)
 HBM = '1G'
+CARDS = 4                    # each VM's cards (vm.py --cards)
 LOAD_CMD = 'llmctl load /dev/vda --tp 2 --pp 2'
-# undoes it between the rounds; the sleep lets the freed HBM's scrub finish
-LOAD_BETWEEN = 'llmctl unload /dev/vda >/dev/null && sleep 1'
+# undoes it between the rounds; llmdev-bench then waits until every card's
+# hbm_used is back where it was before the first load (and fails if it is
+# not within its timeout), so an unload that freed nothing cannot pass
+LOAD_BETWEEN = 'llmctl unload /dev/vda >/dev/null'
 LOAD_ROUNDS = 3
 
 
@@ -95,6 +99,17 @@ def run_vm(name, vm_args, bench_args, log, timeout):
               file=sys.stderr)
         doc = None
     return rc, doc, secs
+
+
+def vm_cards(vm_args):
+    """The cards a VM run was started with: its last --cards, else vm.py's default 4."""
+    n = 4
+    for i, v in enumerate(vm_args):
+        if v == '--cards' and i + 1 < len(vm_args):
+            n = int(vm_args[i + 1])
+        elif v.startswith('--cards='):
+            n = int(v.split('=', 1)[1])
+    return n
 
 
 # ---------------------------------------------------------- the conditions
@@ -171,6 +186,14 @@ def merge(runs, host, model_file):
             for k in RUN_KEYS:
                 if k in d:
                     desc[k] = d[k]
+            # every figure assumed the cards the VM was started with
+            if d.get('cards') != r['cards']:
+                desc['cards_error'] = 'llmdev-bench saw %s cards, the VM has %d' % (
+                    d.get('cards'), r['cards'])
+                print('bench: run "%s": %s' % (r['name'], desc['cards_error']),
+                      file=sys.stderr)
+                status = 'failed'
+                errors += 1
             for k in ('null_ioctl', 'clock_gettime', 'ceiling', 'ceiling_gbps', 'load'):
                 if k in d:
                     out[k] = d[k]
@@ -516,7 +539,7 @@ def main():
     logs = os.path.join(TOP, 'build/logs')
     host = host_info()
     extra_vm = shlex.split(a.vm_args)
-    common = ['--kernel', a.kernel, '--cards', '4', '--hbm-size', HBM] + extra_vm
+    common = ['--kernel', a.kernel, '--cards', str(CARDS), '--hbm-size', HBM] + extra_vm
     plan = [
         ('unpaced', common + ['--link-gbps', str(UNPACED_MODEL_GBPS), '--file', a.model],
          '--run unpaced --link-gbps 0 --link-gbps-model %d %s --load /dev/vda --load-verify '
@@ -533,7 +556,7 @@ def main():
         rc, doc, secs = run_vm(name, vm_args, bench_args,
                                os.path.join(logs, 'bench-%s.log' % name), a.timeout)
         runs.append({'name': name, 'vm_args': vm_args, 'bench_args': bench_args,
-                     'rc': rc, 'doc': doc, 'seconds': secs})
+                     'rc': rc, 'doc': doc, 'seconds': secs, 'cards': vm_cards(vm_args)})
         if doc:     # each run's own document, beside the merged one
             with open(os.path.join(outdir, 'run-%s.json' % name), 'w') as f:
                 json.dump(doc, f, indent=1)

@@ -309,16 +309,22 @@ int bench_allreduce(struct bench *b)
 	int cards = llmdev_count(), status = BENCH_OK, ret;
 	unsigned int i, j, r;
 
+	/* a host whose cards cannot be counted is not a host without cards */
+	if (cards < 0) {
+		bench_error(b, "allreduce: counting the cards (/sys/class/llmdev): %s",
+			    llmdev_strerror(cards));
+		return BENCH_FAIL;
+	}
 	for (i = 0; i < o->nranks && !status; i++) {
 		struct llmdev *devs[LLMDEV_MAX_RANKS] = { NULL };
 		struct llmdev_group *g = NULL;
 		unsigned int n = o->ranks[i];
 
-		if (cards < 0 || o->index + n > (unsigned int)(cards < 0 ? 0 : cards)) {
+		if (o->index + n > (unsigned int)cards) {
 			char why[96];
 
 			snprintf(why, sizeof(why), "needs %u cards from llmdev%u, the host has %d",
-				 n, o->index, cards < 0 ? 0 : cards);
+				 n, o->index, cards);
 			for (j = 0; j < o->nar_sizes; j++) {
 				struct json_object *f = ar_entry(b, n, o->ar_sizes[j]);
 

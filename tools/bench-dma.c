@@ -319,7 +319,11 @@ static void why(char *buf, size_t len, const char *what, int err)
  * What the driver supports: registered buffers (a registration of both
  * host buffers) and batches (a batch of one transfer, and one with
  * LLMDEV_BATCH_WAIT). -ENOTTY (an older driver) makes those figures
- * SKIP; any other failure fails the run.
+ * SKIP, and so does -EINVAL from the LLMDEV_DMA_BATCH ioctl itself when
+ * only LLMDEV_BATCH_WAIT differs from the batch that just went through (a
+ * driver with batches but not the flag: unknown flags are -EINVAL). Any
+ * other failure fails the run: an -EINVAL that is the batch's status, or
+ * from the wait for it, is a transfer that failed, not a missing flag.
  */
 static int dma_probe(struct dma_ctx *c)
 {
@@ -363,19 +367,30 @@ static int dma_probe(struct dma_ctx *c)
 
 	ret = llmdev_dma_batch(c->dev, &op, 1, LLMDEV_BATCH_WAIT, OP_TIMEOUT_NS,
 			       &fence, &st, NULL);
-	if (ret == -ETIME)
-		ret = llmdev_fence_wait(c->dev, fence, OP_TIMEOUT_NS, &st);
-	if (!ret && st)
-		ret = st;
 	if (ret == -EINVAL) {
-		/* a driver with batches but not the flag */
+		/* the call itself: the same batch without the flag went through */
 		snprintf(c->no_wait, sizeof(c->no_wait),
-			 "LLMDEV_BATCH_WAIT: rejected by this driver (EINVAL)");
+			 "LLMDEV_BATCH_WAIT: the flag is rejected by this driver "
+			 "(LLMDEV_DMA_BATCH: EINVAL; without it the batch runs)");
 		return 0;
+	}
+	if (ret == -ETIME) {
+		/* queued, not done within the call: its fence tells */
+		ret = llmdev_fence_wait(c->dev, fence, OP_TIMEOUT_NS, &st);
+		if (ret) {
+			bench_error(c->b, "waiting for a batch with LLMDEV_BATCH_WAIT: %s",
+				    llmdev_strerror(ret));
+			return ret;
+		}
 	} else if (ret) {
 		bench_error(c->b, "a batch of one transfer with LLMDEV_BATCH_WAIT: %s",
 			    llmdev_strerror(ret));
 		return ret;
+	}
+	if (st) {
+		bench_error(c->b, "a batch of one transfer with LLMDEV_BATCH_WAIT "
+			    "completed with status %s", llmdev_strerror(st));
+		return st;
 	}
 	return 0;
 }
@@ -564,6 +579,24 @@ static int ceiling_move(struct dma_ctx *c, const struct dma_cfg *cfg, bool to_ca
 }
 
 /*
+ * Did the card count @iters transfers of @size each way: bytes[] (h2c,
+ * c2h) exactly that, and busy[] not 0? 0, or -1 (reported as an error of
+ * @what: a rate from such counters would be no ceiling at all).
+ */
+static int ceiling_counted(struct bench *b, const char *what, unsigned int iters,
+			   uint64_t size, const uint64_t bytes[2], const uint64_t busy[2])
+{
+	if (bytes[0] == iters * size && bytes[1] == iters * size && busy[0] && busy[1])
+		return 0;
+	bench_error(b, "%s: the card counted %llu + %llu bytes in %llu + %llu ns "
+		    "for %u x %llu bytes each way", what,
+		    (unsigned long long)bytes[0], (unsigned long long)bytes[1],
+		    (unsigned long long)busy[0], (unsigned long long)busy[1],
+		    iters, (unsigned long long)size);
+	return -1;
+}
+
+/*
  * One round of the ceiling: a transfer of @size each way through @c, its
  * bytes and busy time (h2c, c2h) added to @bytes and @busy unless @warm,
  * its data checked; the card's busy and wall times into @its if not NULL.
@@ -646,7 +679,12 @@ struct ceiling_beside {
 	bool open, have;
 };
 
-/* A round: the rates (CEIL_*) of each of its CEILING_BESIDE round trips. */
+/*
+ * A round: the rates (CEIL_*) of each of its CEILING_BESIDE round trips,
+ * each held to what bench_ceiling() holds its own to: the card counted
+ * exactly the bytes moved each way, in a busy time that is not 0.
+ * Return: 0, -EBADMSG (reported: data or counters) or an llmdev error.
+ */
 static int ceiling_beside_round(struct bench *b, struct ceiling_beside *cb,
 				double rate[CEIL_N][CEILING_BESIDE])
 {
@@ -657,10 +695,14 @@ static int ceiling_beside_round(struct bench *b, struct ceiling_beside *cb,
 		uint64_t bytes[2] = { 0 }, busy[2] = { 0 };
 
 		ret = ceiling_round(b, &cb->c, cb->size, false, bytes, busy, NULL);
+		if (ret)
+			break;
+		if (ceiling_counted(b, "ceiling beside the DMA figures", 1, cb->size,
+				    bytes, busy))
+			return -EBADMSG;
 		for (d = CEIL_H2C; d <= CEIL_C2H; d++)
-			rate[d][i] = busy[d] ? gbps(bytes[d], busy[d]) : 0;
-		rate[CEIL_BOTH][i] = busy[0] + busy[1] ?
-				     gbps(bytes[0] + bytes[1], busy[0] + busy[1]) : 0;
+			rate[d][i] = gbps(bytes[d], busy[d]);
+		rate[CEIL_BOTH][i] = gbps(bytes[0] + bytes[1], busy[0] + busy[1]);
 	}
 	return ret;
 }
@@ -920,12 +962,7 @@ int bench_ceiling(struct bench *b)
 		json_object_put(its);
 		return BENCH_FAIL;
 	}
-	if (bytes[0] != iters * size || bytes[1] != iters * size || !busy[0] || !busy[1]) {
-		bench_error(b, "ceiling: the card counted %llu + %llu bytes in %llu + %llu ns "
-			    "for %u x %llu bytes each way",
-			    (unsigned long long)bytes[0], (unsigned long long)bytes[1],
-			    (unsigned long long)busy[0], (unsigned long long)busy[1],
-			    iters, (unsigned long long)size);
+	if (ceiling_counted(b, "ceiling", iters, size, bytes, busy)) {
 		json_object_put(its);
 		return BENCH_FAIL;
 	}

@@ -6,11 +6,19 @@
  * `dd if=FILE of=/dev/null bs=4M iflag=direct` (busybox and coreutils dd
  * both have iflag=direct); the load is the command given after "--"
  * (make bench: llmctl load FILE --tp 2 --pp 2). Both are timed from fork
- * to exit. With --load-verify the command runs once more, untimed, with
- * --verify appended (llmctl load then checks every card's share against
- * the file) and must succeed.
+ * to exit. Every timed load must make the cards' HBM in use (sysfs
+ * hbm_used, summed over the cards) grow, by as much in every round: a
+ * load that found the model there already and kept it measured nothing.
+ * With --load-verify the command runs once more after each timed load,
+ * untimed and before anything undoes it, with --verify appended (llmctl
+ * load then checks every card's share against the file, the regions kept
+ * as they are) and must succeed without allocating anything more. The
+ * --load-between command that undoes a load must bring every card's
+ * hbm_used back to where it was before the first load, within
+ * HBM_SETTLE_S.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -25,6 +33,10 @@
 #include "bench.h"
 
 #define DD_BS		(4u << 20)
+#define SYSFS_CLASS	"/sys/class/llmdev"
+#define HBM_CARDS_MAX	64
+#define HBM_SETTLE_S	60	/* for an unload's HBM to be given back */
+#define HBM_POLL_US	20000
 
 static int file_bytes(const char *path, uint64_t *bytes)
 {
@@ -55,6 +67,116 @@ static int drop_caches(void)
 		ret = -errno;
 	close(fd);
 	return ret;
+}
+
+/* ---- HBM in use, per card (sysfs hbm_used) --------------------------------- */
+
+struct hbm_snap {
+	unsigned int n;
+	unsigned int card[HBM_CARDS_MAX];	/* llmdevN */
+	uint64_t used[HBM_CARDS_MAX];		/* its hbm_used, bytes */
+};
+
+/* Every card's hbm_used: 0, or BENCH_FAIL (said why). */
+static int hbm_read(struct bench *b, struct hbm_snap *s)
+{
+	DIR *d = opendir(SYSFS_CLASS);
+	struct dirent *e;
+	int ret = 0;
+
+	s->n = 0;
+	if (!d) {
+		bench_error(b, "load: %s: %s", SYSFS_CLASS, strerror(errno));
+		return BENCH_FAIL;
+	}
+	while (!ret && (e = readdir(d))) {
+		char path[300], buf[32];
+		unsigned int card;
+		ssize_t len;
+		int fd, end = 0;
+
+		if (sscanf(e->d_name, "llmdev%u%n", &card, &end) != 1 || e->d_name[end])
+			continue;
+		if (s->n == HBM_CARDS_MAX) {
+			bench_error(b, "load: more than %u cards", HBM_CARDS_MAX);
+			ret = BENCH_FAIL;
+			break;
+		}
+		snprintf(path, sizeof(path), SYSFS_CLASS "/%s/hbm_used", e->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		len = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+		if (len <= 0) {
+			bench_error(b, "load: reading %s: %s", path,
+				    len ? strerror(errno) : "empty");
+			ret = BENCH_FAIL;
+		} else {
+			buf[len] = 0;
+			s->card[s->n] = card;
+			s->used[s->n++] = strtoull(buf, NULL, 0);
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	closedir(d);
+	if (!ret && !s->n) {
+		bench_error(b, "load: no card in %s", SYSFS_CLASS);
+		ret = BENCH_FAIL;
+	}
+	return ret;
+}
+
+static uint64_t hbm_sum(const struct hbm_snap *s)
+{
+	uint64_t sum = 0;
+	unsigned int i;
+
+	for (i = 0; i < s->n; i++)
+		sum += s->used[i];
+	return sum;
+}
+
+/*
+ * Wait until every card of @base uses no more HBM than it did then (the
+ * regions a load made are all freed and scrubbed): 0, or BENCH_FAIL after
+ * HBM_SETTLE_S (said why: @after names what should have freed them).
+ */
+static int hbm_settle(struct bench *b, const struct hbm_snap *base, const char *after)
+{
+	double end = now_s() + HBM_SETTLE_S;
+	struct hbm_snap now;
+	unsigned int i, j;
+
+	for (;;) {
+		bool settled = true;
+
+		if (hbm_read(b, &now))
+			return BENCH_FAIL;
+		for (i = 0; i < base->n; i++) {
+			for (j = 0; j < now.n && now.card[j] != base->card[i]; j++)
+				;
+			if (j == now.n) {
+				bench_error(b, "load: llmdev%u is gone (after %s)", base->card[i],
+					    after);
+				return BENCH_FAIL;
+			}
+			if (now.used[j] > base->used[i]) {
+				settled = false;
+				if (now_s() >= end) {
+					bench_error(b, "load: %d s after %s, llmdev%u still has "
+						    "%llu bytes of HBM in use, %llu before the "
+						    "first load: the regions were not freed",
+						    HBM_SETTLE_S, after, base->card[i],
+						    (unsigned long long)now.used[j],
+						    (unsigned long long)base->used[i]);
+					return BENCH_FAIL;
+				}
+				break;
+			}
+		}
+		if (settled)
+			return 0;
+		usleep(HBM_POLL_US);
+	}
 }
 
 /*
@@ -196,11 +318,15 @@ static int load_once(struct bench *b, const char *cmdline, bool timed, double *s
 	return 0;
 }
 
-/* Undo a load with the --load-between command. */
-static int load_between(struct bench *b)
+/*
+ * Undo a load with the --load-between command, and wait until the cards
+ * have every byte of HBM back that they had in @base (before the first
+ * load): an unload that freed nothing, or not all, fails here.
+ */
+static int load_between(struct bench *b, const struct hbm_snap *base)
 {
 	char *sh[] = { "/bin/sh", "-c", (char *)b->o->load_between, NULL };
-	char err[4096];
+	char err[4096], what[600];
 	double t;
 	int rc;
 
@@ -210,6 +336,51 @@ static int load_between(struct bench *b)
 			    rc, err);
 		return BENCH_FAIL;
 	}
+	snprintf(what, sizeof(what), "--load-between '%s'", b->o->load_between);
+	return hbm_settle(b, base, what);
+}
+
+/*
+ * The untimed run of the load command with --verify appended, over the
+ * load just timed (its regions are kept, read back and compared with the
+ * file). It must succeed and allocate nothing: HBM in use as in @loaded.
+ * 0, or BENCH_FAIL (said why; a verification failure counted as one).
+ */
+static int verify_load(struct bench *b, const char *cmdline, unsigned int round,
+		       const struct hbm_snap *loaded)
+{
+	const struct bench_opts *o = b->o;
+	struct hbm_snap after;
+	char **argv, err[4096];
+	double t;
+	int n, rc;
+
+	for (n = 0; o->load_cmd[n]; n++)
+		;
+	argv = calloc(n + 2, sizeof(*argv));
+	if (!argv) {
+		bench_error(b, "out of memory");
+		return BENCH_FAIL;
+	}
+	memcpy(argv, o->load_cmd, n * sizeof(*argv));
+	argv[n] = "--verify";
+	rc = run(argv, err, sizeof(err), &t);
+	free(argv);
+	if (rc) {
+		bench_mismatch(b, "%s --verify (after timed load %u): exit status %d: the cards "
+			       "do not hold the file's bytes:\n%s", cmdline, round + 1, rc, err);
+		return BENCH_FAIL;
+	}
+	if (hbm_read(b, &after))
+		return BENCH_FAIL;
+	if (hbm_sum(&after) != hbm_sum(loaded)) {
+		bench_mismatch(b, "%s --verify (after timed load %u) changed the HBM in use "
+			       "from %llu to %llu bytes: the timed load did not leave the "
+			       "model's regions as --verify needs them", cmdline, round + 1,
+			       (unsigned long long)hbm_sum(loaded),
+			       (unsigned long long)hbm_sum(&after));
+		return BENCH_FAIL;
+	}
 	return 0;
 }
 
@@ -217,7 +388,9 @@ static int load_between(struct bench *b)
  * With --load-between: a warm-up load (the first load of a boot also
  * pays for the model's HBM being touched for the first time on the host),
  * then --load-rounds rounds of dd and the load, the load undone between
- * them; the medians. Without: one round.
+ * them; the medians. Without: one round. Each timed load must have made
+ * the HBM in use grow, by the same bytes every round, and (--load-verify)
+ * is verified before it is undone.
  */
 int bench_load(struct bench *b)
 {
@@ -225,9 +398,10 @@ int bench_load(struct bench *b)
 	double t_dd[BENCH_LOAD_ROUNDS_MAX], t_cmd[BENCH_LOAD_ROUNDS_MAX], m_dd, m_cmd;
 	struct json_object *f, *a_dd, *a_cmd;
 	unsigned int r, rounds = o->load_rounds ? o->load_rounds : 1;
-	char cmdline[1024], err[4096];
-	uint64_t bytes;
-	int ret, rc;
+	struct hbm_snap base, loaded;
+	uint64_t bytes, grew = 0;
+	char cmdline[1024];
+	int ret;
 
 	ret = file_bytes(o->load_file, &bytes);
 	if (ret) {
@@ -236,15 +410,49 @@ int bench_load(struct bench *b)
 	}
 	joined(o->load_cmd, cmdline, sizeof(cmdline));
 	bench_say("load: %s%s\n", cmdline, o->load_between ? " (a warm-up, then rounds)" : "");
+	/* the HBM in use before any load: what every unload must bring back */
+	if (hbm_read(b, &base))
+		return BENCH_FAIL;
 	if (o->load_between) {
-		if (load_once(b, cmdline, false, &t_cmd[0]) || load_between(b))
+		if (load_once(b, cmdline, false, &t_cmd[0]) || load_between(b, &base))
 			return BENCH_FAIL;
 	}
 	for (r = 0; r < rounds; r++) {
 		if (timed_dd(b, bytes, &t_dd[r]) || load_once(b, cmdline, true, &t_cmd[r]))
 			return BENCH_FAIL;
-		/* the last load stays, for --load-verify */
-		if (o->load_between && r + 1 < rounds && load_between(b))
+		if (hbm_read(b, &loaded))
+			return BENCH_FAIL;
+		if (hbm_sum(&loaded) <= hbm_sum(&base)) {
+			bench_error(b, "%s (timed load %u): the cards' HBM in use did not grow "
+				    "(%llu bytes before the first load, %llu now): nothing was "
+				    "loaded; was the model on the cards already?", cmdline, r + 1,
+				    (unsigned long long)hbm_sum(&base),
+				    (unsigned long long)hbm_sum(&loaded));
+			return BENCH_FAIL;
+		}
+		if (r && hbm_sum(&loaded) - hbm_sum(&base) != grew) {
+			bench_error(b, "%s (timed load %u): the HBM in use grew by %llu bytes, "
+				    "by %llu in the first round: the rounds did not load the same",
+				    cmdline, r + 1,
+				    (unsigned long long)(hbm_sum(&loaded) - hbm_sum(&base)),
+				    (unsigned long long)grew);
+			return BENCH_FAIL;
+		}
+		grew = hbm_sum(&loaded) - hbm_sum(&base);
+		/* the data of every timed load, before anything undoes it */
+		if (o->load_verify && verify_load(b, cmdline, r, &loaded)) {
+			f = figure_new(b);
+			jset_str(f, "status", "failed");
+			jset_str(f, "file", o->load_file);
+			jset_u64(f, "bytes", bytes);
+			jset_str(f, "command", cmdline);
+			jset(f, "failed_round", json_object_new_int(r + 1));
+			jset_bool(f, "verified", false);
+			jset(b->root, "load", f);
+			return BENCH_FAIL;
+		}
+		/* the last load stays */
+		if (o->load_between && r + 1 < rounds && load_between(b, &base))
 			return BENCH_FAIL;
 	}
 	a_dd = json_object_new_array();
@@ -269,38 +477,15 @@ int bench_load(struct bench *b)
 	jset(f, "warmup", json_object_new_boolean(!!o->load_between));
 	jset(f, "llmctl_samples_s", a_cmd);
 	jset(f, "direct_read_samples_s", a_dd);
+	jset_u64(f, "hbm_loaded_bytes", grew);
+	/* every round's load verified (a failure returned above) */
+	jset_bool(f, "verified", o->load_verify);
 	jset(b->root, "load", f);
 
-	if (o->load_verify) {
-		char **argv;
-		double t;
-		int n;
-
-		for (n = 0; o->load_cmd[n]; n++)
-			;
-		argv = calloc(n + 2, sizeof(*argv));
-		if (!argv) {
-			bench_error(b, "out of memory");
-			return BENCH_FAIL;
-		}
-		memcpy(argv, o->load_cmd, n * sizeof(*argv));
-		argv[n] = "--verify";
-		rc = run(argv, err, sizeof(err), &t);
-		free(argv);
-		jset_bool(f, "verified", !rc);
-		if (rc) {
-			jset_str(f, "status", "failed");
-			bench_mismatch(b, "%s --verify: exit status %d: the cards do not hold "
-				       "the file's bytes:\n%s", cmdline, rc, err);
-			return BENCH_FAIL;
-		}
-	} else {
-		jset_bool(f, "verified", false);
-	}
 	bench_say("load: %llu bytes: %s %.2f s (%.3f Gb/s); O_DIRECT read %.2f s "
 		  "(%.3f Gb/s)%s%s\n", (unsigned long long)bytes, o->load_cmd[0], m_cmd,
 		  bytes * 8 / m_cmd / 1e9, m_dd, bytes * 8 / m_dd / 1e9,
 		  rounds > 1 ? "; medians of the rounds" : "",
-		  o->load_verify ? "; verified" : "");
+		  o->load_verify ? (rounds > 1 ? "; every round verified" : "; verified") : "");
 	return BENCH_OK;
 }

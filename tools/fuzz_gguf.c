@@ -1,22 +1,46 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * libFuzzer harness of the GGUF reader: each input is written to a memfd
- * and opened with gguf_open() by its /proc/self/fd path, as a file on disk
- * would be. A refused input must come with a one-line message; an
- * accepted one is walked completely (every value, every lookup, the first
- * and last bytes of every tensor's data) and its invariants checked, so
- * that ASan and UBSan see every byte the reader hands out.
+ * libFuzzer harness of the GGUF reader: each input but its last byte is
+ * written to a memfd and opened with gguf_open() by its /proc/self/fd
+ * path, as a file on disk would be. A refused input must come with a
+ * one-line message; an accepted one is walked completely (every value,
+ * every lookup, the first and last bytes of every tensor's data) and its
+ * invariants checked, so that ASan and UBSan see every byte the reader
+ * hands out.
+ *
+ * The input's last byte is not part of the file: its value % 3 chooses
+ * what the reader's O_DIRECT gets (enum direct_mode): refused at open
+ * (EINVAL, as from a file system that does not take it: every read goes
+ * through the page cache), granted, or granted at open and refused at the
+ * first read (the switch to the page cache in the middle of the parse).
+ * For that, tools/Makefile builds gguf.c for the fuzzer with its open()
+ * and pread() calls renamed to fuzz_gguf_open() and fuzz_gguf_pread()
+ * below, so the path the reader takes does not depend on whether this
+ * kernel takes O_DIRECT on a memfd (Linux 6.6 and later do): a granted
+ * O_DIRECT is the real one where the kernel takes it, else the plain file,
+ * and in both cases every read of it must be of an offset, length and
+ * buffer aligned to 4096 bytes, as O_DIRECT demands, or the harness
+ * aborts. The same build makes the reader's chunks small (READ_CHUNK and
+ * DIRECT_CHUNK), so that small inputs refill its buffer many times.
  *
  *   make -C tools O=... fuzz; $(O)/fuzz/fuzz_gguf [libFuzzer options] CORPUS...
  *
- * $(O)/host-tests/gguf_fuzz_smoke runs it briefly on seeds from gguf-gen.
+ * With FUZZ_GGUF_REPORT=1 in the environment, each input prints one line
+ * to stderr: "fuzz_gguf: accepted ..." or "fuzz_gguf: refused ...", with
+ * the O_DIRECT mode and the reads made (how the smoke test checks that its
+ * seeds parse). $(O)/host-tests/gguf_fuzz_smoke runs it briefly on seeds
+ * from gguf-gen.
  */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "gguf.h"
@@ -24,7 +48,77 @@
 #define REQUIRE(cond) do { if (!(cond)) { \
 	fprintf(stderr, "fuzz_gguf: %s:%d: %s\n", __FILE__, __LINE__, #cond); abort(); } } while (0)
 
+#define DIRECT_ALIGN	4096u	/* gguf.c's: O_DIRECT's offset, length, memory */
+
 static volatile uint64_t sink;
+
+/* ---- O_DIRECT as the input's last byte says ------------------------------ */
+
+enum direct_mode {
+	DIRECT_REFUSED,		/* open with O_DIRECT: EINVAL */
+	DIRECT_GRANTED,
+	DIRECT_READ_REFUSED,	/* opens, the first read of it: EINVAL */
+	DIRECT_MODES
+};
+
+static const char *const direct_name[] = {
+	[DIRECT_REFUSED] = "O_DIRECT refused",
+	[DIRECT_GRANTED] = "O_DIRECT granted",
+	[DIRECT_READ_REFUSED] = "O_DIRECT reads refused",
+};
+
+/* this input's: the mode, the O_DIRECT descriptor (-1: none), the reads */
+static enum direct_mode direct_mode;
+static int direct_fd = -1;
+static unsigned long direct_reads, plain_reads;
+
+int fuzz_gguf_open(const char *path, int flags, ...);
+ssize_t fuzz_gguf_pread(int fd, void *buf, size_t len, off_t off);
+
+/* gguf.c's open() */
+int fuzz_gguf_open(const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+	int fd;
+
+	if ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) {
+		va_list ap;
+
+		va_start(ap, flags);
+		mode = va_arg(ap, mode_t);
+		va_end(ap);
+	}
+	if (!(flags & O_DIRECT))
+		return open(path, flags, mode);
+	if (direct_mode == DIRECT_REFUSED) {
+		errno = EINVAL;
+		return -1;
+	}
+	fd = open(path, flags, mode);
+	if (fd < 0 && errno == EINVAL)	/* this kernel's memfd: no O_DIRECT */
+		fd = open(path, flags & ~O_DIRECT, mode);
+	REQUIRE(fd >= 0);
+	direct_fd = fd;
+	return fd;
+}
+
+/* gguf.c's pread() */
+ssize_t fuzz_gguf_pread(int fd, void *buf, size_t len, off_t off)
+{
+	if (fd >= 0 && fd == direct_fd) {
+		REQUIRE(off >= 0 && off % DIRECT_ALIGN == 0);
+		REQUIRE(len % DIRECT_ALIGN == 0);
+		REQUIRE((uintptr_t)buf % DIRECT_ALIGN == 0);
+		if (direct_mode == DIRECT_READ_REFUSED) {
+			errno = EINVAL;
+			return -1;
+		}
+		direct_reads++;
+	} else {
+		plain_reads++;
+	}
+	return pread(fd, buf, len, off);
+}
 
 static void touch(const void *p, size_t n)
 {
@@ -101,7 +195,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static int fd = -1;
+	static int fd = -1, report = -1;
 	static char path[64];
 	struct gguf_file *f;
 	char err[512];
@@ -110,12 +204,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint32_t u32;
 	uint64_t n;
 	size_t done = 0;
+	int ret;
 
 	if (fd < 0) {
+		const char *r = getenv("FUZZ_GGUF_REPORT");
+
 		fd = memfd_create("fuzz_gguf", MFD_CLOEXEC);
 		REQUIRE(fd >= 0);
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		report = r && *r && strcmp(r, "0");
 	}
+	/* the last byte: how O_DIRECT goes; the file is the rest */
+	direct_mode = size ? data[size - 1] % DIRECT_MODES : DIRECT_REFUSED;
+	if (size)
+		size--;
+	direct_fd = -1;
+	direct_reads = plain_reads = 0;
 	REQUIRE(!ftruncate(fd, 0));
 	while (done < size) {
 		ssize_t w = pwrite(fd, data + done, size - done, done);
@@ -124,10 +228,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		done += w;
 	}
 
-	if (gguf_open(path, &f, err, sizeof(err))) {
+	ret = gguf_open(path, &f, err, sizeof(err));
+	/* its O_DIRECT descriptor is closed: the number may come back */
+	direct_fd = -1;
+	if (ret) {
 		REQUIRE(err[0] && !strchr(err, '\n'));
+		if (report)
+			fprintf(stderr, "fuzz_gguf: refused (%zu bytes, %s; %lu O_DIRECT and "
+				"%lu other reads): %s\n", size, direct_name[direct_mode],
+				direct_reads, plain_reads, err);
 		return 0;
 	}
+	if (report)
+		fprintf(stderr, "fuzz_gguf: accepted (%zu bytes, %s; %lu O_DIRECT and %lu "
+			"other reads): GGUF v%u, %zu keys, %zu tensors, data at %llu\n", size,
+			direct_name[direct_mode], direct_reads, plain_reads, gguf_version(f),
+			gguf_kv_count(f), gguf_tensor_count(f),
+			(unsigned long long)gguf_data_offset(f));
 	REQUIRE(gguf_version(f) == 2 || gguf_version(f) == 3);
 	REQUIRE(gguf_data_offset(f) % gguf_alignment(f) == 0);
 	for (size_t i = 0; i < gguf_kv_count(f); i++)

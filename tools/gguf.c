@@ -34,9 +34,27 @@
 #error "gguf.c reads little-endian fields in place; port it to this host first"
 #endif
 
+/*
+ * The chunk sizes can be set at build time (the fuzzer makes them small, so
+ * that small inputs refill the buffer): the read buffer is DIRECT_CHUNK
+ * bytes, so READ_CHUNK must fit in it, and DIRECT_CHUNK must be a multiple
+ * of DIRECT_ALIGN (an O_DIRECT read is of whole aligned blocks).
+ */
+#ifdef GGUF_READ_CHUNK
+#define READ_CHUNK	(GGUF_READ_CHUNK)
+#else
 #define READ_CHUNK	(64u * 1024)	/* parser's reads through the page cache */
+#endif
+#ifdef GGUF_DIRECT_CHUNK
+#define DIRECT_CHUNK	(GGUF_DIRECT_CHUNK)
+#else
 #define DIRECT_CHUNK	(1u << 20)	/* its O_DIRECT reads, */
+#endif
 #define DIRECT_ALIGN	4096u		/* of aligned offset, length and memory */
+_Static_assert(DIRECT_CHUNK >= DIRECT_ALIGN && DIRECT_CHUNK % DIRECT_ALIGN == 0,
+	       "DIRECT_CHUNK must be a multiple of DIRECT_ALIGN");
+_Static_assert(READ_CHUNK > 0 && READ_CHUNK <= DIRECT_CHUNK,
+	       "READ_CHUNK must fit in the read buffer (DIRECT_CHUNK)");
 #define ARENA_MIN	(16u << 10)	/* arena chunks: the first one's size, */
 #define ARENA_MAX	(1u << 20)	/* doubling up to this */
 #define WHERE_NAME_MAX	80		/* key/name bytes quoted in messages */

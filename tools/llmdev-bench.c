@@ -76,10 +76,13 @@ static void usage(FILE *f)
 		"      --link-gbps-model N  the link-gbps the cards were started with\n"
 		"      --run NAME        name of this run, recorded with every figure\n"
 		"      --load FILE       time COMMAND (after --) beside `dd iflag=direct` of FILE\n"
-		"      --load-verify     then run COMMAND --verify (untimed); it must succeed\n"
+		"      --load-verify     after each timed COMMAND, run COMMAND --verify\n"
+		"                        (untimed); it must succeed\n"
 		"      --load-between CMD  sh command that undoes COMMAND: then COMMAND runs\n"
 		"                        once untimed (a warm-up), CMD, and --load-rounds\n"
-		"                        timed rounds with CMD between them; medians\n"
+		"                        timed rounds with CMD between them; medians. After\n"
+		"                        CMD every card's hbm_used must be back where it was\n"
+		"                        before the first load within 60 s\n"
 		"      --load-rounds N   timed rounds with --load-between (default 3)\n"
 		"  -o, --json FILE       write the results as JSON (llmdev.bench/1), - = stdout\n"
 		"      --smoke           tiny sizes, few samples: a test of the benchmark\n"
@@ -191,7 +194,13 @@ static void add_conditions(struct bench *b, struct utsname *u, char *cs, size_t 
 	jset_str(root, "cmdline", read_line("/proc/cmdline", buf, sizeof(buf)));
 	jset_u64(root, "cpus", sysconf(_SC_NPROCESSORS_ONLN));
 	n = llmdev_count();
-	jset_u64(root, "cards", n > 0 ? n : 0);
+	/* null when they cannot be counted: scripts/bench.py fails such a run */
+	if (n < 0) {
+		bench_error(b, "counting the cards (/sys/class/llmdev): %s", llmdev_strerror(n));
+		jset(root, "cards", NULL);
+	} else {
+		jset_u64(root, "cards", n);
+	}
 	if (n > 0 && !llmdev_open(b->o->index, &dev)) {
 		if (!llmdev_get_info(dev, &info)) {
 			jset_u64(root, "hbm_size", info.hbm_size);
