@@ -3,8 +3,9 @@
  * llmdev: registered host buffers (LLMDEV_BUF_REGISTER).
  *
  * A buffer's pages are pinned (FOLL_LONGTERM), charged to RLIMIT_MEMLOCK
- * and mapped for the card's DMA once. Its DMA segments are also written,
- * once, as a hardware scatter-gather table in coherent memory, so that a
+ * (the address space's and the user's) and mapped for the card's DMA
+ * once. Its DMA segments are also written, once, as a hardware
+ * scatter-gather table in coherent memory, so that a
  * transfer of any range of the buffer is at most three descriptors that
  * point into it (a partial first segment, whole segments, a partial last
  * one) and needs no allocation at all (llmdev_buf_descs()). Rows of it
@@ -19,6 +20,7 @@
 #include <linux/dma-mapping.h>
 #include <linux/mm.h>
 #include <linux/sched/mm.h>
+#include <linux/sched/user.h>
 #include <linux/slab.h>
 
 #include "llmdev_drv.h"
@@ -33,6 +35,7 @@
  * @pages: the pinned pages
  * @nr_pages: number of @pages
  * @mm: the mm its pages are charged to (mmgrab()ed)
+ * @user: the user its pages are charged to as well (get_uid()), or NULL
  * @sgt: the pages, mapped for DMA
  * @sgt_mapped: @sgt is mapped
  * @shared: its pages count in llmdev_share (writable buffers)
@@ -53,6 +56,7 @@ struct llmdev_buf {
 	struct page **pages;
 	unsigned long nr_pages;
 	struct mm_struct *mm;
+	struct user_struct *user;
 	struct sg_table sgt;
 	bool sgt_mapped;
 	bool mapped;
@@ -160,6 +164,32 @@ static void llmdev_buf_unmap(struct llmdev_device *ldev, struct llmdev_buf *b)
 	}
 }
 
+/*
+ * Charge @pages pinned pages to the caller's user against RLIMIT_MEMLOCK,
+ * as io_uring and iommufd do: the mm's own count (account_locked_vm())
+ * starts from zero in a new address space, so a process that keeps the
+ * card open across execve() could pin again and again. With CAP_IPC_LOCK
+ * nothing is charged (*@user stays NULL).
+ */
+static int llmdev_buf_charge_user(unsigned long pages, struct user_struct **user)
+{
+	unsigned long limit = rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
+	struct user_struct *u = current_user();
+	long cur, next;
+
+	*user = NULL;
+	if (capable(CAP_IPC_LOCK))
+		return 0;
+	cur = atomic_long_read(&u->locked_vm);
+	do {
+		next = cur + pages;
+		if (next < cur || next > limit)
+			return -ENOMEM;
+	} while (!atomic_long_try_cmpxchg(&u->locked_vm, &cur, next));
+	*user = get_uid(u);
+	return 0;
+}
+
 /* Called with the file's buf_lock held. */
 static void llmdev_buf_destroy(struct llmdev_device *ldev, struct llmdev_buf *b)
 {
@@ -181,6 +211,10 @@ static void llmdev_buf_destroy(struct llmdev_device *ldev, struct llmdev_buf *b)
 		}
 		mmdrop(b->mm);
 	}
+	if (b->user) {
+		atomic_long_sub(b->nr_pages, &b->user->locked_vm);
+		free_uid(b->user);
+	}
 	kfree(b);
 }
 
@@ -197,6 +231,9 @@ static int llmdev_buf_pin_map(struct llmdev_device *ldev, struct llmdev_buf *b,
 	int ret;
 
 	b->nr_pages = DIV_ROUND_UP(first + b->length, PAGE_SIZE);
+	ret = llmdev_buf_charge_user(b->nr_pages, &b->user);
+	if (ret)
+		return ret;
 	ret = account_locked_vm(current->mm, b->nr_pages, true);
 	if (ret)
 		return ret;

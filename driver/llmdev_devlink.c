@@ -203,6 +203,21 @@ static int llmdev_dma_dump(struct devlink_health_reporter *reporter,
 	return llmdev_fmsg_rings(dl->ldev, fmsg);
 }
 
+/*
+ * A recover asked for from userspace (no @priv_ctx: the devlink core's
+ * "health reporter recover") resets the card or retrains its links: it
+ * needs CAP_SYS_ADMIN, as LLMDEV_RESET and a link's enable do, beyond the
+ * CAP_NET_ADMIN devlink itself asks for. An automatic one, after the
+ * driver's own report, runs in a kernel thread.
+ */
+static int llmdev_recover_allowed(void *priv_ctx, struct netlink_ext_ack *extack)
+{
+	if (priv_ctx || capable(CAP_SYS_ADMIN))
+		return 0;
+	NL_SET_ERR_MSG_MOD(extack, "recovering the card needs CAP_SYS_ADMIN");
+	return -EPERM;
+}
+
 /* A live card has its ring reset already; a dead one is reset. */
 static int llmdev_recover_card(struct llmdev_device *ldev,
 			       struct netlink_ext_ack *extack)
@@ -226,8 +241,9 @@ static int llmdev_dma_recover(struct devlink_health_reporter *reporter,
 			      void *priv_ctx, struct netlink_ext_ack *extack)
 {
 	struct llmdev_devlink *dl = devlink_health_reporter_priv(reporter);
+	int ret = llmdev_recover_allowed(priv_ctx, extack);
 
-	return llmdev_recover_card(dl->ldev, extack);
+	return ret ?: llmdev_recover_card(dl->ldev, extack);
 }
 
 static const struct devlink_health_reporter_ops llmdev_dma_reporter_ops = {
@@ -309,6 +325,9 @@ static int llmdev_link_recover(struct devlink_health_reporter *reporter,
 	unsigned int p;
 	int ret;
 
+	ret = llmdev_recover_allowed(priv_ctx, extack);
+	if (ret)
+		return ret;
 	for (p = 0; p < LLMDEV_NUM_LINK_PORTS; p++) {
 		ret = llmdev_link_get(ldev, p, &li);
 		if (ret)

@@ -471,7 +471,13 @@ static int llmdev_xfer_pin(struct llmdev_device *ldev, struct llmdev_xfer *x,
 	if (uaddr + length < uaddr)
 		return -EFAULT;
 	x->nr_pages = DIV_ROUND_UP(first + length, PAGE_SIZE);
-	x->pages = kvmalloc_array(x->nr_pages, sizeof(*x->pages), GFP_KERNEL);
+	/*
+	 * The page array and the scatterlist grow with what userspace asks
+	 * to move: charged to its memory cgroup (__GFP_ACCOUNT), and bounded
+	 * per batch by LLMDEV_BATCH_MAX_PLAIN_BYTES.
+	 */
+	x->pages = kvmalloc_array(x->nr_pages, sizeof(*x->pages),
+				  GFP_KERNEL_ACCOUNT);
 	if (!x->pages)
 		return -ENOMEM;
 	pinned = pin_user_pages_fast(uaddr & PAGE_MASK, x->nr_pages,
@@ -486,7 +492,7 @@ static int llmdev_xfer_pin(struct llmdev_device *ldev, struct llmdev_xfer *x,
 	ret = sg_alloc_table_from_pages_segment(&x->sgt, x->pages, x->nr_pages,
 						first, length,
 						dma_get_max_seg_size(dev),
-						GFP_KERNEL);
+						GFP_KERNEL_ACCOUNT);
 	if (ret)
 		return ret;
 	ret = dma_map_sgtable(dev, &x->sgt, dir, LLMDEV_DMA_ATTRS);
@@ -568,6 +574,12 @@ static void llmdev_ring_hw_init(struct llmdev_ring *ring)
 
 	llmdev_wr32(ldev, llmdev_ring_reg(ring, LLMDEV_RING_CTRL),
 		    LLMDEV_RING_CTRL_RESET);
+	/*
+	 * Flush the posted reset write (hardware.md 4.7): once the read
+	 * returns, the ring does no more DMA, so its completion ring may be
+	 * zeroed and the host pages of the jobs it had may be unpinned.
+	 */
+	llmdev_rd32(ldev, llmdev_ring_reg(ring, LLMDEV_RING_STATUS));
 	memset(ring->cmpl, 0, LLMDEV_RING_ENTRIES * LLMDEV_CMPL_SIZE);
 	memset(ring->slot_job, 0, LLMDEV_RING_ENTRIES * sizeof(*ring->slot_job));
 	ring->tail = 0;
@@ -1310,6 +1322,33 @@ static int llmdev_dma_batch_wait(struct llmdev_ucmd *ucmd)
 #define LLMDEV_DMA_OP_SIZE_VER0	offsetofend(struct llmdev_dma_op, buf_offset)
 
 /*
+ * The ops of memory that is not registered pin and map it for the batch
+ * only, with a page array, a scatterlist and SG tables of their own: at
+ * most LLMDEV_BATCH_MAX_PLAIN_BYTES of them, or -E2BIG with *@bad the op
+ * past it. Checked before any op is looked at, so nothing is pinned. An
+ * op longer than LLMDEV_DMA_MAX_LENGTH is not counted (it fails with
+ * -EINVAL): the sum, of LLMDEV_BATCH_MAX ops at most, cannot wrap.
+ */
+static int llmdev_batch_check_plain(const struct llmdev_dma_op *ops,
+				    u32 count, u32 *bad)
+{
+	u64 plain = 0;
+	u32 i;
+
+	for (i = 0; i < count; i++) {
+		if ((ops[i].flags & LLMDEV_OP_BUF) ||
+		    ops[i].length > LLMDEV_DMA_MAX_LENGTH)
+			continue;
+		plain += ops[i].length;
+		if (plain > LLMDEV_BATCH_MAX_PLAIN_BYTES) {
+			*bad = i;
+			return -E2BIG;
+		}
+	}
+	return 0;
+}
+
+/*
  * A batch of up to this many ops is copied to the stack, not allocated.
  * The array is not zeroed first (the kernel's automatic stack
  * initialisation would: 24 stores, one at a time under TCG): only the ops
@@ -1335,7 +1374,7 @@ int llmdev_dma_ioctl_batch(struct llmdev_ucmd *ucmd)
 	if (b->count <= ARRAY_SIZE(stack_ops))
 		ops = stack_ops;
 	else
-		ops = kvmalloc_array(b->count, sizeof(*ops), GFP_KERNEL);
+		ops = kvmalloc_array(b->count, sizeof(*ops), GFP_KERNEL_ACCOUNT);
 	if (!ops)
 		return -ENOMEM;
 	if (b->op_size == sizeof(*ops)) {
@@ -1354,6 +1393,8 @@ int llmdev_dma_ioctl_batch(struct llmdev_ucmd *ucmd)
 				bad = i;
 		}
 	}
+	if (!ret)
+		ret = llmdev_batch_check_plain(ops, b->count, &bad);
 	if (!ret)
 		ret = llmdev_req_submit(ucmd, ops, b->count, LLMDEV_RING_ANY,
 					LLMDEV_RING_ANY, &b->fence, &bad);

@@ -64,8 +64,10 @@ struct llmdev_file;
  * @handle: id in llmdev_hbm.handles
  * @owner: the open file that owns it; NULL once it is persistent and
  *         its creator closed
- * @uid: creator's uid
+ * @uid: creator's effective uid
+ * @user_ns: creator's user namespace (a reference is held)
  * @pid: creator's thread group
+ * @admin: its creator had CAP_SYS_ADMIN: others need CAP_SYS_ADMIN too
  * @persistent: survives its creator's file
  * @routed: named by the card's routing table; cannot be freed
  * @busy: transfers in flight on the region
@@ -83,7 +85,9 @@ struct llmdev_region {
 	u32 handle;
 	struct llmdev_file *owner;
 	kuid_t uid;
+	struct user_namespace *user_ns;
 	struct pid *pid;
+	bool admin;
 	bool persistent;
 	bool routed;
 	unsigned int busy;

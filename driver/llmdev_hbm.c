@@ -20,6 +20,7 @@
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/string.h>
+#include <linux/user_namespace.h>
 
 #include "llmdev_drv.h"
 
@@ -39,6 +40,7 @@ static void llmdev_region_release(struct kref *ref)
 	struct llmdev_region *r = container_of(ref, struct llmdev_region, ref);
 
 	put_pid(r->pid);
+	put_user_ns(r->user_ns);
 	kfree(r);
 }
 
@@ -79,16 +81,25 @@ u64 llmdev_hbm_used(struct llmdev_hbm *hbm)
 	return READ_ONCE(hbm->used);
 }
 
-/* May the caller, through @lf, use (DMA, mmap, free) region @r? */
+/*
+ * May the caller, through @lf, use (open, DMA, mmap, free) region @r?
+ *
+ * Through the file that made it, always. A persistent region also by the
+ * creator's effective uid (as for files, and as capable() looks) in the
+ * creator's user namespace, unless its creator had CAP_SYS_ADMIN: a uid
+ * alone does not tell the host's root from a container's uid 0 that has
+ * no user namespace of its own. And by CAP_SYS_ADMIN, always.
+ */
 static int llmdev_region_access(struct llmdev_file *lf, struct llmdev_region *r)
 {
 	if (r->owner == lf)
 		return 0;
-	/* the effective uid, as for files (and as capable() looks) */
-	if (r->persistent &&
-	    (uid_eq(r->uid, current_euid()) || capable(CAP_SYS_ADMIN)))
+	if (!r->persistent)
+		return -EPERM;
+	if (!r->admin && uid_eq(r->uid, current_euid()) &&
+	    r->user_ns == current_user_ns())
 		return 0;
-	return -EPERM;
+	return capable(CAP_SYS_ADMIN) ? 0 : -EPERM;
 }
 
 /* A live persistent region of that name; @pending ones count too if asked. */
@@ -164,7 +175,10 @@ int llmdev_hbm_ioctl_alloc(struct llmdev_ucmd *ucmd)
 	r->ldev = ldev;
 	r->owner = ucmd->lf;
 	r->uid = current_euid();
+	r->user_ns = get_user_ns(current_user_ns());
 	r->pid = get_task_pid(current, PIDTYPE_TGID);
+	/* asked without an audit record: not having it is no failure */
+	r->admin = ns_capable_noaudit(&init_user_ns, CAP_SYS_ADMIN);
 	r->persistent = a->flags & LLMDEV_HBM_PERSISTENT;
 	r->pending = true;
 	strscpy(r->name, a->name, sizeof(r->name));

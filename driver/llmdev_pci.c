@@ -634,6 +634,11 @@ static void llmdev_card_fini(struct llmdev_device *ldev)
 	if (pci_device_is_present(ldev->pdev)) {
 		llmdev_wr32(ldev, LLMDEV_REG_IRQ_MASK, ~0u);
 		llmdev_wr32(ldev, LLMDEV_REG_CONTROL, LLMDEV_CONTROL_RESET);
+		/*
+		 * Flush the reset write (hardware.md 10.2): no DMA after this
+		 * read, so the jobs may be failed and their pages unpinned.
+		 */
+		llmdev_rd32(ldev, LLMDEV_REG_STATUS);
 	}
 }
 

@@ -46,13 +46,29 @@
  * with the kernel-internal 512) and can be called again with the same
  * struct, which then holds the time left.
  *
+ * Who may use a region (LLMDEV_HBM_OPEN, LLMDEV_HBM_FREE, mmap(), and
+ * transfers: LLMDEV_DMA, LLMDEV_DMA_BATCH, LLMDEV_COLL):
+ *  - the open file that created it, always (also when passed to another
+ *    process), for as long as that file is open;
+ *  - a persistent region also: a process with the same effective uid in
+ *    the same user namespace as its creator had, provided the creator did
+ *    not have CAP_SYS_ADMIN (in the initial user namespace). A region made
+ *    with CAP_SYS_ADMIN (say, the weights `llmctl load` made as root) is
+ *    for CAP_SYS_ADMIN only: a uid 0 without CAP_SYS_ADMIN (a container
+ *    given the card, with or without a user namespace) may not use it;
+ *  - CAP_SYS_ADMIN (in the initial user namespace): every persistent
+ *    region.
+ * Anyone else gets -EPERM (-EACCES from mmap()). LLMDEV_HBM_LIST shows
+ * every persistent region to everyone, with its owner's uid.
+ *
  * mmap(): the offset is a region's mmap_offset (or within it, page
  * aligned), the mapping must be MAP_SHARED and lie within one region.
  * Errors: -EINVAL not MAP_SHARED or not within one region; -EACCES a
- * region the caller may not use; -ENODEV the card was removed. Once a
- * region is freed or its card removed, its mappings give SIGBUS, whatever
- * device node or open file they were made through. A reset zaps every
- * mapping too; the next access maps the region's pages again (its contents
+ * region the caller may not use (see "Who may use a region"); -ENODEV the
+ * card was removed. Once a region is freed or its card removed, its
+ * mappings give SIGBUS, whatever device node or open file they were made
+ * through. A reset zaps every mapping too; the next access maps the
+ * region's pages again (its contents
  * survive a reset) or, if the reset left the card dead, gets SIGBUS.
  * A DMA buffer must be ordinary memory: an mmap of the aperture as the
  * user buffer of LLMDEV_DMA_SUBMIT gives -EFAULT.
@@ -167,9 +183,11 @@ struct llmdev_info {
  *                region that can be allocated now
  *
  * A region belongs to the open file and is freed when the file is closed,
- * unless it is persistent: then it stays until LLMDEV_HBM_FREE by its owner
- * (the uid that created it) or by CAP_SYS_ADMIN. Freed HBM is scrubbed by
- * the card before it can be allocated again.
+ * unless it is persistent: then it stays until LLMDEV_HBM_FREE by someone
+ * who may use it (see "Who may use a region" at the top: its creator's
+ * uid in its creator's user namespace, but CAP_SYS_ADMIN only if the
+ * creator had CAP_SYS_ADMIN). Freed HBM is scrubbed by the card before it
+ * can be allocated again.
  *
  * Errors: -EINVAL length 0, align not a power of two, name not terminated,
  * persistent without a name, unknown flags, reserved set; -ENOSPC no free
@@ -202,10 +220,13 @@ struct llmdev_hbm_alloc {
  * Transfers in flight on the region finish first. Existing mmaps of the
  * region are zapped; later accesses through them get SIGBUS.
  *
- * Errors: -ENOENT no such region; -EPERM a persistent region the caller
- * neither owns nor may administer (CAP_SYS_ADMIN), or a region of another
- * open file; -EBUSY the card's routing table names the region
- * (LLMDEV_ROUTE_SET a table without it first). The struct is input only.
+ * Errors: -ENOENT no such region; -EPERM a region of another open file
+ * that is not persistent, or a persistent region the caller may not use
+ * (see "Who may use a region" at the top): the caller lacks CAP_SYS_ADMIN
+ * and has another effective uid or user namespace than its creator, or
+ * the creator had CAP_SYS_ADMIN; -EBUSY the card's routing table names
+ * the region (LLMDEV_ROUTE_SET a table without it first). The struct is
+ * input only.
  * If the card cannot scrub the region (it is dead, or the scrub fails),
  * the call still succeeds, but the HBM stays out of use (hbm_used counts
  * it) until a scrub after the next successful reset.
@@ -280,8 +301,11 @@ struct llmdev_hbm_list {
  * @mmap_offset: out: offset to pass to mmap() on this fd
  *
  * Errors: -EINVAL name empty or not terminated; -ENOENT no persistent
- * region of that name; -EPERM the caller is neither its owner nor
- * CAP_SYS_ADMIN.
+ * region of that name; -EPERM the caller may not use it (see "Who may use
+ * a region" at the top): the caller lacks CAP_SYS_ADMIN and has another
+ * effective uid or user namespace than its creator, or the creator had
+ * CAP_SYS_ADMIN (a uid 0 without CAP_SYS_ADMIN cannot open the regions
+ * root made with CAP_SYS_ADMIN).
  */
 struct llmdev_hbm_open {
 	__u32 size;
@@ -317,10 +341,11 @@ struct llmdev_hbm_open {
  *
  * Errors: -EINVAL length 0 or too large, offset + length beyond the region
  * (or overflowing), bad ring; -ENOENT no such region; -EPERM a region the
- * caller may not use; -EFAULT the buffer is not mapped (or not writable for
- * card-to-host), or the reply could not be written (then nothing was
- * started); -EAGAIN too many transfers in flight on this file
- * (LLMDEV_MAX_FENCES), wait for some first; -ENOMEM out of memory, or the
+ * caller may not use (see "Who may use a region" at the top); -EFAULT the
+ * buffer is not mapped (or not writable for card-to-host), or the reply
+ * could not be written (then nothing was started); -EAGAIN too many
+ * transfers in flight on this file (LLMDEV_MAX_FENCES), wait for some
+ * first; -ENOMEM out of memory, or the
  * host could not map the buffer for the card (IOMMU space, or bounce
  * buffers: a guest that bounces all DMA through swiotlb, as confidential
  * guests do, moves at most its bounce pool, 64 MiB by default, in one
@@ -648,7 +673,8 @@ struct llmdev_coll_buf {
  * root, count or buf_size, a buffer beyond its region, src and dst
  * overlapping without being equal, an fd that is not the rank's card,
  * reserved field set; -EBADF an fd that is not open; -EPERM a region the
- * caller may not use; -ENOLINK a link of the group's ring is not up;
+ * caller may not use (see "Who may use a region" at the top); -ENOLINK a
+ * link of the group's ring is not up;
  * -EAGAIN too many fences on this file; -EFAULT bufs not readable, or
  * the struct not writable (nothing was started); -ENODEV a member card was
  * removed; -EIO a member card is dead; -ENOMEM.
@@ -765,7 +791,8 @@ struct llmdev_route {
  *  - the link ports are enabled again (as at probe) and retrain.
  *  - the perf counters start again from zero.
  *  - the generic netlink family multicasts LLMDEV_GENL_CMD_RESET_START and
- *    then RESET_DONE, or RESET_FAILED (uapi/llmdev_netlink.h).
+ *    then RESET_DONE, or RESET_FAILED (uapi/llmdev_netlink.h, installed
+ *    as <llmdev-netlink.h>).
  *  - /sys/class/llmdev/llmdevN/ counts reset_count and reset_failures, and
  *    its state file reads "live", "resetting" or "dead".
  *
@@ -808,8 +835,10 @@ struct llmdev_reset {
  * The pages are pinned and mapped for the card's DMA until the buffer is
  * unregistered or the file is closed, so transfers from and to it
  * (LLMDEV_DMA_BATCH with LLMDEV_OP_BUF) pin and map nothing. The pinned
- * pages count against RLIMIT_MEMLOCK (as io_uring's registered buffers
- * do) unless the caller has CAP_IPC_LOCK. Without LLMDEV_BUF_READ_ONLY the
+ * pages count against RLIMIT_MEMLOCK, of the process and, as io_uring's
+ * registered buffers do, of its user (every process of the user together,
+ * with io_uring's and other pinned pages) unless the caller has
+ * CAP_IPC_LOCK. Without LLMDEV_BUF_READ_ONLY the
  * memory must be writable (transfers from the card write it); with it, the
  * buffer can only be the source of transfers to the card.
  *
@@ -918,6 +947,8 @@ struct llmdev_dma_op {
 #define LLMDEV_BATCH_WAIT	_BITUL(0)	/* and wait for it, in the same call */
 
 #define LLMDEV_BATCH_MAX	65536		/* ops per batch */
+/* bytes of a batch's ops without LLMDEV_OP_BUF, in all (4 GiB) */
+#define LLMDEV_BATCH_MAX_PLAIN_BYTES	_BITULL(32)
 
 /**
  * struct llmdev_dma_batch - LLMDEV_DMA_BATCH: many transfers, one fence
@@ -938,6 +969,12 @@ struct llmdev_dma_op {
  * Every transfer is checked (its region, its range, its host memory or
  * buffer, pinned if it is not registered) before any of them is queued: a
  * bad one fails the whole call, nothing moves, and @error_index names it.
+ * The transfers of memory that is not registered (without LLMDEV_OP_BUF)
+ * are pinned and mapped for the batch only, so they may move
+ * LLMDEV_BATCH_MAX_PLAIN_BYTES in all (their @length summed, the same
+ * memory counted as often as it is named); that is checked first, before
+ * any transfer is looked at or pinned. Transfers of registered buffers do
+ * not count: move more through a registered buffer, or in several batches.
  * Transfers to the card go to one host-to-card ring, transfers from it to
  * one card-to-host ring (each direction's rings in turn, batch after
  * batch), each direction in order; the two directions run
@@ -957,8 +994,12 @@ struct llmdev_dma_op {
  * too large, a range beyond its region or buffer, LLMDEV_OP_ROWS without
  * LLMDEV_OP_BUF, with @rows 0, a @buf_stride below @length or rows of more
  * than LLMDEV_DMA_MAX_LENGTH bytes in all, more than LLMDEV_BATCH_MAX rows
- * in the batch; -ENOENT no such region
- * or buffer; -EPERM a region the caller may not use; -EACCES a transfer
+ * in the batch; -E2BIG the transfers without LLMDEV_OP_BUF move more than
+ * LLMDEV_BATCH_MAX_PLAIN_BYTES in all (@error_index: the first one past
+ * it; nothing was pinned), or (the common rules) an op's bytes beyond the
+ * kernel's struct llmdev_dma_op are not zero; -ENOENT no such region
+ * or buffer; -EPERM a region the caller may not use (see "Who may use a
+ * region" at the top); -EACCES a transfer
  * from the card into an LLMDEV_BUF_READ_ONLY buffer; -EFAULT @ops not
  * readable, host memory not mapped (or not writable for a transfer from
  * the card), or the reply could not be written (then nothing was queued;

@@ -3,7 +3,8 @@
  * llmdev driver: registered host buffers (LLMDEV_BUF_REGISTER) and batched
  * DMA (LLMDEV_DMA_BATCH): data integrity at many sizes and shapes, the
  * checks and what a bad transfer does to its batch (nothing moves),
- * submit-and-wait, limits (RLIMIT_MEMLOCK, LLMDEV_MAX_BUFS), unregister
+ * submit-and-wait, limits (RLIMIT_MEMLOCK, LLMDEV_MAX_BUFS, the bytes of
+ * plain memory in a batch), unregister
  * while busy, fork and close with buffers registered and transfers in
  * flight, polling against a stalled ring, the quiet (no interrupt)
  * submit-and-wait of a small transfer, and transfers of rows
@@ -301,6 +302,59 @@ TEST_F(batch, memlock_limit)
 			_exit(13);
 		if (buf_unregister(fd, 1) && buf_unregister(fd, b))
 			_exit(14);
+		_exit(0);
+	}
+	EXPECT_EQ(0, ld_wait_child(pid));
+}
+
+/*
+ * The limit is the user's, not the address space's: a process of the
+ * same user with an mm of its own (a fork, or an execve() of a process
+ * that kept the card open) has no fresh allowance.
+ */
+TEST_F(batch, memlock_limit_is_per_user)
+{
+	pid_t pid;
+
+	SETUP_OR_SKIP();
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct rlimit rl = { 64 * 1024, 64 * 1024 };
+		uint32_t b, b2;
+		pid_t child;
+		int fd, ret;
+
+		if (setrlimit(RLIMIT_MEMLOCK, &rl) || ld_drop_privs())
+			_exit(10);
+		fd = ld_open(0);
+		if (fd < 0)
+			_exit(11);
+		if (buf_register(fd, self->mem, 48 * 1024, 0, &b))
+			_exit(12);
+		child = fork();
+		if (child < 0)
+			_exit(13);
+		if (!child) {
+			int fd2 = ld_open(0);
+
+			if (fd2 < 0)
+				_exit(21);
+			/* a new mm: its locked_vm is 0, the user's is not */
+			if (buf_register(fd2, self->mem, 48 * 1024, 0, &b2) != -ENOMEM)
+				_exit(22);
+			if (buf_register(fd2, self->mem, 16 * 1024, 0, &b2))
+				_exit(23);
+			_exit(0);
+		}
+		ret = ld_wait_child(child);
+		if (ret)
+			_exit(ret);
+		/* the grandchild's buffer went with its file */
+		if (buf_unregister(fd, b))
+			_exit(15);
+		if (buf_register(fd, self->mem, 64 * 1024, 0, &b))
+			_exit(16);
 		_exit(0);
 	}
 	EXPECT_EQ(0, ld_wait_child(pid));
@@ -684,6 +738,69 @@ TEST_F(batch, op_size_grows)
 	big[1].tail = 1;
 	EXPECT_EQ(-E2BIG, ld_ioctl(self->fd, LLMDEV_DMA_BATCH, &b));
 	EXPECT_EQ(1, b.error_index);
+}
+
+/*
+ * The ops of plain (not registered) memory may move
+ * LLMDEV_BATCH_MAX_PLAIN_BYTES in all, the same memory counted each time
+ * it is named; one byte more is -E2BIG naming the op past the cap, before
+ * any op is looked at or pinned. Registered buffers do not count. Nothing
+ * here pins more than a page: where the cap lets a batch through, its
+ * first op names no region, which fails it before anything is pinned.
+ */
+TEST_F(batch, plain_bytes_capped)
+{
+	const uint32_t n = LLMDEV_BATCH_MAX_PLAIN_BYTES / REGION;
+	struct llmdev_dma_op *ops = calloc(n + 2, sizeof(*ops));
+	uint32_t b, i, idx;
+
+	SETUP_OR_SKIP();
+	ASSERT_NE(NULL, ops);
+	ASSERT_EQ(0, buf_register(self->fd, self->mem, BUFLEN, 0, &b));
+	for (i = 0; i <= n; i++)
+		ops[i] = op_user(i & 1, self->handle, 0, self->mem, REGION);
+	/* n ops reach the cap, op n is past it (either direction counts) */
+	idx = 0;
+	EXPECT_EQ(-E2BIG, batch(self->fd, ops, n + 1, false, 0, NULL, NULL,
+				&idx));
+	EXPECT_EQ(n, idx);
+	ops[n] = op_user(true, self->handle, REGION - 1, self->mem, 1);
+	idx = 0;
+	EXPECT_EQ(-E2BIG, batch(self->fd, ops, n + 1, true, LD_LONG_WAIT, NULL,
+				NULL, &idx));
+	EXPECT_EQ(n, idx);
+	/* checked before the ops: op 0's missing region does not come first */
+	ops[0].handle = 0x7fff0000;
+	idx = 0;
+	EXPECT_EQ(-E2BIG, batch(self->fd, ops, n + 1, false, 0, NULL, NULL,
+				&idx));
+	EXPECT_EQ(n, idx);
+	/* the cap itself is allowed: op 0 fails, on its region */
+	idx = 0;
+	EXPECT_EQ(-ENOENT, batch(self->fd, ops, n, false, 0, NULL, NULL, &idx));
+	EXPECT_EQ(0, idx);
+	/* a registered buffer's op does not count; a plain byte after it does */
+	ops[n] = op_buf(true, self->handle, 0, b, 0, REGION);
+	idx = 0;
+	EXPECT_EQ(-ENOENT, batch(self->fd, ops, n + 1, false, 0, NULL, NULL,
+				 &idx));
+	EXPECT_EQ(0, idx);
+	ops[n + 1] = op_user(false, self->handle, 0, self->mem, 1);
+	idx = 0;
+	EXPECT_EQ(-E2BIG, batch(self->fd, ops, n + 2, false, 0, NULL, NULL,
+				&idx));
+	EXPECT_EQ(n + 1, idx);
+	/* no fence was left */
+	EXPECT_EQ(-ENOENT, ld_wait_any(self->fd, 0, NULL, NULL));
+	EXPECT_EQ(0, buf_unregister(self->fd, b));
+	/* and a plain batch still runs */
+	ld_fill(self->mem, 4096, 41);
+	ops[0] = op_user(true, self->handle, 0, self->mem, 4096);
+	ops[1] = op_user(false, self->handle, 0, self->chk, 4096);
+	EXPECT_EQ(0, batch_sync(self->fd, ops, 1));
+	EXPECT_EQ(0, batch_sync(self->fd, ops + 1, 1));
+	EXPECT_EQ(-1, ld_cmp(self->mem, self->chk, 4096));
+	free(ops);
 }
 
 /* Submit-and-wait: the status comes back, the fence is consumed. */

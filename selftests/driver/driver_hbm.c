@@ -5,6 +5,8 @@
  * scrubbing on free, mmap of the aperture and its coherence with DMA,
  * exhaustion and fragmentation of the first-fit allocator.
  */
+#include <sched.h>
+
 #include "driver_util.h"
 #include "kselftest_harness.h"
 
@@ -417,6 +419,143 @@ TEST_F(hbm, persistent_permissions)
 		_exit(0);
 	}
 	EXPECT_EQ(0, ld_wait_child(pid));
+	EXPECT_EQ(0, ld_hbm_free(self->fd, root.handle));
+	EXPECT_EQ(self->used0, ld_hbm_used_settle(0, self->used0));
+}
+
+/*
+ * The uid alone is not enough: a region made with CAP_SYS_ADMIN (say,
+ * the weights `llmctl load` made as root) stays out of reach of a uid 0
+ * that lacks it (a container given the card via CDI, without a user
+ * namespace): it cannot open, map, transfer to or free it; what such a
+ * process makes is its own, usable from its other open files. A region
+ * made in another user namespace is out of reach of the same kuid outside
+ * it.
+ */
+TEST_F(hbm, persistent_admin_only)
+{
+	struct llmdev_hbm_alloc root, mine;
+	char rname[LLMDEV_NAME_LEN], cname[LLMDEV_NAME_LEN], uname[LLMDEV_NAME_LEN];
+	struct llmdev_hbm_open o;
+	int fds[2], st;
+	pid_t pid;
+
+	SETUP_OR_SKIP();
+	if (geteuid())
+		SKIP(return, "needs root with CAP_SYS_ADMIN");
+	snprintf(rname, sizeof(rname), "hbm-admin-%d", getpid());
+	snprintf(cname, sizeof(cname), "hbm-nocap-%d", getpid());
+	snprintf(uname, sizeof(uname), "hbm-userns-%d", getpid());
+	ASSERT_EQ(0, ld_hbm_alloc(self->fd, 8192, 0, LLMDEV_HBM_PERSISTENT,
+				  rname, &root));
+	ASSERT_EQ(0, pipe(fds));
+
+	/* 1: uid 0 without CAP_SYS_ADMIN vs root's region; makes its own */
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct llmdev_hbm_region *r, *e;
+		struct llmdev_hbm_open oo;
+		struct llmdev_hbm_alloc own;
+		uint8_t buf[64] = { 7 };
+		unsigned int n;
+		void *p;
+		int fd, fd2;
+
+		CHILD_CHECK(!ld_drop_cap(CAP_SYS_ADMIN));
+		CHILD_CHECK(geteuid() == 0);
+		fd = ld_open(0);
+		CHILD_CHECK(fd >= 0);
+		/* listed, with its owner, as before */
+		CHILD_CHECK(!ld_hbm_list(fd, &r, &n));
+		e = ld_find_region(r, n, root.handle);
+		CHILD_CHECK(e && e->owner_uid == 0 && !strcmp(e->name, rname));
+		free(r);
+		CHILD_CHECK(ld_hbm_open(fd, rname, &oo) == -EPERM);
+		CHILD_CHECK(ld_submit(fd, root.handle, 0, buf, 64, false, 0, NULL) == -EPERM);
+		CHILD_CHECK(ld_submit(fd, root.handle, 0, buf, 64, true, 0, NULL) == -EPERM);
+		p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, root.mmap_offset);
+		CHILD_CHECK(p == MAP_FAILED && errno == EACCES);
+		CHILD_CHECK(ld_hbm_free(fd, root.handle) == -EPERM);
+
+		/* its own persistent region, from another open file too */
+		CHILD_CHECK(!ld_hbm_alloc(fd, 4096, 0, LLMDEV_HBM_PERSISTENT, cname, &own));
+		fd2 = ld_open(0);
+		CHILD_CHECK(fd2 >= 0);
+		CHILD_CHECK(!ld_hbm_open(fd2, cname, &oo));
+		CHILD_CHECK(oo.handle == own.handle);
+		CHILD_CHECK(!ld_xfer(fd2, oo.handle, 0, buf, 64, true, 0));
+		p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd2, oo.mmap_offset);
+		CHILD_CHECK(p != MAP_FAILED);
+		CHILD_CHECK(((volatile uint8_t *)p)[0] == 7);
+		munmap(p, 4096);
+		close(fd);
+		CHILD_CHECK(!ld_hbm_free(fd2, own.handle));
+		CHILD_CHECK(ld_hbm_open(fd2, cname, NULL) == -ENOENT);
+		/* and one it leaves behind, for root */
+		CHILD_CHECK(!ld_hbm_alloc(fd2, 4096, 0, LLMDEV_HBM_PERSISTENT, cname, &own));
+		CHILD_CHECK(write(fds[1], &own, sizeof(own)) == sizeof(own));
+		_exit(0);
+	}
+	/* on a failure, go on: root's region is freed at the end */
+	EXPECT_EQ(0, ld_wait_child(pid));
+	close(fds[1]);
+	if (read(fds[0], &mine, sizeof(mine)) == sizeof(mine)) {
+		/* CAP_SYS_ADMIN may use what uid 0 without it made */
+		EXPECT_EQ(0, ld_hbm_open(self->fd, cname, &o));
+		EXPECT_EQ(mine.handle, o.handle);
+		EXPECT_EQ(0, ld_hbm_free(self->fd, mine.handle));
+	}
+	close(fds[0]);
+
+	/*
+	 * 2: the same kuid (0) in a user namespace of its own: its region is
+	 * out of reach of uid 0 outside (without CAP_SYS_ADMIN), and root's
+	 * is out of its reach
+	 */
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct llmdev_hbm_alloc own;
+		int fd = ld_open(0), fd2;
+
+		CHILD_CHECK(fd >= 0);
+		if (unshare(CLONE_NEWUSER))
+			_exit(4);	/* no user namespaces here */
+		CHILD_CHECK(ld_hbm_open(fd, rname, NULL) == -EPERM);
+		CHILD_CHECK(!ld_hbm_alloc(fd, 4096, 0, LLMDEV_HBM_PERSISTENT, uname, &own));
+		/* another open file in the same namespace may use it */
+		fd2 = ld_open(0);
+		CHILD_CHECK(fd2 >= 0);
+		CHILD_CHECK(!ld_hbm_open(fd2, uname, NULL));
+		_exit(0);
+	}
+	st = ld_wait_child(pid);
+	if (st == 4) {
+		TH_LOG("unshare(CLONE_NEWUSER) refused: user-namespace case not run");
+	} else {
+		EXPECT_EQ(0, st);
+		pid = fork();
+		ASSERT_LE(0, pid);
+		if (pid == 0) {
+			int fd;
+
+			CHILD_CHECK(!ld_drop_cap(CAP_SYS_ADMIN));
+			fd = ld_open(0);
+			CHILD_CHECK(fd >= 0);
+			CHILD_CHECK(ld_hbm_open(fd, uname, NULL) == -EPERM);
+			_exit(0);
+		}
+		EXPECT_EQ(0, ld_wait_child(pid));
+		/* CAP_SYS_ADMIN frees it */
+		st = ld_hbm_open(self->fd, uname, &o);
+		EXPECT_EQ(0, st);
+		if (!st)
+			EXPECT_EQ(0, ld_hbm_free(self->fd, o.handle));
+	}
+
+	/* root, with CAP_SYS_ADMIN, still has its own */
+	EXPECT_EQ(0, ld_hbm_open(self->fd, rname, &o));
 	EXPECT_EQ(0, ld_hbm_free(self->fd, root.handle));
 	EXPECT_EQ(self->used0, ld_hbm_used_settle(0, self->used0));
 }

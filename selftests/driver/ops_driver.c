@@ -10,6 +10,8 @@
  * tests SKIP with the reason; a missing tool (sensors, perf, devlink)
  * likewise.
  */
+#include <ctype.h>
+
 #include "kselftest_harness.h"
 #include "ops_common.h"
 
@@ -328,7 +330,10 @@ static int reporter_errors(const char *pci, const char *reporter)
 	snprintf(cmd, sizeof(cmd), "devlink health show pci/%s reporter %s", pci, reporter);
 	if (ops_run(cmd, out, sizeof(out)))
 		return -1;
-	e = strstr(out, " error ");
+	/* "state error error 1": the count is the " error " with a number */
+	for (e = strstr(out, " error "); e && !isdigit((unsigned char)e[7]);
+	     e = strstr(e + 1, " error "))
+		;
 	return e ? atoi(e + 7) : -1;
 }
 
@@ -340,6 +345,7 @@ TEST_F_TIMEOUT(ops, devlink_dma_reporter, 90)
 	unsigned int old_ms;
 	uint8_t *buf = ld_alloc_buf(65536);
 	int before, after = -1, i, ret;
+	pid_t pid;
 
 	SETUP_OR_SKIP();
 	if (!devlink_ok(_metadata, why, sizeof(why)))
@@ -359,6 +365,10 @@ TEST_F_TIMEOUT(ops, devlink_dma_reporter, 90)
 	ASSERT_EQ(0, ops_run(cmd, out, sizeof(out))) TH_LOG("%s", out);
 	before = reporter_errors(self->pci, "dma");
 	ASSERT_LE(0, before);
+	/* the report stays an error until recovered by hand (below) */
+	snprintf(cmd, sizeof(cmd), "devlink health set pci/%s reporter dma auto_recover false",
+		 self->pci);
+	ASSERT_EQ(0, ops_run(cmd, out, sizeof(out))) TH_LOG("%s", out);
 	/* a stalled ring: the watchdog resets it and the reporter hears of it */
 	ASSERT_EQ(0, ld_set_timeout_ms(300));
 	ld_wr32(&bar, LLMDEV_REG_FAULT_INJECT, LLMDEV_FAULT_STALL_RING(ld_hw_ring(true, 0)));
@@ -377,6 +387,24 @@ TEST_F_TIMEOUT(ops, devlink_dma_reporter, 90)
 	snprintf(cmd, sizeof(cmd), "devlink health dump clear pci/%s reporter dma", self->pci);
 	EXPECT_EQ(0, ops_run(cmd, out, sizeof(out))) TH_LOG("%s", out);
 	snprintf(cmd, sizeof(cmd), "devlink health recover pci/%s reporter dma", self->pci);
+	/* with CAP_NET_ADMIN (devlink's own check) but not CAP_SYS_ADMIN: no */
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		if (prctl(PR_CAPBSET_DROP, CAP_SYS_ADMIN, 0, 0, 0))
+			_exit(2);
+		ret = ops_run(cmd, out, sizeof(out));
+		if (ret && strstr(out, "needs CAP_SYS_ADMIN"))
+			_exit(0);
+		fprintf(stderr, "# exit %d: %s\n", ret, out);
+		_exit(1);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &i, 0));
+	EXPECT_TRUE(WIFEXITED(i) && WEXITSTATUS(i) == 0)
+		TH_LOG("'%s' without CAP_SYS_ADMIN was not refused (status %#x)", cmd, i);
+	EXPECT_EQ(0, ops_run(cmd, out, sizeof(out))) TH_LOG("%s", out);
+	snprintf(cmd, sizeof(cmd), "devlink health set pci/%s reporter dma auto_recover true",
+		 self->pci);
 	EXPECT_EQ(0, ops_run(cmd, out, sizeof(out))) TH_LOG("%s", out);
 	/* the ring works again */
 	EXPECT_EQ(0, ld_xfer(self->fd, a.handle, 0, buf, 65536, true, 0));
