@@ -63,6 +63,16 @@ bool is_help(const char *arg)
 	return !strcmp(arg, "-h") || !strcmp(arg, "--help");
 }
 
+bool has_help(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++)
+		if (is_help(argv[i]))
+			return true;
+	return false;
+}
+
 int print_done(void)
 {
 	int ret = print_end();
@@ -745,6 +755,52 @@ void region_name(const char *path, uint32_t stage, uint32_t rank,
 
 	model_tag(path, tag);
 	snprintf(name, LLMDEV_NAME_LEN, "%s.s%ut%u", tag, stage, rank);
+}
+
+/*
+ * Region @name (@handle) on @dev was made by our effective uid? Anyone who
+ * may open the card can make a region of a model's name first; loading
+ * into it or routing it would give that user the model, or have the card
+ * serve that user's bytes. (The uid is what LLMDEV_HBM_LIST tells: it
+ * cannot tell a container's uid 0 from the host's.) @handle 0: the
+ * region of that name, whatever its handle (after LLMDEV_HBM_OPEN said
+ * -EPERM). Return: 0, or EXIT_FAIL after a message naming the region and
+ * its owner.
+ */
+int region_check_owner(struct llmdev *dev, const char *name, uint32_t handle,
+		       const char *path)
+{
+	struct llmdev_hbm_region *reg = NULL;
+	unsigned int nreg = 0, k;
+	uid_t me = geteuid();
+	int ret = llmdev_hbm_list(dev, &reg, &nreg);
+
+	if (ret) {
+		msg("%s: listing the regions: %s", llmdev_name(dev),
+		    llmdev_strerror(ret));
+		return EXIT_FAIL;
+	}
+	for (k = 0; k < nreg; k++)
+		if ((reg[k].flags & LLMDEV_REGION_PERSISTENT) &&
+		    !strcmp(reg[k].name, name))
+			break;
+	if (k == nreg || (handle && reg[k].handle != handle)) {
+		msg("%s: region '%s' went away meanwhile; run the command again",
+		    llmdev_name(dev), name);
+		ret = EXIT_FAIL;
+	} else if (reg[k].owner_uid != (uint32_t)me) {
+		char who[32] = "";
+
+		if (reg[k].owner_uid)
+			snprintf(who, sizeof(who), "as uid %u or ", reg[k].owner_uid);
+		msg("%s: region '%s' belongs to uid %u, not to this user (uid %u): "
+		    "refusing to use it for '%s'; free it %sas root "
+		    "('llmctl unload %s'), then load again", llmdev_name(dev), name,
+		    reg[k].owner_uid, (unsigned int)me, path, who, path);
+		ret = EXIT_FAIL;
+	}
+	free(reg);
+	return ret;
 }
 
 /* Is @name the region of a stage and rank of the model @tag? */

@@ -155,7 +155,8 @@ int cmd_driver(int argc, char **argv)
 {
 	const char *sub = argc > 1 ? argv[1] : "status";
 
-	if (is_help(sub)) {
+	/* after a subcommand too: "driver load --help" loads nothing */
+	if (has_help(argc, argv)) {
 		puts("usage: llmctl driver [status] [--json]\n"
 		     "       llmctl driver load [PATH] [PARAM=VALUE...]\n"
 		     "       llmctl driver unload\n\n"

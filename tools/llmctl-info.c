@@ -45,8 +45,8 @@ int cmd_info(int argc, char **argv)
 	uint32_t gen = 0;
 	int ret;
 
-	if (argc != 2 || is_help(argv[1])) {
-		if (argc == 2)
+	if (has_help(argc, argv) || argc != 2) {
+		if (has_help(argc, argv))
 			return puts("usage: llmctl info DEV [--json]\n\n"
 				    "Everything about one card: identity, HBM, counters, links, regions,\n"
 				    "routing table. DEV: N, llmdevN, /dev/llmdevN or a PCI address."), 0;

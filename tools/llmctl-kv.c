@@ -160,6 +160,8 @@ struct result {
 };
 
 #define MAX_SAMPLES	4096
+/* blocks given new bytes and checked in every round of a figure */
+#define BENCH_CHECK	8
 
 /* A reference's timings, each way: [0] in (to the card), [1] out. */
 struct samples {
@@ -586,17 +588,19 @@ static struct llmdev_kv *bench_pool(struct llmdev *dev, uint64_t bs, uint64_t n)
 }
 
 /*
- * Fill (@write) or check the @n blocks (pinned at @off) through one DMA
- * batch between them and @buf; block i holds pattern(i).
+ * Fill (@write) or check @n pinned blocks through one DMA batch between
+ * them and @buf: blocks @idx[k] (@idx NULL: blocks 0..@n-1), block i at
+ * HBM offset @off[i] and holding pattern(@seed[i]).
  */
-static int bench_data(struct llmdev_kv *kv, const uint64_t *off, uint64_t n,
+static int bench_data(struct llmdev_kv *kv, const uint64_t *off,
+		      const uint64_t *seed, const uint64_t *idx, uint64_t n,
 		      uint64_t bs, uint8_t *buf, bool write)
 {
 	struct llmdev_kv_info info;
 	struct llmdev_dma_op *ops = calloc(n, sizeof(*ops));
 	uint8_t *want = malloc(bs);
 	int ret, status = 0;
-	uint64_t i;
+	uint64_t i, k;
 
 	if (!ops || !want) {
 		free(ops);
@@ -606,28 +610,40 @@ static int bench_data(struct llmdev_kv *kv, const uint64_t *off, uint64_t n,
 	}
 	llmdev_kv_info(kv, &info);
 	for (i = 0; i < n; i++) {
+		uint64_t b = idx ? idx[i] : i;
+
 		if (write)
-			pattern(buf + i * bs, bs, i);
+			pattern(buf + i * bs, bs, seed[b]);
 		else
 			memset(buf + i * bs, 0, bs);
 		ops[i].flags = write ? LLMDEV_OP_TO_CARD : 0;
 		ops[i].handle = info.region;
-		ops[i].offset = off[i];
+		ops[i].offset = off[b];
 		ops[i].length = bs;
 		ops[i].user_addr = (uintptr_t)(buf + i * bs);
 	}
-	ret = llmdev_dma_batch(llmdev_kv_dev(kv), ops, n, LLMDEV_BATCH_WAIT,
-			       60 * NSEC, NULL, &status, NULL);
-	if (!ret)
-		ret = status;
+	/* in batches the driver takes: of plain memory, 4 GiB at most */
+	for (ret = 0, i = 0; !ret && i < n; i += k) {
+		k = LLMDEV_BATCH_MAX_PLAIN_BYTES / bs;
+		if (k > LLMDEV_BATCH_MAX)
+			k = LLMDEV_BATCH_MAX;
+		if (k > n - i)
+			k = n - i;
+		ret = llmdev_dma_batch(llmdev_kv_dev(kv), ops + i, k, LLMDEV_BATCH_WAIT,
+				       60 * NSEC, NULL, &status, NULL);
+		if (!ret)
+			ret = status;
+	}
 	if (ret)
 		msg("%s: %s the bench's blocks: %s", llmdev_name(llmdev_kv_dev(kv)),
 		    write ? "writing" : "reading", llmdev_strerror(ret));
 	for (i = 0; !ret && !write && i < n; i++) {
-		pattern(want, bs, i);
+		uint64_t b = idx ? idx[i] : i;
+
+		pattern(want, bs, seed[b]);
 		if (memcmp(want, buf + i * bs, bs)) {
 			msg("%s: block %" PRIu64 " of %" PRIu64 " bytes differs after the swaps",
-			    llmdev_name(llmdev_kv_dev(kv)), i, bs);
+			    llmdev_name(llmdev_kv_dev(kv)), b, bs);
 			ret = -EIO;
 		}
 	}
@@ -640,8 +656,11 @@ static int bench_data(struct llmdev_kv *kv, const uint64_t *off, uint64_t n,
  * One block size and batch: a pool of @n blocks in HBM and @n in host
  * memory; swap all out (one eviction round), all in (one pin), again and
  * again, with the references (@sg, @pb) between rounds now and then; then
- * check every block's bytes. A round that follows other work (the blocks'
- * fill, the references) moves its blocks untimed: after the references,
+ * check every block's bytes. Every round also gives BENCH_CHECK blocks
+ * (a different few each round) new bytes before its swap-out and checks
+ * them after its swap-in, untimed: a round that moved nothing, or moved
+ * the wrong blocks, fails there. A round that follows other work (the
+ * blocks' fill, the references) moves its blocks untimed: after the references,
  * swap-out of 1000 blocks of 64 KiB took a median 4.22-5.17 us a block
  * against 4.03-4.35 in the other rounds (six runs), the cost of the
  * measurement, not of the batch; the references' own runs start with an
@@ -653,6 +672,8 @@ static int bench_one(struct llmdev *dev, uint64_t bs, uint64_t n, double secs,
 {
 	struct llmdev_kv_ref *refs = calloc(n, sizeof(*refs));
 	uint64_t *off = calloc(n, sizeof(*off));
+	uint64_t *seed = calloc(n, sizeof(*seed));
+	uint64_t idx[BENCH_CHECK], turn = 0, nck = n < BENCH_CHECK ? n : BENCH_CHECK;
 	uint64_t *so = malloc(sizeof(uint64_t) * MAX_SAMPLES);
 	uint64_t *si = malloc(sizeof(uint64_t) * MAX_SAMPLES);
 	struct llmdev_kv *kv = NULL;
@@ -667,7 +688,7 @@ static int bench_one(struct llmdev *dev, uint64_t bs, uint64_t n, double secs,
 	int w;
 	int ret = -ENOMEM;
 
-	if (!refs || !off || !so || !si) {
+	if (!refs || !off || !seed || !so || !si) {
 		msg("out of memory");
 		goto out;
 	}
@@ -678,6 +699,7 @@ static int bench_one(struct llmdev *dev, uint64_t bs, uint64_t n, double secs,
 	}
 	for (i = 0; i < n; i++) {
 		refs[i] = (struct llmdev_kv_ref){ .seq = 1, .index = i };
+		seed[i] = i;
 		ret = llmdev_kv_alloc(kv, 1, i);
 		if (ret) {
 			msg("%s: KV block: %s", llmdev_name(dev), llmdev_strerror(ret));
@@ -686,13 +708,22 @@ static int bench_one(struct llmdev *dev, uint64_t bs, uint64_t n, double secs,
 	}
 	ret = llmdev_kv_pin(kv, refs, n, off);
 	if (!ret)
-		ret = bench_data(kv, off, n, bs, buf, true);
+		ret = bench_data(kv, off, seed, NULL, n, bs, buf, true);
 	if (!ret)
 		ret = llmdev_kv_unpin(kv, refs, n);
 	if (ret)
 		goto out;
 	start = now_ns();
 	do {
+		/* new bytes for a few blocks, spread over the batch */
+		turn++;
+		for (i = 0; i < nck; i++) {
+			idx[i] = (i * n / nck + turn) % n;
+			seed[idx[i]] = turn << 32 | idx[i];
+		}
+		ret = bench_data(kv, off, seed, idx, nck, bs, buf, true);
+		if (ret)
+			goto out;
 		t0 = now_ns();
 		ret = llmdev_kv_evict(kv, LLMDEV_KV_HBM, n);
 		tout = now_ns() - t0;
@@ -710,6 +741,9 @@ static int bench_one(struct llmdev *dev, uint64_t bs, uint64_t n, double secs,
 			    llmdev_strerror(ret));
 			goto out;
 		}
+		ret = bench_data(kv, off, seed, idx, nck, bs, buf, false);
+		if (ret)
+			goto out;
 		if (settle) {
 			settle = false;
 		} else {
@@ -737,7 +771,7 @@ static int bench_one(struct llmdev *dev, uint64_t bs, uint64_t n, double secs,
 		break;
 	} while (!stop);
 	/* pinned: check what went through every round */
-	ret = bench_data(kv, off, n, bs, buf, false);
+	ret = bench_data(kv, off, seed, NULL, n, bs, buf, false);
 	*out = (struct result){ .out = true, .bs = bs, .batch = n };
 	*in = (struct result){ .out = false, .bs = bs, .batch = n };
 	if (ret || !rounds)	/* none: interrupted in the first round */
@@ -758,6 +792,7 @@ out:
 	llmdev_kv_destroy(kv);
 	free(refs);
 	free(off);
+	free(seed);
 	free(so);
 	free(si);
 	return ret;
@@ -776,19 +811,31 @@ static int bench_prefetch(struct llmdev *dev, uint64_t bs, uint64_t n,
 			  struct prefetch_result *pr)
 {
 	struct llmdev_kv_ref *refs = calloc(n, sizeof(*refs));
+	uint64_t *off = calloc(n, sizeof(*off)), *seed = calloc(n, sizeof(*seed));
+	uint8_t *buf = malloc(n * bs);
 	uint64_t s[2][16], t0, fence, i;
-	struct llmdev_kv *kv = refs ? bench_pool(dev, bs, n) : NULL;
+	struct llmdev_kv *kv = refs && off && seed && buf ? bench_pool(dev, bs, n) : NULL;
 	bool said = !kv;	/* what went wrong */
 	unsigned int k, d;
 	int ret = kv ? 0 : -1;
 
-	if (!refs)
+	if (!refs || !off || !seed || !buf)
 		msg("out of memory");
 
 	for (i = 0; !ret && i < n; i++) {
 		refs[i] = (struct llmdev_kv_ref){ .seq = 1, .index = i };
+		seed[i] = i;
 		ret = llmdev_kv_alloc(kv, 1, i);
 	}
+	/* the blocks' bytes, checked after every timed pin (untimed) */
+	if (!ret)
+		ret = llmdev_kv_pin(kv, refs, n, off);
+	if (!ret) {
+		ret = bench_data(kv, off, seed, NULL, n, bs, buf, true);
+		said = ret;
+	}
+	if (!ret)
+		ret = llmdev_kv_unpin(kv, refs, n);
 	pr->bs = bs;
 	pr->n = n;
 	pr->compute_ns = 0;
@@ -816,8 +863,12 @@ static int bench_prefetch(struct llmdev *dev, uint64_t bs, uint64_t n,
 				nanosleep(&ts, NULL);	/* the step that overlaps it */
 			}
 			t0 = now_ns();
-			ret = llmdev_kv_pin(kv, refs, n, NULL);
+			ret = llmdev_kv_pin(kv, refs, n, off);
 			s[d][k] = now_ns() - t0;
+			if (!ret) {
+				ret = bench_data(kv, off, seed, NULL, n, bs, buf, false);
+				said = ret;
+			}
 			if (!ret)
 				ret = llmdev_kv_unpin(kv, refs, n);
 		}
@@ -837,6 +888,9 @@ static int bench_prefetch(struct llmdev *dev, uint64_t bs, uint64_t n,
 	}
 	llmdev_kv_destroy(kv);
 	free(refs);
+	free(off);
+	free(seed);
+	free(buf);
 	return ret;
 }
 
@@ -1188,9 +1242,7 @@ static int kv_stats(int argc, char **argv)
 	char *end, path[512];
 	int n, i, shown = 0, bad = 0, ret;
 
-	if (argc > 2)
-		return usage_err("usage: llmctl kv stats [PID]");
-	if (argc == 2 && is_help(argv[1])) {
+	if (has_help(argc, argv)) {
 		puts("usage: llmctl kv stats [PID] [--json]\n\n"
 		     "The KV pools that processes (PID: that one) have open: tiers, hits,\n"
 		     "evictions, bytes moved and swap latencies, from the pools' statistics\n"
@@ -1198,6 +1250,8 @@ static int kv_stats(int argc, char **argv)
 		     "whose process exited without closing it is shown as exited.");
 		return 0;
 	}
+	if (argc > 2)
+		return usage_err("usage: llmctl kv stats [PID]");
 	if (argc == 2) {
 		pid = strtol(argv[1], &end, 10);
 		if (*end || end == argv[1] || pid <= 0)

@@ -14,9 +14,10 @@ int cmd_link(int argc, char **argv)
 	struct llmdev **devs;
 	int n, i;
 
-	if (argc < 2 || is_help(argv[1])) {
-		if (argc < 2)
-			return usage_err("usage: llmctl link show [DEV]");
+	if (argc < 2)
+		return usage_err("usage: llmctl link show [DEV]");
+	/* after any subcommand too: no card is opened, no driver loaded */
+	if (has_help(argc, argv)) {
 		puts("usage: llmctl link show [DEV] [--json]\n"
 		     "       llmctl link set DEV PORT up|down\n\n"
 		     "show  every port of DEV (default: every card): state, peer, counters\n"

@@ -209,7 +209,7 @@ int cmd_list(int argc, char **argv)
 	int n, i, ret;
 
 	if (argc > 1) {
-		if (is_help(argv[1])) {
+		if (has_help(argc, argv)) {
 			puts("usage: llmctl list [--json]\n\n"
 			     "Every llmdev card on the PCI bus, also when the driver is not loaded:\n"
 			     "PCI address, IDs (vendor:device subsystem), PCIe link, NUMA node,\n"

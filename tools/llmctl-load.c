@@ -967,11 +967,14 @@ enum load_action {
 };
 
 /*
- * What to do with card @i's region @name (before anything changes): keep
- * it, replace it, or make it. Return: 0, or EXIT_FAIL after a message.
+ * What to do with card @i's region @name of model @path (before anything
+ * changes): keep it, replace it, or make it. One that another uid made is
+ * none of ours: neither kept nor replaced. Return: 0, or EXIT_FAIL after a
+ * message.
  */
-static int load_decide(struct llmdev *dev, const char *name, uint64_t need,
-		       bool replace, enum load_action *act, uint32_t *handle)
+static int load_decide(struct llmdev *dev, const char *path, const char *name,
+		       uint64_t need, bool replace, enum load_action *act,
+		       uint32_t *handle)
 {
 	struct llmdev_route_entry *e = NULL;
 	struct llmdev_hbm_open ho;
@@ -982,10 +985,15 @@ static int load_decide(struct llmdev *dev, const char *name, uint64_t need,
 	*act = LOAD_NEW;
 	if (ret == -ENOENT)
 		return 0;
+	/* another uid's region: say whose */
+	if (ret == -EPERM && region_check_owner(dev, name, 0, path))
+		return EXIT_FAIL;
 	if (ret) {
 		msg("%s: region '%s': %s", llmdev_name(dev), name, llmdev_strerror(ret));
 		return EXIT_FAIL;
 	}
+	if (region_check_owner(dev, name, ho.handle, path))
+		return EXIT_FAIL;
 	*handle = ho.handle;
 	if (ho.length == need && !replace) {
 		*act = LOAD_KEEP;
@@ -1118,7 +1126,8 @@ int cmd_load(int argc, char **argv)
 		struct shard_card *c = &plan->cards[i];
 
 		region_name(o.path, c->stage, c->tp_rank, name);
-		if (load_decide(devs[i], name, c->need, o.replace, &act[i], &handles[i]))
+		if (load_decide(devs[i], o.path, name, c->need, o.replace, &act[i],
+				&handles[i]))
 			goto out;
 		nkeep += act[i] == LOAD_KEEP;
 	}
@@ -1337,7 +1346,7 @@ int cmd_unload(int argc, char **argv)
 	bool denied = false;
 
 	if (argc != 2 || argv[1][0] == '-') {
-		if (argc == 2 && is_help(argv[1]))
+		if (has_help(argc, argv))
 			return puts("usage: llmctl unload MODEL.gguf [--json]\n\n"
 				    "Free the regions 'llmctl load' made for the model on every card\n"
 				    "(MODEL.sStT; the file need not exist any more). Routing-table\n"

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * llmctl monitor: the driver's generic netlink events (links going up or
- * down, link errors, failed collectives) as they happen.
+ * down, link errors, failed collectives, card resets) as they happen.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -56,6 +56,15 @@ static int monitor_event(struct nl_msg *m, void *arg)
 	case LLMDEV_GENL_CMD_COLL_ERROR:
 		what = "collective-error";
 		break;
+	case LLMDEV_GENL_CMD_RESET_START:
+		what = "reset-start";
+		break;
+	case LLMDEV_GENL_CMD_RESET_DONE:
+		what = "reset-done";
+		break;
+	case LLMDEV_GENL_CMD_RESET_FAILED:
+		what = "reset-failed";
+		break;
 	default:
 		return NL_SKIP;
 	}
@@ -88,11 +97,21 @@ static int monitor_event(struct nl_msg *m, void *arg)
 			  nla_get_u64(a[LLMDEV_A_RX_ERRORS]));
 	if (a[LLMDEV_A_COLL_TAG])
 		print_hex64("tag", ", collective %s", a[LLMDEV_A_COLL_TAG]);
+	if (a[LLMDEV_A_RESET_COUNT])
+		print_uint(PRINT_ANY, "reset_count", ", resets %u",
+			   nla_get_u32(a[LLMDEV_A_RESET_COUNT]));
+	if (a[LLMDEV_A_RESET_REASON])
+		print_string(PRINT_ANY, "reason", ", reason: %s",
+			     nla_get_string(a[LLMDEV_A_RESET_REASON]));
 	if (a[LLMDEV_A_ERRNO]) {
 		uint32_t e = nla_get_u32(a[LLMDEV_A_ERRNO]);
 
 		print_uint(PRINT_JSON, "errno", NULL, e);
-		print_text(": %s", llmdev_strerror(-(int)e));
+		if (gh->cmd == LLMDEV_GENL_CMD_RESET_FAILED)
+			print_text(": the card did not come back; its calls fail with %s",
+				   strerror((int)e));
+		else
+			print_text(": %s", llmdev_strerror(-(int)e));
 	}
 	print_text("\n");
 	monitor_err = print_done();
@@ -135,9 +154,10 @@ int cmd_monitor(int argc, char **argv)
 		case 'h':
 			puts("usage: llmctl monitor [--count N] [--timeout SEC] [--json]\n\n"
 			     "Print the driver's netlink events as they happen: links going up or\n"
-			     "down, link errors, failed collectives; with --json one object per\n"
-			     "event and line. Stops after N events or SEC seconds (exit status 2\n"
-			     "if the timeout expires before N events).");
+			     "down, link errors, failed collectives, card resets (started, done,\n"
+			     "failed); with --json one object per event and line. Stops after N\n"
+			     "events or SEC seconds (exit status 2 if the timeout expires before\n"
+			     "N events).");
 			return 0;
 		default:
 			return usage_hint();

@@ -268,8 +268,8 @@ int cmd_ps(int argc, char **argv)
 	struct ps_entry e;
 	int n, i, j, card = -1, unreadable;
 
-	if (argc > 2 || (argc == 2 && is_help(argv[1]))) {
-		if (argc == 2)
+	if (has_help(argc, argv) || argc > 2) {
+		if (has_help(argc, argv))
 			return puts("usage: llmctl ps [DEV] [--json]\n\n"
 				    "The processes holding cards open (of DEV, or of every card): pid,\n"
 				    "command, card, open files, regions and HBM they own, DMA bytes each\n"

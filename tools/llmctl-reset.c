@@ -36,8 +36,8 @@ int cmd_reset(int argc, char **argv)
 	char state[32];
 	int ret, card;
 
-	if (argc != 2 || is_help(argv[1])) {
-		if (argc == 2)
+	if (has_help(argc, argv) || argc != 2) {
+		if (has_help(argc, argv))
 			return puts("usage: llmctl reset DEV [--json]\n\n"
 				    "Reset the card (needs CAP_SYS_ADMIN): transfers and collectives in\n"
 				    "flight fail, mappings are zapped, regions and the routing table are\n"

@@ -52,6 +52,8 @@ static int shard_apply(struct model_opts *o)
 			    ret == -ENOENT ? " (run 'llmctl load' with the same layout first)" : "");
 			goto out;
 		}
+		if (region_check_owner(devs[i], name, ho.handle, o->path))
+			goto out;
 		e[i].layer_first = c->layer_first;
 		e[i].layer_last = c->layer_last;
 		e[i].tp_rank = c->tp_rank;

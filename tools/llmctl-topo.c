@@ -133,7 +133,7 @@ int cmd_topo(int argc, char **argv)
 	char b[16];
 
 	if (argc > 1) {
-		if (is_help(argv[1]))
+		if (has_help(argc, argv))
 			return puts("usage: llmctl topo [--json]\n\n"
 				    "Every pair of cards: PCIe relation (X self, SW same switch, RP same\n"
 				    "root port, HB same host bridge, NODE same NUMA node, SYS across\n"

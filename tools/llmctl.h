@@ -48,6 +48,8 @@ int usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int usage_hint(void);
 /* "-h" or "--help" */
 bool is_help(const char *arg);
+/* some argument after argv[0] is "-h" or "--help" */
+bool has_help(int argc, char **argv);
 /* print_end(), and a message if the output could not be written: 0 or EXIT_FAIL */
 int print_done(void);
 /* llmdev_strerror(), but -EPERM of a privileged operation says what is needed */
@@ -167,6 +169,13 @@ void region_name(const char *path, uint32_t stage, uint32_t rank,
 		 char name[LLMDEV_NAME_LEN]);
 /* Is @name the region of a stage and rank of the model @tag? */
 bool is_model_region(const char *name, const char *tag);
+/*
+ * Region @name (@handle, just opened; 0: whatever its handle) on @dev made
+ * by our effective uid? Return: 0, or EXIT_FAIL after a message that says
+ * whose it is and what to do (@path: the model, for the message).
+ */
+int region_check_owner(struct llmdev *dev, const char *name, uint32_t handle,
+		       const char *path);
 /* The port of @from whose link is up to @to; -ENOLINK if none. */
 int port_to(struct llmdev *from, struct llmdev *to);
 /*

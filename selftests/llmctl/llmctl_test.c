@@ -872,6 +872,44 @@ TEST_F(nodrv, list)
 	run_free(&r);
 }
 
+/*
+ * --help after a subcommand or its arguments prints the help, as root too,
+ * and does nothing else: no driver loaded, no card opened.
+ */
+TEST_F(nodrv, help_after_subcommand)
+{
+	static const char *const cmds[][6] = {
+		{ "llmctl", "link", "show", "--help" },
+		{ "llmctl", "link", "show", "0", "-h" },
+		{ "llmctl", "link", "set", "0", "1", "--help" },
+		{ "llmctl", "driver", "load", "--help" },
+		{ "llmctl", "driver", "load", "/nonexistent.ko", "--help" },
+		{ "llmctl", "driver", "status", "--help" },
+		{ "llmctl", "driver", "unload", "--help" },
+		{ "llmctl", "info", "0", "--help" },
+		{ "llmctl", "reset", "0", "--help" },
+		{ "llmctl", "ps", "0", "--help" },
+		{ "llmctl", "kv", "stats", "1", "--help" },
+		{ "llmctl", "list", "--help" },
+		{ "llmctl", "topo", "--help" },
+		{ "llmctl", "unload", "x.gguf", "--help" },
+		{ "llmctl", "shard", "show", "0", "--help" },
+	};
+	unsigned int i;
+	struct run r;
+
+	if (_metadata->skip)
+		return;
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		run_argv(&r, 0, cmds[i]);
+		EXPECT_EQ(0, r.rc) TH_LOG("'%s': exit %d; stderr: %s", r.cmd, r.rc, r.err);
+		EXPECT_NE(NULL, strstr(r.out, "usage: llmctl "))
+			TH_LOG("'%s': no help: %s", r.cmd, r.out);
+		run_free(&r);
+		EXPECT_FALSE(driver_live()) TH_LOG("'%s' loaded the driver", cmds[i][1]);
+	}
+}
+
 /* what an ordinary user gets without the driver */
 TEST_F(nodrv, unprivileged)
 {
@@ -1444,6 +1482,49 @@ TEST_F_TIMEOUT(drv, monitor, 60)
 	run(&r, "monitor", "--timeout", "0.3");		/* no --count: fine */
 	EXPECT_RUN(&r, 0, "");
 	run_free(&r);
+}
+
+/* a card's reset is announced: monitor prints its start and its end */
+TEST_F_TIMEOUT(drv, monitor_reset, 60)
+{
+	bool started = false, done = false;
+	unsigned int start_count = 0;
+	struct run m, r;
+	char *line;
+
+	if (_metadata->skip)
+		return;
+	ASSERT_EQ(0, run_start(&m, 0, (const char *const[]){ "llmctl", "-j", "monitor",
+				"--timeout", "4", NULL }));
+	usleep(500000);		/* the monitor joins the group */
+	run(&r, "reset", "0");
+	ASSERT_RUN_OK(&r);
+	run_free(&r);
+	run_finish(&m, 10);
+	EXPECT_RUN(&m, 0, "");
+	for (line = strtok(m.out, "\n"); line; line = strtok(NULL, "\n")) {
+		struct json_object *j = parse(_metadata, &m, line, "llmdev.event/1");
+		const char *ev;
+
+		ASSERT_NE(NULL, j);
+		ev = jstr(j, "event");
+		if (ev && juint(j, "card", 99) == 0 && !strcmp(ev, "reset-start")) {
+			EXPECT_FALSE(started);
+			started = true;
+			start_count = (unsigned int)juint(j, "reset_count", 999);
+			EXPECT_STREQ("function reset", jstr(j, "reason"));
+		} else if (ev && juint(j, "card", 99) == 0 && !strcmp(ev, "reset-done")) {
+			EXPECT_TRUE(started) TH_LOG("reset-done before reset-start");
+			done = true;
+			EXPECT_EQ(start_count + 1, (unsigned int)juint(j, "reset_count", 0));
+			EXPECT_STREQ("function reset", jstr(j, "reason"));
+		} else {
+			EXPECT_TRUE(ev && !strcmp(ev, "link")) TH_LOG("event: %s", line);
+		}
+		json_object_put(j);
+	}
+	EXPECT_TRUE(started && done) TH_LOG("events: %s", m.out);
+	run_free(&m);
 }
 
 #define SMALL_MODEL	"/tmp/llmctl-test-small.gguf"
@@ -2131,6 +2212,79 @@ TEST_F_TIMEOUT(model, long_names, 90)
 	EXPECT_FALSE(has_region(self->order[0], rb, &handle));
 	unlink(a);
 	unlink(b);
+}
+
+/*
+ * A share's name taken first by another user (nobody makes the region
+ * "<model>.s0t0" of the right size before root loads): load refuses to
+ * keep or replace it, shard apply to route it, each naming the region and
+ * its owner; once root has freed it, load works.
+ */
+TEST_F(drv, load_squatted)
+{
+	static const char *const path = "/tmp/llmctl-test-squat.gguf";
+	static const char *const name = "llmctl-test-squat.s0t0";
+	struct json_object *j;
+	uint32_t handle = 0, h = 0;
+	uint64_t need;
+	struct run r;
+	pid_t pid;
+	int st;
+
+	if (_metadata->skip)
+		return;
+	ASSERT_EQ(0, make_model(path, "2", "256", "512", "1024"));
+	run(&r, "unload", path);
+	run_free(&r);
+	run(&r, "shard", "plan", path, "--cards", "0", "--json");
+	ASSERT_RUN_OK(&r);
+	ASSERT_JSON(j, &r, "llmdev.shard-plan/1");
+	need = juint(j, "cards/0/need_bytes", 0);
+	json_object_put(j);
+	run_free(&r);
+	ASSERT_LT(0, need);
+
+	/* nobody takes the name first, with just the size the share needs */
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct llmdev_hbm_alloc a;
+		struct llmdev *dev;
+
+		if (llmdev_become(NOBODY, true) || llmdev_open(0, &dev) ||
+		    llmdev_hbm_alloc(dev, need, 0, LLMDEV_HBM_PERSISTENT, name, &a))
+			_exit(1);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	ASSERT_TRUE(WIFEXITED(st) && !WEXITSTATUS(st)) TH_LOG("nobody's region: %#x", st);
+	ASSERT_TRUE(has_region(0, name, &handle));
+
+	run(&r, "load", path, "--cards", "0");
+	EXPECT_RUN(&r, 2, "llmdev0: region 'llmctl-test-squat.s0t0' belongs to uid 65534, "
+		   "not to this user (uid 0)");
+	EXPECT_NE(NULL, strstr(r.err, "free it as uid 65534 or as root ('llmctl unload "))
+		TH_LOG("%s", r.err);
+	EXPECT_EQ(NULL, strstr(r.out, "already loaded")) TH_LOG("%s", r.out);
+	run_free(&r);
+	EXPECT_LLMCTL(2, "region 'llmctl-test-squat.s0t0' belongs to uid 65534",
+		"load", path, "--cards", "0", "--replace");
+	EXPECT_LLMCTL(2, "region 'llmctl-test-squat.s0t0' belongs to uid 65534",
+		"shard", "apply", path, "--cards", "0");
+	/* still nobody's, and routed nowhere */
+	ASSERT_TRUE(has_region(0, name, &h));
+	EXPECT_EQ(handle, h);
+
+	/* root frees it; then the load is root's own */
+	run(&r, "unload", path);
+	ASSERT_RUN_OK(&r);
+	run_free(&r);
+	EXPECT_FALSE(has_region(0, name, NULL));
+	run(&r, "load", path, "--cards", "0");
+	ASSERT_RUN_OK(&r);
+	run_free(&r);
+	EXPECT_LLMCTL(0, "", "unload", path);
+	unlink(path);
 }
 
 /* a card without room for its share: refused before any card changes */
