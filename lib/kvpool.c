@@ -39,6 +39,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -2226,6 +2227,7 @@ static const struct kv_backend kv_dev_backend = {
 /* The disk tier's file: O_DIRECT, locked, preallocated. */
 static int kv_disk_open(struct llmdev_kv *kv, const char *path)
 {
+	struct rlimit rl;
 	int fd, ret;
 
 	fd = open(path, O_RDWR | O_CREAT | O_DIRECT | O_CLOEXEC, 0600);
@@ -2236,6 +2238,15 @@ static int kv_disk_open(struct llmdev_kv *kv, const char *path)
 		ret = -errno;
 		close(fd);
 		return ret;
+	}
+	/*
+	 * Over RLIMIT_FSIZE, fallocate() and the writes would raise SIGXFSZ,
+	 * which ends the process unless it is ignored: say -EFBIG instead
+	 */
+	if (!getrlimit(RLIMIT_FSIZE, &rl) && rl.rlim_cur != RLIM_INFINITY &&
+	    kv->disk_len > rl.rlim_cur) {
+		close(fd);
+		return -EFBIG;
 	}
 	ret = fallocate(fd, 0, 0, kv->disk_len) ? -errno : 0;
 	if (ret == -EOPNOTSUPP) {
@@ -2556,6 +2567,11 @@ struct llmdev *llmdev_kv_dev(struct llmdev_kv *kv)
 {
 	if (!kv) {
 		errno = EINVAL;
+		return NULL;
+	}
+	/* a forked child's copy of the handle is not the card's (/dev/null) */
+	if (getpid() != kv->pid) {
+		errno = ECHILD;
 		return NULL;
 	}
 	return kv->dev;

@@ -949,23 +949,23 @@ const char *llmdev_strerror(int err)
 	case ECANCELED:
 		return "Transfer or collective was aborted";
 	case ENOSPC:
-		return "Not enough contiguous free HBM for the region";
+		return "No room: not enough contiguous free HBM, a KV pool or its disk tier is full, or too many routing table entries";
 	case EEXIST:
-		return "A persistent HBM region of that name exists";
+		return "Already exists: a persistent HBM region of that name, a KV block, or overlapping routing entries";
 	case EAGAIN:
-		return "Too many transfers in flight on this handle; wait for some first";
+		return "Busy: too many transfers in flight on this handle (wait for some first), or another KV pool uses the disk file";
 	case ENODEV:
 		return "Card was removed";
 	case ENOTTY:
 		return "Not an llmdev device, or the driver does not know this command";
 	case E2BIG:
-		return "Driver is older than the library and does not know a field that is set";
+		return "Too big: a DMA batch over LLMDEV_BATCH_MAX_PLAIN_BYTES of unregistered memory, or a field set that the driver (older than the library) does not know";
 	case ENOLINK:
 		return "A peer link between the cards is down";
 	case EHOSTUNREACH:
 		return "The peer links no longer form the group's ring";
 	case EBUSY:
-		return "The card's routing table uses the region";
+		return "In use: by the card's routing table, or by transfers in flight";
 	case EPERM:
 		return "Region belongs to another user or open file, or CAP_SYS_ADMIN is needed";
 	default:

@@ -221,7 +221,10 @@ LLMDEV_API int llmdev_hbm_list_sz(struct llmdev *dev,
  * @out: out: handle, length, mmap_offset
  *
  * Return: 0; -EINVAL a NULL argument or a name too long; -ENOENT no
- * persistent region of that name; -EPERM not the owner nor CAP_SYS_ADMIN.
+ * persistent region of that name; -EPERM the caller may not use it (not
+ * its creator's uid and user namespace, or a region made with
+ * CAP_SYS_ADMIN, and no CAP_SYS_ADMIN: uapi/llmdev.h, "Who may use a
+ * region").
  */
 LLMDEV_API int llmdev_hbm_open(struct llmdev *dev, const char *name,
 			       struct llmdev_hbm_open *out);
@@ -685,8 +688,11 @@ LLMDEV_API int llmdev_buf_unregister(struct llmdev *dev, uint32_t buf);
  * with -EINVAL on a driver older than that flag.
  *
  * Return: 0; -ETIME (with LLMDEV_BATCH_WAIT) the batch is queued but not
- * finished: wait for *@fence; -EINVAL @dev or @ops NULL; the other errors
- * of LLMDEV_DMA_BATCH.
+ * finished: wait for *@fence; -EINVAL @dev or @ops NULL; -E2BIG the
+ * transfers without LLMDEV_OP_BUF move more than
+ * LLMDEV_BATCH_MAX_PLAIN_BYTES in all (*@error_index: the first one past
+ * it; nothing was pinned; split the batch or register the memory); the
+ * other errors of LLMDEV_DMA_BATCH.
  */
 LLMDEV_API int llmdev_dma_batch(struct llmdev *dev,
 				const struct llmdev_dma_op *ops,
@@ -796,7 +802,8 @@ enum llmdev_kv_tier {
  * @disk_blocks: blocks in the disk tier, 0 for none
  * @disk_path: the disk tier's file, created if missing (mode 0600),
  *             locked (flock) while the pool lives, and preallocated; its
- *             contents do not outlive the pool. Required with @disk_blocks.
+ *             contents do not outlive the pool. Required with
+ *             @disk_blocks, and refused (-EINVAL) without it.
  * @hbm_high_pct: HBM use (percent of @hbm_blocks) above which an eviction
  *                round starts; 0 means 90
  * @hbm_low_pct: where the round stops; 0 means 75; below @hbm_high_pct
@@ -953,12 +960,14 @@ struct llmdev_kv_stats {
  *
  * Return: 0; -EINVAL a NULL argument, @opts->sz too small, a block size
  * that is not a multiple of 4096 or too large, no HBM blocks, a disk tier
- * without a host tier or without a path, watermarks out of order, a name
+ * without a host tier or without a path, a path without disk blocks,
+ * watermarks out of order, a name
  * too long; -E2BIG unknown non-zero option bytes; -EOPNOTSUPP the disk
  * file's file system refuses O_DIRECT (tmpfs does); -EWOULDBLOCK another
  * pool uses the disk file; -ENOSPC the card has not enough free HBM, or
  * the disk file's file system has not room for it; -EFBIG the disk file
- * would exceed RLIMIT_FSIZE; -ENOMEM also RLIMIT_MEMLOCK reached; the
+ * would exceed RLIMIT_FSIZE (checked first: no SIGXFSZ); -ENOMEM also
+ * RLIMIT_MEMLOCK reached; the
  * errors of open(2) for the disk and statistics files, of
  * llmdev_hbm_alloc() and llmdev_buf_register().
  */
@@ -989,7 +998,8 @@ LLMDEV_API void llmdev_kv_destroy(struct llmdev_kv *kv);
  * struct llmdev_kv_info). Do not close it, and do not call
  * llmdev_fence_wait_any() on it: that could consume the pool's fences.
  *
- * Return: the handle; NULL with errno EINVAL if @kv is NULL.
+ * Return: the handle; NULL with errno EINVAL if @kv is NULL, ECHILD in a
+ * forked child of the process that created the pool.
  */
 LLMDEV_API struct llmdev *llmdev_kv_dev(struct llmdev_kv *kv);
 
@@ -1174,7 +1184,9 @@ LLMDEV_API int llmdev_kv_wait(struct llmdev_kv *kv, uint64_t fence,
  * Return: the number of blocks moved; -EINVAL a bad tier (or one the pool
  * has not, or no lower tier), @kv NULL; -ENOSPC no room below; -ECHILD in
  * a forked child; the errors of llmdev_dma_batch() and of the batch; of
- * pwrite(2) (-ENOSPC the disk is full, -EFBIG RLIMIT_FSIZE).
+ * pwrite(2) (-ENOSPC the disk is full; -EFBIG RLIMIT_FSIZE lowered below
+ * the disk file's size since the pool was created, with SIGXFSZ ignored or
+ * handled: the kernel's default action for it ends the process).
  */
 LLMDEV_API int llmdev_kv_evict(struct llmdev_kv *kv, unsigned int tier,
 			       unsigned int count);

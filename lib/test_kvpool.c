@@ -1235,6 +1235,10 @@ TEST(fork_child_cannot_use_it)
 			  llmdev_kv_pin(kv, &r, 1, NULL) != -ECHILD ||
 			  llmdev_kv_wait(kv, fence, 0) != -ECHILD;
 
+		/* nor its handle, which is not the card's any more */
+		errno = 0;
+		bad |= llmdev_kv_dev(kv) != NULL || errno != ECHILD;
+
 		llmdev_kv_destroy(kv);
 		_exit(bad);
 	}
@@ -1299,6 +1303,39 @@ TEST(fork_while_another_thread_grows_it)
  * A child that never touches the pool does not keep its disk file locked:
  * the parent can destroy the pool and make it again on the same file.
  */
+/* a disk file over RLIMIT_FSIZE: -EFBIG from the create, not SIGXFSZ */
+TEST(disk_over_fsize_limit)
+{
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct rlimit lim = { .rlim_cur = BS, .rlim_max = BS };
+		struct llmdev_kv *kv = NULL;
+		struct fake f;
+		char path[256];
+		int ret;
+
+		snprintf(path, sizeof(path), "%s/kvpool-test.%d", tmpdir(), getpid());
+		LLMDEV_KV_OPTS(o, .block_size = BS, .hbm_blocks = 4, .host_blocks = 4,
+			       .disk_blocks = 4, .disk_path = path,
+			       .flags = LLMDEV_KV_NO_STATS_FILE);
+		memset(&f, 0, sizeof(f));
+		pthread_mutex_init(&f.lock, NULL);
+		if (setrlimit(RLIMIT_FSIZE, &lim))
+			_exit(2);
+		ret = llmdev__kv_create_backend(NULL, &o, &fake_be, &f, &kv);
+		unlink(path);
+		_exit(ret == -EFBIG && !kv ? 0 : 1);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status)) TH_LOG("the child died of signal %d",
+					      WTERMSIG(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+}
+
 TEST(forked_child_keeps_no_disk_lock)
 {
 	struct llmdev_kv *kv;
