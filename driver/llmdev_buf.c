@@ -20,6 +20,7 @@
 #include <linux/dma-mapping.h>
 #include <linux/mm.h>
 #include <linux/sched/mm.h>
+#include <linux/cred.h>
 #include <linux/sched/user.h>
 #include <linux/slab.h>
 
@@ -35,7 +36,8 @@
  * @pages: the pinned pages
  * @nr_pages: number of @pages
  * @mm: the mm its pages are charged to (mmgrab()ed)
- * @user: the user its pages are charged to as well (get_uid()), or NULL
+ * @cred: the credentials whose user its pages are charged to as well
+ *        (a reference, which keeps the user), or NULL
  * @sgt: the pages, mapped for DMA
  * @sgt_mapped: @sgt is mapped
  * @shared: its pages count in llmdev_share (writable buffers)
@@ -56,7 +58,7 @@ struct llmdev_buf {
 	struct page **pages;
 	unsigned long nr_pages;
 	struct mm_struct *mm;
-	struct user_struct *user;
+	const struct cred *cred;
 	struct sg_table sgt;
 	bool sgt_mapped;
 	bool mapped;
@@ -169,15 +171,17 @@ static void llmdev_buf_unmap(struct llmdev_device *ldev, struct llmdev_buf *b)
  * as io_uring and iommufd do: the mm's own count (account_locked_vm())
  * starts from zero in a new address space, so a process that keeps the
  * card open across execve() could pin again and again. With CAP_IPC_LOCK
- * nothing is charged (*@user stays NULL).
+ * nothing is charged (*@cred stays NULL). The user is reached through the
+ * caller's credentials, which hold it (free_uid() is not exported before
+ * Linux 5.11).
  */
-static int llmdev_buf_charge_user(unsigned long pages, struct user_struct **user)
+static int llmdev_buf_charge_user(unsigned long pages, const struct cred **cred)
 {
 	unsigned long limit = rlimit(RLIMIT_MEMLOCK) >> PAGE_SHIFT;
 	struct user_struct *u = current_user();
 	long cur, next;
 
-	*user = NULL;
+	*cred = NULL;
 	if (capable(CAP_IPC_LOCK))
 		return 0;
 	cur = atomic_long_read(&u->locked_vm);
@@ -186,7 +190,7 @@ static int llmdev_buf_charge_user(unsigned long pages, struct user_struct **user
 		if (next < cur || next > limit)
 			return -ENOMEM;
 	} while (!atomic_long_try_cmpxchg(&u->locked_vm, &cur, next));
-	*user = get_uid(u);
+	*cred = get_current_cred();
 	return 0;
 }
 
@@ -211,9 +215,9 @@ static void llmdev_buf_destroy(struct llmdev_device *ldev, struct llmdev_buf *b)
 		}
 		mmdrop(b->mm);
 	}
-	if (b->user) {
-		atomic_long_sub(b->nr_pages, &b->user->locked_vm);
-		free_uid(b->user);
+	if (b->cred) {
+		atomic_long_sub(b->nr_pages, &b->cred->user->locked_vm);
+		put_cred(b->cred);
 	}
 	kfree(b);
 }
@@ -231,7 +235,7 @@ static int llmdev_buf_pin_map(struct llmdev_device *ldev, struct llmdev_buf *b,
 	int ret;
 
 	b->nr_pages = DIV_ROUND_UP(first + b->length, PAGE_SIZE);
-	ret = llmdev_buf_charge_user(b->nr_pages, &b->user);
+	ret = llmdev_buf_charge_user(b->nr_pages, &b->cred);
 	if (ret)
 		return ret;
 	ret = account_locked_vm(current->mm, b->nr_pages, true);

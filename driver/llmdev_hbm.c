@@ -337,7 +337,8 @@ static void llmdev_region_to_user(struct llmdev_file *lf,
 	memset(e, 0, sizeof(*e));
 	e->handle = r->handle;
 	e->flags = (r->persistent ? LLMDEV_REGION_PERSISTENT : 0) |
-		   (r->owner == lf ? LLMDEV_REGION_MINE : 0);
+		   (r->owner == lf ? LLMDEV_REGION_MINE : 0) |
+		   (r->admin ? 0 : LLMDEV_REGION_UNPRIVILEGED);
 	e->hbm_offset = r->ext.offset;
 	e->length = r->ext.length;
 	e->owner_uid = from_kuid_munged(current_user_ns(), r->uid);

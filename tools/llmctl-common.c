@@ -767,6 +767,22 @@ void region_name(const char *path, uint32_t stage, uint32_t rank,
  * -EPERM). Return: 0, or EXIT_FAIL after a message naming the region and
  * its owner.
  */
+/* Has this process CAP_SYS_ADMIN (CapEff of /proc/self/status)? */
+static bool have_sys_admin(void)
+{
+	unsigned long long eff = 0;
+	char line[128];
+	bool found = false;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (!f)
+		return geteuid() == 0;
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "CapEff: %llx", &eff) == 1;
+	fclose(f);
+	return found ? (eff >> 21) & 1 : geteuid() == 0;	/* CAP_SYS_ADMIN */
+}
+
 int region_check_owner(struct llmdev *dev, const char *name, uint32_t handle,
 		       const char *path)
 {
@@ -797,6 +813,13 @@ int region_check_owner(struct llmdev *dev, const char *name, uint32_t handle,
 		    "refusing to use it for '%s'; free it %sas root "
 		    "('llmctl unload %s'), then load again", llmdev_name(dev), name,
 		    reg[k].owner_uid, (unsigned int)me, path, who, path);
+		ret = EXIT_FAIL;
+	} else if ((reg[k].flags & LLMDEV_REGION_UNPRIVILEGED) && have_sys_admin()) {
+		/* uid 0 without CAP_SYS_ADMIN (a container, say) made it */
+		msg("%s: region '%s' was made without CAP_SYS_ADMIN (uid %u, but not "
+		    "this administrator): refusing to use it for '%s'; free it "
+		    "('llmctl unload %s'), then load again", llmdev_name(dev), name,
+		    reg[k].owner_uid, path, path);
 		ret = EXIT_FAIL;
 	}
 	free(reg);

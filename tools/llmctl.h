@@ -171,8 +171,9 @@ void region_name(const char *path, uint32_t stage, uint32_t rank,
 bool is_model_region(const char *name, const char *tag);
 /*
  * Region @name (@handle, just opened; 0: whatever its handle) on @dev made
- * by our effective uid? Return: 0, or EXIT_FAIL after a message that says
- * whose it is and what to do (@path: the model, for the message).
+ * by our effective uid, and, when we have CAP_SYS_ADMIN, with it? Return:
+ * 0, or EXIT_FAIL after a message that says whose it is and what to do
+ * (@path: the model, for the message).
  */
 int region_check_owner(struct llmdev *dev, const char *name, uint32_t handle,
 		       const char *path);

@@ -243,6 +243,14 @@ struct llmdev_hbm_free {
 /* struct llmdev_hbm_region flags */
 #define LLMDEV_REGION_PERSISTENT	_BITUL(0)
 #define LLMDEV_REGION_MINE		_BITUL(1)	/* owned by this open file */
+/*
+ * made without CAP_SYS_ADMIN: the creator's uid (in its user namespace)
+ * may use it too (see "Who may use a region"); a tool run with
+ * CAP_SYS_ADMIN that finds one under a name it means to create should not
+ * take it for its own, whatever its owner_uid (set by the drivers of
+ * llmdev 1.3.0 on; older ones never set it)
+ */
+#define LLMDEV_REGION_UNPRIVILEGED	_BITUL(2)
 
 /**
  * struct llmdev_hbm_region - one entry of LLMDEV_HBM_LIST

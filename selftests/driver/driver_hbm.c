@@ -470,6 +470,7 @@ TEST_F(hbm, persistent_admin_only)
 		CHILD_CHECK(!ld_hbm_list(fd, &r, &n));
 		e = ld_find_region(r, n, root.handle);
 		CHILD_CHECK(e && e->owner_uid == 0 && !strcmp(e->name, rname));
+		CHILD_CHECK(!(e->flags & LLMDEV_REGION_UNPRIVILEGED));
 		free(r);
 		CHILD_CHECK(ld_hbm_open(fd, rname, &oo) == -EPERM);
 		CHILD_CHECK(ld_submit(fd, root.handle, 0, buf, 64, false, 0, NULL) == -EPERM);
@@ -501,6 +502,16 @@ TEST_F(hbm, persistent_admin_only)
 	EXPECT_EQ(0, ld_wait_child(pid));
 	close(fds[1]);
 	if (read(fds[0], &mine, sizeof(mine)) == sizeof(mine)) {
+		struct llmdev_hbm_region *r, *e;
+		unsigned int n;
+
+		/* owned by uid 0 too, but said to be made without CAP_SYS_ADMIN */
+		ASSERT_EQ(0, ld_hbm_list(self->fd, &r, &n));
+		e = ld_find_region(r, n, mine.handle);
+		ASSERT_NE(NULL, e);
+		EXPECT_EQ(0, e->owner_uid);
+		EXPECT_EQ(LLMDEV_REGION_PERSISTENT | LLMDEV_REGION_UNPRIVILEGED, e->flags);
+		free(r);
 		/* CAP_SYS_ADMIN may use what uid 0 without it made */
 		EXPECT_EQ(0, ld_hbm_open(self->fd, cname, &o));
 		EXPECT_EQ(mine.handle, o.handle);

@@ -36,10 +36,12 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/capability.h>
 #include <linux/loop.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 
@@ -2284,6 +2286,42 @@ TEST_F(drv, load_squatted)
 	ASSERT_RUN_OK(&r);
 	run_free(&r);
 	EXPECT_LLMCTL(0, "", "unload", path);
+
+	/* uid 0 without CAP_SYS_ADMIN (a container's root) takes it first */
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct __user_cap_header_struct hd = {
+			.version = _LINUX_CAPABILITY_VERSION_3,
+		};
+		struct __user_cap_data_struct d[2];
+		struct llmdev_hbm_alloc a;
+		struct llmdev *dev;
+
+		if (syscall(SYS_capget, &hd, d))
+			_exit(2);
+		d[0].effective &= ~(1u << CAP_SYS_ADMIN);
+		d[0].permitted &= ~(1u << CAP_SYS_ADMIN);
+		d[0].inheritable &= ~(1u << CAP_SYS_ADMIN);
+		if (syscall(SYS_capset, &hd, d) || llmdev_open(0, &dev) ||
+		    llmdev_hbm_alloc(dev, need, 0, LLMDEV_HBM_PERSISTENT, name, &a))
+			_exit(1);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	ASSERT_TRUE(WIFEXITED(st) && !WEXITSTATUS(st)) TH_LOG("uid 0's region: %#x", st);
+	ASSERT_TRUE(has_region(0, name, &handle));
+	run(&r, "load", path, "--cards", "0");
+	EXPECT_RUN(&r, 2, "llmdev0: region 'llmctl-test-squat.s0t0' was made without "
+		   "CAP_SYS_ADMIN");
+	EXPECT_EQ(NULL, strstr(r.out, "already loaded")) TH_LOG("%s", r.out);
+	run_free(&r);
+	EXPECT_LLMCTL(2, "was made without CAP_SYS_ADMIN", "shard", "apply", path,
+		"--cards", "0");
+	ASSERT_TRUE(has_region(0, name, &h));
+	EXPECT_EQ(handle, h);
+	EXPECT_LLMCTL(0, "", "unload", path);
+	EXPECT_FALSE(has_region(0, name, NULL));
 	unlink(path);
 }
 
