@@ -157,6 +157,7 @@ struct result {
 	double single;		/* the 64 MiB reference measured with it */
 	double per_block[2];	/* blocks/s of one transfer per block (PB_*), measured with it */
 	unsigned int transfers;	/* of a per_block row: how many were timed */
+	unsigned int rounds;	/* of a results row: how many were timed */
 };
 
 #define MAX_SAMPLES	4096
@@ -772,8 +773,8 @@ static int bench_one(struct llmdev *dev, uint64_t bs, uint64_t n, double secs,
 	} while (!stop);
 	/* pinned: check what went through every round */
 	ret = bench_data(kv, off, seed, NULL, n, bs, buf, false);
-	*out = (struct result){ .out = true, .bs = bs, .batch = n };
-	*in = (struct result){ .out = false, .bs = bs, .batch = n };
+	*out = (struct result){ .out = true, .bs = bs, .batch = n, .rounds = rounds };
+	*in = (struct result){ .out = false, .bs = bs, .batch = n, .rounds = rounds };
 	if (ret || !rounds)	/* none: interrupted in the first round */
 		goto out;
 	quantiles(so, rounds, &out->med, &out->p99);
@@ -914,6 +915,8 @@ static void print_result(const struct result *r, double single)
 		print_null(PRINT_ANY, "vs_single_64m", " %6s", "-");
 	if (r->transfers)	/* a per_block row: the reference itself */
 		print_uint(PRINT_JSON, "transfers", NULL, r->transfers);
+	if (r->rounds)		/* a results row: the rounds its figures are of */
+		print_uint(PRINT_JSON, "rounds", NULL, r->rounds);
 	if (r->per_block[PB_PLAIN] > 0) {
 		print_float(PRINT_JSON, "per_block_blocks_per_s", NULL, r->per_block[PB_PLAIN]);
 		print_float(PRINT_ANY, "vs_per_block", " %6.1f",

@@ -677,6 +677,7 @@ TEST_F_TIMEOUT(kv, llmctl_kv, 300)
 		EXPECT_LT(0, json_object_get_int64(member(x, "median_ns")));
 		EXPECT_LE(json_object_get_int64(member(x, "median_ns")),
 			  json_object_get_int64(member(x, "p99_ns")));
+		EXPECT_LE(5, json_object_get_int64(member(x, "rounds")));
 		/* the per-block reference measured with this figure */
 		EXPECT_LT(0, json_object_get_double(member(x, "per_block_blocks_per_s")));
 		EXPECT_LT(0, json_object_get_double(member(x, "vs_per_block")));
