@@ -323,6 +323,41 @@ out:
 	return ret;
 }
 
+/*
+ * The card is let go (unbind, rmmod): zero all of its HBM, so that what
+ * its users left there does not reach whoever drives it next (vfio-pci
+ * and a guest, another kernel after kexec). Called after the reset that
+ * stopped the card's DMA, with its interrupts masked and nothing left to
+ * wake a waiter: the engine is polled. Persistent regions end here too.
+ */
+static void llmdev_scrub_final(struct llmdev_device *ldev)
+{
+	unsigned long end = jiffies +
+		msecs_to_jiffies(LLMDEV_SCRUB_TIMEOUT_MS(ldev->hbm.size));
+	u32 status;
+
+	/* the reset aborted any scrub, and nobody can start one now */
+	llmdev_wr64(ldev, LLMDEV_REG_SCRUB_ADDR, 0);
+	llmdev_wr64(ldev, LLMDEV_REG_SCRUB_LEN, ldev->hbm.size);
+	llmdev_wr32(ldev, LLMDEV_REG_SCRUB_PATTERN, 0);
+	llmdev_wr32(ldev, LLMDEV_REG_SCRUB_CTRL, LLMDEV_SCRUB_CTRL_START);
+	for (;;) {
+		status = llmdev_rd32(ldev, LLMDEV_REG_SCRUB_STATUS);
+		if (status == ~0u || (status & (LLMDEV_SCRUB_STATUS_DONE |
+						LLMDEV_SCRUB_STATUS_ERROR)) ||
+		    time_after(jiffies, end))
+			break;
+		usleep_range(1000, 2000);
+	}
+	if (status != ~0u && (status & LLMDEV_SCRUB_STATUS_DONE) &&
+	    !(status & LLMDEV_SCRUB_STATUS_ERROR))
+		return;
+	dev_warn(&ldev->dev, "HBM not scrubbed on removal (%s): data of its last users may remain on the card\n",
+		 status == ~0u ? "card not responding" :
+		 status & LLMDEV_SCRUB_STATUS_ERROR ? "scrub failed" :
+		 "scrub timed out");
+}
+
 /* ---- sysfs ----------------------------------------------------------------- */
 
 static ssize_t serial_show(struct device *dev, struct device_attribute *attr,
@@ -752,6 +787,8 @@ static void llmdev_remove(struct pci_dev *pdev)
 	llmdev_zap_mappings(ldev, 0, 0);
 
 	llmdev_card_fini(ldev);
+	if (pci_device_is_present(pdev))
+		llmdev_scrub_final(ldev);
 	llmdev_irq_fini(ldev);
 	wake_up_all(&ldev->scrub_wait);
 	llmdev_dma_stop(ldev);

@@ -187,7 +187,9 @@ struct llmdev_info {
  * who may use it (see "Who may use a region" at the top: its creator's
  * uid in its creator's user namespace, but CAP_SYS_ADMIN only if the
  * creator had CAP_SYS_ADMIN). Freed HBM is scrubbed by the card before it
- * can be allocated again.
+ * can be allocated again; all of a card's HBM, persistent regions
+ * included, is scrubbed when the driver binds the card and again when it
+ * lets it go (unbind, rmmod, removal of a card that still answers).
  *
  * Errors: -EINVAL length 0, align not a power of two, name not terminated,
  * persistent without a name, unknown flags, reserved set; -ENOSPC no free

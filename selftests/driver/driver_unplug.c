@@ -83,6 +83,51 @@ static unsigned int expected_cards(void)
 	return ld_num_cards();
 }
 
+/*
+ * The PCI device behind card @card, a directory of /sys/devices (to find
+ * it again once the driver let it go); 0 or -errno.
+ */
+static int card_pci_dir(unsigned int card, char *dir, size_t len)
+{
+	char link[128];
+
+	snprintf(link, sizeof(link), "/sys/class/llmdev/llmdev%u/device", card);
+	if (!realpath(link, dir))
+		return -errno;
+	return strlen(dir) < len ? 0 : -ENAMETOOLONG;
+}
+
+/*
+ * Read @len bytes of HBM at @off through the aperture (BAR 2) of the PCI
+ * device in @dir, with no driver bound; the first nonzero byte's index,
+ * -1 if all are zero, or -2 - errno.
+ */
+static long aperture_nonzero(const char *dir, uint64_t off, size_t len)
+{
+	char path[PATH_MAX + 16];
+	long page = sysconf(_SC_PAGESIZE), nz = -1;
+	uint64_t base = off & ~(uint64_t)(page - 1);
+	size_t maplen = off - base + len, i;
+	volatile const uint8_t *p;
+	void *m;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/resource2", dir);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -2 - errno;
+	m = mmap(NULL, maplen, PROT_READ, MAP_SHARED, fd, base);
+	close(fd);
+	if (m == MAP_FAILED)
+		return -2 - errno;
+	p = (volatile const uint8_t *)m + (off - base);
+	for (i = 0; i < len && nz < 0; i++)
+		if (p[i])
+			nz = i;
+	munmap(m, maplen);
+	return nz;
+}
+
 /* Round trip of @len random bytes on card @card; 0 or what went wrong. */
 static int card_round_trip(int fd, uint64_t len, uint64_t seed)
 {
@@ -169,7 +214,7 @@ TEST_F(unplug, rmmod_while_open)
 
 TEST_F_TIMEOUT(unplug, rmmod_and_reload, 90)
 {
-	char params[512], name[LLMDEV_NAME_LEN];
+	char params[512], name[LLMDEV_NAME_LEN], pci[PATH_MAX];
 	struct llmdev_hbm_alloc a, b;
 	struct llmdev_info info;
 	uint64_t serial[64];
@@ -197,6 +242,7 @@ TEST_F_TIMEOUT(unplug, rmmod_and_reload, 90)
 	ld_fill(buf, 65536, 5);
 	ASSERT_EQ(0, ld_xfer(fd, a.handle, 0, buf, 65536, true, 0));
 	close(fd);
+	ASSERT_EQ(0, card_pci_dir(0, pci, sizeof(pci)));
 
 	module_params(params, sizeof(params));
 	TH_LOG("reloading with \"%s\"", params);
@@ -212,6 +258,10 @@ TEST_F_TIMEOUT(unplug, rmmod_and_reload, 90)
 	EXPECT_NE(0, access("/sys/class/llmdev/llmdev0", F_OK));
 	ld_msleep(200);
 	EXPECT_EQ(0, ld_num_cards()) TH_LOG("device nodes left after rmmod");
+	/* with no driver: what the card holds is what the next one would find */
+	nz = aperture_nonzero(pci, a.hbm_offset, 65536);
+	EXPECT_GE(nz, -1) TH_LOG("%s/resource2: %s", pci, strerror(-2 - nz));
+	EXPECT_EQ(-1, nz) TH_LOG("byte %ld of the region was left on the card by rmmod", nz);
 
 	ret = insert_module(params);
 	if (ret == -EINVAL && params[0])
