@@ -8,16 +8,23 @@
  *	llmctl cdi generate -o /etc/cdi/llmdev.json
  *	podman run --device llmdev.org/card=0 ...      (or =all)
  *
- * One device per card, named by its index, plus "all"; each device's edits
- * add its device node (path, type, major, minor, permissions); the spec's
- * common edits bind-mount libllmdev, read-only, at the same path. The JSON
- * is the CDI spec's own format, not one of llmctl's schemas.
+ * Two devices per card, one named by its index and one by its serial (as
+ * sysfs and udev's /dev/llmdev/by-serial/ spell it: 0x and 16 hex
+ * digits), plus "all". Each device's edits add its device node: path,
+ * type, major, minor and permissions as they are now; but the serial's
+ * device, where udev made the by-serial link, names that link as its
+ * hostPath (CDI 0.5.0) without a major and minor, so that the runtime
+ * finds the card when it starts the container, wherever the next boot
+ * numbered it. The spec's common edits bind-mount libllmdev, read-only,
+ * at the same path. The JSON is the CDI spec's own format, not one of
+ * llmctl's schemas.
  */
 #define _GNU_SOURCE	/* mkostemp(), dladdr() */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +68,29 @@ static json_object *device_node(int card, int *err)
 	json_object_object_add(o, "type", json_object_new_string("c"));
 	json_object_object_add(o, "major", json_object_new_int64(major(st.st_rdev)));
 	json_object_object_add(o, "minor", json_object_new_int64(minor(st.st_rdev)));
+	json_object_object_add(o, "permissions", json_object_new_string("rw"));
+	return o;
+}
+
+/*
+ * The node of the device named by @serial: the by-serial link as its
+ * hostPath when it leads to /dev/llmdev@card, else that node as it is.
+ */
+static json_object *serial_node(int card, const char *serial, int *err)
+{
+	char link[96], path[64];
+	struct stat ls, st;
+	json_object *o;
+
+	snprintf(link, sizeof(link), "/dev/llmdev/by-serial/%s", serial);
+	snprintf(path, sizeof(path), "/dev/llmdev%d", card);
+	if (stat(link, &ls) || stat(path, &st) || !S_ISCHR(ls.st_mode) ||
+	    ls.st_rdev != st.st_rdev)
+		return device_node(card, err);
+	o = json_object_new_object();
+	json_object_object_add(o, "path", json_object_new_string(path));
+	json_object_object_add(o, "hostPath", json_object_new_string(link));
+	json_object_object_add(o, "type", json_object_new_string("c"));
 	json_object_object_add(o, "permissions", json_object_new_string("rw"));
 	return o;
 }
@@ -165,8 +195,9 @@ int cmd_cdi(int argc, char **argv)
 		{ }
 	};
 	const char *output = NULL, *library = NULL;
-	char libpath[PATH_MAX], name[16];
+	char libpath[PATH_MAX], name[24];
 	json_object *spec, *devices, *all, *node, *edits;
+	struct llmdev_info info;
 	struct llmdev **devs;
 	bool nolib = false;
 	int c, n, i, ret = 0, err = 0;
@@ -187,10 +218,14 @@ int cmd_cdi(int argc, char **argv)
 		case 'h':
 			puts("usage: llmctl cdi generate [-o FILE] [--library PATH | --no-library]\n\n"
 			     "Write a CDI spec (kind " CDI_KIND ") for every card: devices \"0\",\n"
-			     "\"1\", ... and \"all\", each adding its /dev/llmdevN, and a read-only bind\n"
-			     "mount of libllmdev.so.1 (the one llmctl runs with; if llmctl has it\n"
-			     "built in, the first in the usual library directories; or --library).\n"
-			     "Default output: stdout; -o writes FILE atomically (e.g.\n"
+			     "\"1\", ... (the card's index), \"0x<serial>\" (its serial, as in sysfs)\n"
+			     "and \"all\", each adding its /dev/llmdevN, and a read-only bind mount of\n"
+			     "libllmdev.so.1 (the one llmctl runs with; if llmctl has it built in,\n"
+			     "the first in the usual library directories; or --library).\n"
+			     "Indices follow probe order and may change at the next boot: regenerate\n"
+			     "the spec then. A serial's device takes the card from udev's\n"
+			     "/dev/llmdev/by-serial/ link where there is one, so it stays the same\n"
+			     "card. Default output: stdout; -o writes FILE atomically (e.g.\n"
 			     "/etc/cdi/llmdev.json). Then: podman run --device " CDI_KIND "=0 ...");
 			return 0;
 		default:
@@ -236,6 +271,19 @@ int cmd_cdi(int argc, char **argv)
 		json_object_array_add(all, json_object_get(node));
 		json_object_array_add(nodes, node);
 		snprintf(name, sizeof(name), "%d", card);
+		json_object_array_add(devices, device(name, nodes));
+
+		err = llmdev_get_info(devs[i], &info);
+		if (err) {
+			msg("%s: %s", llmdev_name(devs[i]), llmdev_strerror(err));
+			break;
+		}
+		snprintf(name, sizeof(name), "0x%016" PRIx64, (uint64_t)info.serial);
+		node = serial_node(card, name, &err);
+		if (!node)
+			break;
+		nodes = json_object_new_array();
+		json_object_array_add(nodes, node);
 		json_object_array_add(devices, device(name, nodes));
 	}
 	close_cards(devs, n);

@@ -2925,6 +2925,86 @@ static bool cdi_name_ok(const char *s)
 	return true;
 }
 
+/* The card whose sysfs serial is @serial, or -1. */
+static int cdi_card_of_serial(unsigned int ncards, const char *serial)
+{
+	char path[64], buf[32];
+	unsigned int c;
+
+	for (c = 0; c < ncards; c++) {
+		snprintf(path, sizeof(path), "/sys/class/llmdev/llmdev%u/serial", c);
+		if (!read_sysfs_str(path, buf, sizeof(buf)) && !strcmp(buf, serial))
+			return c;
+	}
+	return -1;
+}
+
+/*
+ * Card 0's serial device, from the spec on stdout: its one device node
+ * (a new reference, or NULL). @spec gets the spec, to put.
+ */
+static struct json_object *cdi_serial_node(struct __test_metadata *_metadata,
+					   const char *serial,
+					   struct json_object **spec)
+{
+	struct json_object *d;
+	char err[128];
+	struct run r;
+	int i;
+
+	*spec = NULL;
+	run(&r, "cdi", "generate", "--no-library");
+	EXPECT_EQ(0, r.rc) TH_LOG("%s", r.err);
+	*spec = jparse(r.out, err, sizeof(err));
+	run_free(&r);
+	if (!*spec)
+		return NULL;
+	for (i = 0; (d = jat(*spec, "devices", i)); i++)
+		if (!strcmp(jstr(d, "name"), serial))
+			return jat(d, "containerEdits/deviceNodes", 0);
+	return NULL;
+}
+
+/*
+ * Card 0's by-serial link (the VM's init makes them, as udev does) taken
+ * away, then leading to another card: neither is taken, the device node
+ * is /dev/llmdev0 as it is now. The link is put back.
+ */
+static void cdi_by_serial_link(struct __test_metadata *_metadata, int ncards)
+{
+	char serial[32], link[80], saved[96], target[64];
+	struct json_object *spec, *node;
+	ssize_t n;
+	int i;
+
+	ASSERT_EQ(0, read_sysfs_str("/sys/class/llmdev/llmdev0/serial", serial,
+				    sizeof(serial)));
+	snprintf(link, sizeof(link), "/dev/llmdev/by-serial/%s", serial);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n < 0) {
+		TH_LOG("%s: %s: link cases not tested", link, strerror(errno));
+		return;
+	}
+	target[n] = 0;
+	snprintf(saved, sizeof(saved), "%s.saved", link);
+	ASSERT_EQ(0, rename(link, saved));
+	for (i = 0; i < 2; i++) {
+		if (i && (ncards < 2 || symlink("../../llmdev1", link)))
+			break;
+		node = cdi_serial_node(_metadata, serial, &spec);
+		EXPECT_NE(NULL, node) TH_LOG("case %d: no device %s", i, serial);
+		if (node) {
+			EXPECT_STREQ("/dev/llmdev0", jstr(node, "path"));
+			EXPECT_EQ(NULL, jstr(node, "hostPath"));
+			EXPECT_NE(NULL, jget(node, "major"));
+			EXPECT_NE(NULL, jget(node, "minor"));
+		}
+		json_object_put(spec);
+	}
+	unlink(link);
+	EXPECT_EQ(0, rename(saved, link));
+}
+
 /* the CDI spec's required fields (SPEC.md of container-device-interface) */
 TEST_F(drv, cdi_generate)
 {
@@ -2932,10 +3012,10 @@ TEST_F(drv, cdi_generate)
 	char *file;
 	struct run r;
 	struct stat st;
-	char path[32], err[128];
+	char path[32], err[128], link[64];
 	unsigned int a, b, c;
 	size_t flen = 0;
-	int i, k, found;
+	int i, k, found, card;
 	mode_t mask;
 
 	if (_metadata->skip)
@@ -2951,18 +3031,40 @@ TEST_F(drv, cdi_generate)
 	ASSERT_NE(NULL, jstr(j, "kind"));
 	EXPECT_NE(NULL, strchr(jstr(j, "kind"), '/'));
 	EXPECT_STREQ("llmdev.org/card", jstr(j, "kind"));
-	ASSERT_EQ(self->ncards + 1, jlen(j, "devices"));
+	/* by index, by serial, and all */
+	ASSERT_EQ(2 * self->ncards + 1, jlen(j, "devices"));
 	for (i = 0; (d = jat(j, "devices", i)); i++) {
-		ASSERT_TRUE(cdi_name_ok(jstr(d, "name"))) TH_LOG("device name %s", jstr(d, "name"));
+		const char *name = jstr(d, "name");
+
+		ASSERT_TRUE(cdi_name_ok(name)) TH_LOG("device name %s", name);
 		ASSERT_NE(NULL, jget(d, "containerEdits"));
 		k = jlen(d, "containerEdits/deviceNodes");
-		if (!strcmp(jstr(d, "name"), "all")) {
+		if (!strcmp(name, "all")) {
 			EXPECT_EQ(self->ncards, k);
 			continue;
 		}
 		ASSERT_EQ(1, k);
 		node = jat(d, "containerEdits/deviceNodes", 0);
-		snprintf(path, sizeof(path), "/dev/llmdev%s", jstr(d, "name"));
+		if (!strncmp(name, "0x", 2)) {
+			/* the card of that serial, through its by-serial link */
+			EXPECT_EQ(18, strlen(name));
+			card = cdi_card_of_serial(self->ncards, name);
+			ASSERT_LE(0, card) TH_LOG("no card has serial %s", name);
+			snprintf(path, sizeof(path), "/dev/llmdev%d", card);
+			EXPECT_STREQ(path, jstr(node, "path"));
+			snprintf(link, sizeof(link), "/dev/llmdev/by-serial/%s", name);
+			if (access(link, F_OK)) {
+				TH_LOG("%s: missing (no udev?)", link);
+			} else {
+				EXPECT_STREQ(link, jstr(node, "hostPath"));
+				EXPECT_EQ(NULL, jget(node, "major"));
+				EXPECT_EQ(NULL, jget(node, "minor"));
+				EXPECT_STREQ("c", jstr(node, "type"));
+				continue;
+			}
+		} else {
+			snprintf(path, sizeof(path), "/dev/llmdev%s", name);
+		}
 		EXPECT_STREQ(path, jstr(node, "path"));
 		ASSERT_EQ(0, stat(path, &st));
 		EXPECT_EQ(major(st.st_rdev), juint(node, "major", 0));
@@ -2989,10 +3091,11 @@ TEST_F(drv, cdi_generate)
 	file[flen] = 0;
 	j = jparse(file, err, sizeof(err));
 	EXPECT_NE(NULL, j);
-	EXPECT_EQ(self->ncards + 1, jlen(j, "devices"));
+	EXPECT_EQ(2 * self->ncards + 1, jlen(j, "devices"));
 	json_object_put(j);
 	free(file);
 	run_free(&r);
+	cdi_by_serial_link(_metadata, self->ncards);
 	/*
 	 * readable by all whatever the umask; a file planted where a fixed
 	 * temporary name would be is not followed, nor written
