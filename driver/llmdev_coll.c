@@ -16,6 +16,7 @@
  * collective that has not finished after coll_timeout_ms, so a fence is
  * always signalled in bounded time.
  */
+#include <linux/cred.h>
 #include <linux/file.h>
 #include <linux/module.h>
 #include <linux/slab.h>
@@ -66,9 +67,28 @@ struct llmdev_coll_rank {
 };
 
 /**
+ * struct llmdev_coll_owner - the queued collectives of one user
+ * @node: in llmdev_coll_owners, whose order is the turns the users take
+ * @jobs: the user's collectives, in submission order (llmdev_coll_job.node)
+ * @uid: the submitters' effective uid
+ *
+ * One collective runs at a time, on all cards. So that one user's queue
+ * does not hold up another's, the users with collectives queued take
+ * turns, one collective each; a user's own run in submission order.
+ */
+struct llmdev_coll_owner {
+	struct list_head node;
+	struct list_head jobs;
+	kuid_t uid;
+};
+
+/**
  * struct llmdev_coll_job - one collective
  * @fence: its fence, in the submitter's file
- * @node: in llmdev_coll_queue while it waits
+ * @node: in its owner's jobs while it waits
+ * @owner: whose queue it waits in; NULL before it is queued
+ * @spare: allocated at submission, for an owner not queued yet
+ * @uid: the submitter's effective uid
  * @group: its group (referenced)
  * @tag: value of the engines' TAG register
  * @op: value of the engines' COLL_OP register
@@ -80,6 +100,9 @@ struct llmdev_coll_rank {
 struct llmdev_coll_job {
 	struct llmdev_fence fence;
 	struct list_head node;
+	struct llmdev_coll_owner *owner;
+	struct llmdev_coll_owner *spare;
+	kuid_t uid;
 	struct llmdev_group *group;
 	u64 tag;
 	u32 op;
@@ -91,8 +114,8 @@ struct llmdev_coll_job {
 
 static void llmdev_coll_watchdog_fn(struct work_struct *work);
 
-static DEFINE_MUTEX(llmdev_coll_lock);	/* protects the queue and the active job */
-static LIST_HEAD(llmdev_coll_queue);
+static DEFINE_MUTEX(llmdev_coll_lock);	/* protects the queues and the active job */
+static LIST_HEAD(llmdev_coll_owners);	/* users with jobs queued, in turn order */
 static struct llmdev_coll_job *llmdev_coll_active;
 static DECLARE_DELAYED_WORK(llmdev_coll_watchdog, llmdev_coll_watchdog_fn);
 static atomic_t llmdev_group_tags = ATOMIC_INIT(0);
@@ -437,17 +460,48 @@ static bool llmdev_coll_must_wait(struct llmdev_coll_job *job)
 	return false;
 }
 
+/* Take @job off its owner's queue; an owner left with none goes. */
+static void llmdev_coll_dequeue(struct llmdev_coll_job *job)
+{
+	struct llmdev_coll_owner *o = job->owner;
+
+	list_del(&job->node);
+	job->owner = NULL;
+	if (list_empty(&o->jobs)) {
+		list_del(&o->node);
+		kfree(o);
+	}
+}
+
+/*
+ * The next job: the oldest of the first user in turn whose oldest job
+ * need not wait for a reset; that user's turn is then over. NULL if none.
+ */
+static struct llmdev_coll_job *llmdev_coll_next(void)
+{
+	struct llmdev_coll_owner *o;
+	struct llmdev_coll_job *job;
+
+	list_for_each_entry(o, &llmdev_coll_owners, node) {
+		job = list_first_entry(&o->jobs, struct llmdev_coll_job, node);
+		if (llmdev_coll_must_wait(job))
+			continue;
+		list_move_tail(&o->node, &llmdev_coll_owners);
+		llmdev_coll_dequeue(job);
+		return job;
+	}
+	return NULL;
+}
+
 static void llmdev_coll_start_next(void)
 {
 	struct llmdev_coll_job *job;
 
 	lockdep_assert_held(&llmdev_coll_lock);
 	while (!llmdev_coll_active) {
-		job = list_first_entry_or_null(&llmdev_coll_queue,
-					       struct llmdev_coll_job, node);
-		if (!job || llmdev_coll_must_wait(job))
+		job = llmdev_coll_next();
+		if (!job)
 			return;
-		list_del(&job->node);
 		llmdev_coll_start(job);
 	}
 }
@@ -535,6 +589,7 @@ static void llmdev_coll_watchdog_fn(struct work_struct *work)
  */
 void llmdev_coll_fail_card(struct llmdev_device *ldev, int status, bool queued)
 {
+	struct llmdev_coll_owner *o, *otmp;
 	struct llmdev_coll_job *job, *tmp;
 	LIST_HEAD(failed);
 	unsigned int r;
@@ -548,11 +603,15 @@ void llmdev_coll_fail_card(struct llmdev_device *ldev, int status, bool queued)
 		if (!job->pending)
 			llmdev_coll_finish(job);
 	}
-	list_for_each_entry_safe(job, tmp, &llmdev_coll_queue, node) {
-		for (r = 0; queued && r < job->group->nranks; r++) {
-			if (job->group->card[r] == ldev) {
-				list_move_tail(&job->node, &failed);
-				break;
+	list_for_each_entry_safe(o, otmp, &llmdev_coll_owners, node) {
+		list_for_each_entry_safe(job, tmp, &o->jobs, node) {
+			for (r = 0; queued && r < job->group->nranks; r++) {
+				if (job->group->card[r] == ldev) {
+					/* o may go: job was not its last */
+					llmdev_coll_dequeue(job);
+					list_add_tail(&job->node, &failed);
+					break;
+				}
 			}
 		}
 	}
@@ -680,18 +739,33 @@ static void llmdev_coll_submit_commit(struct llmdev_ucmd *ucmd)
 {
 	struct llmdev_coll_job *job = ucmd->obj;
 	struct llmdev_group *g = job->group;
+	struct llmdev_coll_owner *o;
 
 	llmdev_usage_coll(ucmd->lf);
 	llmdev_fence_publish(&job->fence);
 	mutex_lock(&llmdev_coll_lock);
 	job->tag = (u64)g->tag << 32 | ++g->seq;
-	list_add_tail(&job->node, &llmdev_coll_queue);
+	list_for_each_entry(o, &llmdev_coll_owners, node)
+		if (uid_eq(o->uid, job->uid))
+			goto found;
+	/* a user with nothing queued waits for the turns of all the others */
+	o = job->spare;
+	job->spare = NULL;
+	o->uid = job->uid;
+	INIT_LIST_HEAD(&o->jobs);
+	list_add_tail(&o->node, &llmdev_coll_owners);
+found:
+	job->owner = o;
+	list_add_tail(&job->node, &o->jobs);
 	llmdev_coll_start_next();
 	mutex_unlock(&llmdev_coll_lock);
+	kfree(job->spare);
+	job->spare = NULL;
 }
 
 static void llmdev_coll_job_destroy(struct llmdev_coll_job *job)
 {
+	kfree(job->spare);
 	llmdev_coll_job_release(job);
 	llmdev_fence_unreserve(&job->fence);
 	llmdev_group_put(job->group);
@@ -735,9 +809,17 @@ int llmdev_coll_ioctl_submit(struct llmdev_ucmd *ucmd)
 	job->group = g;
 	job->op = op;
 	job->count = c->count;
+	job->uid = current_euid();
+	job->spare = kzalloc(sizeof(*job->spare), GFP_KERNEL);
+	if (!job->spare) {
+		llmdev_group_put(g);
+		kfree(job);
+		return -ENOMEM;
+	}
 	ret = llmdev_fence_reserve(ucmd->lf, &job->fence, llmdev_coll_free_fence);
 	if (ret) {
 		llmdev_group_put(g);
+		kfree(job->spare);
 		kfree(job);
 		return ret;
 	}

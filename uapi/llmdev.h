@@ -669,15 +669,19 @@ struct llmdev_coll_buf {
  * from a sequential sum by rounding only (at most nranks - 1 roundings of
  * the element type per element). Min and max are exact.
  *
- * Collectives of all groups and files run one at a time, in submission
- * order. The fence status is 0 or: -ENOLINK a link of the ring went down
- * during the collective; -EHOSTUNREACH the links no longer form the
+ * Collectives of all groups and files run one at a time. A user's
+ * (effective uid's) collectives run in submission order; when several
+ * users have collectives queued they take turns, one collective each, so
+ * that one user's long queue does not hold up another's. The fence
+ * status is 0 or: -ENOLINK a link of the ring went down during the
+ * collective; -EHOSTUNREACH the links no longer form the
  * group's ring; -ETIMEDOUT it did not finish within the coll_timeout_ms
  * module parameter; -ECANCELED it was aborted; -ENODEV a member card was
  * removed; -EIO the card refused it, or a member was reset while it ran,
  * or is dead. Every member is stopped in each case; the cards stay usable.
  * A collective queued while a member is being reset waits for the end of
- * the reset.
+ * the reset, and the same user's later collectives wait behind it (other
+ * users' go on).
  *
  * Errors: -ENOENT no such group or region; -EINVAL bad op, dtype, redop,
  * root, count or buf_size, a buffer beyond its region, src and dst

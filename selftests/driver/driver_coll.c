@@ -1338,6 +1338,109 @@ TEST_F_TIMEOUT(coll, unprivileged_user, 120)
 				what[st - 10] : "crashed");
 }
 
+/*
+ * Another user's collective, queued behind 8 long ones of root's: it runs
+ * after one more of root's (the users take turns), not after all 8. The
+ * child, as nobody, says when it is ready (a group of its own on card 0)
+ * and when its collective is done; root then counts its own that are.
+ */
+static int turns_child(int ready, int go, int done)
+{
+	struct llmdev_coll_buf b = { 0 };
+	struct llmdev_hbm_alloc a;
+	int fd, status = 1, ret;
+	uint64_t fence;
+	uint32_t group;
+	char c;
+
+	if (ld_drop_privs())
+		return 10;
+	fd = ld_open(0);
+	if (fd < 0)
+		return 11;
+	if (ld_hbm_alloc(fd, 2 * LD_PAGE, 0, 0, NULL, &a))
+		return 12;
+	if (ld_group_create(fd, &fd, 1, &group))
+		return 13;
+	b.fd = fd;
+	b.src_handle = b.dst_handle = a.handle;
+	b.dst_offset = LD_PAGE;
+	if (write(ready, "r", 1) != 1 || read(go, &c, 1) != 1)
+		return 14;
+	ret = ld_coll_submit(fd, group, LLMDEV_COLL_ALLREDUCE, LLMDEV_DTYPE_I32,
+			     LLMDEV_REDOP_SUM, 0, LD_PAGE / 4, &b, &fence);
+	if (ret || ld_wait(fd, fence, WAIT_NS, &status) || status)
+		return 15;
+	if (write(done, "d", 1) != 1)
+		return 14;
+	return 0;
+}
+
+TEST_F_TIMEOUT(coll, users_take_turns, 180)
+{
+	static const char *const what[] = {
+		"dropping privileges", "open", "HBM_ALLOC", "GROUP_CREATE",
+		"pipe", "its collective",
+	};
+	const unsigned int queued = 8;
+	struct llmdev_coll_buf b = { 0 };
+	uint64_t bytes, fence[8];
+	int p_ready[2], p_go[2], p_done[2], status, st;
+	unsigned int i, done = 0;
+	uint32_t group;
+	pid_t pid;
+	char c;
+
+	SETUP_OR_SKIP();
+	if (self->nranks != 1)
+		SKIP(return, "one card is enough: run with ranks1");
+	/* long enough that the child's news beats the next one's end */
+	bytes = self->info[0].hbm_size / 4;
+	if (bytes > 256 * LD_MIB)
+		bytes = 256 * LD_MIB;
+	b.fd = self->fds[0];
+	b.src_handle = alloc(_metadata, self->fds[0], bytes);
+	b.dst_handle = alloc(_metadata, self->fds[0], bytes);
+	group = self->group;
+	ASSERT_EQ(0, pipe(p_ready));
+	ASSERT_EQ(0, pipe(p_go));
+	ASSERT_EQ(0, pipe(p_done));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid)
+		_exit(turns_child(p_ready[1], p_go[0], p_done[1]));
+	close(p_ready[1]);
+	close(p_go[0]);
+	close(p_done[1]);
+	ASSERT_EQ(1, read(p_ready[0], &c, 1)) TH_LOG("the child did not get ready");
+	for (i = 0; i < queued; i++)
+		ASSERT_EQ(0, ld_coll_submit(self->fds[0], group, LLMDEV_COLL_ALLREDUCE,
+					    LLMDEV_DTYPE_I32, LLMDEV_REDOP_SUM, 0,
+					    bytes / 4, &b, &fence[i]));
+	ASSERT_EQ(1, write(p_go[1], "g", 1));
+	if (read(p_done[0], &c, 1) == 1) {
+		for (i = 0; i < queued; i++)
+			done += !ld_wait(self->fds[0], fence[i], 0, &status);
+	}
+	st = ld_wait_child(pid);
+	EXPECT_EQ(0, st) TH_LOG("as nobody: %s", st >= 10 && st <= 15 ?
+				what[st - 10] : "crashed");
+	TH_LOG("%u of root's %u collectives of %llu MiB were done when nobody's was",
+	       done, queued, (unsigned long long)(bytes >> 20));
+	EXPECT_LE(done, 3) TH_LOG("nobody's collective waited for root's queue");
+	for (i = 0; i < queued; i++) {
+		int ret = ld_wait(self->fds[0], fence[i], WAIT_NS, &status);
+
+		EXPECT_TRUE(ret == -ENOENT || (!ret && !status))
+			TH_LOG("collective %u: %s", i, strerror(-(ret ?: status)));
+	}
+	close(p_ready[0]);
+	close(p_go[1]);
+	close(p_done[0]);
+	ld_hbm_free(self->fds[0], b.src_handle);
+	ld_hbm_free(self->fds[0], b.dst_handle);
+}
+
 /* ---- groups --------------------------------------------------------------- */
 
 FIXTURE(group) {
