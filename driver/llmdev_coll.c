@@ -607,12 +607,16 @@ void llmdev_coll_fail_card(struct llmdev_device *ldev, int status, bool queued)
 		list_for_each_entry_safe(job, tmp, &o->jobs, node) {
 			for (r = 0; queued && r < job->group->nranks; r++) {
 				if (job->group->card[r] == ldev) {
-					/* o may go: job was not its last */
-					llmdev_coll_dequeue(job);
-					list_add_tail(&job->node, &failed);
+					list_move_tail(&job->node, &failed);
+					job->owner = NULL;
 					break;
 				}
 			}
+		}
+		/* not before: the loop above reads o->jobs to its end */
+		if (list_empty(&o->jobs)) {
+			list_del(&o->node);
+			kfree(o);
 		}
 	}
 	/* the head may have waited for this card */
