@@ -88,6 +88,17 @@ static unsigned int llmdev_coalesce_usecs = 50;
 module_param_named(coalesce_usecs, llmdev_coalesce_usecs, uint, 0444);
 MODULE_PARM_DESC(coalesce_usecs, "... or this many microseconds after the first of them (0..65535; default 50)");
 
+/*
+ * Plain memory (not registered) is pinned from submission to completion.
+ * Transfers queue without bound on the card's side (LLMDEV_MAX_FENCES a
+ * file, files without number), so what they pin is bounded here: a
+ * submission that would take a card past this waits for transfers to
+ * finish. Registered buffers count against RLIMIT_MEMLOCK instead.
+ */
+static unsigned int llmdev_max_pinned_mb;
+module_param_named(max_pinned_mb, llmdev_max_pinned_mb, uint, 0644);
+MODULE_PARM_DESC(max_pinned_mb, "MiB of plain (unregistered) user memory a card's queued transfers may hold pinned; a submission past it waits for some to finish (default 0: a quarter of RAM)");
+
 #define LLMDEV_RING_MASK	(LLMDEV_RING_ENTRIES - 1)
 #define LLMDEV_MAX_SEGMENT	(SZ_1G)
 
@@ -170,6 +181,7 @@ struct llmdev_job {
  * @rows: rows of its transfers (one for a transfer without
  *        LLMDEV_OP_ROWS), at most LLMDEV_BATCH_MAX
  * @quiet: its jobs ask for no interrupt (a small LLMDEV_BATCH_WAIT)
+ * @pinned: bytes it counts in the card's pinned (llmdev_pin_reserve())
  * @xfers: the transfers' holds on memory
  *
  * A request is not cleared when it is allocated: llmdev_req_init() sets
@@ -186,6 +198,7 @@ struct llmdev_req {
 	u64 bytes[2];
 	u32 rows;
 	bool quiet;
+	u64 pinned;
 	struct llmdev_xfer xfers[];
 };
 
@@ -297,6 +310,7 @@ static void llmdev_req_init(struct llmdev_req *req, struct llmdev_device *ldev,
 	req->bytes[1] = 0;
 	req->rows = 0;
 	req->quiet = false;
+	req->pinned = 0;
 	for (i = 0; i < nr_xfers; i++) {
 		struct llmdev_xfer *x = &req->xfers[i];
 
@@ -396,6 +410,90 @@ static void llmdev_xfer_put(struct llmdev_device *ldev, struct llmdev_xfer *x)
 	x->region_ref = false;
 }
 
+/* ---- the bound on pinned plain memory ---------------------------------- */
+
+static u64 llmdev_pin_cap(void)
+{
+	unsigned int mb = READ_ONCE(llmdev_max_pinned_mb);
+
+	return mb ? (u64)mb << 20 : ((u64)totalram_pages() << PAGE_SHIFT) / 4;
+}
+
+/* The bytes of the pages @count ops of plain memory pin, as xfer_pin() does. */
+static u64 llmdev_plain_pinned(const struct llmdev_dma_op *ops,
+			       unsigned int count)
+{
+	u64 bytes = 0;
+	unsigned int i;
+
+	for (i = 0; i < count; i++) {
+		const struct llmdev_dma_op *op = &ops[i];
+
+		/* a bad length fails the op later; an op that wraps too */
+		if ((op->flags & LLMDEV_OP_BUF) || !op->length ||
+		    op->length > LLMDEV_DMA_MAX_LENGTH)
+			continue;
+		bytes += PFN_UP(offset_in_page(op->user_addr) + op->length) <<
+			 PAGE_SHIFT;
+	}
+	return bytes;
+}
+
+/* Is there room for @bytes? Nothing pinned: always (one larger request). */
+static bool llmdev_pin_room(struct llmdev_device *ldev, u64 bytes)
+{
+	u64 pinned = READ_ONCE(ldev->pinned);
+
+	return !pinned || pinned + bytes <= llmdev_pin_cap();
+}
+
+static bool llmdev_pin_try(struct llmdev_device *ldev, u64 bytes)
+{
+	bool ok;
+
+	spin_lock(&ldev->pin_lock);
+	ok = llmdev_pin_room(ldev, bytes);
+	if (ok)
+		ldev->pinned += bytes;
+	spin_unlock(&ldev->pin_lock);
+	return ok;
+}
+
+/*
+ * Count @bytes of plain memory in the card's pinned, waiting for room.
+ * Not in the unplug section: an unplug wakes the waiter instead.
+ * Return: 0, -ERESTARTSYS (a signal: nothing was started, the call may be
+ * restarted), -ENODEV.
+ */
+static int llmdev_pin_reserve(struct llmdev_device *ldev, u64 bytes)
+{
+	int ret;
+
+	if (!bytes)
+		return 0;
+	for (;;) {
+		if (llmdev_pin_try(ldev, bytes))
+			return 0;
+		if (READ_ONCE(ldev->unplugged))
+			return -ENODEV;
+		ret = wait_event_interruptible(ldev->pin_wq,
+					       llmdev_pin_room(ldev, bytes) ||
+					       READ_ONCE(ldev->unplugged));
+		if (ret)
+			return ret;
+	}
+}
+
+static void llmdev_pin_release(struct llmdev_device *ldev, u64 bytes)
+{
+	if (!bytes)
+		return;
+	spin_lock(&ldev->pin_lock);
+	ldev->pinned -= bytes;
+	spin_unlock(&ldev->pin_lock);
+	wake_up_all(&ldev->pin_wq);
+}
+
 /* Undo a request that was never queued (its fence is not published). */
 static void llmdev_req_destroy(struct llmdev_req *req)
 {
@@ -406,6 +504,7 @@ static void llmdev_req_destroy(struct llmdev_req *req)
 		llmdev_xfer_unpin(req->ldev, &req->xfers[i]);
 		llmdev_xfer_put(req->ldev, &req->xfers[i]);
 	}
+	llmdev_pin_release(req->ldev, req->pinned);
 	llmdev_fence_unreserve(&req->fence);
 	llmdev_req_put(req);
 }
@@ -422,6 +521,8 @@ static void llmdev_req_finish(struct llmdev_req *req)
 	llmdev_req_free_descs(req);
 	for (i = 0; i < req->nr_xfers; i++)
 		llmdev_xfer_unpin(req->ldev, &req->xfers[i]);
+	/* before the fence: its waiter may submit at once */
+	llmdev_pin_release(req->ldev, req->pinned);
 	kref_get(&req->ref);
 	llmdev_usage_dma_end(req->fence.file, req->nr_xfers, req->bytes,
 			     READ_ONCE(req->status));
@@ -1240,6 +1341,7 @@ static int llmdev_req_submit(struct llmdev_ucmd *ucmd,
 {
 	struct llmdev_file *lf = ucmd->lf;
 	struct llmdev_device *ldev = lf->ldev;
+	u64 pinned = llmdev_plain_pinned(ops, count);
 	struct llmdev_ring *rings[2];
 	struct llmdev_req *req;
 	unsigned int i;
@@ -1249,6 +1351,9 @@ static int llmdev_req_submit(struct llmdev_ucmd *ucmd,
 	rings[1] = llmdev_pick_ring(ldev, false, ring_c2h);
 	if (!rings[0] || !rings[1])
 		return -EINVAL;
+	ret = llmdev_pin_reserve(ldev, pinned);
+	if (ret)
+		return ret;
 	/*
 	 * Building reads registered buffers' SG tables: an unplug, which
 	 * frees them, waits for this section (a reset does not free them).
@@ -1256,11 +1361,15 @@ static int llmdev_req_submit(struct llmdev_ucmd *ucmd,
 	idx = srcu_read_lock(&ldev->unplug_srcu);
 	if (READ_ONCE(ldev->unplugged)) {
 		srcu_read_unlock(&ldev->unplug_srcu, idx);
+		llmdev_pin_release(ldev, pinned);
 		return -ENODEV;
 	}
 	req = llmdev_req_alloc(lf, count, &ret);
-	if (!req)
+	if (!req) {
+		llmdev_pin_release(ldev, pinned);
 		goto out;
+	}
+	req->pinned = pinned;
 	for (i = 0; i < count; i++) {
 		ret = llmdev_req_add(lf, req, i, &ops[i], i ? &ops[i - 1] : NULL);
 		if (ret) {
@@ -1451,6 +1560,8 @@ int llmdev_dma_init(struct llmdev_device *ldev)
 		if (!ring->desc || !ring->cmpl || !ring->slot_job)
 			return -ENOMEM;
 	}
+	spin_lock_init(&ldev->pin_lock);
+	init_waitqueue_head(&ldev->pin_wq);
 	return 0;
 }
 

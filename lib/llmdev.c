@@ -419,7 +419,10 @@ int llmdev_dma_submit(struct llmdev *dev, uint32_t handle, uint64_t offset,
 
 	if (!dev || !buf || !fence)
 		return llmdev_err(EINVAL);
-	ret = llmdev_ioctl(dev, LLMDEV_DMA_SUBMIT, &d);
+	/* a signal in the wait for pinned memory: nothing was queued */
+	do
+		ret = llmdev_ioctl(dev, LLMDEV_DMA_SUBMIT, &d);
+	while (ret == -EINTR);
 	if (!ret)
 		*fence = d.fence;
 	return ret;
@@ -895,7 +898,10 @@ int llmdev_dma_batch(struct llmdev *dev, const struct llmdev_dma_op *ops,
 		*error_index = ~0U;
 	if (!dev || !ops)
 		return llmdev_err(EINVAL);
-	ret = llmdev_ioctl(dev, LLMDEV_DMA_BATCH, &b);
+	/* only the wait for pinned memory, before anything is queued, ends so */
+	do
+		ret = llmdev_ioctl(dev, LLMDEV_DMA_BATCH, &b);
+	while (ret == -EINTR);
 	if (error_index)
 		*error_index = b.error_index;
 	if ((!ret || ret == -ETIME) && fence)

@@ -282,7 +282,9 @@ LLMDEV_API int llmdev_hbm_unmap(void *addr, uint64_t length);
  *
  * Return: 0 once the transfer is queued; -EINVAL a NULL argument; -EAGAIN
  * LLMDEV_MAX_FENCES fences are unreaped on this handle; the other errors
- * of LLMDEV_DMA_SUBMIT.
+ * of LLMDEV_DMA_SUBMIT. A call that waits for the card's pinned memory
+ * to go down (max_pinned_mb) is asked again when a signal interrupts it:
+ * it does not fail with -EINTR.
  */
 LLMDEV_API int llmdev_dma_submit(struct llmdev *dev, uint32_t handle,
 				 uint64_t offset, void *buf, uint64_t length,
@@ -692,7 +694,8 @@ LLMDEV_API int llmdev_buf_unregister(struct llmdev *dev, uint32_t buf);
  * transfers without LLMDEV_OP_BUF move more than
  * LLMDEV_BATCH_MAX_PLAIN_BYTES in all (*@error_index: the first one past
  * it; nothing was pinned; split the batch or register the memory); the
- * other errors of LLMDEV_DMA_BATCH.
+ * other errors of LLMDEV_DMA_BATCH. As llmdev_dma_submit(), a signal in
+ * the wait for pinned memory does not end the call with -EINTR.
  */
 LLMDEV_API int llmdev_dma_batch(struct llmdev *dev,
 				const struct llmdev_dma_op *ops,

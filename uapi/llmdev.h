@@ -347,7 +347,11 @@ struct llmdev_hbm_open {
  * @fence: out: identifies the transfer for LLMDEV_FENCE_WAIT and poll()
  *
  * The user pages are pinned for the duration of the transfer (zero copy).
- * The call returns as soon as the transfer is queued.
+ * The call returns as soon as the transfer is queued. What a card's
+ * transfers hold pinned of memory that is not registered is bounded (the
+ * max_pinned_mb module parameter, by default a quarter of RAM): a
+ * transfer that would take the card past it waits, in this call, for
+ * others to finish (any file's), unless nothing else is pinned.
  *
  * Errors: -EINVAL length 0 or too large, offset + length beyond the region
  * (or overflowing), bad ring; -ENOENT no such region; -EPERM a region the
@@ -355,7 +359,9 @@ struct llmdev_hbm_open {
  * buffer is not mapped (or not writable for card-to-host), or the reply
  * could not be written (then nothing was started); -EAGAIN too many
  * transfers in flight on this file (LLMDEV_MAX_FENCES), wait for some
- * first; -ENOMEM out of memory, or the
+ * first; -EINTR a signal came while the call waited for pinned memory
+ * (nothing was queued; the call is restarted if the handler asked for
+ * it, SA_RESTART); -ENOMEM out of memory, or the
  * host could not map the buffer for the card (IOMMU space, or bounce
  * buffers: a guest that bounces all DMA through swiotlb, as confidential
  * guests do, moves at most its bounce pool, 64 MiB by default, in one
@@ -989,6 +995,7 @@ struct llmdev_dma_op {
  * memory counted as often as it is named); that is checked first, before
  * any transfer is looked at or pinned. Transfers of registered buffers do
  * not count: move more through a registered buffer, or in several batches.
+ * Like LLMDEV_DMA_SUBMIT's, they wait for room under max_pinned_mb first.
  * Transfers to the card go to one host-to-card ring, transfers from it to
  * one card-to-host ring (each direction's rings in turn, batch after
  * batch), each direction in order; the two directions run
@@ -1019,7 +1026,9 @@ struct llmdev_dma_op {
  * the card), or the reply could not be written (then nothing was queued;
  * with LLMDEV_BATCH_WAIT, a reply after the wait that cannot be written
  * loses the status of a batch that ran); -EAGAIN too many fences on this
- * file; -ETIME (with LLMDEV_BATCH_WAIT)
+ * file; -EINTR a signal came while the call waited for room under
+ * max_pinned_mb (nothing was queued; restarted with SA_RESTART); -ETIME
+ * (with LLMDEV_BATCH_WAIT)
  * the batch is queued but not finished; -ENOMEM; -ENODEV; -EIO the card
  * is dead.
  */

@@ -148,8 +148,17 @@ FIXTURE_SETUP(dma)
 	self->used0 = self->info.hbm_used;
 }
 
+#define LD_PARAM_PINNED	"/sys/module/llmdev/parameters/max_pinned_mb"
+
+/* max_pinned_mb as it was before a test changed it ("" untouched) */
+static char pinned_saved[32];
+
 FIXTURE_TEARDOWN(dma)
 {
+	if (pinned_saved[0]) {
+		ld_write_file(LD_PARAM_PINNED, pinned_saved);
+		pinned_saved[0] = 0;
+	}
 	LD_FIXTURE_END();
 }
 
@@ -725,6 +734,113 @@ TEST_F_TIMEOUT(dma, max_fences, 90)
 	EXPECT_EQ(LLMDEV_MAX_FENCES, i);
 	EXPECT_EQ(0, ld_hbm_free(self->fd, a.handle));
 	ld_free_buf(buf, LLMDEV_MAX_FENCES * 64);
+}
+
+struct pin_submit {
+	int fd;
+	uint32_t handle;
+	uint64_t offset;
+	void *buf;
+	uint64_t len;
+	int ret;
+	uint64_t fence;
+	volatile bool returned;
+};
+
+static void *pin_submit_thread(void *arg)
+{
+	struct pin_submit *p = arg;
+
+	p->ret = ld_submit(p->fd, p->handle, p->offset, p->buf, p->len, true, 0,
+			   &p->fence);
+	p->returned = true;
+	return NULL;
+}
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * Plain memory pinned for queued transfers is bounded per card
+ * (max_pinned_mb, set to 8 here): with the first host-to-card ring
+ * stalled, 8 MiB queue at once and 1 MiB more waits until they finish;
+ * a signal ends that wait with -EINTR and nothing queued.
+ */
+TEST_F_TIMEOUT(dma, pinned_plain_bounded, 90)
+{
+	const uint64_t len = 16 * LD_MIB;
+	uint8_t *buf = ld_alloc_buf(len), *back = ld_alloc_buf(len);
+	uint32_t stall = LLMDEV_FAULT_STALL_RING(ld_hw_ring(true, 0));
+	struct sigaction sa = { .sa_handler = on_usr1 }, old_sa;
+	struct llmdev_hbm_alloc a;
+	struct pin_submit p;
+	struct ld_bar0 bar;
+	uint64_t f1, f2, f3;
+	int status;
+	pthread_t t;
+
+	SETUP_OR_SKIP();
+	LD_BAR0_MAP_OR_SKIP(0, &bar, return);
+	ASSERT_NE(NULL, buf);
+	ASSERT_NE(NULL, back);
+	ASSERT_EQ(0, ld_read_file(LD_PARAM_PINNED, pinned_saved, sizeof(pinned_saved)))
+		TH_LOG("no max_pinned_mb parameter");
+	ASSERT_EQ(0, ld_write_file(LD_PARAM_PINNED, "8"));
+	ASSERT_EQ(0, ld_hbm_alloc(self->fd, len, 0, 0, NULL, &a));
+	ld_fill(buf, len, 77);
+
+	/* 6 + 2 MiB queue on the stalled ring: the bound exactly */
+	ld_wr32(&bar, LLMDEV_REG_FAULT_INJECT, stall);
+	ASSERT_EQ(0, ld_submit(self->fd, a.handle, 0, buf, 6 * LD_MIB, true, 0, &f1));
+	ASSERT_EQ(0, ld_submit(self->fd, a.handle, 6 * LD_MIB, buf + 6 * LD_MIB,
+			       2 * LD_MIB, true, 0, &f2));
+	/* 1 MiB more waits for them */
+	p = (struct pin_submit){ .fd = self->fd, .handle = a.handle,
+				 .offset = 8 * LD_MIB, .buf = buf + 8 * LD_MIB,
+				 .len = LD_MIB };
+	ASSERT_EQ(0, pthread_create(&t, NULL, pin_submit_thread, &p));
+	ld_msleep(300);
+	EXPECT_FALSE(p.returned) TH_LOG("a submission past max_pinned_mb returned %d at once",
+					p.ret);
+	ld_wr32(&bar, LLMDEV_REG_FAULT_INJECT, 0);
+	ASSERT_EQ(0, pthread_join(t, NULL));
+	EXPECT_EQ(0, p.ret);
+	EXPECT_EQ(0, ld_wait(self->fd, f1, LD_LONG_WAIT, &status));
+	EXPECT_EQ(0, status);
+	EXPECT_EQ(0, ld_wait(self->fd, f2, LD_LONG_WAIT, &status));
+	EXPECT_EQ(0, status);
+	if (!p.ret) {
+		EXPECT_EQ(0, ld_wait(self->fd, p.fence, LD_LONG_WAIT, &status));
+		EXPECT_EQ(0, status);
+	}
+	EXPECT_EQ(0, ld_xfer(self->fd, a.handle, 0, back, 9 * LD_MIB, false,
+			     LLMDEV_RING_ANY));
+	EXPECT_EQ(-1, ld_cmp(buf, back, 9 * LD_MIB));
+
+	/* a signal ends the wait: -EINTR, nothing queued */
+	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, &old_sa));
+	ld_wr32(&bar, LLMDEV_REG_FAULT_INJECT, stall);
+	ASSERT_EQ(0, ld_submit(self->fd, a.handle, 0, buf, 8 * LD_MIB, true, 0, &f3));
+	p.returned = false;
+	p.ret = 1;
+	ASSERT_EQ(0, pthread_create(&t, NULL, pin_submit_thread, &p));
+	ld_msleep(300);
+	EXPECT_FALSE(p.returned);
+	pthread_kill(t, SIGUSR1);
+	ASSERT_EQ(0, pthread_join(t, NULL));
+	EXPECT_EQ(-EINTR, p.ret);
+	ld_wr32(&bar, LLMDEV_REG_FAULT_INJECT, 0);
+	EXPECT_EQ(0, ld_wait(self->fd, f3, LD_LONG_WAIT, &status));
+	EXPECT_EQ(0, status);
+	/* f1, f2, f3 and the thread's first were all; nothing else is there */
+	EXPECT_EQ(-ENOENT, ld_wait_any(self->fd, 0, NULL, NULL));
+	sigaction(SIGUSR1, &old_sa, NULL);
+	ld_bar0_unmap(&bar);
+	EXPECT_EQ(0, ld_hbm_free(self->fd, a.handle));
+	ld_free_buf(buf, len);
+	ld_free_buf(back, len);
 }
 
 TEST_HARNESS_MAIN
