@@ -805,7 +805,8 @@ int llmdev_coll_ioctl_submit(struct llmdev_ucmd *ucmd)
 		return ret;
 	}
 
-	job = kzalloc(struct_size(job, rank, g->nranks), GFP_KERNEL);
+	/* queued without bound but LLMDEV_MAX_FENCES a file: charged */
+	job = kzalloc(struct_size(job, rank, g->nranks), GFP_KERNEL_ACCOUNT);
 	if (!job) {
 		llmdev_group_put(g);
 		return -ENOMEM;
@@ -814,7 +815,7 @@ int llmdev_coll_ioctl_submit(struct llmdev_ucmd *ucmd)
 	job->op = op;
 	job->count = c->count;
 	job->uid = current_euid();
-	job->spare = kzalloc(sizeof(*job->spare), GFP_KERNEL);
+	job->spare = kzalloc(sizeof(*job->spare), GFP_KERNEL_ACCOUNT);
 	if (!job->spare) {
 		llmdev_group_put(g);
 		kfree(job);

@@ -333,10 +333,16 @@ static struct llmdev_req *llmdev_req_mem_alloc(struct llmdev_device *ldev,
 {
 	struct llmdev_req *req;
 
+	/*
+	 * A batch's request grows with its ops (up to LLMDEV_BATCH_MAX):
+	 * charged to the caller's memory cgroup, as its descriptors are. The
+	 * small ones, LLMDEV_MAX_FENCES a file at most, are not: charging
+	 * costs their latency more than they weigh.
+	 */
 	if (nr_xfers <= LLMDEV_REQ_CACHED_XFERS)
 		req = kmem_cache_alloc(llmdev_req_cache, GFP_KERNEL);
 	else
-		req = kvmalloc(llmdev_req_size(nr_xfers), GFP_KERNEL);
+		req = kvmalloc(llmdev_req_size(nr_xfers), GFP_KERNEL_ACCOUNT);
 	if (req)
 		llmdev_req_init(req, ldev, nr_xfers);
 	return req;
@@ -491,7 +497,9 @@ static void llmdev_pin_release(struct llmdev_device *ldev, u64 bytes)
 	spin_lock(&ldev->pin_lock);
 	ldev->pinned -= bytes;
 	spin_unlock(&ldev->pin_lock);
-	wake_up_all(&ldev->pin_wq);
+	/* its barrier pairs with the one of the waiter's wait_event() */
+	if (wq_has_sleeper(&ldev->pin_wq))
+		wake_up_all(&ldev->pin_wq);
 }
 
 /* Undo a request that was never queued (its fence is not published). */
@@ -1250,7 +1258,7 @@ static int llmdev_req_build(struct llmdev_req *req,
 			job->descs = &job->one_desc;
 		else
 			job->descs = kvcalloc(job->nr_desc, sizeof(*job->descs),
-					      GFP_KERNEL);
+					      GFP_KERNEL_ACCOUNT);
 		if (!job->descs)
 			return -ENOMEM;
 	}
