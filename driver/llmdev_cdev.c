@@ -2,6 +2,7 @@
 /*
  * llmdev: the character device, its file operations and ioctl dispatch.
  */
+#include <linux/cred.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/idr.h>
@@ -320,6 +321,7 @@ static int llmdev_open(struct inode *inode, struct file *filp)
 	mutex_init(&lf->buf_lock);
 	INIT_LIST_HEAD(&lf->buf_list);
 	lf->next_fence = 1;
+	lf->uid = filp->f_cred->euid;
 	llmdev_usage_init(&lf->usage);
 	mutex_lock(&ldev->files_lock);
 	list_add_tail(&lf->node, &ldev->files);

@@ -16,11 +16,11 @@
  * collective that has not finished after coll_timeout_ms, so a fence is
  * always signalled in bounded time.
  */
-#include <linux/cred.h>
 #include <linux/file.h>
 #include <linux/module.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+#include <linux/uidgid.h>
 
 #include "llmdev_drv.h"
 
@@ -70,11 +70,13 @@ struct llmdev_coll_rank {
  * struct llmdev_coll_owner - the queued collectives of one user
  * @node: in llmdev_coll_owners, whose order is the turns the users take
  * @jobs: the user's collectives, in submission order (llmdev_coll_job.node)
- * @uid: the submitters' effective uid
+ * @uid: the effective uid that opened the files they were submitted on
  *
  * One collective runs at a time, on all cards. So that one user's queue
  * does not hold up another's, the users with collectives queued take
- * turns, one collective each; a user's own run in submission order.
+ * turns, one collective each; a user's own run in submission order. The
+ * user is the file's opener, not the submitter: a file's collectives (a
+ * group's among them) then never pass one another, whoever submits them.
  */
 struct llmdev_coll_owner {
 	struct list_head node;
@@ -88,7 +90,7 @@ struct llmdev_coll_owner {
  * @node: in its owner's jobs while it waits
  * @owner: whose queue it waits in; NULL before it is queued
  * @spare: allocated at submission, for an owner not queued yet
- * @uid: the submitter's effective uid
+ * @uid: the owner's uid (llmdev_file.uid of the submitting file)
  * @group: its group (referenced)
  * @tag: value of the engines' TAG register
  * @op: value of the engines' COLL_OP register
@@ -743,8 +745,10 @@ static void llmdev_coll_submit_commit(struct llmdev_ucmd *ucmd)
 {
 	struct llmdev_coll_job *job = ucmd->obj;
 	struct llmdev_group *g = job->group;
-	struct llmdev_coll_owner *o;
+	struct llmdev_coll_owner *o, *spare = job->spare;
 
+	/* job may be done and freed once started: nothing of it after that */
+	job->spare = NULL;
 	llmdev_usage_coll(ucmd->lf);
 	llmdev_fence_publish(&job->fence);
 	mutex_lock(&llmdev_coll_lock);
@@ -753,8 +757,8 @@ static void llmdev_coll_submit_commit(struct llmdev_ucmd *ucmd)
 		if (uid_eq(o->uid, job->uid))
 			goto found;
 	/* a user with nothing queued waits for the turns of all the others */
-	o = job->spare;
-	job->spare = NULL;
+	o = spare;
+	spare = NULL;
 	o->uid = job->uid;
 	INIT_LIST_HEAD(&o->jobs);
 	list_add_tail(&o->node, &llmdev_coll_owners);
@@ -763,8 +767,7 @@ found:
 	list_add_tail(&job->node, &o->jobs);
 	llmdev_coll_start_next();
 	mutex_unlock(&llmdev_coll_lock);
-	kfree(job->spare);
-	job->spare = NULL;
+	kfree(spare);
 }
 
 static void llmdev_coll_job_destroy(struct llmdev_coll_job *job)
@@ -814,7 +817,7 @@ int llmdev_coll_ioctl_submit(struct llmdev_ucmd *ucmd)
 	job->group = g;
 	job->op = op;
 	job->count = c->count;
-	job->uid = current_euid();
+	job->uid = ucmd->lf->uid;
 	job->spare = kzalloc(sizeof(*job->spare), GFP_KERNEL_ACCOUNT);
 	if (!job->spare) {
 		llmdev_group_put(g);

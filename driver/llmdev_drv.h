@@ -337,6 +337,7 @@ struct llmdev_device {
  *            card goes away; protects @buf_list
  * @buf_list: every buffer of the file that is mapped, published or not
  * @usage: what the file did, for its fdinfo (llmdev_fdinfo.c)
+ * @uid: the effective uid that opened it: whose turn its collectives take
  */
 struct llmdev_file {
 	struct llmdev_device *ldev;
@@ -353,6 +354,7 @@ struct llmdev_file {
 	struct mutex buf_lock;		/* see above */
 	struct list_head buf_list;
 	struct llmdev_file_usage usage;
+	kuid_t uid;
 };
 
 static inline struct llmdev_device *to_llmdev(struct device *dev)

@@ -676,9 +676,10 @@ struct llmdev_coll_buf {
  * the element type per element). Min and max are exact.
  *
  * Collectives of all groups and files run one at a time. A user's
- * (effective uid's) collectives run in submission order; when several
- * users have collectives queued they take turns, one collective each, so
- * that one user's long queue does not hold up another's. The fence
+ * collectives (those submitted on files its effective uid opened) run in
+ * submission order; when several users have collectives queued they take
+ * turns, one collective each, so that one user's long queue does not
+ * hold up another's. The fence
  * status is 0 or: -ENOLINK a link of the ring went down during the
  * collective; -EHOSTUNREACH the links no longer form the
  * group's ring; -ETIMEDOUT it did not finish within the coll_timeout_ms
