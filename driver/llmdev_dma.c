@@ -567,18 +567,21 @@ static void llmdev_job_finish(struct llmdev_job *job, int status)
 		llmdev_req_finish(req);
 }
 
-/* Pin and map @length bytes of user memory at @uaddr for one transfer. */
-static int llmdev_xfer_pin(struct llmdev_device *ldev, struct llmdev_xfer *x,
-			   u64 uaddr, u64 length)
+/*
+ * Pin @length bytes of user memory at @uaddr for one transfer, into
+ * @x->pages. Needs nothing of the card: done before the unplug section,
+ * since a fault may wait on userspace (userfaultfd, FUSE) as long as it
+ * likes, and an unplug must not wait for that.
+ */
+static int llmdev_xfer_pin(struct llmdev_xfer *x, bool to_card, u64 uaddr,
+			   u64 length)
 {
-	struct device *dev = llmdev_dma_dev(ldev);
-	enum dma_data_direction dir = x->to_card ? DMA_TO_DEVICE :
-				      DMA_FROM_DEVICE;
 	unsigned int first = offset_in_page(uaddr);
-	int pinned, ret;
+	int pinned;
 
 	if (uaddr + length < uaddr)
 		return -EFAULT;
+	x->to_card = to_card;
 	x->nr_pages = DIV_ROUND_UP(first + length, PAGE_SIZE);
 	/*
 	 * The page array and the scatterlist grow with what userspace asks
@@ -598,6 +601,19 @@ static int llmdev_xfer_pin(struct llmdev_device *ldev, struct llmdev_xfer *x,
 		x->pages = NULL;
 		return pinned == -ENOMEM ? -ENOMEM : -EFAULT;
 	}
+	return 0;
+}
+
+/* Map for the card the pages llmdev_xfer_pin() pinned (in the section). */
+static int llmdev_xfer_map(struct llmdev_device *ldev, struct llmdev_xfer *x,
+			   u64 uaddr, u64 length)
+{
+	struct device *dev = llmdev_dma_dev(ldev);
+	enum dma_data_direction dir = x->to_card ? DMA_TO_DEVICE :
+				      DMA_FROM_DEVICE;
+	unsigned int first = offset_in_page(uaddr);
+	int ret;
+
 	ret = sg_alloc_table_from_pages_segment(&x->sgt, x->pages, x->nr_pages,
 						first, length,
 						dma_get_max_seg_size(dev),
@@ -1139,15 +1155,44 @@ static struct llmdev_req *llmdev_req_alloc(struct llmdev_file *lf,
 }
 
 /*
+ * Pin the user memory of the request's plain transfers, before the unplug
+ * section (llmdev_xfer_pin()). An op whose length is wrong is left for
+ * llmdev_req_add() to refuse; the first op that cannot be pinned ends it,
+ * with *@pin_err its error for llmdev_req_add() to give when it gets
+ * there, so that the first bad op of a batch is still the one named.
+ */
+static void llmdev_req_pin(struct llmdev_req *req,
+			   const struct llmdev_dma_op *ops, unsigned int count,
+			   int *pin_err)
+{
+	unsigned int i;
+
+	*pin_err = 0;
+	for (i = 0; i < count; i++) {
+		const struct llmdev_dma_op *op = &ops[i];
+
+		if ((op->flags & LLMDEV_OP_BUF) || !op->length ||
+		    op->length > LLMDEV_DMA_MAX_LENGTH)
+			continue;
+		*pin_err = llmdev_xfer_pin(&req->xfers[i],
+					   op->flags & LLMDEV_OP_TO_CARD,
+					   op->user_addr, op->length);
+		if (*pin_err)
+			return;
+	}
+}
+
+/*
  * One transfer's checks and holds: region, buffer or pinned user memory.
  * @prev: the transfer before it in the batch (NULL for the first), whose
  * region and buffer it reuses, with the same checks, when it names the
  * same ones: a batch of many transfers between one region and one buffer
  * looks each up once.
+ * @pin_err: the error of the first plain op llmdev_req_pin() could not pin
  */
 static int llmdev_req_add(struct llmdev_file *lf, struct llmdev_req *req,
 			  unsigned int i, const struct llmdev_dma_op *op,
-			  const struct llmdev_dma_op *prev)
+			  const struct llmdev_dma_op *prev, int pin_err)
 {
 	struct llmdev_xfer *x = &req->xfers[i];
 	u64 rows = 1, bytes = op->length, span = op->length;
@@ -1189,8 +1234,12 @@ static int llmdev_req_add(struct llmdev_file *lf, struct llmdev_req *req,
 		x->region_ref = true;
 	}
 	x->region = region;
-	if (!(op->flags & LLMDEV_OP_BUF))
-		return llmdev_xfer_pin(lf->ldev, x, op->user_addr, op->length);
+	if (!(op->flags & LLMDEV_OP_BUF)) {
+		/* not pinned: the op llmdev_req_pin() stopped at */
+		if (!x->pages)
+			return pin_err ?: -EFAULT;
+		return llmdev_xfer_map(lf->ldev, x, op->user_addr, op->length);
+	}
 	if (prev && (prev->flags & LLMDEV_OP_BUF) && prev->buf == op->buf)
 		buf = llmdev_buf_get_again(x[-1].buf, op->buf_offset, span,
 					   x->to_card);
@@ -1352,8 +1401,8 @@ static int llmdev_req_submit(struct llmdev_ucmd *ucmd,
 	u64 pinned = llmdev_plain_pinned(ops, count);
 	struct llmdev_ring *rings[2];
 	struct llmdev_req *req;
+	int idx, ret, pin_err;
 	unsigned int i;
-	int idx, ret;
 
 	rings[0] = llmdev_pick_ring(ldev, true, ring_h2c);
 	rings[1] = llmdev_pick_ring(ldev, false, ring_c2h);
@@ -1362,24 +1411,25 @@ static int llmdev_req_submit(struct llmdev_ucmd *ucmd,
 	ret = llmdev_pin_reserve(ldev, pinned);
 	if (ret)
 		return ret;
+	req = llmdev_req_alloc(lf, count, &ret);
+	if (!req) {
+		llmdev_pin_release(ldev, pinned);
+		return ret;
+	}
+	req->pinned = pinned;
+	llmdev_req_pin(req, ops, count, &pin_err);
 	/*
 	 * Building reads registered buffers' SG tables: an unplug, which
 	 * frees them, waits for this section (a reset does not free them).
 	 */
 	idx = srcu_read_lock(&ldev->unplug_srcu);
 	if (READ_ONCE(ldev->unplugged)) {
-		srcu_read_unlock(&ldev->unplug_srcu, idx);
-		llmdev_pin_release(ldev, pinned);
-		return -ENODEV;
+		ret = -ENODEV;
+		goto err;
 	}
-	req = llmdev_req_alloc(lf, count, &ret);
-	if (!req) {
-		llmdev_pin_release(ldev, pinned);
-		goto out;
-	}
-	req->pinned = pinned;
 	for (i = 0; i < count; i++) {
-		ret = llmdev_req_add(lf, req, i, &ops[i], i ? &ops[i - 1] : NULL);
+		ret = llmdev_req_add(lf, req, i, &ops[i], i ? &ops[i - 1] : NULL,
+				     pin_err);
 		if (ret) {
 			*bad = i;
 			goto err;

@@ -9,7 +9,9 @@
  */
 #include <dirent.h>
 #include <pthread.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <linux/userfaultfd.h>
 
 #include "driver_util.h"
 #include "kselftest_harness.h"
@@ -340,6 +342,70 @@ static void *bystander_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * A transfer from memory whose pages nobody supplies (a userfaultfd
+ * range): its pin waits until the test gives them. The card's removal
+ * must not wait for it.
+ */
+struct stuck_pin {
+	int fd;
+	uint32_t handle;
+	void *mem;
+	int uffd;
+	int ret;
+	volatile bool returned;
+};
+
+#define STUCK_LEN	65536
+
+static void *stuck_pin_thread(void *arg)
+{
+	struct stuck_pin *sp = arg;
+
+	sp->ret = ld_submit(sp->fd, sp->handle, 0, sp->mem, STUCK_LEN, true, 0, NULL);
+	sp->returned = true;
+	return NULL;
+}
+
+/* The userfaultfd range of @sp; 0 or -errno (no userfaultfd here). */
+static int stuck_pin_setup(struct stuck_pin *sp)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	int ret;
+
+	sp->uffd = syscall(__NR_userfaultfd, O_CLOEXEC);
+	if (sp->uffd < 0)
+		return -errno;
+	sp->mem = mmap(NULL, STUCK_LEN, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (sp->mem == MAP_FAILED) {
+		ret = -errno;
+		close(sp->uffd);
+		return ret;
+	}
+	reg.range.start = (uintptr_t)sp->mem;
+	reg.range.len = STUCK_LEN;
+	if (ioctl(sp->uffd, UFFDIO_API, &api) ||
+	    ioctl(sp->uffd, UFFDIO_REGISTER, &reg)) {
+		ret = -errno;
+		munmap(sp->mem, STUCK_LEN);
+		close(sp->uffd);
+		return ret;
+	}
+	return 0;
+}
+
+/* Give the range its pages (zeros): the pin goes on. */
+static int stuck_pin_release(struct stuck_pin *sp)
+{
+	struct uffdio_zeropage z = {
+		.range = { .start = (uintptr_t)sp->mem, .len = STUCK_LEN },
+	};
+
+	return ioctl(sp->uffd, UFFDIO_ZEROPAGE, &z) ? -errno : 0;
+}
+
 static int run_hostctl(const char *cmd, char *out, size_t len)
 {
 	char line[512];
@@ -365,6 +431,9 @@ TEST_F_TIMEOUT(unplug, hot_unplug_last_card, 120)
 {
 	struct waiter w = { .ret = 1 };
 	struct bystander by = { .card = 0 };
+	struct stuck_pin sp = { .ret = 1 };
+	bool stuck = false;
+	pthread_t st;
 	struct llmdev_hbm_alloc a;
 	struct llmdev_info info;
 	struct ld_bar0 bar = { 0 };
@@ -409,7 +478,20 @@ TEST_F_TIMEOUT(unplug, hot_unplug_last_card, 120)
 	w.fd = self->fd;
 	ASSERT_EQ(0, pthread_create(&wt, NULL, waiter_thread, &w));
 	ASSERT_EQ(0, pthread_create(&bt, NULL, bystander_thread, &by));
+	/* and a transfer whose pin waits for userspace */
+	ret = stuck_pin_setup(&sp);
+	if (ret) {
+		TH_LOG("no userfaultfd (%s): no transfer stuck in its pin", strerror(-ret));
+	} else {
+		sp.fd = self->fd;
+		sp.handle = a.handle;
+		ASSERT_EQ(0, pthread_create(&st, NULL, stuck_pin_thread, &sp));
+		stuck = true;
+	}
 	ld_msleep(300);
+	if (stuck)
+		EXPECT_FALSE(sp.returned) TH_LOG("the pin of a userfaultfd range did not wait (%d)",
+						 sp.ret);
 
 	snprintf(cmd, sizeof(cmd), "device_del llmdev%u", u);
 	t0 = ld_now_ns();
@@ -426,8 +508,23 @@ TEST_F_TIMEOUT(unplug, hot_unplug_last_card, 120)
 	end = t0 + 30 * LD_NSEC_PER_SEC;
 	while (access(path, F_OK) == 0 && ld_now_ns() < end)
 		ld_msleep(100);
-	ASSERT_NE(0, access(path, F_OK)) TH_LOG("llmdev%u still present 30 s after device_del", u);
+	if (stuck && access(path, F_OK) == 0) {
+		/* let the removal go on, not to leave the VM with it */
+		stuck_pin_release(&sp);
+		ld_msleep(2000);
+	}
+	ASSERT_NE(0, access(path, F_OK)) TH_LOG("llmdev%u still present 30 s after device_del%s",
+						u, stuck ? " (waiting for a stuck pin?)" : "");
 	TH_LOG("card %u removed after %llu ms", u, (unsigned long long)(ld_now_ns() - t0) / 1000000);
+	if (stuck) {
+		/* the pin gets its pages now, and finds the card gone */
+		EXPECT_FALSE(sp.returned);
+		EXPECT_EQ(0, stuck_pin_release(&sp));
+		pthread_join(st, NULL);
+		EXPECT_EQ(-ENODEV, sp.ret);
+		close(sp.uffd);
+		munmap(sp.mem, STUCK_LEN);
+	}
 
 	/* the waiter wakes with -ENODEV */
 	pthread_join(wt, NULL);
