@@ -91,13 +91,19 @@ MODULE_PARM_DESC(coalesce_usecs, "... or this many microseconds after the first 
 /*
  * Plain memory (not registered) is pinned from submission to completion.
  * Transfers queue without bound on the card's side (LLMDEV_MAX_FENCES a
- * file, files without number), so what they pin is bounded here: a
- * submission that would take a card past this waits for transfers to
- * finish. Registered buffers count against RLIMIT_MEMLOCK instead.
+ * file, files without number), so what they pin is bounded here, for all
+ * cards together (it is the host's memory): a submission that would go
+ * past this waits for transfers to finish. Registered buffers count
+ * against RLIMIT_MEMLOCK instead.
  */
 static unsigned int llmdev_max_pinned_mb;
 module_param_named(max_pinned_mb, llmdev_max_pinned_mb, uint, 0644);
-MODULE_PARM_DESC(max_pinned_mb, "MiB of plain (unregistered) user memory a card's queued transfers may hold pinned; a submission past it waits for some to finish (default 0: a quarter of RAM)");
+MODULE_PARM_DESC(max_pinned_mb, "MiB of plain (unregistered) user memory the queued transfers of all cards may hold pinned; a submission past it waits for some to finish (default 0: a quarter of RAM)");
+
+static DEFINE_SPINLOCK(llmdev_pin_lock);	/* protects llmdev_pinned */
+/* bytes of plain memory pinned for requests not finished, on all cards */
+static u64 llmdev_pinned;
+static DECLARE_WAIT_QUEUE_HEAD(llmdev_pin_wq);
 
 #define LLMDEV_RING_MASK	(LLMDEV_RING_ENTRIES - 1)
 #define LLMDEV_MAX_SEGMENT	(SZ_1G)
@@ -446,27 +452,33 @@ static u64 llmdev_plain_pinned(const struct llmdev_dma_op *ops,
 }
 
 /* Is there room for @bytes? Nothing pinned: always (one larger request). */
-static bool llmdev_pin_room(struct llmdev_device *ldev, u64 bytes)
+static bool llmdev_pin_room(u64 bytes)
 {
-	u64 pinned = READ_ONCE(ldev->pinned);
+	u64 pinned = READ_ONCE(llmdev_pinned);
 
 	return !pinned || pinned + bytes <= llmdev_pin_cap();
 }
 
-static bool llmdev_pin_try(struct llmdev_device *ldev, u64 bytes)
+static bool llmdev_pin_try(u64 bytes)
 {
 	bool ok;
 
-	spin_lock(&ldev->pin_lock);
-	ok = llmdev_pin_room(ldev, bytes);
+	spin_lock(&llmdev_pin_lock);
+	ok = llmdev_pin_room(bytes);
 	if (ok)
-		ldev->pinned += bytes;
-	spin_unlock(&ldev->pin_lock);
+		llmdev_pinned += bytes;
+	spin_unlock(&llmdev_pin_lock);
 	return ok;
 }
 
+/* A card is going away: its waiters give up (llmdev_pin_reserve()). */
+void llmdev_dma_wake_pinners(void)
+{
+	wake_up_all(&llmdev_pin_wq);
+}
+
 /*
- * Count @bytes of plain memory in the card's pinned, waiting for room.
+ * Count @bytes of plain memory in what is pinned, waiting for room.
  * Not in the unplug section: an unplug wakes the waiter instead.
  * Return: 0, -ERESTARTSYS (a signal: nothing was started, the call may be
  * restarted), -ENODEV.
@@ -478,28 +490,28 @@ static int llmdev_pin_reserve(struct llmdev_device *ldev, u64 bytes)
 	if (!bytes)
 		return 0;
 	for (;;) {
-		if (llmdev_pin_try(ldev, bytes))
+		if (llmdev_pin_try(bytes))
 			return 0;
 		if (READ_ONCE(ldev->unplugged))
 			return -ENODEV;
-		ret = wait_event_interruptible(ldev->pin_wq,
-					       llmdev_pin_room(ldev, bytes) ||
+		ret = wait_event_interruptible(llmdev_pin_wq,
+					       llmdev_pin_room(bytes) ||
 					       READ_ONCE(ldev->unplugged));
 		if (ret)
 			return ret;
 	}
 }
 
-static void llmdev_pin_release(struct llmdev_device *ldev, u64 bytes)
+static void llmdev_pin_release(u64 bytes)
 {
 	if (!bytes)
 		return;
-	spin_lock(&ldev->pin_lock);
-	ldev->pinned -= bytes;
-	spin_unlock(&ldev->pin_lock);
+	spin_lock(&llmdev_pin_lock);
+	llmdev_pinned -= bytes;
+	spin_unlock(&llmdev_pin_lock);
 	/* its barrier pairs with the one of the waiter's wait_event() */
-	if (wq_has_sleeper(&ldev->pin_wq))
-		wake_up_all(&ldev->pin_wq);
+	if (wq_has_sleeper(&llmdev_pin_wq))
+		wake_up_all(&llmdev_pin_wq);
 }
 
 /* Undo a request that was never queued (its fence is not published). */
@@ -512,7 +524,7 @@ static void llmdev_req_destroy(struct llmdev_req *req)
 		llmdev_xfer_unpin(req->ldev, &req->xfers[i]);
 		llmdev_xfer_put(req->ldev, &req->xfers[i]);
 	}
-	llmdev_pin_release(req->ldev, req->pinned);
+	llmdev_pin_release(req->pinned);
 	llmdev_fence_unreserve(&req->fence);
 	llmdev_req_put(req);
 }
@@ -530,7 +542,7 @@ static void llmdev_req_finish(struct llmdev_req *req)
 	for (i = 0; i < req->nr_xfers; i++)
 		llmdev_xfer_unpin(req->ldev, &req->xfers[i]);
 	/* before the fence: its waiter may submit at once */
-	llmdev_pin_release(req->ldev, req->pinned);
+	llmdev_pin_release(req->pinned);
 	kref_get(&req->ref);
 	llmdev_usage_dma_end(req->fence.file, req->nr_xfers, req->bytes,
 			     READ_ONCE(req->status));
@@ -1413,7 +1425,7 @@ static int llmdev_req_submit(struct llmdev_ucmd *ucmd,
 		return ret;
 	req = llmdev_req_alloc(lf, count, &ret);
 	if (!req) {
-		llmdev_pin_release(ldev, pinned);
+		llmdev_pin_release(pinned);
 		return ret;
 	}
 	req->pinned = pinned;
@@ -1618,8 +1630,6 @@ int llmdev_dma_init(struct llmdev_device *ldev)
 		if (!ring->desc || !ring->cmpl || !ring->slot_job)
 			return -ENOMEM;
 	}
-	spin_lock_init(&ldev->pin_lock);
-	init_waitqueue_head(&ldev->pin_wq);
 	return 0;
 }
 

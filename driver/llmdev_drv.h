@@ -251,10 +251,6 @@ enum llmdev_state {
  * @quiet_jobs: jobs posted with no interrupt asked for, not finished
  * @dma_queued: bytes of the jobs posted or queued on the rings, not finished
  * @dma_rate: the card's DMA rate as measured, bytes/ns << 8 (0: not yet)
- * @pin_lock: protects @pinned
- * @pinned: bytes of plain (unregistered) user memory pinned for requests
- *          that have not finished, bounded by max_pinned_mb
- * @pin_wq: submitters that wait for @pinned to go down
  * @scrub_lock: serialises use of the scrub engine
  * @scrub_wait: woken by the event interrupt
  * @perf_lock: serialises counter snapshots
@@ -299,9 +295,6 @@ struct llmdev_device {
 	atomic_t quiet_jobs;
 	atomic64_t dma_queued;
 	u64 dma_rate;
-	spinlock_t pin_lock;		/* protects pinned */
-	u64 pinned;
-	wait_queue_head_t pin_wq;
 	struct mutex scrub_lock;	/* one scrub at a time */
 	wait_queue_head_t scrub_wait;
 	struct mutex perf_lock;		/* one counter snapshot at a time */
@@ -537,6 +530,7 @@ void llmdev_hbm_rescrub(struct llmdev_device *ldev);
 /* llmdev_dma.c */
 int llmdev_dma_cache_init(void);
 void llmdev_dma_cache_fini(void);
+void llmdev_dma_wake_pinners(void);
 int llmdev_dma_init(struct llmdev_device *ldev);
 void llmdev_dma_fini(struct llmdev_device *ldev);
 void llmdev_dma_hw_start(struct llmdev_device *ldev);

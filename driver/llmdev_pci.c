@@ -776,7 +776,7 @@ static void llmdev_remove(struct pci_dev *pdev)
 	WRITE_ONCE(ldev->unplugged, true);
 	wake_up_all(&ldev->scrub_wait);
 	wake_up_all(&ldev->state_wq);
-	wake_up_all(&ldev->pin_wq);
+	llmdev_dma_wake_pinners();
 	synchronize_srcu(&ldev->unplug_srcu);
 	/* requests built before: mapped for the card, committed or undone soon */
 	wait_event(ldev->state_wq, !atomic_read(&ldev->building));

@@ -282,8 +282,8 @@ LLMDEV_API int llmdev_hbm_unmap(void *addr, uint64_t length);
  *
  * Return: 0 once the transfer is queued; -EINVAL a NULL argument; -EAGAIN
  * LLMDEV_MAX_FENCES fences are unreaped on this handle; the other errors
- * of LLMDEV_DMA_SUBMIT. A call that waits for the card's pinned memory
- * to go down (max_pinned_mb) is asked again when a signal interrupts it:
+ * of LLMDEV_DMA_SUBMIT. A call that waits for pinned memory to go down
+ * (max_pinned_mb) is asked again when a signal interrupts it:
  * it does not fail with -EINTR.
  */
 LLMDEV_API int llmdev_dma_submit(struct llmdev *dev, uint32_t handle,

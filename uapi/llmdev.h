@@ -347,11 +347,11 @@ struct llmdev_hbm_open {
  * @fence: out: identifies the transfer for LLMDEV_FENCE_WAIT and poll()
  *
  * The user pages are pinned for the duration of the transfer (zero copy).
- * The call returns as soon as the transfer is queued. What a card's
- * transfers hold pinned of memory that is not registered is bounded (the
- * max_pinned_mb module parameter, by default a quarter of RAM): a
- * transfer that would take the card past it waits, in this call, for
- * others to finish (any file's), unless nothing else is pinned.
+ * The call returns as soon as the transfer is queued. What the transfers
+ * of all cards hold pinned of memory that is not registered is bounded
+ * (the max_pinned_mb module parameter, by default a quarter of RAM): a
+ * transfer that would go past it waits, in this call, for others to
+ * finish (any file's, any card's), unless nothing else is pinned.
  *
  * Errors: -EINVAL length 0 or too large, offset + length beyond the region
  * (or overflowing), bad ring; -ENOENT no such region; -EPERM a region the

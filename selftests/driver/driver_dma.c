@@ -763,10 +763,11 @@ static void on_usr1(int sig)
 }
 
 /*
- * Plain memory pinned for queued transfers is bounded per card
- * (max_pinned_mb, set to 8 here): with the first host-to-card ring
- * stalled, 8 MiB queue at once and 1 MiB more waits until they finish;
- * a signal ends that wait with -EINTR and nothing queued.
+ * Plain memory pinned for queued transfers is bounded, for all cards
+ * together (max_pinned_mb, set to 8 here): with the first host-to-card
+ * ring stalled, 8 MiB queue at once and 1 MiB more waits until they
+ * finish, on this card and (with 2 cards) on another; a signal ends that
+ * wait with -EINTR and nothing queued.
  */
 TEST_F_TIMEOUT(dma, pinned_plain_bounded, 90)
 {
@@ -818,6 +819,34 @@ TEST_F_TIMEOUT(dma, pinned_plain_bounded, 90)
 	EXPECT_EQ(0, ld_xfer(self->fd, a.handle, 0, back, 9 * LD_MIB, false,
 			     LLMDEV_RING_ANY));
 	EXPECT_EQ(-1, ld_cmp(buf, back, 9 * LD_MIB));
+
+	/* the bound is the host's: another card's transfer waits too */
+	if (ld_num_cards() > 1) {
+		struct pin_submit q;
+		struct llmdev_hbm_alloc a1;
+		int fd1 = ld_open(1);
+
+		ASSERT_LE(0, fd1);
+		ASSERT_EQ(0, ld_hbm_alloc(fd1, LD_MIB, 0, 0, NULL, &a1));
+		ld_wr32(&bar, LLMDEV_REG_FAULT_INJECT, stall);
+		ASSERT_EQ(0, ld_submit(self->fd, a.handle, 0, buf, 8 * LD_MIB, true, 0, &f1));
+		q = (struct pin_submit){ .fd = fd1, .handle = a1.handle,
+					 .buf = buf + 8 * LD_MIB, .len = LD_MIB };
+		ASSERT_EQ(0, pthread_create(&t, NULL, pin_submit_thread, &q));
+		ld_msleep(300);
+		EXPECT_FALSE(q.returned) TH_LOG("card 1 did not wait for card 0's pinned memory");
+		ld_wr32(&bar, LLMDEV_REG_FAULT_INJECT, 0);
+		ASSERT_EQ(0, pthread_join(t, NULL));
+		EXPECT_EQ(0, q.ret);
+		EXPECT_EQ(0, ld_wait(self->fd, f1, LD_LONG_WAIT, &status));
+		EXPECT_EQ(0, status);
+		if (!q.ret) {
+			EXPECT_EQ(0, ld_wait(fd1, q.fence, LD_LONG_WAIT, &status));
+			EXPECT_EQ(0, status);
+		}
+		EXPECT_EQ(0, ld_hbm_free(fd1, a1.handle));
+		close(fd1);
+	}
 
 	/* a signal ends the wait: -EINTR, nothing queued */
 	ASSERT_EQ(0, sigaction(SIGUSR1, &sa, &old_sa));
