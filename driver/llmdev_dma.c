@@ -187,7 +187,7 @@ struct llmdev_job {
  * @rows: rows of its transfers (one for a transfer without
  *        LLMDEV_OP_ROWS), at most LLMDEV_BATCH_MAX
  * @quiet: its jobs ask for no interrupt (a small LLMDEV_BATCH_WAIT)
- * @pinned: bytes it counts in the card's pinned (llmdev_pin_reserve())
+ * @pinned: bytes it counts in what is pinned on all cards (llmdev_pin_reserve())
  * @xfers: the transfers' holds on memory
  *
  * A request is not cleared when it is allocated: llmdev_req_init() sets
