@@ -54,13 +54,14 @@
 #define LLMDEV_ID_MAGIC			0x4c4c4d44	/* "LLMD" */
 #define LLMDEV_REG_VERSION		0x0004	/* RO  32: spec major << 16 | minor */
 #define LLMDEV_SPEC_MAJOR		1
-#define LLMDEV_SPEC_MINOR		1
+#define LLMDEV_SPEC_MINOR		2
 #define LLMDEV_REG_CAPS			0x0008	/* RO  32 */
 #define LLMDEV_CAPS_H2C_RINGS(c)	((c) & 0xf)
 #define LLMDEV_CAPS_C2H_RINGS(c)	(((c) >> 4) & 0xf)
 #define LLMDEV_CAPS_LINK_PORTS(c)	(((c) >> 8) & 0xf)
 #define LLMDEV_CAPS_SCRUB		BIT(16)
 #define LLMDEV_CAPS_FAULT_INJECT	BIT(17)
+#define LLMDEV_CAPS_DESC_VEC		BIT(18)	/* 1.2: LLMDEV_DESC_F_VEC */
 #define LLMDEV_REG_STATUS		0x000c	/* RO  32 */
 #define LLMDEV_STATUS_READY		BIT(0)
 #define LLMDEV_STATUS_ERROR		BIT(1)	/* ERR_STATUS != 0 */
@@ -157,7 +158,10 @@
  * Descriptor, 32 bytes, in host memory at DESC_BASE + (index % size) * 32.
  * Without LLMDEV_DESC_F_SGL, host_addr is one contiguous buffer of length
  * bytes. With it, host_addr points to sg_count struct llmdev_hw_sg entries
- * whose lengths add up to length.
+ * whose lengths add up to length. With LLMDEV_DESC_F_VEC (spec 1.2,
+ * LLMDEV_CAPS_DESC_VEC), host_addr points to sg_count struct llmdev_hw_vec
+ * entries, each a host buffer and an HBM address of its own, whose lengths
+ * add up to length; hbm_addr must then be 0.
  */
 struct llmdev_hw_desc {
 	__le64 host_addr;
@@ -171,7 +175,9 @@ struct llmdev_hw_desc {
 #define LLMDEV_DESC_SIZE		32
 #define LLMDEV_DESC_F_SGL		BIT(0)
 #define LLMDEV_DESC_F_IRQ		BIT(1)	/* interrupt after completion */
-#define LLMDEV_DESC_F_VALID_MASK	(LLMDEV_DESC_F_SGL | LLMDEV_DESC_F_IRQ)
+#define LLMDEV_DESC_F_VEC		BIT(2)	/* 1.2: a vector of transfers */
+#define LLMDEV_DESC_F_VALID_MASK	(LLMDEV_DESC_F_SGL | LLMDEV_DESC_F_IRQ | \
+					 LLMDEV_DESC_F_VEC)
 
 struct llmdev_hw_sg {
 	__le64 addr;
@@ -180,6 +186,15 @@ struct llmdev_hw_sg {
 };
 
 #define LLMDEV_SG_SIZE			16
+
+struct llmdev_hw_vec {
+	__le64 host_addr;
+	__le64 hbm_addr;
+	__le32 length;
+	__le32 reserved;		/* must be zero */
+};
+
+#define LLMDEV_VEC_SIZE			24
 
 /*
  * Completion, 16 bytes, written at CMPL_BASE + (n % size) * 16 for the n-th

@@ -487,7 +487,7 @@ static uint64_t llmdev_caps(void)
     return LLMDEV_NUM_H2C_RINGS |
            (LLMDEV_NUM_RINGS - LLMDEV_NUM_H2C_RINGS) << 4 |
            LLMDEV_NUM_LINK_PORTS << 8 | LLMDEV_CAPS_SCRUB |
-           LLMDEV_CAPS_FAULT_INJECT;
+           LLMDEV_CAPS_FAULT_INJECT | LLMDEV_CAPS_DESC_VEC;
 }
 
 /* Read a register (the whole of a 64-bit one). Called with the lock held. */

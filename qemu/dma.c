@@ -31,16 +31,16 @@
  * (no completion, HEAD unchanged) and no byte of it reaches guest memory
  * after the register write that asked for it has returned.
  *
- * Host-to-card data of a descriptor of 64 KiB or more is stored into HBM
- * with non-temporal stores on an x86-64 host (SSE2): HBM is the card's
- * memory, not the host's cache, and a large copy that does not first read
- * every destination line into the cache moves about 1.5 times the bytes
- * per second. A store fence ends each piece, before its completion can be
- * written. Smaller descriptors are copied with memcpy(), which is faster
- * for them (LLMDEV_STREAM_MIN). Card-to-host data goes through the cache,
- * as a card's writes into host memory do on hardware that places them in
- * the last-level cache. The collective engine's copies store into HBM with
- * non-temporal stores too (coll.c).
+ * Host-to-card data of a descriptor (or of a vector descriptor's entry) of
+ * 64 KiB or more is stored into HBM with non-temporal stores on an x86-64
+ * host (SSE2): HBM is the card's memory, not the host's cache, and a large
+ * copy that does not first read every destination line into the cache
+ * moves about 1.5 times the bytes per second. A store fence ends each
+ * piece, before its completion can be written. Smaller ones are copied
+ * with memcpy(), which is faster for them (LLMDEV_STREAM_MIN). Card-to-host
+ * data goes through the cache, as a card's writes into host memory do on
+ * hardware that places them in the last-level cache. The collective
+ * engine's copies store into HBM with non-temporal stores too (coll.c).
  *
  * The scrub engine fills an HBM range from its own worker. Zeroing skips
  * the blocks that were never written since they were last zeroed (they are
@@ -442,12 +442,92 @@ static void llmdev_job_fetch(LlmdevRing *r)
                                    sizeof(job->d));
 }
 
-static bool llmdev_job_map_host(LlmdevRing *r, uint64_t addr, uint64_t len)
+/*
+ * A descriptor to the card of at least this many bytes is copied into HBM
+ * with non-temporal stores (llmdev_copy_to_hbm()), a smaller one with
+ * memcpy(): for it, the fence that ends a streamed copy and the
+ * write-combining buffers it drains cost more than the cache fills they
+ * save. Measured with 1000-descriptor registered batches, switching in
+ * one VM, the card's busy time a descriptor: 4 KiB 0.43-0.60 us with
+ * memcpy() against 0.64-0.67 us streamed, 16 KiB 1.25-1.55 against
+ * 1.36-1.46 (and 1.74-1.85 against 2.03-2.19 in another VM); from 64 KiB
+ * on, streaming was as fast or faster.
+ */
+#define LLMDEV_STREAM_MIN           (64 * KiB)
+
+/*
+ * Map @len bytes of host memory at @addr that go to or come from HBM at
+ * @hbm: the pieces they take are told their HBM offsets, and whether they
+ * are streamed (llmdev_copy_to_hbm()), which an extent of @stream_len
+ * bytes or more is.
+ */
+static bool llmdev_job_map_host(LlmdevRing *r, uint64_t addr, uint64_t len,
+                                uint64_t hbm, uint64_t stream_len)
 {
+    GArray *pieces = r->job.pieces;
+    guint i = pieces->len;
+    bool ok;
+
     if (r->c2h) {
-        return llmdev_map_write(r->s, addr, len, r->job.pieces);
+        ok = llmdev_map_write(r->s, addr, len, pieces);
+    } else {
+        ok = llmdev_map_read(r->s, addr, len, pieces, !r->job.in_rcu);
     }
-    return llmdev_map_read(r->s, addr, len, r->job.pieces, !r->job.in_rcu);
+    for (; i < pieces->len; i++) {
+        LlmdevPiece *p = &g_array_index(pieces, LlmdevPiece, i);
+
+        p->hbm = hbm;
+        p->stream = !r->c2h && stream_len >= LLMDEV_STREAM_MIN;
+        hbm += p->len;
+    }
+    return ok;
+}
+
+/*
+ * Checks 6-10 of a vector descriptor (4.2.1, 4.5), @len and @count from
+ * the descriptor. The table is read once, into the ring's own buffer.
+ */
+static uint32_t llmdev_job_check_vec(LlmdevRing *r, uint64_t table,
+                                     uint32_t len, uint32_t count,
+                                     uint64_t *bad)
+{
+    LlmdevState *s = r->s;
+    uint64_t total = 0;
+    uint32_t i;
+
+    if (!count || count > LLMDEV_DESC_MAX_SG) {
+        return LLMDEV_ERR_DESC_FORMAT;
+    }
+    if (!llmdev_dma_read(s, table, r->vec,
+                         (uint64_t)count * LLMDEV_VEC_SIZE)) {
+        *bad = table;
+        return LLMDEV_ERR_DESC_FETCH;
+    }
+    for (i = 0; i < count; i++) {
+        const struct llmdev_hw_vec *v = &r->vec[i];
+        uint64_t addr = le64_to_cpu(v->host_addr);
+        uint64_t hbm = le64_to_cpu(v->hbm_addr);
+        uint32_t el = le32_to_cpu(v->length);
+
+        if (!el || v->reserved) {
+            *bad = table + (uint64_t)i * LLMDEV_VEC_SIZE;
+            return LLMDEV_ERR_DESC_FORMAT;
+        }
+        /* check 10 as soon as the sum passes length: nothing more mapped */
+        if (el > len - total) {
+            return LLMDEV_ERR_DESC_FORMAT;
+        }
+        if (!llmdev_hbm_range_ok(s, hbm, el)) {
+            *bad = hbm;
+            return LLMDEV_ERR_HBM_RANGE;
+        }
+        if (!llmdev_job_map_host(r, addr, el, hbm, el)) {
+            *bad = addr;
+            return LLMDEV_ERR_HOST_ADDR;
+        }
+        total += el;
+    }
+    return total == len ? LLMDEV_ERR_NONE : LLMDEV_ERR_DESC_FORMAT;
 }
 
 /*
@@ -482,12 +562,18 @@ static uint32_t llmdev_job_check(LlmdevRing *r, uint64_t *bad)
     if (!len || (flags & ~LLMDEV_DESC_F_VALID_MASK)) {
         return LLMDEV_ERR_DESC_FORMAT;
     }
+    if (flags & LLMDEV_DESC_F_VEC) {
+        if ((flags & LLMDEV_DESC_F_SGL) || hbm) {
+            return LLMDEV_ERR_DESC_FORMAT;
+        }
+        return llmdev_job_check_vec(r, host, len, count, bad);
+    }
     if (!llmdev_hbm_range_ok(s, hbm, len)) {
         *bad = hbm;
         return LLMDEV_ERR_HBM_RANGE;
     }
     if (!(flags & LLMDEV_DESC_F_SGL)) {
-        if (!llmdev_job_map_host(r, host, len)) {
+        if (!llmdev_job_map_host(r, host, len, hbm, len)) {
             *bad = host;
             return LLMDEV_ERR_HOST_ADDR;
         }
@@ -513,7 +599,7 @@ static uint32_t llmdev_job_check(LlmdevRing *r, uint64_t *bad)
         if (sl > len - total) {
             return LLMDEV_ERR_DESC_FORMAT;
         }
-        if (!llmdev_job_map_host(r, addr, sl)) {
+        if (!llmdev_job_map_host(r, addr, sl, hbm + total, len)) {
             *bad = addr;
             return LLMDEV_ERR_HOST_ADDR;
         }
@@ -580,19 +666,6 @@ void llmdev_copy_to_hbm(uint8_t *dst, const uint8_t *src, uint64_t n)
 }
 
 /*
- * A descriptor to the card of at least this many bytes is copied into HBM
- * with non-temporal stores (llmdev_copy_to_hbm()), a smaller one with
- * memcpy(): for it, the fence that ends a streamed copy and the
- * write-combining buffers it drains cost more than the cache fills they
- * save. Measured with 1000-descriptor registered batches, switching in
- * one VM, the card's busy time a descriptor: 4 KiB 0.43-0.60 us with
- * memcpy() against 0.64-0.67 us streamed, 16 KiB 1.25-1.55 against
- * 1.36-1.46 (and 1.74-1.85 against 2.03-2.19 in another VM); from 64 KiB
- * on, streaming was as fast or faster.
- */
-#define LLMDEV_STREAM_MIN           (64 * KiB)
-
-/*
  * Move the data, with no lock held, looking for an abort between chunks.
  * Returns LLMDEV_ERR_NONE or LLMDEV_STATUS_ABORTED.
  */
@@ -600,9 +673,7 @@ static uint32_t llmdev_job_copy(LlmdevRing *r, uint32_t gen)
 {
     LlmdevState *s = r->s;
     LlmdevJob *job = &r->job;
-    uint64_t start = le64_to_cpu(job->d.hbm_addr), hbm = start;
     uint32_t status = LLMDEV_ERR_NONE;
-    bool stream = !r->c2h && le32_to_cpu(job->d.length) >= LLMDEV_STREAM_MIN;
     guint i;
 
     for (i = 0; i < job->pieces->len && !status; i++) {
@@ -610,27 +681,25 @@ static uint32_t llmdev_job_copy(LlmdevRing *r, uint32_t gen)
         uint64_t off, n;
 
         for (off = 0; off < p->len; off += n) {
-            uint8_t *dst = r->c2h ? p->host + off : s->hbm + hbm;
-            const uint8_t *src = r->c2h ? s->hbm + hbm : p->host + off;
+            uint8_t *dst = r->c2h ? p->host + off : s->hbm + p->hbm + off;
+            const uint8_t *src = r->c2h ? s->hbm + p->hbm + off : p->host + off;
 
             n = MIN(LLMDEV_COPY_CHUNK, p->len - off);
             if (llmdev_worker_aborted(&r->w, gen)) {
                 status = LLMDEV_STATUS_ABORTED;
                 break;
             }
-            if (stream) {
+            if (p->stream) {
                 llmdev_copy_to_hbm(dst, src, n);
             } else {
                 memcpy(dst, src, n);
             }
             if (r->c2h) {
                 p->done = off + n;
+            } else {
+                llmdev_hbm_written(s, p->hbm + off, n);
             }
-            hbm += n;
         }
-    }
-    if (!r->c2h) {
-        llmdev_hbm_written(s, start, hbm - start);
     }
     return status;
 }
@@ -1263,6 +1332,7 @@ void llmdev_dma_init(LlmdevState *s)
         r->call_bh = qemu_bh_new(llmdev_ring_call_bh, r);
         r->job.pieces = g_array_new(false, false, sizeof(LlmdevPiece));
         r->sg = g_new(struct llmdev_hw_sg, LLMDEV_DESC_MAX_SG);
+        r->vec = g_new(struct llmdev_hw_vec, LLMDEV_DESC_MAX_SG);
         llmdev_worker_start(s, &r->w, name, llmdev_ring_thread, r);
     }
     llmdev_worker_start(s, &s->scrub.w, "scrub", llmdev_scrub_thread, s);
@@ -1281,6 +1351,7 @@ void llmdev_dma_fini(LlmdevState *s)
         qemu_bh_delete(r->call_bh);
         g_array_free(r->job.pieces, true);
         g_free(r->sg);
+        g_free(r->vec);
     }
     llmdev_worker_stop(s, &s->scrub.w);
 }

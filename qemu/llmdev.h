@@ -96,6 +96,8 @@ typedef struct LlmdevPiece {
     uint8_t *host;
     uint64_t len;
     uint64_t done;          /* bytes written (card-to-host pieces) */
+    uint64_t hbm;           /* the HBM offset it is copied to or from */
+    bool stream;            /* to the card with non-temporal stores */
     /* host-to-card pieces: the reference held, or NULL (mapped in RCU) */
     MemoryRegion *mr;
 } LlmdevPiece;
@@ -154,6 +156,7 @@ typedef struct LlmdevRing {
     /* the worker's own */
     LlmdevJob job;
     struct llmdev_hw_sg *sg;    /* LLMDEV_DESC_MAX_SG entries */
+    struct llmdev_hw_vec *vec;  /* LLMDEV_DESC_MAX_SG entries */
 } LlmdevRing;
 
 typedef struct LlmdevScrub {

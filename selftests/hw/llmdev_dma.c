@@ -484,6 +484,195 @@ TEST_F_TIMEOUT(dma, desc_format, 120)
 	EXPECT_EQ(64, llmdev_perf(c, LLMDEV_PERF_H2C_BYTES));
 }
 
+/*
+ * Vector descriptors (spec 1.2, 4.2.1): one descriptor moves many blocks,
+ * each between a host buffer and an HBM range of its own, scattered both
+ * ways; every entry is checked before anything moves.
+ */
+#define VEC_N		64
+
+static void vec_block(unsigned int k, size_t *off, uint32_t *len, uint64_t *hbm)
+{
+	*off = (37u * k) % 512;
+	*len = 1 + (211u * k) % 3500;
+	/* HBM slots in a scattered order, 4 KiB apart; never overlapping */
+	*hbm = 0x100000 + (uint64_t)((k * 23u) % VEC_N) * 4096 + (7u * k) % 64;
+}
+
+static void vec_set(volatile struct llmdev_hw_vec *v, uint64_t host,
+		    uint64_t hbm, uint32_t len)
+{
+	v->host_addr = host;
+	v->hbm_addr = hbm;
+	v->length = len;
+	v->reserved = 0;
+}
+
+TEST_F_TIMEOUT(dma, vector, 120)
+{
+	struct llmdev_card *c = self->c;
+	struct llmdev_uring *in = &self->ring[1], *out = &self->ring[2];
+	volatile struct llmdev_hw_vec *vi, *vo;
+	struct llmdev_hw_cmpl cp;
+	uint32_t total = 0, len;
+	uint8_t got[4096];
+	unsigned int k;
+	uint64_t hbm;
+	size_t off;
+	long d;
+
+	LLMDEV_REQUIRE(&self->cs);
+	ASSERT_NE(0, llmdev_rd32(c, LLMDEV_REG_CAPS) & LLMDEV_CAPS_DESC_VEC);
+	START_RING(in, 8);
+	START_RING(out, 8);
+	vi = (volatile struct llmdev_hw_vec *)in->sg.va;
+	vo = (volatile struct llmdev_hw_vec *)out->sg.va;
+	llmdev_fill_random(self->src.va, VEC_N * LLMDEV_PAGE_SIZE, &self->seed);
+	memset(self->dst.va, GUARD, self->dst.len);
+	for (k = 0; k < VEC_N; k++) {
+		vec_block(k, &off, &len, &hbm);
+		vec_set(&vi[k], self->src.pa[k] + off, hbm, len);
+		/* back in another order: entry k brings block VEC_N - 1 - k */
+		vec_block(VEC_N - 1 - k, &off, &len, &hbm);
+		vec_set(&vo[k], self->dst.pa[VEC_N - 1 - k] + off, hbm, len);
+		total += len;
+	}
+	POST_WAIT(in, in->sg.pa[0], 0, total, LLMDEV_DESC_F_VEC, VEC_N, 1, &cp);
+	EXPECT_EQ(0, cp.status);
+	EXPECT_EQ(total, cp.bytes);
+	for (k = 0; k < VEC_N; k++) {
+		vec_block(k, &off, &len, &hbm);
+		llmdev_ap_read(c, hbm, got, len);
+		d = llmdev_memdiff(self->src.va + k * LLMDEV_PAGE_SIZE + off, got, len);
+		EXPECT_EQ(-1, d) TH_LOG("entry %u: HBM %#" PRIx64 " + %ld differs", k, hbm, d);
+	}
+	POST_WAIT(out, out->sg.pa[0], 0, total, LLMDEV_DESC_F_VEC, VEC_N, 2, &cp);
+	EXPECT_EQ(0, cp.status);
+	EXPECT_EQ(total, cp.bytes);
+	for (k = 0; k < VEC_N; k++) {
+		size_t p = k * LLMDEV_PAGE_SIZE;
+
+		vec_block(k, &off, &len, &hbm);
+		d = llmdev_memdiff(self->src.va + p + off, self->dst.va + p + off, len);
+		EXPECT_EQ(-1, d) TH_LOG("entry for block %u: byte %ld differs", k, d);
+		/* nothing but the blocks was written */
+		memset(self->dst.va + p + off, GUARD, len);
+	}
+	EXPECT_EQ(-1, guard_broken(&self->dst, 0, 0));
+	/* one descriptor each way, every byte counted */
+	EXPECT_EQ(1, llmdev_perf(c, LLMDEV_PERF_H2C_DESC));
+	EXPECT_EQ(1, llmdev_perf(c, LLMDEV_PERF_C2H_DESC));
+	EXPECT_EQ(total, llmdev_perf(c, LLMDEV_PERF_H2C_BYTES));
+	EXPECT_EQ(total, llmdev_perf(c, LLMDEV_PERF_C2H_BYTES));
+
+	/* entries that overlap in HBM: the later one's data stays */
+	vec_set(&vi[0], self->src.pa[0], 0x9000, 64);
+	vec_set(&vi[1], self->src.pa[1], 0x9000, 64);
+	POST_WAIT(in, in->sg.pa[0], 0, 128, LLMDEV_DESC_F_VEC, 2, 3, &cp);
+	EXPECT_EQ(0, cp.status);
+	llmdev_ap_read(c, 0x9000, got, 64);
+	EXPECT_EQ(-1, llmdev_memdiff(self->src.va + LLMDEV_PAGE_SIZE, got, 64));
+	EXPECT_EQ(0, llmdev_rd32(c, LLMDEV_REG_ERR_COUNT));
+}
+
+TEST_F_TIMEOUT(dma, vector_format, 120)
+{
+	struct llmdev_card *c = self->c;
+	struct llmdev_uring *in = &self->ring[0], *out = &self->ring[3];
+	uint64_t tpa = in->sg.pa[0], sz = self->hbm_size;
+	volatile struct llmdev_hw_vec *v, *vo;
+	struct llmdev_hw_cmpl cp;
+	uint32_t seq = 0;
+
+	LLMDEV_REQUIRE(&self->cs);
+	START_RING(in, 32);
+	START_RING(out, 8);
+	v = (volatile struct llmdev_hw_vec *)in->sg.va;
+	vo = (volatile struct llmdev_hw_vec *)out->sg.va;
+	vec_set(&v[0], self->src.pa[0], 0x1000, 64);
+	vec_set(&v[1], self->src.pa[1], 0x3000, 64);
+
+	/* VEC and SGL together; VEC with an hbm_addr */
+	POST_WAIT(in, tpa, 0, 128, LLMDEV_DESC_F_VEC | LLMDEV_DESC_F_SGL, 2, 1, &cp);
+	EXPECT_FAILED_DESC(c, in, &cp, LLMDEV_ERR_DESC_FORMAT, seq);
+	seq++;
+	POST_WAIT(in, tpa, 0x1000, 128, LLMDEV_DESC_F_VEC, 2, 2, &cp);
+	EXPECT_FAILED_DESC(c, in, &cp, LLMDEV_ERR_DESC_FORMAT, seq);
+	seq++;
+	/* no entries, too many */
+	POST_WAIT(in, tpa, 0, 128, LLMDEV_DESC_F_VEC, 0, 3, &cp);
+	EXPECT_FAILED_DESC(c, in, &cp, LLMDEV_ERR_DESC_FORMAT, seq);
+	seq++;
+	POST_WAIT(in, tpa, 0, 128, LLMDEV_DESC_F_VEC, LLMDEV_DESC_MAX_SG + 1, 4, &cp);
+	EXPECT_FAILED_DESC(c, in, &cp, LLMDEV_ERR_DESC_FORMAT, seq);
+	seq++;
+	/* the table not in RAM: the descriptor fails, the ring goes on */
+	POST_WAIT(in, BAD_ADDR, 0, 128, LLMDEV_DESC_F_VEC, 2, 5, &cp);
+	EXPECT_FAILED_DESC(c, in, &cp, LLMDEV_ERR_DESC_FETCH, seq);
+	EXPECT_EQ((uint64_t)BAD_ADDR, llmdev_log_rd64(c, seq, LLMDEV_ERR_LOG_ADDR));
+	seq++;
+	/* entry 1 reserved, then of length 0: logged at the entry */
+	v[1].reserved = 1;
+	POST_WAIT(in, tpa, 0, 128, LLMDEV_DESC_F_VEC, 2, 6, &cp);
+	EXPECT_FAILED_DESC(c, in, &cp, LLMDEV_ERR_DESC_FORMAT, seq);
+	EXPECT_EQ(tpa + LLMDEV_VEC_SIZE, llmdev_log_rd64(c, seq, LLMDEV_ERR_LOG_ADDR));
+	seq++;
+	v[1].reserved = 0;
+	v[1].length = 0;
+	POST_WAIT(in, tpa, 0, 128, LLMDEV_DESC_F_VEC, 2, 7, &cp);
+	EXPECT_FAILED_DESC(c, in, &cp, LLMDEV_ERR_DESC_FORMAT, seq);
+	seq++;
+	/* entry 1 past the end of HBM (check 8a), and wrapping around 2^64 */
+	vec_set(&v[1], self->src.pa[1], sz - 32, 64);
+	POST_WAIT(in, tpa, 0, 128, LLMDEV_DESC_F_VEC, 2, 8, &cp);
+	EXPECT_FAILED_DESC(c, in, &cp, LLMDEV_ERR_HBM_RANGE, seq);
+	EXPECT_EQ(sz - 32, llmdev_log_rd64(c, seq, LLMDEV_ERR_LOG_ADDR));
+	seq++;
+	v[1].hbm_addr = ~0ull - 10;
+	POST_WAIT(in, tpa, 0, 128, LLMDEV_DESC_F_VEC, 2, 9, &cp);
+	EXPECT_FAILED_DESC(c, in, &cp, LLMDEV_ERR_HBM_RANGE, seq);
+	seq++;
+	/* entry 1's host memory not RAM */
+	vec_set(&v[1], BAD_ADDR, 0x3000, 64);
+	POST_WAIT(in, tpa, 0, 128, LLMDEV_DESC_F_VEC, 2, 10, &cp);
+	EXPECT_FAILED_DESC(c, in, &cp, LLMDEV_ERR_HOST_ADDR, seq);
+	EXPECT_EQ((uint64_t)BAD_ADDR, llmdev_log_rd64(c, seq, LLMDEV_ERR_LOG_ADDR));
+	seq++;
+	/* lengths passing length at entry 1: check 10 before its memory */
+	POST_WAIT(in, tpa, 0, 100, LLMDEV_DESC_F_VEC, 2, 11, &cp);
+	EXPECT_FAILED_DESC(c, in, &cp, LLMDEV_ERR_DESC_FORMAT, seq);
+	EXPECT_EQ(0, llmdev_log_rd64(c, seq, LLMDEV_ERR_LOG_ADDR));
+	seq++;
+	/* and short of it */
+	vec_set(&v[1], self->src.pa[1], 0x3000, 64);
+	POST_WAIT(in, tpa, 0, 129, LLMDEV_DESC_F_VEC, 2, 12, &cp);
+	EXPECT_FAILED_DESC(c, in, &cp, LLMDEV_ERR_DESC_FORMAT, seq);
+	seq++;
+
+	/* C2H: entry 0 good, entry 1 beyond HBM: nothing written at all */
+	memset(self->dst.va, GUARD, self->dst.len);
+	vec_set(&vo[0], self->dst.pa[0], 0x1000, 64);
+	vec_set(&vo[1], self->dst.pa[1], sz, 64);
+	POST_WAIT(out, out->sg.pa[0], 0, 128, LLMDEV_DESC_F_VEC, 2, 13, &cp);
+	EXPECT_FAILED_DESC(c, out, &cp, LLMDEV_ERR_HBM_RANGE, seq);
+	seq++;
+	EXPECT_EQ(-1, guard_broken(&self->dst, 0, 0));
+
+	/* the good vector after all that */
+	llmdev_fill_random(self->src.va, 2 * LLMDEV_PAGE_SIZE, &self->seed);
+	POST_WAIT(in, tpa, 0, 128, LLMDEV_DESC_F_VEC, 2, 14, &cp);
+	EXPECT_EQ(0, cp.status);
+	EXPECT_EQ(128, cp.bytes);
+	vo[1].hbm_addr = 0x3000;
+	POST_WAIT(out, out->sg.pa[0], 0, 128, LLMDEV_DESC_F_VEC, 2, 15, &cp);
+	EXPECT_EQ(0, cp.status);
+	EXPECT_EQ(-1, llmdev_memdiff(self->src.va, self->dst.va, 64));
+	EXPECT_EQ(-1, llmdev_memdiff(self->src.va + LLMDEV_PAGE_SIZE,
+				     self->dst.va + LLMDEV_PAGE_SIZE, 64));
+	EXPECT_EQ(seq, llmdev_rd32(c, LLMDEV_REG_ERR_COUNT));
+	EXPECT_EQ(128, llmdev_perf(c, LLMDEV_PERF_H2C_BYTES));
+}
+
 TEST_F_TIMEOUT(dma, fail_next_desc, 120)
 {
 	struct llmdev_card *c = self->c;

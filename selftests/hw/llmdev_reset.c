@@ -157,8 +157,8 @@ static void check_reset_values(struct __test_metadata *_metadata,
 	EXPECT_EQ(LLMDEV_ID_MAGIC, llmdev_rd32(c, LLMDEV_REG_ID));
 	EXPECT_EQ(LLMDEV_SPEC_MAJOR << 16 | LLMDEV_SPEC_MINOR,
 		  llmdev_rd32(c, LLMDEV_REG_VERSION));
-	EXPECT_EQ(2u | 2u << 4 | 4u << 8 | LLMDEV_CAPS_SCRUB | LLMDEV_CAPS_FAULT_INJECT,
-		  llmdev_rd32(c, LLMDEV_REG_CAPS));
+	EXPECT_EQ(2u | 2u << 4 | 4u << 8 | LLMDEV_CAPS_SCRUB | LLMDEV_CAPS_FAULT_INJECT |
+		  LLMDEV_CAPS_DESC_VEC, llmdev_rd32(c, LLMDEV_REG_CAPS));
 	EXPECT_EQ(LLMDEV_STATUS_READY, llmdev_rd32(c, LLMDEV_REG_STATUS));
 	EXPECT_EQ(0, llmdev_rd32(c, LLMDEV_REG_CONTROL));
 	EXPECT_EQ(0, llmdev_rd32(c, LLMDEV_REG_SCRATCH));
