@@ -509,7 +509,9 @@ unsigned int llmdev_buf_descs(const struct llmdev_buf *b, u64 off, u64 len,
 				d[n].count = whole;
 				d[n].length = bytes;
 				d[n].hbm_addr = hbm;
+				d[n].vec = false;
 				d[n].table = NULL;
+				d[n].sg = &b->table[k];
 			}
 			off += bytes;
 			hbm += bytes;
@@ -523,6 +525,7 @@ unsigned int llmdev_buf_descs(const struct llmdev_buf *b, u64 off, u64 len,
 				d[n].count = 0;
 				d[n].length = bytes;
 				d[n].hbm_addr = hbm;
+				d[n].vec = false;
 				d[n].table = NULL;
 			}
 			off += bytes;
@@ -591,12 +594,14 @@ int llmdev_buf_rows_descs(struct device *dev, const struct llmdev_buf *b,
 		jd->hbm_addr = hbm;
 		jd->length = 0;
 		jd->count = 0;
+		jd->vec = false;
 		jd->table = NULL;
 		if (cnt > 1) {
 			jd->table = dma_alloc_coherent(dev, cnt * LLMDEV_SG_SIZE,
 						       &jd->addr, GFP_KERNEL);
 			if (!jd->table)
 				return -ENOMEM;
+			jd->sg = jd->table;
 			jd->count = cnt;
 		}
 		for (e = 0; e < cnt; e++) {

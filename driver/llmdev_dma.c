@@ -100,6 +100,24 @@ static unsigned int llmdev_max_pinned_mb;
 module_param_named(max_pinned_mb, llmdev_max_pinned_mb, uint, 0644);
 MODULE_PARM_DESC(max_pinned_mb, "MiB of plain (unregistered) user memory the queued transfers of all cards may hold pinned; a submission past it waits for some to finish (default 0: a quarter of RAM)");
 
+/*
+ * A request's transfers go to the card as vector descriptors (hardware.md
+ * 4.2.1) where it has them: runs of up to a page of transfers (170 with
+ * 4 KiB pages), each run one descriptor, one completion. The card's work
+ * and the host's for each descriptor, its fetch and completion, are then
+ * done once a run instead of once a transfer: what many small blocks, KV
+ * blocks for one, cost beyond their copy.
+ */
+static bool llmdev_desc_vec = true;
+module_param_named(desc_vec, llmdev_desc_vec, bool, 0644);
+MODULE_PARM_DESC(desc_vec, "Send the transfers of a batch as vector descriptors, where the card has them (default Y)");
+
+/* entries of a vector table: a page of them at most */
+#define LLMDEV_VEC_ENTRIES	min_t(u32, PAGE_SIZE / LLMDEV_VEC_SIZE, \
+				      LLMDEV_DESC_MAX_SG)
+/* a job of fewer descriptors than this keeps them */
+#define LLMDEV_VEC_MIN_DESCS	4
+
 static DEFINE_SPINLOCK(llmdev_pin_lock);	/* protects llmdev_pinned */
 /* bytes of plain memory pinned for requests not finished, on all cards */
 static u64 llmdev_pinned;
@@ -215,6 +233,22 @@ static struct device *llmdev_dma_dev(struct llmdev_device *ldev)
 
 /* ---- requests: building and releasing ------------------------------------ */
 
+/* Free the table a descriptor owns, if any. */
+static void llmdev_job_desc_free(struct llmdev_device *ldev,
+				 struct llmdev_job_desc *jd)
+{
+	if (jd->vec)
+		dma_free_coherent(llmdev_dma_dev(ldev),
+				  jd->count * LLMDEV_VEC_SIZE, jd->vtable,
+				  jd->addr);
+	else if (jd->table)
+		dma_free_coherent(llmdev_dma_dev(ldev),
+				  jd->count * LLMDEV_SG_SIZE, jd->table,
+				  jd->addr);
+	jd->vec = false;
+	jd->table = NULL;
+}
+
 /* The descriptors are no longer on a ring: free them and their SG tables. */
 static void llmdev_req_free_descs(struct llmdev_req *req)
 {
@@ -224,11 +258,7 @@ static void llmdev_req_free_descs(struct llmdev_req *req)
 		struct llmdev_job *job = &req->job[j];
 
 		for (i = 0; job->descs && i < job->nr_desc; i++)
-			if (job->descs[i].table)
-				dma_free_coherent(llmdev_dma_dev(req->ldev),
-						  job->descs[i].count * LLMDEV_SG_SIZE,
-						  job->descs[i].table,
-						  job->descs[i].addr);
+			llmdev_job_desc_free(req->ldev, &job->descs[i]);
 		if (job->descs != &job->one_desc)
 			kvfree(job->descs);
 		job->descs = NULL;
@@ -307,6 +337,7 @@ static void llmdev_req_init(struct llmdev_req *req, struct llmdev_device *ldev,
 		job->one_desc.hbm_addr = 0;
 		job->one_desc.length = 0;
 		job->one_desc.count = 0;
+		job->one_desc.vec = false;
 		job->one_desc.table = NULL;
 	}
 	atomic_set(&req->pending, 0);
@@ -671,6 +702,7 @@ static int llmdev_xfer_descs(struct llmdev_device *ldev, struct llmdev_xfer *x,
 			jd->hbm_addr = hbm;
 			jd->length = 0;
 			jd->count = cnt > 1 ? cnt : 0;
+			jd->vec = false;
 			jd->table = NULL;
 			(*n)++;
 			if (cnt > 1) {
@@ -682,6 +714,7 @@ static int llmdev_xfer_descs(struct llmdev_device *ldev, struct llmdev_xfer *x,
 					jd->count = 0;
 					return -ENOMEM;
 				}
+				jd->sg = jd->table;
 			} else {
 				jd->addr = sg_dma_address(sg);
 			}
@@ -758,7 +791,8 @@ static void llmdev_ring_post(struct llmdev_ring *ring)
 			struct llmdev_job_desc *jd = &job->descs[job->posted];
 			struct llmdev_hw_desc *d;
 			u32 slot = ring->tail & LLMDEV_RING_MASK;
-			u32 flags = jd->count ? LLMDEV_DESC_F_SGL : 0;
+			u32 flags = jd->vec ? LLMDEV_DESC_F_VEC :
+				    jd->count ? LLMDEV_DESC_F_SGL : 0;
 
 			if (job->posted == job->nr_desc - 1 && !job->quiet)
 				flags |= LLMDEV_DESC_F_IRQ;
@@ -1288,8 +1322,97 @@ static int llmdev_op_buf_descs(struct llmdev_device *ldev,
 	return 0;
 }
 
+/* The vector entries descriptor @jd becomes: one a host segment. */
+static u32 llmdev_vec_entries(const struct llmdev_job_desc *jd)
+{
+	return jd->count ? jd->count : 1;
+}
+
+static void llmdev_vec_set(struct llmdev_hw_vec *v, u64 host, u64 hbm,
+			   u32 length)
+{
+	v->host_addr = cpu_to_le64(host);
+	v->hbm_addr = cpu_to_le64(hbm);
+	v->length = cpu_to_le32(length);
+	v->reserved = 0;
+}
+
 /*
- * Lay out the jobs' descriptors: count them per direction, allocate, fill.
+ * Gather a job's descriptors into vector descriptors: each run of them
+ * that fits a vector table (LLMDEV_VEC_ENTRIES entries, under 4 GiB)
+ * becomes one, its SG tables flattened into entries (and those it owned
+ * freed). Where a table cannot be allocated, the descriptors from there on
+ * stay as they are: they move the same bytes.
+ */
+static void llmdev_job_vectorize(struct llmdev_device *ldev,
+				 struct llmdev_job *job)
+{
+	struct llmdev_job_desc *d = job->descs;
+	unsigned int n = job->nr_desc, i = 0, out = 0;
+
+	if (!ldev->desc_vec || !READ_ONCE(llmdev_desc_vec) ||
+	    n < LLMDEV_VEC_MIN_DESCS)
+		return;
+	while (i < n) {
+		unsigned int end = i, k, e = 0;
+		struct llmdev_hw_vec *v;
+		u32 entries = 0;
+		u64 bytes = 0;
+		dma_addr_t addr;
+
+		while (end < n &&
+		       entries + llmdev_vec_entries(&d[end]) <= LLMDEV_VEC_ENTRIES &&
+		       bytes + d[end].length <= U32_MAX) {
+			entries += llmdev_vec_entries(&d[end]);
+			bytes += d[end].length;
+			end++;
+		}
+		if (end - i < 2) {
+			/* alone, or too many entries for a table: as it is */
+			d[out++] = d[i++];
+			continue;
+		}
+		v = dma_alloc_coherent(llmdev_dma_dev(ldev),
+				       entries * LLMDEV_VEC_SIZE, &addr,
+				       GFP_KERNEL | __GFP_NOWARN);
+		if (!v) {
+			memmove(&d[out], &d[i], (n - i) * sizeof(*d));
+			out += n - i;
+			break;
+		}
+		for (k = i; k < end; k++) {
+			struct llmdev_job_desc *jd = &d[k];
+			u64 hbm = jd->hbm_addr;
+			u32 s;
+
+			if (!jd->count) {
+				llmdev_vec_set(&v[e++], jd->addr, hbm, jd->length);
+				continue;
+			}
+			for (s = 0; s < jd->count; s++) {
+				u32 len = le32_to_cpu(jd->sg[s].length);
+
+				llmdev_vec_set(&v[e++], le64_to_cpu(jd->sg[s].addr),
+					       hbm, len);
+				hbm += len;
+			}
+			llmdev_job_desc_free(ldev, jd);
+		}
+		d[out].addr = addr;
+		d[out].hbm_addr = 0;
+		d[out].length = bytes;
+		d[out].count = entries;
+		d[out].vec = true;
+		d[out].vtable = v;
+		out++;
+		i = end;
+	}
+	job->nr_desc = out;
+}
+
+/*
+ * Lay out the jobs' descriptors: count them per direction, allocate, fill,
+ * gather into vectors.
  * @ops: the transfers, to find their offsets again.
  */
 static int llmdev_req_build(struct llmdev_req *req,
@@ -1338,6 +1461,8 @@ static int llmdev_req_build(struct llmdev_req *req,
 			return ret;
 		pos[x->to_card ? 0 : 1] += n;
 	}
+	for (j = 0; j < 2; j++)
+		llmdev_job_vectorize(req->ldev, &req->job[j]);
 	return 0;
 }
 

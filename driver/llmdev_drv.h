@@ -121,19 +121,29 @@ struct llmdev_buf;
 
 /**
  * struct llmdev_job_desc - one hardware descriptor, before it is posted
- * @addr: bus address of the host segment, or of the SG table
- * @hbm_addr: HBM address
+ * @addr: bus address of the host segment, or of the SG or vector table
+ * @hbm_addr: HBM address (0 for a vector)
  * @length: bytes
- * @count: SG entries at @addr, or 0 for a single segment
+ * @count: SG or vector entries at @addr, or 0 for a single segment
+ * @vec: a vector descriptor (LLMDEV_DESC_F_VEC): @vtable, which it owns
  * @table: the SG table, when the descriptor owns it (else NULL: a single
  *         segment, or a registered buffer's table)
+ * @sg: the SG entries at @addr, for the CPU (either kind of SG table)
+ * @vtable: the vector table
  */
 struct llmdev_job_desc {
 	dma_addr_t addr;
 	u64 hbm_addr;
 	u32 length;
 	u32 count;
-	struct llmdev_hw_sg *table;
+	bool vec;
+	union {
+		struct {
+			struct llmdev_hw_sg *table;
+			const struct llmdev_hw_sg *sg;
+		};
+		struct llmdev_hw_vec *vtable;
+	};
 };
 
 /**
@@ -245,6 +255,7 @@ enum llmdev_state {
  *              mapping of the aperture, so they can all be zapped
  * @serial: serial number register
  * @spec_version: version register
+ * @desc_vec: the card has vector descriptors (LLMDEV_CAPS_DESC_VEC)
  * @nvec: interrupt vectors in use
  * @hbm: the HBM allocator
  * @ring: the DMA rings
@@ -286,6 +297,7 @@ struct llmdev_device {
 	struct inode *anon_inode;
 	u64 serial;
 	u32 spec_version;
+	bool desc_vec;
 	int nvec;
 	/* one vector: sources the hard handler cleared, for the thread */
 	atomic_t irq_single_pending;

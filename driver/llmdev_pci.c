@@ -548,6 +548,9 @@ static int llmdev_hw_init(struct llmdev_device *ldev)
 		return -ENODEV;
 	}
 	llmdev_wr32(ldev, LLMDEV_REG_CONTROL, LLMDEV_CONTROL_RESET);
+	/* vector descriptors came with 1.2, and a card says it has them */
+	ldev->desc_vec = (ldev->spec_version & 0xffff) >= 2 &&
+			 (llmdev_rd32(ldev, LLMDEV_REG_CAPS) & LLMDEV_CAPS_DESC_VEC);
 	ldev->serial = llmdev_rd64(ldev, LLMDEV_REG_SERIAL);
 	ldev->hbm.size = llmdev_rd64(ldev, LLMDEV_REG_HBM_SIZE);
 	if (ldev->hbm.size > pci_resource_len(pdev, LLMDEV_BAR_HBM)) {
