@@ -462,6 +462,16 @@ static u64 llmdev_pin_cap(void)
 	return mb ? (u64)mb << 20 : ((u64)totalram_pages() << PAGE_SHIFT) / 4;
 }
 
+/*
+ * An op of plain memory (not a registered buffer) that is pinned: one of a
+ * bad length fails later, in llmdev_req_add(), and pins nothing.
+ */
+static bool llmdev_op_plain(const struct llmdev_dma_op *op)
+{
+	return !(op->flags & LLMDEV_OP_BUF) && op->length &&
+	       op->length <= LLMDEV_DMA_MAX_LENGTH;
+}
+
 /* The bytes of the pages @count ops of plain memory pin, as xfer_pin() does. */
 static u64 llmdev_plain_pinned(const struct llmdev_dma_op *ops,
 			       unsigned int count)
@@ -472,9 +482,8 @@ static u64 llmdev_plain_pinned(const struct llmdev_dma_op *ops,
 	for (i = 0; i < count; i++) {
 		const struct llmdev_dma_op *op = &ops[i];
 
-		/* a bad length fails the op later; an op that wraps too */
-		if ((op->flags & LLMDEV_OP_BUF) || !op->length ||
-		    op->length > LLMDEV_DMA_MAX_LENGTH)
+		/* counted even when its address wraps: its pin fails then */
+		if (!llmdev_op_plain(op))
 			continue;
 		bytes += PFN_UP(offset_in_page(op->user_addr) + op->length) <<
 			 PAGE_SHIFT;
@@ -1217,8 +1226,7 @@ static void llmdev_req_pin(struct llmdev_req *req,
 	for (i = 0; i < count; i++) {
 		const struct llmdev_dma_op *op = &ops[i];
 
-		if ((op->flags & LLMDEV_OP_BUF) || !op->length ||
-		    op->length > LLMDEV_DMA_MAX_LENGTH)
+		if (!llmdev_op_plain(op))
 			continue;
 		*pin_err = llmdev_xfer_pin(&req->xfers[i],
 					   op->flags & LLMDEV_OP_TO_CARD,
