@@ -2490,6 +2490,11 @@ int llmdev__kv_create_backend(struct llmdev *dev, const struct llmdev_kv_opts *o
 		}
 		/* a child does not need it, nor its pinning copied */
 		madvise(kv->host, kv->host_len, MADV_DONTFORK);
+		/*
+		 * Huge pages where the system gives them on request: a block
+		 * is then one run of memory for the card, not one a page.
+		 */
+		madvise(kv->host, kv->host_len, MADV_HUGEPAGE);
 	}
 	if (o.disk_blocks) {
 		kv->disk_len = o.disk_blocks * o.block_size;

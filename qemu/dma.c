@@ -2,8 +2,9 @@
  * QEMU model of the llmdev card: the DMA rings and the scrub engine.
  *
  * Each ring has a worker thread that processes its descriptors one at a
- * time (spec 4.4): fetch the descriptor, check it and the SG table it
- * points to (read once), map the host memory it names and the completion
+ * time (spec 4.4): fetch the descriptor, check it and the SG or vector
+ * table it points to (read once), map the host memory it names, each piece
+ * with the HBM offset it goes to or comes from, and the completion
  * slot, move the data, write the completion, account and raise interrupts.
  * The data moves with no lock held; the bookkeeping and the completion
  * write happen under LlmdevState.lock, so a guest that sees a completion
