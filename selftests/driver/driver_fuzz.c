@@ -1589,6 +1589,71 @@ static int op_rows(FIXTURE_DATA(fault) *self)
 	return ret ? ret : ret2;
 }
 
+/*
+ * A DMA_BATCH of 16 blocks of 4 KiB scattered over HBM, from a registered
+ * buffer to the card and back into plain memory: on a card of spec 1.2 each
+ * way is one vector descriptor, whose table is an allocation; where it
+ * fails the blocks go as descriptors of their own, and must arrive all the
+ * same (-EILSEQ if a byte differs: an error sweep() does not accept).
+ */
+static int op_blocks(FIXTURE_DATA(fault) *self)
+{
+	const unsigned int nblk = 16, blk = 4096;
+	uint8_t *src = self->buf, *dst = self->buf + 128 * LD_KIB;
+	struct llmdev_buf_register r = {
+		.size = sizeof(r), .user_addr = (uintptr_t)src,
+		.length = 128 * LD_KIB,
+	};
+	struct llmdev_buf_unregister u = { .size = sizeof(u) };
+	struct llmdev_dma_op ops[16];
+	struct llmdev_dma_batch b = {
+		.size = sizeof(b), .flags = LLMDEV_BATCH_WAIT, .count = nblk,
+		.op_size = sizeof(ops[0]), .ops = (uintptr_t)ops,
+		.timeout_ns = LD_LONG_WAIT,
+	};
+	struct llmdev_hbm_alloc a;
+	int left, ret, ret2;
+	unsigned int i;
+
+	left = nth_pause(self->nth);
+	ret = ld_hbm_alloc(self->fd, 64 * LD_KIB, 0, 0, NULL, &a);
+	nth_resume(self->nth, left);
+	if (ret)
+		return ret;
+	ld_fill(src, nblk * blk, left);
+	memset(dst, 0, nblk * blk);
+	ret = ld_ioctl(self->fd, LLMDEV_BUF_REGISTER, &r);
+	for (i = 0; i < nblk && !ret; i++)
+		ops[i] = (struct llmdev_dma_op){
+			.flags = LLMDEV_OP_TO_CARD | LLMDEV_OP_BUF,
+			.handle = a.handle, .offset = (i * 7 % nblk) * blk,
+			.length = blk, .buf = r.buf, .buf_offset = i * blk,
+		};
+	if (!ret)
+		ret = ld_ioctl(self->fd, LLMDEV_DMA_BATCH, &b) ?: b.status;
+	for (i = 0; i < nblk && !ret; i++)
+		ops[i] = (struct llmdev_dma_op){
+			.handle = a.handle, .offset = (i * 7 % nblk) * blk,
+			.length = blk, .user_addr = (uintptr_t)(dst + i * blk),
+		};
+	if (!ret) {
+		b.status = 0;
+		ret = ld_ioctl(self->fd, LLMDEV_DMA_BATCH, &b) ?: b.status;
+	}
+	if (!ret && ld_cmp(src, dst, nblk * blk) != -1)
+		ret = -EILSEQ;
+	left = nth_pause(self->nth);
+	if (r.buf) {
+		u.buf = r.buf;
+		ret2 = ld_ioctl(self->fd, LLMDEV_BUF_UNREGISTER, &u);
+		if (!ret)
+			ret = ret2;
+	}
+	ret2 = ld_hbm_free(self->fd, a.handle);
+	nth_resume(self->nth, left);
+	return ret ? ret : ret2;
+}
+
 static int op_perf_links_route(FIXTURE_DATA(fault) *self)
 {
 	struct llmdev_route_entry e[LLMDEV_ROUTE_MAX];
@@ -1651,6 +1716,7 @@ TEST_F_TIMEOUT(fault, sweep_ioctls, 1800)
 		{ "persistent ALLOC/OPEN/LIST", op_persistent },
 		{ "DMA_SUBMIT/FENCE_WAIT", op_dma },
 		{ "BUF_REGISTER/DMA_BATCH of rows", op_rows },
+		{ "BUF_REGISTER/DMA_BATCH of blocks", op_blocks },
 		{ "PERF_READ/LINK_INFO/ROUTE", op_perf_links_route },
 		{ "GROUP_CREATE/COLL_SUBMIT", op_group },
 	};
